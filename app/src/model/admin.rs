@@ -1,0 +1,189 @@
+//! Shapes returned by admin services to the CLI (`--json`) and, later, the dashboard.
+//! None of them carries a stored secret, a key hash or an encrypted blob.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ActorType, AgentStatus, AuthType, CredentialMode, RequestStatus, SuggestionStatus};
+
+/// An organization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// An agent as admins see it. `key_prefix` identifies the key without revealing it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub status: AgentStatus,
+    pub key_prefix: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// Ready-to-paste onboarding blocks for an agent's instruction files.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnboardingSnippets {
+    pub env: String,
+    pub claude_md: String,
+    pub agents_md: String,
+    pub cursorrules: String,
+    pub system_prompt: String,
+    pub curl: String,
+}
+
+/// Result of creating an agent or rotating its key: the only time the key is visible.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuedKey {
+    pub agent: AgentView,
+    pub api_key: String,
+    pub snippets: OnboardingSnippets,
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey").field("agent", &self.agent).field("api_key", &"[redacted]").finish()
+    }
+}
+
+/// A catalog tool as admins see it: whether a secret is configured, never the secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolView {
+    pub id: String,
+    pub config_key: String,
+    pub name: String,
+    pub description: String,
+    pub url: Option<String>,
+    pub auth_type: AuthType,
+    pub credential_mode: CredentialMode,
+    pub credential_configured: bool,
+    pub credential_version: i64,
+    pub credential_rotated_at: Option<String>,
+    pub credential_expires_at: Option<String>,
+    pub instructions: String,
+    pub instructions_version: i64,
+    pub created_at: String,
+}
+
+/// Result of creating a tool: the tool plus the requests opened for suggestion backers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCreated {
+    pub tool: ToolView,
+    pub resolved_suggestions: Vec<String>,
+    pub opened_requests: Vec<String>,
+}
+
+/// One saved version of a tool's usage guide.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuideVersion {
+    pub id: String,
+    pub version: i64,
+    pub instructions: String,
+    pub source: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// One access request (and, once approved, grant).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessRequestView {
+    pub id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub tool_id: String,
+    pub tool_name: String,
+    pub credential_mode: CredentialMode,
+    pub status: RequestStatus,
+    pub reason: String,
+    pub origin: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub decision_note: Option<String>,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+}
+
+/// An agent backing a suggestion, with its latest reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Supporter {
+    pub agent_id: String,
+    pub agent_name: String,
+    pub reason: String,
+    pub first_at: String,
+    pub last_at: String,
+}
+
+/// A proposed catalog addition with its backers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolSuggestionView {
+    pub id: String,
+    pub name: String,
+    pub url: Option<String>,
+    pub status: SuggestionStatus,
+    pub dismissed_until: Option<String>,
+    pub dismissal_reason: Option<String>,
+    pub converted_tool_id: Option<String>,
+    pub supporters: Vec<Supporter>,
+    pub created_at: String,
+}
+
+/// A proposed usage-guide fact with its backers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuideSuggestionView {
+    pub id: String,
+    pub tool_id: String,
+    pub tool_name: String,
+    pub base_version: i64,
+    pub learned: String,
+    pub status: SuggestionStatus,
+    pub dismissal_reason: Option<String>,
+    pub supporters: Vec<Supporter>,
+    pub created_at: String,
+}
+
+/// One audit log row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: String,
+    pub seq: i64,
+    pub created_at: String,
+    pub actor_type: ActorType,
+    pub actor_id: String,
+    pub actor_label: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub tool_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub metadata: Value,
+}
+
+/// Outcome of `agentkey audit verify` for one organization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChainReport {
+    pub organization_id: String,
+    pub rows_checked: i64,
+    /// `None` when the chain is intact; otherwise the first broken row.
+    pub broken_at_seq: Option<i64>,
+    pub problem: Option<String>,
+}
+
+/// Instance-wide figures for the status page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub version: String,
+    pub backend: String,
+    pub uptime_seconds: u64,
+    pub agents: i64,
+    pub tools: i64,
+    pub pending_requests: i64,
+    pub audit_events: i64,
+}

@@ -1,0 +1,117 @@
+//! Bodies of the agent REST API (see AGENT_API.md). Field names are the contract.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Access, AuthType, CredentialMode};
+
+/// `GET /api/tools`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolList {
+    pub tools: Vec<CatalogTool>,
+}
+
+/// One catalog entry as an agent sees it, with its own access state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CatalogTool {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub auth_type: AuthType,
+    pub credential_mode: CredentialMode,
+    pub your_access: Access,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denial_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_expires_at: Option<String>,
+}
+
+/// `GET /api/me`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub agent_id: String,
+    pub agent_name: String,
+    pub description: String,
+    pub created_at: String,
+    pub tools_approved: Vec<String>,
+    pub tools_pending: Vec<String>,
+    pub tools_denied: Vec<DeniedTool>,
+    pub tools_available: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// A denied tool in `GET /api/me`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeniedTool {
+    pub name: String,
+    pub reason: Option<String>,
+}
+
+/// Body of `POST /api/tools/{id}/request`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestAccessBody {
+    pub reason: String,
+}
+
+/// 201 of `POST /api/tools/{id}/request`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestCreated {
+    pub request_id: String,
+    pub status: String,
+    pub message: String,
+}
+
+/// Body of `POST /api/tools/suggest`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuggestToolBody {
+    pub name: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    pub reason: String,
+}
+
+/// Body of `POST /api/tools/{id}/instructions/suggest`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuggestGuideBody {
+    pub learned: String,
+    pub why: String,
+}
+
+/// 201 of both suggestion routes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuggestionCreated {
+    pub suggestion_id: String,
+    pub status: String,
+    pub existing: bool,
+    pub message: String,
+}
+
+/// `GET /api/tools/{id}/credentials`. Holds a plaintext secret: `Debug` is redacted and the
+/// value lives only as long as the response being written.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialResponse {
+    pub tool_id: String,
+    pub tool_name: String,
+    pub auth_type: AuthType,
+    pub credential: Value,
+    pub instructions: String,
+    pub suggest_instructions_endpoint: String,
+    pub grant_expires_at: Option<String>,
+    pub credential_version: i64,
+    pub instructions_version: i64,
+}
+
+impl std::fmt::Debug for CredentialResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialResponse")
+            .field("tool_id", &self.tool_id)
+            .field("credential", &"[redacted]")
+            .field("credential_version", &self.credential_version)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,87 @@
+//! Closed sets of values stored as text and sent as snake_case strings.
+
+use serde::{Deserialize, Serialize};
+
+/// Declares a string-backed enum with `as_str` and `parse`, the one mapping used by the
+/// database, the JSON API and the CLI.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored and serialized text.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses the stored text; `None` for anything else.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// How an agent presents a tool's credential.
+    AuthType { ApiKey => "api_key", OauthToken => "oauth_token", BotToken => "bot_token", Other => "other" }
+);
+
+text_enum!(
+    /// Whether one secret serves every approved agent or each grant carries its own.
+    CredentialMode { Shared => "shared", PerAgent => "per_agent" }
+);
+
+text_enum!(
+    /// Lifecycle of one access request row. A re-request is a new row.
+    RequestStatus { Pending => "pending", Approved => "approved", Denied => "denied", Revoked => "revoked", Expired => "expired" }
+);
+
+text_enum!(
+    /// What an agent sees about its own access to a catalog tool.
+    Access { None => "none", Pending => "pending", Approved => "approved", Denied => "denied", Revoked => "revoked", Expired => "expired" }
+);
+
+text_enum!(
+    /// Whether an agent's key is accepted.
+    AgentStatus { Active => "active", Suspended => "suspended" }
+);
+
+text_enum!(
+    /// State of a tool suggestion or a guide suggestion.
+    SuggestionStatus { Pending => "pending", Dismissed => "dismissed", Accepted => "accepted" }
+);
+
+text_enum!(
+    /// Who performed an audited action.
+    ActorType { Human => "human", Agent => "agent", System => "system" }
+);
+
+text_enum!(
+    /// A member's role in an organization (only `owner` is granted until teams land).
+    Role { Owner => "owner", Admin => "admin", Approver => "approver", Auditor => "auditor" }
+);
+
+impl From<RequestStatus> for Access {
+    fn from(status: RequestStatus) -> Self {
+        match status {
+            RequestStatus::Pending => Access::Pending,
+            RequestStatus::Approved => Access::Approved,
+            RequestStatus::Denied => Access::Denied,
+            RequestStatus::Revoked => Access::Revoked,
+            RequestStatus::Expired => Access::Expired,
+        }
+    }
+}

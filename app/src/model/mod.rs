@@ -1,0 +1,14 @@
+//! Typed JSON shapes shared by the agent REST API, the CLI and the dashboard.
+//!
+//! Plain serde types with no server dependencies, so the same definitions compile into the WASM
+//! bundle. Timestamps cross the wire as RFC 3339 strings in UTC.
+
+mod admin;
+mod agent_api;
+mod enums;
+mod error;
+
+pub use admin::*;
+pub use agent_api::*;
+pub use enums::*;
+pub use error::*;

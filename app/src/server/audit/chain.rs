@@ -1,0 +1,94 @@
+//! The per-organization hash chain: each row's hash covers its fields and the previous hash.
+
+use sha2::{Digest, Sha256};
+
+use crate::model::ChainReport;
+use crate::server::crypto::hex;
+use crate::server::store::{self, Store, audit::AuditRow};
+
+/// Hash that precedes an organization's first row.
+pub fn genesis(org_id: &str) -> String {
+    hex(&Sha256::new().chain_update(b"agentkey/audit-genesis/v1|").chain_update(org_id.as_bytes()).finalize())
+}
+
+/// SHA-256 over every stored field except `hash`, each length-prefixed so that no two rows
+/// encode alike.
+pub fn row_hash(row: &AuditRow) -> String {
+    let mut h = Sha256::new();
+    h.update(b"agentkey/audit/v1");
+    let mut field = |value: Option<&str>| match value {
+        None => h.update([0_u8]),
+        Some(text) => {
+            h.update([1_u8]);
+            h.update((text.len() as u64).to_be_bytes());
+            h.update(text.as_bytes());
+        }
+    };
+    let seq = row.seq.to_string();
+    let created = row.created_at.to_string();
+    field(Some(&row.prev_hash));
+    field(Some(&row.organization_id));
+    field(Some(&seq));
+    field(Some(&row.id));
+    field(Some(&created));
+    field(Some(&row.actor_type));
+    field(Some(&row.actor_id));
+    field(Some(&row.actor_label));
+    field(Some(&row.action));
+    field(row.target_type.as_deref());
+    field(row.target_id.as_deref());
+    field(row.agent_id.as_deref());
+    field(row.tool_id.as_deref());
+    field(row.ip.as_deref());
+    field(row.user_agent.as_deref());
+    field(Some(&row.metadata));
+    hex(&h.finalize())
+}
+
+const PAGE: i64 = 2_000;
+
+/// Walks an organization's chain from genesis and reports the first broken link: a gap in
+/// seq, a row whose prev_hash is not its predecessor's hash, a row whose content no longer
+/// matches its hash, or a head that does not match the last row (a truncated tail).
+pub async fn verify(store: &Store, org_id: &str) -> anyhow::Result<ChainReport> {
+    let mut prev = genesis(org_id);
+    let mut expected_seq = 1;
+    let mut checked = 0;
+    let broken = |seq: i64, checked: i64, problem: String| ChainReport {
+        organization_id: org_id.to_owned(),
+        rows_checked: checked,
+        broken_at_seq: Some(seq),
+        problem: Some(problem),
+    };
+    loop {
+        let rows = store::audit::scan_rows(store.reader(), org_id, expected_seq - 1, PAGE).await?;
+        let done = (rows.len() as i64) < PAGE;
+        for row in rows {
+            if row.seq != expected_seq {
+                return Ok(broken(expected_seq, checked, format!("row {expected_seq} is missing")));
+            }
+            if row.prev_hash != prev {
+                return Ok(broken(row.seq, checked, "prev_hash does not match the previous row".into()));
+            }
+            if row_hash(&row) != row.hash {
+                return Ok(broken(row.seq, checked, "row content does not match its hash (edited)".into()));
+            }
+            prev = row.hash;
+            expected_seq += 1;
+            checked += 1;
+        }
+        if done {
+            break;
+        }
+    }
+    let head = store::audit::find_head(store.reader(), org_id).await?;
+    match head {
+        Some((seq, hash)) if seq == checked && hash == prev => {}
+        Some((seq, _)) => {
+            let problem = format!("chain head (seq {seq}) does not match the last row (seq {checked}): rows removed or head edited");
+            return Ok(broken(checked + 1, checked, problem));
+        }
+        None => return Ok(broken(0, checked, "organization has no chain head".into())),
+    }
+    Ok(ChainReport { organization_id: org_id.to_owned(), rows_checked: checked, broken_at_seq: None, problem: None })
+}

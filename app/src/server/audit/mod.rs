@@ -1,0 +1,117 @@
+//! The audit log: entries, the hash chain, and the group-commit writer.
+
+pub mod chain;
+mod writer;
+
+use serde_json::Value;
+
+pub use writer::{AuditWriter, CommitError, VendGuard};
+
+use crate::model::ActorType;
+use crate::server::clock;
+use crate::server::service::actor::{Actor, RequestMeta};
+use crate::server::store::{self, Tx, audit::AuditRow};
+
+/// Longest user agent kept in an audit row.
+const MAX_USER_AGENT: usize = 256;
+
+/// One action to record. Built with [`AuditEntry::new`] and the chained setters.
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    pub org_id: String,
+    pub actor_type: ActorType,
+    pub actor_id: String,
+    pub actor_label: String,
+    pub action: &'static str,
+    pub target_type: Option<&'static str>,
+    pub target_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub tool_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub metadata: Value,
+}
+
+impl AuditEntry {
+    /// An entry for `action` by `actor` in `org_id`.
+    pub fn new(org_id: &str, actor: &Actor, meta: &RequestMeta, action: &'static str) -> Self {
+        AuditEntry {
+            org_id: org_id.to_owned(),
+            actor_type: actor.kind,
+            actor_id: actor.id.clone(),
+            actor_label: actor.label.clone(),
+            action,
+            target_type: None,
+            target_id: None,
+            agent_id: None,
+            tool_id: None,
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.as_deref().map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+            metadata: Value::Object(Default::default()),
+        }
+    }
+
+    /// The object acted on.
+    pub fn target(mut self, kind: &'static str, id: &str) -> Self {
+        self.target_type = Some(kind);
+        self.target_id = Some(id.to_owned());
+        self
+    }
+
+    /// The agent concerned (indexed, for the agent filter).
+    pub fn agent(mut self, id: &str) -> Self {
+        self.agent_id = Some(id.to_owned());
+        self
+    }
+
+    /// The tool concerned (indexed, for the tool filter).
+    pub fn tool(mut self, id: &str) -> Self {
+        self.tool_id = Some(id.to_owned());
+        self
+    }
+
+    /// Free-form details. Never put a secret here.
+    pub fn meta(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// Appends entries inside the caller's transaction, chaining each organization's rows.
+pub async fn append(tx: &mut Tx, entries: &[AuditEntry]) -> sqlx::Result<()> {
+    let now = clock::now_ms();
+    let mut orgs: Vec<&str> = entries.iter().map(|e| e.org_id.as_str()).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    let mut rows = Vec::with_capacity(entries.len());
+    for org in orgs {
+        let batch: Vec<&AuditEntry> = entries.iter().filter(|e| e.org_id == org).collect();
+        let (first_seq, mut prev) = store::audit::reserve_seq(tx, org, batch.len()).await?;
+        for (offset, entry) in batch.into_iter().enumerate() {
+            let mut row = AuditRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                organization_id: entry.org_id.clone(),
+                seq: first_seq + offset as i64,
+                created_at: now,
+                actor_type: entry.actor_type.as_str().to_owned(),
+                actor_id: entry.actor_id.clone(),
+                actor_label: entry.actor_label.clone(),
+                action: entry.action.to_owned(),
+                target_type: entry.target_type.map(str::to_owned),
+                target_id: entry.target_id.clone(),
+                agent_id: entry.agent_id.clone(),
+                tool_id: entry.tool_id.clone(),
+                ip: entry.ip.clone(),
+                user_agent: entry.user_agent.clone(),
+                metadata: entry.metadata.to_string(),
+                prev_hash: prev,
+                hash: String::new(),
+            };
+            row.hash = chain::row_hash(&row);
+            prev = row.hash.clone();
+            rows.push(row);
+        }
+        store::audit::set_head_hash(tx, org, &prev).await?;
+    }
+    store::audit::insert_rows(tx, &rows).await
+}

@@ -1,0 +1,173 @@
+//! Group commit for audit rows written outside a service transaction (credential fetches,
+//! refused suspended agents). Callers queue an entry and wait; one task drains the queue and
+//! commits everything waiting in one transaction, so a burst of fetches shares one fsync.
+//!
+//! A fetch's entry carries a [`VendGuard`]: inside the committing transaction the writer
+//! re-reads the grant, agent and tool, and drops the entry if anything changed since the
+//! fetch was planned. A revoke committed before the audit row therefore always wins, and the
+//! credential is only released for rows that were committed.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::{AuditEntry, append};
+use crate::server::clock;
+use crate::server::store::{self, Store, requests::GuardRow};
+
+const QUEUE: usize = 16_384;
+const MAX_BATCH: usize = 512;
+
+/// The state a credential was planned against; re-checked at commit.
+#[derive(Clone, Debug)]
+pub struct VendGuard {
+    pub request_id: String,
+    pub key_hash: String,
+    pub grant_credential_version: i64,
+    pub tool_credential_version: i64,
+    pub instructions_version: i64,
+}
+
+impl VendGuard {
+    fn holds(&self, row: &GuardRow, now: i64) -> bool {
+        row.status == "approved"
+            && row.expires_at.is_none_or(|t| t > now)
+            && row.agent_status == "active"
+            && row.key_hash == self.key_hash
+            && row.grant_credential_version == self.grant_credential_version
+            && row.tool_credential_version == self.tool_credential_version
+            && row.instructions_version == self.instructions_version
+    }
+}
+
+/// Why an entry was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The guard no longer holds: re-plan from the database.
+    #[error("the grant changed before the fetch was recorded")]
+    Stale,
+    /// The writer is shut down or the transaction failed.
+    #[error("audit write failed: {0}")]
+    Failed(String),
+}
+
+struct Job {
+    entry: AuditEntry,
+    guard: Option<VendGuard>,
+    done: oneshot::Sender<Result<(), CommitError>>,
+}
+
+/// Handle to the writer task.
+#[derive(Clone)]
+pub struct AuditWriter {
+    queue: mpsc::Sender<Job>,
+    stop: watch::Sender<bool>,
+    task: std::sync::Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl AuditWriter {
+    /// Spawns the writer on the current runtime.
+    pub fn start(store: Store) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(store, rx, stop_rx));
+        AuditWriter { queue, stop, task: std::sync::Arc::new(tokio::sync::Mutex::new(Some(task))) }
+    }
+
+    /// Queues an entry and waits until its transaction has committed.
+    pub async fn commit(&self, entry: AuditEntry, guard: Option<VendGuard>) -> Result<(), CommitError> {
+        let (done, wait) = oneshot::channel();
+        self.queue
+            .send(Job { entry, guard, done })
+            .await
+            .map_err(|_| CommitError::Failed("audit writer is shut down".into()))?;
+        wait.await.map_err(|_| CommitError::Failed("audit writer stopped".into()))?
+    }
+
+    /// Stops accepting work, commits what is queued, and waits for the task to end.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let first = tokio::select! {
+            job = rx.recv() => job,
+            _ = stop.changed() => { rx.close(); rx.recv().await }
+        };
+        let Some(first) = first else { break };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&store, batch).await;
+    }
+}
+
+async fn commit_batch(store: &Store, batch: Vec<Job>) {
+    let mut attempt = 0;
+    let outcome = loop {
+        match try_commit(store, &batch).await {
+            Ok(valid) => break Ok(valid),
+            Err(err) if attempt < 2 => {
+                attempt += 1;
+                tracing::warn!(error = %err, attempt, "audit batch failed; retrying");
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            Err(err) => break Err(err),
+        }
+    };
+    match outcome {
+        Ok(valid) => {
+            for (job, ok) in batch.into_iter().zip(valid) {
+                let _ = job.done.send(if ok { Ok(()) } else { Err(CommitError::Stale) });
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, rows = batch.len(), "audit batch could not be committed");
+            for job in batch {
+                let _ = job.done.send(Err(CommitError::Failed("audit log unavailable".into())));
+            }
+        }
+    }
+}
+
+/// One transaction: check guards, append the entries whose guard holds, touch agents' last use.
+async fn try_commit(store: &Store, batch: &[Job]) -> sqlx::Result<Vec<bool>> {
+    let now = clock::now_ms();
+    let mut tx = store.begin().await?;
+    let guarded: Vec<&str> = batch.iter().filter_map(|j| j.guard.as_ref().map(|g| g.request_id.as_str())).collect();
+    let rows = if guarded.is_empty() { Vec::new() } else { store::requests::find_guard_rows(&mut *tx, &guarded).await? };
+    let valid: Vec<bool> = batch
+        .iter()
+        .map(|job| match &job.guard {
+            None => true,
+            Some(g) => rows.iter().any(|r| r.request_id == g.request_id && g.holds(r, now)),
+        })
+        .collect();
+    let entries: Vec<AuditEntry> =
+        batch.iter().zip(&valid).filter(|(_, ok)| **ok).map(|(job, _)| job.entry.clone()).collect();
+    if !entries.is_empty() {
+        append(&mut tx, &entries).await?;
+        let mut agents: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.action == "credential.vended")
+            .filter_map(|e| e.agent_id.as_deref())
+            .collect();
+        agents.sort_unstable();
+        agents.dedup();
+        for agent in agents {
+            store::agents::touch_agent(&mut *tx, agent, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(valid)
+}

@@ -1,0 +1,98 @@
+//! The one error type of the service layer and its HTTP mapping.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::model::{ErrorBody, FieldError};
+
+/// Result of a service function.
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// What went wrong, already phrased for the caller. Each variant names its HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// 400: the input is invalid; `details` lists the fields.
+    #[error("{0}")]
+    Invalid(ErrorBody),
+    /// 401: no or unknown credentials.
+    #[error("{0}")]
+    Unauthenticated(ErrorBody),
+    /// 403: authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(ErrorBody),
+    /// 404: no such object in the caller's organization.
+    #[error("{0}")]
+    NotFound(ErrorBody),
+    /// 409: the object's state does not allow this.
+    #[error("{0}")]
+    Conflict(ErrorBody),
+    /// 500: a fault on our side; the body says nothing more, the log has the cause.
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ServiceError {
+    /// A 400 from a list of field errors; the message names the first one.
+    pub fn validation(details: Vec<FieldError>, hint: &str) -> Self {
+        let first = details.first().map(|d| format!(" ({}: {})", d.field, d.message)).unwrap_or_default();
+        ServiceError::Invalid(
+            ErrorBody::new(format!("Validation error{first}.")).hint(hint).details(details),
+        )
+    }
+
+    /// 404 with a message and hint.
+    pub fn not_found(error: &str, hint: &str) -> Self {
+        ServiceError::NotFound(ErrorBody::new(error).hint(hint))
+    }
+
+    /// 409 with a message and hint.
+    pub fn conflict(error: &str, hint: &str) -> Self {
+        ServiceError::Conflict(ErrorBody::new(error).hint(hint))
+    }
+
+    /// 403 with a message and hint.
+    pub fn forbidden(error: &str, hint: &str) -> Self {
+        ServiceError::Forbidden(ErrorBody::new(error).hint(hint))
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The body sent to the caller; internal errors get a generic one.
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            ServiceError::Invalid(b)
+            | ServiceError::Unauthenticated(b)
+            | ServiceError::Forbidden(b)
+            | ServiceError::NotFound(b)
+            | ServiceError::Conflict(b) => b.clone(),
+            ServiceError::Internal(_) => ErrorBody::new("Internal server error.")
+                .hint("Retry shortly; if it persists, tell the AgentKey operator the time of the failure."),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(err: sqlx::Error) -> Self {
+        ServiceError::Internal(anyhow::Error::new(err).context("database operation failed"))
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        if let ServiceError::Internal(err) = &self {
+            // Logged once here, at the boundary; the request id comes from the span.
+            tracing::error!(error = format!("{err:#}"), "request failed");
+        }
+        (self.status(), axum::Json(self.body())).into_response()
+    }
+}

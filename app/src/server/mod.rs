@@ -1,0 +1,61 @@
+//! Server-only half of `app` (feature `ssr`): store, crypto, audit and the service functions
+//! that the REST API, server functions, CLI and tests all call.
+
+pub mod audit;
+pub mod clock;
+pub mod crypto;
+pub mod error;
+pub mod events;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use error::{ServiceError, ServiceResult};
+
+/// Everything a service function needs, cloned cheaply into handlers and server functions.
+#[derive(Clone)]
+pub struct Services(Arc<Inner>);
+
+/// The parts behind [`Services`].
+pub struct Inner {
+    pub store: store::Store,
+    pub keys: crypto::Keyring,
+    pub audit: audit::AuditWriter,
+    pub events: events::Events,
+    pub vend_cache: service::vend::VendCache,
+    pub reject_throttle: service::agent_auth::RejectThrottle,
+    /// Public base URL of this instance, used in onboarding snippets and hints.
+    pub base_url: String,
+    pub started: Instant,
+}
+
+impl std::ops::Deref for Services {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Services {
+    /// Wires the parts together and starts the audit group-commit writer.
+    pub fn new(store: store::Store, keys: crypto::Keyring, base_url: String) -> Self {
+        let audit = audit::AuditWriter::start(store.clone());
+        Services(Arc::new(Inner {
+            store,
+            keys,
+            audit,
+            events: events::Events::new(),
+            vend_cache: service::vend::VendCache::default(),
+            reject_throttle: Default::default(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            started: Instant::now(),
+        }))
+    }
+
+    /// Waits for queued audit rows to be committed; call after the HTTP server has drained.
+    pub async fn shutdown(&self) {
+        self.audit.shutdown().await;
+    }
+}

@@ -1,0 +1,93 @@
+//! Who is acting, and what they may do.
+
+use crate::model::{ActorType, Role};
+use crate::server::error::ServiceError;
+
+/// Transport facts recorded with every audited action.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The acting party as the audit log names it.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub kind: ActorType,
+    pub id: String,
+    pub label: String,
+}
+
+/// What an admin-side action needs permission for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    ManageAgents,
+    ManageTools,
+    ManageCredentials,
+    Decide,
+    ReadAll,
+}
+
+impl Role {
+    /// The permission matrix (teams add the other roles to the UI; the matrix is here now).
+    pub fn allows(self, p: Permission) -> bool {
+        match self {
+            Role::Owner | Role::Admin => true,
+            Role::Approver => matches!(p, Permission::Decide | Permission::ReadAll),
+            Role::Auditor => matches!(p, Permission::ReadAll),
+        }
+    }
+}
+
+/// A member (or the operator's CLI) acting inside one organization.
+#[derive(Clone, Debug)]
+pub struct AdminCtx {
+    pub org_id: String,
+    pub actor: Actor,
+    pub role: Role,
+    pub meta: RequestMeta,
+}
+
+impl AdminCtx {
+    /// The operator at the server's console: full rights, labelled `cli:<user>` in the log.
+    pub fn operator(org_id: &str) -> Self {
+        let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+        AdminCtx {
+            org_id: org_id.to_owned(),
+            actor: Actor { kind: ActorType::Human, id: format!("cli:{user}"), label: format!("cli:{user}") },
+            role: Role::Owner,
+            meta: RequestMeta { ip: None, user_agent: Some("agentkey-cli".into()) },
+        }
+    }
+
+    /// Refuses with 403 unless the role allows `p`.
+    pub fn require(&self, p: Permission) -> Result<(), ServiceError> {
+        if self.role.allows(p) {
+            Ok(())
+        } else {
+            Err(ServiceError::forbidden(
+                "Your role does not allow this action.",
+                "Ask an owner or admin of the organization.",
+            ))
+        }
+    }
+}
+
+/// An authenticated agent.
+#[derive(Clone, Debug)]
+pub struct AgentCtx {
+    pub org_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub description: String,
+    pub created_at: i64,
+    pub key_hash: String,
+    pub meta: RequestMeta,
+}
+
+impl AgentCtx {
+    /// The agent as an audit actor.
+    pub fn actor(&self) -> Actor {
+        Actor { kind: ActorType::Agent, id: self.agent_id.clone(), label: self.agent_name.clone() }
+    }
+}

@@ -1,0 +1,75 @@
+//! What an agent sees: the catalog with its own access, and its identity summary.
+
+use super::actor::AgentCtx;
+use crate::model::{Access, AuthType, CatalogTool, CredentialMode, DeniedTool, Me, RequestStatus, ToolList};
+use crate::server::store::{self, requests::RequestRow};
+use crate::server::{Services, ServiceResult, clock};
+
+/// The agent's effective access from its newest request row (time-bound grants expire).
+pub fn access_of(row: Option<&RequestRow>, now: i64) -> Access {
+    match row {
+        None => Access::None,
+        Some(r) => match RequestStatus::parse(&r.status) {
+            Some(RequestStatus::Approved) if r.expires_at.is_some_and(|t| t <= now) => Access::Expired,
+            Some(status) => status.into(),
+            None => Access::None,
+        },
+    }
+}
+
+/// `GET /api/tools`: every tool of the organization, newest first, with `your_access`.
+pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<ToolList> {
+    let tools = store::tools::list_tools(svc.store.reader(), &agent.org_id).await?;
+    let requests = store::requests::latest_requests_for_agent(svc.store.reader(), &agent.agent_id).await?;
+    let now = clock::now_ms();
+    let tools = tools
+        .into_iter()
+        .map(|t| {
+            let latest = requests.iter().find(|r| r.tool_id == t.id);
+            let access = access_of(latest, now);
+            CatalogTool {
+                denial_reason: latest.filter(|_| access == Access::Denied).and_then(|r| r.decision_note.clone()),
+                request_id: latest.map(|r| r.id.clone()),
+                grant_expires_at: latest.filter(|_| access == Access::Approved).and_then(|r| clock::iso_opt(r.expires_at)),
+                your_access: access,
+                auth_type: AuthType::parse(&t.auth_type).unwrap_or(AuthType::Other),
+                credential_mode: CredentialMode::parse(&t.credential_mode).unwrap_or(CredentialMode::Shared),
+                id: t.id,
+                name: t.name,
+                description: t.description,
+                url: t.url,
+            }
+        })
+        .collect();
+    Ok(ToolList { tools })
+}
+
+/// `GET /api/me`: identity plus approved, pending and denied tools.
+pub async fn me(svc: &Services, agent: &AgentCtx) -> ServiceResult<Me> {
+    let list = list_for_agent(svc, agent).await?;
+    let names = |access: Access| list.tools.iter().filter(|t| t.your_access == access).map(|t| t.name.clone()).collect::<Vec<_>>();
+    let tools_approved = names(Access::Approved);
+    let tools_pending = names(Access::Pending);
+    let tools_denied = list
+        .tools
+        .iter()
+        .filter(|t| t.your_access == Access::Denied)
+        .map(|t| DeniedTool { name: t.name.clone(), reason: t.denial_reason.clone() })
+        .collect();
+    let hint = (tools_approved.is_empty() && tools_pending.is_empty()).then(|| {
+        "You have no access yet: list tools with GET /api/tools, then POST /api/tools/{tool_id}/request, \
+         or POST /api/tools/suggest for a missing tool."
+            .to_owned()
+    });
+    Ok(Me {
+        agent_id: agent.agent_id.clone(),
+        agent_name: agent.agent_name.clone(),
+        description: agent.description.clone(),
+        created_at: clock::iso(agent.created_at),
+        tools_approved,
+        tools_pending,
+        tools_denied,
+        tools_available: list.tools.len() as i64,
+        hint,
+    })
+}

@@ -1,0 +1,313 @@
+//! Access requests and grants: agents ask, humans approve (with the per-agent secret where
+//! needed), deny with a reason, or revoke. A re-request is a new row; history is kept.
+
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::actor::{AdminCtx, AgentCtx, Permission};
+use super::validate::{Check, limits};
+use super::{is_uuid, new_id};
+use crate::model::{
+    AccessRequestView, AgentStatus, CredentialMode, ErrorBody, RequestAccessBody, RequestCreated, RequestStatus,
+};
+use crate::server::audit::{self, AuditEntry};
+use crate::server::crypto::Slot;
+use crate::server::events::EventKind;
+use crate::server::store::{self, requests::{Decision, NewRequest, RequestRow}};
+use crate::server::{Services, ServiceError, ServiceResult, clock};
+
+/// The slot a per-agent secret is sealed into.
+pub fn credential_slot<'a>(org_id: &'a str, request_id: &'a str) -> Slot<'a> {
+    Slot { org_id, table: "access_requests", row_id: request_id, column: "credential_blob" }
+}
+
+pub(crate) fn view(row: RequestRow) -> AccessRequestView {
+    AccessRequestView {
+        credential_mode: CredentialMode::parse(&row.credential_mode).unwrap_or(CredentialMode::Shared),
+        status: RequestStatus::parse(&row.status).unwrap_or(RequestStatus::Revoked),
+        id: row.id,
+        agent_id: row.agent_id,
+        agent_name: row.agent_name,
+        tool_id: row.tool_id,
+        tool_name: row.tool_name,
+        reason: row.reason,
+        origin: row.origin,
+        decided_by: row.decided_by,
+        decided_at: clock::iso_opt(row.decided_at),
+        decision_note: row.decision_note,
+        expires_at: clock::iso_opt(row.expires_at),
+        created_at: clock::iso(row.created_at),
+    }
+}
+
+/// Validates a request body; run before any quota is spent.
+pub fn validate_request(body: &RequestAccessBody) -> ServiceResult<String> {
+    let mut check = Check::new();
+    let reason = check.text("reason", &body.reason, limits::REASON, true);
+    check.finish("Explain in 5–500 characters why you need this tool; GET this URL for the schema.")?;
+    Ok(reason)
+}
+
+fn tool_not_found() -> ServiceError {
+    ServiceError::not_found("Tool not found.", "Browse the catalog with GET /api/tools, or suggest it with POST /api/tools/suggest.")
+}
+
+/// An agent asks for access to a catalog tool.
+pub async fn request_access(svc: &Services, agent: &AgentCtx, tool_id: &str, body: &RequestAccessBody) -> ServiceResult<RequestCreated> {
+    let reason = validate_request(body)?;
+    if !is_uuid(tool_id) {
+        return Err(tool_not_found());
+    }
+    let now = clock::now_ms();
+    let mut tx = svc.store.begin().await?;
+    let tool = store::tools::find_tool(&mut *tx, &agent.org_id, tool_id).await?.ok_or_else(tool_not_found)?;
+    if let Some(latest) = store::requests::latest_request(&mut *tx, &agent.agent_id, tool_id).await? {
+        match latest.status.as_str() {
+            "pending" => {
+                return Err(ServiceError::Conflict(
+                    ErrorBody::new("You already have a pending request for this tool.")
+                        .hint("Wait for a human to decide; poll GET /api/tools for your_access.")
+                        .with("request_id", latest.id),
+                ));
+            }
+            "approved" if latest.expires_at.is_none_or(|t| t > now) => {
+                return Err(ServiceError::Conflict(
+                    ErrorBody::new("You already have access to this tool.")
+                        .hint(format!("Fetch it with GET /api/tools/{tool_id}/credentials."))
+                        .with("request_id", latest.id),
+                ));
+            }
+            "approved" => store::requests::expire_request(&mut tx, &latest.id, now).await?,
+            _ => {}
+        }
+    }
+    let id = new_id();
+    let new = NewRequest {
+        id: &id,
+        org_id: &agent.org_id,
+        agent_id: &agent.agent_id,
+        tool_id,
+        reason: &reason,
+        origin: "agent",
+        suggestion_id: None,
+    };
+    if let Err(err) = store::requests::insert_request(&mut tx, &new, now).await {
+        return Err(if store::is_unique_violation(&err) {
+            ServiceError::conflict("You already have a pending request for this tool.", "Wait for a human to decide.")
+        } else {
+            err.into()
+        });
+    }
+    let entry = AuditEntry::new(&agent.org_id, &agent.actor(), &agent.meta, "grant.requested")
+        .target("access_request", &id)
+        .agent(&agent.agent_id)
+        .tool(tool_id)
+        .meta(json!({ "tool_name": tool.name, "reason": reason }));
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    svc.events.publish(&agent.org_id, EventKind::RequestChanged);
+    Ok(RequestCreated {
+        request_id: id,
+        status: "pending".into(),
+        message: format!("Access to {} requested. A human will review it; poll GET /api/tools for the decision.", tool.name),
+    })
+}
+
+fn request_not_found() -> ServiceError {
+    ServiceError::not_found("Request not found.", "List requests with `agentkey request list`.")
+}
+
+async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<RequestRow> {
+    if !is_uuid(id) {
+        return Err(request_not_found());
+    }
+    store::requests::find_request(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(request_not_found)
+}
+
+/// Requests of the organization, newest first, optionally only one status.
+pub async fn list(svc: &Services, ctx: &AdminCtx, status: Option<RequestStatus>, limit: i64) -> ServiceResult<Vec<AccessRequestView>> {
+    ctx.require(Permission::ReadAll)?;
+    let rows = store::requests::list_requests(svc.store.reader(), &ctx.org_id, status.map(RequestStatus::as_str), limit.clamp(1, 1000)).await?;
+    Ok(rows.into_iter().map(view).collect())
+}
+
+/// Approves a pending request. Per-agent tools need the agent's secret; shared tools refuse
+/// one. Refused for suspended agents and for requests no longer pending.
+pub async fn approve(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    secret: Option<SecretString>,
+    expires_at: Option<i64>,
+) -> ServiceResult<AccessRequestView> {
+    ctx.require(Permission::Decide)?;
+    let row = load(svc, ctx, id).await?;
+    let per_agent = row.credential_mode == CredentialMode::PerAgent.as_str();
+    let now = clock::now_ms();
+    let mut check = Check::new();
+    match (&secret, per_agent) {
+        (None, true) => check.fail("credential", "is required: this tool gives each agent its own secret"),
+        (Some(_), false) => check.fail("credential", "must be empty: this tool uses one shared secret"),
+        (Some(s), true) => {
+            if secrecy::ExposeSecret::expose_secret(s).trim().is_empty() {
+                check.fail("credential", "is required: this tool gives each agent its own secret");
+            }
+        }
+        (None, false) => {}
+    }
+    if expires_at.is_some_and(|t| t <= now) {
+        check.fail("expires_at", "must be in the future");
+    }
+    check.finish("Fix the listed fields and approve again.")?;
+    if secret.is_some() {
+        ctx.require(Permission::ManageCredentials)?;
+    }
+    if row.status != RequestStatus::Pending.as_str() {
+        return Err(ServiceError::conflict(
+            &format!("Only pending requests can be approved; this one is {}.", row.status),
+            "The agent can request again if it still needs access.",
+        ));
+    }
+    let agent = store::agents::find_agent(svc.store.reader(), &ctx.org_id, &row.agent_id).await?;
+    if agent.as_ref().is_none_or(|a| a.status != AgentStatus::Active.as_str()) {
+        return Err(ServiceError::conflict(
+            "The agent is suspended.",
+            "Reactivate the agent before approving its requests, or deny the request.",
+        ));
+    }
+    let blob = match &secret {
+        Some(s) => Some(svc.keys.seal(credential_slot(&ctx.org_id, &row.id), s).map_err(anyhow::Error::new)?),
+        None => None,
+    };
+    let decision = Decision {
+        id: &row.id,
+        from: "pending",
+        to: "approved",
+        decided_by: &ctx.actor.label,
+        note: None,
+        credential_blob: blob.as_deref(),
+        credential_version: i64::from(blob.is_some()),
+        expires_at,
+    };
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.approved")
+        .target("access_request", &row.id)
+        .agent(&row.agent_id)
+        .tool(&row.tool_id)
+        .meta(json!({
+            "agent_name": row.agent_name, "tool_name": row.tool_name,
+            "credential_mode": row.credential_mode, "expires_at": clock::iso_opt(expires_at),
+        }));
+    decide(svc, ctx, &decision, entry, "approved").await
+}
+
+/// Denies a pending request; the reason goes back to the agent.
+pub async fn deny(svc: &Services, ctx: &AdminCtx, id: &str, reason: Option<&str>) -> ServiceResult<AccessRequestView> {
+    ctx.require(Permission::Decide)?;
+    let mut check = Check::new();
+    let reason = check.optional("reason", reason, limits::NOTE, true);
+    check.finish("Keep the reason under 500 characters.")?;
+    let row = load(svc, ctx, id).await?;
+    if row.status != RequestStatus::Pending.as_str() {
+        return Err(ServiceError::conflict(
+            &format!("Only pending requests can be denied; this one is {}.", row.status),
+            "Use revoke to end an approved grant.",
+        ));
+    }
+    let decision = Decision {
+        id: &row.id,
+        from: "pending",
+        to: "denied",
+        decided_by: &ctx.actor.label,
+        note: reason.as_deref(),
+        credential_blob: None,
+        credential_version: 0,
+        expires_at: None,
+    };
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.denied")
+        .target("access_request", &row.id)
+        .agent(&row.agent_id)
+        .tool(&row.tool_id)
+        .meta(json!({ "agent_name": row.agent_name, "tool_name": row.tool_name, "reason": reason }));
+    decide(svc, ctx, &decision, entry, "denied").await
+}
+
+/// Revokes an approved grant (or withdraws a pending request). The next fetch gets 403.
+pub async fn revoke(svc: &Services, ctx: &AdminCtx, id: &str, reason: Option<&str>) -> ServiceResult<AccessRequestView> {
+    ctx.require(Permission::Decide)?;
+    let mut check = Check::new();
+    let reason = check.optional("reason", reason, limits::NOTE, true);
+    check.finish("Keep the reason under 500 characters.")?;
+    let row = load(svc, ctx, id).await?;
+    if !matches!(row.status.as_str(), "approved" | "pending") {
+        return Err(ServiceError::conflict(
+            &format!("Only approved or pending requests can be revoked; this one is {}.", row.status),
+            "Nothing to revoke.",
+        ));
+    }
+    let decision = Decision {
+        id: &row.id,
+        from: &row.status,
+        to: "revoked",
+        decided_by: &ctx.actor.label,
+        note: reason.as_deref(),
+        credential_blob: None,
+        credential_version: row.credential_version,
+        expires_at: row.expires_at,
+    };
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.revoked")
+        .target("access_request", &row.id)
+        .agent(&row.agent_id)
+        .tool(&row.tool_id)
+        .meta(json!({ "agent_name": row.agent_name, "tool_name": row.tool_name, "reason": reason, "was": row.status }));
+    decide(svc, ctx, &decision, entry, "revoked").await
+}
+
+async fn decide(svc: &Services, ctx: &AdminCtx, d: &Decision<'_>, entry: AuditEntry, verb: &str) -> ServiceResult<AccessRequestView> {
+    let mut tx = svc.store.begin().await?;
+    if !store::requests::decide_request(&mut tx, d, clock::now_ms()).await? {
+        return Err(ServiceError::conflict(
+            &format!("The request changed before it could be {verb}."),
+            "Reload the request list; someone else decided it first.",
+        ));
+    }
+    audit::append(&mut tx, &[entry]).await?;
+    let row = store::requests::find_request(&mut *tx, &ctx.org_id, d.id).await?.ok_or_else(request_not_found)?;
+    tx.commit().await?;
+    svc.vend_cache.clear();
+    svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
+    Ok(view(row))
+}
+
+/// Replaces the per-agent secret of an approved grant (rotation without re-approval).
+pub async fn set_grant_credential(svc: &Services, ctx: &AdminCtx, id: &str, secret: SecretString) -> ServiceResult<AccessRequestView> {
+    ctx.require(Permission::ManageCredentials)?;
+    let row = load(svc, ctx, id).await?;
+    if row.credential_mode != CredentialMode::PerAgent.as_str() || row.status != RequestStatus::Approved.as_str() {
+        return Err(ServiceError::conflict(
+            "Only approved grants of per-agent tools carry their own secret.",
+            "For shared tools use `agentkey tool set-credential`.",
+        ));
+    }
+    if secrecy::ExposeSecret::expose_secret(&secret).trim().is_empty() {
+        return Err(ServiceError::validation(
+            vec![crate::model::FieldError { field: "credential".into(), message: "is required".into() }],
+            "Provide the new secret.",
+        ));
+    }
+    let blob = svc.keys.seal(credential_slot(&ctx.org_id, &row.id), &secret).map_err(anyhow::Error::new)?;
+    let version = row.credential_version + 1;
+    let mut tx = svc.store.begin().await?;
+    if !store::requests::update_grant_credential(&mut tx, &row.id, &blob, version, clock::now_ms()).await? {
+        return Err(ServiceError::conflict("The grant changed meanwhile.", "Reload and try again."));
+    }
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.credential_rotated")
+        .target("access_request", &row.id)
+        .agent(&row.agent_id)
+        .tool(&row.tool_id)
+        .meta(json!({ "agent_name": row.agent_name, "tool_name": row.tool_name, "credential_version": version }));
+    audit::append(&mut tx, &[entry]).await?;
+    let updated = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id).await?.ok_or_else(request_not_found)?;
+    tx.commit().await?;
+    svc.vend_cache.clear();
+    Ok(view(updated))
+}

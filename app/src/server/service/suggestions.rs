@@ -1,0 +1,306 @@
+//! Tool suggestions: agents propose missing tools. Deduplicated by domain (else normalized
+//! name) with a unique index behind the rule; several agents back one suggestion; a dismissal
+//! starts a 24 h cooldown; adding a matching tool opens pending requests for the backers.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use super::actor::{AdminCtx, AgentCtx, Permission};
+use super::validate::{Check, limits};
+use super::{is_uuid, new_id, normalize};
+use crate::model::{ErrorBody, SuggestToolBody, SuggestionCreated, SuggestionStatus, Supporter, ToolSuggestionView};
+use crate::server::audit::{self, AuditEntry};
+use crate::server::events::EventKind;
+use crate::server::store::{
+    self, Tx,
+    requests::NewRequest,
+    suggestions::{SupporterRow, SupporterTable, ToolSuggestionRow},
+    tools::ToolRow,
+};
+use crate::server::{Services, ServiceError, ServiceResult, clock};
+
+/// How long a dismissed suggestion cannot be re-suggested.
+pub const COOLDOWN_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A validated suggestion.
+pub struct ValidSuggestion {
+    pub name: String,
+    pub normalized_name: String,
+    pub url: Option<normalize::NormalUrl>,
+    pub reason: String,
+}
+
+/// Validates a suggestion body; run before any quota is spent.
+pub fn validate_suggestion(body: &SuggestToolBody) -> ServiceResult<ValidSuggestion> {
+    let mut check = Check::new();
+    let name = check.text("name", &body.name, limits::NAME, false);
+    let reason = check.text("reason", &body.reason, limits::REASON, true);
+    let raw_url = body.url.as_deref().unwrap_or("");
+    let url = if raw_url.chars().count() > limits::URL {
+        check.fail("url", format!("must be at most {} characters", limits::URL));
+        None
+    } else {
+        normalize::url(raw_url).unwrap_or_else(|message| {
+            check.fail("url", message);
+            None
+        })
+    };
+    let normalized_name = normalize::name(&name);
+    if normalized_name.is_empty() && !name.is_empty() {
+        check.fail("name", "must contain letters or digits");
+    }
+    check.finish("Send {name, url?, reason}: name 2–120 characters, reason 5–500; GET this URL for the schema.")?;
+    Ok(ValidSuggestion { name, normalized_name, url, reason })
+}
+
+/// An agent proposes a tool that is not in the catalog.
+pub async fn suggest_tool(svc: &Services, agent: &AgentCtx, body: &SuggestToolBody) -> ServiceResult<SuggestionCreated> {
+    let input = validate_suggestion(body)?;
+    let mut attempt = 0;
+    loop {
+        match try_suggest(svc, agent, &input).await {
+            // Another instance inserted the same identity between our read and write: the
+            // retry finds it and becomes a supporter.
+            Err(ServiceError::Internal(err)) if attempt == 0 && is_unique(&err) => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+fn is_unique(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<sqlx::Error>().is_some_and(store::is_unique_violation)
+}
+
+async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) -> ServiceResult<SuggestionCreated> {
+    let now = clock::now_ms();
+    let domain = input.url.as_ref().map(|u| u.domain.as_str());
+    let actor = agent.actor();
+    let entry = |action| AuditEntry::new(&agent.org_id, &actor, &agent.meta, action).agent(&agent.agent_id);
+    let mut tx = svc.store.begin().await?;
+
+    let tools = store::tools::find_tools_matching(&mut *tx, &agent.org_id, &input.normalized_name, domain).await?;
+    if let Some(tool) = tools.first() {
+        let e = entry("tool_suggestion.redirected_to_existing_tool")
+            .target("tool", &tool.id)
+            .tool(&tool.id)
+            .meta(json!({ "submitted_name": input.name, "tool_name": tool.name }));
+        audit::append(&mut tx, &[e]).await?;
+        tx.commit().await?;
+        return Err(ServiceError::Conflict(
+            ErrorBody::new("This tool already exists in the catalog.")
+                .hint(format!("Request access with POST /api/tools/{}/request.", tool.id))
+                .with("tool_id", tool.id.clone())
+                .with("tool_name", tool.name.clone()),
+        ));
+    }
+
+    let mut matches = store::suggestions::find_open_tool_suggestions_matching(&mut *tx, &agent.org_id, &input.normalized_name, domain).await?;
+    // A domain match is a stronger identity than a name match.
+    matches.sort_by_key(|s| s.domain.is_none() || s.domain.as_deref() != domain);
+    let (suggestion_id, existing, action) = match matches.into_iter().next() {
+        Some(best) if best.status == "dismissed" && best.dismissed_until.is_some_and(|t| t > now) => {
+            let retry_after = clock::iso(best.dismissed_until.unwrap_or(now));
+            let e = entry("tool_suggestion.cooldown_rejected")
+                .target("tool_suggestion", &best.id)
+                .meta(json!({ "retry_after": retry_after, "name": best.name }));
+            audit::append(&mut tx, &[e]).await?;
+            tx.commit().await?;
+            return Err(ServiceError::Conflict(
+                ErrorBody::new("This tool was recently dismissed by a reviewer.")
+                    .hint("Do not re-suggest it before retry_after; work without it or ask a human.")
+                    .with("suggestion_id", best.id)
+                    .with("retry_after", retry_after)
+                    .with("dismissal_reason", best.dismissal_reason),
+            ));
+        }
+        Some(best) => {
+            let reopened = best.status == "dismissed";
+            let (url, dom) = match (&best.domain, &input.url) {
+                (None, Some(u)) => (Some(u.url.as_str()), Some(u.domain.as_str())),
+                _ => (None, None),
+            };
+            store::suggestions::reopen_tool_suggestion(&mut tx, &best.id, url, dom, now).await?;
+            if reopened {
+                // Backers of the dismissed round do not carry over into the new one.
+                store::suggestions::delete_supporters(&mut tx, SupporterTable::Tool, &best.id).await?;
+            }
+            (best.id, !reopened, if reopened { "tool_suggestion.reopened" } else { "tool_suggestion.supported" })
+        }
+        None => {
+            let row = ToolSuggestionRow {
+                id: new_id(),
+                organization_id: agent.org_id.clone(),
+                name: input.name.clone(),
+                normalized_name: input.normalized_name.clone(),
+                url: input.url.as_ref().map(|u| u.url.clone()),
+                domain: input.url.as_ref().map(|u| u.domain.clone()),
+                status: SuggestionStatus::Pending.as_str().into(),
+                dismissed_until: None,
+                dismissal_reason: None,
+                converted_tool_id: None,
+                created_at: now,
+                updated_at: now,
+            };
+            store::suggestions::insert_tool_suggestion(&mut tx, &row).await.map_err(anyhow::Error::new)?;
+            (row.id, false, "tool_suggestion.created")
+        }
+    };
+    store::suggestions::upsert_supporter(&mut tx, SupporterTable::Tool, &new_id(), &agent.org_id, &suggestion_id, &agent.agent_id, &input.reason, now)
+        .await?;
+    let e = entry(action)
+        .target("tool_suggestion", &suggestion_id)
+        .meta(json!({ "name": input.name, "url": input.url.as_ref().map(|u| &u.url), "reason": input.reason }));
+    audit::append(&mut tx, &[e]).await?;
+    tx.commit().await?;
+    svc.events.publish(&agent.org_id, EventKind::SuggestionChanged);
+    Ok(SuggestionCreated {
+        suggestion_id,
+        status: "pending".into(),
+        existing,
+        message: if existing {
+            "You now back an existing suggestion for this tool. When it is added you get a pending request.".into()
+        } else {
+            "Suggestion recorded. When a human adds the tool you get a pending request automatically.".into()
+        },
+    })
+}
+
+/// What adding a tool resolved.
+pub struct Resolution {
+    pub resolved: Vec<String>,
+    pub opened: Vec<String>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// Inside the tool-creating transaction: accepts every pending suggestion matching the tool
+/// (and the explicit source suggestion), then opens one pending request per backer that is
+/// active and has no denied or revoked history for this tool.
+pub(crate) async fn resolve_for_tool(tx: &mut Tx, ctx: &AdminCtx, tool: &ToolRow, source_id: Option<&str>, now: i64) -> ServiceResult<Resolution> {
+    let mut matched = store::suggestions::find_pending_tool_suggestions_for_tool(&mut **tx, &ctx.org_id, &tool.normalized_name, tool.domain.as_deref()).await?;
+    if let Some(source_id) = source_id
+        && !matched.iter().any(|s| s.id == source_id)
+    {
+        let source = store::suggestions::find_tool_suggestion(&mut **tx, &ctx.org_id, source_id).await?.ok_or_else(|| {
+            ServiceError::not_found("Suggestion not found.", "List suggestions with `agentkey suggestion list`.")
+        })?;
+        if source.status != "pending" {
+            return Err(ServiceError::conflict(
+                &format!("The suggestion is {}, not pending.", source.status),
+                "Create the tool without --from-suggestion, or pick a pending suggestion.",
+            ));
+        }
+        matched.push(source);
+    }
+    let mut out = Resolution { resolved: Vec::new(), opened: Vec::new(), audit: Vec::new() };
+    for s in &matched {
+        store::suggestions::close_tool_suggestion(tx, &s.id, "accepted", None, None, Some(&tool.id), &ctx.actor.label, now).await?;
+        let action = if Some(s.id.as_str()) == source_id { "tool_suggestion.accepted" } else { "tool_suggestion.auto_resolved" };
+        out.audit.push(
+            AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
+                .target("tool_suggestion", &s.id)
+                .tool(&tool.id)
+                .meta(json!({ "name": s.name, "tool_name": tool.name })),
+        );
+        out.resolved.push(s.id.clone());
+    }
+    let supporters = store::suggestions::list_supporters(&mut **tx, SupporterTable::Tool, &out.resolved).await?;
+    let mut seen = HashSet::new();
+    for backer in supporters {
+        // Newest first, so the first row per agent carries its latest reason.
+        if !seen.insert(backer.agent_id.clone()) || backer.agent_status != "active" {
+            continue;
+        }
+        let history = ["pending", "approved", "denied", "revoked"];
+        if store::requests::agent_has_request_in(&mut **tx, &backer.agent_id, &tool.id, &history).await? {
+            continue;
+        }
+        let id = new_id();
+        let new = NewRequest {
+            id: &id,
+            org_id: &ctx.org_id,
+            agent_id: &backer.agent_id,
+            tool_id: &tool.id,
+            reason: &backer.reason,
+            origin: "suggestion",
+            suggestion_id: Some(&backer.suggestion_id),
+        };
+        store::requests::insert_request(tx, &new, now).await?;
+        out.audit.push(
+            AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.requested_from_suggestion")
+                .target("access_request", &id)
+                .agent(&backer.agent_id)
+                .tool(&tool.id)
+                .meta(json!({ "tool_name": tool.name, "suggestion_id": backer.suggestion_id, "reason": backer.reason })),
+        );
+        out.opened.push(id);
+    }
+    Ok(out)
+}
+
+/// Dismisses a pending suggestion with a reason; it cannot be re-suggested for 24 hours.
+pub async fn dismiss(svc: &Services, ctx: &AdminCtx, id: &str, reason: &str) -> ServiceResult<ToolSuggestionView> {
+    ctx.require(Permission::Decide)?;
+    let mut check = Check::new();
+    let reason = check.text("reason", reason, (1, limits::NOTE), true);
+    check.finish("Say briefly why (up to 500 characters); agents see it.")?;
+    let not_found = || ServiceError::not_found("Suggestion not found.", "List suggestions with `agentkey suggestion list`.");
+    if !is_uuid(id) {
+        return Err(not_found());
+    }
+    let now = clock::now_ms();
+    let until = now + COOLDOWN_MS;
+    let mut tx = svc.store.begin().await?;
+    let row = store::suggestions::find_tool_suggestion(&mut *tx, &ctx.org_id, id).await?.ok_or_else(not_found)?;
+    if !store::suggestions::close_tool_suggestion(&mut tx, id, "dismissed", Some(until), Some(&reason), None, &ctx.actor.label, now).await? {
+        return Err(ServiceError::conflict(&format!("The suggestion is {}, not pending.", row.status), "Nothing to dismiss."));
+    }
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool_suggestion.dismissed")
+        .target("tool_suggestion", id)
+        .meta(json!({ "name": row.name, "reason": reason, "dismissed_until": clock::iso(until) }));
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    svc.events.publish(&ctx.org_id, EventKind::SuggestionChanged);
+    let mut views = views(svc, vec![ToolSuggestionRow { status: "dismissed".into(), dismissed_until: Some(until), dismissal_reason: Some(reason), ..row }]).await?;
+    Ok(views.remove(0))
+}
+
+/// Suggestions in one status, with their backers.
+pub async fn list(svc: &Services, ctx: &AdminCtx, status: SuggestionStatus) -> ServiceResult<Vec<ToolSuggestionView>> {
+    ctx.require(Permission::ReadAll)?;
+    let rows = store::suggestions::list_tool_suggestions(svc.store.reader(), &ctx.org_id, status.as_str()).await?;
+    views(svc, rows).await
+}
+
+async fn views(svc: &Services, rows: Vec<ToolSuggestionRow>) -> ServiceResult<Vec<ToolSuggestionView>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let supporters = store::suggestions::list_supporters(svc.store.reader(), SupporterTable::Tool, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ToolSuggestionView {
+            supporters: supporters_of(&supporters, &r.id),
+            status: SuggestionStatus::parse(&r.status).unwrap_or(SuggestionStatus::Pending),
+            id: r.id,
+            name: r.name,
+            url: r.url,
+            dismissed_until: clock::iso_opt(r.dismissed_until),
+            dismissal_reason: r.dismissal_reason,
+            converted_tool_id: r.converted_tool_id,
+            created_at: clock::iso(r.created_at),
+        })
+        .collect())
+}
+
+/// The backers of one suggestion, as shown to reviewers.
+pub(crate) fn supporters_of(rows: &[SupporterRow], suggestion_id: &str) -> Vec<Supporter> {
+    rows.iter()
+        .filter(|s| s.suggestion_id == suggestion_id)
+        .map(|s| Supporter {
+            agent_id: s.agent_id.clone(),
+            agent_name: s.agent_name.clone(),
+            reason: s.reason.clone(),
+            first_at: clock::iso(s.first_at),
+            last_at: clock::iso(s.last_at),
+        })
+        .collect()
+}

@@ -1,0 +1,337 @@
+//! The catalog: tools with a shared or per-agent credential, a usage guide with versions.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::actor::{AdminCtx, Permission};
+use super::validate::{Check, limits};
+use super::{is_uuid, new_id, normalize, suggestions};
+use crate::model::{AuthType, CredentialMode, GuideVersion, ToolCreated, ToolView};
+use crate::server::audit::{self, AuditEntry};
+use crate::server::crypto::Slot;
+use crate::server::events::EventKind;
+use crate::server::store::{self, Tx, tools::{GuideVersionRow, ToolRow}};
+use crate::server::{Services, ServiceError, ServiceResult, clock};
+
+/// Input for creating a tool.
+pub struct NewTool {
+    pub name: String,
+    pub description: String,
+    pub url: Option<String>,
+    pub auth_type: AuthType,
+    pub credential_mode: CredentialMode,
+    pub credential: Option<SecretString>,
+    pub credential_expires_at: Option<i64>,
+    pub instructions: String,
+    /// The suggestion this tool answers (its backers get pending requests).
+    pub source_suggestion_id: Option<String>,
+}
+
+/// The slot a tool's shared secret is sealed into.
+pub fn credential_slot<'a>(org_id: &'a str, tool_id: &'a str) -> Slot<'a> {
+    Slot { org_id, table: "tools", row_id: tool_id, column: "credential_blob" }
+}
+
+pub(crate) fn view(row: ToolRow) -> ToolView {
+    ToolView {
+        auth_type: AuthType::parse(&row.auth_type).unwrap_or(AuthType::Other),
+        credential_mode: CredentialMode::parse(&row.credential_mode).unwrap_or(CredentialMode::Shared),
+        credential_configured: row.credential_blob.is_some(),
+        id: row.id,
+        config_key: row.config_key,
+        name: row.name,
+        description: row.description,
+        url: row.url,
+        credential_version: row.credential_version,
+        credential_rotated_at: clock::iso_opt(row.credential_rotated_at),
+        credential_expires_at: clock::iso_opt(row.credential_expires_at),
+        instructions: row.instructions,
+        instructions_version: row.instructions_version,
+        created_at: clock::iso(row.created_at),
+    }
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::not_found("Tool not found.", "List tools with `agentkey tool list` to find its id.")
+}
+
+pub(crate) async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<ToolRow> {
+    if !is_uuid(id) {
+        return Err(not_found());
+    }
+    store::tools::find_tool(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(not_found)
+}
+
+fn check_secret(check: &mut Check, field: &str, secret: &SecretString) {
+    let text = secret.expose_secret();
+    if text.trim().is_empty() {
+        check.fail(field, "is required");
+    } else if text.chars().count() > limits::SECRET {
+        check.fail(field, format!("must be at most {} characters", limits::SECRET));
+    }
+}
+
+/// Creates a tool; pending suggestions with the same identity are resolved and their
+/// backers get pending requests, all in one transaction.
+pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceResult<ToolCreated> {
+    ctx.require(Permission::ManageTools)?;
+    let mut check = Check::new();
+    let name = check.text("name", &input.name, limits::NAME, false);
+    let description = check.optional("description", Some(&input.description), limits::DESCRIPTION, true).unwrap_or_default();
+    let instructions = check.optional("instructions", Some(&input.instructions), limits::INSTRUCTIONS, true).unwrap_or_default();
+    let url = match input.url.as_deref().map(normalize::url).transpose() {
+        Ok(u) => u.flatten(),
+        Err(message) => {
+            check.fail("url", message);
+            None
+        }
+    };
+    if input.url.as_deref().is_some_and(|u| u.chars().count() > limits::URL) {
+        check.fail("url", format!("must be at most {} characters", limits::URL));
+    }
+    if let Some(secret) = &input.credential {
+        if input.credential_mode == CredentialMode::PerAgent {
+            check.fail("credential", "per-agent tools take their secret when each request is approved");
+        } else {
+            check_secret(&mut check, "credential", secret);
+        }
+    }
+    if let Some(id) = &input.source_suggestion_id
+        && !is_uuid(id)
+    {
+        check.fail("source_suggestion_id", "must be a suggestion id");
+    }
+    check.finish("Fix the listed fields and try again.")?;
+
+    let now = clock::now_ms();
+    let tool_id = new_id();
+    let blob = match &input.credential {
+        Some(secret) => Some(svc.keys.seal(credential_slot(&ctx.org_id, &tool_id), secret).map_err(anyhow::Error::new)?),
+        None => None,
+    };
+    let mut tx = svc.store.begin().await?;
+    let config_key = unique_config_key(&mut tx, &ctx.org_id, &name).await?;
+    let row = ToolRow {
+        id: tool_id.clone(),
+        organization_id: ctx.org_id.clone(),
+        config_key,
+        normalized_name: normalize::name(&name),
+        name,
+        description,
+        domain: url.as_ref().map(|u| u.domain.clone()),
+        url: url.map(|u| u.url),
+        auth_type: input.auth_type.as_str().into(),
+        credential_mode: input.credential_mode.as_str().into(),
+        credential_version: i64::from(blob.is_some()),
+        credential_rotated_at: blob.as_ref().map(|_| now),
+        credential_blob: blob,
+        credential_expires_at: input.credential_expires_at,
+        instructions_version: 1,
+        instructions,
+        created_by: ctx.actor.label.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    store::tools::insert_tool(&mut tx, &row).await?;
+    store::tools::insert_guide_version(&mut tx, &ctx.org_id, &guide_row(&row.id, 1, &row.instructions, "tool_create", ctx, now)).await?;
+    let mut entries = vec![
+        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.created")
+            .target("tool", &row.id)
+            .tool(&row.id)
+            .meta(json!({
+                "name": row.name, "auth_type": row.auth_type, "credential_mode": row.credential_mode,
+                "credential_configured": row.credential_blob.is_some(), "url": row.url,
+            })),
+    ];
+    let outcome = suggestions::resolve_for_tool(&mut tx, ctx, &row, input.source_suggestion_id.as_deref(), now).await?;
+    entries.extend(outcome.audit);
+    audit::append(&mut tx, &entries).await?;
+    tx.commit().await?;
+    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
+    if !outcome.opened.is_empty() {
+        svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
+    }
+    Ok(ToolCreated { tool: view(row), resolved_suggestions: outcome.resolved, opened_requests: outcome.opened })
+}
+
+async fn unique_config_key(tx: &mut Tx, org_id: &str, name: &str) -> ServiceResult<String> {
+    let base = normalize::slug(name);
+    let mut key = base.clone();
+    let mut n = 2;
+    while store::tools::config_key_taken(&mut **tx, org_id, &key).await? {
+        key = format!("{base}-{n}");
+        n += 1;
+    }
+    Ok(key)
+}
+
+fn guide_row(tool_id: &str, version: i64, text: &str, source: &str, ctx: &AdminCtx, now: i64) -> GuideVersionRow {
+    GuideVersionRow {
+        id: new_id(),
+        tool_id: tool_id.to_owned(),
+        version,
+        instructions: text.to_owned(),
+        source: source.to_owned(),
+        created_by: ctx.actor.label.clone(),
+        created_at: now,
+    }
+}
+
+/// Every tool of the organization, newest first. Never includes a secret.
+pub async fn list(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<ToolView>> {
+    ctx.require(Permission::ReadAll)?;
+    Ok(store::tools::list_tools(svc.store.reader(), &ctx.org_id).await?.into_iter().map(view).collect())
+}
+
+/// One tool.
+pub async fn get(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<ToolView> {
+    ctx.require(Permission::ReadAll)?;
+    load(svc, ctx, id).await.map(view)
+}
+
+/// Sets or rotates a shared tool's secret; agents get the new one on their next fetch.
+pub async fn set_credential(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    secret: SecretString,
+    expires_at: Option<i64>,
+) -> ServiceResult<ToolView> {
+    ctx.require(Permission::ManageCredentials)?;
+    let mut check = Check::new();
+    check_secret(&mut check, "credential", &secret);
+    check.finish("Provide the new secret (at most 16 384 characters).")?;
+    let mut row = load(svc, ctx, id).await?;
+    if row.credential_mode != CredentialMode::Shared.as_str() {
+        return Err(ServiceError::conflict(
+            "This tool uses per-agent credentials.",
+            "Set each agent's secret when approving its request, or replace it with `agentkey request set-credential`.",
+        ));
+    }
+    let now = clock::now_ms();
+    let blob = svc.keys.seal(credential_slot(&ctx.org_id, &row.id), &secret).map_err(anyhow::Error::new)?;
+    let version = row.credential_version + 1;
+    let mut tx = svc.store.begin().await?;
+    store::tools::update_tool_credential(&mut tx, &row.id, &blob, version, expires_at, now).await?;
+    let action = if row.credential_blob.is_some() { "tool.credential_rotated" } else { "tool.credential_set" };
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
+        .target("tool", &row.id)
+        .tool(&row.id)
+        .meta(json!({ "name": row.name, "credential_version": version, "expires_at": clock::iso_opt(expires_at) }));
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    svc.vend_cache.clear();
+    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
+    row.credential_blob = Some(blob);
+    row.credential_version = version;
+    row.credential_rotated_at = Some(now);
+    row.credential_expires_at = expires_at;
+    Ok(view(row))
+}
+
+/// Saves a new usage-guide version. Unchanged text is refused rather than cluttering history.
+pub async fn update_guide(svc: &Services, ctx: &AdminCtx, id: &str, text: &str) -> ServiceResult<ToolView> {
+    ctx.require(Permission::ManageTools)?;
+    let mut check = Check::new();
+    let text = check.optional("instructions", Some(text), limits::INSTRUCTIONS, true).unwrap_or_default();
+    check.finish("The usage guide can be at most 16 000 characters.")?;
+    let row = load(svc, ctx, id).await?;
+    let mut tx = svc.store.begin().await?;
+    let entries = save_guide(&mut tx, ctx, &row, &text, "manual", None).await?;
+    audit::append(&mut tx, &entries).await?;
+    tx.commit().await?;
+    after_guide_change(svc, ctx, row, text)
+}
+
+/// Restores an earlier guide version as a new version.
+pub async fn restore_guide(svc: &Services, ctx: &AdminCtx, id: &str, version: i64) -> ServiceResult<ToolView> {
+    ctx.require(Permission::ManageTools)?;
+    let row = load(svc, ctx, id).await?;
+    let old = store::tools::find_guide_version(svc.store.reader(), &row.id, version).await?.ok_or_else(|| {
+        ServiceError::not_found("Guide version not found.", "List versions with `agentkey tool guide-history`.")
+    })?;
+    let mut tx = svc.store.begin().await?;
+    let entries = save_guide(&mut tx, ctx, &row, &old.instructions, "restore", Some(version)).await?;
+    audit::append(&mut tx, &entries).await?;
+    tx.commit().await?;
+    after_guide_change(svc, ctx, row, old.instructions)
+}
+
+fn after_guide_change(svc: &Services, ctx: &AdminCtx, mut row: ToolRow, text: String) -> ServiceResult<ToolView> {
+    svc.vend_cache.clear();
+    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
+    row.instructions = text;
+    row.instructions_version += 1;
+    Ok(view(row))
+}
+
+/// Writes the next guide version inside `tx` and returns its audit entries. Used by manual
+/// edits, restores and accepted guide suggestions.
+pub(crate) async fn save_guide(
+    tx: &mut Tx,
+    ctx: &AdminCtx,
+    row: &ToolRow,
+    text: &str,
+    source: &str,
+    restored_from: Option<i64>,
+) -> ServiceResult<Vec<AuditEntry>> {
+    if text == row.instructions {
+        return Err(ServiceError::conflict(
+            "The usage guide is unchanged.",
+            "Edit the text before saving; no new version was created.",
+        ));
+    }
+    let now = clock::now_ms();
+    let version = row.instructions_version + 1;
+    store::tools::insert_guide_version(tx, &ctx.org_id, &guide_row(&row.id, version, text, source, ctx, now)).await?;
+    store::tools::update_tool_guide(tx, &row.id, text, version, now).await?;
+    Ok(vec![
+        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.guide_updated")
+            .target("tool", &row.id)
+            .tool(&row.id)
+            .meta(json!({ "name": row.name, "version": version, "source": source, "restored_from": restored_from })),
+    ])
+}
+
+/// Every guide version, newest first.
+pub async fn guide_history(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<Vec<GuideVersion>> {
+    ctx.require(Permission::ReadAll)?;
+    let row = load(svc, ctx, id).await?;
+    let versions = store::tools::list_guide_versions(svc.store.reader(), &row.id).await?;
+    Ok(versions
+        .into_iter()
+        .map(|v| GuideVersion {
+            id: v.id,
+            version: v.version,
+            instructions: v.instructions,
+            source: v.source,
+            created_by: v.created_by,
+            created_at: clock::iso(v.created_at),
+        })
+        .collect())
+}
+
+/// Counts of what a delete affects: (approved grants, pending requests).
+pub async fn delete_impact(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(i64, i64)> {
+    ctx.require(Permission::ReadAll)?;
+    let row = load(svc, ctx, id).await?;
+    Ok(store::requests::count_live_for_tool(svc.store.reader(), &row.id).await?)
+}
+
+/// Deletes a tool with its grants, requests and guide; every agent loses access at once.
+pub async fn delete(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(i64, i64)> {
+    ctx.require(Permission::ManageTools)?;
+    let row = load(svc, ctx, id).await?;
+    let mut tx = svc.store.begin().await?;
+    let (approved, pending) = store::requests::count_live_for_tool(&mut *tx, &row.id).await?;
+    store::tools::delete_tool(&mut tx, &row.id).await?;
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.deleted")
+        .target("tool", &row.id)
+        .tool(&row.id)
+        .meta(json!({ "name": row.name, "approved_revoked": approved, "pending_closed": pending }));
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    svc.vend_cache.clear();
+    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
+    Ok((approved, pending))
+}

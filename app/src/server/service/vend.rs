@@ -1,0 +1,239 @@
+//! Credential vending: the hot path.
+//!
+//! A fetch is planned from a small in-memory cache (agent by key hash, plan by agent × tool)
+//! or from one database read, decrypted, and released only after its `credential.vended` row
+//! has been committed by the audit group-commit writer. The writer re-checks, inside that
+//! transaction, that the grant, agent key and versions are still what the plan saw; if not,
+//! the plan is discarded and rebuilt from the database. So the cache can never serve a
+//! revoked grant, a suspended agent, a rotated key or a stale secret — even when the change was
+//! made by another process (the CLI) that cannot clear this process's cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use super::actor::{AgentCtx, RequestMeta};
+use super::{agent_auth, grants, is_uuid, tools};
+use crate::model::{Access, AuthType, CredentialResponse, ErrorBody};
+use crate::server::audit::{AuditEntry, CommitError, VendGuard};
+use crate::server::events::EventKind;
+use crate::server::store::{self, requests::VendRow};
+use crate::server::{Services, ServiceError, ServiceResult, clock};
+
+const CACHE_LIMIT: usize = 50_000;
+const ATTEMPTS: usize = 3;
+
+/// Everything needed to answer a fetch, minus the plaintext.
+#[derive(Clone, Debug)]
+pub struct VendPlan {
+    tool_id: String,
+    tool_name: String,
+    auth_type: AuthType,
+    per_agent: bool,
+    request_id: String,
+    blob: String,
+    grant_credential_version: i64,
+    tool_credential_version: i64,
+    instructions: String,
+    instructions_version: i64,
+    expires_at: Option<i64>,
+}
+
+/// Cached agents (by key hash) and plans (by agent and tool). Cleared on every local change.
+#[derive(Default)]
+pub struct VendCache {
+    agents: Mutex<HashMap<String, Arc<AgentCtx>>>,
+    plans: Mutex<HashMap<(String, String), Arc<VendPlan>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl VendCache {
+    /// Drops everything (called after any local write that could affect a fetch).
+    pub fn clear(&self) {
+        lock(&self.agents).clear();
+        lock(&self.plans).clear();
+    }
+
+    fn agent(&self, key_hash: &str) -> Option<Arc<AgentCtx>> {
+        lock(&self.agents).get(key_hash).cloned()
+    }
+
+    fn put_agent(&self, agent: AgentCtx) {
+        let mut agents = lock(&self.agents);
+        if agents.len() >= CACHE_LIMIT {
+            agents.clear();
+        }
+        agents.insert(agent.key_hash.clone(), Arc::new(agent));
+    }
+
+    fn plan(&self, agent_id: &str, tool_id: &str) -> Option<Arc<VendPlan>> {
+        lock(&self.plans).get(&(agent_id.to_owned(), tool_id.to_owned())).cloned()
+    }
+
+    fn put_plan(&self, agent_id: &str, plan: Arc<VendPlan>) {
+        let mut plans = lock(&self.plans);
+        if plans.len() >= CACHE_LIMIT {
+            plans.clear();
+        }
+        plans.insert((agent_id.to_owned(), plan.tool_id.clone()), plan);
+    }
+
+    fn forget(&self, key_hash: &str, agent_id: &str, tool_id: &str) {
+        lock(&self.agents).remove(key_hash);
+        lock(&self.plans).remove(&(agent_id.to_owned(), tool_id.to_owned()));
+    }
+}
+
+/// Authenticates for the credential route, from the cache when possible. A cached agent is
+/// only trusted as far as the commit-time guard confirms it.
+pub async fn authenticate(svc: &Services, key: &str, meta: RequestMeta) -> ServiceResult<AgentCtx> {
+    let hash = agent_auth::hash(key);
+    if let Some(agent) = svc.vend_cache.agent(&hash) {
+        return Ok(AgentCtx { meta, ..(*agent).clone() });
+    }
+    let agent = agent_auth::authenticate(svc, key, meta).await?;
+    svc.vend_cache.put_agent(agent.clone());
+    Ok(agent)
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::not_found("Tool not found.", "Browse the catalog with GET /api/tools.")
+}
+
+/// Fetches a credential for an authenticated agent.
+pub async fn fetch(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceResult<CredentialResponse> {
+    if !is_uuid(tool_id) {
+        return Err(not_found());
+    }
+    let mut agent = agent.clone();
+    for attempt in 0..ATTEMPTS {
+        let cached = if attempt == 0 { svc.vend_cache.plan(&agent.agent_id, tool_id) } else { None };
+        let plan = match cached {
+            Some(plan) => plan,
+            None => {
+                let plan = Arc::new(load_plan(svc, &agent, tool_id).await?);
+                svc.vend_cache.put_plan(&agent.agent_id, plan.clone());
+                plan
+            }
+        };
+        let response = build_response(svc, &agent, &plan)?;
+        let entry = AuditEntry::new(&agent.org_id, &agent.actor(), &agent.meta, "credential.vended")
+            .target("tool", &plan.tool_id)
+            .agent(&agent.agent_id)
+            .tool(&plan.tool_id)
+            .meta(json!({
+                "tool_name": plan.tool_name, "request_id": plan.request_id,
+                "credential_version": response.credential_version,
+            }));
+        let guard = VendGuard {
+            request_id: plan.request_id.clone(),
+            key_hash: agent.key_hash.clone(),
+            grant_credential_version: plan.grant_credential_version,
+            tool_credential_version: plan.tool_credential_version,
+            instructions_version: plan.instructions_version,
+        };
+        match svc.audit.commit(entry, Some(guard)).await {
+            Ok(()) => {
+                svc.events.publish(&agent.org_id, EventKind::CredentialVended);
+                return Ok(response);
+            }
+            Err(CommitError::Stale) => {
+                // Something changed: forget the cached view and re-check the agent itself
+                // (it may be suspended, deleted or rotated) before planning again.
+                svc.vend_cache.forget(&agent.key_hash, &agent.agent_id, tool_id);
+                agent = agent_auth::authenticate_hash(svc, &agent.key_hash, agent.meta.clone()).await?;
+            }
+            Err(CommitError::Failed(reason)) => {
+                return Err(ServiceError::Internal(anyhow::anyhow!("credential not released: {reason}")));
+            }
+        }
+    }
+    Err(ServiceError::conflict("The grant changed while the credential was being fetched.", "Retry the fetch."))
+}
+
+async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceResult<VendPlan> {
+    let row = store::requests::find_vend_row(svc.store.reader(), &agent.org_id, &agent.agent_id, tool_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let now = clock::now_ms();
+    let access = match row.status.as_deref() {
+        None => Access::None,
+        Some("approved") if row.expires_at.is_some_and(|t| t <= now) => Access::Expired,
+        Some(s) => Access::parse(s).unwrap_or(Access::None),
+    };
+    if access != Access::Approved {
+        return Err(not_approved(&row, access, tool_id));
+    }
+    let per_agent = row.credential_mode == "per_agent";
+    let blob = if per_agent { row.grant_blob.clone() } else { row.tool_blob.clone() };
+    let Some(blob) = blob else {
+        return Err(ServiceError::Conflict(
+            ErrorBody::new("The credential for this tool has not been configured yet.")
+                .hint("An admin still has to store the secret; retry later or tell a human.")
+                .with("tool_id", tool_id),
+        ));
+    };
+    Ok(VendPlan {
+        tool_id: row.tool_id,
+        tool_name: row.tool_name,
+        auth_type: AuthType::parse(&row.auth_type).unwrap_or(AuthType::Other),
+        per_agent,
+        request_id: row.request_id.unwrap_or_default(),
+        blob,
+        grant_credential_version: row.grant_credential_version.unwrap_or(0),
+        tool_credential_version: row.tool_credential_version,
+        instructions: row.instructions,
+        instructions_version: row.instructions_version,
+        expires_at: row.expires_at,
+    })
+}
+
+fn not_approved(row: &VendRow, access: Access, tool_id: &str) -> ServiceError {
+    let hint = match access {
+        Access::Pending => "Your request is pending; wait for a human to approve it (poll GET /api/tools).".to_owned(),
+        Access::Denied => format!(
+            "Your request was denied{}. You may request again with a better justification.",
+            row.decision_note.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+        ),
+        Access::Revoked => format!("Your access was revoked. Request again with POST /api/tools/{tool_id}/request if you still need it."),
+        Access::Expired => format!("Your access expired. Request again with POST /api/tools/{tool_id}/request."),
+        _ => format!("Request access first with POST /api/tools/{tool_id}/request."),
+    };
+    let mut body = ErrorBody::new("This tool has not been approved for the agent.").hint(hint).with("your_access", access.as_str());
+    if access == Access::Denied {
+        body = body.with("denial_reason", row.decision_note.clone());
+    }
+    ServiceError::Forbidden(body)
+}
+
+fn build_response(svc: &Services, agent: &AgentCtx, plan: &VendPlan) -> ServiceResult<CredentialResponse> {
+    let slot = if plan.per_agent {
+        grants::credential_slot(&agent.org_id, &plan.request_id)
+    } else {
+        tools::credential_slot(&agent.org_id, &plan.tool_id)
+    };
+    let secret = svc.keys.open(slot, &plan.blob).map_err(|e| anyhow::anyhow!("cannot open credential of tool {}: {e}", plan.tool_id))?;
+    let text = secret.expose_secret();
+    // OAuth credentials are often JSON documents (token + refresh token); hand them over as
+    // JSON when they parse, as the original did.
+    let credential = match plan.auth_type {
+        AuthType::OauthToken => serde_json::from_str::<Value>(text).ok().filter(Value::is_object).unwrap_or_else(|| Value::String(text.to_owned())),
+        _ => Value::String(text.to_owned()),
+    };
+    Ok(CredentialResponse {
+        tool_id: plan.tool_id.clone(),
+        tool_name: plan.tool_name.clone(),
+        auth_type: plan.auth_type,
+        credential,
+        instructions: plan.instructions.clone(),
+        suggest_instructions_endpoint: format!("/api/tools/{}/instructions/suggest", plan.tool_id),
+        grant_expires_at: clock::iso_opt(plan.expires_at),
+        credential_version: if plan.per_agent { plan.grant_credential_version } else { plan.tool_credential_version },
+        instructions_version: plan.instructions_version,
+    })
+}

@@ -1,0 +1,46 @@
+//! Wrapped data keys.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+use super::Tx;
+
+/// A `data_keys` row: one organization's data key, wrapped by the master key `kek_id`.
+#[derive(Clone, Debug, FromRow)]
+pub struct DataKeyRow {
+    pub id: String,
+    pub organization_id: String,
+    pub kek_id: String,
+    pub wrapped_key: String,
+}
+
+pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO data_keys (id, organization_id, kek_id, wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&row.id)
+    .bind(&row.organization_id)
+    .bind(&row.kek_id)
+    .bind(&row.wrapped_key)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Every data key, oldest first (so the newest per organization is loaded last).
+pub async fn list_data_keys(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<DataKeyRow>> {
+    sqlx::query_as("SELECT id, organization_id, kek_id, wrapped_key FROM data_keys ORDER BY created_at, id")
+        .fetch_all(ex)
+        .await
+}
+
+pub async fn update_data_key_wrapping(tx: &mut Tx, id: &str, kek_id: &str, wrapped: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE data_keys SET kek_id = $2, wrapped_key = $3, rewrapped_at = $4 WHERE id = $1")
+        .bind(id)
+        .bind(kek_id)
+        .bind(wrapped)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}

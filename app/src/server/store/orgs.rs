@@ -1,0 +1,67 @@
+//! Organizations, users and memberships.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+use super::Tx;
+
+/// An `organizations` row.
+#[derive(Clone, Debug, FromRow)]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[tracing::instrument(skip_all, fields(org_id = id))]
+pub async fn insert_organization(tx: &mut Tx, id: &str, name: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+        .bind(id)
+        .bind(name)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+pub async fn find_organization(ex: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<OrgRow>> {
+    sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1").bind(id).fetch_optional(ex).await
+}
+
+pub async fn list_organizations(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<OrgRow>> {
+    sqlx::query_as("SELECT id, name, created_at FROM organizations ORDER BY created_at, id").fetch_all(ex).await
+}
+
+/// Finds a user by normalized email, creating it if absent; returns the id.
+pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> sqlx::Result<String> {
+    sqlx::query("INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
+        .bind(id)
+        .bind(email)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(&mut **tx).await
+}
+
+pub async fn insert_membership(tx: &mut Tx, id: &str, org_id: &str, user_id: &str, role: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO memberships (id, organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(user_id)
+    .bind(role)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Instance-wide counts for the status page: agents, tools, pending requests, audit rows.
+pub async fn count_instance(ex: impl SqliteExecutor<'_>) -> sqlx::Result<(i64, i64, i64, i64)> {
+    sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM tools), \
+         (SELECT COUNT(*) FROM access_requests WHERE status = 'pending'), (SELECT COUNT(*) FROM audit_log)",
+    )
+    .fetch_one(ex)
+    .await
+}

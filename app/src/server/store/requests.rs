@@ -1,0 +1,253 @@
+//! Access requests (which become grants when approved). History is kept: one row per request.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+use super::Tx;
+
+/// An `access_requests` row joined with agent and tool names for display.
+#[derive(Clone, Debug, FromRow)]
+pub struct RequestRow {
+    pub id: String,
+    pub organization_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub tool_id: String,
+    pub tool_name: String,
+    pub credential_mode: String,
+    pub status: String,
+    pub reason: String,
+    pub origin: String,
+    pub suggestion_id: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decision_note: Option<String>,
+    pub credential_blob: Option<String>,
+    pub credential_version: i64,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const SELECT: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agent_name, r.tool_id, t.name AS tool_name, \
+     t.credential_mode, r.status, r.reason, r.origin, r.suggestion_id, r.decided_by, r.decided_at, r.decision_note, \
+     r.credential_blob, r.credential_version, r.expires_at, r.created_at \
+     FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id";
+
+/// Fields of a new request.
+#[derive(Clone, Debug)]
+pub struct NewRequest<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub agent_id: &'a str,
+    pub tool_id: &'a str,
+    pub reason: &'a str,
+    pub origin: &'a str,
+    pub suggestion_id: Option<&'a str>,
+}
+
+/// Inserts a pending request. A unique violation means a live request already exists.
+pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO access_requests (id, organization_id, agent_id, tool_id, status, reason, origin, suggestion_id, \
+         credential_version, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, 0, $8, $8)",
+    )
+    .bind(new.id)
+    .bind(new.org_id)
+    .bind(new.agent_id)
+    .bind(new.tool_id)
+    .bind(new.reason)
+    .bind(new.origin)
+    .bind(new.suggestion_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find_request(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<RequestRow>> {
+    sqlx::query_as(&format!("{SELECT} WHERE r.organization_id = $1 AND r.id = $2"))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(ex)
+        .await
+}
+
+/// The newest request of an agent for each tool it ever asked for.
+pub async fn latest_requests_for_agent(ex: impl SqliteExecutor<'_>, agent_id: &str) -> sqlx::Result<Vec<RequestRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE r.agent_id = $1 AND NOT EXISTS (SELECT 1 FROM access_requests n \
+         WHERE n.agent_id = r.agent_id AND n.tool_id = r.tool_id AND n.id > r.id)"
+    ))
+    .bind(agent_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// The newest request of one agent for one tool.
+pub async fn latest_request(ex: impl SqliteExecutor<'_>, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<RequestRow>> {
+    sqlx::query_as(&format!("{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY r.id DESC LIMIT 1"))
+        .bind(agent_id)
+        .bind(tool_id)
+        .fetch_optional(ex)
+        .await
+}
+
+/// Requests of an organization, newest first, optionally filtered by status.
+pub async fn list_requests(ex: impl SqliteExecutor<'_>, org_id: &str, status: Option<&str>, limit: i64) -> sqlx::Result<Vec<RequestRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE r.organization_id = $1 AND ($2 IS NULL OR r.status = $2) ORDER BY r.id DESC LIMIT $3"
+    ))
+    .bind(org_id)
+    .bind(status)
+    .bind(limit)
+    .fetch_all(ex)
+    .await
+}
+
+/// A decision: moves a request from `from` to `to` only if it is still in `from`.
+#[derive(Clone, Debug)]
+pub struct Decision<'a> {
+    pub id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub decided_by: &'a str,
+    pub note: Option<&'a str>,
+    pub credential_blob: Option<&'a str>,
+    pub credential_version: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// Applies a decision; returns false when the request was no longer in `from` (a race).
+/// Leaving a live state wipes the per-agent secret.
+pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE access_requests SET status = $3, decided_by = $4, decided_at = $5, decision_note = $6, \
+         credential_blob = $7, credential_version = $8, expires_at = $9, updated_at = $5 \
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(d.id)
+    .bind(d.from)
+    .bind(d.to)
+    .bind(d.decided_by)
+    .bind(now)
+    .bind(d.note)
+    .bind(d.credential_blob)
+    .bind(d.credential_version)
+    .bind(d.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks an approved grant whose time ran out as expired, so a new request can be made.
+pub async fn expire_request(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE access_requests SET status = 'expired', credential_blob = NULL, updated_at = $2 \
+         WHERE id = $1 AND status = 'approved'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Counts live grants of a tool: (approved, pending).
+pub async fn count_live_for_tool(ex: impl SqliteExecutor<'_>, tool_id: &str) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN status = 'approved' THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) FROM access_requests WHERE tool_id = $1",
+    )
+    .bind(tool_id)
+    .fetch_one(ex)
+    .await
+}
+
+/// Whether the agent has any request for the tool in one of `statuses`.
+pub async fn agent_has_request_in(ex: impl SqliteExecutor<'_>, agent_id: &str, tool_id: &str, statuses: &[&str]) -> sqlx::Result<bool> {
+    let list = super::placeholders(3, statuses.len());
+    let sql = format!("SELECT COUNT(*) FROM access_requests WHERE agent_id = $1 AND tool_id = $2 AND status IN ({list})");
+    let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(agent_id).bind(tool_id);
+    for s in statuses {
+        query = query.bind(*s);
+    }
+    Ok(query.fetch_one(ex).await? > 0)
+}
+
+/// What the credential path needs, read in one round trip: the newest request of the agent
+/// for the tool plus the tool's current secret and guide.
+#[derive(Clone, Debug, FromRow)]
+pub struct VendRow {
+    pub tool_id: String,
+    pub tool_name: String,
+    pub auth_type: String,
+    pub credential_mode: String,
+    pub tool_blob: Option<String>,
+    pub tool_credential_version: i64,
+    pub instructions: String,
+    pub instructions_version: i64,
+    pub request_id: Option<String>,
+    pub status: Option<String>,
+    pub decision_note: Option<String>,
+    pub grant_blob: Option<String>,
+    pub grant_credential_version: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+pub async fn find_vend_row(ex: impl SqliteExecutor<'_>, org_id: &str, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<VendRow>> {
+    sqlx::query_as(
+        "SELECT t.id AS tool_id, t.name AS tool_name, t.auth_type, t.credential_mode, t.credential_blob AS tool_blob, \
+         t.credential_version AS tool_credential_version, t.instructions, t.instructions_version, \
+         r.id AS request_id, r.status, r.decision_note, r.credential_blob AS grant_blob, \
+         r.credential_version AS grant_credential_version, r.expires_at \
+         FROM tools t LEFT JOIN access_requests r ON r.id = (SELECT MAX(x.id) FROM access_requests x \
+         WHERE x.agent_id = $2 AND x.tool_id = t.id) \
+         WHERE t.organization_id = $1 AND t.id = $3",
+    )
+    .bind(org_id)
+    .bind(agent_id)
+    .bind(tool_id)
+    .fetch_optional(ex)
+    .await
+}
+
+/// The state a vend guard re-checks inside the audit transaction.
+#[derive(Clone, Debug, FromRow)]
+pub struct GuardRow {
+    pub request_id: String,
+    pub status: String,
+    pub expires_at: Option<i64>,
+    pub grant_credential_version: i64,
+    pub agent_status: String,
+    pub key_hash: String,
+    pub tool_credential_version: i64,
+    pub instructions_version: i64,
+}
+
+pub async fn find_guard_rows(ex: impl SqliteExecutor<'_>, request_ids: &[&str]) -> sqlx::Result<Vec<GuardRow>> {
+    let list = super::placeholders(1, request_ids.len());
+    let sql = format!(
+        "SELECT r.id AS request_id, r.status, r.expires_at, r.credential_version AS grant_credential_version, \
+         a.status AS agent_status, a.key_hash, t.credential_version AS tool_credential_version, t.instructions_version \
+         FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id WHERE r.id IN ({list})"
+    );
+    let mut query = sqlx::query_as::<_, GuardRow>(&sql);
+    for id in request_ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(ex).await
+}
+
+/// Replaces the per-agent secret of an approved grant; false when it is no longer approved.
+pub async fn update_grant_credential(tx: &mut Tx, id: &str, blob: &str, version: i64, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE access_requests SET credential_blob = $2, credential_version = $3, updated_at = $4 \
+         WHERE id = $1 AND status = 'approved'",
+    )
+    .bind(id)
+    .bind(blob)
+    .bind(version)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

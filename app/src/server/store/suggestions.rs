@@ -1,0 +1,330 @@
+//! Tool suggestions, guide suggestions and their supporters.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+use super::Tx;
+
+/// A `tool_suggestions` row.
+#[derive(Clone, Debug, FromRow)]
+pub struct ToolSuggestionRow {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub normalized_name: String,
+    pub url: Option<String>,
+    pub domain: Option<String>,
+    pub status: String,
+    pub dismissed_until: Option<i64>,
+    pub dismissal_reason: Option<String>,
+    pub converted_tool_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const TS_COLUMNS: &str = "id, organization_id, name, normalized_name, url, domain, status, dismissed_until, \
+                          dismissal_reason, converted_tool_id, created_at, updated_at";
+
+pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> sqlx::Result<()> {
+    sqlx::query(&format!("INSERT INTO tool_suggestions ({TS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+        .bind(&row.id)
+        .bind(&row.organization_id)
+        .bind(&row.name)
+        .bind(&row.normalized_name)
+        .bind(&row.url)
+        .bind(&row.domain)
+        .bind(&row.status)
+        .bind(row.dismissed_until)
+        .bind(&row.dismissal_reason)
+        .bind(&row.converted_tool_id)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+pub async fn find_tool_suggestion(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<ToolSuggestionRow>> {
+    sqlx::query_as(&format!("SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND id = $2"))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(ex)
+        .await
+}
+
+/// Open (pending or dismissed) suggestions whose identity matches: same domain when both
+/// sides have one, otherwise the same normalized name. Newest activity first.
+pub async fn find_open_tool_suggestions_matching(
+    ex: impl SqliteExecutor<'_>,
+    org_id: &str,
+    normalized_name: &str,
+    domain: Option<&str>,
+) -> sqlx::Result<Vec<ToolSuggestionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status IN ('pending', 'dismissed') \
+         AND ((domain IS NOT NULL AND domain = $3) OR ((domain IS NULL OR $3 IS NULL) AND normalized_name = $2)) \
+         ORDER BY updated_at DESC, id DESC"
+    ))
+    .bind(org_id)
+    .bind(normalized_name)
+    .bind(domain)
+    .fetch_all(ex)
+    .await
+}
+
+/// Pending suggestions that a tool with this identity resolves.
+pub async fn find_pending_tool_suggestions_for_tool(
+    ex: impl SqliteExecutor<'_>,
+    org_id: &str,
+    normalized_name: &str,
+    domain: Option<&str>,
+) -> sqlx::Result<Vec<ToolSuggestionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status = 'pending' \
+         AND (normalized_name = $2 OR (domain IS NOT NULL AND domain = $3)) ORDER BY created_at, id"
+    ))
+    .bind(org_id)
+    .bind(normalized_name)
+    .bind(domain)
+    .fetch_all(ex)
+    .await
+}
+
+pub async fn list_tool_suggestions(ex: impl SqliteExecutor<'_>, org_id: &str, status: &str) -> sqlx::Result<Vec<ToolSuggestionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status = $2 ORDER BY updated_at DESC, id DESC"
+    ))
+    .bind(org_id)
+    .bind(status)
+    .fetch_all(ex)
+    .await
+}
+
+/// Reopens or refreshes a suggestion as pending; may adopt a URL when it had none.
+pub async fn reopen_tool_suggestion(tx: &mut Tx, id: &str, url: Option<&str>, domain: Option<&str>, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE tool_suggestions SET status = 'pending', dismissed_until = NULL, dismissal_reason = NULL, \
+         decided_by = NULL, decided_at = NULL, url = COALESCE(url, $2), domain = COALESCE(domain, $3), updated_at = $4 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(url)
+    .bind(domain)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Closes a pending suggestion (dismissed with a cooldown, or accepted into a tool).
+#[allow(clippy::too_many_arguments)]
+pub async fn close_tool_suggestion(
+    tx: &mut Tx,
+    id: &str,
+    status: &str,
+    dismissed_until: Option<i64>,
+    reason: Option<&str>,
+    converted_tool_id: Option<&str>,
+    decided_by: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE tool_suggestions SET status = $2, dismissed_until = $3, dismissal_reason = $4, converted_tool_id = $5, \
+         decided_by = $6, decided_at = $7, updated_at = $7 WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(dismissed_until)
+    .bind(reason)
+    .bind(converted_tool_id)
+    .bind(decided_by)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A supporter row of either suggestion kind, with the agent's name.
+#[derive(Clone, Debug, FromRow)]
+pub struct SupporterRow {
+    pub suggestion_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub agent_status: String,
+    pub reason: String,
+    pub first_at: i64,
+    pub last_at: i64,
+}
+
+/// Which supporter table: tool suggestions or guide suggestions.
+#[derive(Clone, Copy, Debug)]
+pub enum SupporterTable {
+    Tool,
+    Guide,
+}
+
+impl SupporterTable {
+    fn name(self) -> &'static str {
+        match self {
+            SupporterTable::Tool => "tool_suggestion_supporters",
+            SupporterTable::Guide => "guide_suggestion_supporters",
+        }
+    }
+}
+
+/// Adds a supporter or refreshes its reason; returns true when the agent is new to it.
+pub async fn upsert_supporter(
+    tx: &mut Tx,
+    table: SupporterTable,
+    id: &str,
+    org_id: &str,
+    suggestion_id: &str,
+    agent_id: &str,
+    reason: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let table = table.name();
+    let existing: Option<String> =
+        sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE suggestion_id = $1 AND agent_id = $2"))
+            .bind(suggestion_id)
+            .bind(agent_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if let Some(existing) = existing {
+        sqlx::query(&format!("UPDATE {table} SET reason = $2, last_at = $3 WHERE id = $1"))
+            .bind(existing)
+            .bind(reason)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(false);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} (id, organization_id, suggestion_id, agent_id, reason, first_at, last_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)"
+    ))
+    .bind(id)
+    .bind(org_id)
+    .bind(suggestion_id)
+    .bind(agent_id)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+pub async fn delete_supporters(tx: &mut Tx, table: SupporterTable, suggestion_id: &str) -> sqlx::Result<()> {
+    sqlx::query(&format!("DELETE FROM {} WHERE suggestion_id = $1", table.name()))
+        .bind(suggestion_id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+/// Supporters of the given suggestions, most recent first.
+pub async fn list_supporters(ex: impl SqliteExecutor<'_>, table: SupporterTable, suggestion_ids: &[String]) -> sqlx::Result<Vec<SupporterRow>> {
+    if suggestion_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = super::placeholders(1, suggestion_ids.len());
+    let sql = format!(
+        "SELECT s.suggestion_id, s.agent_id, a.name AS agent_name, a.status AS agent_status, s.reason, s.first_at, s.last_at \
+         FROM {} s JOIN agents a ON a.id = s.agent_id WHERE s.suggestion_id IN ({list}) ORDER BY s.last_at DESC, s.id DESC",
+        table.name()
+    );
+    let mut query = sqlx::query_as::<_, SupporterRow>(&sql);
+    for id in suggestion_ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(ex).await
+}
+
+/// A `guide_suggestions` row with its tool's name.
+#[derive(Clone, Debug, FromRow)]
+pub struct GuideSuggestionRow {
+    pub id: String,
+    pub organization_id: String,
+    pub tool_id: String,
+    pub tool_name: String,
+    pub base_version: i64,
+    pub learned: String,
+    pub normalized_learned: String,
+    pub status: String,
+    pub dismissal_reason: Option<String>,
+    pub created_at: i64,
+}
+
+const GS_SELECT: &str = "SELECT g.id, g.organization_id, g.tool_id, t.name AS tool_name, g.base_version, g.learned, \
+     g.normalized_learned, g.status, g.dismissal_reason, g.created_at FROM guide_suggestions g JOIN tools t ON t.id = g.tool_id";
+
+pub async fn insert_guide_suggestion(tx: &mut Tx, row: &GuideSuggestionRow, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO guide_suggestions (id, organization_id, tool_id, base_version, learned, normalized_learned, status, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
+    )
+    .bind(&row.id)
+    .bind(&row.organization_id)
+    .bind(&row.tool_id)
+    .bind(row.base_version)
+    .bind(&row.learned)
+    .bind(&row.normalized_learned)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find_guide_suggestion(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<GuideSuggestionRow>> {
+    sqlx::query_as(&format!("{GS_SELECT} WHERE g.organization_id = $1 AND g.id = $2"))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(ex)
+        .await
+}
+
+pub async fn find_guide_suggestion_by_identity(
+    ex: impl SqliteExecutor<'_>,
+    tool_id: &str,
+    base_version: i64,
+    normalized_learned: &str,
+) -> sqlx::Result<Option<GuideSuggestionRow>> {
+    sqlx::query_as(&format!("{GS_SELECT} WHERE g.tool_id = $1 AND g.base_version = $2 AND g.normalized_learned = $3"))
+        .bind(tool_id)
+        .bind(base_version)
+        .bind(normalized_learned)
+        .fetch_optional(ex)
+        .await
+}
+
+pub async fn list_guide_suggestions(ex: impl SqliteExecutor<'_>, org_id: &str, status: &str) -> sqlx::Result<Vec<GuideSuggestionRow>> {
+    sqlx::query_as(&format!("{GS_SELECT} WHERE g.organization_id = $1 AND g.status = $2 ORDER BY g.id DESC"))
+        .bind(org_id)
+        .bind(status)
+        .fetch_all(ex)
+        .await
+}
+
+/// Closes a pending guide suggestion; returns false if it was no longer pending.
+pub async fn close_guide_suggestion(
+    tx: &mut Tx,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+    accepted_version: Option<i64>,
+    decided_by: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE guide_suggestions SET status = $2, dismissal_reason = $3, accepted_version = $4, decided_by = $5, \
+         decided_at = $6, updated_at = $6 WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(reason)
+    .bind(accepted_version)
+    .bind(decided_by)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,192 @@
+//! Catalog tools and usage-guide versions.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+use super::Tx;
+
+/// A `tools` row. `credential_blob` is ciphertext; the row type never leaves the server.
+#[derive(Clone, Debug, FromRow)]
+pub struct ToolRow {
+    pub id: String,
+    pub organization_id: String,
+    pub config_key: String,
+    pub name: String,
+    pub normalized_name: String,
+    pub description: String,
+    pub url: Option<String>,
+    pub domain: Option<String>,
+    pub auth_type: String,
+    pub credential_mode: String,
+    pub credential_blob: Option<String>,
+    pub credential_version: i64,
+    pub credential_rotated_at: Option<i64>,
+    pub credential_expires_at: Option<i64>,
+    pub instructions: String,
+    pub instructions_version: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, organization_id, config_key, name, normalized_name, description, url, domain, auth_type, \
+                       credential_mode, credential_blob, credential_version, credential_rotated_at, \
+                       credential_expires_at, instructions, instructions_version, created_by, created_at, updated_at";
+
+#[tracing::instrument(skip_all, fields(tool_id = %row.id))]
+pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    ))
+    .bind(&row.id)
+    .bind(&row.organization_id)
+    .bind(&row.config_key)
+    .bind(&row.name)
+    .bind(&row.normalized_name)
+    .bind(&row.description)
+    .bind(&row.url)
+    .bind(&row.domain)
+    .bind(&row.auth_type)
+    .bind(&row.credential_mode)
+    .bind(&row.credential_blob)
+    .bind(row.credential_version)
+    .bind(row.credential_rotated_at)
+    .bind(row.credential_expires_at)
+    .bind(&row.instructions)
+    .bind(row.instructions_version)
+    .bind(&row.created_by)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find_tool(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<ToolRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM tools WHERE organization_id = $1 AND id = $2"))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(ex)
+        .await
+}
+
+pub async fn list_tools(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<ToolRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM tools WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"))
+        .bind(org_id)
+        .fetch_all(ex)
+        .await
+}
+
+/// Tools whose identity matches a suggestion: same domain, or same normalized name.
+pub async fn find_tools_matching(
+    ex: impl SqliteExecutor<'_>,
+    org_id: &str,
+    normalized_name: &str,
+    domain: Option<&str>,
+) -> sqlx::Result<Vec<ToolRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 AND (normalized_name = $2 OR (domain IS NOT NULL AND domain = $3)) \
+         ORDER BY created_at, id"
+    ))
+    .bind(org_id)
+    .bind(normalized_name)
+    .bind(domain)
+    .fetch_all(ex)
+    .await
+}
+
+pub async fn config_key_taken(ex: impl SqliteExecutor<'_>, org_id: &str, key: &str) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tools WHERE organization_id = $1 AND config_key = $2")
+        .bind(org_id)
+        .bind(key)
+        .fetch_one(ex)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn update_tool_credential(
+    tx: &mut Tx,
+    id: &str,
+    blob: &str,
+    version: i64,
+    expires_at: Option<i64>,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE tools SET credential_blob = $2, credential_version = $3, credential_rotated_at = $4, \
+         credential_expires_at = $5, updated_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(blob)
+    .bind(version)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+pub async fn update_tool_guide(tx: &mut Tx, id: &str, instructions: &str, version: i64, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tools SET instructions = $2, instructions_version = $3, updated_at = $4 WHERE id = $1")
+        .bind(id)
+        .bind(instructions)
+        .bind(version)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+pub async fn delete_tool(tx: &mut Tx, id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM tools WHERE id = $1").bind(id).execute(&mut **tx).await.map(|_| ())
+}
+
+/// A `guide_versions` row.
+#[derive(Clone, Debug, FromRow)]
+pub struct GuideVersionRow {
+    pub id: String,
+    pub tool_id: String,
+    pub version: i64,
+    pub instructions: String,
+    pub source: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+pub async fn insert_guide_version(tx: &mut Tx, org_id: &str, row: &GuideVersionRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO guide_versions (id, organization_id, tool_id, version, instructions, source, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&row.id)
+    .bind(org_id)
+    .bind(&row.tool_id)
+    .bind(row.version)
+    .bind(&row.instructions)
+    .bind(&row.source)
+    .bind(&row.created_by)
+    .bind(row.created_at)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+pub async fn list_guide_versions(ex: impl SqliteExecutor<'_>, tool_id: &str) -> sqlx::Result<Vec<GuideVersionRow>> {
+    sqlx::query_as(
+        "SELECT id, tool_id, version, instructions, source, created_by, created_at FROM guide_versions \
+         WHERE tool_id = $1 ORDER BY version DESC",
+    )
+    .bind(tool_id)
+    .fetch_all(ex)
+    .await
+}
+
+pub async fn find_guide_version(ex: impl SqliteExecutor<'_>, tool_id: &str, version: i64) -> sqlx::Result<Option<GuideVersionRow>> {
+    sqlx::query_as(
+        "SELECT id, tool_id, version, instructions, source, created_by, created_at FROM guide_versions \
+         WHERE tool_id = $1 AND version = $2",
+    )
+    .bind(tool_id)
+    .bind(version)
+    .fetch_optional(ex)
+    .await
+}

@@ -1,0 +1,9 @@
+//! The browser half of AgentKey: hydrates the server-rendered Leptos page.
+
+/// Entry point called by the generated JS glue once the WASM module loads.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}
