@@ -1,0 +1,185 @@
+//! Typed settings, layered: defaults → optional TOML file → `AGENTKEY_*` environment.
+//! Validated once at start with messages that name the variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::http::limits::{Limit, Limits, Tier};
+
+/// Everything the server and CLI need to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `sqlite://path` (the embedded default is `sqlite://data/agentkey.db`).
+    pub database_url: String,
+    pub bind: SocketAddr,
+    /// Public URL agents use; appears in onboarding snippets.
+    pub base_url: String,
+    /// Master key from the environment (base64 of 32 bytes).
+    pub master_key: Option<SecretString>,
+    /// Where the embedded default keeps a generated master key.
+    pub master_key_file: PathBuf,
+    /// Browser origins allowed to call the agent API (exact match).
+    pub cors_origins: Vec<String>,
+    /// How many reverse proxies in front of us append to `X-Forwarded-For`.
+    pub trusted_proxies: usize,
+    pub limits: Limits,
+    /// Folder with the built site (`pkg/` with WASM, JS, CSS).
+    pub site_root: String,
+}
+
+/// The optional TOML file; every key mirrors an `AGENTKEY_*` variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    database_url: Option<String>,
+    bind: Option<String>,
+    base_url: Option<String>,
+    master_key_file: Option<PathBuf>,
+    cors_origins: Option<Vec<String>>,
+    trusted_proxies: Option<usize>,
+    rate_limits: Option<String>,
+    site_root: Option<String>,
+}
+
+const DEFAULT_DATABASE: &str = "sqlite://data/agentkey.db";
+const DEFAULT_BIND: &str = "127.0.0.1:3000";
+
+impl Settings {
+    /// Loads from `file` (or `AGENTKEY_CONFIG`) and the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_sources(file, env)
+    }
+
+    /// Loads with an explicit variable lookup (tests pass their own).
+    pub fn from_sources(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let file_path = file.map(Path::to_path_buf).or_else(|| env("AGENTKEY_CONFIG").map(PathBuf::from));
+        let file: FileSettings = match &file_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("failed to read config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+
+        let database_url = env("AGENTKEY_DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE.into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            bail!("AGENTKEY_DATABASE_URL must start with sqlite:// (got {database_url:?})");
+        }
+        let bind_text = env("AGENTKEY_BIND").or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into());
+        let bind: SocketAddr =
+            bind_text.parse().with_context(|| format!("AGENTKEY_BIND must be host:port, e.g. 127.0.0.1:3000 (got {bind_text:?})"))?;
+        let base_url = env("AGENTKEY_BASE_URL").or(file.base_url).unwrap_or_else(|| format!("http://{bind}"));
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            bail!("AGENTKEY_BASE_URL must be an http(s) URL (got {base_url:?})");
+        }
+        let master_key_file = env("AGENTKEY_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.master_key_file)
+            .unwrap_or_else(|| database_dir(&database_url).join("master.key"));
+        let cors_origins = match env("AGENTKEY_CORS_ORIGINS") {
+            Some(list) => list.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect(),
+            None => file.cors_origins.unwrap_or_default(),
+        };
+        for origin in &cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin == "*" {
+                bail!("AGENTKEY_CORS_ORIGINS entries must be exact origins like https://app.example.com (got {origin:?})");
+            }
+        }
+        let trusted_proxies = match env("AGENTKEY_TRUSTED_PROXIES") {
+            Some(n) => n.parse().with_context(|| format!("AGENTKEY_TRUSTED_PROXIES must be a number (got {n:?})"))?,
+            None => file.trusted_proxies.unwrap_or(0),
+        };
+        let mut limits = Limits::default();
+        if let Some(spec) = env("AGENTKEY_RATE_LIMITS").or(file.rate_limits) {
+            apply_limits(&mut limits, &spec)?;
+        }
+        let site_root = env("AGENTKEY_SITE_ROOT").or(file.site_root).unwrap_or_else(|| "target/site".into());
+        Ok(Settings {
+            database_url,
+            bind,
+            base_url,
+            master_key: env("AGENTKEY_MASTER_KEY").map(SecretString::from),
+            master_key_file,
+            cors_origins,
+            trusted_proxies,
+            limits,
+            site_root,
+        })
+    }
+
+    /// True for the embedded default backend, the only one allowed a generated key file.
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+/// Folder of a SQLite database URL (where the key file goes by default).
+fn database_dir(url: &str) -> PathBuf {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    Path::new(path).parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Parses `read=120/m,credential=60/m,request=10/h` (units s, m, h) over the defaults.
+fn apply_limits(limits: &mut Limits, spec: &str) -> anyhow::Result<()> {
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = (|| {
+            let (tier, rest) = part.split_once('=')?;
+            let (max, unit) = rest.split_once('/')?;
+            let tier = Tier::parse(tier.trim())?;
+            let max: u32 = max.trim().parse().ok()?;
+            let window_secs = match unit.trim() {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                _ => return None,
+            };
+            Some((tier, Limit { max, window_secs }))
+        })();
+        let Some((tier, limit)) = parsed else {
+            bail!("AGENTKEY_RATE_LIMITS: cannot read {part:?}; use tier=N/unit, e.g. read=120/m (tiers: preauth, read, credential, request, suggest, instruction; units s, m, h)");
+        };
+        limits.set(tier, limit);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_sqlite_on_localhost() {
+        let s = Settings::from_sources(None, vars(&[])).expect("defaults");
+        assert_eq!(s.database_url, "sqlite://data/agentkey.db");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.master_key_file, PathBuf::from("data/master.key"));
+        assert_eq!(s.limits.get(Tier::Read).max, 120);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = Settings::from_sources(None, vars(&[("AGENTKEY_BIND", "nope")])).expect_err("invalid");
+        assert!(err.to_string().contains("AGENTKEY_BIND"));
+        let err = Settings::from_sources(None, vars(&[("AGENTKEY_RATE_LIMITS", "read=fast")])).expect_err("invalid");
+        assert!(err.to_string().contains("AGENTKEY_RATE_LIMITS"));
+    }
+
+    #[test]
+    fn rate_limit_overrides_apply_per_tier() {
+        let s = Settings::from_sources(None, vars(&[("AGENTKEY_RATE_LIMITS", "credential=5/s, request=2/h")])).expect("valid");
+        assert_eq!(s.limits.get(Tier::Credential), Limit { max: 5, window_secs: 1 });
+        assert_eq!(s.limits.get(Tier::Request), Limit { max: 2, window_secs: 3600 });
+        assert_eq!(s.limits.get(Tier::Read).max, 120);
+    }
+}

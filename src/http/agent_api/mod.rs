@@ -1,0 +1,108 @@
+//! The agent REST API (AGENT_API.md). One file per resource; each handler runs the same
+//! order: id check (404) → pre-auth IP limit → authentication (401/403) → body (415/413/400)
+//! → the route's own rate tier (429) → service. Invalid bodies never spend quota.
+
+mod catalog;
+mod credentials;
+mod guide;
+mod request;
+pub mod schema;
+mod suggest;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{any, get};
+
+use app::server::service::actor::{AgentCtx, RequestMeta};
+use app::server::service::{agent_auth, is_uuid};
+
+use super::AppState;
+use super::client_ip;
+use super::error::ApiError;
+use super::limits::{RateInfo, Tier};
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/tools", get(catalog::list).options(preflight).fallback(method_not_allowed))
+        .route("/api/me", get(catalog::me).options(preflight).fallback(method_not_allowed))
+        .route(
+            "/api/tools/suggest",
+            get(schema::suggest).post(suggest::suggest).options(preflight).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/tools/{tool_id}/request",
+            get(schema::request).post(request::request).options(preflight).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/tools/{tool_id}/credentials",
+            get(credentials::fetch).options(preflight).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/tools/{tool_id}/instructions/suggest",
+            get(schema::guide).post(guide::suggest).options(preflight).fallback(method_not_allowed),
+        )
+        .route("/api/openapi.json", get(schema::openapi).options(preflight).fallback(method_not_allowed))
+        .route("/api/{*rest}", any(unknown_route))
+        .layer(from_fn_with_state(state, super::cors::layer))
+}
+
+/// OPTIONS without an `Origin` (allowed origins are answered by the CORS layer).
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed on this route.",
+        "See GET /api/openapi.json for the methods of each route.",
+    )
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::status(StatusCode::NOT_FOUND, "No such API route.", "See GET /api/openapi.json for the routes.")
+}
+
+/// Transport facts of the call: client IP and user agent.
+pub(crate) fn meta(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> RequestMeta {
+    RequestMeta {
+        ip: Some(client_ip::resolve(headers, peer, state.trusted_proxies)),
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+    }
+}
+
+/// 404 for a path id that is not a UUID, before any authentication.
+pub(crate) fn tool_id(raw: &str) -> Result<&str, ApiError> {
+    if is_uuid(raw) {
+        Ok(raw)
+    } else {
+        Err(ApiError::status(
+            StatusCode::NOT_FOUND,
+            "Tool ID is not a valid identifier.",
+            "Use the `id` of a tool from GET /api/tools.",
+        ))
+    }
+}
+
+/// Pre-auth IP limit, then the bearer key.
+pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap, meta: RequestMeta) -> Result<AgentCtx, ApiError> {
+    preauth(state, &meta)?;
+    let key = agent_auth::bearer(authorization(headers))?;
+    Ok(agent_auth::authenticate(&state.services, key, meta).await?)
+}
+
+pub(crate) fn preauth(state: &AppState, meta: &RequestMeta) -> Result<(), ApiError> {
+    state.limiter.hit(Tier::Preauth, meta.ip.as_deref().unwrap_or("-")).map(|_| ()).map_err(ApiError::Limited)
+}
+
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// Spends one call of the agent's `tier`.
+pub(crate) fn spend(state: &AppState, tier: Tier, agent: &AgentCtx) -> Result<RateInfo, ApiError> {
+    state.limiter.hit(tier, &agent.agent_id).map_err(ApiError::Limited)
+}

@@ -1,0 +1,36 @@
+//! `POST /api/tools/{tool_id}/request`.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use app::model::RequestAccessBody;
+use app::server::service::grants;
+
+use super::{authenticate, meta, spend, tool_id};
+use crate::http::AppState;
+use crate::http::body::read_json;
+use crate::http::error::ApiError;
+use crate::http::limits::Tier;
+
+const HINT: &str = "GET /api/tools/{tool_id}/request for the schema: {\"reason\": \"5–500 characters\"}.";
+
+pub async fn request(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id = tool_id(&raw_id)?;
+    let agent = authenticate(&state, &headers, meta(&state, &headers, peer)).await?;
+    let input: RequestAccessBody = read_json(&headers, body, HINT).await?;
+    grants::validate_request(&input)?;
+    let rate = spend(&state, Tier::Request, &agent)?;
+    let created = grants::request_access(&state.services, &agent, id, &input).await?;
+    Ok((StatusCode::CREATED, rate, Json(created)).into_response())
+}

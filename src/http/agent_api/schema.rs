@@ -1,0 +1,174 @@
+//! Schema discovery (`GET` on each POST route, no auth) and the OpenAPI 3.1 document, both
+//! built from one description of each body so they cannot drift apart.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+/// One body field: name, required, min/max length, description, example.
+struct Field(&'static str, bool, usize, usize, &'static str, &'static str);
+
+struct Route {
+    path: &'static str,
+    summary: &'static str,
+    fields: &'static [Field],
+    created: &'static str,
+    conflicts: &'static str,
+}
+
+const REQUEST: Route = Route {
+    path: "/api/tools/{tool_id}/request",
+    summary: "Ask a human for access to a catalog tool.",
+    fields: &[Field("reason", true, 5, 500, "Why you need the tool, for the reviewer.", "Open pull requests for the v2 release")],
+    created: "Request recorded: {request_id, status: \"pending\", message}.",
+    conflicts: "You already have a pending request or access.",
+};
+
+const SUGGEST: Route = Route {
+    path: "/api/tools/suggest",
+    summary: "Propose a tool that is not in the catalog; when it is added you get a pending request.",
+    fields: &[
+        Field("name", true, 2, 120, "The tool's name.", "Linear"),
+        Field("url", false, 0, 500, "Product URL or bare domain (identifies the tool).", "linear.app"),
+        Field("reason", true, 5, 500, "Why you need it.", "Triage the release bugs"),
+    ],
+    created: "Suggestion recorded or backed: {suggestion_id, status, existing, message}.",
+    conflicts: "The tool already exists (tool_id given), or it was dismissed recently (retry_after given).",
+};
+
+const GUIDE: Route = Route {
+    path: "/api/tools/{tool_id}/instructions/suggest",
+    summary: "Propose a fact for the tool's usage guide (only with approved access).",
+    fields: &[
+        Field("learned", true, 5, 2000, "The fact the next agent should know.", "Use the v2 endpoint; v1 is rate limited to 10/min"),
+        Field("why", true, 5, 2000, "How you learned it.", "v1 returned 429 after ten calls"),
+    ],
+    created: "Suggestion recorded or backed: {suggestion_id, status, existing, message}.",
+    conflicts: "This fact was already dismissed or accepted for the current guide.",
+};
+
+fn schema_of(route: &Route) -> Value {
+    let body: serde_json::Map<String, Value> = route
+        .fields
+        .iter()
+        .map(|Field(name, required, min, max, description, example)| {
+            ((*name).to_owned(), json!({
+                "type": "string", "required": required, "min_length": min, "max_length": max,
+                "description": description, "example": example,
+            }))
+        })
+        .collect();
+    json!({
+        "schema": {
+            "method": "POST",
+            "path": route.path,
+            "description": route.summary,
+            "content_type": "application/json",
+            "max_body_bytes": crate::http::body::MAX_BODY,
+            "body": body,
+            "responses": {
+                "201": route.created,
+                "400": "Malformed JSON or invalid fields ({error, hint, details: [{field, message}]}).",
+                "401": "Missing or unknown bearer key.",
+                "403": "Agent suspended (or, for guide facts, no approved access).",
+                "404": "Tool id unknown in your organization, or not a valid identifier.",
+                "409": route.conflicts,
+                "413": "Body larger than 8 KiB.",
+                "415": "Content-Type is not application/json.",
+                "429": "Rate limit reached; wait Retry-After seconds.",
+            },
+        }
+    })
+}
+
+pub async fn request() -> Json<Value> {
+    Json(schema_of(&REQUEST))
+}
+
+pub async fn suggest() -> Json<Value> {
+    Json(schema_of(&SUGGEST))
+}
+
+pub async fn guide() -> Json<Value> {
+    Json(schema_of(&GUIDE))
+}
+
+fn body_schema(route: &Route) -> Value {
+    let properties: serde_json::Map<String, Value> = route
+        .fields
+        .iter()
+        .map(|Field(name, _, min, max, description, example)| {
+            ((*name).to_owned(), json!({ "type": "string", "minLength": min, "maxLength": max, "description": description, "examples": [example] }))
+        })
+        .collect();
+    let required: Vec<&str> = route.fields.iter().filter(|f| f.1).map(|f| f.0).collect();
+    json!({ "type": "object", "properties": properties, "required": required })
+}
+
+fn error_ref(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn post_op(route: &Route) -> Value {
+    json!({
+        "summary": route.summary,
+        "security": [{ "bearer": [] }],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": body_schema(route) } } },
+        "responses": {
+            "201": { "description": route.created },
+            "400": error_ref("Malformed JSON or invalid fields."),
+            "401": error_ref("Missing or unknown key."),
+            "403": error_ref("Suspended or not allowed."),
+            "404": error_ref("Unknown tool."),
+            "409": error_ref(route.conflicts),
+            "413": error_ref("Body too large."),
+            "415": error_ref("Not JSON."),
+            "429": error_ref("Rate limited; see Retry-After."),
+        }
+    })
+}
+
+fn schema_op() -> Value {
+    json!({ "summary": "JSON schema of the POST body (no auth).", "security": [], "responses": { "200": { "description": "{schema: {...}}" } } })
+}
+
+fn tool_id_param() -> Value {
+    json!([{ "name": "tool_id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }])
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi() -> Json<Value> {
+    let access = json!(["none", "pending", "approved", "denied", "revoked", "expired"]);
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": { "title": "AgentKey agent API", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Agents list the catalog, request access or suggest tools, and fetch approved credentials." },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "The agent's ak_ key." } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": {
+                    "error": { "type": "string" }, "hint": { "type": "string" },
+                    "details": { "type": "array", "items": { "type": "object", "properties": { "field": { "type": "string" }, "message": { "type": "string" } } } } } },
+            }
+        },
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/api/tools": { "get": { "summary": "The catalog with your access to each tool.", "responses": {
+                "200": { "description": "{tools: [{id, name, description, url?, auth_type, credential_mode, your_access, denial_reason?, request_id?, grant_expires_at?}]}",
+                         "content": { "application/json": { "schema": { "type": "object", "properties": { "tools": { "type": "array", "items": { "type": "object", "properties": { "your_access": { "enum": access } } } } } } } } },
+                "401": error_ref("Missing or unknown key."), "403": error_ref("Suspended."), "429": error_ref("Rate limited.") } } },
+            "/api/me": { "get": { "summary": "Your identity and access summary.", "responses": {
+                "200": { "description": "{agent_id, agent_name, description, created_at, tools_approved, tools_pending, tools_denied, tools_available, hint?}" },
+                "401": error_ref("Missing or unknown key."), "403": error_ref("Suspended."), "429": error_ref("Rate limited.") } } },
+            "/api/tools/suggest": { "get": schema_op(), "post": post_op(&SUGGEST) },
+            "/api/tools/{tool_id}/request": { "parameters": tool_id_param(), "get": schema_op(), "post": post_op(&REQUEST) },
+            "/api/tools/{tool_id}/credentials": { "parameters": tool_id_param(), "get": {
+                "summary": "The credential and usage guide (only with approved access). Sent with Cache-Control: no-store.",
+                "responses": {
+                    "200": { "description": "{tool_id, tool_name, auth_type, credential, instructions, suggest_instructions_endpoint, grant_expires_at, credential_version, instructions_version}" },
+                    "401": error_ref("Missing or unknown key."), "403": error_ref("Not approved (your_access says why), suspended, or a disallowed browser origin."),
+                    "404": error_ref("Unknown tool."), "409": error_ref("No secret configured yet."), "429": error_ref("Rate limited.") } } },
+            "/api/tools/{tool_id}/instructions/suggest": { "parameters": tool_id_param(), "get": schema_op(), "post": post_op(&GUIDE) },
+            "/api/openapi.json": { "get": { "summary": "This document.", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
+        }
+    }))
+}

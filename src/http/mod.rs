@@ -1,0 +1,78 @@
+//! The HTTP surface: the agent REST API, operational probes, and the Leptos pages and server
+//! functions, behind request ids, tracing and security headers.
+
+pub mod agent_api;
+pub mod body;
+pub mod client_ip;
+pub mod cors;
+pub mod error;
+pub mod limits;
+mod ops;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{HeaderName, HeaderValue, Request};
+use leptos::config::LeptosOptions;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use app::server::Services;
+
+use crate::config::Settings;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub leptos: LeptosOptions,
+    pub limiter: Arc<limits::RateLimiter>,
+    pub cors: Arc<cors::CorsPolicy>,
+    pub trusted_proxies: usize,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the whole router.
+pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router> {
+    let mut leptos = leptos::config::get_configuration(None)?.leptos_options;
+    leptos.site_root = settings.site_root.as_str().into();
+    leptos.site_addr = settings.bind;
+    let state = AppState {
+        services,
+        leptos,
+        limiter: Arc::new(limits::RateLimiter::new(settings.limits)),
+        cors: Arc::new(cors::CorsPolicy::new(settings.cors_origins.clone())),
+        trusted_proxies: settings.trusted_proxies,
+    };
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+        // The path only: query strings and headers (Authorization!) are never logged.
+        tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path())
+    })
+    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    let header = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(HeaderName::from_static(name), HeaderValue::from_static(value))
+    };
+    Ok(Router::new()
+        .merge(agent_api::router(state.clone()))
+        .merge(ops::router())
+        .merge(pages::router(&state))
+        .with_state(state)
+        .layer(header("x-content-type-options", "nosniff"))
+        .layer(header("x-frame-options", "DENY"))
+        .layer(header("referrer-policy", "no-referrer"))
+        .layer(header("content-security-policy", "frame-ancestors 'none'; object-src 'none'; base-uri 'self'"))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid)))
+}

@@ -1,0 +1,177 @@
+//! Start-up: open the store, apply migrations, resolve the master key, build the services,
+//! and (for `serve`) bind and run the HTTP server with graceful shutdown.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use app::server::Services;
+use app::server::crypto::MasterKey;
+use app::server::service::keys;
+use app::server::store::Store;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::http;
+
+/// Opens the database (migrating it) and the keyring, and starts the services.
+pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
+    let store = Store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    let master = resolve_master_key(settings, &store).await?;
+    let ring = match keys::load_keyring(&store, master).await {
+        Ok(ring) => ring,
+        Err(err) => match recover_interrupted_rotation(settings, &store).await? {
+            Some(ring) => ring,
+            None => return Err(err),
+        },
+    };
+    Ok(Services::new(store, ring, settings.base_url.clone()))
+}
+
+/// The master key: `AGENTKEY_MASTER_KEY`, else (embedded default only) the key file, generated
+/// on first run. Refuses a missing key when encrypted data already exists.
+pub async fn resolve_master_key(settings: &Settings, store: &Store) -> anyhow::Result<MasterKey> {
+    if let Some(text) = &settings.master_key {
+        return MasterKey::from_base64(text.expose_secret()).context("AGENTKEY_MASTER_KEY must be base64 of exactly 32 bytes");
+    }
+    if !settings.is_embedded() {
+        bail!("AGENTKEY_MASTER_KEY is required when the database is not the embedded SQLite default");
+    }
+    let path = &settings.master_key_file;
+    if path.exists() {
+        return read_key_file(path);
+    }
+    if keys::has_data_keys(store).await? {
+        bail!(
+            "the database holds encrypted secrets but the master key file {} is missing; \
+             restore it or set AGENTKEY_MASTER_KEY",
+            path.display()
+        );
+    }
+    let key = MasterKey::generate();
+    write_key_file(path, &key)?;
+    tracing::warn!(
+        path = %path.display(),
+        key_id = key.id(),
+        "generated a new master key; back this file up — without it the stored secrets cannot be decrypted"
+    );
+    Ok(key)
+}
+
+/// Reads a key file, refusing one that others can read.
+pub fn read_key_file(path: &Path) -> anyhow::Result<MasterKey> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            bail!("master key file {} is accessible by other users (mode {:o}); run chmod 600 on it", path.display(), mode & 0o777);
+        }
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read master key file {}", path.display()))?;
+    MasterKey::from_base64(&text).with_context(|| format!("master key file {} is not base64 of 32 bytes", path.display()))
+}
+
+/// Writes a key file with mode 0600, refusing to overwrite.
+pub fn write_key_file(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("failed to create master key file {}", path.display()))?;
+    file.write_all(key.to_base64().expose_secret().as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Path of the next key while a file-based rotation is in progress.
+pub fn pending_key_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".new");
+    path.with_file_name(name)
+}
+
+/// A rotation that re-wrapped the data keys but stopped before renaming the new key file
+/// leaves `master.key.new` as the valid key: finish the rename and use it.
+async fn recover_interrupted_rotation(settings: &Settings, store: &Store) -> anyhow::Result<Option<app::server::crypto::Keyring>> {
+    if settings.master_key.is_some() {
+        return Ok(None);
+    }
+    let pending = pending_key_path(&settings.master_key_file);
+    if !pending.exists() {
+        return Ok(None);
+    }
+    let key = read_key_file(&pending)?;
+    let ring = keys::load_keyring(store, key).await?;
+    std::fs::rename(&pending, &settings.master_key_file).context("failed to finish the interrupted master key rotation")?;
+    tracing::warn!(path = %settings.master_key_file.display(), "finished an interrupted master key rotation");
+    Ok(Some(ring))
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    services: Services,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Opens everything and binds `settings.bind` (port 0 picks a free port).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let services = open(settings).await?;
+        let router = http::router(settings, services.clone())?;
+        let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("failed to bind {}", settings.bind))?;
+        Ok(Application { listener, services, router })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The services behind the server (tests use them as the admin side).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish, commits pending
+    /// audit rows and closes the database.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed")?;
+        self.services.shutdown().await;
+        self.services.store.close().await;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
