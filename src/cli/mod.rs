@@ -1,30 +1,130 @@
-//! The command line (placeholder while the full CLI is written).
+//! The command line: `serve`, `migrate`, and admin commands that call the same service
+//! functions as the API, so the whole flow can be run before the dashboard exists.
+//! Tables for people, `--json` for scripts; secrets are read from stdin, never from argv.
 
+mod admin;
+mod audit;
+mod output;
+mod requests;
+mod secrets;
+mod tools;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+use app::server::Services;
+use app::server::service::{actor::AdminCtx, orgs};
 
 use crate::config::Settings;
 use crate::startup;
 
+/// Self-hosted credential broker for AI agents.
 #[derive(Debug, Parser)]
-#[command(name = "agentkey", version, about = "Self-hosted credential broker for AI agents")]
+#[command(name = "agentkey", version, about, long_about = None)]
 pub struct Cli {
+    /// TOML config file (defaults → this file → AGENTKEY_* environment).
+    #[arg(long, global = true, env = "AGENTKEY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Organization id or name (default: the only one).
+    #[arg(long, global = true)]
+    pub org: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server.
+    /// Run the server (agent API, status page) until SIGTERM or Ctrl-C.
     Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Organizations.
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
+    /// Agents: create (key shown once), list, rotate, suspend, reactivate, delete.
+    #[command(subcommand)]
+    Agent(admin::AgentCmd),
+    /// Catalog tools and their credentials and usage guides.
+    #[command(subcommand)]
+    Tool(tools::ToolCmd),
+    /// Access requests: list, approve, deny, revoke.
+    #[command(subcommand)]
+    Request(requests::RequestCmd),
+    /// Tool and guide suggestions from agents.
+    #[command(subcommand)]
+    Suggestion(tools::SuggestionCmd),
+    /// Master key management.
+    #[command(subcommand)]
+    Keys(audit::KeysCmd),
+    /// The audit log: verify the hash chain, show recent events.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
+/// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(None)?;
+    let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
             let app = startup::Application::build(&settings).await?;
-            tracing::info!(addr = %app.addr(), "listening");
+            tracing::info!(addr = %app.addr(), database = %settings.database_url, "AgentKey is listening");
+            eprintln!("AgentKey is listening on http://{} (agent API under /api, status page at /)", app.addr());
             app.run_until(startup::shutdown_signal()).await
         }
+        Command::Migrate => {
+            let services = startup::open(&settings).await?;
+            finish(&services).await;
+            eprintln!("database is up to date");
+            Ok(())
+        }
+        Command::Keys(cmd) => audit::keys(&settings, cmd).await,
+        command => {
+            let services = startup::open(&settings).await?;
+            let result = dispatch(&services, &cli.org, cli.json, command).await;
+            finish(&services).await;
+            result
+        }
     }
+}
+
+async fn dispatch(services: &Services, org: &Option<String>, json: bool, command: Command) -> anyhow::Result<()> {
+    let out = output::Out { json };
+    if let Command::Admin(cmd) = command {
+        return admin::admin(services, &out, cmd).await;
+    }
+    let org = orgs::resolve(services, org.as_deref()).await.map_err(output::service_error)?;
+    let ctx = AdminCtx::operator(&org.id);
+    match command {
+        Command::Agent(cmd) => admin::agent(services, &ctx, &out, cmd).await,
+        Command::Tool(cmd) => tools::tool(services, &ctx, &out, cmd).await,
+        Command::Request(cmd) => requests::request(services, &ctx, &out, cmd).await,
+        Command::Suggestion(cmd) => tools::suggestion(services, &ctx, &out, cmd).await,
+        Command::Audit(cmd) => audit::audit(services, &ctx, &out, cmd).await,
+        Command::Serve | Command::Migrate | Command::Keys(_) | Command::Admin(_) => unreachable!("handled above"),
+    }
+}
+
+async fn finish(services: &Services) {
+    services.shutdown().await;
+    services.store.close().await;
+}
+
+/// Parses `30s`, `15m`, `12h`, `7d` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let (num, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = num.parse().with_context(|| format!("invalid duration {text:?}; use e.g. 30m, 12h or 7d"))?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => anyhow::bail!("invalid duration {text:?}; use e.g. 30m, 12h or 7d"),
+    };
+    n.checked_mul(unit_ms).filter(|ms| *ms > 0).context("duration out of range")
 }

@@ -1,0 +1,97 @@
+//! `agentkey request …`.
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use app::model::RequestStatus;
+use app::server::Services;
+use app::server::clock;
+use app::server::service::{actor::AdminCtx, grants};
+
+use super::output::{Out, or_dash, service_error, table};
+use super::parse_duration_ms;
+use super::secrets::read_stdin;
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCmd {
+    /// List requests, newest first.
+    List {
+        /// pending, approved, denied, revoked or expired (default: all).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Approve a pending request. Per-agent tools need --credential-stdin.
+    Approve {
+        id: String,
+        /// Read this agent's own secret from stdin (per-agent tools).
+        #[arg(long)]
+        credential_stdin: bool,
+        /// Make the grant time-bound, e.g. 12h or 7d.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// Deny a pending request; the reason is shown to the agent.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Revoke an approved grant (or withdraw a pending request). The next fetch gets 403.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Replace the per-agent secret of an approved grant, read from stdin.
+    SetCredential { id: String },
+}
+
+pub async fn request(services: &Services, ctx: &AdminCtx, out: &Out, cmd: RequestCmd) -> anyhow::Result<()> {
+    let decided = |verb: &'static str| move |r: &app::model::AccessRequestView| format!("{verb}: {} → {} ({})\n", r.agent_name, r.tool_name, r.id);
+    match cmd {
+        RequestCmd::List { status, limit } => {
+            let status = status
+                .map(|s| RequestStatus::parse(&s).with_context(|| format!("unknown status {s:?}; use pending, approved, denied, revoked or expired")))
+                .transpose()?;
+            let list = grants::list(services, ctx, status, limit).await.map_err(service_error)?;
+            out.show(&list, |l| {
+                let rows = l
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.clone(),
+                            r.agent_name.clone(),
+                            r.tool_name.clone(),
+                            r.status.to_string(),
+                            r.reason.chars().take(50).collect(),
+                            or_dash(r.decision_note.as_deref()),
+                            r.created_at.clone(),
+                        ]
+                    })
+                    .collect();
+                table(&["id", "agent", "tool", "status", "reason", "note", "requested"], rows)
+            })
+        }
+        RequestCmd::Approve { id, credential_stdin, expires_in } => {
+            let secret = if credential_stdin { Some(read_stdin("agent's secret")?) } else { None };
+            let expires_at = expires_in.as_deref().map(parse_duration_ms).transpose()?.map(|ms| clock::now_ms() + ms);
+            let r = grants::approve(services, ctx, &id, secret, expires_at).await.map_err(service_error)?;
+            out.show(&r, decided("Approved"))
+        }
+        RequestCmd::Deny { id, reason } => {
+            let r = grants::deny(services, ctx, &id, reason.as_deref()).await.map_err(service_error)?;
+            out.show(&r, decided("Denied"))
+        }
+        RequestCmd::Revoke { id, reason } => {
+            let r = grants::revoke(services, ctx, &id, reason.as_deref()).await.map_err(service_error)?;
+            out.show(&r, decided("Revoked"))
+        }
+        RequestCmd::SetCredential { id } => {
+            let secret = read_stdin("agent's secret")?;
+            let r = grants::set_grant_credential(services, ctx, &id, secret).await.map_err(service_error)?;
+            out.show(&r, decided("Secret replaced"))
+        }
+    }
+}
