@@ -1,0 +1,55 @@
+// The status page is rendered on the server, hydrated by the WASM bundle, and its counts
+// follow changes made elsewhere (here: the CLI) without a reload.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE_URL = process.env.BASE_URL ?? "http://127.0.0.1:3137";
+const AGENTKEY_BIN = process.env.AGENTKEY_BIN;
+const OUTPUT = new URL("../output/", import.meta.url).pathname;
+
+async function launch() {
+  // Debian's Chromium only; flags keep it off the (closed) network.
+  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "agentkey-e2e-")), {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+}
+
+test("status page hydrates and shows live counts without reload", async () => {
+  mkdirSync(OUTPUT, { recursive: true });
+  const context = await launch();
+  const problems = [];
+  try {
+    const page = await context.newPage();
+    page.on("console", (msg) => { if (msg.type() === "error") problems.push(`console: ${msg.text()}`); });
+    page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+    page.on("response", (res) => { if (res.status() >= 400) problems.push(`HTTP ${res.status()} ${res.url()}`); });
+
+    await page.goto(BASE_URL + "/");
+    await page.waitForSelector('#status[data-hydrated="true"]', { timeout: 15_000 });
+    const before = Number(await page.textContent("#count-agents"));
+
+    assert.ok(AGENTKEY_BIN, "AGENTKEY_BIN must point at the agentkey binary");
+    execFileSync(AGENTKEY_BIN, ["agent", "create", "--name", "e2e-live-count"], { stdio: "ignore" });
+
+    await page.waitForFunction(
+      (n) => Number(document.querySelector("#count-agents")?.textContent) === n,
+      before + 1,
+      { timeout: 10_000 },
+    );
+    await page.click("#refresh");
+    await page.screenshot({ path: join(OUTPUT, "status.png"), fullPage: true });
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the browser half without cargo-leptos: the hydrate WASM (wasm-bindgen), the CSS and
+# public files into target/site, exactly where cargo-leptos would put them.
+# Usage: scripts/build-site.sh [--release]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=dev; dir=debug
+if [[ "${1:-}" == "--release" ]]; then profile=wasm-release; dir=wasm-release; fi
+
+cargo build -p frontend --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
+  --profile "$profile" --target-dir target/front
+
+out=target/site/pkg
+mkdir -p "$out"
+wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name agentkey \
+  "target/front/wasm32-unknown-unknown/$dir/frontend.wasm"
+# The hydration script asks for <name>.wasm (no _bg suffix) when the name is set at build time.
+mv -f "$out/agentkey_bg.wasm" "$out/agentkey.wasm"
+if [[ "$profile" == "wasm-release" && -x end2end/node_modules/.bin/wasm-opt ]]; then
+  # Debian's binaryen (108) breaks the module; only the npm build (132) is used.
+  end2end/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    "$out/agentkey.wasm" -o "$out/agentkey.wasm"
+fi
+cp style/main.css "$out/agentkey.css"
+cp -r public/. target/site/
+echo "site built in target/site ($profile)"

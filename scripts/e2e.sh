@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Browser tests: starts a fresh AgentKey (temporary SQLite file) and runs the Playwright tests
+# in end2end/ against it with Debian's Chromium. Screenshots land in end2end/output/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="$PWD/target/debug/agentkey"
+tmp=$(mktemp -d)
+port=${E2E_PORT:-3137}
+export AGENTKEY_DATABASE_URL="sqlite://$tmp/e2e.db" AGENTKEY_BIND="127.0.0.1:$port"
+"$bin" admin create-org --name "E2E" >/dev/null
+"$bin" serve >"$tmp/server.log" 2>&1 &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  sleep 0.1
+done
+(cd end2end && BASE_URL="http://127.0.0.1:$port" AGENTKEY_BIN="$bin" npm test) || { cat "$tmp/server.log" >&2; exit 1; }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what AgentKey's build needs, only what is missing (a rerun takes seconds):
+# the wasm32 target and the wasm-bindgen CLI matching Cargo.lock. With WITH_BROWSER=1 also
+# Debian's Chromium and the end-to-end test's npm packages (never a downloaded browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+sudo=""
+[[ "$(id -u)" -ne 0 ]] && sudo="sudo"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  echo "setup: adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# The CLI must equal the wasm-bindgen crate version exactly. No --locked: one of its locked
+# dependencies was yanked, and the unlocked build works on rustc 1.95 (about 4 minutes).
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
+if [[ "$have" != "$want" ]]; then
+  echo "setup: installing wasm-bindgen-cli $want (found '${have:-none}')"
+  cargo install wasm-bindgen-cli --version "$want"
+fi
+
+if [[ "${WITH_BROWSER:-0}" == 1 ]]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "setup: installing Debian chromium"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium
+  fi
+  if [[ ! -d end2end/node_modules/playwright-core ]]; then
+    echo "setup: installing end-to-end npm packages"
+    (cd end2end && npm ci --no-audit --no-fund)
+  fi
+fi
+echo "setup: ok"
