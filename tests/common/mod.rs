@@ -1,0 +1,309 @@
+//! Test harness: `spawn_app()` starts the real server on `127.0.0.1:0` with a fresh SQLite
+//! file in a temporary directory, and returns HTTP helpers plus the admin-side services (the
+//! same service functions the CLI calls). Logs of every app in the test binary are captured
+//! at debug level so tests can assert that no secret ever reaches them.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
+
+use app::model::{AgentView, AuthType, CredentialMode, ToolView};
+use app::server::Services;
+use app::server::service::actor::AdminCtx;
+use app::server::service::{agents, orgs, tools};
+use reqwest::{Method, Response};
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        agentkey::telemetry::init_with(|| LogWriter, true, Some("debug"));
+    });
+}
+
+/// Everything logged so far by any app in this test binary.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
+}
+
+/// A running server with a fresh database and one organization.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub services: Services,
+    pub org_id: String,
+    pub admin: AdminCtx,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub db_path: std::path::PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts the app with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the app with extra `AGENTKEY_*` variables (e.g. rate limits or CORS origins).
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    capture_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("agentkey.db");
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("AGENTKEY_DATABASE_URL".into(), format!("sqlite://{}", db_path.display())),
+        ("AGENTKEY_BIND".into(), "127.0.0.1:0".into()),
+        ("AGENTKEY_SITE_ROOT".into(), dir.path().join("site").display().to_string()),
+    ]);
+    for (k, v) in vars {
+        env.insert((*k).into(), (*v).into());
+    }
+    let settings = agentkey::config::Settings::from_sources(None, |k| env.get(k).cloned()).expect("settings");
+    let app = agentkey::startup::Application::build(&settings).await.expect("app starts");
+    let addr = app.addr();
+    let services = app.services().clone();
+    let org = orgs::create(&services, "Test Org", Some("owner@example.com")).await.expect("org");
+    let (tx, rx) = oneshot::channel();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        admin: AdminCtx::operator(&org.id),
+        org_id: org.id,
+        services,
+        client: reqwest::Client::builder().build().expect("client"),
+        dir,
+        db_path,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task").expect("server stopped cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Registers an agent; returns it and its key.
+    pub async fn create_agent(&self, name: &str) -> (AgentView, String) {
+        let issued = agents::create(&self.services, &self.admin, name, "test agent").await.expect("agent");
+        (issued.agent, issued.api_key)
+    }
+
+    /// Adds a shared-credential tool with `secret`.
+    pub async fn create_shared_tool(&self, name: &str, url: Option<&str>, secret: &str) -> ToolView {
+        self.create_tool(name, url, CredentialMode::Shared, Some(secret), None).await
+    }
+
+    /// Adds a tool.
+    pub async fn create_tool(
+        &self,
+        name: &str,
+        url: Option<&str>,
+        mode: CredentialMode,
+        secret: Option<&str>,
+        from_suggestion: Option<&str>,
+    ) -> ToolView {
+        let created = tools::create(
+            &self.services,
+            &self.admin,
+            tools::NewTool {
+                name: name.into(),
+                description: format!("{name} for tests"),
+                url: url.map(Into::into),
+                auth_type: AuthType::ApiKey,
+                credential_mode: mode,
+                credential: secret.map(|s| SecretString::from(s.to_owned())),
+                credential_expires_at: None,
+                instructions: format!("Use {name} carefully."),
+                source_suggestion_id: from_suggestion.map(Into::into),
+            },
+        )
+        .await
+        .expect("tool");
+        created.tool
+    }
+
+    /// A request with an optional bearer key.
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Response {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    /// `POST /api/tools/{id}/request` with a reason; returns the request id.
+    pub async fn request_access(&self, key: &str, tool_id: &str) -> String {
+        let res = self.post(&format!("/api/tools/{tool_id}/request"), key, serde_json::json!({ "reason": "Need it for the release" })).await;
+        assert_eq!(res.status(), 201, "request access");
+        let body: Value = res.json().await.expect("json");
+        body["request_id"].as_str().expect("request_id").to_owned()
+    }
+
+    /// `GET /api/tools/{id}/credentials`.
+    pub async fn fetch(&self, key: &str, tool_id: &str) -> Response {
+        self.get(&format!("/api/tools/{tool_id}/credentials"), key).await
+    }
+
+    /// A raw connection to the test database (bypassing the app).
+    pub async fn raw_db(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.db_path.display())).await.expect("raw connection")
+    }
+}
+
+/// Reads a JSON body.
+pub async fn json(res: Response) -> Value {
+    res.json().await.expect("JSON body")
+}
+
+// ---- Helpers shared by the area test files (agent_flow, agent_errors, suggestions, security).
+
+/// Milliseconds since the epoch, as the server measures time.
+pub fn now_ms() -> i64 {
+    app::server::clock::now_ms()
+}
+
+/// Asserts `res` is an error with `status` and a JSON `{error, hint?}` body; returns the body.
+pub async fn expect_error(res: Response, status: u16) -> Value {
+    let got = res.status().as_u16();
+    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let text = res.text().await.expect("body text");
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    assert!(content_type.starts_with("application/json"), "error content type {content_type:?}; body: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("error body is not JSON: {text}"));
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "error body without `error`: {body}");
+    assert!(body.get("hint").is_none_or(Value::is_string), "`hint` must be a string when present: {body}");
+    body
+}
+
+/// Asserts a 400 validation error naming `field` in `details`; returns the body.
+pub async fn expect_invalid_field(res: Response, field: &str) -> Value {
+    let body = expect_error(res, 400).await;
+    let details = body["details"].as_array().unwrap_or_else(|| panic!("400 without details: {body}"));
+    assert!(
+        details.iter().any(|d| d["field"] == field && d["message"].as_str().is_some_and(|m| !m.is_empty())),
+        "details do not name {field:?}: {body}"
+    );
+    body
+}
+
+impl TestApp {
+    /// `SELECT COUNT(*) …` on the raw database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let mut db = self.raw_db().await;
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut db).await.expect("count query")
+    }
+
+    /// Runs one raw SQL statement (as another process would), panicking on failure.
+    pub async fn exec(&self, sql: &str) {
+        let mut db = self.raw_db().await;
+        sqlx::query(sql).execute(&mut db).await.unwrap_or_else(|e| panic!("raw SQL failed: {sql}: {e}"));
+    }
+
+    /// Approves a pending request (shared tool, open-ended).
+    pub async fn approve(&self, request_id: &str) {
+        app::server::service::grants::approve(&self.services, &self.admin, request_id, None, None).await.expect("approve");
+    }
+
+    /// Requests and approves access to a shared tool; returns the request id.
+    pub async fn grant(&self, key: &str, tool_id: &str) -> String {
+        let id = self.request_access(key, tool_id).await;
+        self.approve(&id).await;
+        id
+    }
+
+    /// A second organization with its operator context.
+    pub async fn other_org(&self, name: &str) -> AdminCtx {
+        let org = orgs::create(&self.services, name, None).await.expect("second org");
+        AdminCtx::operator(&org.id)
+    }
+
+    /// Adds a tool for `ctx` with every field chosen by the caller.
+    pub async fn create_tool_as(
+        &self,
+        ctx: &AdminCtx,
+        name: &str,
+        url: Option<&str>,
+        auth_type: AuthType,
+        mode: CredentialMode,
+        secret: Option<&str>,
+    ) -> ToolView {
+        tools::create(
+            &self.services,
+            ctx,
+            tools::NewTool {
+                name: name.into(),
+                description: format!("{name} for tests"),
+                url: url.map(Into::into),
+                auth_type,
+                credential_mode: mode,
+                credential: secret.map(|s| SecretString::from(s.to_owned())),
+                credential_expires_at: None,
+                instructions: format!("Use {name} carefully."),
+                source_suggestion_id: None,
+            },
+        )
+        .await
+        .expect("tool")
+        .tool
+    }
+
+    /// Sends raw bytes over a fresh TCP connection and returns (status, headers+body text).
+    /// For requests reqwest cannot shape, such as a chunked body without `Content-Length`.
+    pub async fn raw_http(&self, request: &[u8]) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
+        stream.write_all(request).await.expect("write request");
+        let mut buf = Vec::new();
+        // The server may answer before reading the whole body; read until it closes.
+        // Requests must carry `Connection: close`; the timeout only guards against a hang.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, text)
+    }
+}
