@@ -74,6 +74,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = startup::Application::build(&settings).await?;
             tracing::info!(addr = %app.addr(), database = %settings.database_url, "AgentKey is listening");
             eprintln!("AgentKey is listening on http://{} (agent API under /api, status page at /)", app.addr());
+            if orgs::list(app.services()).await.map_err(output::service_error)?.is_empty() {
+                eprintln!("No organization yet: create one with `agentkey admin create-org --name <name>`.");
+            }
             app.run_until(startup::shutdown_signal()).await
         }
         Command::Migrate => {

@@ -176,7 +176,7 @@ pub async fn approve(
         ));
     }
     let blob = match &secret {
-        Some(s) => Some(svc.keys.seal(credential_slot(&ctx.org_id, &row.id), s).map_err(anyhow::Error::new)?),
+        Some(s) => Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), s).await?),
         None => None,
     };
     let decision = Decision {
@@ -294,7 +294,7 @@ pub async fn set_grant_credential(svc: &Services, ctx: &AdminCtx, id: &str, secr
             "Provide the new secret.",
         ));
     }
-    let blob = svc.keys.seal(credential_slot(&ctx.org_id, &row.id), &secret).map_err(anyhow::Error::new)?;
+    let blob = super::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), &secret).await?;
     let version = row.credential_version + 1;
     let mut tx = svc.store.begin().await?;
     if !store::requests::update_grant_credential(&mut tx, &row.id, &blob, version, clock::now_ms()).await? {

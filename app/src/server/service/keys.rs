@@ -2,9 +2,11 @@
 
 use anyhow::{Context, bail};
 
-use crate::server::crypto::{Keyring, MasterKey};
+use secrecy::SecretString;
+
+use crate::server::crypto::{CryptoError, Keyring, MasterKey, Slot};
 use crate::server::store::{self, Store};
-use crate::server::clock;
+use crate::server::{Services, clock};
 
 /// Unwraps every organization's data key with `master`. Refuses (with the organization
 /// named) when the master key cannot unwrap existing data, so a wrong key never starts.
@@ -50,4 +52,40 @@ pub async fn rotate_master(store: &Store, old: &MasterKey, new: &MasterKey) -> a
     }
     tx.commit().await.context("failed to commit re-wrapped data keys")?;
     Ok(rows.len())
+}
+
+/// Loads an organization's data keys that this process has not seen yet (created by another
+/// process, e.g. `agentkey admin create-org` while the server runs).
+async fn load_org_keys(svc: &Services, org_id: &str) -> anyhow::Result<()> {
+    for row in store::keys::list_data_keys_for_org(svc.store.reader(), org_id).await? {
+        let dek = svc
+            .keys
+            .master()
+            .unwrap_key(&row.organization_id, &row.id, &row.wrapped_key)
+            .with_context(|| format!("the master key cannot unwrap the data key of organization {org_id}"))?;
+        svc.keys.insert(org_id, dek);
+    }
+    Ok(())
+}
+
+/// Seals with the organization's data key, loading it first if needed.
+pub async fn seal(svc: &Services, slot: Slot<'_>, secret: &SecretString) -> anyhow::Result<String> {
+    match svc.keys.seal(slot, secret) {
+        Err(CryptoError::UnknownKey(_)) => {
+            load_org_keys(svc, slot.org_id).await?;
+            Ok(svc.keys.seal(slot, secret)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Opens a blob, loading the organization's data keys first if needed.
+pub async fn open(svc: &Services, slot: Slot<'_>, blob: &str) -> anyhow::Result<SecretString> {
+    match svc.keys.open(slot, blob) {
+        Err(CryptoError::UnknownKey(_)) => {
+            load_org_keys(svc, slot.org_id).await?;
+            Ok(svc.keys.open(slot, blob)?)
+        }
+        other => Ok(other?),
+    }
 }

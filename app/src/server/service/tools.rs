@@ -106,7 +106,7 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceRe
     let now = clock::now_ms();
     let tool_id = new_id();
     let blob = match &input.credential {
-        Some(secret) => Some(svc.keys.seal(credential_slot(&ctx.org_id, &tool_id), secret).map_err(anyhow::Error::new)?),
+        Some(secret) => Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &tool_id), secret).await?),
         None => None,
     };
     let mut tx = svc.store.begin().await?;
@@ -209,7 +209,7 @@ pub async fn set_credential(
         ));
     }
     let now = clock::now_ms();
-    let blob = svc.keys.seal(credential_slot(&ctx.org_id, &row.id), &secret).map_err(anyhow::Error::new)?;
+    let blob = super::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), &secret).await?;
     let version = row.credential_version + 1;
     let mut tx = svc.store.begin().await?;
     store::tools::update_tool_credential(&mut tx, &row.id, &blob, version, expires_at, now).await?;

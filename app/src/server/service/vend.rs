@@ -121,7 +121,7 @@ pub async fn fetch(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceRe
                 plan
             }
         };
-        let response = build_response(svc, &agent, &plan)?;
+        let response = build_response(svc, &agent, &plan).await?;
         let entry = AuditEntry::new(&agent.org_id, &agent.actor(), &agent.meta, "credential.vended")
             .target("tool", &plan.tool_id)
             .agent(&agent.agent_id)
@@ -211,13 +211,15 @@ fn not_approved(row: &VendRow, access: Access, tool_id: &str) -> ServiceError {
     ServiceError::Forbidden(body)
 }
 
-fn build_response(svc: &Services, agent: &AgentCtx, plan: &VendPlan) -> ServiceResult<CredentialResponse> {
+async fn build_response(svc: &Services, agent: &AgentCtx, plan: &VendPlan) -> ServiceResult<CredentialResponse> {
     let slot = if plan.per_agent {
         grants::credential_slot(&agent.org_id, &plan.request_id)
     } else {
         tools::credential_slot(&agent.org_id, &plan.tool_id)
     };
-    let secret = svc.keys.open(slot, &plan.blob).map_err(|e| anyhow::anyhow!("cannot open credential of tool {}: {e}", plan.tool_id))?;
+    let secret = super::keys::open(svc, slot, &plan.blob)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open credential of tool {}: {e:#}", plan.tool_id))?;
     let text = secret.expose_secret();
     // OAuth credentials are often JSON documents (token + refresh token); hand them over as
     // JSON when they parse, as the original did.

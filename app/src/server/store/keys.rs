@@ -44,3 +44,13 @@ pub async fn update_data_key_wrapping(tx: &mut Tx, id: &str, kek_id: &str, wrapp
         .await
         .map(|_| ())
 }
+
+/// The data keys of one organization, oldest first.
+pub async fn list_data_keys_for_org(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<DataKeyRow>> {
+    sqlx::query_as(
+        "SELECT id, organization_id, kek_id, wrapped_key FROM data_keys WHERE organization_id = $1 ORDER BY created_at, id",
+    )
+    .bind(org_id)
+    .fetch_all(ex)
+    .await
+}
