@@ -10,7 +10,7 @@ use super::{is_uuid, new_id, normalize, tools};
 use crate::model::{ErrorBody, GuideSuggestionView, SuggestGuideBody, SuggestionCreated, SuggestionStatus, ToolView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
-use crate::server::store::{self, suggestions::{GuideSuggestionRow, SupporterTable}};
+use crate::server::store::{self, suggestions::{Backing, GuideSuggestionRow, SupporterTable}};
 use crate::server::{Services, ServiceError, ServiceResult, clock};
 
 /// Validates a guide suggestion body; run before any quota is spent.
@@ -76,7 +76,8 @@ pub async fn suggest_guide(svc: &Services, agent: &AgentCtx, tool_id: &str, body
             (row.id, false, "guide_suggestion.created")
         }
     };
-    store::suggestions::upsert_supporter(&mut tx, SupporterTable::Guide, &new_id(), &agent.org_id, &id, &agent.agent_id, &why, now).await?;
+    let backing = Backing { id: &new_id(), org_id: &agent.org_id, suggestion_id: &id, agent_id: &agent.agent_id, reason: &why };
+    store::suggestions::upsert_supporter(&mut tx, SupporterTable::Guide, backing, now).await?;
     let entry = AuditEntry::new(&agent.org_id, &agent.actor(), &agent.meta, action)
         .target("guide_suggestion", &id)
         .agent(&agent.agent_id)

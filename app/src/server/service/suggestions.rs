@@ -15,7 +15,7 @@ use crate::server::events::EventKind;
 use crate::server::store::{
     self, Tx,
     requests::NewRequest,
-    suggestions::{SupporterRow, SupporterTable, ToolSuggestionRow},
+    suggestions::{Backing, SupporterRow, SupporterTable, ToolSuggestionRow},
     tools::ToolRow,
 };
 use crate::server::{Services, ServiceError, ServiceResult, clock};
@@ -146,8 +146,8 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
             (row.id, false, "tool_suggestion.created")
         }
     };
-    store::suggestions::upsert_supporter(&mut tx, SupporterTable::Tool, &new_id(), &agent.org_id, &suggestion_id, &agent.agent_id, &input.reason, now)
-        .await?;
+    let backing = Backing { id: &new_id(), org_id: &agent.org_id, suggestion_id: &suggestion_id, agent_id: &agent.agent_id, reason: &input.reason };
+    store::suggestions::upsert_supporter(&mut tx, SupporterTable::Tool, backing, now).await?;
     let e = entry(action)
         .target("tool_suggestion", &suggestion_id)
         .meta(json!({ "name": input.name, "url": input.url.as_ref().map(|u| &u.url), "reason": input.reason }));

@@ -171,28 +171,29 @@ impl SupporterTable {
     }
 }
 
+/// One agent backing a suggestion.
+#[derive(Clone, Copy, Debug)]
+pub struct Backing<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub suggestion_id: &'a str,
+    pub agent_id: &'a str,
+    pub reason: &'a str,
+}
+
 /// Adds a supporter or refreshes its reason; returns true when the agent is new to it.
-pub async fn upsert_supporter(
-    tx: &mut Tx,
-    table: SupporterTable,
-    id: &str,
-    org_id: &str,
-    suggestion_id: &str,
-    agent_id: &str,
-    reason: &str,
-    now: i64,
-) -> sqlx::Result<bool> {
+pub async fn upsert_supporter(tx: &mut Tx, table: SupporterTable, b: Backing<'_>, now: i64) -> sqlx::Result<bool> {
     let table = table.name();
     let existing: Option<String> =
         sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE suggestion_id = $1 AND agent_id = $2"))
-            .bind(suggestion_id)
-            .bind(agent_id)
+            .bind(b.suggestion_id)
+            .bind(b.agent_id)
             .fetch_optional(&mut **tx)
             .await?;
     if let Some(existing) = existing {
         sqlx::query(&format!("UPDATE {table} SET reason = $2, last_at = $3 WHERE id = $1"))
             .bind(existing)
-            .bind(reason)
+            .bind(b.reason)
             .bind(now)
             .execute(&mut **tx)
             .await?;
@@ -202,11 +203,11 @@ pub async fn upsert_supporter(
         "INSERT INTO {table} (id, organization_id, suggestion_id, agent_id, reason, first_at, last_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $6)"
     ))
-    .bind(id)
-    .bind(org_id)
-    .bind(suggestion_id)
-    .bind(agent_id)
-    .bind(reason)
+    .bind(b.id)
+    .bind(b.org_id)
+    .bind(b.suggestion_id)
+    .bind(b.agent_id)
+    .bind(b.reason)
     .bind(now)
     .execute(&mut **tx)
     .await?;
