@@ -1,1 +1,237 @@
-fn main() {}
+//! Load benchmark: the credential fetch (`GET /api/tools/{id}/credentials`, audit row durably
+//! committed) against a trivial JSON route (`/healthz`) of the same server build, both under
+//! the same load in the same run, so the ratio is meaningful on a noisy machine.
+//!
+//! Starts `agentkey serve` (the binary next to this one) on a fresh SQLite file, seeds one
+//! agent with an approved shared tool through the CLI, warms up, then drives each route with
+//! 64 keep-alive connections for a fixed time. Usage:
+//! `agentkey-bench [--connections 64] [--seconds 10] [--warmup 3]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::{Request, header};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+struct Options {
+    connections: usize,
+    seconds: u64,
+    warmup: u64,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options { connections: 64, seconds: 10, warmup: 3 };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).context("every option takes a value")?;
+        match pair[0].as_str() {
+            "--connections" => o.connections = value.parse()?,
+            "--seconds" => o.seconds = value.parse()?,
+            "--warmup" => o.warmup = value.parse()?,
+            other => bail!("unknown option {other}; use --connections, --seconds, --warmup"),
+        }
+    }
+    Ok(o)
+}
+
+/// The server under test; killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cli(bin: &Path, env: &[(&str, String)], args: &[&str], stdin: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    use std::io::Write;
+    let mut cmd = Command::new(bin);
+    cmd.arg("--json").args(args).envs(env.iter().map(|(k, v)| (*k, v))).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().context("failed to run agentkey")?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("agentkey {args:?} failed");
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+async fn get(addr: SocketAddr, path: &str, key: Option<&str>) -> anyhow::Result<(u16, Bytes)> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let res = sender.send_request(request(addr, path, key)?).await?;
+    let status = res.status().as_u16();
+    Ok((status, res.into_body().collect().await?.to_bytes()))
+}
+
+fn request(addr: SocketAddr, path: &str, key: Option<&str>) -> anyhow::Result<Request<Empty<Bytes>>> {
+    let mut req = Request::get(path).header(header::HOST, addr.to_string());
+    if let Some(key) = key {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    Ok(req.body(Empty::new())?)
+}
+
+/// Latencies (µs) of successful calls and the count of failures, over `seconds`.
+async fn load(addr: SocketAddr, path: &str, key: Option<&str>, connections: usize, seconds: u64) -> anyhow::Result<(Vec<u32>, usize)> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let path = path.to_owned();
+        let key = key.map(str::to_owned);
+        tasks.push(tokio::spawn(async move {
+            let stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let (mut lat, mut failed) = (Vec::with_capacity(100_000), 0_usize);
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let res = sender.send_request(request(addr, &path, key.as_deref())?).await?;
+                let ok = res.status().is_success();
+                res.into_body().collect().await?;
+                if ok {
+                    lat.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+                } else {
+                    failed += 1;
+                }
+            }
+            anyhow::Ok((lat, failed))
+        }));
+    }
+    let (mut all, mut failed) = (Vec::new(), 0);
+    for t in tasks {
+        let (lat, f) = t.await??;
+        all.extend(lat);
+        failed += f;
+    }
+    all.sort_unstable();
+    Ok((all, failed))
+}
+
+struct Figures {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    ok: usize,
+    failed: usize,
+}
+
+fn figures(lat: &[u32], failed: usize, seconds: u64) -> Figures {
+    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    Figures { rps: lat.len() as f64 / seconds as f64, p50_ms: pct(0.50), p99_ms: pct(0.99), ok: lat.len(), failed }
+}
+
+fn server_binary() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let bin = me.with_file_name("agentkey");
+    if !bin.exists() {
+        bail!("{} not found: build it with `cargo build --release --bins`", bin.display());
+    }
+    Ok(bin)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let bin = server_binary()?;
+    let dir = tempfile_dir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let db = dir.join("bench.db");
+    let env = vec![
+        ("AGENTKEY_DATABASE_URL", format!("sqlite://{}", db.display())),
+        ("AGENTKEY_BIND", addr.to_string()),
+        // The limiter still runs on every call; the limits are just out of reach.
+        ("AGENTKEY_RATE_LIMITS", "preauth=1000000000/s,credential=1000000000/s,read=1000000000/s".to_owned()),
+        ("AGENTKEY_LOG", "warn".to_owned()),
+    ];
+
+    cli(&bin, &env, &["admin", "create-org", "--name", "Bench"], None)?;
+    let key = cli(&bin, &env, &["agent", "create", "--name", "bench-agent"], None)?["api_key"].as_str().context("key")?.to_owned();
+    let tool = cli(&bin, &env, &["tool", "create", "--name", "Bench API", "--credential-stdin", "--instructions", "Bench guide."], Some("bench-secret-value"))?;
+    let tool_id = tool["tool"]["id"].as_str().context("tool id")?.to_owned();
+
+    let _server = Server(Command::new(&bin).arg("serve").envs(env.iter().map(|(k, v)| (*k, v))).stdout(Stdio::null()).spawn()?);
+    for _ in 0..200 {
+        if get(addr, "/healthz", None).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = {
+        let stream = TcpStream::connect(addr).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let req = Request::post(format!("/api/tools/{tool_id}/request"))
+            .header(header::HOST, addr.to_string())
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(Bytes::from_static(br#"{"reason":"benchmark the fetch path"}"#)))?;
+        sender.send_request(req).await?.status().as_u16()
+    };
+    if post != 201 {
+        bail!("request for access failed with {post}");
+    }
+    let requests = cli(&bin, &env, &["request", "list", "--status", "pending"], None)?;
+    let request_id = requests[0]["id"].as_str().context("request id")?.to_owned();
+    cli(&bin, &env, &["request", "approve", &request_id], None)?;
+    let cred_path = format!("/api/tools/{tool_id}/credentials");
+    let (status, body) = get(addr, &cred_path, Some(&key)).await?;
+    if status != 200 || !String::from_utf8_lossy(&body).contains("bench-secret-value") {
+        bail!("credential fetch failed with {status}");
+    }
+
+    println!("warm-up {} s per route, then {} s per route with {} connections", o.warmup, o.seconds, o.connections);
+    load(addr, "/healthz", None, o.connections, o.warmup).await?;
+    load(addr, &cred_path, Some(&key), o.connections, o.warmup).await?;
+    let before = vended_rows(&db).await?;
+    let (lat, failed) = load(addr, "/healthz", None, o.connections, o.seconds).await?;
+    let trivial = figures(&lat, failed, o.seconds);
+    let (lat, failed) = load(addr, &cred_path, Some(&key), o.connections, o.seconds).await?;
+    let cred = figures(&lat, failed, o.seconds);
+    let committed = vended_rows(&db).await? - before;
+
+    println!();
+    println!("{:<34} {:>10} {:>10} {:>9} {:>9} {:>7}", "route", "requests", "req/s", "p50 ms", "p99 ms", "errors");
+    for (name, f) in [("GET /healthz (trivial JSON)", &trivial), ("GET /api/tools/{id}/credentials", &cred)] {
+        println!("{name:<34} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>7}", f.ok, f.rps, f.p50_ms, f.p99_ms, f.failed);
+    }
+    let throughput = cred.rps / trivial.rps;
+    let p99 = cred.p99_ms / trivial.p99_ms.max(0.001);
+    println!();
+    println!("throughput ratio credential/trivial: {throughput:.2} (target ≥ 0.50)");
+    println!("p99 ratio credential/trivial:        {p99:.2} (target ≤ 2.00)");
+    println!("credential.vended rows committed during the run: {committed} (responses: {})", cred.ok);
+    if committed < cred.ok as i64 {
+        bail!("fewer audit rows than credentials vended");
+    }
+    let verdict = throughput >= 0.5 && p99 <= 2.0;
+    println!("result: {}", if verdict { "PASS" } else { "BELOW TARGET" });
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("agentkey-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+async fn vended_rows(db: &Path) -> anyhow::Result<i64> {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'").fetch_one(&mut conn).await?;
+    Ok(n)
+}
