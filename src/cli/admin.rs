@@ -35,17 +35,25 @@ pub enum AgentCmd {
     /// List agents.
     List,
     /// Replace an agent's key (the old one stops working at once).
-    Rotate { id: String },
+    Rotate {
+        /// Agent id (see `agentkey agent list`).
+        id: String,
+    },
     /// Suspend an agent: every call gets 403 until reactivated; grants are kept.
     Suspend {
+        /// Agent id (see `agentkey agent list`).
         id: String,
         #[arg(long)]
         reason: Option<String>,
     },
     /// Reactivate a suspended agent.
-    Reactivate { id: String },
+    Reactivate {
+        /// Agent id (see `agentkey agent list`).
+        id: String,
+    },
     /// Delete an agent and its grants (the audit log keeps its history).
     Delete {
+        /// Agent id (see `agentkey agent list`).
         id: String,
         /// Confirm the deletion.
         #[arg(long)]

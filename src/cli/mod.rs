@@ -80,9 +80,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until(startup::shutdown_signal()).await
         }
         Command::Migrate => {
-            let services = startup::open(&settings).await?;
-            finish(&services).await;
-            eprintln!("database is up to date");
+            let store = app::server::store::Store::connect(&settings.database_url).await?;
+            store.migrate().await?;
+            store.close().await;
+            eprintln!("database {} is up to date", store.location());
             Ok(())
         }
         Command::Keys(cmd) => audit::keys(&settings, cmd).await,

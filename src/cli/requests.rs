@@ -24,6 +24,7 @@ pub enum RequestCmd {
     },
     /// Approve a pending request. Per-agent tools need --credential-stdin.
     Approve {
+        /// Request id (see `agentkey request list`).
         id: String,
         /// Read this agent's own secret from stdin (per-agent tools).
         #[arg(long)]
@@ -34,18 +35,23 @@ pub enum RequestCmd {
     },
     /// Deny a pending request; the reason is shown to the agent.
     Deny {
+        /// Request id (see `agentkey request list`).
         id: String,
         #[arg(long)]
         reason: Option<String>,
     },
     /// Revoke an approved grant (or withdraw a pending request). The next fetch gets 403.
     Revoke {
+        /// Request id (see `agentkey request list`).
         id: String,
         #[arg(long)]
         reason: Option<String>,
     },
     /// Replace the per-agent secret of an approved grant, read from stdin.
-    SetCredential { id: String },
+    SetCredential {
+        /// Request id (see `agentkey request list`).
+        id: String,
+    },
 }
 
 pub async fn request(services: &Services, ctx: &AdminCtx, out: &Out, cmd: RequestCmd) -> anyhow::Result<()> {

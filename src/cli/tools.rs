@@ -61,12 +61,14 @@ pub enum ToolCmd {
     List,
     /// Set or rotate a shared tool's secret, read from stdin.
     SetCredential {
+        /// Tool id (see `agentkey tool list`).
         id: String,
         #[arg(long)]
         expires_at: Option<String>,
     },
     /// Save a new usage-guide version.
     Guide {
+        /// Tool id (see `agentkey tool list`).
         id: String,
         #[arg(long)]
         text: Option<String>,
@@ -74,11 +76,20 @@ pub enum ToolCmd {
         file: Option<std::path::PathBuf>,
     },
     /// Show the usage-guide versions.
-    GuideHistory { id: String },
+    GuideHistory {
+        /// Tool id (see `agentkey tool list`).
+        id: String,
+    },
     /// Restore an earlier usage-guide version as a new version.
-    GuideRestore { id: String, version: i64 },
+    GuideRestore {
+        /// Tool id (see `agentkey tool list`).
+        id: String,
+        /// The version to restore (see `agentkey tool guide-history`).
+        version: i64,
+    },
     /// Delete a tool; every agent loses access at once.
     Delete {
+        /// Tool id (see `agentkey tool list`).
         id: String,
         #[arg(long)]
         yes: bool,
@@ -96,12 +107,14 @@ pub enum SuggestionCmd {
     },
     /// Dismiss a tool suggestion (24 h cooldown); the reason is shown to agents.
     Dismiss {
+        /// Suggestion id (see `agentkey suggestion list`).
         id: String,
         #[arg(long)]
         reason: String,
     },
     /// Accept a guide suggestion into a new guide version.
     AcceptGuide {
+        /// Suggestion id (see `agentkey suggestion list`).
         id: String,
         /// Full replacement guide text instead of appending the fact.
         #[arg(long)]
@@ -109,6 +122,7 @@ pub enum SuggestionCmd {
     },
     /// Dismiss a guide suggestion with a reason.
     DismissGuide {
+        /// Suggestion id (see `agentkey suggestion list`).
         id: String,
         #[arg(long)]
         reason: String,

@@ -307,3 +307,19 @@ impl TestApp {
         (status, text)
     }
 }
+
+impl TestApp {
+    /// Opens the same database as another process would (the CLI next to the server): its own
+    /// pool, keyring, caches and audit writer. `extra` overrides variables, e.g. the master key.
+    pub async fn second_process(&self, extra: &[(&str, &str)]) -> anyhow::Result<Services> {
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("AGENTKEY_DATABASE_URL".into(), format!("sqlite://{}", self.db_path.display())),
+            ("AGENTKEY_BIND".into(), "127.0.0.1:0".into()),
+        ]);
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+        let settings = agentkey::config::Settings::from_sources(None, |k| env.get(k).cloned())?;
+        agentkey::startup::open(&settings).await
+    }
+}

@@ -45,6 +45,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(schema::guide).post(guide::suggest).options(preflight).fallback(method_not_allowed),
         )
         .route("/api/openapi.json", get(schema::openapi).options(preflight).fallback(method_not_allowed))
+        .route("/api", any(unknown_route))
+        .route("/api/", any(unknown_route))
         .route("/api/{*rest}", any(unknown_route))
         .layer(from_fn_with_state(state, super::cors::layer))
 }

@@ -43,7 +43,13 @@ pub async fn suggest_guide(svc: &Services, agent: &AgentCtx, tool_id: &str, body
         ));
     }
     let normalized = normalize::name(&learned);
-    let found = store::suggestions::find_guide_suggestion_by_identity(&mut *tx, tool_id, tool.instructions_version, &normalized).await?;
+    // A fact already accepted (into this or an earlier version) is in the guide: the version
+    // moved on when it was accepted, so the identity lookup below would not see it.
+    let accepted = store::suggestions::find_accepted_guide_fact(&mut *tx, tool_id, &normalized).await?;
+    let found = match accepted {
+        Some(s) => Some(s),
+        None => store::suggestions::find_guide_suggestion_by_identity(&mut *tx, tool_id, tool.instructions_version, &normalized).await?,
+    };
     let (id, existing, action) = match found {
         Some(s) if s.status == "dismissed" => {
             return Err(ServiceError::Conflict(

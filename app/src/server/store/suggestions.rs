@@ -71,7 +71,8 @@ pub async fn find_open_tool_suggestions_matching(
     .await
 }
 
-/// Pending suggestions that a tool with this identity resolves.
+/// Pending suggestions that a tool with this identity resolves (same identity rule as
+/// [`find_open_tool_suggestions_matching`]).
 pub async fn find_pending_tool_suggestions_for_tool(
     ex: impl SqliteExecutor<'_>,
     org_id: &str,
@@ -80,7 +81,8 @@ pub async fn find_pending_tool_suggestions_for_tool(
 ) -> sqlx::Result<Vec<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
         "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status = 'pending' \
-         AND (normalized_name = $2 OR (domain IS NOT NULL AND domain = $3)) ORDER BY created_at, id"
+         AND ((domain IS NOT NULL AND domain = $3) OR ((domain IS NULL OR $3 IS NULL) AND normalized_name = $2)) \
+         ORDER BY created_at, id"
     ))
     .bind(org_id)
     .bind(normalized_name)
@@ -295,6 +297,17 @@ pub async fn find_guide_suggestion_by_identity(
         .bind(normalized_learned)
         .fetch_optional(ex)
         .await
+}
+
+/// An accepted suggestion of the same fact for the tool, whatever guide version it was for.
+pub async fn find_accepted_guide_fact(ex: impl SqliteExecutor<'_>, tool_id: &str, normalized_learned: &str) -> sqlx::Result<Option<GuideSuggestionRow>> {
+    sqlx::query_as(&format!(
+        "{GS_SELECT} WHERE g.tool_id = $1 AND g.normalized_learned = $2 AND g.status = 'accepted' ORDER BY g.id DESC LIMIT 1"
+    ))
+    .bind(tool_id)
+    .bind(normalized_learned)
+    .fetch_optional(ex)
+    .await
 }
 
 pub async fn list_guide_suggestions(ex: impl SqliteExecutor<'_>, org_id: &str, status: &str) -> sqlx::Result<Vec<GuideSuggestionRow>> {

@@ -76,7 +76,8 @@ pub async fn list_tools(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Resu
         .await
 }
 
-/// Tools whose identity matches a suggestion: same domain, or same normalized name.
+/// Tools whose identity matches a suggestion: the same domain when both have one, otherwise
+/// the same normalized name (so a catalog tool without a URL is still found by name).
 pub async fn find_tools_matching(
     ex: impl SqliteExecutor<'_>,
     org_id: &str,
@@ -84,7 +85,8 @@ pub async fn find_tools_matching(
     domain: Option<&str>,
 ) -> sqlx::Result<Vec<ToolRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 AND (normalized_name = $2 OR (domain IS NOT NULL AND domain = $3)) \
+        "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 \
+         AND ((domain IS NOT NULL AND domain = $3) OR ((domain IS NULL OR $3 IS NULL) AND normalized_name = $2)) \
          ORDER BY created_at, id"
     ))
     .bind(org_id)
