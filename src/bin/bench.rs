@@ -155,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
         ("AGENTKEY_BIND", addr.to_string()),
         // The limiter still runs on every call; the limits are just out of reach.
         ("AGENTKEY_RATE_LIMITS", "preauth=1000000000/s,credential=1000000000/s,read=1000000000/s".to_owned()),
-        ("AGENTKEY_LOG", "warn".to_owned()),
+        ("AGENTKEY_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned())),
     ];
 
     cli(&bin, &env, &["admin", "create-org", "--name", "Bench"], None)?;

@@ -10,7 +10,7 @@ pub use writer::{AuditWriter, CommitError, VendGuard};
 use crate::model::ActorType;
 use crate::server::clock;
 use crate::server::service::actor::{Actor, RequestMeta};
-use crate::server::store::{self, Tx, audit::AuditRow};
+use crate::server::store::{self, Tx, audit::{AuditRow, HeadCache}};
 
 /// Longest user agent kept in an audit row.
 const MAX_USER_AGENT: usize = 256;
@@ -78,7 +78,11 @@ impl AuditEntry {
 }
 
 /// Appends entries inside the caller's transaction, chaining each organization's rows.
-pub async fn append(tx: &mut Tx, entries: &[AuditEntry]) -> sqlx::Result<()> {
+///
+/// The usual case costs one head update and one multi-row insert: the rows are chained from
+/// the cached head and the head is moved with a compare-and-set. If another writer moved the
+/// head since, the head is re-read (row-locked) and the rows are re-chained.
+pub async fn append(tx: &mut Tx, heads: &HeadCache, entries: &[AuditEntry]) -> sqlx::Result<()> {
     let now = clock::now_ms();
     let mut orgs: Vec<&str> = entries.iter().map(|e| e.org_id.as_str()).collect();
     orgs.sort_unstable();
@@ -86,8 +90,36 @@ pub async fn append(tx: &mut Tx, entries: &[AuditEntry]) -> sqlx::Result<()> {
     let mut rows = Vec::with_capacity(entries.len());
     for org in orgs {
         let batch: Vec<&AuditEntry> = entries.iter().filter(|e| e.org_id == org).collect();
-        let (first_seq, mut prev) = store::audit::reserve_seq(tx, org, batch.len()).await?;
-        for (offset, entry) in batch.into_iter().enumerate() {
+        let n = batch.len() as i64;
+        let mut chained = None;
+        if let Some((seq, hash)) = heads.get(org) {
+            let candidate = chain_rows(&batch, seq + 1, hash.clone(), now);
+            let last = candidate.last().map(|r| r.hash.clone()).unwrap_or_default();
+            if store::audit::advance_head(tx, org, (seq, &hash), (seq + n, &last)).await? {
+                chained = Some((candidate, seq + n, last));
+            }
+        }
+        let (org_rows, last_seq, last_hash) = match chained {
+            Some(done) => done,
+            None => {
+                let (first_seq, prev) = store::audit::reserve_seq(tx, org, batch.len()).await?;
+                let candidate = chain_rows(&batch, first_seq, prev, now);
+                let last = candidate.last().map(|r| r.hash.clone()).unwrap_or_default();
+                store::audit::set_head_hash(tx, org, &last).await?;
+                (candidate, first_seq + n - 1, last)
+            }
+        };
+        heads.set(org, last_seq, &last_hash);
+        rows.extend(org_rows);
+    }
+    store::audit::insert_rows(tx, &rows).await
+}
+
+fn chain_rows(batch: &[&AuditEntry], first_seq: i64, mut prev: String, now: i64) -> Vec<AuditRow> {
+    batch
+        .iter()
+        .enumerate()
+        .map(|(offset, entry)| {
             let mut row = AuditRow {
                 id: uuid::Uuid::now_v7().to_string(),
                 organization_id: entry.org_id.clone(),
@@ -104,14 +136,12 @@ pub async fn append(tx: &mut Tx, entries: &[AuditEntry]) -> sqlx::Result<()> {
                 ip: entry.ip.clone(),
                 user_agent: entry.user_agent.clone(),
                 metadata: entry.metadata.to_string(),
-                prev_hash: prev,
+                prev_hash: std::mem::take(&mut prev),
                 hash: String::new(),
             };
             row.hash = chain::row_hash(&row);
             prev = row.hash.clone();
-            rows.push(row);
-        }
-        store::audit::set_head_hash(tx, org, &prev).await?;
-    }
-    store::audit::insert_rows(tx, &rows).await
+            row
+        })
+        .collect()
 }

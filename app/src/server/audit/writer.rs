@@ -7,6 +7,7 @@
 //! fetch was planned. A revoke committed before the audit row therefore always wins, and the
 //! credential is only released for rows that were committed.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -18,6 +19,7 @@ use crate::server::store::{self, Store, requests::GuardRow};
 
 const QUEUE: usize = 16_384;
 const MAX_BATCH: usize = 512;
+const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// The state a credential was planned against; re-checked at commit.
 #[derive(Clone, Debug)]
@@ -95,6 +97,7 @@ impl AuditWriter {
 }
 
 async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
+    let mut touched = HashMap::new();
     loop {
         let first = tokio::select! {
             job = rx.recv() => job,
@@ -108,14 +111,15 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receive
                 Err(_) => break,
             }
         }
-        commit_batch(&store, batch).await;
+        commit_batch(&store, batch, &mut touched).await;
     }
 }
 
-async fn commit_batch(store: &Store, batch: Vec<Job>) {
+async fn commit_batch(store: &Store, batch: Vec<Job>, touched: &mut HashMap<String, i64>) {
+    let started = std::time::Instant::now();
     let mut attempt = 0;
     let outcome = loop {
-        match try_commit(store, &batch).await {
+        match try_commit(store, &batch, touched).await {
             Ok(valid) => break Ok(valid),
             Err(err) if attempt < 2 => {
                 attempt += 1;
@@ -125,6 +129,7 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
             Err(err) => break Err(err),
         }
     };
+    tracing::debug!(rows = batch.len(), micros = started.elapsed().as_micros() as u64, "audit batch committed");
     match outcome {
         Ok(valid) => {
             for (job, ok) in batch.into_iter().zip(valid) {
@@ -140,12 +145,13 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
     }
 }
 
-/// One transaction: check guards, append the entries whose guard holds, touch agents' last use.
-async fn try_commit(store: &Store, batch: &[Job]) -> sqlx::Result<Vec<bool>> {
+/// One transaction: check guards, append the entries whose guard holds, and record agents'
+/// last use (at most once a minute per agent, to keep the batch to a few statements).
+async fn try_commit(store: &Store, batch: &[Job], touched: &mut HashMap<String, i64>) -> sqlx::Result<Vec<bool>> {
     let now = clock::now_ms();
     let mut tx = store.begin().await?;
     let guarded: Vec<&str> = batch.iter().filter_map(|j| j.guard.as_ref().map(|g| g.request_id.as_str())).collect();
-    let rows = if guarded.is_empty() { Vec::new() } else { store::requests::find_guard_rows(&mut *tx, &guarded).await? };
+    let rows = if guarded.is_empty() { Vec::new() } else { store::requests::find_guard_rows(&mut tx, &guarded).await? };
     let valid: Vec<bool> = batch
         .iter()
         .map(|job| match &job.guard {
@@ -156,7 +162,7 @@ async fn try_commit(store: &Store, batch: &[Job]) -> sqlx::Result<Vec<bool>> {
     let entries: Vec<AuditEntry> =
         batch.iter().zip(&valid).filter(|(_, ok)| **ok).map(|(job, _)| job.entry.clone()).collect();
     if !entries.is_empty() {
-        append(&mut tx, &entries).await?;
+        append(&mut tx, store.heads(), &entries).await?;
         let mut agents: Vec<&str> = entries
             .iter()
             .filter(|e| e.action == "credential.vended")
@@ -165,7 +171,10 @@ async fn try_commit(store: &Store, batch: &[Job]) -> sqlx::Result<Vec<bool>> {
         agents.sort_unstable();
         agents.dedup();
         for agent in agents {
-            store::agents::touch_agent(&mut *tx, agent, now).await?;
+            if touched.get(agent).is_none_or(|t| now - t > TOUCH_EVERY_MS) {
+                store::agents::touch_agent(&mut *tx, agent, now).await?;
+                touched.insert(agent.to_owned(), now);
+            }
         }
     }
     tx.commit().await?;

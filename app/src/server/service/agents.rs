@@ -65,7 +65,7 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, name: &str, description: &st
         .target("agent", &row.id)
         .agent(&row.id)
         .meta(json!({ "name": row.name, "key_prefix": row.key_prefix }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.events.publish(&ctx.org_id, EventKind::AgentChanged);
     Ok(IssuedKey { snippets: onboarding::snippets(&svc.base_url, &key.key), api_key: key.key, agent: view(row) })
@@ -101,7 +101,7 @@ pub async fn rotate_key(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResu
         .target("agent", &row.id)
         .agent(&row.id)
         .meta(json!({ "name": row.name, "old_key_prefix": row.key_prefix, "key_prefix": key.prefix }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::AgentChanged);
@@ -134,7 +134,7 @@ pub async fn set_status(svc: &Services, ctx: &AdminCtx, id: &str, status: AgentS
         .target("agent", &row.id)
         .agent(&row.id)
         .meta(json!({ "name": row.name, "reason": note }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::AgentChanged);
@@ -154,7 +154,7 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(
         .target("agent", &row.id)
         .agent(&row.id)
         .meta(json!({ "name": row.name }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::AgentChanged);

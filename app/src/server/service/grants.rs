@@ -103,7 +103,7 @@ pub async fn request_access(svc: &Services, agent: &AgentCtx, tool_id: &str, bod
         .agent(&agent.agent_id)
         .tool(tool_id)
         .meta(json!({ "tool_name": tool.name, "reason": reason }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.events.publish(&agent.org_id, EventKind::RequestChanged);
     Ok(RequestCreated {
@@ -270,7 +270,7 @@ async fn decide(svc: &Services, ctx: &AdminCtx, d: &Decision<'_>, entry: AuditEn
             "Reload the request list; someone else decided it first.",
         ));
     }
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     let row = store::requests::find_request(&mut *tx, &ctx.org_id, d.id).await?.ok_or_else(request_not_found)?;
     tx.commit().await?;
     svc.vend_cache.clear();
@@ -305,7 +305,7 @@ pub async fn set_grant_credential(svc: &Services, ctx: &AdminCtx, id: &str, secr
         .agent(&row.agent_id)
         .tool(&row.tool_id)
         .meta(json!({ "agent_name": row.agent_name, "tool_name": row.tool_name, "credential_version": version }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     let updated = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id).await?.ok_or_else(request_not_found)?;
     tx.commit().await?;
     svc.vend_cache.clear();

@@ -89,7 +89,7 @@ pub async fn suggest_guide(svc: &Services, agent: &AgentCtx, tool_id: &str, body
         .agent(&agent.agent_id)
         .tool(tool_id)
         .meta(json!({ "tool_name": tool.name, "learned": learned, "why": why }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.events.publish(&agent.org_id, EventKind::SuggestionChanged);
     Ok(SuggestionCreated {
@@ -139,7 +139,7 @@ pub async fn accept(svc: &Services, ctx: &AdminCtx, id: &str, edited: Option<&st
             .tool(&tool.id)
             .meta(json!({ "tool_name": tool.name, "version": version })),
     );
-    audit::append(&mut tx, &entries).await?;
+    audit::append(&mut tx, svc.store.heads(), &entries).await?;
     tx.commit().await?;
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::SuggestionChanged);
@@ -161,7 +161,7 @@ pub async fn dismiss(svc: &Services, ctx: &AdminCtx, id: &str, reason: &str) -> 
         .target("guide_suggestion", id)
         .tool(&suggestion.tool_id)
         .meta(json!({ "tool_name": suggestion.tool_name, "reason": reason }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.events.publish(&ctx.org_id, EventKind::SuggestionChanged);
     Ok(())

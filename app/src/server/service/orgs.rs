@@ -58,7 +58,7 @@ pub async fn create(svc: &Services, name: &str, owner_email: Option<&str>) -> Se
                 .meta(json!({ "email": email, "role": "owner" })),
         );
     }
-    audit::append(&mut tx, &entries).await?;
+    audit::append(&mut tx, svc.store.heads(), &entries).await?;
     tx.commit().await?;
     svc.keys.insert(&org_id, dek);
     Ok(Organization { id: org_id, name, created_at: clock::iso(now) })

@@ -85,7 +85,7 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
             .target("tool", &tool.id)
             .tool(&tool.id)
             .meta(json!({ "submitted_name": input.name, "tool_name": tool.name }));
-        audit::append(&mut tx, &[e]).await?;
+        audit::append(&mut tx, svc.store.heads(), &[e]).await?;
         tx.commit().await?;
         return Err(ServiceError::Conflict(
             ErrorBody::new("This tool already exists in the catalog.")
@@ -104,7 +104,7 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
             let e = entry("tool_suggestion.cooldown_rejected")
                 .target("tool_suggestion", &best.id)
                 .meta(json!({ "retry_after": retry_after, "name": best.name }));
-            audit::append(&mut tx, &[e]).await?;
+            audit::append(&mut tx, svc.store.heads(), &[e]).await?;
             tx.commit().await?;
             return Err(ServiceError::Conflict(
                 ErrorBody::new("This tool was recently dismissed by a reviewer.")
@@ -151,7 +151,7 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
     let e = entry(action)
         .target("tool_suggestion", &suggestion_id)
         .meta(json!({ "name": input.name, "url": input.url.as_ref().map(|u| &u.url), "reason": input.reason }));
-    audit::append(&mut tx, &[e]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[e]).await?;
     tx.commit().await?;
     svc.events.publish(&agent.org_id, EventKind::SuggestionChanged);
     Ok(SuggestionCreated {
@@ -258,7 +258,7 @@ pub async fn dismiss(svc: &Services, ctx: &AdminCtx, id: &str, reason: &str) -> 
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool_suggestion.dismissed")
         .target("tool_suggestion", id)
         .meta(json!({ "name": row.name, "reason": reason, "dismissed_until": clock::iso(until) }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.events.publish(&ctx.org_id, EventKind::SuggestionChanged);
     let mut views = views(svc, vec![ToolSuggestionRow { status: "dismissed".into(), dismissed_until: Some(until), dismissal_reason: Some(reason), ..row }]).await?;

@@ -145,7 +145,7 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceRe
     ];
     let outcome = suggestions::resolve_for_tool(&mut tx, ctx, &row, input.source_suggestion_id.as_deref(), now).await?;
     entries.extend(outcome.audit);
-    audit::append(&mut tx, &entries).await?;
+    audit::append(&mut tx, svc.store.heads(), &entries).await?;
     tx.commit().await?;
     svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
     if !outcome.opened.is_empty() {
@@ -218,7 +218,7 @@ pub async fn set_credential(
         .target("tool", &row.id)
         .tool(&row.id)
         .meta(json!({ "name": row.name, "credential_version": version, "expires_at": clock::iso_opt(expires_at) }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
@@ -238,7 +238,7 @@ pub async fn update_guide(svc: &Services, ctx: &AdminCtx, id: &str, text: &str) 
     let row = load(svc, ctx, id).await?;
     let mut tx = svc.store.begin().await?;
     let entries = save_guide(&mut tx, ctx, &row, &text, "manual", None).await?;
-    audit::append(&mut tx, &entries).await?;
+    audit::append(&mut tx, svc.store.heads(), &entries).await?;
     tx.commit().await?;
     after_guide_change(svc, ctx, row, text)
 }
@@ -252,7 +252,7 @@ pub async fn restore_guide(svc: &Services, ctx: &AdminCtx, id: &str, version: i6
     })?;
     let mut tx = svc.store.begin().await?;
     let entries = save_guide(&mut tx, ctx, &row, &old.instructions, "restore", Some(version)).await?;
-    audit::append(&mut tx, &entries).await?;
+    audit::append(&mut tx, svc.store.heads(), &entries).await?;
     tx.commit().await?;
     after_guide_change(svc, ctx, row, old.instructions)
 }
@@ -329,7 +329,7 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(
         .target("tool", &row.id)
         .tool(&row.id)
         .meta(json!({ "name": row.name, "approved_revoked": approved, "pending_closed": pending }));
-    audit::append(&mut tx, &[entry]).await?;
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::ToolChanged);

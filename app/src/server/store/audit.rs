@@ -1,5 +1,8 @@
 //! The append-only audit log and its per-organization hash chain.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use sqlx::{FromRow, SqliteExecutor};
 
 use super::Tx;
@@ -30,8 +33,38 @@ pub struct AuditRow {
 const COLUMNS: &str = "id, organization_id, seq, created_at, actor_type, actor_id, actor_label, action, target_type, \
                        target_id, agent_id, tool_id, ip, user_agent, metadata, prev_hash, hash";
 const COLUMN_COUNT: usize = 17;
-/// Rows per INSERT statement, well under SQLite's bound-parameter limit.
-const ROWS_PER_INSERT: usize = 40;
+
+/// The last known (seq, hash) per organization. Only a hint: [`advance_head`] checks it against
+/// the stored head in the same statement that moves the head, so a stale entry (another
+/// process appended, or a transaction rolled back) costs one extra round trip, never a fork.
+#[derive(Clone, Debug, Default)]
+pub struct HeadCache(Arc<Mutex<HashMap<String, (i64, String)>>>);
+
+impl HeadCache {
+    pub fn get(&self, org_id: &str) -> Option<(i64, String)> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(org_id).cloned()
+    }
+
+    pub fn set(&self, org_id: &str, seq: i64, hash: &str) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(org_id.to_owned(), (seq, hash.to_owned()));
+    }
+}
+
+/// Moves the head from `(from_seq, from_hash)` to `(to_seq, to_hash)` only if it is still
+/// there; returns false when the head had moved on.
+pub async fn advance_head(tx: &mut Tx, org_id: &str, from: (i64, &str), to: (i64, &str)) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE audit_heads SET seq = $4, hash = $5 WHERE organization_id = $1 AND seq = $2 AND hash = $3",
+    )
+    .bind(org_id)
+    .bind(from.0)
+    .bind(from.1)
+    .bind(to.0)
+    .bind(to.1)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
 
 /// Starts an organization's chain at seq 0 with its genesis hash.
 pub async fn insert_head(tx: &mut Tx, org_id: &str) -> sqlx::Result<()> {
@@ -70,37 +103,27 @@ pub async fn find_head(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Resul
     sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE organization_id = $1").bind(org_id).fetch_optional(ex).await
 }
 
-/// Inserts already-chained rows, several per statement.
+/// Inserts already-chained rows in one statement whatever their number: the rows travel as
+/// one JSON array parameter that SQLite unpacks with `json_each`. One round trip to the
+/// connection's worker thread per batch, and no per-parameter binding cost.
 pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> sqlx::Result<()> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let values = (0..chunk.len())
-            .map(|i| format!("({})", super::placeholders(i * COLUMN_COUNT + 1, COLUMN_COUNT)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES {values}");
-        let mut query = sqlx::query(&sql);
-        for r in chunk {
-            query = query
-                .bind(&r.id)
-                .bind(&r.organization_id)
-                .bind(r.seq)
-                .bind(r.created_at)
-                .bind(&r.actor_type)
-                .bind(&r.actor_id)
-                .bind(&r.actor_label)
-                .bind(&r.action)
-                .bind(&r.target_type)
-                .bind(&r.target_id)
-                .bind(&r.agent_id)
-                .bind(&r.tool_id)
-                .bind(&r.ip)
-                .bind(&r.user_agent)
-                .bind(&r.metadata)
-                .bind(&r.prev_hash)
-                .bind(&r.hash);
-        }
-        query.execute(&mut **tx).await?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    let packed = serde_json::Value::Array(
+        rows.iter()
+            .map(|r| {
+                serde_json::json!([
+                    r.id, r.organization_id, r.seq, r.created_at, r.actor_type, r.actor_id, r.actor_label,
+                    r.action, r.target_type, r.target_id, r.agent_id, r.tool_id, r.ip, r.user_agent,
+                    r.metadata, r.prev_hash, r.hash
+                ])
+            })
+            .collect(),
+    );
+    let fields = (0..COLUMN_COUNT).map(|i| format!("value ->> {i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("INSERT INTO audit_log ({COLUMNS}) SELECT {fields} FROM json_each($1)");
+    sqlx::query(&sql).bind(packed.to_string()).execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -34,6 +34,7 @@ pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
     location: String,
+    heads: audit::HeadCache,
 }
 
 impl Store {
@@ -56,20 +57,24 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
+        // No ping before each acquire: a broken SQLite connection surfaces on first use anyway,
+        // and the ping is a round trip on the hot write path.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+            .connect_with(options.clone().statement_cache_capacity(1024))
             .await
             .with_context(|| format!("failed to open database {path}"))?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await
             .with_context(|| format!("failed to open database {path}"))?;
-        Ok(Store { read, write, location: path.to_owned() })
+        Ok(Store { read, write, location: path.to_owned(), heads: audit::HeadCache::default() })
     }
 
     /// Applies the embedded migrations that have not run yet.
@@ -90,6 +95,11 @@ impl Store {
     /// The pool for reads outside a transaction.
     pub fn reader(&self) -> &SqlitePool {
         &self.read
+    }
+
+    /// This process's view of each organization's audit chain head.
+    pub fn heads(&self) -> &audit::HeadCache {
+        &self.heads
     }
 
     /// Backend name for status output.

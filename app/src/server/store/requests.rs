@@ -223,18 +223,29 @@ pub struct GuardRow {
     pub instructions_version: i64,
 }
 
-pub async fn find_guard_rows(ex: impl SqliteExecutor<'_>, request_ids: &[&str]) -> sqlx::Result<Vec<GuardRow>> {
-    let list = super::placeholders(1, request_ids.len());
+/// Request ids per guard query: fixed, so the statement is prepared once.
+const GUARD_IDS_PER_QUERY: usize = 16;
+
+pub async fn find_guard_rows(tx: &mut Tx, request_ids: &[&str]) -> sqlx::Result<Vec<GuardRow>> {
+    let mut ids: Vec<&str> = request_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
     let sql = format!(
         "SELECT r.id AS request_id, r.status, r.expires_at, r.credential_version AS grant_credential_version, \
          a.status AS agent_status, a.key_hash, t.credential_version AS tool_credential_version, t.instructions_version \
-         FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id WHERE r.id IN ({list})"
+         FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id WHERE r.id IN ({})",
+        super::placeholders(1, GUARD_IDS_PER_QUERY)
     );
-    let mut query = sqlx::query_as::<_, GuardRow>(&sql);
-    for id in request_ids {
-        query = query.bind(*id);
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(GUARD_IDS_PER_QUERY) {
+        // Padding with a repeated id keeps one statement text, so it is prepared once and cached.
+        let mut query = sqlx::query_as::<_, GuardRow>(&sql);
+        for i in 0..GUARD_IDS_PER_QUERY {
+            query = query.bind(chunk[i.min(chunk.len() - 1)]);
+        }
+        rows.extend(query.fetch_all(&mut **tx).await?);
     }
-    query.fetch_all(ex).await
+    Ok(rows)
 }
 
 /// Replaces the per-agent secret of an approved grant; false when it is no longer approved.
