@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 bin="$PWD/target/debug/agentkey"
 tmp=$(mktemp -d)
 port=${E2E_PORT:-3137}
-export AGENTKEY_DATABASE_URL="sqlite://$tmp/e2e.db" AGENTKEY_BIND="127.0.0.1:$port"
-"$bin" admin create-org --name "E2E" >/dev/null
+smtp_port=${E2E_SMTP_PORT:-2526}
+# The Playwright test runs the SMTP server (a real one, on loopback) that catches sign-in mail.
+export AGENTKEY_DATABASE_URL="sqlite://$tmp/e2e.db" AGENTKEY_BIND="127.0.0.1:$port" \
+  AGENTKEY_SMTP_URL="smtp://127.0.0.1:$smtp_port" E2E_SMTP_PORT="$smtp_port" E2E_OWNER="owner@e2e.test"
+"$bin" admin create-org --name "E2E" --owner-email "$E2E_OWNER" >/dev/null
 "$bin" serve >"$tmp/server.log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"; }

@@ -29,6 +29,10 @@ pub struct Settings {
     pub limits: Limits,
     /// Folder with the built site (`pkg/` with WASM, JS, CSS).
     pub site_root: String,
+    /// SMTP server for sign-in mail (may hold a password); `None` logs mail instead.
+    pub smtp_url: Option<SecretString>,
+    /// Sender of AgentKey's mail.
+    pub smtp_from: String,
 }
 
 /// The optional TOML file; every key mirrors an `AGENTKEY_*` variable.
@@ -43,6 +47,7 @@ struct FileSettings {
     trusted_proxies: Option<usize>,
     rate_limits: Option<String>,
     site_root: Option<String>,
+    smtp_from: Option<String>,
 }
 
 const DEFAULT_DATABASE: &str = "sqlite://data/agentkey.db";
@@ -99,7 +104,16 @@ impl Settings {
             apply_limits(&mut limits, &spec)?;
         }
         let site_root = env("AGENTKEY_SITE_ROOT").or(file.site_root).unwrap_or_else(|| "target/site".into());
+        let smtp_url = env("AGENTKEY_SMTP_URL");
+        if let Some(url) = &smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            bail!("AGENTKEY_SMTP_URL must start with smtp:// or smtps:// (the value is not shown: it may hold a password)");
+        }
+        let smtp_from = env("AGENTKEY_SMTP_FROM").or(file.smtp_from).unwrap_or_else(|| "AgentKey <agentkey@localhost>".into());
         Ok(Settings {
+            smtp_url: smtp_url.map(SecretString::from),
+            smtp_from,
             database_url,
             bind,
             base_url,
@@ -110,6 +124,14 @@ impl Settings {
             limits,
             site_root,
         })
+    }
+
+    /// Session cookies carry `Secure` unless the dashboard is served over plain http (a local
+    /// install on 127.0.0.1, where browsers would otherwise drop the cookie).
+    pub fn secure_cookies(&self) -> bool {
+        let Some(rest) = self.base_url.strip_prefix("http://") else { return true };
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        !(host == "127.0.0.1" || host == "localhost" || rest.starts_with("[::1]"))
     }
 
     /// True for the embedded default backend, the only one allowed a generated key file.

@@ -28,7 +28,11 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
             None => return Err(err),
         },
     };
-    Ok(Services::new(store, ring, settings.base_url.clone()))
+    let mailer = app::server::mail::Mailer::from_settings(
+        settings.smtp_url.as_ref().map(secrecy::ExposeSecret::expose_secret),
+        &settings.smtp_from,
+    )?;
+    Ok(Services::new(store, ring, settings.base_url.clone(), mailer))
 }
 
 /// The master key: `AGENTKEY_MASTER_KEY`, else (embedded default only) the key file, generated

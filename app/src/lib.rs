@@ -3,6 +3,7 @@
 //! `model` holds the typed JSON shapes used by the agent REST API and the dashboard alike;
 //! `ui` and `api` are the Leptos pages and server functions; `server` (feature `ssr` only) holds
 //! the store, crypto and service functions, and never reaches the WASM bundle.
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod model;

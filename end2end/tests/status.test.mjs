@@ -3,26 +3,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launch, OUTPUT, BASE_URL } from "../support.mjs";
 
-const BASE_URL = process.env.BASE_URL ?? "http://127.0.0.1:3137";
 const AGENTKEY_BIN = process.env.AGENTKEY_BIN;
-const OUTPUT = new URL("../output/", import.meta.url).pathname;
-
-async function launch() {
-  // Debian's Chromium only; flags keep it off the (closed) network.
-  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "agentkey-e2e-")), {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
-}
 
 test("status page hydrates and shows live counts without reload", async () => {
   mkdirSync(OUTPUT, { recursive: true });
@@ -34,7 +19,7 @@ test("status page hydrates and shows live counts without reload", async () => {
     page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
     page.on("response", (res) => { if (res.status() >= 400) problems.push(`HTTP ${res.status()} ${res.url()}`); });
 
-    await page.goto(BASE_URL + "/");
+    await page.goto(BASE_URL + "/status");
     await page.waitForSelector('#status[data-hydrated="true"]', { timeout: 15_000 });
     const before = Number(await page.textContent("#count-agents"));
 

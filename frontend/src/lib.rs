@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The browser half of AgentKey: hydrates the server-rendered Leptos page.
 
 /// Entry point called by the generated JS glue once the WASM module loads.

@@ -73,9 +73,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let app = startup::Application::build(&settings).await?;
             tracing::info!(addr = %app.addr(), database = %settings.database_url, "AgentKey is listening");
-            eprintln!("AgentKey is listening on http://{} (agent API under /api, status page at /)", app.addr());
-            if orgs::list(app.services()).await.map_err(output::service_error)?.is_empty() {
-                eprintln!("No organization yet: create one with `agentkey admin create-org --name <name>`.");
+            eprintln!("AgentKey is listening on http://{} (dashboard at /, agent API under /api)", app.addr());
+            let bootstrap = app::server::service::auth::bootstrap_link(app.services()).await.map_err(output::service_error)?;
+            if let Some(link) = bootstrap {
+                // The one way into an empty instance; it works once and only until the next start.
+                tracing::warn!("no members yet: open the one-time setup link printed on the console to create the first organization");
+                eprintln!("\nNo one can sign in yet. Open this one-time link to create the first organization and its owner:\n\n    {link}\n");
             }
             app.run_until(startup::shutdown_signal()).await
         }

@@ -5,6 +5,7 @@ pub mod agent_api;
 pub mod body;
 pub mod client_ip;
 pub mod cors;
+pub mod dashboard;
 pub mod error;
 pub mod limits;
 mod ops;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub limiter: Arc<limits::RateLimiter>,
     pub cors: Arc<cors::CorsPolicy>,
     pub trusted_proxies: usize,
+    /// Scheme, host and port of `base_url`: the origin the dashboard accepts mutations from.
+    pub base_origin: String,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -53,6 +56,7 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
         limiter: Arc::new(limits::RateLimiter::new(settings.limits)),
         cors: Arc::new(cors::CorsPolicy::new(settings.cors_origins.clone())),
         trusted_proxies: settings.trusted_proxies,
+        base_origin: origin_of(&settings.base_url),
     };
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -66,7 +70,7 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
     Ok(Router::new()
         .merge(agent_api::router(state.clone()))
         .merge(ops::router())
-        .merge(pages::router(&state))
+        .merge(pages::router(&state, settings.secure_cookies()))
         .with_state(state)
         .layer(header("x-content-type-options", "nosniff"))
         .layer(header("x-frame-options", "DENY"))
@@ -75,4 +79,11 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid)))
+}
+
+/// `https://host:port` of a URL (no path).
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{host}")
 }

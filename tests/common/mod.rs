@@ -4,6 +4,8 @@
 //! at debug level so tests can assert that no secret ever reaches them.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;

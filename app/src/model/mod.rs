@@ -5,10 +5,12 @@
 
 mod admin;
 mod agent_api;
+mod dashboard;
 mod enums;
 mod error;
 
 pub use admin::*;
 pub use agent_api::*;
+pub use dashboard::*;
 pub use enums::*;
 pub use error::*;

@@ -15,6 +15,19 @@ pub enum EventKind {
     CredentialVended,
 }
 
+impl EventKind {
+    /// The name sent on the live stream.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::AgentChanged => "agent_changed",
+            EventKind::ToolChanged => "tool_changed",
+            EventKind::RequestChanged => "request_changed",
+            EventKind::SuggestionChanged => "suggestion_changed",
+            EventKind::CredentialVended => "credential_vended",
+        }
+    }
+}
+
 /// One change in one organization.
 #[derive(Clone, Debug, Serialize)]
 pub struct OrgEvent {

@@ -2,10 +2,12 @@
 //! that the REST API, server functions, CLI and tests all call.
 
 pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod events;
+pub mod mail;
 pub mod service;
 pub mod store;
 
@@ -26,6 +28,8 @@ pub struct Inner {
     pub events: events::Events,
     pub vend_cache: service::vend::VendCache,
     pub reject_throttle: service::agent_auth::RejectThrottle,
+    pub mailer: mail::Mailer,
+    pub sign_in_limits: auth::limiter::KeyedLimiter,
     /// Public base URL of this instance, used in onboarding snippets and hints.
     pub base_url: String,
     pub started: Instant,
@@ -40,7 +44,7 @@ impl std::ops::Deref for Services {
 
 impl Services {
     /// Wires the parts together and starts the audit group-commit writer.
-    pub fn new(store: store::Store, keys: crypto::Keyring, base_url: String) -> Self {
+    pub fn new(store: store::Store, keys: crypto::Keyring, base_url: String, mailer: mail::Mailer) -> Self {
         let audit = audit::AuditWriter::start(store.clone());
         Services(Arc::new(Inner {
             store,
@@ -49,6 +53,8 @@ impl Services {
             events: events::Events::new(),
             vend_cache: service::vend::VendCache::default(),
             reject_throttle: Default::default(),
+            mailer,
+            sign_in_limits: Default::default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             started: Instant::now(),
         }))

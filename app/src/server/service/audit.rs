@@ -37,3 +37,32 @@ pub async fn verify(svc: &Services, ctx: &AdminCtx) -> ServiceResult<ChainReport
     ctx.require(Permission::ReadAll)?;
     Ok(chain::verify(&svc.store, &ctx.org_id).await?)
 }
+
+/// Reads the dashboard's audit filters; dates are RFC 3339 or `YYYY-MM-DD` (UTC, the whole day).
+pub fn filter_from(q: &crate::model::AuditQuery) -> ServiceResult<AuditFilter> {
+    let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let date = |field: &str, s: &str, end_of_day: bool| -> ServiceResult<Option<i64>> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let parsed = clock::parse_iso(s).or_else(|| {
+            clock::parse_iso(&format!("{s}T00:00:00Z")).map(|ms| if end_of_day { ms + 86_400_000 } else { ms })
+        });
+        parsed.map(Some).ok_or_else(|| {
+            crate::server::ServiceError::validation(
+                vec![crate::model::FieldError { field: field.into(), message: "must be a date like 2026-11-28".into() }],
+                "Use YYYY-MM-DD or an RFC 3339 time.",
+            )
+        })
+    };
+    Ok(AuditFilter {
+        action: text(&q.action),
+        agent_id: text(&q.agent_id),
+        tool_id: text(&q.tool_id),
+        actor_id: text(&q.actor),
+        from_ms: date("since", &q.since, false)?,
+        to_ms: date("until", &q.until, true)?,
+        before_seq: q.before_seq,
+    })
+}

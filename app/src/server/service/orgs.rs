@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::actor::{AdminCtx, RequestMeta};
+use super::actor::{Actor, AdminCtx, RequestMeta};
 use super::validate::{Check, limits};
 use super::new_id;
 use crate::model::{Organization, Role};
@@ -14,11 +14,29 @@ use crate::server::{Services, ServiceError, ServiceResult, clock};
 
 /// Creates an organization with its data key, audit chain and, when given, its first owner.
 pub async fn create(svc: &Services, name: &str, owner_email: Option<&str>) -> ServiceResult<Organization> {
+    let ctx = AdminCtx::operator("");
+    let mut tx = svc.store.begin().await?;
+    let (org, dek) = create_in(svc, &mut tx, &ctx.actor, &ctx.meta, name, owner_email).await?;
+    tx.commit().await?;
+    svc.keys.insert(&org.id, dek);
+    Ok(org)
+}
+
+/// The body of [`create`] inside the caller's transaction; the caller commits and then hands
+/// the returned data key to the keyring. Returns the owner's user id too when an email was given.
+pub async fn create_in(
+    svc: &Services,
+    tx: &mut store::Tx,
+    actor: &Actor,
+    meta: &RequestMeta,
+    name: &str,
+    owner_email: Option<&str>,
+) -> ServiceResult<(Organization, DataKey)> {
     let mut check = Check::new();
     let name = check.text("name", name, limits::NAME, false);
-    let email = owner_email.map(|e| e.trim().to_lowercase());
+    let email = owner_email.map(normalize_email);
     if let Some(email) = &email
-        && (email.len() > 254 || !email.contains('@') || email.starts_with('@') || email.ends_with('@'))
+        && !is_email(email)
     {
         check.fail("owner_email", "must be an email address");
     }
@@ -28,12 +46,10 @@ pub async fn create(svc: &Services, name: &str, owner_email: Option<&str>) -> Se
     let org_id = new_id();
     let dek = DataKey::generate();
     let wrapped = svc.keys.master().wrap(&org_id, &dek);
-    let ctx = AdminCtx::operator(&org_id);
 
-    let mut tx = svc.store.begin().await?;
-    store::orgs::insert_organization(&mut tx, &org_id, &name, now).await?;
+    store::orgs::insert_organization(tx, &org_id, &name, now).await?;
     store::keys::insert_data_key(
-        &mut tx,
+        tx,
         &DataKeyRow {
             id: dek.id().to_owned(),
             organization_id: org_id.clone(),
@@ -43,25 +59,40 @@ pub async fn create(svc: &Services, name: &str, owner_email: Option<&str>) -> Se
         now,
     )
     .await?;
-    store::audit::insert_head(&mut tx, &org_id).await?;
+    store::audit::insert_head(tx, &org_id).await?;
     let mut entries = vec![
-        AuditEntry::new(&org_id, &ctx.actor, &ctx.meta, "organization.created")
+        AuditEntry::new(&org_id, actor, meta, "organization.created")
             .target("organization", &org_id)
             .meta(json!({ "name": name })),
     ];
     if let Some(email) = &email {
-        let user_id = store::orgs::upsert_user(&mut tx, &new_id(), email, now).await?;
-        store::orgs::insert_membership(&mut tx, &new_id(), &org_id, &user_id, Role::Owner.as_str(), now).await?;
+        let user_id = store::orgs::upsert_user(tx, &new_id(), email, now).await?;
+        store::orgs::insert_membership(tx, &new_id(), &org_id, &user_id, Role::Owner.as_str(), now).await?;
         entries.push(
-            AuditEntry::new(&org_id, &ctx.actor, &ctx.meta, "member.added")
+            AuditEntry::new(&org_id, actor, meta, "member.added")
                 .target("user", &user_id)
                 .meta(json!({ "email": email, "role": "owner" })),
         );
     }
-    audit::append(&mut tx, svc.store.heads(), &entries).await?;
-    tx.commit().await?;
-    svc.keys.insert(&org_id, dek);
-    Ok(Organization { id: org_id, name, created_at: clock::iso(now) })
+    audit::append(tx, svc.store.heads(), &entries).await?;
+    Ok((Organization { id: org_id, name, created_at: clock::iso(now) }, dek))
+}
+
+/// Lower-cased, trimmed email address.
+pub fn normalize_email(text: &str) -> String {
+    text.trim().to_lowercase()
+}
+
+/// A plausible single address: one `@`, text on both sides, a dot in the domain, no spaces.
+pub fn is_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    email.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+        && !domain.contains('@')
 }
 
 /// Every organization (operator view).

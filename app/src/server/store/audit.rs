@@ -144,17 +144,19 @@ pub struct AuditFilter {
 pub async fn list_rows(ex: impl SqliteExecutor<'_>, org_id: &str, f: &AuditFilter, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
     let mut sql = format!("SELECT {COLUMNS} FROM audit_log WHERE organization_id = $1");
     let mut n = 1;
-    let mut clause = |sql: &mut String, column: &str, op: &str| {
+    // Each condition takes the next parameter number; `#` in the template stands for it.
+    let mut clause = |sql: &mut String, template: &str| {
         n += 1;
-        sql.push_str(&format!(" AND {column} {op} ${n}"));
+        sql.push_str(&template.replace('#', &format!("${n}")));
     };
-    if f.action.is_some() { clause(&mut sql, "action", "="); }
-    if f.agent_id.is_some() { clause(&mut sql, "agent_id", "="); }
-    if f.tool_id.is_some() { clause(&mut sql, "tool_id", "="); }
-    if f.actor_id.is_some() { clause(&mut sql, "actor_id", "="); }
-    if f.from_ms.is_some() { clause(&mut sql, "created_at", ">="); }
-    if f.to_ms.is_some() { clause(&mut sql, "created_at", "<"); }
-    if f.before_seq.is_some() { clause(&mut sql, "seq", "<"); }
+    if f.action.is_some() { clause(&mut sql, " AND action = #"); }
+    if f.agent_id.is_some() { clause(&mut sql, " AND agent_id = #"); }
+    if f.tool_id.is_some() { clause(&mut sql, " AND tool_id = #"); }
+    // People filter by the name they see (an email); the CLI passes ids. One parameter.
+    if f.actor_id.is_some() { clause(&mut sql, " AND (actor_id = # OR actor_label = #)"); }
+    if f.from_ms.is_some() { clause(&mut sql, " AND created_at >= #"); }
+    if f.to_ms.is_some() { clause(&mut sql, " AND created_at < #"); }
+    if f.before_seq.is_some() { clause(&mut sql, " AND seq < #"); }
     sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", n + 1));
     let mut query = sqlx::query_as::<_, AuditRow>(&sql).bind(org_id);
     for text in [&f.action, &f.agent_id, &f.tool_id, &f.actor_id].into_iter().flatten() {

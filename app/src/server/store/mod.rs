@@ -7,6 +7,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod auth;
 pub mod keys;
 pub mod orgs;
 pub mod requests;

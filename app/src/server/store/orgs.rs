@@ -65,3 +65,19 @@ pub async fn count_instance(ex: impl SqliteExecutor<'_>) -> sqlx::Result<(i64, i
     .fetch_one(ex)
     .await
 }
+
+/// One organization's figures for the overview: agents, tools, pending requests, pending
+/// tool and guide suggestions, approved grants.
+pub async fn count_org(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
+    sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM agents WHERE organization_id = $1), \
+         (SELECT COUNT(*) FROM tools WHERE organization_id = $1), \
+         (SELECT COUNT(*) FROM access_requests WHERE organization_id = $1 AND status = 'pending'), \
+         (SELECT COUNT(*) FROM tool_suggestions WHERE organization_id = $1 AND status = 'pending') \
+           + (SELECT COUNT(*) FROM guide_suggestions WHERE organization_id = $1 AND status = 'pending'), \
+         (SELECT COUNT(*) FROM access_requests WHERE organization_id = $1 AND status = 'approved')",
+    )
+    .bind(org_id)
+    .fetch_one(ex)
+    .await
+}

@@ -1,0 +1,89 @@
+//! Decisions: the inbox and the overview.
+
+use leptos::prelude::*;
+
+use crate::model::{AccessRequestView, InboxView, OverviewView};
+
+#[cfg(feature = "ssr")]
+use super::guard::{caller, fail};
+#[cfg(feature = "ssr")]
+use crate::server::service::{dashboard, grants, guides, suggestions};
+
+#[server(prefix = "/rpc", endpoint = "overview")]
+pub async fn get_overview() -> Result<OverviewView, ServerFnError> {
+    let c = caller().await?;
+    dashboard::overview(&c.svc, &c.ctx).await.map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "inbox")]
+pub async fn get_inbox() -> Result<InboxView, ServerFnError> {
+    let c = caller().await?;
+    dashboard::inbox(&c.svc, &c.ctx).await.map_err(fail)
+}
+
+/// Every request of the organization (newest first), for grant lists.
+#[server(prefix = "/rpc", endpoint = "requests")]
+pub async fn list_requests() -> Result<Vec<AccessRequestView>, ServerFnError> {
+    let c = caller().await?;
+    grants::list(&c.svc, &c.ctx, None, 1000).await.map_err(fail)
+}
+
+/// Approves a request; `secret` is the agent's own credential for per-agent tools.
+#[server(prefix = "/rpc", endpoint = "requests/approve")]
+pub async fn approve_request(id: String, secret: Option<String>) -> Result<AccessRequestView, ServerFnError> {
+    let c = caller().await?;
+    let secret = secret.filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
+    grants::approve(&c.svc, &c.ctx, &id, secret, None).await.map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "requests/deny")]
+pub async fn deny_request(id: String, reason: String) -> Result<AccessRequestView, ServerFnError> {
+    let c = caller().await?;
+    grants::deny(&c.svc, &c.ctx, &id, Some(&reason)).await.map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "requests/revoke")]
+pub async fn revoke_request(id: String, reason: String) -> Result<AccessRequestView, ServerFnError> {
+    let c = caller().await?;
+    grants::revoke(&c.svc, &c.ctx, &id, Some(&reason)).await.map_err(fail)
+}
+
+/// Approves or denies several requests; each is decided on its own and the first failure
+/// stops the batch with its message (earlier decisions stand).
+#[server(prefix = "/rpc", endpoint = "requests/bulk")]
+pub async fn bulk_decide(ids: Vec<String>, approve: bool, reason: String) -> Result<usize, ServerFnError> {
+    let c = caller().await?;
+    if ids.len() > 200 {
+        return Err(fail(crate::server::ServiceError::conflict("Too many requests at once.", "Decide at most 200 at a time.")));
+    }
+    for (done, id) in ids.iter().enumerate() {
+        let result = if approve {
+            grants::approve(&c.svc, &c.ctx, id, None, None).await
+        } else {
+            grants::deny(&c.svc, &c.ctx, id, Some(&reason)).await
+        };
+        if let Err(err) = result {
+            let err = fail(err);
+            return Err(ServerFnError::new(format!("{done} decided, then: {}", super::error_text(&err))));
+        }
+    }
+    Ok(ids.len())
+}
+
+#[server(prefix = "/rpc", endpoint = "suggestions/dismiss")]
+pub async fn dismiss_tool_suggestion(id: String, reason: String) -> Result<(), ServerFnError> {
+    let c = caller().await?;
+    suggestions::dismiss(&c.svc, &c.ctx, &id, &reason).await.map(|_| ()).map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "guide-suggestions/accept")]
+pub async fn accept_guide_suggestion(id: String) -> Result<(), ServerFnError> {
+    let c = caller().await?;
+    guides::accept(&c.svc, &c.ctx, &id, None).await.map(|_| ()).map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "guide-suggestions/dismiss")]
+pub async fn dismiss_guide_suggestion(id: String, reason: String) -> Result<(), ServerFnError> {
+    let c = caller().await?;
+    guides::dismiss(&c.svc, &c.ctx, &id, &reason).await.map_err(fail)
+}

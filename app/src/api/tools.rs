@@ -1,0 +1,82 @@
+//! The tool catalog: create, credentials (write-only), usage guides, delete.
+
+use leptos::prelude::*;
+
+use crate::model::{AuthType, CredentialMode, GuideVersion, ToolCreated, ToolView};
+
+#[cfg(feature = "ssr")]
+use super::guard::{caller, fail};
+#[cfg(feature = "ssr")]
+use crate::server::service::tools;
+
+#[server(prefix = "/rpc", endpoint = "tools")]
+pub async fn list_tools() -> Result<Vec<ToolView>, ServerFnError> {
+    let c = caller().await?;
+    tools::list(&c.svc, &c.ctx).await.map_err(fail)
+}
+
+/// Adds a tool; with `suggestion_id`, that suggestion's backers get pending requests.
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/rpc", endpoint = "tools/create")]
+pub async fn create_tool(
+    name: String,
+    description: String,
+    url: String,
+    auth_type: AuthType,
+    credential_mode: CredentialMode,
+    credential: String,
+    instructions: String,
+    suggestion_id: Option<String>,
+) -> Result<ToolCreated, ServerFnError> {
+    let c = caller().await?;
+    let input = tools::NewTool {
+        name,
+        description,
+        url: Some(url).filter(|u| !u.trim().is_empty()),
+        auth_type,
+        credential_mode,
+        credential: Some(credential).filter(|s| !s.is_empty()).map(secrecy::SecretString::from),
+        credential_expires_at: None,
+        instructions,
+        source_suggestion_id: suggestion_id.filter(|s| !s.is_empty()),
+    };
+    tools::create(&c.svc, &c.ctx, input).await.map_err(fail)
+}
+
+/// Sets or rotates a shared tool's secret. The secret is never sent back.
+#[server(prefix = "/rpc", endpoint = "tools/credential")]
+pub async fn set_tool_credential(id: String, secret: String) -> Result<ToolView, ServerFnError> {
+    let c = caller().await?;
+    tools::set_credential(&c.svc, &c.ctx, &id, secrecy::SecretString::from(secret), None).await.map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "tools/guide")]
+pub async fn update_guide(id: String, text: String) -> Result<ToolView, ServerFnError> {
+    let c = caller().await?;
+    tools::update_guide(&c.svc, &c.ctx, &id, &text).await.map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "tools/guide-history")]
+pub async fn guide_history(id: String) -> Result<Vec<GuideVersion>, ServerFnError> {
+    let c = caller().await?;
+    tools::guide_history(&c.svc, &c.ctx, &id).await.map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "tools/guide-restore")]
+pub async fn restore_guide(id: String, version: i64) -> Result<ToolView, ServerFnError> {
+    let c = caller().await?;
+    tools::restore_guide(&c.svc, &c.ctx, &id, version).await.map_err(fail)
+}
+
+/// How many live grants and pending requests a delete would end.
+#[server(prefix = "/rpc", endpoint = "tools/delete-impact")]
+pub async fn tool_delete_impact(id: String) -> Result<(i64, i64), ServerFnError> {
+    let c = caller().await?;
+    tools::delete_impact(&c.svc, &c.ctx, &id).await.map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "tools/delete")]
+pub async fn delete_tool(id: String) -> Result<(), ServerFnError> {
+    let c = caller().await?;
+    tools::delete(&c.svc, &c.ctx, &id).await.map(|_| ()).map_err(fail)
+}

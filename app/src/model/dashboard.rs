@@ -1,0 +1,81 @@
+//! Shapes the dashboard exchanges with its server functions.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AccessRequestView, AuditEvent, GuideSuggestionView, Role, ToolSuggestionView};
+
+/// What the sign-in confirmation page should show for a link, before it is used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmView {
+    pub valid: bool,
+    /// The link creates the first organization: ask for its name and the owner's address.
+    pub bootstrap: bool,
+    pub email: Option<String>,
+}
+
+/// One organization the signed-in person belongs to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrgChoice {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// The signed-in person in the selected organization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub role: Role,
+    pub organizations: Vec<OrgChoice>,
+}
+
+/// One of the signed-in person's sessions. `handle` names it for revocation and is not the
+/// session secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub handle: String,
+    pub current: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+}
+
+/// The overview page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OverviewView {
+    pub agents: i64,
+    pub tools: i64,
+    pub pending_requests: i64,
+    pub pending_suggestions: i64,
+    pub approved_grants: i64,
+    pub recent: Vec<AuditEvent>,
+}
+
+/// Everything waiting for a decision.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InboxView {
+    pub requests: Vec<AccessRequestView>,
+    /// Pending requests beyond the page shown.
+    pub more_requests: i64,
+    pub tool_suggestions: Vec<ToolSuggestionView>,
+    pub guide_suggestions: Vec<GuideSuggestionView>,
+}
+
+/// Audit page filters; empty strings mean "any".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub action: String,
+    pub agent_id: String,
+    pub tool_id: String,
+    pub actor: String,
+    /// RFC 3339 or `YYYY-MM-DD`.
+    pub since: String,
+    pub until: String,
+    /// Return rows with `seq` below this (cursor paging, newest first).
+    pub before_seq: Option<i64>,
+}

@@ -1,0 +1,183 @@
+//! Sign-in tokens, dashboard sessions, and the membership lookups that authorize a session.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+use super::Tx;
+
+/// A `sign_in_tokens` row.
+#[derive(Clone, Debug, FromRow)]
+pub struct TokenRow {
+    pub id: String,
+    pub purpose: String,
+    pub email: Option<String>,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+}
+
+pub struct NewToken<'a> {
+    pub id: &'a str,
+    pub token_hash: &'a str,
+    pub purpose: &'a str,
+    pub email: Option<&'a str>,
+    pub requested_ip: Option<&'a str>,
+    pub expires_at: i64,
+}
+
+pub async fn insert_token(ex: impl SqliteExecutor<'_>, t: &NewToken<'_>, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO sign_in_tokens (id, token_hash, purpose, email, requested_ip, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(t.id)
+    .bind(t.token_hash)
+    .bind(t.purpose)
+    .bind(t.email)
+    .bind(t.requested_ip)
+    .bind(now)
+    .bind(t.expires_at)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find_token(ex: impl SqliteExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<TokenRow>> {
+    sqlx::query_as("SELECT id, purpose, email, expires_at, consumed_at FROM sign_in_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(ex)
+        .await
+}
+
+/// Marks a token used; false when it was already used (the loser of a double submit).
+pub async fn consume_token(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE sign_in_tokens SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends every unused bootstrap token (a new start prints a new one).
+pub async fn expire_bootstrap_tokens(ex: impl SqliteExecutor<'_>, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sign_in_tokens SET expires_at = $1 WHERE purpose = 'bootstrap' AND consumed_at IS NULL AND expires_at > $1")
+        .bind(now)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}
+
+pub async fn count_memberships(ex: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM memberships").fetch_one(ex).await
+}
+
+/// A person's membership in one organization.
+#[derive(Clone, Debug, FromRow)]
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub organization_id: String,
+    pub organization_name: String,
+    pub role: String,
+}
+
+const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, o.id AS organization_id, o.name AS organization_name, m.role \
+                             FROM memberships m JOIN users u ON u.id = m.user_id JOIN organizations o ON o.id = m.organization_id";
+
+/// Every membership of a user, oldest first.
+pub async fn find_memberships(ex: impl SqliteExecutor<'_>, user_id: &str) -> sqlx::Result<Vec<MemberRow>> {
+    sqlx::query_as(&format!("{MEMBER_SELECT} WHERE u.id = $1 ORDER BY m.created_at, o.id"))
+        .bind(user_id)
+        .fetch_all(ex)
+        .await
+}
+
+/// The user id for an email address that belongs to at least one organization.
+pub async fn find_member_user(ex: impl SqliteExecutor<'_>, email: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT u.id FROM users u WHERE u.email = $1 AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)",
+    )
+    .bind(email)
+    .fetch_optional(ex)
+    .await
+}
+
+/// A `sessions` row.
+#[derive(Clone, Debug, FromRow)]
+pub struct SessionRow {
+    pub id_hash: String,
+    pub user_id: Option<String>,
+    pub data: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+}
+
+pub struct SessionWrite<'a> {
+    pub id_hash: &'a str,
+    pub user_id: Option<&'a str>,
+    pub data: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub expires_at: i64,
+}
+
+/// Inserts or replaces a session; `created_at` survives updates.
+pub async fn upsert_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
+         ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, ip = excluded.ip, \
+         user_agent = excluded.user_agent, updated_at = excluded.updated_at, expires_at = excluded.expires_at",
+    )
+    .bind(s.id_hash)
+    .bind(s.user_id)
+    .bind(s.data)
+    .bind(s.ip)
+    .bind(s.user_agent)
+    .bind(now)
+    .bind(s.expires_at)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+const SESSION_COLUMNS: &str = "id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at";
+
+pub async fn find_session(ex: impl SqliteExecutor<'_>, id_hash: &str, now: i64) -> sqlx::Result<Option<SessionRow>> {
+    sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"))
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(ex)
+        .await
+}
+
+pub async fn list_user_sessions(ex: impl SqliteExecutor<'_>, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY updated_at DESC"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(ex)
+    .await
+}
+
+pub async fn delete_session(ex: impl SqliteExecutor<'_>, id_hash: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(ex).await.map(|_| ())
+}
+
+/// Deletes one of a user's sessions by the public handle shown in the session list.
+pub async fn delete_user_session(ex: impl SqliteExecutor<'_>, user_id: &str, id_hash_prefix: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND substr(id_hash, 1, 16) = $2")
+        .bind(user_id)
+        .bind(id_hash_prefix)
+        .execute(ex)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn delete_expired_sessions(ex: impl SqliteExecutor<'_>, now: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(ex).await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,231 @@
+//! Agents: search and filter, register (key shown once with ready-to-paste snippets), rotate,
+//! suspend / reactivate, delete, and each agent's grants.
+
+use leptos::prelude::*;
+
+use super::widgets::{ask_reason, confirm, copy, error_box, live, short_time, toasts};
+use crate::api::agents::{create_agent, delete_agent, list_agents, rotate_agent_key, set_agent_active};
+use crate::api::inbox::{list_requests, revoke_request};
+use crate::model::{AccessRequestView, AgentStatus, AgentView, IssuedKey, RequestStatus};
+
+#[component]
+pub fn AgentsPage() -> impl IntoView {
+    let live = live();
+    let agents = Resource::new(move || live.0.get(), |_| list_agents());
+    let grants = Resource::new(move || live.0.get(), |_| list_requests());
+    let search = RwSignal::new(String::new());
+    let status = RwSignal::new(String::from("all"));
+    let issued = RwSignal::new(None::<IssuedKey>);
+    view! {
+        <h1>"Agents"</h1>
+        <CreateAgent issued/>
+        {move || issued.get().map(|key| key_panel(key, issued))}
+        <div class="filters">
+            <input type="search" placeholder="Search agents" aria-label="Search agents" bind:value=search/>
+            <select aria-label="Status filter" bind:value=status>
+                <option value="all">"All"</option>
+                <option value="active">"Active"</option>
+                <option value="suspended">"Suspended"</option>
+            </select>
+        </div>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || agents.get().map(|r| match r {
+                Ok(list) => {
+                    let needle = search.get().to_lowercase();
+                    let wanted = status.get();
+                    let all_grants = grants.get().and_then(Result::ok).unwrap_or_default();
+                    let shown: Vec<AgentView> = list
+                        .into_iter()
+                        .filter(|a| needle.is_empty() || a.name.to_lowercase().contains(&needle) || a.description.to_lowercase().contains(&needle))
+                        .filter(|a| wanted == "all" || a.status.as_str() == wanted)
+                        .collect();
+                    if shown.is_empty() {
+                        view! { <p class="empty card">"No agents match. Register one above."</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul class="rows" id="agents">
+                                {shown.into_iter().map(|a| {
+                                    let mine: Vec<AccessRequestView> = all_grants.iter().filter(|g| g.agent_id == a.id).cloned().collect();
+                                    agent_row(a, mine, issued)
+                                }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }
+                }
+                Err(err) => error_box(&err),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn CreateAgent(issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        busy.set(true);
+        let toasts = toasts();
+        let live = live();
+        leptos::task::spawn_local(async move {
+            match create_agent(name.get_untracked(), description.get_untracked()).await {
+                Ok(key) => {
+                    issued.set(Some(key));
+                    name.set(String::new());
+                    description.set(String::new());
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <form class="card inline-form" on:submit=submit aria-label="Register an agent">
+            <label>"Name " <input id="agent-name" required minlength="2" maxlength="120" bind:value=name/></label>
+            <label>"What it does " <input id="agent-description" maxlength="500" bind:value=description/></label>
+            <button type="submit" class="primary" id="create-agent" disabled=move || busy.get()>"Register agent"</button>
+        </form>
+    }
+}
+
+fn key_panel(key: IssuedKey, issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
+    let tab = RwSignal::new(0_usize);
+    let s = key.snippets.clone();
+    let tabs: Vec<(&'static str, String)> = vec![
+        ("CLAUDE.md", s.claude_md),
+        ("AGENTS.md", s.agents_md),
+        (".cursorrules", s.cursorrules),
+        ("System prompt", s.system_prompt),
+        ("curl", s.curl),
+        (".env", s.env),
+    ];
+    let api_key = key.api_key.clone();
+    let texts: Vec<String> = tabs.iter().map(|(_, t)| t.clone()).collect();
+    view! {
+        <section class="card key-panel" aria-label="New agent key">
+            <h2>{format!("Key for {}", key.agent.name)}</h2>
+            <p class="warn">"Copy it now: AgentKey stores only a hash and will not show it again."</p>
+            <div class="key-line">
+                <code id="new-key">{api_key.clone()}</code>
+                <button type="button" on:click=move |_| copy(api_key.clone())>"Copy key"</button>
+            </div>
+            <div class="tabs" role="tablist">
+                {tabs.iter().enumerate().map(|(i, (label, _))| view! {
+                    <button type="button" role="tab" aria-selected=move || (tab.get() == i).to_string() on:click=move |_| tab.set(i)>{*label}</button>
+                }).collect_view()}
+            </div>
+            <pre class="snippet" id="snippet">{move || texts[tab.get()].clone()}</pre>
+            <div class="actions">
+                <button type="button" on:click={
+                    let texts: Vec<String> = tabs.iter().map(|(_, t)| t.clone()).collect();
+                    move |_| copy(texts[tab.get_untracked()].clone())
+                }>"Copy snippet"</button>
+                <button type="button" on:click=move |_| issued.set(None)>"Done"</button>
+            </div>
+        </section>
+    }
+}
+
+fn agent_row(a: AgentView, grants: Vec<AccessRequestView>, issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
+    let active = a.status == AgentStatus::Active;
+    let (id1, id2, id3) = (a.id.clone(), a.id.clone(), a.id.clone());
+    let name = a.name.clone();
+    let toggle = move |_| {
+        let id = id1.clone();
+        let toasts = toasts();
+        let live = live();
+        leptos::task::spawn_local(async move {
+            match set_agent_active(id, !active).await {
+                Ok(a) => {
+                    toasts.ok(format!("{} is now {}.", a.name, a.status.as_str()));
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    let rotate = move |_| {
+        if !confirm("Issue a new key? The current key stops working at once.") {
+            return;
+        }
+        let id = id2.clone();
+        let toasts = toasts();
+        leptos::task::spawn_local(async move {
+            match rotate_agent_key(id).await {
+                Ok(key) => issued.set(Some(key)),
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    let delete = move |_| {
+        if !confirm(&format!("Delete {name}? Its key stops working and its grants end. The audit log keeps its history.")) {
+            return;
+        }
+        let id = id3.clone();
+        let toasts = toasts();
+        let live = live();
+        leptos::task::spawn_local(async move {
+            match delete_agent(id).await {
+                Ok(()) => {
+                    toasts.ok("Agent deleted.");
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    let live_grants: Vec<AccessRequestView> =
+        grants.into_iter().filter(|g| matches!(g.status, RequestStatus::Approved | RequestStatus::Pending)).collect();
+    view! {
+        <li class="row agent" data-id=a.id.clone()>
+            <div class="main">
+                <strong>{a.name.clone()}</strong>
+                <span class=format!("badge {}", a.status.as_str())>{a.status.as_str()}</span>
+                <p class="muted">{a.description.clone()}</p>
+                <span class="muted">
+                    <code>{a.key_prefix.clone()} "…"</code>
+                    {format!(" · created {}", short_time(&a.created_at))}
+                    {a.last_used_at.as_deref().map(|t| format!(" · last used {}", short_time(t)))}
+                </span>
+                {(!live_grants.is_empty()).then(|| view! {
+                    <ul class="grants">
+                        {live_grants.into_iter().map(grant_item).collect_view()}
+                    </ul>
+                })}
+            </div>
+            <div class="actions">
+                <button type="button" on:click=toggle>{if active { "Suspend" } else { "Reactivate" }}</button>
+                <button type="button" on:click=rotate>"Rotate key"</button>
+                <button type="button" class="danger" on:click=delete>"Delete"</button>
+            </div>
+        </li>
+    }
+}
+
+fn grant_item(g: AccessRequestView) -> impl IntoView {
+    let approved = g.status == RequestStatus::Approved;
+    let id = g.id.clone();
+    let revoke = move |_| {
+        let Some(reason) = ask_reason("revoking") else { return };
+        let id = id.clone();
+        let toasts = toasts();
+        let live = live();
+        leptos::task::spawn_local(async move {
+            match revoke_request(id, reason).await {
+                Ok(r) => {
+                    toasts.ok(format!("Revoked {} for {}.", r.tool_name, r.agent_name));
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    view! {
+        <li class="grant" data-id=g.id.clone()>
+            {g.tool_name.clone()} " · " <span class=format!("badge {}", g.status.as_str())>{g.status.as_str()}</span>
+            {approved.then(|| view! { " " <button type="button" class="link revoke" on:click=revoke.clone()>"Revoke"</button> })}
+        </li>
+    }
+}

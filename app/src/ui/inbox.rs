@@ -1,0 +1,302 @@
+//! The inbox: access requests and suggestions waiting for a decision. Live (the list follows
+//! the organization's event stream), keyboard-driven (j/k to move, a to approve, d to deny),
+//! with bulk decisions and optimistic removal that rolls back on error.
+
+use std::collections::HashSet;
+
+use leptos::prelude::*;
+
+use super::widgets::{ask_reason, error_box, live, short_time, toasts};
+use crate::api::inbox::{
+    accept_guide_suggestion, approve_request, bulk_decide, deny_request, dismiss_guide_suggestion,
+    dismiss_tool_suggestion, get_inbox,
+};
+use crate::model::{AccessRequestView, CredentialMode, InboxView};
+
+#[derive(Clone, Copy)]
+struct Ui {
+    hidden: RwSignal<HashSet<String>>,
+    selected: RwSignal<usize>,
+    checked: RwSignal<HashSet<String>>,
+    order: RwSignal<Vec<AccessRequestView>>,
+}
+
+#[component]
+pub fn InboxPage() -> impl IntoView {
+    let live = live();
+    let data = Resource::new(move || live.0.get(), |_| get_inbox());
+    let ui = Ui {
+        hidden: RwSignal::new(HashSet::new()),
+        selected: RwSignal::new(0),
+        checked: RwSignal::new(HashSet::new()),
+        order: RwSignal::new(Vec::new()),
+    };
+    keyboard(ui);
+    view! {
+        <h1>"Inbox"</h1>
+        <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move, " <kbd>"a"</kbd> " approve, " <kbd>"d"</kbd> " deny."</p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || data.get().map(|r| match r {
+                Ok(inbox) => body(inbox, ui).into_any(),
+                Err(err) => error_box(&err),
+            })}
+        </Transition>
+    }
+}
+
+fn visible(ui: Ui) -> Vec<AccessRequestView> {
+    let hidden = ui.hidden.get();
+    ui.order.get().into_iter().filter(|r| !hidden.contains(&r.id)).collect()
+}
+
+fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
+    ui.order.set(inbox.requests.clone());
+    // Rows decided elsewhere are gone from the fresh list; forget them.
+    ui.hidden.update(|h| h.retain(|id| inbox.requests.iter().any(|r| &r.id == id)));
+    let empty = inbox.requests.is_empty() && inbox.tool_suggestions.is_empty() && inbox.guide_suggestions.is_empty();
+    let more = inbox.more_requests;
+    let requests_section = view! {
+        {empty.then(|| view! { <p class="empty card" id="inbox-empty">"All clear: nothing waits for a decision."</p> })}
+        <section class="requests" aria-label="Access requests">
+            {move || (!ui.checked.get().is_empty()).then(|| bulk_bar(ui))}
+            <ul class="rows" id="requests">
+                <For each=move || visible(ui).into_iter().enumerate() key=|(_, r)| r.id.clone() let:item>
+                    {request_row(item.1, item.0, ui)}
+                </For>
+            </ul>
+            {(more > 0).then(|| view! { <p class="hint">{format!("{more} more pending requests: decide these first.")}</p> })}
+        </section>
+    }
+    .into_any();
+    let tools_section = view! {
+        {(!inbox.tool_suggestions.is_empty()).then(|| view! {
+            <section aria-label="Tool suggestions">
+                <h2>"Tool suggestions"</h2>
+                <ul class="rows">
+                    {inbox.tool_suggestions.into_iter().map(|s| {
+                        let id = s.id.clone();
+                        view! {
+                            <li class="row suggestion" data-id=s.id.clone()>
+                                <div class="main">
+                                    <strong>{s.name.clone()}</strong>
+                                    {s.url.clone().map(|u| view! { " " <span class="muted">{u}</span> })}
+                                    <ul class="backers">
+                                        {s.supporters.into_iter().map(|b| view! { <li><strong>{b.agent_name}</strong> ": " {b.reason}</li> }).collect_view()}
+                                    </ul>
+                                </div>
+                                <div class="actions">
+                                    <a class="button" href=format!("/tools?from_suggestion={}", s.id)>"Add tool"</a>
+                                    <button type="button" on:click=move |_| dismiss_suggestion(id.clone(), false)>"Dismiss"</button>
+                                </div>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
+    }
+    .into_any();
+    let guides_section = view! {
+        {(!inbox.guide_suggestions.is_empty()).then(|| view! {
+            <section aria-label="Guide suggestions">
+                <h2>"Usage guide suggestions"</h2>
+                <ul class="rows">
+                    {inbox.guide_suggestions.into_iter().map(|g| {
+                        let accept_id = g.id.clone();
+                        let dismiss_id = g.id.clone();
+                        view! {
+                            <li class="row guide-suggestion" data-id=g.id.clone()>
+                                <div class="main">
+                                    <span class="muted">{g.tool_name}</span>
+                                    <p>{g.learned}</p>
+                                    <span class="muted">{format!("{} agent(s)", g.supporters.len())}</span>
+                                </div>
+                                <div class="actions">
+                                    <button type="button" class="primary" on:click=move |_| accept_guide(accept_id.clone())>"Add to guide"</button>
+                                    <button type="button" on:click=move |_| dismiss_suggestion(dismiss_id.clone(), true)>"Dismiss"</button>
+                                </div>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
+    }
+    .into_any();
+    view! { {requests_section} {tools_section} {guides_section} }
+}
+
+fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
+    let per_agent = r.credential_mode == CredentialMode::PerAgent;
+    let secret = RwSignal::new(String::new());
+    let id = r.id.clone();
+    let (approve_id, deny_id, check_id, check_id2) = (id.clone(), id.clone(), id.clone(), id.clone());
+    let is_selected = move || ui.selected.get() == index;
+    view! {
+        <li class="row request" class:selected=is_selected data-id=r.id.clone() aria-selected=move || is_selected().to_string()>
+            <input type="checkbox" aria-label="Select for bulk decision"
+                prop:checked=move || ui.checked.with(|c| c.contains(&check_id))
+                on:change=move |_| ui.checked.update(|c| { if !c.remove(&check_id2) { c.insert(check_id2.clone()); } })/>
+            <div class="main">
+                <div><strong class="agent">{r.agent_name.clone()}</strong> " wants " <strong class="tool">{r.tool_name.clone()}</strong></div>
+                <p class="reason">{r.reason.clone()}</p>
+                <span class="muted">{short_time(&r.created_at)} {(r.origin != "agent").then(|| format!(" · {}", r.origin))}</span>
+                {per_agent.then(|| view! {
+                    <label class="secret">"This agent's own secret (per-agent tool) "
+                        <input type="password" autocomplete="off" bind:value=secret/>
+                    </label>
+                })}
+            </div>
+            <div class="actions">
+                <button type="button" class="primary approve" on:click=move |_| approve(approve_id.clone(), Some(secret.get_untracked()), ui)>"Approve"</button>
+                <button type="button" class="deny" on:click=move |_| deny(deny_id.clone(), ui)>"Deny"</button>
+            </div>
+        </li>
+    }
+}
+
+fn hide(ui: Ui, id: &str, on: bool) {
+    ui.hidden.update(|h| {
+        if on {
+            h.insert(id.to_owned());
+        } else {
+            h.remove(id);
+        }
+    });
+}
+
+fn approve(id: String, secret: Option<String>, ui: Ui) {
+    let toasts = toasts();
+    let live = live();
+    hide(ui, &id, true);
+    leptos::task::spawn_local(async move {
+        match approve_request(id.clone(), secret.filter(|s| !s.is_empty())).await {
+            Ok(r) => {
+                toasts.ok(format!("Approved {} for {}.", r.tool_name, r.agent_name));
+                live.bump();
+            }
+            Err(err) => {
+                hide(ui, &id, false);
+                toasts.err(&err);
+            }
+        }
+    });
+}
+
+fn deny(id: String, ui: Ui) {
+    let Some(reason) = ask_reason("denying") else { return };
+    let toasts = toasts();
+    let live = live();
+    hide(ui, &id, true);
+    leptos::task::spawn_local(async move {
+        match deny_request(id.clone(), reason).await {
+            Ok(r) => {
+                toasts.ok(format!("Denied {} for {}.", r.tool_name, r.agent_name));
+                live.bump();
+            }
+            Err(err) => {
+                hide(ui, &id, false);
+                toasts.err(&err);
+            }
+        }
+    });
+}
+
+fn bulk_bar(ui: Ui) -> impl IntoView {
+    let run = move |approve: bool| {
+        let ids: Vec<String> = ui.checked.get_untracked().into_iter().collect();
+        let reason = if approve { String::new() } else {
+            let Some(r) = ask_reason("denying these requests") else { return };
+            r
+        };
+        let toasts = toasts();
+        let live = live();
+        for id in &ids {
+            hide(ui, id, true);
+        }
+        leptos::task::spawn_local(async move {
+            match bulk_decide(ids.clone(), approve, reason).await {
+                Ok(n) => toasts.ok(format!("{n} requests {}.", if approve { "approved" } else { "denied" })),
+                Err(err) => {
+                    for id in &ids {
+                        hide(ui, id, false);
+                    }
+                    toasts.err(&err);
+                }
+            }
+            ui.checked.set(HashSet::new());
+            live.bump();
+        });
+    };
+    view! {
+        <div class="bulk" role="toolbar" aria-label="Bulk decision">
+            {move || format!("{} selected", ui.checked.get().len())}
+            <button type="button" class="primary" on:click=move |_| run(true)>"Approve selected"</button>
+            <button type="button" on:click=move |_| run(false)>"Deny selected"</button>
+        </div>
+    }
+}
+
+fn dismiss_suggestion(id: String, guide: bool) {
+    let Some(reason) = ask_reason("dismissing") else { return };
+    let toasts = toasts();
+    let live = live();
+    leptos::task::spawn_local(async move {
+        let result = if guide { dismiss_guide_suggestion(id, reason).await } else { dismiss_tool_suggestion(id, reason).await };
+        match result {
+            Ok(()) => {
+                toasts.ok("Suggestion dismissed.");
+                live.bump();
+            }
+            Err(err) => toasts.err(&err),
+        }
+    });
+}
+
+fn accept_guide(id: String) {
+    let toasts = toasts();
+    let live = live();
+    leptos::task::spawn_local(async move {
+        match accept_guide_suggestion(id).await {
+            Ok(()) => {
+                toasts.ok("Added to the usage guide as a new version.");
+                live.bump();
+            }
+            Err(err) => toasts.err(&err),
+        }
+    });
+}
+
+/// j/k move the selection, a approves it, d denies it; ignored while typing in a field.
+fn keyboard(ui: Ui) {
+    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let typing = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+            if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+                return;
+            }
+        }
+        let rows = ui.order.with_untracked(|o| {
+            let hidden = ui.hidden.get_untracked();
+            o.iter().filter(|r| !hidden.contains(&r.id)).cloned().collect::<Vec<_>>()
+        });
+        if rows.is_empty() {
+            return;
+        }
+        let current = ui.selected.get_untracked().min(rows.len() - 1);
+        match ev.key().as_str() {
+            "j" => ui.selected.set((current + 1).min(rows.len() - 1)),
+            "k" => ui.selected.set(current.saturating_sub(1)),
+            "a" if rows[current].credential_mode == CredentialMode::Shared => approve(rows[current].id.clone(), None, ui),
+            "a" => toasts().show("This tool needs the agent's own secret: enter it in the row, then Approve.", true),
+            "d" => deny(rows[current].id.clone(), ui),
+            _ => {}
+        }
+    });
+    on_cleanup(move || handle.remove());
+}

@@ -1,0 +1,92 @@
+//! The signed-in frame: navigation, the organization and person, toasts, and the live event
+//! stream that keeps every page current.
+
+use leptos::prelude::*;
+use leptos_router::components::{A, Outlet, Redirect};
+
+use super::widgets::{Live, ToastList, Toasts, go_to, toasts};
+use crate::api::auth::{sign_out, whoami};
+use crate::model::MemberView;
+
+/// Layout of every dashboard page; sends anonymous visitors to the sign-in page.
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    provide_context(Toasts(RwSignal::new(Vec::new())));
+    let live = Live(RwSignal::new(0));
+    provide_context(live);
+    let me = Resource::new(|| (), |_| whoami());
+    connect_live(live);
+
+    view! {
+        <Suspense fallback=|| view! { <p class="loading page">"Loading…"</p> }>
+            {move || me.get().map(|result| match result {
+                Ok(Some(member)) => frame(member).into_any(),
+                Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                Err(err) => view! { <main class="narrow">{super::widgets::error_box(&err)}</main> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+fn frame(member: MemberView) -> impl IntoView {
+    provide_context(member.clone());
+    let toasts = toasts();
+    let do_sign_out = move |_| {
+        leptos::task::spawn_local(async move {
+            match sign_out().await {
+                Ok(()) => go_to("/login"),
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    view! {
+        <div class="app">
+            <nav class="sidebar" aria-label="Main">
+                <div class="brand">"AgentKey"</div>
+                <div class="org" title="Organization">{member.org_name.clone()}</div>
+                <A href="/" exact=true>"Overview"</A>
+                <A href="/inbox">"Inbox"</A>
+                <A href="/agents">"Agents"</A>
+                <A href="/tools">"Tools"</A>
+                <A href="/audit">"Audit log"</A>
+                <A href="/settings">"Settings"</A>
+                <div class="who">
+                    <span class="email">{member.email.clone()}</span>
+                    <span class="role">{member.role.as_str()}</span>
+                    <button type="button" class="link" id="sign-out" on:click=do_sign_out>"Sign out"</button>
+                </div>
+            </nav>
+            <main class="content">
+                <Outlet/>
+            </main>
+            <ToastList/>
+        </div>
+    }
+}
+
+/// Opens the organization's event stream in the browser. Every change bumps [`Live`]; the
+/// browser's EventSource reconnects by itself after a restart, and the server's first event on
+/// each connection ("resync") makes the pages reload what they show.
+fn connect_live(live: Live) {
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            use wasm_bindgen::closure::Closure;
+            let Ok(source) = web_sys::EventSource::new("/events") else { return };
+            let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_event: web_sys::MessageEvent| {
+                live.bump();
+                // Lets tests (and curious people) see that the stream is up.
+                let body = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body());
+                if let Some(body) = body {
+                    let _ = body.set_attribute("data-live", &live.0.get_untracked().to_string());
+                }
+            });
+            let _ = source.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+            on_change.forget();
+            // Closed with the page; the stream is one per tab.
+            std::mem::forget(source);
+        }
+        let _ = live;
+    });
+}

@@ -1,0 +1,65 @@
+//! Overview: counts, the getting-started checklist and the latest activity.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use super::widgets::{error_box, live, short_time};
+use crate::api::inbox::get_overview;
+use crate::model::OverviewView;
+
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let live = live();
+    let data = Resource::new(move || live.0.get(), |_| get_overview());
+    view! {
+        <h1>"Overview"</h1>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || data.get().map(|r| match r {
+                Ok(o) => body(o).into_any(),
+                Err(err) => error_box(&err),
+            })}
+        </Transition>
+    }
+}
+
+fn body(o: OverviewView) -> impl IntoView {
+    let step = |done: bool, text: &'static str, href: &'static str| {
+        view! {
+            <li class=if done { "done" } else { "" }>
+                <span aria-hidden="true">{if done { "✓ " } else { "○ " }}</span>
+                <A href=href>{text}</A>
+            </li>
+        }
+    };
+    view! {
+        <dl class="counts">
+            <div><dt>"Agents"</dt><dd id="count-agents">{o.agents}</dd></div>
+            <div><dt>"Tools"</dt><dd id="count-tools">{o.tools}</dd></div>
+            <div><dt>"Waiting for you"</dt><dd id="count-pending">{o.pending_requests + o.pending_suggestions}</dd></div>
+            <div><dt>"Active grants"</dt><dd id="count-grants">{o.approved_grants}</dd></div>
+        </dl>
+        {(o.agents == 0 || o.tools == 0).then(|| view! {
+            <section class="card">
+                <h2>"Getting started"</h2>
+                <ul class="checklist">
+                    {step(o.agents > 0, "Register your first agent", "/agents")}
+                    {step(o.tools > 0, "Add a tool to the catalog", "/tools")}
+                </ul>
+            </section>
+        })}
+        <section class="card">
+            <h2>"Recent activity"</h2>
+            {if o.recent.is_empty() {
+                view! { <p class="empty">"Nothing yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="activity">
+                        {o.recent.into_iter().map(|e| view! {
+                            <li><time>{short_time(&e.created_at)}</time> " " <strong>{e.actor_label}</strong> " " <code>{e.action}</code></li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}

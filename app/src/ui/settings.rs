@@ -1,0 +1,84 @@
+//! Settings: the organization, the person's sessions (list and end them), and a pointer to
+//! notifications, which arrive with their own issue.
+
+use leptos::prelude::*;
+
+use super::widgets::{error_box, go_to, short_time, toasts};
+use crate::api::auth::{end_session, my_sessions, switch_org};
+use crate::model::MemberView;
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let member = expect_context::<MemberView>();
+    let refresh = RwSignal::new(0_u32);
+    let sessions = Resource::new(move || refresh.get(), |_| my_sessions());
+    let end = move |handle: String, current: bool| {
+        let toasts = toasts();
+        leptos::task::spawn_local(async move {
+            match end_session(handle).await {
+                Ok(()) if current => go_to("/login"),
+                Ok(()) => {
+                    toasts.ok("Session ended.");
+                    refresh.update(|r| *r += 1);
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    let switch = move |org_id: String| {
+        let toasts = toasts();
+        leptos::task::spawn_local(async move {
+            match switch_org(org_id).await {
+                Ok(()) => go_to("/"),
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    view! {
+        <h1>"Settings"</h1>
+        <section class="card">
+            <h2>"Organization"</h2>
+            <p>{member.org_name.clone()} " · you are " <strong>{member.role.as_str()}</strong></p>
+            {(member.organizations.len() > 1).then(|| view! {
+                <ul>
+                    {member.organizations.iter().filter(|o| o.id != member.org_id).cloned().map(|o| {
+                        let id = o.id.clone();
+                        view! { <li>{o.name} " (" {o.role} ") " <button type="button" class="link" on:click=move |_| switch(id.clone())>"Switch"</button></li> }
+                    }).collect_view()}
+                </ul>
+            })}
+        </section>
+        <section class="card">
+            <h2>"Notifications"</h2>
+            <p class="muted">"Slack, Discord and email alerts are not configured in this version yet."</p>
+        </section>
+        <section class="card">
+            <h2>"Your sessions"</h2>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || sessions.get().map(|r| match r {
+                    Ok(list) => view! {
+                        <ul class="rows" id="sessions">
+                            {list.into_iter().map(|s| {
+                                let handle = s.handle.clone();
+                                let current = s.current;
+                                view! {
+                                    <li class="row">
+                                        <div class="main">
+                                            <strong>{s.user_agent.clone().unwrap_or_else(|| "Unknown browser".into())}</strong>
+                                            {current.then(|| view! { " " <span class="badge">"this session"</span> })}
+                                            <p class="muted">{format!("{} · signed in {} · last seen {}", s.ip.unwrap_or_default(), short_time(&s.created_at), short_time(&s.last_seen_at))}</p>
+                                        </div>
+                                        <div class="actions">
+                                            <button type="button" on:click=move |_| end(handle.clone(), current)>{if current { "Sign out" } else { "End" }}</button>
+                                        </div>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(err) => error_box(&err),
+                })}
+            </Transition>
+        </section>
+    }
+}

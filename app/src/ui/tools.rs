@@ -1,0 +1,306 @@
+//! The tool catalog: health badges, create (also from a suggestion), write-only credentials,
+//! usage guide editing with history and restore, delete with its impact spelled out.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::widgets::{confirm, error_box, live, short_time, toasts};
+use crate::api::inbox::get_inbox;
+use crate::api::tools::{
+    create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential, tool_delete_impact,
+    update_guide,
+};
+use crate::model::{AuthType, CredentialMode, ToolView};
+
+/// A secret older than this many days is flagged for rotation.
+const ROTATE_AFTER_DAYS: i64 = 90;
+
+#[component]
+pub fn ToolsPage() -> impl IntoView {
+    let live = live();
+    let tools = Resource::new(move || live.0.get(), |_| list_tools());
+    let search = RwSignal::new(String::new());
+    view! {
+        <h1>"Tools"</h1>
+        <CreateTool/>
+        <div class="filters">
+            <input type="search" placeholder="Search tools" aria-label="Search tools" bind:value=search/>
+        </div>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || tools.get().map(|r| match r {
+                Ok(list) => {
+                    let needle = search.get().to_lowercase();
+                    let shown: Vec<ToolView> = list.into_iter().filter(|t| needle.is_empty() || t.name.to_lowercase().contains(&needle)).collect();
+                    if shown.is_empty() {
+                        view! { <p class="empty card">"No tools yet. Add the first one above."</p> }.into_any()
+                    } else {
+                        view! { <ul class="rows" id="tools">{shown.into_iter().map(tool_row).collect_view()}</ul> }.into_any()
+                    }
+                }
+                Err(err) => error_box(&err),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn CreateTool() -> impl IntoView {
+    let query = use_query_map();
+    let from = move || query.with(|q| q.get("from_suggestion")).filter(|s| !s.is_empty());
+    let inbox = Resource::new(from, |from| async move {
+        match from {
+            Some(_) => get_inbox().await.map(Some),
+            None => Ok(None),
+        }
+    });
+    let name = RwSignal::new(String::new());
+    let url = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let mode = RwSignal::new(String::from("shared"));
+    let secret = RwSignal::new(String::new());
+    let instructions = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    // Prefill from the suggestion being answered.
+    Effect::new(move |_| {
+        if let (Some(id), Some(Ok(Some(inbox)))) = (from(), inbox.get())
+            && let Some(s) = inbox.tool_suggestions.iter().find(|s| s.id == id)
+        {
+            name.set(s.name.clone());
+            url.set(s.url.clone().unwrap_or_default());
+        }
+    });
+    let backers = move || {
+        let id = from()?;
+        let inbox = inbox.get()?.ok()??;
+        inbox.tool_suggestions.into_iter().find(|s| s.id == id).map(|s| s.supporters.len())
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        busy.set(true);
+        let toasts = toasts();
+        let live = live();
+        let mode = if mode.get_untracked() == "per_agent" { CredentialMode::PerAgent } else { CredentialMode::Shared };
+        leptos::task::spawn_local(async move {
+            let result = create_tool(
+                name.get_untracked(),
+                description.get_untracked(),
+                url.get_untracked(),
+                AuthType::ApiKey,
+                mode,
+                secret.get_untracked(),
+                instructions.get_untracked(),
+                from(),
+            )
+            .await;
+            match result {
+                Ok(created) => {
+                    let opened = created.opened_requests.len();
+                    toasts.ok(if opened > 0 {
+                        format!("{} added; {opened} pending request(s) opened for its backers.", created.tool.name)
+                    } else {
+                        format!("{} added.", created.tool.name)
+                    });
+                    for s in [name, url, description, secret, instructions] {
+                        s.set(String::new());
+                    }
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <form class="card grid-form" on:submit=submit aria-label="Add a tool">
+            <h2>"Add a tool"</h2>
+            {move || backers().map(|n| view! { <p class="hint" id="backers-note">{format!("Answers a suggestion: its {n} backing agent(s) will get pending requests.")}</p> })}
+            <label>"Name" <input id="tool-name" required minlength="2" maxlength="120" bind:value=name/></label>
+            <label>"URL" <input id="tool-url" type="url" maxlength="500" bind:value=url/></label>
+            <label>"Description" <input id="tool-description" maxlength="500" bind:value=description/></label>
+            <label>"Credential"
+                <select id="tool-mode" bind:value=mode>
+                    <option value="shared">"One shared secret"</option>
+                    <option value="per_agent">"A secret per agent (entered at approval)"</option>
+                </select>
+            </label>
+            <label>"Secret (write-only)" <input id="tool-secret" type="password" autocomplete="off" bind:value=secret/></label>
+            <label class="wide">"Usage guide for agents" <textarea id="tool-instructions" rows="3" bind:value=instructions></textarea></label>
+            <button type="submit" class="primary" id="create-tool" disabled=move || busy.get()>"Add tool"</button>
+        </form>
+    }
+}
+
+fn health(t: &ToolView) -> Vec<(&'static str, String)> {
+    let mut badges = Vec::new();
+    if t.credential_mode == CredentialMode::Shared && !t.credential_configured {
+        badges.push(("warn", "no secret".to_owned()));
+    }
+    let now = js_now_ms();
+    if let Some(rotated) = t.credential_rotated_at.as_deref().and_then(parse_ms)
+        && now - rotated > ROTATE_AFTER_DAYS * 86_400_000
+    {
+        badges.push(("warn", format!("rotated over {ROTATE_AFTER_DAYS} days ago")));
+    }
+    if let Some(expires) = t.credential_expires_at.as_deref().and_then(parse_ms)
+        && expires - now < 14 * 86_400_000
+    {
+        badges.push(("danger", "expires soon".to_owned()));
+    }
+    badges
+}
+
+fn js_now_ms() -> i64 {
+    #[cfg(feature = "hydrate")]
+    return web_sys::window().and_then(|w| w.performance()).map_or(0, |p| (p.time_origin() + p.now()) as i64);
+    #[cfg(feature = "ssr")]
+    return crate::server::clock::now_ms();
+    #[allow(unreachable_code)]
+    0
+}
+
+/// Milliseconds of `YYYY-MM-DDTHH:MM:SS…Z` (enough precision for badges).
+fn parse_ms(iso: &str) -> Option<i64> {
+    let date = iso.get(0..10)?;
+    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400_000)
+}
+
+fn tool_row(t: ToolView) -> impl IntoView {
+    let badges = health(&t);
+    let editing = RwSignal::new(false);
+    let secret = RwSignal::new(String::new());
+    let guide = RwSignal::new(t.instructions.clone());
+    let history = RwSignal::new(None::<Vec<crate::model::GuideVersion>>);
+    let (id_cred, id_guide, id_hist, id_del) = (t.id.clone(), t.id.clone(), t.id.clone(), t.id.clone());
+    let name = t.name.clone();
+    let shared = t.credential_mode == CredentialMode::Shared;
+    let save_secret = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let id = id_cred.clone();
+        let toasts = toasts();
+        let live = live();
+        leptos::task::spawn_local(async move {
+            match set_tool_credential(id, secret.get_untracked()).await {
+                Ok(t) => {
+                    secret.set(String::new());
+                    toasts.ok(format!("Secret of {} saved (version {}). Agents get it on their next fetch.", t.name, t.credential_version));
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    let save_guide = move |_| {
+        let id = id_guide.clone();
+        let toasts = toasts();
+        let live = live();
+        leptos::task::spawn_local(async move {
+            match update_guide(id, guide.get_untracked()).await {
+                Ok(t) => {
+                    toasts.ok(format!("Usage guide saved as version {}.", t.instructions_version));
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    let show_history = move |_| {
+        let id = id_hist.clone();
+        let toasts = toasts();
+        leptos::task::spawn_local(async move {
+            match guide_history(id).await {
+                Ok(list) => history.set(Some(list)),
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    let delete = move |_| {
+        let id = id_del.clone();
+        let name = name.clone();
+        let toasts = toasts();
+        let live = live();
+        leptos::task::spawn_local(async move {
+            let (grants, pending) = match tool_delete_impact(id.clone()).await {
+                Ok(n) => n,
+                Err(err) => return toasts.err(&err),
+            };
+            let question = format!("Delete {name}? {grants} active grant(s) end and {pending} pending request(s) close. Agents lose access at once.");
+            if !confirm(&question) {
+                return;
+            }
+            match delete_tool(id).await {
+                Ok(()) => {
+                    toasts.ok("Tool deleted.");
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    let tool_id = StoredValue::new(t.id.clone());
+    view! {
+        <li class="row tool" data-id=t.id.clone()>
+            <div class="main">
+                <strong>{t.name.clone()}</strong>
+                " " <span class="badge">{t.credential_mode.as_str()}</span>
+                {badges.into_iter().map(|(kind, text)| view! { " " <span class=format!("badge {kind}")>{text}</span> }).collect_view()}
+                <p class="muted">{t.description.clone()} {t.url.clone().map(|u| format!(" · {u}"))}</p>
+                <span class="muted">
+                    {if t.credential_configured { format!("secret v{}", t.credential_version) } else { "no shared secret".into() }}
+                    {t.credential_rotated_at.as_deref().map(|r| format!(" · rotated {}", short_time(r)))}
+                    {format!(" · guide v{}", t.instructions_version)}
+                </span>
+                <Show when=move || editing.get()>
+                    {shared.then(|| view! {
+                        <form class="inline-form" on:submit=save_secret.clone()>
+                            <label>"New secret (write-only) " <input type="password" autocomplete="off" class="tool-secret-input" bind:value=secret/></label>
+                            <button type="submit">"Save secret"</button>
+                        </form>
+                    })}
+                    <label class="wide">"Usage guide" <textarea rows="4" class="guide-input" bind:value=guide></textarea></label>
+                    <div class="actions">
+                        <button type="button" on:click=save_guide.clone()>"Save guide"</button>
+                        <button type="button" on:click=show_history.clone()>"History"</button>
+                    </div>
+                    {move || history.get().map(|list| view! {
+                        <ul class="history">
+                            {list.into_iter().map(|v| {
+                                let id = tool_id.get_value();
+                                let version = v.version;
+                                view! {
+                                    <li>
+                                        {format!("v{} · {} · {} ", v.version, short_time(&v.created_at), v.source)}
+                                        <button type="button" class="link" on:click=move |_| {
+                                            let id = id.clone();
+                                            let toasts = toasts();
+                                            let live = live();
+                                            leptos::task::spawn_local(async move {
+                                                match restore_guide(id, version).await {
+                                                    Ok(t) => { toasts.ok(format!("Restored as version {}.", t.instructions_version)); live.bump(); }
+                                                    Err(err) => toasts.err(&err),
+                                                }
+                                            });
+                                        }>"Restore"</button>
+                                        <pre>{v.instructions}</pre>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    })}
+                </Show>
+            </div>
+            <div class="actions">
+                <button type="button" on:click=move |_| editing.update(|e| *e = !*e)>{move || if editing.get() { "Close" } else { "Edit" }}</button>
+                <button type="button" class="danger" on:click=delete>"Delete"</button>
+            </div>
+        </li>
+    }
+}

@@ -1,0 +1,137 @@
+//! What the dashboard needs around the Leptos routes: sessions, the caller's transport facts,
+//! a same-origin check on every state-changing request, and the live event stream.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use app::model::ErrorBody;
+use app::server::auth::session_store::SqlSessionStore;
+use app::server::service::actor::RequestMeta;
+
+use super::AppState;
+
+/// Cookie name of the dashboard session.
+pub const SESSION_COOKIE: &str = "agentkey_session";
+
+/// Sessions in the database; the cookie is HttpOnly, SameSite=Lax, and Secure unless the
+/// instance is served over plain http (local use).
+pub fn session_layer(state: &AppState, secure: bool) -> SessionManagerLayer<SqlSessionStore> {
+    SessionManagerLayer::new(SqlSessionStore::new(state.services.store.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(app::server::auth::IDLE_SECS)))
+}
+
+/// Puts the caller's address (behind the configured number of proxies) and user agent into
+/// the request, for server functions to audit.
+pub async fn request_meta(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let ip = peer.map(|p| super::client_ip::resolve(req.headers(), p, state.trusted_proxies));
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect());
+    req.extensions_mut().insert(RequestMeta { ip, user_agent });
+    next.run(req).await
+}
+
+/// Refuses a state-changing request from another site: its `Origin` (or, without one,
+/// `Sec-Fetch-Site`) must say same origin. Browsers send one of them on every POST; a request
+/// with neither comes from a non-browser client, which has no session cookie to abuse, but is
+/// refused too so that the rule stays simple.
+pub async fn same_origin(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    if is_same_origin(req.headers(), &state.base_origin) {
+        return next.run(req).await;
+    }
+    let body = ErrorBody::new("Cross-site request refused.")
+        .hint("Use the AgentKey dashboard itself; requests from other sites cannot change anything.");
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+fn is_same_origin(headers: &HeaderMap, base_origin: &str) -> bool {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => {
+            let origin = origin.trim_end_matches('/');
+            origin == base_origin
+                || origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).is_some_and(|o| !host.is_empty() && o == host)
+        }
+        None => headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin"),
+    }
+}
+
+/// The live stream of change events of the caller's organization.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/events", get(events))
+}
+
+async fn events(State(state): State<AppState>, session: Session, meta: Option<axum::Extension<RequestMeta>>) -> Response {
+    let meta = meta.map(|m| m.0).unwrap_or_default();
+    let org_id = match app::server::auth::current(&state.services, &session, meta).await {
+        Ok(Some((ctx, _))) => ctx.org_id,
+        Ok(None) => {
+            let body = ErrorBody::new("You are signed out.").hint("Sign in again from the sign-in page.");
+            return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        }
+        Err(err) => return err.into_response(),
+    };
+    let changes = BroadcastStream::new(state.services.events.subscribe()).filter_map(move |item| {
+        let event = match item {
+            Ok(e) if e.org_id == org_id => Some(Event::default().event("change").data(e.kind.as_str())),
+            Ok(_) => None,
+            // Fell behind: tell the page to reload everything.
+            Err(_) => Some(Event::default().event("change").data("resync")),
+        };
+        std::future::ready(event.map(Ok::<_, Infallible>))
+    });
+    // The first event makes the page resynchronise after a reconnect.
+    let hello = futures_util::stream::once(std::future::ready(Ok(Event::default().event("change").data("resync"))));
+    let mut response = Sse::new(hello.chain(changes)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"), v.parse().expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_accepts_own_origin_and_refuses_others() {
+        let base = "http://127.0.0.1:3000";
+        assert!(is_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")]), base));
+        assert!(is_same_origin(&headers(&[("host", "agentkey.local:8080"), ("origin", "https://agentkey.local:8080")]), base));
+        assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "https://evil.example")]), base));
+        assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "null")]), base));
+        assert!(is_same_origin(&headers(&[("sec-fetch-site", "same-origin")]), base));
+        assert!(!is_same_origin(&headers(&[("sec-fetch-site", "cross-site")]), base));
+        assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000")]), base));
+    }
+}

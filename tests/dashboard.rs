@@ -1,0 +1,234 @@
+//! The dashboard's server side over real HTTP: sign-in by emailed link (through a real SMTP
+//! server on loopback), sessions, the same-origin rule, organization scoping and the live
+//! event stream.
+
+mod common;
+
+use std::time::Duration;
+
+use common::smtp::{SmtpSink, token_in};
+use common::{TestApp, spawn_app_with};
+use serde_json::Value;
+
+const OWNER: &str = "owner@example.com";
+
+struct Reply {
+    status: u16,
+    body: String,
+    set_cookie: Vec<String>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+    fn session_cookie(&self) -> Option<String> {
+        self.set_cookie.iter().find(|c| c.starts_with("agentkey_session=")).cloned()
+    }
+}
+
+/// Calls a server function the way the hydrated page does: a same-origin form POST.
+async fn rpc(app: &TestApp, path: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Reply {
+    rpc_from(app, path, form, cookie, Some(&app.base)).await
+}
+
+async fn rpc_from(app: &TestApp, path: &str, form: &[(&str, &str)], cookie: Option<&str>, origin: Option<&str>) -> Reply {
+    let mut req = app.client.post(app.url(&format!("/rpc/{path}"))).form(form);
+    if let Some(origin) = origin {
+        req = req.header("origin", origin);
+    }
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let res = req.send().await.expect("rpc");
+    let status = res.status().as_u16();
+    let set_cookie = res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
+    Reply { status, body: res.text().await.unwrap_or_default(), set_cookie }
+}
+
+async fn app_with_mail() -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(&[("AGENTKEY_SMTP_URL", &sink.url())]).await;
+    (app, sink)
+}
+
+/// Signs the owner in through the emailed link; returns the `name=value` cookie pair.
+async fn sign_in(app: &TestApp, sink: &SmtpSink) -> String {
+    let n = sink.count();
+    assert_eq!(rpc(app, "auth/request", &[("email", OWNER)], None).await.status, 200);
+    let token = token_in(&sink.wait_for(n).await);
+    let reply = rpc(app, "auth/confirm", &[("token", &token)], None).await;
+    assert!(reply.status < 400, "confirm failed: {} {}", reply.status, reply.body);
+    let cookie = reply.session_cookie().expect("a session cookie");
+    cookie.split(';').next().expect("pair").to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_by_emailed_link_starts_a_safe_session_and_the_link_works_once() {
+    let (app, sink) = app_with_mail().await;
+
+    assert_eq!(rpc(&app, "auth/request", &[("email", "Owner@Example.com ")], None).await.status, 200);
+    let mail = sink.wait_for(0).await;
+    assert!(mail.contains(&format!("{}/auth/confirm?token=", app.services.base_url)), "{mail}");
+    let token = token_in(&mail);
+
+    // Opening the link (GET) shows a page and does not use the token.
+    let page = app.client.get(app.url(&format!("/auth/confirm?token={token}"))).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let csp = page.headers()["content-security-policy"].to_str().expect("csp").to_owned();
+    assert!(csp.contains("'nonce-") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(rpc(&app, "auth/check", &[("token", &token)], None).await.json()["valid"], true);
+
+    let reply = rpc(&app, "auth/confirm", &[("token", &token)], None).await;
+    assert!(reply.status < 400, "{}", reply.body);
+    let cookie = reply.session_cookie().expect("session cookie");
+    let lower = cookie.to_lowercase();
+    assert!(lower.contains("httponly") && lower.contains("samesite=lax") && lower.contains("path=/"), "{cookie}");
+    assert!(!lower.contains("secure"), "plain-http localhost must not set Secure: {cookie}");
+    let pair = cookie.split(';').next().expect("pair");
+
+    let me = rpc(&app, "auth/me", &[], Some(pair)).await.json();
+    assert_eq!(me["email"], OWNER);
+    assert_eq!(me["role"], "owner");
+    assert_eq!(me["org_id"], app.org_id);
+
+    // The same link again: refused.
+    let again = rpc(&app, "auth/confirm", &[("token", &token)], None).await;
+    assert_eq!(again.status, 401, "{}", again.body);
+    assert!(again.body.contains("invalid, used or expired"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'member.signed_in'").await, 1);
+    // Stored hashed: the token itself is nowhere in the database.
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM sign_in_tokens WHERE token_hash = '{token}'")).await, 0);
+}
+
+#[tokio::test]
+async fn unknown_addresses_get_the_same_answer_and_no_mail() {
+    let (app, sink) = app_with_mail().await;
+    let reply = rpc(&app, "auth/request", &[("email", "stranger@example.com")], None).await;
+    assert_eq!(reply.status, 200);
+    let bad = rpc(&app, "auth/request", &[("email", "not-an-address")], None).await;
+    assert_eq!(bad.status, 400);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.count(), 0);
+}
+
+#[tokio::test]
+async fn link_requests_are_rate_limited_per_mailbox() {
+    let (app, _sink) = app_with_mail().await;
+    for _ in 0..5 {
+        assert_eq!(rpc(&app, "auth/request", &[("email", OWNER)], None).await.status, 200);
+    }
+    let sixth = rpc(&app, "auth/request", &[("email", OWNER)], None).await;
+    assert_eq!(sixth.status, 403);
+    assert!(sixth.body.contains("Too many sign-in attempts"));
+}
+
+#[tokio::test]
+async fn server_functions_refuse_missing_sessions_and_cross_site_requests() {
+    let (app, sink) = app_with_mail().await;
+    let anonymous = rpc(&app, "inbox", &[], None).await;
+    assert_eq!(anonymous.status, 401);
+    assert!(anonymous.body.contains("signed out"));
+
+    let cookie = sign_in(&app, &sink).await;
+    assert_eq!(rpc(&app, "inbox", &[], Some(&cookie)).await.status, 200);
+    let forged = rpc_from(&app, "agents/create", &[("name", "evil"), ("description", "")], Some(&cookie), Some("https://evil.example")).await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.body.contains("Cross-site request refused"));
+    let no_origin = rpc_from(&app, "agents/create", &[("name", "evil"), ("description", "")], Some(&cookie), None).await;
+    assert_eq!(no_origin.status, 403);
+    assert_eq!(app.count("SELECT COUNT(*) FROM agents").await, 0);
+}
+
+#[tokio::test]
+async fn ended_and_expired_sessions_are_refused_at_once() {
+    let (app, sink) = app_with_mail().await;
+    let first = sign_in(&app, &sink).await;
+    let second = sign_in(&app, &sink).await;
+
+    let sessions = rpc(&app, "auth/sessions", &[], Some(&first)).await.json();
+    let list = sessions.as_array().expect("list");
+    assert_eq!(list.len(), 2);
+    let other = list.iter().find(|s| s["current"] == false).expect("the other session");
+    let handle = other["handle"].as_str().expect("handle");
+    assert_eq!(rpc(&app, "auth/sessions/end", &[("handle", handle)], Some(&first)).await.status, 200);
+    assert_eq!(rpc(&app, "inbox", &[], Some(&second)).await.status, 401);
+    assert_eq!(rpc(&app, "inbox", &[], Some(&first)).await.status, 200);
+
+    app.exec("UPDATE sessions SET expires_at = 1").await;
+    assert_eq!(rpc(&app, "inbox", &[], Some(&first)).await.status, 401);
+    assert_eq!(rpc(&app, "auth/me", &[], Some(&first)).await.body, "null");
+}
+
+#[tokio::test]
+async fn another_organizations_ids_are_not_found_from_the_dashboard() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let other = app.other_org("Elsewhere").await;
+    let tool = app
+        .create_tool_as(&other, "Foreign tool", None, app::model::AuthType::ApiKey, app::model::CredentialMode::Shared, Some("x-secret"))
+        .await;
+    let (_, key) = common_agent_in(&app, &other).await;
+    let request_id = app.request_access(&key, &tool.id).await;
+
+    let reply = rpc(&app, "requests/approve", &[("id", &request_id)], Some(&cookie)).await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM access_requests WHERE id = '{request_id}' AND status = 'pending'")).await, 1);
+    let inbox = rpc(&app, "inbox", &[], Some(&cookie)).await.json();
+    assert_eq!(inbox["requests"].as_array().expect("requests").len(), 0);
+}
+
+async fn common_agent_in(app: &TestApp, ctx: &app::server::service::actor::AdminCtx) -> (app::model::AgentView, String) {
+    let issued = app::server::service::agents::create(&app.services, ctx, "foreign-agent", "").await.expect("agent");
+    (issued.agent.clone(), issued.api_key.clone())
+}
+
+#[tokio::test]
+async fn the_live_stream_carries_the_organizations_changes() {
+    let (app, sink) = app_with_mail().await;
+    let refused = app.client.get(app.url("/events")).send().await.expect("events");
+    assert_eq!(refused.status(), 401);
+
+    let cookie = sign_in(&app, &sink).await;
+    let tool = app.create_shared_tool("Linear", None, "lin_secret").await;
+    let (_, key) = app.create_agent("live-agent").await;
+    let mut stream = app.client.get(app.url("/events")).header("cookie", &cookie).send().await.expect("events");
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+
+    let mut seen = String::new();
+    while !seen.contains("data: resync") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.expect("first event").expect("chunk").expect("open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let started = std::time::Instant::now();
+    app.request_access(&key, &tool.id).await;
+    while !seen.contains("data: request_changed") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.expect("change event").expect("chunk").expect("open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn the_bootstrap_link_creates_the_first_organization_and_its_owner() {
+    let (app, _sink) = app_with_mail().await;
+    assert!(app::server::service::auth::bootstrap_link(&app.services).await.expect("link").is_none(), "members exist");
+    app.exec("DELETE FROM memberships").await;
+    let link = app::server::service::auth::bootstrap_link(&app.services).await.expect("link").expect("empty instance");
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    assert_eq!(rpc(&app, "auth/check", &[("token", &token)], None).await.json()["bootstrap"], true);
+
+    let missing = rpc(&app, "auth/confirm", &[("token", &token)], None).await;
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    let reply = rpc(&app, "auth/confirm", &[("token", &token), ("email", "first@example.com"), ("org_name", "Acme")], None).await;
+    assert!(reply.status < 400, "{}", reply.body);
+    let pair = reply.session_cookie().expect("cookie").split(';').next().expect("pair").to_owned();
+    let me = rpc(&app, "auth/me", &[], Some(&pair)).await.json();
+    assert_eq!(me["org_name"], "Acme");
+    assert_eq!(me["role"], "owner");
+    // Used once; a second bootstrap is refused even with a fresh link, since members exist now.
+    assert_eq!(rpc(&app, "auth/confirm", &[("token", &token), ("email", "x@example.com"), ("org_name", "Other")], None).await.status, 401);
+    assert!(app::server::service::auth::bootstrap_link(&app.services).await.expect("link").is_none());
+}
