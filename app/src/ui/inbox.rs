@@ -269,7 +269,15 @@ fn accept_guide(id: String) {
 
 /// j/k move the selection, a approves it, d denies it; ignored while typing in a field.
 fn keyboard(ui: Ui) {
-    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+    // Window listeners run outside the component tree: re-enter it so the actions find the
+    // page's toasts and live counter.
+    let Some(owner) = Owner::current() else { return };
+    let handle = window_event_listener(leptos::ev::keydown, move |ev| owner.with(|| on_key(&ev, ui)));
+    on_cleanup(move || handle.remove());
+}
+
+fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
+    {
         #[cfg(feature = "hydrate")]
         {
             use wasm_bindgen::JsCast;
@@ -297,6 +305,5 @@ fn keyboard(ui: Ui) {
             "d" => deny(rows[current].id.clone(), ui),
             _ => {}
         }
-    });
-    on_cleanup(move || handle.remove());
+    }
 }

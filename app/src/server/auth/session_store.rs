@@ -44,20 +44,40 @@ fn text<'a>(data: &'a HashMap<String, Value>, key: &str) -> Option<&'a str> {
     data.get(key).and_then(Value::as_str)
 }
 
+/// The row written for a record.
+fn row_of(record: &Record) -> session_store::Result<(String, String, i64)> {
+    let data = serde_json::to_string(&record.data).map_err(backend)?;
+    let expires_at = i64::try_from(record.expiry_date.unix_timestamp_nanos() / 1_000_000).map_err(backend)?;
+    Ok((id_hash(&record.id), data, expires_at))
+}
+
+fn write_of<'a>(record: &'a Record, row: &'a (String, String, i64)) -> SessionWrite<'a> {
+    SessionWrite {
+        id_hash: &row.0,
+        user_id: text(&record.data, USER_KEY),
+        data: &row.1,
+        ip: text(&record.data, IP_KEY),
+        user_agent: text(&record.data, USER_AGENT_KEY),
+        expires_at: row.2,
+    }
+}
+
 #[async_trait]
 impl SessionStore for SqlSessionStore {
+    /// A new session never overwrites another one: on an id collision a new id is drawn.
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            let row = row_of(record)?;
+            if store::auth::insert_session(self.store.writer(), &write_of(record, &row), clock::now_ms()).await.map_err(backend)? {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_string(&record.data).map_err(backend)?;
-        let expires_at = i64::try_from(record.expiry_date.unix_timestamp_nanos() / 1_000_000).map_err(backend)?;
-        let write = SessionWrite {
-            id_hash: &id_hash(&record.id),
-            user_id: text(&record.data, USER_KEY),
-            data: &data,
-            ip: text(&record.data, IP_KEY),
-            user_agent: text(&record.data, USER_AGENT_KEY),
-            expires_at,
-        };
-        store::auth::upsert_session(self.store.writer(), &write, clock::now_ms()).await.map_err(backend)
+        let row = row_of(record)?;
+        store::auth::upsert_session(self.store.writer(), &write_of(record, &row), clock::now_ms()).await.map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {

@@ -143,6 +143,24 @@ pub async fn upsert_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, n
     .map(|_| ())
 }
 
+/// Inserts a new session; false when the id is taken (the caller picks another id).
+pub async fn insert_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id_hash) DO NOTHING",
+    )
+    .bind(s.id_hash)
+    .bind(s.user_id)
+    .bind(s.data)
+    .bind(s.ip)
+    .bind(s.user_agent)
+    .bind(now)
+    .bind(s.expires_at)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 const SESSION_COLUMNS: &str = "id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at";
 
 pub async fn find_session(ex: impl SqliteExecutor<'_>, id_hash: &str, now: i64) -> sqlx::Result<Option<SessionRow>> {
