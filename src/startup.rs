@@ -151,8 +151,16 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish, commits pending
     /// audit rows and closes the database.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        use axum::serve::ListenerExt;
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed")?;
+        // Streamed pages go out in several small writes: without TCP_NODELAY each one after
+        // the first waits for the peer's delayed ACK (40 ms on Linux).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed")?;
         self.services.shutdown().await;
         self.services.store.close().await;
         tracing::info!("stopped cleanly");

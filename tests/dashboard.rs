@@ -232,3 +232,37 @@ async fn the_bootstrap_link_creates_the_first_organization_and_its_owner() {
     assert_eq!(rpc(&app, "auth/confirm", &[("token", &token), ("email", "x@example.com"), ("org_name", "Other")], None).await.status, 401);
     assert!(app::server::service::auth::bootstrap_link(&app.services).await.expect("link").is_none());
 }
+
+#[tokio::test]
+async fn the_audit_export_returns_every_matching_row_and_is_itself_audited() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_export_secret").await;
+    let (_, key) = app.create_agent("exporter").await;
+    app.grant(&key, &tool.id).await;
+    for _ in 0..3 {
+        assert_eq!(app.fetch(&key, &tool.id).await.status(), 200);
+    }
+
+    let anonymous = app.client.get(app.url("/audit/export?format=csv")).send().await.expect("export");
+    assert_eq!(anonymous.status(), 401);
+    let get = |q: &str| app.client.get(app.url(&format!("/audit/export?{q}"))).header("cookie", &cookie).send();
+    assert_eq!(get("format=xml").await.expect("export").status(), 400);
+    assert_eq!(get("format=csv&since=yesterday").await.expect("export").status(), 400);
+
+    let res = get("format=jsonl&action=credential.vended").await.expect("export");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(res.headers()["content-disposition"].to_str().expect("disposition").contains("agentkey-audit.jsonl"));
+    let text = res.text().await.expect("body");
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| l["action"] == "credential.vended"));
+    assert!(!text.contains("ghp_export_secret"));
+
+    let csv = get("format=csv").await.expect("export").text().await.expect("body");
+    assert!(csv.starts_with("seq,created_at,actor_type,"));
+    assert!(csv.contains("\"credential.vended\""));
+    assert!(!csv.contains("ghp_export_secret"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.exported'").await, 2);
+}

@@ -130,8 +130,13 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
       const cells = [...document.querySelectorAll("#audit tbody td:nth-child(4)")].map((c) => c.textContent);
       return cells.length >= 2 && cells.every((c) => c === "credential.vended");
     }, null, { timeout: 5_000 });
-    const jsonl = decodeURIComponent((await page.getAttribute("#export-jsonl", "href")).split(",")[1]);
-    assert.ok(jsonl.split("\n").every((line) => JSON.parse(line).action === "credential.vended"));
+    const exported = await page.request.get(BASE_URL + (await page.getAttribute("#export-jsonl", "href")));
+    assert.equal(exported.status(), 200);
+    const jsonl = (await exported.text()).trim();
+    const lines = jsonl.split("\n");
+    assert.ok(lines.length >= 2 && lines.every((line) => JSON.parse(line).action === "credential.vended"), jsonl);
+    const csv = await (await page.request.get(BASE_URL + (await page.getAttribute("#export-csv", "href")))).text();
+    assert.match(csv, /^seq,created_at,/);
     assert.ok(!jsonl.includes("ghp_e2e_secret_value"));
     await shot(page, "audit");
 

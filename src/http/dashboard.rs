@@ -80,19 +80,77 @@ fn is_same_origin(headers: &HeaderMap, base_origin: &str) -> bool {
     }
 }
 
-/// The live stream of change events of the caller's organization.
+/// The live event stream and the audit export: plain HTTP endpoints of the dashboard.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/events", get(events))
+    Router::new().route("/events", get(events)).route("/audit/export", get(export_audit))
+}
+
+fn signed_out() -> Response {
+    let body = ErrorBody::new("You are signed out.").hint("Sign in again from the sign-in page.");
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ExportQuery {
+    format: String,
+    #[serde(flatten)]
+    filters: app::model::AuditQuery,
+}
+
+/// Every audit row matching the dashboard's filters, as CSV or JSON Lines, as a download.
+async fn export_audit(
+    State(state): State<AppState>,
+    session: Session,
+    meta: Option<axum::Extension<RequestMeta>>,
+    query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(axum::extract::Query(query)) = query else {
+        let body = ErrorBody::new("Invalid export parameters.").hint("Use format=csv or format=jsonl with the audit page's filters.");
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    };
+    let ctx = match app::server::auth::current(&state.services, &session, meta.map(|m| m.0).unwrap_or_default()).await {
+        Ok(Some((ctx, _))) => ctx,
+        Ok(None) => return signed_out(),
+        Err(err) => return err.into_response(),
+    };
+    let (content_type, extension) = match query.format.as_str() {
+        "csv" => ("text/csv; charset=utf-8", "csv"),
+        "jsonl" => ("application/x-ndjson", "jsonl"),
+        _ => {
+            let body = ErrorBody::new("Unknown export format.").hint("Use format=csv or format=jsonl.");
+            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+        }
+    };
+    let filter = match app::server::service::audit::filter_from(&query.filters) {
+        Ok(f) => f,
+        Err(err) => return err.into_response(),
+    };
+    let rows = match app::server::service::audit::export(&state.services, &ctx, &filter, extension).await {
+        Ok(rows) => rows,
+        Err(err) => return err.into_response(),
+    };
+    let body = if extension == "csv" {
+        app::api::audit::to_csv(&rows)
+    } else {
+        rows.iter().filter_map(|e| serde_json::to_string(e).ok()).map(|line| line + "\n").collect()
+    };
+    let disposition = format!("attachment; filename=\"agentkey-audit.{extension}\"");
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn events(State(state): State<AppState>, session: Session, meta: Option<axum::Extension<RequestMeta>>) -> Response {
     let meta = meta.map(|m| m.0).unwrap_or_default();
     let org_id = match app::server::auth::current(&state.services, &session, meta).await {
         Ok(Some((ctx, _))) => ctx.org_id,
-        Ok(None) => {
-            let body = ErrorBody::new("You are signed out.").hint("Sign in again from the sign-in page.");
-            return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-        }
+        Ok(None) => return signed_out(),
         Err(err) => return err.into_response(),
     };
     let changes = BroadcastStream::new(state.services.events.subscribe()).filter_map(move |item| {

@@ -22,3 +22,32 @@ pub async fn chain_status() -> Result<ChainReport, ServerFnError> {
     let c = caller().await?;
     crate::server::service::audit::verify(&c.svc, &c.ctx).await.map_err(fail)
 }
+
+/// RFC 4180 CSV of audit rows, the export format shared by the dashboard and the CLI.
+pub fn to_csv(list: &[AuditEvent]) -> String {
+    let cell = |s: &str| {
+        // A leading = + - @ would be a formula in a spreadsheet: neutralised with a quote.
+        let guarded = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    };
+    let mut out = String::from("seq,created_at,actor_type,actor,action,target_type,target_id,agent_id,tool_id,ip,user_agent,metadata\n");
+    for e in list {
+        let cells = [
+            e.seq.to_string(),
+            e.created_at.clone(),
+            e.actor_type.as_str().to_owned(),
+            e.actor_label.clone(),
+            e.action.clone(),
+            e.target_type.clone().unwrap_or_default(),
+            e.target_id.clone().unwrap_or_default(),
+            e.agent_id.clone().unwrap_or_default(),
+            e.tool_id.clone().unwrap_or_default(),
+            e.ip.clone().unwrap_or_default(),
+            e.user_agent.clone().unwrap_or_default(),
+            e.metadata.to_string(),
+        ];
+        out.push_str(&cells.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}

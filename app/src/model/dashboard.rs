@@ -66,8 +66,9 @@ pub struct InboxView {
     pub guide_suggestions: Vec<GuideSuggestionView>,
 }
 
-/// Audit page filters; empty strings mean "any".
+/// Audit page filters; empty strings (or absent fields) mean "any".
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuditQuery {
     pub action: String,
     pub agent_id: String,

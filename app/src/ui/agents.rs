@@ -196,6 +196,7 @@ fn agent_row(a: AgentView, grants: Vec<AccessRequestView>, issued: RwSignal<Opti
                 })}
             </div>
             <div class="actions">
+                <a class="button" href=format!("/audit?agent_id={}", a.id)>"Activity"</a>
                 <button type="button" on:click=toggle>{if active { "Suspend" } else { "Reactivate" }}</button>
                 <button type="button" on:click=rotate>"Rotate key"</button>
                 <button type="button" class="danger" on:click=delete>"Delete"</button>

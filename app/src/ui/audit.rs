@@ -9,8 +9,15 @@ use crate::model::{AuditEvent, AuditQuery};
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let live = live();
-    let draft = RwSignal::new(AuditQuery::default());
-    let applied = RwSignal::new(AuditQuery::default());
+    // `/audit?agent_id=…` (from an agent's "Activity" link) opens pre-filtered.
+    let query_map = leptos_router::hooks::use_query_map();
+    let initial = query_map.with_untracked(|m| AuditQuery {
+        agent_id: m.get("agent_id").unwrap_or_default(),
+        tool_id: m.get("tool_id").unwrap_or_default(),
+        ..AuditQuery::default()
+    });
+    let draft = RwSignal::new(initial.clone());
+    let applied = RwSignal::new(initial);
     let pages = RwSignal::new(Vec::<Option<i64>>::from([None]));
     let query = move || {
         let mut q = applied.get();
@@ -54,24 +61,21 @@ pub fn AuditPage() -> impl IntoView {
         </form>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || rows.get().map(|r| match r {
-                Ok(list) => table(list, pages).into_any(),
+                Ok(list) => table(list, pages, applied.get_untracked()).into_any(),
                 Err(err) => error_box(&err),
             })}
         </Transition>
     }
 }
 
-fn table(list: Vec<AuditEvent>, pages: RwSignal<Vec<Option<i64>>>) -> impl IntoView {
+fn table(list: Vec<AuditEvent>, pages: RwSignal<Vec<Option<i64>>>, filters: AuditQuery) -> impl IntoView {
     let last_seq = list.last().map(|e| e.seq);
     let full = list.len() as i64 == AUDIT_PAGE;
-    let export_json = list.iter().filter_map(|e| serde_json::to_string(e).ok()).collect::<Vec<_>>().join("\n");
-    let export_csv = csv(&list);
     view! {
         <div class="actions">
-            <a class="button" download="audit.jsonl" id="export-jsonl"
-                href=format!("data:application/x-ndjson;charset=utf-8,{}", encode(&export_json))>"Export JSON Lines"</a>
-            <a class="button" download="audit.csv" id="export-csv"
-                href=format!("data:text/csv;charset=utf-8,{}", encode(&export_csv))>"Export CSV"</a>
+            <a class="button" download="audit.jsonl" id="export-jsonl" href=export_url("jsonl", &filters)>"Export JSON Lines"</a>
+            <a class="button" download="audit.csv" id="export-csv" href=export_url("csv", &filters)>"Export CSV"</a>
+            <span class="muted">"Exports every row matching the filters, not only this page."</span>
         </div>
         {if list.is_empty() {
             view! { <p class="empty card">"No events match these filters."</p> }.into_any()
@@ -101,32 +105,24 @@ fn table(list: Vec<AuditEvent>, pages: RwSignal<Vec<Option<i64>>>) -> impl IntoV
     }
 }
 
-/// RFC 4180 CSV of the rows on screen.
-fn csv(list: &[AuditEvent]) -> String {
-    let cell = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let mut out = String::from("seq,created_at,actor_type,actor,action,target_type,target_id,agent_id,tool_id,ip,user_agent,metadata\n");
-    for e in list {
-        let cells = [
-            e.seq.to_string(),
-            e.created_at.clone(),
-            e.actor_type.as_str().to_owned(),
-            e.actor_label.clone(),
-            e.action.clone(),
-            e.target_type.clone().unwrap_or_default(),
-            e.target_id.clone().unwrap_or_default(),
-            e.agent_id.clone().unwrap_or_default(),
-            e.tool_id.clone().unwrap_or_default(),
-            e.ip.clone().unwrap_or_default(),
-            e.user_agent.clone().unwrap_or_default(),
-            e.metadata.to_string(),
-        ];
-        out.push_str(&cells.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
-        out.push('\n');
+/// The server export of every row matching `q` (newest first).
+fn export_url(format: &str, q: &AuditQuery) -> String {
+    let pairs = [
+        ("action", &q.action),
+        ("agent_id", &q.agent_id),
+        ("tool_id", &q.tool_id),
+        ("actor", &q.actor),
+        ("since", &q.since),
+        ("until", &q.until),
+    ];
+    let mut url = format!("/audit/export?format={format}");
+    for (k, v) in pairs.iter().filter(|(_, v)| !v.trim().is_empty()) {
+        url.push_str(&format!("&{k}={}", encode(v.trim())));
     }
-    out
+    url
 }
 
-/// Percent-encodes for a data: URL.
+/// Percent-encodes a query value.
 fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3 / 2);
     for b in text.bytes() {

@@ -289,7 +289,12 @@ fn tool_row(t: ToolView) -> impl IntoView {
                                                 }
                                             });
                                         }>"Restore"</button>
-                                        <pre>{v.instructions}</pre>
+                                        <pre class="diff" aria-label="Changes from this version to the current guide">
+                                            {line_diff(&v.instructions, &guide.get_untracked()).into_iter().map(|(mark, line)| {
+                                                let class = match mark { '+' => "add", '-' => "del", _ => "same" };
+                                                view! { <span class=class>{format!("{mark} {line}\n")}</span> }
+                                            }).collect_view()}
+                                        </pre>
                                     </li>
                                 }
                             }).collect_view()}
@@ -302,5 +307,53 @@ fn tool_row(t: ToolView) -> impl IntoView {
                 <button type="button" class="danger" on:click=delete>"Delete"</button>
             </div>
         </li>
+    }
+}
+
+/// Line diff from `old` to `new` (longest common subsequence): `' '` kept, `'-'` removed,
+/// `'+'` added. Guides are at most 16 000 characters, so the quadratic table stays small.
+pub fn line_diff(old: &str, new: &str) -> Vec<(char, String)> {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let mut lcs = vec![vec![0_u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        if a[i] == b[j] {
+            out.push((' ', a[i].to_owned()));
+            i += 1;
+            j += 1;
+        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
+            out.push(('-', a[i].to_owned()));
+            i += 1;
+        } else {
+            out.push(('+', b[j].to_owned()));
+            j += 1;
+        }
+    }
+    out.extend(a[i..].iter().map(|l| ('-', (*l).to_owned())));
+    out.extend(b[j..].iter().map(|l| ('+', (*l).to_owned())));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_diff_marks_removed_added_and_kept_lines() {
+        let d = line_diff("a\nb\nc", "a\nc\nd");
+        assert_eq!(d, vec![(' ', "a".into()), ('-', "b".into()), (' ', "c".into()), ('+', "d".into())]);
+        assert!(line_diff("same", "same").iter().all(|(m, _)| *m == ' '));
+    }
+
+    #[test]
+    fn dates_parse_to_epoch_milliseconds() {
+        assert_eq!(parse_ms("1970-01-02T00:00:00Z"), Some(86_400_000));
+        assert_eq!(parse_ms("2026-11-28T10:00:00Z"), Some(1_795_824_000_000));
     }
 }

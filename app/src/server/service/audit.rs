@@ -66,3 +66,34 @@ pub fn filter_from(q: &crate::model::AuditQuery) -> ServiceResult<AuditFilter> {
         before_seq: q.before_seq,
     })
 }
+
+/// Most rows one export returns.
+pub const EXPORT_MAX: usize = 100_000;
+
+/// Every row matching `filter` (newest first, at most [`EXPORT_MAX`]); the export itself is
+/// recorded in the log with its filters and row count.
+pub async fn export(svc: &Services, ctx: &AdminCtx, filter: &AuditFilter, format: &str) -> ServiceResult<Vec<AuditEvent>> {
+    ctx.require(Permission::ReadAll)?;
+    let mut rows = Vec::new();
+    let mut page_filter = filter.clone();
+    loop {
+        let page = list(svc, ctx, &page_filter, 1000).await?;
+        let full = page.len() == 1000;
+        page_filter.before_seq = page.last().map(|e| e.seq);
+        rows.extend(page);
+        if !full || rows.len() >= EXPORT_MAX {
+            break;
+        }
+    }
+    rows.truncate(EXPORT_MAX);
+    let entry = crate::server::audit::AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "audit.exported").meta(serde_json::json!({
+        "format": format,
+        "rows": rows.len(),
+        "action": filter.action, "agent_id": filter.agent_id, "tool_id": filter.tool_id, "actor": filter.actor_id,
+        "from_ms": filter.from_ms, "to_ms": filter.to_ms,
+    }));
+    let mut tx = svc.store.begin().await?;
+    crate::server::audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    Ok(rows)
+}

@@ -91,16 +91,27 @@ pub async fn latest_request(ex: impl SqliteExecutor<'_>, agent_id: &str, tool_id
         .await
 }
 
-/// Requests of an organization, newest first, optionally filtered by status.
+/// Requests of an organization, newest first, optionally filtered by status. Two query texts,
+/// so that the status filter walks the (organization, status, id) index newest-first instead of
+/// scanning the organization's history (`$2 IS NULL OR …` would defeat the index).
 pub async fn list_requests(ex: impl SqliteExecutor<'_>, org_id: &str, status: Option<&str>, limit: i64) -> sqlx::Result<Vec<RequestRow>> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE r.organization_id = $1 AND ($2 IS NULL OR r.status = $2) ORDER BY r.id DESC LIMIT $3"
-    ))
-    .bind(org_id)
-    .bind(status)
-    .bind(limit)
-    .fetch_all(ex)
-    .await
+    match status {
+        Some(status) => {
+            sqlx::query_as(&format!("{SELECT} WHERE r.organization_id = $1 AND r.status = $2 ORDER BY r.id DESC LIMIT $3"))
+                .bind(org_id)
+                .bind(status)
+                .bind(limit)
+                .fetch_all(ex)
+                .await
+        }
+        None => {
+            sqlx::query_as(&format!("{SELECT} WHERE r.organization_id = $1 ORDER BY r.id DESC LIMIT $2"))
+                .bind(org_id)
+                .bind(limit)
+                .fetch_all(ex)
+                .await
+        }
+    }
 }
 
 /// A decision: moves a request from `from` to `to` only if it is still in `from`.

@@ -1,0 +1,184 @@
+//! Dashboard benchmark: server-side render of the inbox with 10 000 pending requests, against
+//! the status page (an SSR page with a few counts) of the same server in the same run.
+//!
+//! Seeds a fresh SQLite file through the service functions (100 agents × 100 tools, every pair
+//! pending), starts `agentkey serve`, signs in through the real emailed-link flow (without SMTP
+//! the link is in the server log), then renders each page sequentially on one keep-alive
+//! connection. Usage: `agentkey-bench-dashboard [--rounds 200]`.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Request, header};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use agentkey::config::Settings;
+use app::model::RequestAccessBody;
+use app::server::service::actor::{AdminCtx, RequestMeta};
+use app::server::service::{agent_auth, agents, grants, orgs, tools};
+
+const AGENTS: usize = 100;
+const TOOLS: usize = 100;
+const OWNER: &str = "bench@example.com";
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
+    let stream = TcpStream::connect(addr).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// One request: (status, Set-Cookie values, body).
+async fn send(s: &mut Sender, addr: SocketAddr, method: &str, path: &str, cookie: &str, form: &str) -> anyhow::Result<(u16, Vec<String>, Bytes)> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, addr.to_string())
+        .header(header::ORIGIN, format!("http://{addr}"));
+    if !cookie.is_empty() {
+        req = req.header(header::COOKIE, cookie);
+    }
+    if !form.is_empty() {
+        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    let res = s.send_request(req.body(Full::new(Bytes::from(form.to_owned())))?).await?;
+    let status = res.status().as_u16();
+    let cookies = res.headers().get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
+    Ok((status, cookies, res.into_body().collect().await?.to_bytes()))
+}
+
+async fn seed(settings: &Settings) -> anyhow::Result<()> {
+    let svc = agentkey::startup::open(settings).await?;
+    let org = orgs::create(&svc, "Bench", Some(OWNER)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ctx = AdminCtx::operator(&org.id);
+    let mut tool_ids = Vec::new();
+    for t in 0..TOOLS {
+        let input = tools::NewTool {
+            name: format!("Tool {t:03}"),
+            description: "benchmark tool".into(),
+            url: None,
+            auth_type: app::model::AuthType::ApiKey,
+            credential_mode: app::model::CredentialMode::Shared,
+            credential: Some(secrecy::SecretString::from(format!("secret-{t}"))),
+            credential_expires_at: None,
+            instructions: "Benchmark guide.".into(),
+            source_suggestion_id: None,
+        };
+        tool_ids.push(tools::create(&svc, &ctx, input).await.map_err(|e| anyhow::anyhow!("{e}"))?.tool.id);
+    }
+    for a in 0..AGENTS {
+        let issued = agents::create(&svc, &ctx, &format!("agent-{a:03}"), "benchmark agent").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let agent = agent_auth::authenticate(&svc, &issued.api_key, RequestMeta::default()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        for tool_id in &tool_ids {
+            let body = RequestAccessBody { reason: format!("agent {a} needs this tool for the benchmark") };
+            grants::request_access(&svc, &agent, tool_id, &body).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    svc.shutdown().await;
+    svc.store.close().await;
+    Ok(())
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let rounds: usize = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [flag, n] if flag == "--rounds" => n.parse()?,
+        [] => 200,
+        _ => bail!("usage: agentkey-bench-dashboard [--rounds 200]"),
+    };
+    let bin = std::env::current_exe()?.with_file_name("agentkey");
+    let dir = std::env::temp_dir().join(format!("agentkey-bench-dash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let vars = [
+        ("AGENTKEY_DATABASE_URL", format!("sqlite://{}", dir.join("bench.db").display())),
+        ("AGENTKEY_BIND", addr.to_string()),
+        ("AGENTKEY_LOG", "warn".to_owned()),
+    ];
+    let settings = Settings::from_sources(None, |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))?;
+    let started = Instant::now();
+    seed(&settings).await?;
+    println!("seeded {} pending requests in {:.1} s", AGENTS * TOOLS, started.elapsed().as_secs_f64());
+
+    let log = dir.join("server.log");
+    let _server = Server(
+        Command::new(&bin)
+            .arg("serve")
+            .envs(vars.iter().map(|(k, v)| (*k, v)))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .with_context(|| format!("failed to start {}", bin.display()))?,
+    );
+    let mut s = loop {
+        if let Ok(s) = connect(addr).await {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (status, _, _) = send(&mut s, addr, "POST", "/rpc/auth/request", "", &format!("email={OWNER}")).await?;
+    if status != 200 {
+        bail!("sign-in link request failed with {status}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read_to_string(&log)?;
+    let start = text.find("token=").context("no sign-in link in the server log")? + "token=".len();
+    let token = &text[start..start + 64];
+    let (status, cookies, _) = send(&mut s, addr, "POST", "/rpc/auth/confirm", "", &format!("token={token}")).await?;
+    let cookie = cookies.iter().find(|c| c.starts_with("agentkey_session=")).context("no session cookie")?;
+    let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
+    if status >= 400 {
+        bail!("sign-in failed with {status}");
+    }
+
+    println!("{:<38} {:>8} {:>9} {:>9} {:>10}", "page (sequential, one connection)", "rounds", "p50 ms", "p99 ms", "bytes");
+    let mut results = Vec::new();
+    for (name, method, path) in [
+        ("GET /status (baseline SSR page)", "GET", "/status"),
+        ("GET /inbox (10 000 pending, SSR)", "GET", "/inbox"),
+        ("POST /rpc/inbox (server function)", "POST", "/rpc/inbox"),
+    ] {
+        let mut times = Vec::with_capacity(rounds);
+        let mut bytes = 0;
+        for i in 0..rounds + rounds / 10 {
+            let t = Instant::now();
+            let (status, _, body) = send(&mut s, addr, method, path, &cookie, "").await?;
+            if status != 200 || (path == "/inbox" && !String::from_utf8_lossy(&body).contains("agent-0")) {
+                bail!("{path} answered {status}");
+            }
+            if i >= rounds / 10 {
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            bytes = body.len();
+        }
+        times.sort_by(f64::total_cmp);
+        println!("{name:<38} {rounds:>8} {:>9.2} {:>9.2} {bytes:>10}", pct(&times, 0.5), pct(&times, 0.99));
+        results.push(times);
+    }
+    let inbox_p50 = pct(&results[1], 0.5);
+    println!();
+    println!("inbox render p50 / status page p50: {:.2}", inbox_p50 / pct(&results[0], 0.5));
+    println!("inbox SSR p50 {inbox_p50:.2} ms (target ≤ 50 ms): {}", if inbox_p50 <= 50.0 { "PASS" } else { "OVER TARGET" });
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
