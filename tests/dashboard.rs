@@ -266,3 +266,37 @@ async fn the_audit_export_returns_every_matching_row_and_is_itself_audited() {
     assert!(!csv.contains("ghp_export_secret"));
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.exported'").await, 2);
 }
+
+#[tokio::test]
+async fn hsts_is_sent_only_when_served_over_tls() {
+    let plain = common::spawn_app().await;
+    let res = plain.client.get(plain.url("/healthz")).send().await.expect("healthz");
+    assert!(res.headers().get("strict-transport-security").is_none());
+    let tls = spawn_app_with(&[("AGENTKEY_BASE_URL", "https://agentkey.example.com")]).await;
+    let res = tls.client.get(tls.url("/login")).send().await.expect("login");
+    assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
+    let cookie_rule = tls.client.get(tls.url("/login")).send().await.expect("login");
+    assert_eq!(cookie_rule.status(), 200);
+}
+
+#[tokio::test]
+async fn editing_a_tool_changes_what_agents_see_and_is_audited() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let tool = app.create_shared_tool("Github", None, "ghp_edit_secret").await;
+    let (_, key) = app.create_agent("editor").await;
+    app.grant(&key, &tool.id).await;
+    assert_eq!(common::json(app.fetch(&key, &tool.id).await).await["tool_name"], "Github");
+
+    let bad = rpc(&app, "tools/update", &[("id", &tool.id), ("name", "x"), ("description", ""), ("url", "")], Some(&cookie)).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let ok = rpc(&app, "tools/update", &[("id", &tool.id), ("name", "GitHub"), ("description", "Code hosting"), ("url", "https://github.com")], Some(&cookie)).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["name"], "GitHub");
+    let fetched = common::json(app.fetch(&key, &tool.id).await).await;
+    assert_eq!(fetched["tool_name"], "GitHub");
+    assert_eq!(fetched["credential"], "ghp_edit_secret");
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'tool.updated'").await, 1);
+    let unknown = rpc(&app, "tools/update", &[("id", "00000000-0000-7000-8000-000000000000"), ("name", "Nope"), ("description", ""), ("url", "")], Some(&cookie)).await;
+    assert_eq!(unknown.status, 404);
+}

@@ -67,6 +67,8 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
     let header = |name: &'static str, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(HeaderName::from_static(name), HeaderValue::from_static(value))
     };
+    // Served over TLS (the public URL is https): browsers must not fall back to plain http.
+    let hsts = settings.base_url.starts_with("https://").then(|| header("strict-transport-security", "max-age=31536000; includeSubDomains"));
     Ok(Router::new()
         .merge(agent_api::router(state.clone()))
         .merge(ops::router())
@@ -76,6 +78,7 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
         .layer(header("x-frame-options", "DENY"))
         .layer(header("referrer-policy", "no-referrer"))
         .layer(header("content-security-policy", "frame-ancestors 'none'; object-src 'none'; base-uri 'self'"))
+        .layer(tower::util::option_layer(hsts))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid)))

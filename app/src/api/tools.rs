@@ -43,6 +43,13 @@ pub async fn create_tool(
     tools::create(&c.svc, &c.ctx, input).await.map_err(fail)
 }
 
+/// Renames a tool or changes its description or URL.
+#[server(prefix = "/rpc", endpoint = "tools/update")]
+pub async fn update_tool(id: String, name: String, description: String, url: String) -> Result<ToolView, ServerFnError> {
+    let c = caller().await?;
+    tools::update_details(&c.svc, &c.ctx, &id, &name, &description, &url).await.map_err(fail)
+}
+
 /// Sets or rotates a shared tool's secret. The secret is never sent back.
 #[server(prefix = "/rpc", endpoint = "tools/credential")]
 pub async fn set_tool_credential(id: String, secret: String) -> Result<ToolView, ServerFnError> {

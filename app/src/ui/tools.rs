@@ -8,7 +8,7 @@ use super::widgets::{confirm, error_box, live, short_time, toasts};
 use crate::api::inbox::get_inbox;
 use crate::api::tools::{
     create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential, tool_delete_impact,
-    update_guide,
+    update_guide, update_tool,
 };
 use crate::model::{AuthType, CredentialMode, ToolView};
 
@@ -178,6 +178,25 @@ fn tool_row(t: ToolView) -> impl IntoView {
     let editing = RwSignal::new(false);
     let secret = RwSignal::new(String::new());
     let guide = RwSignal::new(t.instructions.clone());
+    let edit_name = RwSignal::new(t.name.clone());
+    let edit_description = RwSignal::new(t.description.clone());
+    let edit_url = RwSignal::new(t.url.clone().unwrap_or_default());
+    let id_details = t.id.clone();
+    let save_details = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let id = id_details.clone();
+        let toasts = toasts();
+        let live = live();
+        leptos::task::spawn_local(async move {
+            match update_tool(id, edit_name.get_untracked(), edit_description.get_untracked(), edit_url.get_untracked()).await {
+                Ok(t) => {
+                    toasts.ok(format!("{} saved.", t.name));
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
     let history = RwSignal::new(None::<Vec<crate::model::GuideVersion>>);
     let (id_cred, id_guide, id_hist, id_del) = (t.id.clone(), t.id.clone(), t.id.clone(), t.id.clone());
     let name = t.name.clone();
@@ -259,6 +278,12 @@ fn tool_row(t: ToolView) -> impl IntoView {
                     {format!(" · guide v{}", t.instructions_version)}
                 </span>
                 <Show when=move || editing.get()>
+                    <form class="inline-form tool-details" on:submit=save_details.clone()>
+                        <label>"Name " <input required minlength="2" maxlength="120" bind:value=edit_name/></label>
+                        <label>"Description " <input maxlength="500" bind:value=edit_description/></label>
+                        <label>"URL " <input type="url" maxlength="500" bind:value=edit_url/></label>
+                        <button type="submit">"Save details"</button>
+                    </form>
                     {shared.then(|| view! {
                         <form class="inline-form" on:submit=save_secret.clone()>
                             <label>"New secret (write-only) " <input type="password" autocomplete="off" class="tool-secret-input" bind:value=secret/></label>

@@ -177,6 +177,51 @@ fn guide_row(tool_id: &str, version: i64, text: &str, source: &str, ctx: &AdminC
     }
 }
 
+/// Renames a tool or changes its description or URL. The secret, mode and guide are untouched.
+pub async fn update_details(svc: &Services, ctx: &AdminCtx, id: &str, name: &str, description: &str, url: &str) -> ServiceResult<ToolView> {
+    ctx.require(Permission::ManageTools)?;
+    let row = load(svc, ctx, id).await?;
+    let mut check = Check::new();
+    let name = check.text("name", name, limits::NAME, false);
+    let description = check.optional("description", Some(description), limits::DESCRIPTION, true).unwrap_or_default();
+    let url = Some(url.trim()).filter(|u| !u.is_empty());
+    if url.is_some_and(|u| u.chars().count() > limits::URL) {
+        check.fail("url", format!("must be at most {} characters", limits::URL));
+    }
+    let url = match url.map(normalize::url).transpose() {
+        Ok(u) => u.flatten(),
+        Err(message) => {
+            check.fail("url", message);
+            None
+        }
+    };
+    check.finish("Fix the listed fields and try again.")?;
+    let now = clock::now_ms();
+    let normalized = normalize::name(&name);
+    let details = store::tools::ToolDetails {
+        name: &name,
+        normalized_name: &normalized,
+        description: &description,
+        url: url.as_ref().map(|u| u.url.as_str()),
+        domain: url.as_ref().map(|u| u.domain.as_str()),
+    };
+    let mut tx = svc.store.begin().await?;
+    store::tools::update_tool_details(&mut tx, &row.id, &details, now).await?;
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.updated")
+        .target("tool", &row.id)
+        .tool(&row.id)
+        .meta(json!({
+            "from": { "name": row.name, "description": row.description, "url": row.url },
+            "to": { "name": details.name, "description": details.description, "url": details.url },
+        }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    // Fetch plans carry the tool's name: drop them so the next fetch reads the new one.
+    svc.vend_cache.clear();
+    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
+    get(svc, ctx, &row.id).await
+}
+
 /// Every tool of the organization, newest first. Never includes a secret.
 pub async fn list(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<ToolView>> {
     ctx.require(Permission::ReadAll)?;

@@ -138,6 +138,32 @@ pub async fn update_tool_guide(tx: &mut Tx, id: &str, instructions: &str, versio
         .map(|_| ())
 }
 
+/// New name, description and URL (with the identity columns derived from them).
+pub struct ToolDetails<'a> {
+    pub name: &'a str,
+    pub normalized_name: &'a str,
+    pub description: &'a str,
+    pub url: Option<&'a str>,
+    pub domain: Option<&'a str>,
+}
+
+pub async fn update_tool_details(tx: &mut Tx, id: &str, d: &ToolDetails<'_>, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE tools SET name = $2, normalized_name = $3, description = $4, url = $5, domain = $6, updated_at = $7 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(d.name)
+    .bind(d.normalized_name)
+    .bind(d.description)
+    .bind(d.url)
+    .bind(d.domain)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
 pub async fn delete_tool(tx: &mut Tx, id: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM tools WHERE id = $1").bind(id).execute(&mut **tx).await.map(|_| ())
 }
