@@ -300,3 +300,41 @@ async fn editing_a_tool_changes_what_agents_see_and_is_audited() {
     let unknown = rpc(&app, "tools/update", &[("id", "00000000-0000-7000-8000-000000000000"), ("name", "Nope"), ("description", ""), ("url", "")], Some(&cookie)).await;
     assert_eq!(unknown.status, 404);
 }
+
+#[tokio::test]
+async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    app.create_shared_tool("GitHub", Some("https://github.com"), "ghp_catalog_secret").await;
+
+    let exported = rpc(&app, "tools/export", &[], Some(&cookie)).await;
+    assert_eq!(exported.status, 200);
+    let json: String = serde_json::from_str(&exported.body).expect("a JSON string");
+    assert!(!json.contains("ghp_catalog_secret"));
+    let mut catalog: Vec<Value> = serde_json::from_str(&json).expect("catalog");
+    assert_eq!(catalog.len(), 1);
+    catalog[0]["instructions"] = Value::from("Use the GraphQL API.");
+    catalog.push(serde_json::json!({ "name": "Linear", "url": "https://linear.app", "instructions": "Issues only." }));
+    let text = serde_json::to_string(&catalog).expect("json");
+
+    let dry = rpc(&app, "tools/import", &[("json", &text), ("apply", "false")], Some(&cookie)).await;
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    let plan = dry.json();
+    assert_eq!(plan["applied"], false);
+    assert_eq!(plan["create"], serde_json::json!(["Linear"]));
+    assert_eq!(plan["update"][0][1], serde_json::json!(["instructions"]));
+    assert_eq!(app.count("SELECT COUNT(*) FROM tools").await, 1, "a dry run changes nothing");
+
+    let applied = rpc(&app, "tools/import", &[("json", &text), ("apply", "true")], Some(&cookie)).await.json();
+    assert_eq!(applied["applied"], true);
+    assert_eq!(app.count("SELECT COUNT(*) FROM tools").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE name = 'GitHub' AND instructions = 'Use the GraphQL API.' AND instructions_version = 2").await, 1);
+
+    let refused = serde_json::to_string(&serde_json::json!([{ "name": "x" }])).expect("json");
+    let plan = rpc(&app, "tools/import", &[("json", &refused), ("apply", "true")], Some(&cookie)).await.json();
+    assert_eq!(plan["applied"], false);
+    assert_eq!(plan["refused"][0][1], "name must be 2–120 characters");
+    let garbage = rpc(&app, "tools/import", &[("json", "{not json"), ("apply", "false")], Some(&cookie)).await;
+    assert_eq!(garbage.status, 400);
+    assert!(garbage.body.contains("not a catalog export"));
+}

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{AuthType, CredentialMode, GuideVersion, ToolCreated, ToolView};
+use crate::model::{AuthType, CatalogPlan, CredentialMode, GuideVersion, ToolCreated, ToolView};
 
 #[cfg(feature = "ssr")]
 use super::guard::{caller, fail};
@@ -86,4 +86,20 @@ pub async fn tool_delete_impact(id: String) -> Result<(i64, i64), ServerFnError>
 pub async fn delete_tool(id: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
     tools::delete(&c.svc, &c.ctx, &id).await.map(|_| ()).map_err(fail)
+}
+
+/// The catalog as pretty JSON, without secrets.
+#[server(prefix = "/rpc", endpoint = "tools/export")]
+pub async fn export_catalog() -> Result<String, ServerFnError> {
+    let c = caller().await?;
+    let entries = crate::server::service::catalog_io::export(&c.svc, &c.ctx).await.map_err(fail)?;
+    serde_json::to_string_pretty(&entries).map_err(|_| ServerFnError::new("The catalog could not be exported; retry."))
+}
+
+/// Plans (dry run) or applies a catalog import.
+#[server(prefix = "/rpc", endpoint = "tools/import")]
+pub async fn import_catalog(json: String, apply: bool) -> Result<CatalogPlan, ServerFnError> {
+    let c = caller().await?;
+    let entries = crate::server::service::catalog_io::parse(&json).map_err(fail)?;
+    crate::server::service::catalog_io::import(&c.svc, &c.ctx, entries, apply).await.map_err(fail)
 }

@@ -80,3 +80,40 @@ pub struct AuditQuery {
     /// Return rows with `seq` below this (cursor paging, newest first).
     pub before_seq: Option<i64>,
 }
+
+/// One tool in a catalog export: everything but secrets and history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default = "default_auth_type")]
+    pub auth_type: super::AuthType,
+    #[serde(default = "default_mode")]
+    pub credential_mode: super::CredentialMode,
+    #[serde(default)]
+    pub instructions: String,
+}
+
+fn default_auth_type() -> super::AuthType {
+    super::AuthType::ApiKey
+}
+
+fn default_mode() -> super::CredentialMode {
+    super::CredentialMode::Shared
+}
+
+/// What importing a catalog does (or did): tools created, tools changed with the fields that
+/// change, tools left alone, and entries refused with why. Nothing is applied while any entry
+/// is refused.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CatalogPlan {
+    pub applied: bool,
+    pub create: Vec<String>,
+    pub update: Vec<(String, Vec<String>)>,
+    pub unchanged: Vec<String>,
+    pub refused: Vec<(String, String)>,
+}

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod catalog_io;
 pub mod dashboard;
 pub mod grants;
 pub mod guides;

@@ -1,0 +1,148 @@
+//! Catalog export and import (JSON): move a catalog between instances or keep it in a
+//! repository. Exports never contain secrets; an import is planned first (dry run) and applied
+//! only when no entry is refused. Tools are matched by normalized name.
+
+use crate::model::{CatalogEntry, CatalogPlan};
+use crate::server::store;
+use crate::server::{ServiceError, ServiceResult, Services};
+
+use super::actor::{AdminCtx, Permission};
+use super::normalize;
+use super::tools::{self, NewTool};
+
+/// Most entries one import takes.
+pub const MAX_ENTRIES: usize = 500;
+
+/// The organization's catalog without secrets.
+pub async fn export(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<CatalogEntry>> {
+    let mut list = tools::list(svc, ctx).await?;
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(list
+        .into_iter()
+        .map(|t| CatalogEntry {
+            name: t.name,
+            description: t.description,
+            url: t.url,
+            auth_type: t.auth_type,
+            credential_mode: t.credential_mode,
+            instructions: t.instructions,
+        })
+        .collect())
+}
+
+/// Parses an export; a clear 400 when it is not one.
+pub fn parse(json: &str) -> ServiceResult<Vec<CatalogEntry>> {
+    let entries: Vec<CatalogEntry> = serde_json::from_str(json).map_err(|err| {
+        ServiceError::validation(
+            vec![crate::model::FieldError { field: "catalog".into(), message: format!("is not a catalog export: {err}") }],
+            "Paste the JSON produced by the catalog export: an array of tools with name, description, url, auth_type, credential_mode and instructions.",
+        )
+    })?;
+    if entries.len() > MAX_ENTRIES {
+        return Err(ServiceError::validation(
+            vec![crate::model::FieldError { field: "catalog".into(), message: format!("has more than {MAX_ENTRIES} tools") }],
+            "Split the catalog into smaller files.",
+        ));
+    }
+    Ok(entries)
+}
+
+/// Plans an import and, with `apply` and nothing refused, carries it out.
+pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, apply: bool) -> ServiceResult<CatalogPlan> {
+    ctx.require(Permission::ManageTools)?;
+    let existing = store::tools::list_tools(svc.store.reader(), &ctx.org_id).await?;
+    let mut plan = CatalogPlan::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut work = Vec::new();
+    for entry in entries {
+        let key = normalize::name(&entry.name);
+        if key.is_empty() || !seen.insert(key.clone()) {
+            plan.refused.push((entry.name.clone(), "missing or repeated name".into()));
+            continue;
+        }
+        if let Some(problem) = invalid(&entry) {
+            plan.refused.push((entry.name.clone(), problem.into()));
+            continue;
+        }
+        match existing.iter().find(|t| t.normalized_name == key) {
+            None => {
+                plan.create.push(entry.name.clone());
+                work.push((None, entry));
+            }
+            Some(tool) => {
+                if tool.credential_mode != entry.credential_mode.as_str() {
+                    plan.refused.push((entry.name.clone(), "its credential mode differs from the existing tool's".into()));
+                    continue;
+                }
+                let mut fields = Vec::new();
+                if tool.description != entry.description.trim() {
+                    fields.push("description".to_owned());
+                }
+                let url = entry.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+                let normalized_url = url.map(normalize::url).transpose().ok().flatten().flatten().map(|u| u.url);
+                if tool.url != normalized_url {
+                    fields.push("url".to_owned());
+                }
+                if tool.instructions != entry.instructions.trim() {
+                    fields.push("instructions".to_owned());
+                }
+                if fields.is_empty() {
+                    plan.unchanged.push(entry.name.clone());
+                } else {
+                    plan.update.push((entry.name.clone(), fields.clone()));
+                    work.push((Some((tool.id.clone(), fields)), entry));
+                }
+            }
+        }
+    }
+    if !apply || !plan.refused.is_empty() {
+        return Ok(plan);
+    }
+    for (target, entry) in work {
+        match target {
+            None => {
+                let input = NewTool {
+                    name: entry.name,
+                    description: entry.description,
+                    url: entry.url,
+                    auth_type: entry.auth_type,
+                    credential_mode: entry.credential_mode,
+                    credential: None,
+                    credential_expires_at: None,
+                    instructions: entry.instructions,
+                    source_suggestion_id: None,
+                };
+                tools::create(svc, ctx, input).await?;
+            }
+            Some((id, fields)) => {
+                if fields.iter().any(|f| f == "description" || f == "url") {
+                    tools::update_details(svc, ctx, &id, &entry.name, &entry.description, entry.url.as_deref().unwrap_or("")).await?;
+                }
+                if fields.iter().any(|f| f == "instructions") {
+                    tools::update_guide(svc, ctx, &id, &entry.instructions).await?;
+                }
+            }
+        }
+    }
+    plan.applied = true;
+    Ok(plan)
+}
+
+/// The first field rule an entry breaks (the same limits as creating a tool by hand).
+fn invalid(entry: &CatalogEntry) -> Option<&'static str> {
+    use super::validate::limits;
+    let chars = |s: &str| s.trim().chars().count();
+    if !(limits::NAME.0..=limits::NAME.1).contains(&chars(&entry.name)) {
+        return Some("name must be 2–120 characters");
+    }
+    if chars(&entry.description) > limits::DESCRIPTION {
+        return Some("description is longer than 500 characters");
+    }
+    if chars(&entry.instructions) > limits::INSTRUCTIONS {
+        return Some("instructions are longer than 16 000 characters");
+    }
+    match entry.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) if url.chars().count() > limits::URL || normalize::url(url).is_err() => Some("url is not a valid http(s) URL"),
+        _ => None,
+    }
+}
