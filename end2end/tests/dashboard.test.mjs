@@ -45,7 +45,6 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
   try {
     const page = await context.newPage();
     watch(page, problems);
-    page.on("dialog", (d) => d.accept(d.type() === "prompt" ? "Not needed for this project any more." : undefined));
 
     await signIn(page);
     await shot(page, "inbox-empty");
@@ -105,6 +104,11 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     // Revoke from the agent's page: the next fetch is refused.
     await open(page, "/agents");
     await page.click(".grant button.revoke");
+    await page.waitForSelector("#dialog[role=dialog]");
+    assert.equal(await page.isDisabled("#dialog-confirm"), true, "a reason is required");
+    await shot(page, "revoke-dialog");
+    await page.fill("#dialog-reason", "Not needed for this project any more.");
+    await page.click("#dialog-confirm");
     await page.waitForSelector(".grant .badge.approved", { state: "detached", timeout: 5_000 });
     assert.equal((await bot.fetchCredential(github.id)).status, 403);
 

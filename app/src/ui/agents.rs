@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{ask_reason, confirm, copy, error_box, live, short_time, toasts};
+use super::widgets::{copy, dialogs, error_box, live, short_time, toasts};
 use crate::api::agents::{create_agent, delete_agent, list_agents, rotate_agent_key, set_agent_active};
 use crate::api::inbox::{list_requests, revoke_request};
 use crate::model::{AccessRequestView, AgentStatus, AgentView, IssuedKey, RequestStatus};
@@ -147,33 +147,34 @@ fn agent_row(a: AgentView, grants: Vec<AccessRequestView>, issued: RwSignal<Opti
         });
     };
     let rotate = move |_| {
-        if !confirm("Issue a new key? The current key stops working at once.") {
-            return;
-        }
         let id = id2.clone();
         let toasts = toasts();
-        leptos::task::spawn_local(async move {
-            match rotate_agent_key(id).await {
-                Ok(key) => issued.set(Some(key)),
-                Err(err) => toasts.err(&err),
-            }
+        dialogs().confirm("Rotate this agent's key?", "A new key is issued and the current one stops working at once.", "Rotate key", move || {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                match rotate_agent_key(id).await {
+                    Ok(key) => issued.set(Some(key)),
+                    Err(err) => toasts.err(&err),
+                }
+            });
         });
     };
     let delete = move |_| {
-        if !confirm(&format!("Delete {name}? Its key stops working and its grants end. The audit log keeps its history.")) {
-            return;
-        }
         let id = id3.clone();
         let toasts = toasts();
         let live = live();
-        leptos::task::spawn_local(async move {
-            match delete_agent(id).await {
-                Ok(()) => {
-                    toasts.ok("Agent deleted.");
-                    live.bump();
+        let message = "Its key stops working and its grants end. The audit log keeps its history.";
+        dialogs().confirm(format!("Delete {name}?"), message, "Delete agent", move || {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                match delete_agent(id).await {
+                    Ok(()) => {
+                        toasts.ok("Agent deleted.");
+                        live.bump();
+                    }
+                    Err(err) => toasts.err(&err),
                 }
-                Err(err) => toasts.err(&err),
-            }
+            });
         });
     };
     let live_grants: Vec<AccessRequestView> =
@@ -209,18 +210,20 @@ fn grant_item(g: AccessRequestView) -> impl IntoView {
     let approved = g.status == RequestStatus::Approved;
     let id = g.id.clone();
     let revoke = move |_| {
-        let Some(reason) = ask_reason("revoking") else { return };
         let id = id.clone();
         let toasts = toasts();
         let live = live();
-        leptos::task::spawn_local(async move {
-            match revoke_request(id, reason).await {
-                Ok(r) => {
-                    toasts.ok(format!("Revoked {} for {}.", r.tool_name, r.agent_name));
-                    live.bump();
+        dialogs().reason("Revoke this grant? The agent's next fetch is refused.", move |reason| {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                match revoke_request(id, reason).await {
+                    Ok(r) => {
+                        toasts.ok(format!("Revoked {} for {}.", r.tool_name, r.agent_name));
+                        live.bump();
+                    }
+                    Err(err) => toasts.err(&err),
                 }
-                Err(err) => toasts.err(&err),
-            }
+            });
         });
     };
     view! {

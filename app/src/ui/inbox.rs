@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use leptos::prelude::*;
 
-use super::widgets::{ask_reason, error_box, live, short_time, toasts};
+use super::widgets::{dialogs, error_box, live, short_time, toasts};
 use crate::api::inbox::{
     accept_guide_suggestion, approve_request, bulk_decide, deny_request, dismiss_guide_suggestion,
     dismiss_tool_suggestion, get_inbox,
@@ -184,33 +184,32 @@ fn approve(id: String, secret: Option<String>, ui: Ui) {
 }
 
 fn deny(id: String, ui: Ui) {
-    let Some(reason) = ask_reason("denying") else { return };
     let toasts = toasts();
     let live = live();
-    hide(ui, &id, true);
-    leptos::task::spawn_local(async move {
-        match deny_request(id.clone(), reason).await {
-            Ok(r) => {
-                toasts.ok(format!("Denied {} for {}.", r.tool_name, r.agent_name));
-                live.bump();
+    dialogs().reason("Deny this request?", move |reason| {
+        let id = id.clone();
+        hide(ui, &id, true);
+        leptos::task::spawn_local(async move {
+            match deny_request(id.clone(), reason).await {
+                Ok(r) => {
+                    toasts.ok(format!("Denied {} for {}.", r.tool_name, r.agent_name));
+                    live.bump();
+                }
+                Err(err) => {
+                    hide(ui, &id, false);
+                    toasts.err(&err);
+                }
             }
-            Err(err) => {
-                hide(ui, &id, false);
-                toasts.err(&err);
-            }
-        }
+        });
     });
 }
 
 fn bulk_bar(ui: Ui) -> impl IntoView {
-    let run = move |approve: bool| {
+    let toasts = toasts();
+    let live = live();
+    let dialogs = dialogs();
+    let decide = move |approve: bool, reason: String| {
         let ids: Vec<String> = ui.checked.get_untracked().into_iter().collect();
-        let reason = if approve { String::new() } else {
-            let Some(r) = ask_reason("denying these requests") else { return };
-            r
-        };
-        let toasts = toasts();
-        let live = live();
         for id in &ids {
             hide(ui, id, true);
         }
@@ -228,6 +227,14 @@ fn bulk_bar(ui: Ui) -> impl IntoView {
             live.bump();
         });
     };
+    let run = move |approve: bool| {
+        if approve {
+            decide(true, String::new());
+        } else {
+            let n = ui.checked.with_untracked(HashSet::len);
+            dialogs.reason(format!("Deny {n} requests?"), move |reason| decide(false, reason));
+        }
+    };
     view! {
         <div class="bulk" role="toolbar" aria-label="Bulk decision">
             {move || format!("{} selected", ui.checked.get().len())}
@@ -238,18 +245,20 @@ fn bulk_bar(ui: Ui) -> impl IntoView {
 }
 
 fn dismiss_suggestion(id: String, guide: bool) {
-    let Some(reason) = ask_reason("dismissing") else { return };
     let toasts = toasts();
     let live = live();
-    leptos::task::spawn_local(async move {
-        let result = if guide { dismiss_guide_suggestion(id, reason).await } else { dismiss_tool_suggestion(id, reason).await };
-        match result {
-            Ok(()) => {
-                toasts.ok("Suggestion dismissed.");
-                live.bump();
+    dialogs().reason("Dismiss this suggestion?", move |reason| {
+        let id = id.clone();
+        leptos::task::spawn_local(async move {
+            let result = if guide { dismiss_guide_suggestion(id, reason).await } else { dismiss_tool_suggestion(id, reason).await };
+            match result {
+                Ok(()) => {
+                    toasts.ok("Suggestion dismissed.");
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
             }
-            Err(err) => toasts.err(&err),
-        }
+        });
     });
 }
 
@@ -277,6 +286,9 @@ fn keyboard(ui: Ui) {
 }
 
 fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
+    if dialogs().is_open() {
+        return;
+    }
     {
         #[cfg(feature = "hydrate")]
         {

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
 
-use super::widgets::{Live, ToastList, Toasts, go_to, toasts};
+use super::widgets::{DialogHost, Dialogs, Live, ToastList, Toasts, go_to, toasts};
 use crate::api::auth::{sign_out, whoami};
 use crate::model::MemberView;
 
@@ -12,6 +12,7 @@ use crate::model::MemberView;
 #[component]
 pub fn Dashboard() -> impl IntoView {
     provide_context(Toasts(RwSignal::new(Vec::new())));
+    provide_context(Dialogs(RwSignal::new(None)));
     let live = Live(RwSignal::new(0));
     provide_context(live);
     let me = Resource::new(|| (), |_| whoami());
@@ -60,6 +61,7 @@ fn frame(member: MemberView) -> impl IntoView {
                 <Outlet/>
             </main>
             <ToastList/>
+            <DialogHost/>
         </div>
     }
 }

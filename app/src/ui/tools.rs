@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::widgets::{confirm, error_box, live, short_time, toasts};
+use super::widgets::{dialogs, error_box, live, short_time, toasts};
 use crate::api::inbox::get_inbox;
 use crate::api::tools::{
     create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential, tool_delete_impact,
@@ -310,22 +310,25 @@ fn tool_row(t: ToolView) -> impl IntoView {
         let name = name.clone();
         let toasts = toasts();
         let live = live();
+        let dialogs = dialogs();
         leptos::task::spawn_local(async move {
             let (grants, pending) = match tool_delete_impact(id.clone()).await {
                 Ok(n) => n,
                 Err(err) => return toasts.err(&err),
             };
-            let question = format!("Delete {name}? {grants} active grant(s) end and {pending} pending request(s) close. Agents lose access at once.");
-            if !confirm(&question) {
-                return;
-            }
-            match delete_tool(id).await {
-                Ok(()) => {
-                    toasts.ok("Tool deleted.");
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
+            let message = format!("{grants} active grant(s) end and {pending} pending request(s) close. Agents lose access at once.");
+            dialogs.confirm(format!("Delete {name}?"), message, "Delete tool", move || {
+                let id = id.clone();
+                leptos::task::spawn_local(async move {
+                    match delete_tool(id).await {
+                        Ok(()) => {
+                            toasts.ok("Tool deleted.");
+                            live.bump();
+                        }
+                        Err(err) => toasts.err(&err),
+                    }
+                });
+            });
         });
     };
     let tool_id = StoredValue::new(t.id.clone());

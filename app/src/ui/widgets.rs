@@ -91,29 +91,101 @@ pub fn copy(text: String) {
     let _ = &text;
 }
 
-/// Asks for a reason in the browser's prompt; `None` when cancelled.
-pub fn ask_reason(what: &str) -> Option<String> {
-    #[cfg(feature = "hydrate")]
-    {
-        let window = web_sys::window()?;
-        return window.prompt_with_message(&format!("Reason for {what} (the agent sees it):")).ok().flatten();
+/// A question waiting in the page's dialog: a confirmation, or a reason to type.
+#[derive(Clone)]
+pub struct Ask {
+    pub title: String,
+    pub message: String,
+    /// Ask for a reason (sent to the agent) before confirming.
+    pub reason: bool,
+    pub confirm: &'static str,
+    pub then: Callback<String>,
+}
+
+/// The page's one dialog, provided by the dashboard layout.
+#[derive(Clone, Copy)]
+pub struct Dialogs(pub RwSignal<Option<Ask>>);
+
+pub fn dialogs() -> Dialogs {
+    expect_context::<Dialogs>()
+}
+
+impl Dialogs {
+    /// Asks for the reason of a decision; `then` gets it once confirmed.
+    pub fn reason(&self, title: impl Into<String>, then: impl Fn(String) + Send + Sync + 'static) {
+        self.0.set(Some(Ask {
+            title: title.into(),
+            message: "The agent reads this reason, so say what would change the answer.".into(),
+            reason: true,
+            confirm: "Confirm",
+            then: Callback::new(then),
+        }));
     }
-    #[allow(unreachable_code)]
-    {
-        let _ = what;
-        None
+
+    /// Asks to confirm a destructive action; `then` runs once confirmed.
+    pub fn confirm(&self, title: impl Into<String>, message: impl Into<String>, label: &'static str, then: impl Fn() + Send + Sync + 'static) {
+        self.0.set(Some(Ask {
+            title: title.into(),
+            message: message.into(),
+            reason: false,
+            confirm: label,
+            then: Callback::new(move |_: String| then()),
+        }));
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.with_untracked(Option::is_some)
     }
 }
 
-/// Asks for confirmation of a destructive action.
-pub fn confirm(question: &str) -> bool {
-    #[cfg(feature = "hydrate")]
-    {
-        return web_sys::window().and_then(|w| w.confirm_with_message(question).ok()).unwrap_or(false);
-    }
-    #[allow(unreachable_code)]
-    {
-        let _ = question;
-        false
+/// Renders the open dialog: modal, labelled, Escape cancels, focus on the reason field (or on
+/// Cancel for a plain confirmation, so Enter never destroys by accident).
+#[component]
+pub fn DialogHost() -> impl IntoView {
+    let d = dialogs();
+    let text = RwSignal::new(String::new());
+    let reason_field = NodeRef::<leptos::html::Textarea>::new();
+    let cancel_button = NodeRef::<leptos::html::Button>::new();
+    let close = move || {
+        d.0.set(None);
+        text.set(String::new());
+    };
+    let ok = move || {
+        let Some(ask) = d.0.get_untracked() else { return };
+        let value = text.get_untracked();
+        if ask.reason && value.trim().is_empty() {
+            return;
+        }
+        close();
+        ask.then.run(value);
+    };
+    Effect::new(move |_| {
+        if d.0.with(Option::is_some) {
+            if let Some(field) = reason_field.get() {
+                let _ = field.focus();
+            } else if let Some(button) = cancel_button.get() {
+                let _ = button.focus();
+            }
+        }
+    });
+    view! {
+        {move || d.0.get().map(|ask| view! {
+            <div class="overlay" on:click=move |_| close()></div>
+            <div class="dialog card" role="dialog" aria-modal="true" aria-labelledby="dialog-title" id="dialog"
+                on:keydown=move |ev| if ev.key() == "Escape" { close() }>
+                <h2 id="dialog-title">{ask.title.clone()}</h2>
+                <p class="muted">{ask.message.clone()}</p>
+                {ask.reason.then(|| view! {
+                    <label for="dialog-reason">"Reason"</label>
+                    <textarea id="dialog-reason" rows="3" maxlength="500" node_ref=reason_field bind:value=text></textarea>
+                })}
+                <div class="actions">
+                    <button type="button" id="dialog-cancel" node_ref=cancel_button on:click=move |_| close()>"Cancel"</button>
+                    <button type="button" id="dialog-confirm" class=if ask.reason { "primary" } else { "primary danger-fill" }
+                        disabled=move || ask.reason && text.with(|t| t.trim().is_empty())
+                        on:click=move |_| ok()>{ask.confirm}</button>
+                </div>
+            </div>
+        })}
     }
 }
