@@ -160,6 +160,12 @@ impl Application {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
+        let services = self.services.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Open event streams end now; without this the drain would wait for them forever.
+            services.begin_shutdown();
+        };
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed")?;
         self.services.shutdown().await;
         self.services.store.close().await;

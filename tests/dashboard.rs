@@ -338,3 +338,16 @@ async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
     assert_eq!(garbage.status, 400);
     assert!(garbage.body.contains("not a catalog export"));
 }
+
+#[tokio::test]
+async fn graceful_shutdown_ends_open_event_streams() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let mut stream = app.client.get(app.url("/events")).header("cookie", &cookie).send().await.expect("events");
+    assert_eq!(stream.status(), 200);
+    let _first = stream.chunk().await.expect("first event");
+    // `stop()` waits for the server task; it would hang if the stream kept the drain open.
+    tokio::time::timeout(Duration::from_secs(10), app.stop()).await.expect("shutdown finished with a stream open");
+    let rest = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.expect("stream ended");
+    assert!(matches!(rest, Ok(None) | Err(_)), "the stream must end at shutdown");
+}

@@ -164,7 +164,8 @@ async fn events(State(state): State<AppState>, session: Session, meta: Option<ax
     });
     // The first event makes the page resynchronise after a reconnect.
     let hello = futures_util::stream::once(std::future::ready(Ok(Event::default().event("change").data("resync"))));
-    let mut response = Sse::new(hello.chain(changes)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    let stream = hello.chain(changes).take_until(state.services.stopping());
+    let mut response = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     response
 }

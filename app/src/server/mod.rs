@@ -33,6 +33,9 @@ pub struct Inner {
     /// Public base URL of this instance, used in onboarding snippets and hints.
     pub base_url: String,
     pub started: Instant,
+    /// Flips to true when the server starts shutting down; long-lived responses (the live
+    /// event stream) end on it so that graceful shutdown does not wait for them forever.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for Services {
@@ -57,7 +60,21 @@ impl Services {
             sign_in_limits: Default::default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             started: Instant::now(),
+            stopping: tokio::sync::watch::channel(false).0,
         }))
+    }
+
+    /// Tells long-lived responses to finish: the first step of a graceful shutdown.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`Services::begin_shutdown`] has been called.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
     }
 
     /// Waits for queued audit rows to be committed; call after the HTTP server has drained.
