@@ -351,3 +351,27 @@ async fn graceful_shutdown_ends_open_event_streams() {
     let rest = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.expect("stream ended");
     assert!(matches!(rest, Ok(None) | Err(_)), "the stream must end at shutdown");
 }
+
+#[tokio::test]
+async fn an_admin_grant_gives_access_at_once_and_refuses_what_approval_would() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let tool = app.create_shared_tool("Stripe", None, "sk_grant_secret").await;
+    let (agent, key) = app.create_agent("billing-bot").await;
+
+    let short = rpc(&app, "requests/grant", &[("agent_id", &agent.id), ("tool_id", &tool.id), ("reason", "x")], Some(&cookie)).await;
+    assert_eq!(short.status, 400, "{}", short.body);
+    let with_secret = rpc(&app, "requests/grant", &[("agent_id", &agent.id), ("tool_id", &tool.id), ("reason", "Monthly invoices"), ("secret", "nope")], Some(&cookie)).await;
+    assert_eq!(with_secret.status, 400, "a shared tool takes no per-agent secret: {}", with_secret.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM access_requests").await, 0, "nothing written by refused grants");
+
+    let granted = rpc(&app, "requests/grant", &[("agent_id", &agent.id), ("tool_id", &tool.id), ("reason", "Monthly invoices")], Some(&cookie)).await;
+    assert_eq!(granted.status, 200, "{}", granted.body);
+    assert_eq!(granted.json()["status"], "approved");
+    assert_eq!(granted.json()["origin"], "admin");
+    assert_eq!(common::json(app.fetch(&key, &tool.id).await).await["credential"], "sk_grant_secret");
+
+    let again = rpc(&app, "requests/grant", &[("agent_id", &agent.id), ("tool_id", &tool.id), ("reason", "Monthly invoices")], Some(&cookie)).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('grant.requested', 'grant.approved')").await, 2);
+}

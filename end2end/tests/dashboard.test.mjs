@@ -89,6 +89,8 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.keyboard.press("k");
     await page.keyboard.press("a");
     await page.waitForSelector("#requests .request", { state: "detached", timeout: 5_000 });
+    // The row leaves at once (optimistic); the toast says the server has approved.
+    await page.waitForSelector(".toast:has-text('Approved GitHub')", { timeout: 5_000 });
     const fetched = await bot.fetchCredential(github.id);
     assert.equal(fetched.status, 200);
     assert.equal(fetched.json.credential, "ghp_e2e_secret_value");

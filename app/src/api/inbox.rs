@@ -36,6 +36,14 @@ pub async fn approve_request(id: String, secret: Option<String>) -> Result<Acces
     grants::approve(&c.svc, &c.ctx, &id, secret, None).await.map_err(fail)
 }
 
+/// Gives an agent a tool directly (recorded as an admin request, approved at once).
+#[server(prefix = "/rpc", endpoint = "requests/grant")]
+pub async fn grant_tool(agent_id: String, tool_id: String, reason: String, secret: Option<String>) -> Result<AccessRequestView, ServerFnError> {
+    let c = caller().await?;
+    let secret = secret.filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
+    grants::grant(&c.svc, &c.ctx, &agent_id, &tool_id, &reason, secret).await.map_err(fail)
+}
+
 #[server(prefix = "/rpc", endpoint = "requests/deny")]
 pub async fn deny_request(id: String, reason: String) -> Result<AccessRequestView, ServerFnError> {
     let c = caller().await?;

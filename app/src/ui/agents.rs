@@ -5,14 +5,16 @@ use leptos::prelude::*;
 
 use super::widgets::{copy, dialogs, error_box, live, short_time, toasts};
 use crate::api::agents::{create_agent, delete_agent, list_agents, rotate_agent_key, set_agent_active};
-use crate::api::inbox::{list_requests, revoke_request};
-use crate::model::{AccessRequestView, AgentStatus, AgentView, IssuedKey, RequestStatus};
+use crate::api::inbox::{grant_tool, list_requests, revoke_request};
+use crate::api::tools::list_tools;
+use crate::model::{AccessRequestView, AgentStatus, AgentView, CredentialMode, IssuedKey, RequestStatus, ToolView};
 
 #[component]
 pub fn AgentsPage() -> impl IntoView {
     let live = live();
     let agents = Resource::new(move || live.0.get(), |_| list_agents());
     let grants = Resource::new(move || live.0.get(), |_| list_requests());
+    let tools = Resource::new(move || live.0.get(), |_| list_tools());
     let search = RwSignal::new(String::new());
     let status = RwSignal::new(String::from("all"));
     let issued = RwSignal::new(None::<IssuedKey>);
@@ -34,6 +36,7 @@ pub fn AgentsPage() -> impl IntoView {
                     let needle = search.get().to_lowercase();
                     let wanted = status.get();
                     let all_grants = grants.get().and_then(Result::ok).unwrap_or_default();
+                    let all_tools = tools.get().and_then(Result::ok).unwrap_or_default();
                     let shown: Vec<AgentView> = list
                         .into_iter()
                         .filter(|a| needle.is_empty() || a.name.to_lowercase().contains(&needle) || a.description.to_lowercase().contains(&needle))
@@ -46,7 +49,7 @@ pub fn AgentsPage() -> impl IntoView {
                             <ul class="rows" id="agents">
                                 {shown.into_iter().map(|a| {
                                     let mine: Vec<AccessRequestView> = all_grants.iter().filter(|g| g.agent_id == a.id).cloned().collect();
-                                    agent_row(a, mine, issued)
+                                    agent_row(a, mine, all_tools.clone(), issued)
                                 }).collect_view()}
                             </ul>
                         }.into_any()
@@ -128,7 +131,8 @@ fn key_panel(key: IssuedKey, issued: RwSignal<Option<IssuedKey>>) -> impl IntoVi
     }
 }
 
-fn agent_row(a: AgentView, grants: Vec<AccessRequestView>, issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
+fn agent_row(a: AgentView, grants: Vec<AccessRequestView>, tools: Vec<ToolView>, issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
+    let grant_form = grant_form(a.id.clone(), tools);
     let active = a.status == AgentStatus::Active;
     let (id1, id2, id3) = (a.id.clone(), a.id.clone(), a.id.clone());
     let name = a.name.clone();
@@ -195,6 +199,7 @@ fn agent_row(a: AgentView, grants: Vec<AccessRequestView>, issued: RwSignal<Opti
                         {live_grants.into_iter().map(grant_item).collect_view()}
                     </ul>
                 })}
+                {grant_form}
             </div>
             <div class="actions">
                 <a class="button" href=format!("/audit?agent_id={}", a.id)>"Activity"</a>
@@ -232,4 +237,49 @@ fn grant_item(g: AccessRequestView) -> impl IntoView {
             {approved.then(|| view! { " " <button type="button" class="link revoke" on:click=revoke.clone()>"Revoke"</button> })}
         </li>
     }
+}
+
+/// Grants a tool to the agent directly (an admin request approved at once).
+fn grant_form(agent_id: String, tools: Vec<ToolView>) -> AnyView {
+    let tool = RwSignal::new(String::new());
+    let reason = RwSignal::new(String::new());
+    let secret = RwSignal::new(String::new());
+    let per_agent: Vec<String> = tools.iter().filter(|t| t.credential_mode == CredentialMode::PerAgent).map(|t| t.id.clone()).collect();
+    let needs_secret = move || per_agent.contains(&tool.get());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let agent_id = agent_id.clone();
+        let toasts = toasts();
+        let live = live();
+        leptos::task::spawn_local(async move {
+            match grant_tool(agent_id, tool.get_untracked(), reason.get_untracked(), Some(secret.get_untracked())).await {
+                Ok(r) => {
+                    toasts.ok(format!("{} can now use {}.", r.agent_name, r.tool_name));
+                    reason.set(String::new());
+                    secret.set(String::new());
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    view! {
+        <details class="grant-form">
+            <summary>"Grant a tool"</summary>
+            <form class="inline-form" on:submit=submit>
+                <label>"Tool "
+                    <select required bind:value=tool>
+                        <option value="">"Choose…"</option>
+                        {tools.into_iter().map(|t| view! { <option value=t.id.clone()>{t.name}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Reason (the agent sees it) " <input required minlength="5" maxlength="500" bind:value=reason/></label>
+                <Show when=needs_secret.clone()>
+                    <label>"This agent's secret " <input type="password" autocomplete="off" bind:value=secret/></label>
+                </Show>
+                <button type="submit">"Grant"</button>
+            </form>
+        </details>
+    }
+    .into_any()
 }

@@ -311,3 +311,66 @@ pub async fn set_grant_credential(svc: &Services, ctx: &AdminCtx, id: &str, secr
     svc.vend_cache.clear();
     Ok(view(updated))
 }
+
+/// Gives an agent access to a tool without waiting for it to ask: the request is recorded
+/// (origin `admin`, the admin's reason) and approved at once. Everything approval would refuse
+/// is checked before anything is written.
+pub async fn grant(
+    svc: &Services,
+    ctx: &AdminCtx,
+    agent_id: &str,
+    tool_id: &str,
+    reason: &str,
+    secret: Option<SecretString>,
+) -> ServiceResult<AccessRequestView> {
+    ctx.require(Permission::Decide)?;
+    let mut check = Check::new();
+    let reason = check.text("reason", reason, limits::REASON, true);
+    check.finish("Say why this agent gets the tool (5–500 characters); the agent sees it.")?;
+    if !is_uuid(agent_id) {
+        return Err(ServiceError::not_found("Agent not found.", "Pick an agent of this organization."));
+    }
+    if !is_uuid(tool_id) {
+        return Err(tool_not_found());
+    }
+    let agent = store::agents::find_agent(svc.store.reader(), &ctx.org_id, agent_id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("Agent not found.", "Pick an agent of this organization."))?;
+    let tool = store::tools::find_tool(svc.store.reader(), &ctx.org_id, tool_id).await?.ok_or_else(tool_not_found)?;
+    if agent.status != AgentStatus::Active.as_str() {
+        return Err(ServiceError::conflict("The agent is suspended.", "Reactivate the agent first."));
+    }
+    let per_agent = tool.credential_mode == CredentialMode::PerAgent.as_str();
+    if per_agent != secret.is_some() {
+        let mut check = Check::new();
+        check.fail("credential", if per_agent { "is required: this tool gives each agent its own secret" } else { "must be empty: this tool uses one shared secret" });
+        check.finish("Fix the listed fields and grant again.")?;
+    }
+    let now = clock::now_ms();
+    let id = new_id();
+    let mut tx = svc.store.begin().await?;
+    if let Some(latest) = store::requests::latest_request(&mut *tx, agent_id, tool_id).await?
+        && (latest.status == "pending" || (latest.status == "approved" && latest.expires_at.is_none_or(|t| t > now)))
+    {
+        return Err(ServiceError::conflict(
+            &format!("This agent already has a {} request for this tool.", latest.status),
+            "Decide the pending request in the inbox instead.",
+        ));
+    }
+    let new = NewRequest { id: &id, org_id: &ctx.org_id, agent_id, tool_id, reason: &reason, origin: "admin", suggestion_id: None };
+    if let Err(err) = store::requests::insert_request(&mut tx, &new, now).await {
+        return Err(if store::is_unique_violation(&err) {
+            ServiceError::conflict("This agent already has a live request for this tool.", "Decide it in the inbox.")
+        } else {
+            err.into()
+        });
+    }
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.requested")
+        .target("access_request", &id)
+        .agent(agent_id)
+        .tool(tool_id)
+        .meta(json!({ "tool_name": tool.name, "reason": reason, "origin": "admin" }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    approve(svc, ctx, &id, secret, None).await
+}
