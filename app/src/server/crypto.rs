@@ -187,6 +187,12 @@ fn open_raw(key: &[u8; 32], aad: &[u8], body: &str) -> Result<Vec<u8>, CryptoErr
 }
 
 /// Lower-case hex.
+/// SHA-256 hex of a high-entropy bearer token (agent key, sign-in link, session id): how such
+/// tokens are stored and looked up. No salt is needed at 128+ random bits.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {

@@ -3,6 +3,7 @@
 
 mod agents;
 mod audit;
+mod catalog;
 mod inbox;
 mod layout;
 mod login;

@@ -5,13 +5,12 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
 use crate::server::clock;
-use crate::server::crypto::hex;
+use crate::server::crypto::token_hash;
 use crate::server::store::{self, Store, auth::SessionWrite};
 
 /// Session data keys that the store copies into columns.
@@ -21,7 +20,7 @@ pub const USER_AGENT_KEY: &str = "ua";
 
 /// SHA-256 of a session id: what the database keys sessions by.
 pub fn id_hash(id: &Id) -> String {
-    hex(&Sha256::digest(id.to_string().as_bytes()))
+    token_hash(&id.to_string())
 }
 
 /// The SQL-backed session store.

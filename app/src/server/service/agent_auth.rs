@@ -7,13 +7,11 @@ use std::sync::Mutex;
 use aes_gcm::aead::{OsRng, rand_core::RngCore};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::actor::{AgentCtx, RequestMeta};
 use crate::model::{ActorType, ErrorBody};
 use crate::server::audit::AuditEntry;
-use crate::server::crypto::hex;
 use crate::server::service::actor::Actor;
 use crate::server::{Services, ServiceError, ServiceResult, clock, store};
 
@@ -39,7 +37,7 @@ pub fn generate() -> NewKey {
 
 /// SHA-256 hex of a presented key. The key carries 256 random bits, so no salt is needed.
 pub fn hash(key: &str) -> String {
-    hex(&Sha256::digest(key.as_bytes()))
+    crate::server::crypto::token_hash(key)
 }
 
 /// Remembers when a suspended agent's refusal was last audited.

@@ -12,7 +12,7 @@ use super::orgs::{self, is_email, normalize_email};
 use crate::model::{ActorType, ConfirmView, MemberView, OrgChoice, Role, SessionView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::auth::limiter::Window;
-use crate::server::crypto::hex;
+use crate::server::crypto::{hex, token_hash};
 use crate::server::mail::{Mail, escape_html};
 use crate::server::store::{self, auth::NewToken};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
@@ -35,11 +35,6 @@ fn new_token() -> (String, String) {
     let token = hex(&bytes);
     let hash = token_hash(&token);
     (token, hash)
-}
-
-fn token_hash(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex(&Sha256::digest(token.as_bytes()))
 }
 
 fn confirm_url(svc: &Services, token: &str) -> String {

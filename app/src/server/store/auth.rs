@@ -125,40 +125,39 @@ pub struct SessionWrite<'a> {
 
 /// Inserts or replaces a session; `created_at` survives updates.
 pub async fn upsert_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
-         ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, ip = excluded.ip, \
+    write_session(
+        ex,
+        s,
+        now,
+        "DO UPDATE SET user_id = excluded.user_id, data = excluded.data, ip = excluded.ip, \
          user_agent = excluded.user_agent, updated_at = excluded.updated_at, expires_at = excluded.expires_at",
     )
-    .bind(s.id_hash)
-    .bind(s.user_id)
-    .bind(s.data)
-    .bind(s.ip)
-    .bind(s.user_agent)
-    .bind(now)
-    .bind(s.expires_at)
-    .execute(ex)
     .await
     .map(|_| ())
 }
 
 /// Inserts a new session; false when the id is taken (the caller picks another id).
 pub async fn insert_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    write_session(ex, s, now, "DO NOTHING").await.map(|rows| rows == 1)
+}
+
+/// One session INSERT with the given conflict action; returns the rows written.
+async fn write_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, now: i64, on_conflict: &str) -> sqlx::Result<u64> {
+    let sql = format!(
         "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id_hash) DO NOTHING",
-    )
-    .bind(s.id_hash)
-    .bind(s.user_id)
-    .bind(s.data)
-    .bind(s.ip)
-    .bind(s.user_agent)
-    .bind(now)
-    .bind(s.expires_at)
-    .execute(ex)
-    .await?;
-    Ok(done.rows_affected() == 1)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id_hash) {on_conflict}"
+    );
+    let done = sqlx::query(&sql)
+        .bind(s.id_hash)
+        .bind(s.user_id)
+        .bind(s.data)
+        .bind(s.ip)
+        .bind(s.user_agent)
+        .bind(now)
+        .bind(s.expires_at)
+        .execute(ex)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 const SESSION_COLUMNS: &str = "id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at";
