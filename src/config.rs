@@ -8,6 +8,8 @@ use anyhow::{Context, bail};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use app::server::notify::Policy;
+
 use crate::http::limits::{Limit, Limits, Tier};
 
 /// Everything the server and CLI need to know.
@@ -33,6 +35,11 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     /// Sender of AgentKey's mail.
     pub smtp_from: String,
+    /// Retry schedule of notification delivery.
+    pub notify_policy: Policy,
+    /// Tests only: lets webhooks point at a plain-http loopback receiver. Refused unless the
+    /// server itself listens on loopback only.
+    pub test_loopback_webhooks: bool,
 }
 
 /// The optional TOML file; every key mirrors an `AGENTKEY_*` variable.
@@ -48,6 +55,7 @@ struct FileSettings {
     rate_limits: Option<String>,
     site_root: Option<String>,
     smtp_from: Option<String>,
+    notify_retry: Option<String>,
 }
 
 const DEFAULT_DATABASE: &str = "sqlite://data/agentkey.db";
@@ -111,7 +119,17 @@ impl Settings {
             bail!("AGENTKEY_SMTP_URL must start with smtp:// or smtps:// (the value is not shown: it may hold a password)");
         }
         let smtp_from = env("AGENTKEY_SMTP_FROM").or(file.smtp_from).unwrap_or_else(|| "AgentKey <agentkey@localhost>".into());
+        let mut notify_policy = Policy::default();
+        if let Some(spec) = env("AGENTKEY_NOTIFY_RETRY").or(file.notify_retry) {
+            apply_retry(&mut notify_policy, &spec)?;
+        }
+        let test_loopback_webhooks = matches!(env("AGENTKEY_TEST_LOOPBACK_WEBHOOKS").as_deref(), Some("1" | "true"));
+        if test_loopback_webhooks && !bind.ip().is_loopback() {
+            bail!("AGENTKEY_TEST_LOOPBACK_WEBHOOKS is for tests on one machine and needs AGENTKEY_BIND on a loopback address (got {bind})");
+        }
         Ok(Settings {
+            notify_policy,
+            test_loopback_webhooks,
             smtp_url: smtp_url.map(SecretString::from),
             smtp_from,
             database_url,
@@ -171,6 +189,49 @@ fn apply_limits(limits: &mut Limits, spec: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Parses `base=2s,cap=30m,attempts=15,lease=60s` (units ms, s, m, h) over the defaults.
+fn apply_retry(policy: &mut Policy, spec: &str) -> anyhow::Result<()> {
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let applied = part.split_once('=').and_then(|(key, value)| {
+            let value = value.trim();
+            match key.trim() {
+                "attempts" => value.parse().ok().filter(|n| *n >= 1).map(|n| policy.max_attempts = n),
+                key => {
+                    let duration = parse_duration(value)?;
+                    match key {
+                        "base" => policy.base = duration,
+                        "cap" => policy.cap = duration,
+                        "lease" => policy.lease = duration,
+                        _ => return None,
+                    }
+                    Some(())
+                }
+            }
+        });
+        if applied.is_none() {
+            bail!("AGENTKEY_NOTIFY_RETRY: cannot read {part:?}; use e.g. base=2s,cap=30m,attempts=15,lease=60s (units ms, s, m, h)");
+        }
+    }
+    if policy.cap < policy.base {
+        bail!("AGENTKEY_NOTIFY_RETRY: cap must not be shorter than base");
+    }
+    Ok(())
+}
+
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +264,23 @@ mod tests {
         assert_eq!(s.limits.get(Tier::Credential), Limit { max: 5, window_secs: 1 });
         assert_eq!(s.limits.get(Tier::Request), Limit { max: 2, window_secs: 3600 });
         assert_eq!(s.limits.get(Tier::Read).max, 120);
+    }
+
+    #[test]
+    fn notification_retry_schedule_is_configurable_and_checked() {
+        let s = Settings::from_sources(None, vars(&[("AGENTKEY_NOTIFY_RETRY", "base=50ms,cap=1s,attempts=4,lease=2s")])).expect("valid");
+        assert_eq!(s.notify_policy.base, std::time::Duration::from_millis(50));
+        assert_eq!(s.notify_policy.cap, std::time::Duration::from_secs(1));
+        assert_eq!(s.notify_policy.max_attempts, 4);
+        let err = Settings::from_sources(None, vars(&[("AGENTKEY_NOTIFY_RETRY", "base=soon")])).expect_err("invalid");
+        assert!(err.to_string().contains("AGENTKEY_NOTIFY_RETRY"));
+    }
+
+    #[test]
+    fn loopback_webhooks_are_refused_on_a_public_bind() {
+        let err = Settings::from_sources(None, vars(&[("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"), ("AGENTKEY_BIND", "0.0.0.0:3000")]))
+            .expect_err("refused");
+        assert!(err.to_string().contains("AGENTKEY_TEST_LOOPBACK_WEBHOOKS"));
+        assert!(Settings::from_sources(None, vars(&[("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1")])).expect("loopback bind").test_loopback_webhooks);
     }
 }

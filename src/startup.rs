@@ -32,7 +32,12 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
         settings.smtp_url.as_ref().map(secrecy::ExposeSecret::expose_secret),
         &settings.smtp_from,
     )?;
-    Ok(Services::new(store, ring, settings.base_url.clone(), mailer))
+    if settings.test_loopback_webhooks {
+        tracing::warn!("AGENTKEY_TEST_LOOPBACK_WEBHOOKS is on: webhooks may target plain-http loopback receivers (tests only)");
+    }
+    let outbound = app::server::notify::outbound::Outbound::new(settings.test_loopback_webhooks)?;
+    let notifier = app::server::notify::Notifier::new(outbound, settings.notify_policy);
+    Ok(Services::new(store, ring, settings.base_url.clone(), mailer, notifier))
 }
 
 /// The master key: `AGENTKEY_MASTER_KEY`, else (embedded default only) the key file, generated
@@ -160,6 +165,7 @@ impl Application {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
+        let worker = tokio::spawn(crate::workers::notify::run(self.services.clone()));
         let services = self.services.clone();
         let shutdown = async move {
             shutdown.await;
@@ -167,6 +173,10 @@ impl Application {
             services.begin_shutdown();
         };
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed")?;
+        // The worker stops taking rows at shutdown and records the sends already under way.
+        if let Err(err) = worker.await {
+            tracing::error!(error = %err, "notification worker failed");
+        }
         self.services.shutdown().await;
         self.services.store.close().await;
         tracing::info!("stopped cleanly");

@@ -85,3 +85,44 @@ impl From<RequestStatus> for Access {
         }
     }
 }
+
+text_enum!(
+    /// Where alerts go.
+    ChannelKind { Slack => "slack", Discord => "discord", Email => "email" }
+);
+
+text_enum!(
+    /// What reviewers can be alerted about: new work, and optionally decisions.
+    AlertEvent {
+        AccessRequested => "access_requested",
+        ToolSuggested => "tool_suggested",
+        GuideSuggested => "guide_suggested",
+        Decided => "decided",
+    }
+);
+
+impl ChannelKind {
+    /// Name shown to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            ChannelKind::Slack => "Slack",
+            ChannelKind::Discord => "Discord",
+            ChannelKind::Email => "Email",
+        }
+    }
+}
+
+impl AlertEvent {
+    /// Name shown to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertEvent::AccessRequested => "New access request",
+            AlertEvent::ToolSuggested => "New or reopened tool suggestion",
+            AlertEvent::GuideSuggested => "New guide suggestion",
+            AlertEvent::Decided => "Decisions (approved, denied, revoked)",
+        }
+    }
+
+    /// Events a channel receives unless someone changes it: new work, not decisions.
+    pub const DEFAULT: &'static [AlertEvent] = &[AlertEvent::AccessRequested, AlertEvent::ToolSuggested, AlertEvent::GuideSuggested];
+}

@@ -8,9 +8,11 @@ mod agent_api;
 mod dashboard;
 mod enums;
 mod error;
+mod notify;
 
 pub use admin::*;
 pub use agent_api::*;
 pub use dashboard::*;
 pub use enums::*;
 pub use error::*;
+pub use notify::*;

@@ -10,6 +10,8 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// `<id@host>`; alerts set it from their outbox id so that a resent alert is the same message.
+    pub message_id: Option<String>,
 }
 
 /// Where mail goes.
@@ -51,6 +53,7 @@ impl Mailer {
                     .from(from.clone())
                     .to(to)
                     .subject(mail.subject)
+                    .message_id(mail.message_id)
                     .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))?;
                 transport.send(message).await.map_err(|err| anyhow::anyhow!("SMTP delivery failed: {err}"))?;
                 Ok(())

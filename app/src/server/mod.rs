@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod mail;
+pub mod notify;
 pub mod service;
 pub mod store;
 
@@ -29,6 +30,8 @@ pub struct Inner {
     pub vend_cache: service::vend::VendCache,
     pub reject_throttle: service::agent_auth::RejectThrottle,
     pub mailer: mail::Mailer,
+    /// Outbox side of notifications: guarded client, retry schedule, worker wake-up.
+    pub notifier: notify::Notifier,
     pub sign_in_limits: auth::limiter::KeyedLimiter,
     /// Public base URL of this instance, used in onboarding snippets and hints.
     pub base_url: String,
@@ -47,7 +50,7 @@ impl std::ops::Deref for Services {
 
 impl Services {
     /// Wires the parts together and starts the audit group-commit writer.
-    pub fn new(store: store::Store, keys: crypto::Keyring, base_url: String, mailer: mail::Mailer) -> Self {
+    pub fn new(store: store::Store, keys: crypto::Keyring, base_url: String, mailer: mail::Mailer, notifier: notify::Notifier) -> Self {
         let audit = audit::AuditWriter::start(store.clone());
         Services(Arc::new(Inner {
             store,
@@ -57,6 +60,7 @@ impl Services {
             vend_cache: service::vend::VendCache::default(),
             reject_throttle: Default::default(),
             mailer,
+            notifier,
             sign_in_limits: Default::default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             started: Instant::now(),
@@ -75,6 +79,11 @@ impl Services {
         async move {
             let _ = rx.wait_for(|stopping| *stopping).await;
         }
+    }
+
+    /// An absolute link into the dashboard.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
     }
 
     /// Waits for queued audit rows to be committed; call after the HTTP server has drained.

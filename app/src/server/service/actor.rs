@@ -25,6 +25,7 @@ pub enum Permission {
     ManageTools,
     ManageCredentials,
     Decide,
+    ManageNotifications,
     ReadAll,
 }
 

@@ -91,6 +91,7 @@ pub async fn request_link(svc: &Services, email: &str, meta: &RequestMeta) -> Se
              <p>The link works once and expires in 15 minutes. If you did not ask for it, ignore this message.</p>",
             escape_html(&url)
         ),
+        message_id: None,
     };
     if let Err(err) = svc.mailer.send(mail).await {
         // The requester still sees the neutral answer; the operator sees why no mail arrived.

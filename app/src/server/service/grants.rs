@@ -8,11 +8,12 @@ use super::actor::{AdminCtx, AgentCtx, Permission};
 use super::validate::{Check, limits};
 use super::{is_uuid, new_id};
 use crate::model::{
-    AccessRequestView, AgentStatus, CredentialMode, ErrorBody, RequestAccessBody, RequestCreated, RequestStatus,
+    AccessRequestView, AgentStatus, AlertEvent, CredentialMode, ErrorBody, RequestAccessBody, RequestCreated, RequestStatus,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::events::EventKind;
+use crate::server::notify::{self, Alert};
 use crate::server::store::{self, requests::{Decision, NewRequest, RequestRow}};
 use crate::server::{Services, ServiceError, ServiceResult, clock};
 
@@ -104,8 +105,13 @@ pub async fn request_access(svc: &Services, agent: &AgentCtx, tool_id: &str, bod
         .tool(tool_id)
         .meta(json!({ "tool_name": tool.name, "reason": reason }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    let alert = Alert::new(AlertEvent::AccessRequested, &agent.agent_name, &tool.name, &reason, svc.link("/inbox"), now);
+    let queued = notify::enqueue(&mut tx, &agent.org_id, alert).await?;
     tx.commit().await?;
     svc.events.publish(&agent.org_id, EventKind::RequestChanged);
+    if queued > 0 {
+        svc.notifier.wake();
+    }
     Ok(RequestCreated {
         request_id: id,
         status: "pending".into(),
@@ -272,9 +278,18 @@ async fn decide(svc: &Services, ctx: &AdminCtx, d: &Decision<'_>, entry: AuditEn
     }
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     let row = store::requests::find_request(&mut *tx, &ctx.org_id, d.id).await?.ok_or_else(request_not_found)?;
+    let alert = Alert {
+        decision: Some(verb.to_owned()),
+        reviewer: Some(ctx.actor.label.clone()),
+        ..Alert::new(AlertEvent::Decided, &row.agent_name, &row.tool_name, d.note.unwrap_or_default(), svc.link("/audit"), clock::now_ms())
+    };
+    let queued = notify::enqueue(&mut tx, &ctx.org_id, alert).await?;
     tx.commit().await?;
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
+    if queued > 0 {
+        svc.notifier.wake();
+    }
     Ok(view(row))
 }
 

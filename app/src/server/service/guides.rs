@@ -7,9 +7,10 @@ use super::actor::{AdminCtx, AgentCtx, Permission};
 use super::validate::{Check, limits};
 use super::suggestions::supporters_of;
 use super::{is_uuid, new_id, normalize, tools};
-use crate::model::{ErrorBody, GuideSuggestionView, SuggestGuideBody, SuggestionCreated, SuggestionStatus, ToolView};
+use crate::model::{AlertEvent, ErrorBody, GuideSuggestionView, SuggestGuideBody, SuggestionCreated, SuggestionStatus, ToolView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
+use crate::server::notify::{self, Alert};
 use crate::server::store::{self, suggestions::{Backing, GuideSuggestionRow, SupporterTable}};
 use crate::server::{Services, ServiceError, ServiceResult, clock};
 
@@ -90,8 +91,16 @@ pub async fn suggest_guide(svc: &Services, agent: &AgentCtx, tool_id: &str, body
         .tool(tool_id)
         .meta(json!({ "tool_name": tool.name, "learned": learned, "why": why }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    let mut queued = 0;
+    if !existing {
+        let alert = Alert::new(AlertEvent::GuideSuggested, &agent.agent_name, &tool.name, &learned, svc.link("/inbox"), now);
+        queued = notify::enqueue(&mut tx, &agent.org_id, alert).await?;
+    }
     tx.commit().await?;
     svc.events.publish(&agent.org_id, EventKind::SuggestionChanged);
+    if queued > 0 {
+        svc.notifier.wake();
+    }
     Ok(SuggestionCreated {
         suggestion_id: id,
         status: "pending".into(),

@@ -13,6 +13,7 @@ pub mod grants;
 pub mod guides;
 pub mod keys;
 pub mod normalize;
+pub mod notifications;
 pub mod onboarding;
 pub mod orgs;
 pub mod status;

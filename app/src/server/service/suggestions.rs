@@ -9,9 +9,10 @@ use serde_json::json;
 use super::actor::{AdminCtx, AgentCtx, Permission};
 use super::validate::{Check, limits};
 use super::{is_uuid, new_id, normalize};
-use crate::model::{ErrorBody, SuggestToolBody, SuggestionCreated, SuggestionStatus, Supporter, ToolSuggestionView};
+use crate::model::{AlertEvent, ErrorBody, SuggestToolBody, SuggestionCreated, SuggestionStatus, Supporter, ToolSuggestionView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
+use crate::server::notify::{self, Alert};
 use crate::server::store::{
     self, Tx,
     requests::NewRequest,
@@ -152,8 +153,20 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
         .target("tool_suggestion", &suggestion_id)
         .meta(json!({ "name": input.name, "url": input.url.as_ref().map(|u| &u.url), "reason": input.reason }));
     audit::append(&mut tx, svc.store.heads(), &[e]).await?;
+    // New or reopened suggestions are new work; one more backer of an open one is not.
+    let mut queued = 0;
+    if !existing {
+        let alert = Alert {
+            tool_url: input.url.as_ref().map(|u| u.url.clone()),
+            ..Alert::new(AlertEvent::ToolSuggested, &agent.agent_name, &input.name, &input.reason, svc.link("/inbox"), now)
+        };
+        queued = notify::enqueue(&mut tx, &agent.org_id, alert).await?;
+    }
     tx.commit().await?;
     svc.events.publish(&agent.org_id, EventKind::SuggestionChanged);
+    if queued > 0 {
+        svc.notifier.wake();
+    }
     Ok(SuggestionCreated {
         suggestion_id,
         status: "pending".into(),

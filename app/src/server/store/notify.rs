@@ -1,0 +1,281 @@
+//! Notification channels and the delivery outbox.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+use super::Tx;
+
+/// A `notification_channels` row.
+#[derive(Clone, Debug, FromRow)]
+pub struct ChannelRow {
+    pub id: String,
+    pub organization_id: String,
+    pub kind: String,
+    pub target_blob: Option<String>,
+    pub target_hint: Option<String>,
+    pub events: String,
+    pub last_status: Option<String>,
+    pub last_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub updated_by: String,
+    pub updated_at: i64,
+}
+
+const CHANNEL_COLUMNS: &str = "id, organization_id, kind, target_blob, target_hint, events, last_status, last_at, last_error, updated_by, updated_at";
+
+pub async fn list_channels(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<ChannelRow>> {
+    sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 ORDER BY kind"))
+        .bind(org_id)
+        .fetch_all(ex)
+        .await
+}
+
+pub async fn find_channel(ex: impl SqliteExecutor<'_>, org_id: &str, kind: &str) -> sqlx::Result<Option<ChannelRow>> {
+    sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 AND kind = $2"))
+        .bind(org_id)
+        .bind(kind)
+        .fetch_optional(ex)
+        .await
+}
+
+/// What a settings change writes to a channel.
+pub struct ChannelWrite<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub kind: &'a str,
+    pub target_blob: Option<&'a str>,
+    pub target_hint: Option<&'a str>,
+    pub events: &'a str,
+    pub updated_by: &'a str,
+    /// The target changed: the last delivery status belonged to the old one.
+    pub new_target: bool,
+}
+
+/// Creates or replaces a channel's target and events.
+#[tracing::instrument(skip_all, fields(org_id = w.org_id, kind = w.kind))]
+pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO notification_channels (id, organization_id, kind, target_blob, target_hint, events, updated_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+         ON CONFLICT (organization_id, kind) DO UPDATE SET \
+           last_status = CASE WHEN $9 THEN NULL ELSE notification_channels.last_status END, \
+           last_at = CASE WHEN $9 THEN NULL ELSE notification_channels.last_at END, \
+           last_error = CASE WHEN $9 THEN NULL ELSE notification_channels.last_error END, \
+           target_blob = excluded.target_blob, target_hint = excluded.target_hint, events = excluded.events, \
+           updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+    )
+    .bind(w.id)
+    .bind(w.org_id)
+    .bind(w.kind)
+    .bind(w.target_blob)
+    .bind(w.target_hint)
+    .bind(w.events)
+    .bind(w.updated_by)
+    .bind(now)
+    .bind(w.new_target)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM notification_channels WHERE organization_id = $1 AND kind = $2")
+        .bind(org_id)
+        .bind(kind)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Records the outcome of the latest delivery (or test) on a channel.
+pub async fn record_channel_result(ex: impl SqliteExecutor<'_>, org_id: &str, kind: &str, error: Option<&str>, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notification_channels SET last_status = $3, last_at = $4, last_error = $5 WHERE organization_id = $1 AND kind = $2",
+    )
+    .bind(org_id)
+    .bind(kind)
+    .bind(if error.is_some() { "failed" } else { "delivered" })
+    .bind(now)
+    .bind(error)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+/// Addresses of the members of `org_id` who opted in to alert mail.
+pub async fn email_recipients(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.organization_id = $1 AND m.email_alerts = 1 ORDER BY u.email",
+    )
+    .bind(org_id)
+    .fetch_all(ex)
+    .await
+}
+
+pub async fn email_opted_in(ex: impl SqliteExecutor<'_>, org_id: &str, user_id: &str) -> sqlx::Result<bool> {
+    let on: Option<i64> = sqlx::query_scalar("SELECT email_alerts FROM memberships WHERE organization_id = $1 AND user_id = $2")
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_optional(ex)
+        .await?;
+    Ok(on == Some(1))
+}
+
+pub async fn set_email_opt_in(tx: &mut Tx, org_id: &str, user_id: &str, on: bool) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE memberships SET email_alerts = $3 WHERE organization_id = $1 AND user_id = $2")
+        .bind(org_id)
+        .bind(user_id)
+        .bind(i64::from(on))
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// A new outbox row.
+pub struct NewDelivery<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub channel: &'a str,
+    pub recipient: Option<&'a str>,
+    pub event: &'a str,
+    pub payload: &'a str,
+}
+
+pub async fn insert_delivery(tx: &mut Tx, d: &NewDelivery<'_>, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO notification_outbox (id, organization_id, channel, recipient, event, payload, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
+    )
+    .bind(d.id)
+    .bind(d.org_id)
+    .bind(d.channel)
+    .bind(d.recipient)
+    .bind(d.event)
+    .bind(d.payload)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// An outbox row as the worker and the settings page see it.
+#[derive(Clone, Debug, FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub organization_id: String,
+    pub channel: String,
+    pub recipient: Option<String>,
+    pub event: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, organization_id, channel, recipient, event, payload, status, attempts, next_attempt_at, last_error, created_at, delivered_at";
+
+/// Takes up to `limit` due rows for this worker until `locked_until`, counting the attempt
+/// now so that a crash mid-delivery still counts. One statement, so two workers on the same
+/// database can never take the same row.
+#[tracing::instrument(skip_all)]
+pub async fn claim_due(ex: impl SqliteExecutor<'_>, now: i64, locked_until: i64, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+    sqlx::query_as(&format!(
+        "UPDATE notification_outbox SET locked_until = $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM notification_outbox \
+                      WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) \
+                      ORDER BY next_attempt_at, id LIMIT $3) \
+         RETURNING {DELIVERY_COLUMNS}"
+    ))
+    .bind(now)
+    .bind(locked_until)
+    .bind(limit)
+    .fetch_all(ex)
+    .await
+}
+
+/// When the next pending row falls due (ignoring rows another worker holds), if any.
+pub async fn next_due(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT MIN(COALESCE(CASE WHEN locked_until > next_attempt_at THEN locked_until END, next_attempt_at)) FROM notification_outbox WHERE status = 'pending'")
+        .fetch_one(ex)
+        .await
+}
+
+pub async fn mark_delivered(ex: impl SqliteExecutor<'_>, id: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE notification_outbox SET status = 'delivered', delivered_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .bind(now)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}
+
+/// Schedules another attempt, or dead-letters the row when `next_attempt_at` is `None`.
+pub async fn mark_failed(ex: impl SqliteExecutor<'_>, id: &str, error: &str, next_attempt_at: Option<i64>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notification_outbox SET status = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
+         next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $2 \
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(next_attempt_at)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+/// Dead-lettered rows of an organization, newest first.
+pub async fn list_dead(ex: impl SqliteExecutor<'_>, org_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM notification_outbox WHERE organization_id = $1 AND status = 'dead' ORDER BY created_at DESC, id LIMIT $2"
+    ))
+    .bind(org_id)
+    .bind(limit)
+    .fetch_all(ex)
+    .await
+}
+
+/// Puts a dead letter back in the queue with a fresh set of attempts.
+pub async fn requeue_dead(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt_at = $3, locked_until = NULL \
+         WHERE organization_id = $1 AND id = $2 AND status = 'dead'",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Rows per status for an organization: (pending, delivered, dead).
+pub async fn count_by_status(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<(i64, i64, i64)> {
+    sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0), \
+                COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0), \
+                COALESCE(SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END), 0) \
+         FROM notification_outbox WHERE organization_id = $1",
+    )
+    .bind(org_id)
+    .fetch_one(ex)
+    .await
+}
+
+/// Dead-letters every undelivered row of a channel (it was removed); returns how many.
+pub async fn dead_letter_channel(tx: &mut Tx, org_id: &str, channel: &str, error: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE notification_outbox SET status = 'dead', last_error = $3, locked_until = NULL \
+         WHERE organization_id = $1 AND channel = $2 AND status = 'pending'",
+    )
+    .bind(org_id)
+    .bind(channel)
+    .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
