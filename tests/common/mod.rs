@@ -4,6 +4,7 @@
 //! at debug level so tests can assert that no secret ever reaches them.
 #![allow(dead_code)]
 
+pub mod receiver;
 pub mod smtp;
 
 use std::collections::HashMap;
@@ -104,13 +105,19 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
 
 impl TestApp {
     /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping_files().await;
+    }
+
+    /// Stops the server and hands over its folder (database, key file) for another process.
+    pub async fn stop_keeping_files(mut self) -> tempfile::TempDir {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
             handle.await.expect("server task").expect("server stopped cleanly");
         }
+        self.dir
     }
 
     pub fn url(&self, path: &str) -> String {

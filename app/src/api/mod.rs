@@ -6,6 +6,7 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod inbox;
+pub mod notifications;
 pub mod tools;
 
 #[cfg(feature = "ssr")]

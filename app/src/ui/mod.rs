@@ -7,6 +7,7 @@ mod catalog;
 mod inbox;
 mod layout;
 mod login;
+mod notifications;
 mod overview;
 mod settings;
 mod status;

@@ -1,5 +1,4 @@
-//! Settings: the organization, the person's sessions (list and end them), and a pointer to
-//! notifications, which arrive with their own issue.
+//! Settings: the organization, notifications, and the person's sessions (list and end them).
 
 use leptos::prelude::*;
 
@@ -48,10 +47,7 @@ pub fn SettingsPage() -> impl IntoView {
                 </ul>
             })}
         </section>
-        <section class="card">
-            <h2>"Notifications"</h2>
-            <p class="muted">"Slack, Discord and email alerts are not configured in this version yet."</p>
-        </section>
+        <super::notifications::NotificationsSection/>
         <section class="card">
             <h2>"Your sessions"</h2>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -182,6 +182,9 @@ impl Outbound {
             Some(Host::Ipv6(ip)) => literal(IpAddr::V6(ip), self.allow_loopback).map_err(SendError::Permanent)?,
             _ => {}
         }
+        if url.scheme() != "https" && !self.allow_loopback {
+            return Err(SendError::Permanent("only https destinations are allowed".into()));
+        }
         let body = serde_json::to_vec(body).map_err(|e| SendError::Permanent(format!("could not encode the message: {e}")))?;
         let response = self
             .client
