@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { launch, watch, smtpSink, agent, OUTPUT, BASE_URL } from "../support.mjs";
 
@@ -22,6 +23,15 @@ async function open(page, path) {
 
 const shot = (page, name) => page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
 
+/** A fresh browser with a signed-in page that records problems. */
+async function signedIn(problems) {
+  const context = await launch();
+  const page = await context.newPage();
+  watch(page, problems);
+  await signIn(page);
+  return { context, page };
+}
+
 async function signIn(page) {
   const sent = sink.messages.length;
   await open(page, "/login");
@@ -39,14 +49,9 @@ async function signIn(page) {
 
 test("a reviewer runs the whole flow in the dashboard", async () => {
   mkdirSync(OUTPUT, { recursive: true });
-  const context = await launch();
   const problems = [];
-  // 403s are expected: the revoked agent's fetch is made by the test, not the page.
+  const { context, page } = await signedIn(problems);
   try {
-    const page = await context.newPage();
-    watch(page, problems);
-
-    await signIn(page);
     await shot(page, "inbox-empty");
 
     // Register an agent; its key is shown once.
@@ -157,5 +162,64 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     assert.deepEqual(problems, []);
   } finally {
     await context.close();
+  }
+});
+
+test("an admin connects Slack, sends a test and an agent's request reaches it", async () => {
+  // A Slack stand-in on loopback (the e2e server runs with AGENTKEY_TEST_LOOPBACK_WEBHOOKS).
+  const received = [];
+  const receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => { body += c; });
+    req.on("end", () => {
+      received.push({ path: req.url, key: req.headers["idempotency-key"], body: JSON.parse(body || "null") });
+      res.end("ok");
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const webhook = `http://127.0.0.1:${receiver.address().port}/services/T0/B0/e2eWebhookSECRET`;
+  const problems = [];
+  const { context, page } = await signedIn(problems);
+  try {
+    await open(page, "/settings");
+    const slack = page.locator("[data-channel=slack]");
+    await slack.locator("input[name=webhook]").fill(webhook);
+    await slack.locator("button[type=submit]").click();
+    await slack.locator("code.target").waitFor();
+    assert.equal(await slack.locator("code.target").textContent(), "127.0.0.1/services/…CRET");
+    assert.equal(await slack.locator("input[name=webhook]").inputValue(), "", "the URL is not kept in the form");
+    assert.ok(!(await page.content()).includes("e2eWebhookSECRET"), "the page never shows the saved URL");
+
+    await slack.locator("button.test").click();
+    await page.locator(".toast", { hasText: "Test sent to Slack." }).waitFor();
+    assert.equal(received.length, 1);
+    assert.match(JSON.stringify(received[0].body.blocks), /AgentKey test/);
+
+    // An agent's request arrives in Slack through the outbox, with its reason.
+    await open(page, "/agents");
+    await page.fill("#agent-name", "e2e-notified");
+    await page.fill("#agent-description", "Requests a tool in the notifications test");
+    await page.click("#create-agent");
+    const key = (await page.textContent("#new-key", { timeout: 10_000 })).trim();
+    const bot = agent(key);
+    const catalog = await bot.tools();
+    const tool = catalog.json.tools[0];
+    assert.ok(tool, "the first test left tools in the catalog");
+    const res = await bot.request(tool.id, "Notify the reviewers <!channel>");
+    assert.equal(res.status, 201);
+    for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(received.length, 2, "the access request reached Slack");
+    const text = JSON.stringify(received[1].body.blocks);
+    assert.match(text, /e2e-notified/);
+    assert.match(text, /\[channel\]/, "mentions are neutralised");
+    assert.notEqual(received[1].key, received[0].key);
+
+    await open(page, "/settings");
+    await page.locator("[data-channel=slack] [data-status=delivered]").waitFor();
+    await shot(page, "settings-notifications");
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+    receiver.close();
   }
 });
