@@ -375,3 +375,32 @@ async fn an_admin_grant_gives_access_at_once_and_refuses_what_approval_would() {
     assert_eq!(again.status, 409);
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('grant.requested', 'grant.approved')").await, 2);
 }
+
+#[tokio::test]
+async fn a_member_turns_on_alert_mail_from_the_dashboard_and_gets_the_next_request() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let before = sink.count();
+
+    let reply = rpc(&app, "notifications/email", &[("on", "true")], Some(&cookie)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let settings = rpc(&app, "notifications", &[], Some(&cookie)).await.json();
+    assert_eq!(settings["email_opt_in"], true);
+    assert_eq!(settings["email_recipients"], 1);
+    let bogus = rpc(&app, "notifications/events", &[("kind", "pager"), ("events", "access_requested")], Some(&cookie)).await;
+    assert_eq!(bogus.status, 400, "unknown channel kinds are refused: {}", bogus.body);
+    let bogus = rpc(&app, "notifications/events", &[("kind", "email"), ("events", "everything")], Some(&cookie)).await;
+    assert_eq!(bogus.status, 400, "unknown events are refused: {}", bogus.body);
+
+    let tool = app.create_shared_tool("GitHub", None, "s3cret").await;
+    let (_, key) = app.create_agent("mail-bot").await;
+    app.request_access(&key, &tool.id).await;
+    let mail = sink.wait_for(before).await;
+    assert!(mail.contains("To: owner@example.com") && mail.contains("New access request") && mail.contains("mail-bot"), "{mail}");
+
+    assert_eq!(rpc(&app, "notifications/email", &[("on", "false")], Some(&cookie)).await.status, 200);
+    let settings = rpc(&app, "notifications", &[], Some(&cookie)).await.json();
+    assert_eq!(settings["email_recipients"], 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'notification.email_opt_in'").await, 2);
+    app.stop().await;
+}

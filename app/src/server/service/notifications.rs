@@ -40,7 +40,7 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
                 kind,
                 configured: kind == ChannelKind::Email,
                 target_hint: None,
-                events: if kind == ChannelKind::Email { Vec::new() } else { AlertEvent::DEFAULT.to_vec() },
+                events: AlertEvent::DEFAULT.to_vec(),
                 last_status: None,
                 last_at: None,
                 last_error: None,
@@ -175,6 +175,20 @@ pub async fn set_email_opt_in(svc: &Services, ctx: &AdminCtx, on: bool) -> Servi
     let mut tx = svc.store.begin().await?;
     if !store::notify::set_email_opt_in(&mut tx, &ctx.org_id, &ctx.actor.id, on).await? {
         return Err(ServiceError::forbidden("Only members of the organization receive alert mail.", "Sign in as a member."));
+    }
+    // The first member to opt in starts the email channel with the default events.
+    if on && store::notify::find_channel(&mut *tx, &ctx.org_id, ChannelKind::Email.as_str()).await?.is_none() {
+        let write = ChannelWrite {
+            id: &new_id(),
+            org_id: &ctx.org_id,
+            kind: ChannelKind::Email.as_str(),
+            target_blob: None,
+            target_hint: None,
+            events: &notify::join_events(AlertEvent::DEFAULT),
+            updated_by: &ctx.actor.label,
+            new_target: false,
+        };
+        store::notify::upsert_channel(&mut tx, &write, clock::now_ms()).await?;
     }
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.email_opt_in")
         .target("member", &ctx.actor.id)
