@@ -5,6 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:http";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { launch, watch, smtpSink, agent, OUTPUT, BASE_URL } from "../support.mjs";
 
@@ -221,5 +222,96 @@ test("an admin connects Slack, sends a test and an agent's request reaches it", 
   } finally {
     await context.close();
     receiver.close();
+  }
+});
+
+/** Accepts the invitation mailed to `email` in a fresh browser; returns its context and page. */
+async function acceptInvitation(email, sent, problems) {
+  const mail = await sink.waitFor(new RegExp(`To: ${email}[\\s\\S]*invite\\?token=[0-9a-f]{64}`), sent);
+  const link = mail.match(/https?:\/\/[^\s"<>]+\/invite\?token=[0-9a-f]{64}/)[0];
+  const context = await launch();
+  const page = await context.newPage();
+  watch(page, problems, (res) => res.url().includes("/rpc/requests/approve"));
+  await page.goto(link);
+  await page.waitForSelector("body[data-hydrated]");
+  await page.click("#accept");
+  await page.waitForURL(/\/inbox$/);
+  return { context, page };
+}
+
+test("a second reviewer joins by invitation, a quorum of two decides, an auditor only reads", async () => {
+  const problems = [];
+  const { context, page } = await signedIn(problems);
+  const contexts = [context];
+  try {
+    // Invite a reviewer and an auditor; each accepts in their own browser.
+    await open(page, "/members");
+    let sent = sink.messages.length;
+    await page.fill("#invite-email", "reviewer@e2e.test");
+    await page.selectOption("#invite-role", "approver");
+    await page.click("#invite button[type=submit]");
+    await page.locator(".toast", { hasText: "Invitation sent to reviewer@e2e.test." }).waitFor();
+    const reviewer = await acceptInvitation("reviewer@e2e.test", sent, problems);
+    contexts.push(reviewer.context);
+    sent = sink.messages.length;
+    await page.fill("#invite-email", "auditor@e2e.test");
+    await page.selectOption("#invite-role", "auditor");
+    await page.click("#invite button[type=submit]");
+    await page.locator(".toast", { hasText: "Invitation sent to auditor@e2e.test." }).waitFor();
+    const auditor = await acceptInvitation("auditor@e2e.test", sent, problems);
+    contexts.push(auditor.context);
+    await open(page, "/members");
+    await page.locator("li.member[data-email='reviewer@e2e.test']").waitFor();
+    await shot(page, "members");
+
+    // GitHub needs two approvals.
+    await open(page, "/tools");
+    const row = page.locator("li.tool", { hasText: "GitHub" });
+    await row.locator("button", { hasText: "Edit" }).click();
+    await row.locator("form.quorum select").selectOption("2");
+    await row.locator("form.quorum button[type=submit]").click();
+    await page.locator(".toast", { hasText: "now needs 2 approval(s)" }).waitFor();
+
+    // An agent registered from the CLI (so the owner did not register it) asks for GitHub.
+    const created = JSON.parse(execFileSync(process.env.AGENTKEY_BIN, ["--json", "agent", "create", "--name", "e2e-quorum-bot"]).toString());
+    const bot = agent(created.api_key);
+    const github = (await bot.tools()).json.tools.find((t) => t.name === "GitHub");
+    assert.equal((await bot.request(github.id, "Needs two reviewers to agree.")).status, 201);
+
+    // First approval: still pending, "1 of 2".
+    await open(reviewer.page, "/inbox");
+    const pending = reviewer.page.locator("#requests .request", { hasText: "e2e-quorum-bot" });
+    await pending.locator("button.approve").click();
+    await reviewer.page.locator(".toast", { hasText: "Approval recorded: 1 of 2." }).waitFor();
+    await pending.locator(".quorum", { hasText: "1 of 2 approvals · approved by reviewer@e2e.test" }).waitFor();
+    assert.equal((await bot.fetchCredential(github.id)).status, 403, "one approval is not enough");
+    await shot(reviewer.page, "inbox-quorum");
+
+    // Second approval by the owner: approved, the agent fetches.
+    await open(page, "/inbox");
+    const ownerRow = page.locator("#requests .request", { hasText: "e2e-quorum-bot" });
+    await ownerRow.locator(".quorum", { hasText: "1 of 2" }).waitFor();
+    await ownerRow.locator("button.approve").click();
+    await page.locator(".toast", { hasText: "Approved GitHub for e2e-quorum-bot." }).waitFor();
+    assert.equal((await bot.fetchCredential(github.id)).status, 200);
+
+    // The auditor reads the audit log, has no decision buttons, and the server refuses them.
+    const linear = (await bot.tools()).json.tools.find((t) => t.name !== "GitHub");
+    assert.equal((await bot.request(linear.id, "Something for the auditor to look at.")).status, 201);
+    await open(auditor.page, "/audit");
+    await auditor.page.locator("text=grant.approval_recorded").first().waitFor();
+    await open(auditor.page, "/inbox");
+    await auditor.page.locator("#requests .request", { hasText: "e2e-quorum-bot" }).waitFor();
+    assert.equal(await auditor.page.locator("#requests button.approve").count(), 0, "no approve buttons for auditors");
+    await shot(auditor.page, "inbox-auditor");
+    const requestId = await auditor.page.locator("#requests .request", { hasText: "e2e-quorum-bot" }).first().getAttribute("data-id");
+    const status = await auditor.page.evaluate(async (id) => {
+      const res = await fetch("/rpc/requests/approve", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `id=${id}` });
+      return res.status;
+    }, requestId);
+    assert.equal(status, 403, "the server function refuses an auditor");
+    assert.deepEqual(problems, []);
+  } finally {
+    for (const c of contexts) await c.close();
   }
 });

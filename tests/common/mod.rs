@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod receiver;
+pub mod rpc;
 pub mod smtp;
 
 use std::collections::HashMap;

@@ -51,6 +51,13 @@ pub async fn update_tool(id: String, name: String, description: String, url: Str
 }
 
 /// Sets or rotates a shared tool's secret. The secret is never sent back.
+/// Sets how many distinct reviewers must approve each request for the tool (1–3).
+#[server(prefix = "/rpc", endpoint = "tools/quorum")]
+pub async fn set_tool_quorum(id: String, approvals: i64) -> Result<ToolView, ServerFnError> {
+    let c = caller().await?;
+    tools::set_approvals_required(&c.svc, &c.ctx, &id, approvals).await.map_err(fail)
+}
+
 #[server(prefix = "/rpc", endpoint = "tools/credential")]
 pub async fn set_tool_credential(id: String, secret: String) -> Result<ToolView, ServerFnError> {
     let c = caller().await?;

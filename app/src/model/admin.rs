@@ -68,7 +68,14 @@ pub struct ToolView {
     pub credential_expires_at: Option<String>,
     pub instructions: String,
     pub instructions_version: i64,
+    /// Distinct reviewers who must approve each request (1–3).
+    #[serde(default = "one")]
+    pub approvals_required: i64,
     pub created_at: String,
+}
+
+fn one() -> i64 {
+    1
 }
 
 /// Result of creating a tool: the tool plus the requests opened for suggestion backers.
@@ -107,6 +114,11 @@ pub struct AccessRequestView {
     pub decision_note: Option<String>,
     pub expires_at: Option<String>,
     pub created_at: String,
+    /// The tool's quorum and who approved so far (pending requests).
+    #[serde(default = "one")]
+    pub approvals_required: i64,
+    #[serde(default)]
+    pub approved_by: Vec<String>,
 }
 
 /// An agent backing a suggestion, with its latest reason.

@@ -8,6 +8,7 @@ mod agent_api;
 mod dashboard;
 mod enums;
 mod error;
+mod members;
 mod notify;
 
 pub use admin::*;
@@ -15,4 +16,5 @@ pub use agent_api::*;
 pub use dashboard::*;
 pub use enums::*;
 pub use error::*;
+pub use members::*;
 pub use notify::*;

@@ -20,7 +20,7 @@ pub fn AgentsPage() -> impl IntoView {
     let issued = RwSignal::new(None::<IssuedKey>);
     view! {
         <h1>"Agents"</h1>
-        <CreateAgent issued/>
+        {expect_context::<crate::model::MemberView>().role.can_administer().then(|| view! { <CreateAgent issued/> })}
         {move || issued.get().map(|key| key_panel(key, issued))}
         <div class="filters">
             <input type="search" placeholder="Search agents" aria-label="Search agents" bind:value=search/>
@@ -203,9 +203,11 @@ fn agent_row(a: AgentView, grants: Vec<AccessRequestView>, tools: Vec<ToolView>,
             </div>
             <div class="actions">
                 <a class="button" href=format!("/audit?agent_id={}", a.id)>"Activity"</a>
-                <button type="button" on:click=toggle>{if active { "Suspend" } else { "Reactivate" }}</button>
-                <button type="button" on:click=rotate>"Rotate key"</button>
-                <button type="button" class="danger" on:click=delete>"Delete"</button>
+                {expect_context::<crate::model::MemberView>().role.can_administer().then(|| view! {
+                    <button type="button" on:click=toggle>{if active { "Suspend" } else { "Reactivate" }}</button>
+                    <button type="button" on:click=rotate>"Rotate key"</button>
+                    <button type="button" class="danger" on:click=delete>"Delete"</button>
+                })}
             </div>
         </li>
     }

@@ -127,7 +127,13 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
 }
 
 fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
-    let per_agent = r.credential_mode == CredentialMode::PerAgent;
+    let decides = expect_context::<crate::model::MemberView>().role.can_decide();
+    // The per-agent secret goes with the approval that completes the quorum.
+    let per_agent = r.credential_mode == CredentialMode::PerAgent && r.approved_by.len() as i64 + 1 >= r.approvals_required;
+    let quorum = (r.approvals_required > 1).then(|| {
+        let by = if r.approved_by.is_empty() { String::new() } else { format!(" · approved by {}", r.approved_by.join(", ")) };
+        view! { <p class="quorum">{format!("{} of {} approvals{by}", r.approved_by.len(), r.approvals_required)}</p> }
+    });
     let secret = RwSignal::new(String::new());
     let id = r.id.clone();
     let (approve_id, deny_id, check_id, check_id2) = (id.clone(), id.clone(), id.clone(), id.clone());
@@ -141,16 +147,19 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
                 <div><strong class="agent">{r.agent_name.clone()}</strong> " wants " <strong class="tool">{r.tool_name.clone()}</strong></div>
                 <p class="reason">{r.reason.clone()}</p>
                 <span class="muted">{short_time(&r.created_at)} {(r.origin != "agent").then(|| format!(" · {}", r.origin))}</span>
-                {per_agent.then(|| view! {
+                {quorum}
+                {(per_agent && decides).then(|| view! {
                     <label class="secret">"This agent's own secret (per-agent tool) "
                         <input type="password" autocomplete="off" bind:value=secret/>
                     </label>
                 })}
             </div>
-            <div class="actions">
-                <button type="button" class="primary approve" on:click=move |_| approve(approve_id.clone(), Some(secret.get_untracked()), ui)>"Approve"</button>
-                <button type="button" class="deny" on:click=move |_| deny(deny_id.clone(), ui)>"Deny"</button>
-            </div>
+            {decides.then(|| view! {
+                <div class="actions">
+                    <button type="button" class="primary approve" on:click=move |_| approve(approve_id.clone(), Some(secret.get_untracked()), ui)>"Approve"</button>
+                    <button type="button" class="deny" on:click=move |_| deny(deny_id.clone(), ui)>"Deny"</button>
+                </div>
+            })}
         </li>
     }
 }
@@ -171,6 +180,12 @@ fn approve(id: String, secret: Option<String>, ui: Ui) {
     hide(ui, &id, true);
     leptos::task::spawn_local(async move {
         match approve_request(id.clone(), secret.filter(|s| !s.is_empty())).await {
+            Ok(r) if r.status == crate::model::RequestStatus::Pending => {
+                // A vote towards the quorum: the request stays in the inbox.
+                hide(ui, &id, false);
+                toasts.ok(format!("Approval recorded: {} of {}.", r.approved_by.len(), r.approvals_required));
+                live.bump();
+            }
             Ok(r) => {
                 toasts.ok(format!("Approved {} for {}.", r.tool_name, r.agent_name));
                 live.bump();

@@ -50,6 +50,7 @@ fn frame(member: MemberView) -> impl IntoView {
                 <A href="/agents">"Agents"</A>
                 <A href="/tools">"Tools"</A>
                 <A href="/audit">"Audit log"</A>
+                <A href="/members">"Members"</A>
                 <A href="/settings">"Settings"</A>
                 <div class="who">
                     <span class="email">{member.email.clone()}</span>

@@ -7,6 +7,7 @@ mod catalog;
 mod inbox;
 mod layout;
 mod login;
+mod members;
 mod notifications;
 mod overview;
 mod settings;
@@ -78,12 +79,14 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("login") view=login::LoginPage/>
                 <Route path=(StaticSegment("auth"), StaticSegment("confirm")) view=login::ConfirmPage/>
                 <Route path=StaticSegment("status") view=status::StatusPage/>
+                <Route path=StaticSegment("invite") view=members::InvitePage/>
                 <ParentRoute path=StaticSegment("") view=layout::Dashboard>
                     <Route path=StaticSegment("") view=overview::OverviewPage/>
                     <Route path=StaticSegment("inbox") view=inbox::InboxPage/>
                     <Route path=StaticSegment("agents") view=agents::AgentsPage/>
                     <Route path=StaticSegment("tools") view=tools::ToolsPage/>
                     <Route path=StaticSegment("audit") view=audit::AuditPage/>
+                    <Route path=StaticSegment("members") view=members::MembersPage/>
                     <Route path=StaticSegment("settings") view=settings::SettingsPage/>
                 </ParentRoute>
             </Routes>

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 use super::widgets::{dialogs, error_box, live, short_time, toasts};
 use crate::api::inbox::get_inbox;
 use crate::api::tools::{
-    create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential, tool_delete_impact,
+    create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential, set_tool_quorum, tool_delete_impact,
     update_guide, update_tool,
 };
 use crate::model::{AuthType, CredentialMode, ToolView};
@@ -22,8 +22,10 @@ pub fn ToolsPage() -> impl IntoView {
     let search = RwSignal::new(String::new());
     view! {
         <h1>"Tools"</h1>
-        <CreateTool/>
-        <super::catalog::CatalogTransfer/>
+        {expect_context::<crate::model::MemberView>().role.can_administer().then(|| view! {
+            <CreateTool/>
+            <super::catalog::CatalogTransfer/>
+        })}
         <div class="filters">
             <input type="search" placeholder="Search tools" aria-label="Search tools" bind:value=search/>
         </div>
@@ -269,6 +271,7 @@ fn tool_row(t: ToolView) -> impl IntoView {
         });
     };
     let tool_id = StoredValue::new(t.id.clone());
+    let quorum_id = t.id.clone();
     view! {
         <li class="row tool" data-id=t.id.clone()>
             <div class="main">
@@ -280,8 +283,10 @@ fn tool_row(t: ToolView) -> impl IntoView {
                     {if t.credential_configured { format!("secret v{}", t.credential_version) } else { "no shared secret".into() }}
                     {t.credential_rotated_at.as_deref().map(|r| format!(" · rotated {}", short_time(r)))}
                     {format!(" · guide v{}", t.instructions_version)}
+                    {(t.approvals_required > 1).then(|| format!(" · {} approvals per request", t.approvals_required))}
                 </span>
                 <Show when=move || editing.get()>
+                    <Quorum id=quorum_id.clone() current=t.approvals_required/>
                     <form class="inline-form tool-details" on:submit=save_details.clone()>
                         <label>"Name " <input required minlength="2" maxlength="120" bind:value=edit_name/></label>
                         <label>"Description " <input maxlength="500" bind:value=edit_description/></label>
@@ -331,10 +336,12 @@ fn tool_row(t: ToolView) -> impl IntoView {
                     })}
                 </Show>
             </div>
-            <div class="actions">
-                <button type="button" on:click=move |_| editing.update(|e| *e = !*e)>{move || if editing.get() { "Close" } else { "Edit" }}</button>
-                <button type="button" class="danger" on:click=delete>"Delete"</button>
-            </div>
+            {expect_context::<crate::model::MemberView>().role.can_administer().then(|| view! {
+                <div class="actions">
+                    <button type="button" on:click=move |_| editing.update(|e| *e = !*e)>{move || if editing.get() { "Close" } else { "Edit" }}</button>
+                    <button type="button" class="danger" on:click=delete>"Delete"</button>
+                </div>
+            })}
         </li>
     }
 }
@@ -384,5 +391,37 @@ mod tests {
     fn dates_parse_to_epoch_milliseconds() {
         assert_eq!(parse_ms("1970-01-02T00:00:00Z"), Some(86_400_000));
         assert_eq!(parse_ms("2026-11-28T10:00:00Z"), Some(1_795_824_000_000));
+    }
+}
+
+/// How many distinct reviewers must approve each request for the tool.
+#[component]
+fn Quorum(id: String, current: i64) -> impl IntoView {
+    let value = RwSignal::new(current.to_string());
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (id, toasts, live) = (id.clone(), toasts(), live());
+        let n: i64 = value.get_untracked().parse().unwrap_or(1);
+        leptos::task::spawn_local(async move {
+            match set_tool_quorum(id, n).await {
+                Ok(t) => {
+                    toasts.ok(format!("{} now needs {} approval(s) per request.", t.name, t.approvals_required));
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    view! {
+        <form class="inline-form quorum" on:submit=save>
+            <label>"Approvals required "
+                <select name="approvals" bind:value=value>
+                    <option value="1">"1"</option>
+                    <option value="2">"2"</option>
+                    <option value="3">"3"</option>
+                </select>
+            </label>
+            <button type="submit">"Save"</button>
+        </form>
     }
 }

@@ -26,14 +26,19 @@ pub enum Permission {
     ManageCredentials,
     Decide,
     ManageNotifications,
+    /// Invite people (owners and admins; only owners may invite owners).
+    InviteMembers,
+    /// Change roles, remove members, allowed domains (owners only).
+    ManageMembers,
     ReadAll,
 }
 
 impl Role {
-    /// The permission matrix (teams add the other roles to the UI; the matrix is here now).
+    /// The permission matrix, enforced here for every entry point (README: Roles).
     pub fn allows(self, p: Permission) -> bool {
         match self {
-            Role::Owner | Role::Admin => true,
+            Role::Owner => true,
+            Role::Admin => p != Permission::ManageMembers,
             Role::Approver => matches!(p, Permission::Decide | Permission::ReadAll),
             Role::Auditor => matches!(p, Permission::ReadAll),
         }

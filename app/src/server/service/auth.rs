@@ -28,7 +28,7 @@ pub const LINKS_PER_IP: Window = Window { max: 20, window_ms: 15 * 60 * 1000 };
 /// Confirmation attempts (right or wrong tokens) per client address.
 pub const CONFIRMS_PER_IP: Window = Window { max: 30, window_ms: 15 * 60 * 1000 };
 
-fn new_token() -> (String, String) {
+pub(crate) fn new_token() -> (String, String) {
     use aes_gcm::aead::{OsRng, rand_core::RngCore};
     let mut bytes = [0_u8; 32];
     OsRng.fill_bytes(&mut bytes);

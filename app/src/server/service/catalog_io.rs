@@ -15,6 +15,7 @@ pub const MAX_ENTRIES: usize = 500;
 
 /// The organization's catalog without secrets.
 pub async fn export(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<CatalogEntry>> {
+    ctx.require(Permission::ManageTools)?;
     let mut list = tools::list(svc, ctx).await?;
     list.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(list

@@ -38,7 +38,21 @@ pub(crate) fn view(row: RequestRow) -> AccessRequestView {
         decision_note: row.decision_note,
         expires_at: clock::iso_opt(row.expires_at),
         created_at: clock::iso(row.created_at),
+        approvals_required: row.approvals_required,
+        approved_by: Vec::new(),
     }
+}
+
+/// Fills in who approved each pending request so far (quorum progress), in one query.
+pub(crate) async fn attach_votes(svc: &Services, org_id: &str, views: &mut [AccessRequestView]) -> ServiceResult<()> {
+    if !views.iter().any(|v| v.status == RequestStatus::Pending && v.approvals_required > 1) {
+        return Ok(());
+    }
+    let votes = store::requests::pending_votes(svc.store.reader(), org_id).await?;
+    for v in views.iter_mut().filter(|v| v.status == RequestStatus::Pending) {
+        v.approved_by = votes.iter().filter(|(id, _)| *id == v.id).map(|(_, who)| who.clone()).collect();
+    }
+    Ok(())
 }
 
 /// Validates a request body; run before any quota is spent.
@@ -134,11 +148,16 @@ async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<Request
 pub async fn list(svc: &Services, ctx: &AdminCtx, status: Option<RequestStatus>, limit: i64) -> ServiceResult<Vec<AccessRequestView>> {
     ctx.require(Permission::ReadAll)?;
     let rows = store::requests::list_requests(svc.store.reader(), &ctx.org_id, status.map(RequestStatus::as_str), limit.clamp(1, 1000)).await?;
-    Ok(rows.into_iter().map(view).collect())
+    let mut views: Vec<AccessRequestView> = rows.into_iter().map(view).collect();
+    attach_votes(svc, &ctx.org_id, &mut views).await?;
+    Ok(views)
 }
 
-/// Approves a pending request. Per-agent tools need the agent's secret; shared tools refuse
-/// one. Refused for suspended agents and for requests no longer pending.
+/// Records the caller's approval of a pending request. When the tool's quorum is reached
+/// (one approval by default) the request is approved: per-agent tools need the agent's secret
+/// with that final approval, shared tools refuse one. With a quorum above one, each reviewer
+/// counts once and the person who registered the agent cannot approve its requests
+/// (separation of duties). Refused for suspended agents and requests no longer pending.
 pub async fn approve(
     svc: &Services,
     ctx: &AdminCtx,
@@ -150,22 +169,34 @@ pub async fn approve(
     let row = load(svc, ctx, id).await?;
     let per_agent = row.credential_mode == CredentialMode::PerAgent.as_str();
     let now = clock::now_ms();
+    let required = row.approvals_required.max(1);
+    let earlier = store::requests::list_votes(svc.store.reader(), &row.id).await?;
+    if earlier.contains(&ctx.actor.label) {
+        return Err(ServiceError::conflict(
+            &format!("You already approved this request ({} of {required} approvals).", earlier.len()),
+            "Another reviewer must approve it; the same person counts once.",
+        ));
+    }
+    if required > 1 && row.agent_created_by == ctx.actor.label {
+        return Err(ServiceError::forbidden(
+            "You registered this agent, so you cannot approve its requests for a tool that needs several approvals.",
+            "Ask other reviewers to approve (separation of duties).",
+        ));
+    }
+    let completes = earlier.len() as i64 + 1 >= required;
     let mut check = Check::new();
-    match (&secret, per_agent) {
-        (None, true) => check.fail("credential", "is required: this tool gives each agent its own secret"),
-        (Some(_), false) => check.fail("credential", "must be empty: this tool uses one shared secret"),
-        (Some(s), true) => {
-            if secrecy::ExposeSecret::expose_secret(s).trim().is_empty() {
-                check.fail("credential", "is required: this tool gives each agent its own secret");
-            }
-        }
-        (None, false) => {}
+    let has_secret = secret.as_ref().is_some_and(|s| !secrecy::ExposeSecret::expose_secret(s).trim().is_empty());
+    match (has_secret, per_agent, completes) {
+        (false, true, true) => check.fail("credential", "is required: this tool gives each agent its own secret"),
+        (true, false, _) => check.fail("credential", "must be empty: this tool uses one shared secret"),
+        (true, true, false) => check.fail("credential", "is given with the final approval, not this one"),
+        _ => {}
     }
     if expires_at.is_some_and(|t| t <= now) {
         check.fail("expires_at", "must be in the future");
     }
     check.finish("Fix the listed fields and approve again.")?;
-    if secret.is_some() {
+    if has_secret {
         ctx.require(Permission::ManageCredentials)?;
     }
     if row.status != RequestStatus::Pending.as_str() {
@@ -181,29 +212,57 @@ pub async fn approve(
             "Reactivate the agent before approving its requests, or deny the request.",
         ));
     }
-    let blob = match &secret {
-        Some(s) => Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), s).await?),
-        None => None,
+    let blob = match (&secret, completes) {
+        (Some(s), true) if has_secret => Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), s).await?),
+        _ => None,
     };
+    let mut tx = svc.store.begin().await?;
+    if !store::requests::insert_vote(&mut tx, &row.id, &ctx.org_id, &ctx.actor.id, &ctx.actor.label, now).await? {
+        return Err(ServiceError::conflict("You already approved this request.", "Another reviewer must approve it."));
+    }
+    let approvers = store::requests::list_votes(&mut *tx, &row.id).await?;
+    let base = |action| {
+        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action).target("access_request", &row.id).agent(&row.agent_id).tool(&row.tool_id)
+    };
+    if (approvers.len() as i64) < required {
+        // One more vote, not yet the decision: the request stays pending.
+        let entry = base("grant.approval_recorded").meta(json!({
+            "agent_name": row.agent_name, "tool_name": row.tool_name,
+            "approvals": approvers.len(), "required": required, "approved_by": approvers,
+        }));
+        audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+        let fresh = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id).await?.ok_or_else(request_not_found)?;
+        tx.commit().await?;
+        svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
+        let mut out = view(fresh);
+        out.approved_by = approvers;
+        return Ok(out);
+    }
+    if per_agent && blob.is_none() {
+        // Another reviewer's vote landed first and made this one the final approval.
+        return Err(ServiceError::conflict(
+            "This is now the final approval, and it must carry the agent's secret.",
+            "Approve again with the agent's secret.",
+        ));
+    }
     let decision = Decision {
         id: &row.id,
         from: "pending",
         to: "approved",
-        decided_by: &ctx.actor.label,
+        decided_by: &approvers.join(", "),
         note: None,
         credential_blob: blob.as_deref(),
         credential_version: i64::from(blob.is_some()),
         expires_at,
     };
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.approved")
-        .target("access_request", &row.id)
-        .agent(&row.agent_id)
-        .tool(&row.tool_id)
-        .meta(json!({
-            "agent_name": row.agent_name, "tool_name": row.tool_name,
-            "credential_mode": row.credential_mode, "expires_at": clock::iso_opt(expires_at),
-        }));
-    decide(svc, ctx, &decision, entry, "approved").await
+    let entry = base("grant.approved").meta(json!({
+        "agent_name": row.agent_name, "tool_name": row.tool_name,
+        "credential_mode": row.credential_mode, "expires_at": clock::iso_opt(expires_at),
+        "approvals": approvers.len(), "required": required, "approved_by": approvers,
+    }));
+    let mut out = decide_in(svc, ctx, tx, &decision, entry, "approved").await?;
+    out.approved_by = approvers;
+    Ok(out)
 }
 
 /// Denies a pending request; the reason goes back to the agent.
@@ -269,7 +328,12 @@ pub async fn revoke(svc: &Services, ctx: &AdminCtx, id: &str, reason: Option<&st
 }
 
 async fn decide(svc: &Services, ctx: &AdminCtx, d: &Decision<'_>, entry: AuditEntry, verb: &str) -> ServiceResult<AccessRequestView> {
-    let mut tx = svc.store.begin().await?;
+    let tx = svc.store.begin().await?;
+    decide_in(svc, ctx, tx, d, entry, verb).await
+}
+
+/// Applies a decision inside `tx` with its audit row and decision notice, and commits.
+async fn decide_in(svc: &Services, ctx: &AdminCtx, mut tx: store::Tx, d: &Decision<'_>, entry: AuditEntry, verb: &str) -> ServiceResult<AccessRequestView> {
     if !store::requests::decide_request(&mut tx, d, clock::now_ms()).await? {
         return Err(ServiceError::conflict(
             &format!("The request changed before it could be {verb}."),

@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod grants;
 pub mod guides;
 pub mod keys;
+pub mod members;
 pub mod normalize;
 pub mod notifications;
 pub mod onboarding;

@@ -47,6 +47,7 @@ pub(crate) fn view(row: ToolRow) -> ToolView {
         credential_expires_at: clock::iso_opt(row.credential_expires_at),
         instructions: row.instructions,
         instructions_version: row.instructions_version,
+        approvals_required: row.approvals_required,
         created_at: clock::iso(row.created_at),
     }
 }
@@ -131,6 +132,7 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceRe
         created_by: ctx.actor.label.clone(),
         created_at: now,
         updated_at: now,
+        approvals_required: 1,
     };
     store::tools::insert_tool(&mut tx, &row).await?;
     store::tools::insert_guide_version(&mut tx, &ctx.org_id, &guide_row(&row.id, 1, &row.instructions, "tool_create", ctx, now)).await?;
@@ -379,4 +381,26 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
     Ok((approved, pending))
+}
+
+/// Sets the tool's quorum: how many distinct reviewers must approve each request (1–3).
+/// Pending requests are judged by the new number at their next approval.
+pub async fn set_approvals_required(svc: &Services, ctx: &AdminCtx, id: &str, n: i64) -> ServiceResult<ToolView> {
+    ctx.require(Permission::ManageTools)?;
+    if !(1..=3).contains(&n) {
+        let mut check = Check::new();
+        check.fail("approvals_required", "must be 1, 2 or 3");
+        check.finish("Pick how many different reviewers must approve each request.")?;
+    }
+    let row = load(svc, ctx, id).await?;
+    let mut tx = svc.store.begin().await?;
+    store::tools::set_approvals_required(&mut tx, &ctx.org_id, &row.id, n, clock::now_ms()).await?;
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.quorum_changed")
+        .target("tool", &row.id)
+        .tool(&row.id)
+        .meta(json!({ "tool_name": row.name, "from": row.approvals_required, "to": n }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
+    get(svc, ctx, id).await
 }

@@ -25,10 +25,14 @@ pub struct RequestRow {
     pub credential_version: i64,
     pub expires_at: Option<i64>,
     pub created_at: i64,
+    /// Distinct approvals the tool needs (its quorum).
+    pub approvals_required: i64,
+    /// Who registered the agent (separation of duties).
+    pub agent_created_by: String,
 }
 
 const SELECT: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agent_name, r.tool_id, t.name AS tool_name, \
-     t.credential_mode, r.status, r.reason, r.origin, r.suggestion_id, r.decided_by, r.decided_at, r.decision_note, \
+     t.approvals_required, a.created_by AS agent_created_by, t.credential_mode, r.status, r.reason, r.origin, r.suggestion_id, r.decided_by, r.decided_at, r.decision_note, \
      r.credential_blob, r.credential_version, r.expires_at, r.created_at \
      FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id";
 
@@ -272,4 +276,39 @@ pub async fn update_grant_credential(tx: &mut Tx, id: &str, blob: &str, version:
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Records one reviewer's approval; false when this reviewer already approved.
+pub async fn insert_vote(tx: &mut Tx, request_id: &str, org_id: &str, voter_id: &str, voter_label: &str, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO request_votes (request_id, organization_id, voter_id, voter_label, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (request_id, voter_id) DO NOTHING",
+    )
+    .bind(request_id)
+    .bind(org_id)
+    .bind(voter_id)
+    .bind(voter_label)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Who approved a request so far, in order.
+pub async fn list_votes(ex: impl SqliteExecutor<'_>, request_id: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT voter_label FROM request_votes WHERE request_id = $1 ORDER BY created_at, voter_label")
+        .bind(request_id)
+        .fetch_all(ex)
+        .await
+}
+
+/// Approvals recorded on the organization's pending requests: (request id, approver).
+pub async fn pending_votes(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT v.request_id, v.voter_label FROM request_votes v JOIN access_requests r ON r.id = v.request_id \
+         WHERE r.organization_id = $1 AND r.status = 'pending' ORDER BY v.created_at",
+    )
+    .bind(org_id)
+    .fetch_all(ex)
+    .await
 }

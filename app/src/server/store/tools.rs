@@ -26,16 +26,17 @@ pub struct ToolRow {
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub approvals_required: i64,
 }
 
 const COLUMNS: &str = "id, organization_id, config_key, name, normalized_name, description, url, domain, auth_type, \
                        credential_mode, credential_blob, credential_version, credential_rotated_at, \
-                       credential_expires_at, instructions, instructions_version, created_by, created_at, updated_at";
+                       credential_expires_at, instructions, instructions_version, created_by, created_at, updated_at, approvals_required";
 
 #[tracing::instrument(skip_all, fields(tool_id = %row.id))]
 pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> sqlx::Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     ))
     .bind(&row.id)
     .bind(&row.organization_id)
@@ -56,6 +57,7 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> sqlx::Result<()> {
     .bind(&row.created_by)
     .bind(row.created_at)
     .bind(row.updated_at)
+    .bind(row.approvals_required)
     .execute(&mut **tx)
     .await
     .map(|_| ())
@@ -217,4 +219,16 @@ pub async fn find_guide_version(ex: impl SqliteExecutor<'_>, tool_id: &str, vers
     .bind(version)
     .fetch_optional(ex)
     .await
+}
+
+/// Sets how many distinct reviewers must approve requests for a tool.
+pub async fn set_approvals_required(tx: &mut Tx, org_id: &str, id: &str, n: i64, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE tools SET approvals_required = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2")
+        .bind(org_id)
+        .bind(id)
+        .bind(n)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -1,0 +1,296 @@
+//! Members and invitations. Owners and admins invite by email (a 7-day, single-use link bound
+//! to the invited address); owners change roles and remove members; anyone may leave. An
+//! organization always keeps at least one owner. Every change is audited with IP and agent.
+
+use serde_json::json;
+
+use super::actor::{Actor, AdminCtx, Permission, RequestMeta};
+use super::auth::{SignedIn, new_token};
+use super::new_id;
+use super::orgs::{is_email, normalize_email};
+use crate::model::{ActorType, FieldError, InvitationPeek, InvitationView, MemberEntry, MembersView, Role};
+use crate::server::audit::{self, AuditEntry};
+use crate::server::crypto::token_hash;
+use crate::server::mail::{Mail, escape_html};
+use crate::server::store::{self, members::NewInvitation};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
+
+/// An invitation link is valid for 7 days.
+pub const INVITATION_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+fn invalid(field: &str, message: &str, hint: &str) -> ServiceError {
+    ServiceError::validation(vec![FieldError { field: field.into(), message: message.into() }], hint)
+}
+
+fn member_not_found() -> ServiceError {
+    ServiceError::not_found("Member not found.", "Pick a member of this organization.")
+}
+
+fn invitation_not_found() -> ServiceError {
+    ServiceError::not_found("Invitation not found.", "It may have been used, revoked or expired; reload the members page.")
+}
+
+fn invitation_invalid() -> ServiceError {
+    ServiceError::Unauthenticated(
+        crate::model::ErrorBody::new("This invitation is invalid, used, revoked or expired.").hint("Ask the person who invited you for a new one."),
+    )
+}
+
+fn domains(text: Option<String>) -> Vec<String> {
+    text.unwrap_or_default().split(',').map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty()).collect()
+}
+
+/// The members page: members, open invitations and what the caller may change.
+pub async fn list(svc: &Services, ctx: &AdminCtx) -> ServiceResult<MembersView> {
+    ctx.require(Permission::ReadAll)?;
+    let reader = svc.store.reader();
+    let members = store::members::list_members(reader, &ctx.org_id)
+        .await?
+        .into_iter()
+        .map(|m| MemberEntry {
+            you: m.user_id == ctx.actor.id,
+            role: Role::parse(&m.role).unwrap_or(Role::Auditor),
+            user_id: m.user_id,
+            email: m.email,
+            joined_at: clock::iso(m.created_at),
+        })
+        .collect();
+    let invitations = store::members::list_open_invitations(reader, &ctx.org_id, clock::now_ms())
+        .await?
+        .into_iter()
+        .map(|i| InvitationView {
+            role: Role::parse(&i.role).unwrap_or(Role::Auditor),
+            id: i.id,
+            email: i.email,
+            invited_by: i.invited_by,
+            created_at: clock::iso(i.created_at),
+            expires_at: clock::iso(i.expires_at),
+        })
+        .collect();
+    Ok(MembersView {
+        members,
+        invitations,
+        allowed_domains: domains(store::members::allowed_domains(reader, &ctx.org_id).await?),
+        can_invite: ctx.role.allows(Permission::InviteMembers),
+        can_manage: ctx.role.allows(Permission::ManageMembers),
+    })
+}
+
+/// Invites `email` as `role` and mails the link. Replaces an open invitation of the same
+/// address. Only owners may invite owners; the organization's domain allow-list applies.
+pub async fn invite(svc: &Services, ctx: &AdminCtx, email: &str, role: Role) -> ServiceResult<InvitationView> {
+    ctx.require(Permission::InviteMembers)?;
+    if role == Role::Owner {
+        ctx.require(Permission::ManageMembers)?;
+    }
+    let email = normalize_email(email);
+    if !is_email(&email) {
+        return Err(invalid("email", "must be an email address", "Enter the address the invitation goes to."));
+    }
+    let allowed = domains(store::members::allowed_domains(svc.store.reader(), &ctx.org_id).await?);
+    let domain = email.rsplit('@').next().unwrap_or("");
+    if !allowed.is_empty() && !allowed.iter().any(|d| d == domain) {
+        return Err(invalid("email", &format!("must be an address at {}", allowed.join(" or ")), "This organization only admits those domains."));
+    }
+    let existing = store::members::list_members(svc.store.reader(), &ctx.org_id).await?;
+    if existing.iter().any(|m| m.email == email) {
+        return Err(ServiceError::conflict("This person is already a member.", "Change their role instead."));
+    }
+    let now = clock::now_ms();
+    let (token, hash) = new_token();
+    let id = new_id();
+    let mut tx = svc.store.begin().await?;
+    store::members::revoke_open_invitations(&mut tx, &ctx.org_id, &email, now).await?;
+    let new = NewInvitation {
+        id: &id,
+        org_id: &ctx.org_id,
+        email: &email,
+        role: role.as_str(),
+        token_hash: &hash,
+        invited_by: &ctx.actor.label,
+        expires_at: now + INVITATION_TTL_MS,
+    };
+    store::members::insert_invitation(&mut tx, &new, now).await?;
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "member.invited")
+        .target("invitation", &id)
+        .meta(json!({ "email": email, "role": role.as_str() }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    send_invitation(svc, ctx, &email, role, &token).await?;
+    Ok(InvitationView {
+        id,
+        email,
+        role,
+        invited_by: ctx.actor.label.clone(),
+        created_at: clock::iso(now),
+        expires_at: clock::iso(now + INVITATION_TTL_MS),
+    })
+}
+
+async fn send_invitation(svc: &Services, ctx: &AdminCtx, email: &str, role: Role, token: &str) -> ServiceResult<()> {
+    let org = store::orgs::find_organization(svc.store.reader(), &ctx.org_id).await?.map(|o| o.name).unwrap_or_default();
+    let url = format!("{}/invite?token={token}", svc.base_url);
+    let mail = Mail {
+        to: email.to_owned(),
+        subject: format!("You are invited to {org} on AgentKey"),
+        text: format!(
+            "{} invited you to {org} on AgentKey as {}.\n\nAccept: {url}\n\nThe link works once and expires in 7 days. \
+             If you did not expect it, ignore this message.",
+            ctx.actor.label,
+            role.as_str()
+        ),
+        html: format!(
+            "<p>{} invited you to <strong>{}</strong> on AgentKey as {}.</p><p><a href=\"{}\">Accept the invitation</a></p>\
+             <p>The link works once and expires in 7 days. If you did not expect it, ignore this message.</p>",
+            escape_html(&ctx.actor.label),
+            escape_html(&org),
+            role.as_str(),
+            escape_html(&url)
+        ),
+        message_id: None,
+    };
+    svc.mailer.send(mail).await.map_err(|e| {
+        tracing::warn!(error = format!("{e:#}"), "invitation mail failed");
+        ServiceError::conflict("The invitation is saved but the mail could not be sent.", "Check the SMTP settings, then use Resend.")
+    })
+}
+
+/// Sends an open invitation again with a fresh link and a fresh 7 days.
+pub async fn resend(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<InvitationView> {
+    ctx.require(Permission::InviteMembers)?;
+    if !super::is_uuid(id) {
+        return Err(invitation_not_found());
+    }
+    let row = store::members::find_invitation(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(invitation_not_found)?;
+    if row.accepted_at.is_some() || row.revoked_at.is_some() {
+        return Err(invitation_not_found());
+    }
+    invite(svc, ctx, &row.email, Role::parse(&row.role).unwrap_or(Role::Auditor)).await
+}
+
+/// Withdraws an open invitation; its link stops working at once.
+pub async fn revoke_invitation(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<()> {
+    ctx.require(Permission::InviteMembers)?;
+    if !super::is_uuid(id) {
+        return Err(invitation_not_found());
+    }
+    let row = store::members::find_invitation(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(invitation_not_found)?;
+    let mut tx = svc.store.begin().await?;
+    if store::members::revoke_open_invitations(&mut tx, &ctx.org_id, &row.email, clock::now_ms()).await? == 0 {
+        return Err(invitation_not_found());
+    }
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "invitation.revoked")
+        .target("invitation", &row.id)
+        .meta(json!({ "email": row.email }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What the invitation page shows (does not use the link).
+pub async fn peek(svc: &Services, token: &str) -> ServiceResult<InvitationPeek> {
+    let row = store::members::find_invitation_by_token(svc.store.reader(), &token_hash(token.trim())).await?;
+    let now = clock::now_ms();
+    Ok(match row {
+        Some(r) if r.accepted_at.is_none() && r.revoked_at.is_none() && r.expires_at > now => {
+            let org = store::orgs::find_organization(svc.store.reader(), &r.organization_id).await?.map(|o| o.name);
+            InvitationPeek { valid: true, org_name: org, email: Some(r.email), role: Role::parse(&r.role) }
+        }
+        _ => InvitationPeek { valid: false, org_name: None, email: None, role: None },
+    })
+}
+
+/// Uses an invitation: creates the user if new and the membership, in one transaction with the
+/// audit row. The link was mailed to the invited address, so holding it proves the address.
+pub async fn accept(svc: &Services, token: &str, meta: &RequestMeta) -> ServiceResult<SignedIn> {
+    let now = clock::now_ms();
+    let mut tx = svc.store.begin().await?;
+    let row = store::members::find_invitation_by_token(&mut *tx, &token_hash(token.trim())).await?.ok_or_else(invitation_invalid)?;
+    if !store::members::accept_invitation(&mut tx, &row.id, now).await? {
+        return Err(invitation_invalid());
+    }
+    let user_id = store::orgs::upsert_user(&mut tx, &new_id(), &row.email, now).await?;
+    if store::members::find_member(&mut *tx, &row.organization_id, &user_id).await?.is_some() {
+        return Err(ServiceError::conflict("You are already a member of this organization.", "Sign in instead."));
+    }
+    store::orgs::insert_membership(&mut tx, &new_id(), &row.organization_id, &user_id, &row.role, now).await?;
+    let actor = Actor { kind: ActorType::Human, id: user_id.clone(), label: row.email.clone() };
+    let entry = AuditEntry::new(&row.organization_id, &actor, meta, "member.joined")
+        .target("user", &user_id)
+        .meta(json!({ "role": row.role, "invitation_id": row.id, "invited_by": row.invited_by }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    Ok(SignedIn { user_id, email: row.email, org_id: row.organization_id })
+}
+
+/// Refuses a change that would leave the organization without an owner.
+async fn keep_an_owner(tx: &mut store::Tx, org_id: &str, losing: &store::members::MembershipRow) -> ServiceResult<()> {
+    if losing.role == Role::Owner.as_str() && store::members::count_owners(&mut **tx, org_id).await? <= 1 {
+        return Err(ServiceError::conflict(
+            "An organization always keeps at least one owner.",
+            "Make another member an owner first.",
+        ));
+    }
+    Ok(())
+}
+
+/// Changes a member's role (owners only).
+pub async fn change_role(svc: &Services, ctx: &AdminCtx, user_id: &str, role: Role) -> ServiceResult<()> {
+    ctx.require(Permission::ManageMembers)?;
+    let mut tx = svc.store.begin().await?;
+    let member = store::members::find_member(&mut *tx, &ctx.org_id, user_id).await?.ok_or_else(member_not_found)?;
+    if member.role == role.as_str() {
+        return Ok(());
+    }
+    keep_an_owner(&mut tx, &ctx.org_id, &member).await?;
+    store::members::set_role(&mut tx, &ctx.org_id, user_id, role.as_str()).await?;
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "member.role_changed")
+        .target("user", user_id)
+        .meta(json!({ "email": member.email, "from": member.role, "to": role.as_str() }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes a member (owners only); every session of theirs ends at once.
+pub async fn remove(svc: &Services, ctx: &AdminCtx, user_id: &str) -> ServiceResult<()> {
+    ctx.require(Permission::ManageMembers)?;
+    end_membership(svc, ctx, user_id, "member.removed").await
+}
+
+/// The caller leaves the organization.
+pub async fn leave(svc: &Services, ctx: &AdminCtx) -> ServiceResult<()> {
+    end_membership(svc, ctx, &ctx.actor.id.clone(), "member.left").await
+}
+
+async fn end_membership(svc: &Services, ctx: &AdminCtx, user_id: &str, action: &'static str) -> ServiceResult<()> {
+    let mut tx = svc.store.begin().await?;
+    let member = store::members::find_member(&mut *tx, &ctx.org_id, user_id).await?.ok_or_else(member_not_found)?;
+    keep_an_owner(&mut tx, &ctx.org_id, &member).await?;
+    store::members::delete_membership(&mut tx, &ctx.org_id, user_id).await?;
+    let ended = store::members::delete_user_sessions(&mut tx, user_id).await?;
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
+        .target("user", user_id)
+        .meta(json!({ "email": member.email, "role": member.role, "sessions_ended": ended }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets the email domains new members must use (owners only); empty allows any.
+pub async fn set_allowed_domains(svc: &Services, ctx: &AdminCtx, text: &str) -> ServiceResult<Vec<String>> {
+    ctx.require(Permission::ManageMembers)?;
+    let list = domains(Some(text.to_owned()));
+    if let Some(bad) = list.iter().find(|d| !d.contains('.') || d.contains(['@', ' ', '/']) || d.len() > 253) {
+        return Err(invalid("domains", &format!("{bad:?} is not a domain"), "List domains like example.com, separated by commas."));
+    }
+    let joined = list.join(",");
+    let mut tx = svc.store.begin().await?;
+    store::members::set_allowed_domains(&mut tx, &ctx.org_id, (!joined.is_empty()).then_some(joined.as_str())).await?;
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "organization.domains_changed")
+        .target("organization", &ctx.org_id)
+        .meta(json!({ "allowed_domains": list }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    tx.commit().await?;
+    Ok(list)
+}

@@ -1,0 +1,195 @@
+//! Several reviewers per organization: invitations by email, roles, quorum approvals and
+//! separation of duties, over the real server and a real SMTP server on loopback.
+
+mod common;
+
+use app::model::{RequestStatus, Role};
+use app::server::service::actor::{AdminCtx, RequestMeta};
+use app::server::service::{agents, auth, grants, members, tools};
+use common::smtp::SmtpSink;
+use common::{TestApp, spawn_app_with};
+
+async fn team_app() -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(&[("AGENTKEY_SMTP_URL", &sink.url())]).await;
+    (app, sink)
+}
+
+/// The invitation token in a mail.
+fn invite_token(mail: &str) -> String {
+    let start = mail.find("invite?token=").expect("mail has an invitation link") + "invite?token=".len();
+    mail[start..start + 64].to_owned()
+}
+
+/// Invites `email` as `role` (by the operator), accepts through the mailed link, and returns
+/// the new member's context as the dashboard would build it.
+async fn join(app: &TestApp, sink: &SmtpSink, email: &str, role: Role) -> AdminCtx {
+    let n = sink.count();
+    members::invite(&app.services, &app.admin, email, role).await.expect("invite");
+    let token = invite_token(&sink.wait_for(n).await);
+    let joined = members::accept(&app.services, &token, &RequestMeta::default()).await.expect("accept");
+    auth::member(&app.services, &joined.user_id, Some(&app.org_id), RequestMeta::default()).await.expect("member").0
+}
+
+#[tokio::test]
+async fn a_quorum_of_two_needs_two_different_reviewers_and_one_deny_ends_it() {
+    let (app, sink) = team_app().await;
+    let alice = join(&app, &sink, "alice@example.com", Role::Approver).await;
+    let bob = join(&app, &sink, "bob@example.com", Role::Approver).await;
+    let tool = app.create_shared_tool("Stripe", None, "sk_live_x").await;
+    tools::set_approvals_required(&app.services, &app.admin, &tool.id, 2).await.expect("quorum");
+    let (_, key) = app.create_agent("billing-bot").await;
+
+    let id = app.request_access(&key, &tool.id).await;
+    let first = grants::approve(&app.services, &alice, &id, None, None).await.expect("first approval");
+    assert_eq!(first.status, RequestStatus::Pending, "one of two approvals leaves it pending");
+    assert_eq!(first.approved_by, vec!["alice@example.com".to_owned()]);
+    let again = grants::approve(&app.services, &alice, &id, None, None).await.expect_err("the same person twice");
+    assert_eq!(again.status().as_u16(), 409);
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 403, "no credential before the quorum");
+    let inbox = grants::list(&app.services, &bob, Some(RequestStatus::Pending), 10).await.expect("inbox");
+    assert_eq!(inbox[0].approved_by, vec!["alice@example.com".to_owned()], "the inbox shows who approved");
+    assert_eq!(inbox[0].approvals_required, 2);
+
+    let done = grants::approve(&app.services, &bob, &id, None, None).await.expect("second approval");
+    assert_eq!(done.status, RequestStatus::Approved);
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 200);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'grant.approval_recorded'").await, 1);
+    let approved = app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'grant.approved' AND metadata LIKE '%alice@example.com%bob@example.com%'").await;
+    assert_eq!(approved, 1, "the approval names both reviewers");
+
+    // A second request: one approval, then a deny ends it.
+    let other = app.create_shared_tool("Linear", None, "lin_x").await;
+    tools::set_approvals_required(&app.services, &app.admin, &other.id, 2).await.expect("quorum");
+    let id = app.request_access(&key, &other.id).await;
+    grants::approve(&app.services, &alice, &id, None, None).await.expect("one approval");
+    let denied = grants::deny(&app.services, &bob, &id, Some("Not for billing")).await.expect("deny");
+    assert_eq!(denied.status, RequestStatus::Denied);
+    let late = grants::approve(&app.services, &bob, &id, None, None).await.expect_err("decided");
+    assert_eq!(late.status().as_u16(), 409);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn whoever_registered_the_agent_cannot_approve_it_when_several_approvals_are_needed() {
+    let (app, sink) = team_app().await;
+    let carol = join(&app, &sink, "carol@example.com", Role::Admin).await;
+    let dave = join(&app, &sink, "dave@example.com", Role::Approver).await;
+    let issued = agents::create(&app.services, &carol, "carols-bot", "registered by carol").await.expect("agent");
+    let tool = app.create_shared_tool("GitHub", None, "ghp_x").await;
+    tools::set_approvals_required(&app.services, &app.admin, &tool.id, 2).await.expect("quorum");
+    let id = app.request_access(&issued.api_key, &tool.id).await;
+
+    let err = grants::approve(&app.services, &carol, &id, None, None).await.expect_err("separation of duties");
+    assert_eq!(err.status().as_u16(), 403);
+    assert!(err.body().error.contains("registered this agent"), "{:?}", err.body());
+    assert_eq!(app.count("SELECT COUNT(*) FROM request_votes").await, 0, "the refused vote left nothing");
+    grants::approve(&app.services, &dave, &id, None, None).await.expect("dave");
+    let done = grants::approve(&app.services, &app.admin, &id, None, None).await.expect("the operator");
+    assert_eq!(done.status, RequestStatus::Approved);
+
+    // With a quorum of one the registrant may approve.
+    let solo = app.create_shared_tool("Notion", None, "secret_x").await;
+    let id = app.request_access(&issued.api_key, &solo.id).await;
+    assert_eq!(grants::approve(&app.services, &carol, &id, None, None).await.expect("quorum 1").status, RequestStatus::Approved);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn roles_limit_what_each_member_may_do() {
+    let (app, sink) = team_app().await;
+    let auditor = join(&app, &sink, "audra@example.com", Role::Auditor).await;
+    let approver = join(&app, &sink, "abe@example.com", Role::Approver).await;
+    let admin = join(&app, &sink, "ada@example.com", Role::Admin).await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_x").await;
+    let (_, key) = app.create_agent("bot").await;
+    let id = app.request_access(&key, &tool.id).await;
+
+    assert_eq!(grants::approve(&app.services, &auditor, &id, None, None).await.expect_err("auditor").status().as_u16(), 403);
+    assert!(grants::list(&app.services, &auditor, None, 10).await.is_ok(), "auditors read");
+    assert!(app::server::service::audit::list(&app.services, &auditor, &Default::default(), 10).await.is_ok(), "auditors read the audit log");
+    assert_eq!(agents::create(&app.services, &approver, "x-bot", "").await.expect_err("approver").status().as_u16(), 403);
+    assert_eq!(members::invite(&app.services, &approver, "eve@example.com", Role::Auditor).await.expect_err("approver").status().as_u16(), 403);
+    assert_eq!(members::invite(&app.services, &admin, "eve@example.com", Role::Owner).await.expect_err("admin → owner").status().as_u16(), 403);
+    assert_eq!(members::change_role(&app.services, &admin, &approver.actor.id, Role::Admin).await.expect_err("admin").status().as_u16(), 403);
+    assert_eq!(grants::approve(&app.services, &approver, &id, None, None).await.expect("approver decides").status, RequestStatus::Approved);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_invitation_works_once_for_its_address_and_not_after_revocation_or_expiry() {
+    let (app, sink) = team_app().await;
+    let n = sink.count();
+    let invitation = members::invite(&app.services, &app.admin, " Fay@Example.com ", Role::Approver).await.expect("invite");
+    assert_eq!(invitation.email, "fay@example.com");
+    let mail = sink.wait_for(n).await;
+    assert!(mail.contains("To: fay@example.com"), "{mail}");
+    let token = invite_token(&mail);
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM invitations WHERE token_hash LIKE '%{token}%'")).await, 0, "stored hashed");
+
+    let peek = members::peek(&app.services, &token).await.expect("peek");
+    assert!(peek.valid && peek.email.as_deref() == Some("fay@example.com") && peek.role == Some(Role::Approver));
+    members::accept(&app.services, &token, &RequestMeta::default()).await.expect("accept");
+    let again = members::accept(&app.services, &token, &RequestMeta::default()).await.expect_err("used");
+    assert_eq!(again.status().as_u16(), 401);
+    let dup = members::invite(&app.services, &app.admin, "fay@example.com", Role::Auditor).await.expect_err("member");
+    assert_eq!(dup.status().as_u16(), 409);
+
+    // Revoked.
+    let n = sink.count();
+    let inv = members::invite(&app.services, &app.admin, "gus@example.com", Role::Auditor).await.expect("invite");
+    let token = invite_token(&sink.wait_for(n).await);
+    members::revoke_invitation(&app.services, &app.admin, &inv.id).await.expect("revoke");
+    assert_eq!(members::accept(&app.services, &token, &RequestMeta::default()).await.expect_err("revoked").status().as_u16(), 401);
+
+    // Resent: the old link dies, the new one works.
+    let n = sink.count();
+    let inv = members::invite(&app.services, &app.admin, "hal@example.com", Role::Auditor).await.expect("invite");
+    let old = invite_token(&sink.wait_for(n).await);
+    members::resend(&app.services, &app.admin, &inv.id).await.expect("resend");
+    let new = invite_token(&sink.wait_for(n + 1).await);
+    assert_ne!(old, new);
+    assert_eq!(members::accept(&app.services, &old, &RequestMeta::default()).await.expect_err("replaced").status().as_u16(), 401);
+
+    // Expired.
+    app.exec("UPDATE invitations SET expires_at = 0 WHERE email = 'hal@example.com'").await;
+    assert_eq!(members::accept(&app.services, &new, &RequestMeta::default()).await.expect_err("expired").status().as_u16(), 401);
+    assert!(!members::peek(&app.services, &new).await.expect("peek").valid);
+
+    // Allowed domains.
+    members::set_allowed_domains(&app.services, &app.admin, "example.com").await.expect("domains");
+    let err = members::invite(&app.services, &app.admin, "mallory@evil.test", Role::Auditor).await.expect_err("domain");
+    assert_eq!(err.status().as_u16(), 400);
+    assert!(app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('member.invited', 'member.joined', 'invitation.revoked')").await >= 5);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_last_owner_stays_and_removed_members_lose_their_sessions_at_once() {
+    let (app, sink) = team_app().await;
+    let ivy = join(&app, &sink, "ivy@example.com", Role::Approver).await;
+    let owner_id: String = {
+        let mut db = app.raw_db().await;
+        sqlx::query_scalar("SELECT u.id FROM users u WHERE u.email = 'owner@example.com'").fetch_one(&mut db).await.expect("owner")
+    };
+    let owner = auth::member(&app.services, &owner_id, Some(&app.org_id), RequestMeta::default()).await.expect("owner").0;
+    let err = members::change_role(&app.services, &owner, &owner_id, Role::Admin).await.expect_err("last owner");
+    assert_eq!(err.status().as_u16(), 409);
+    assert_eq!(members::leave(&app.services, &owner).await.expect_err("last owner leaves").status().as_u16(), 409);
+
+    members::change_role(&app.services, &owner, &ivy.actor.id, Role::Owner).await.expect("promote");
+    members::change_role(&app.services, &owner, &owner_id, Role::Admin).await.expect("now allowed");
+    members::change_role(&app.services, &app.admin, &owner_id, Role::Owner).await.expect("back");
+
+    app.exec(&format!(
+        "INSERT INTO sessions (id_hash, user_id, data, created_at, updated_at, expires_at) VALUES ('h1', '{}', '{{}}', 0, 0, 9999999999999)",
+        ivy.actor.id
+    ))
+    .await;
+    members::remove(&app.services, &owner, &ivy.actor.id).await.expect("remove");
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM sessions WHERE user_id = '{}'", ivy.actor.id)).await, 0);
+    let gone = auth::member(&app.services, &ivy.actor.id, Some(&app.org_id), RequestMeta::default()).await;
+    assert!(gone.is_err(), "a removed member has no context in the organization");
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('member.role_changed', 'member.removed')").await, 4);
+    app.stop().await;
+}
