@@ -310,7 +310,8 @@ test("a second reviewer joins by invitation, a quorum of two decides, an auditor
       return res.status;
     }, requestId);
     assert.equal(status, 403, "the server function refuses an auditor");
-    assert.deepEqual(problems, []);
+    // The browser logs the refused call it was told to make; nothing else may fail.
+    assert.deepEqual(problems.filter((p) => !p.includes("status of 403")), []);
   } finally {
     for (const c of contexts) await c.close();
   }
