@@ -150,6 +150,7 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         case("members/role", &[("user_id", victim), ("role", "approver")], Owner, true),
         case("members/domains", &[("domains", "")], Owner, false),
         case("members/remove", &[("user_id", victim)], Owner, true),
+        case("org/delete", &[("name", "not the name")], Owner, false),
         // Last: these end the caller's access.
         case("tools/delete", &[("id", tool_id)], Admin, true),
         case("agents/delete", &[("id", agent_id)], Admin, true),

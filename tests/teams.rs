@@ -193,3 +193,31 @@ async fn the_last_owner_stays_and_removed_members_lose_their_sessions_at_once() 
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('member.role_changed', 'member.removed')").await, 4);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_an_organization_closes_every_way_in_and_destroys_its_secrets_but_keeps_its_audit_log() {
+    let (app, sink) = team_app().await;
+    let admin = join(&app, &sink, "ann@example.com", Role::Admin).await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_doomed").await;
+    let (_, key) = app.create_agent("bot").await;
+    app.grant(&key, &tool.id).await;
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 200);
+
+    let err = app::server::service::orgs::delete(&app.services, &admin, "Test Org").await.expect_err("admins may not");
+    assert_eq!(err.status().as_u16(), 403);
+    let err = app::server::service::orgs::delete(&app.services, &app.admin, "Wrong Name").await.expect_err("name must match");
+    assert_eq!(err.status().as_u16(), 400);
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 200, "a refused delete changed nothing");
+
+    app::server::service::orgs::delete(&app.services, &app.admin, "Test Org").await.expect("deleted");
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 403, "the agent's next fetch is refused");
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM data_keys WHERE organization_id = '{}'", app.org_id)).await, 0, "keys destroyed");
+    assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE credential_blob IS NOT NULL").await, 0);
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM memberships WHERE organization_id = '{}'", app.org_id)).await, 0);
+    assert!(auth::member(&app.services, &admin.actor.id, Some(&app.org_id), RequestMeta::default()).await.is_err());
+    assert!(app::server::service::orgs::list(&app.services).await.expect("orgs").iter().all(|o| o.id != app.org_id));
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'organization.deleted'").await, 1);
+    let report = app::server::audit::chain::verify(&app.services.store, &app.org_id).await.expect("verify");
+    assert!(report.broken_at_seq.is_none() && report.rows_checked > 5, "the audit chain still verifies: {report:?}");
+    app.stop().await;
+}

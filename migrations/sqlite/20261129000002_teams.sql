@@ -31,3 +31,6 @@ CREATE TABLE request_votes (
 
 -- Comma-separated email domains new members must belong to (NULL: any).
 ALTER TABLE organizations ADD COLUMN allowed_domains TEXT;
+
+-- A deleted organization keeps its audit log; everything else that grants access is gone.
+ALTER TABLE organizations ADD COLUMN deleted_at BIGINT;

@@ -90,3 +90,10 @@ pub async fn accept_invitation(token: String) -> Result<(), ServerFnError> {
     leptos_axum::redirect("/inbox");
     Ok(())
 }
+
+/// Deletes the organization (owners; `name` must match). Signs everyone out of it.
+#[server(prefix = "/rpc", endpoint = "org/delete")]
+pub async fn delete_organization(name: String) -> Result<(), ServerFnError> {
+    let c = caller().await?;
+    crate::server::service::orgs::delete(&c.svc, &c.ctx, &name).await.map_err(fail)
+}

@@ -230,6 +230,13 @@ impl Keyring {
         write_lock(&self.current).insert(org_id.to_owned(), id);
     }
 
+    /// Drops an organization's current data key from memory (the organization was deleted).
+    pub fn forget(&self, org_id: &str) {
+        if let Some(id) = write_lock(&self.current).remove(org_id) {
+            write_lock(&self.keys).remove(&id);
+        }
+    }
+
     /// The current data key of an organization.
     pub fn current(&self, org_id: &str) -> Option<Arc<DataKey>> {
         let id = read_lock(&self.current).get(org_id)?.clone();

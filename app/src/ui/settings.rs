@@ -2,8 +2,9 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{error_box, go_to, short_time, toasts};
+use super::widgets::{dialogs, error_box, go_to, short_time, toasts};
 use crate::api::auth::{end_session, my_sessions, switch_org};
+use crate::api::members::delete_organization;
 use crate::model::MemberView;
 
 #[component]
@@ -33,6 +34,20 @@ pub fn SettingsPage() -> impl IntoView {
             }
         });
     };
+    let org_name = member.org_name.clone();
+    let delete_org = move |_| {
+        let expected = org_name.clone();
+        let message = format!("Type \"{expected}\" to confirm. Its agents stop, its secrets are destroyed and its members lose access; the audit log is kept.");
+        dialogs().text("Delete this organization?", message, "Delete", move |typed| {
+            let toasts = toasts();
+            leptos::task::spawn_local(async move {
+                match delete_organization(typed).await {
+                    Ok(()) => go_to("/"),
+                    Err(err) => toasts.err(&err),
+                }
+            });
+        });
+    };
     view! {
         <h1>"Settings"</h1>
         <section class="card">
@@ -45,6 +60,9 @@ pub fn SettingsPage() -> impl IntoView {
                         view! { <li>{o.name} " (" {o.role} ") " <button type="button" class="link" on:click=move |_| switch(id.clone())>"Switch"</button></li> }
                     }).collect_view()}
                 </ul>
+            })}
+            {(member.role == crate::model::Role::Owner).then(|| view! {
+                <button type="button" class="danger" id="delete-org" on:click=delete_org>"Delete organization"</button>
             })}
         </section>
         <super::notifications::NotificationsSection/>

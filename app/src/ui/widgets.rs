@@ -113,13 +113,12 @@ pub fn dialogs() -> Dialogs {
 impl Dialogs {
     /// Asks for the reason of a decision; `then` gets it once confirmed.
     pub fn reason(&self, title: impl Into<String>, then: impl Fn(String) + Send + Sync + 'static) {
-        self.0.set(Some(Ask {
-            title: title.into(),
-            message: "The agent reads this reason, so say what would change the answer.".into(),
-            reason: true,
-            confirm: "Confirm",
-            then: Callback::new(then),
-        }));
+        self.text(title, "The agent reads this reason, so say what would change the answer.", "Confirm", then);
+    }
+
+    /// Asks for a line of text (a reason, or a name typed to confirm); `then` gets it.
+    pub fn text(&self, title: impl Into<String>, message: impl Into<String>, label: &'static str, then: impl Fn(String) + Send + Sync + 'static) {
+        self.0.set(Some(Ask { title: title.into(), message: message.into(), reason: true, confirm: label, then: Callback::new(then) }));
     }
 
     /// Asks to confirm a destructive action; `then` runs once confirmed.

@@ -3,12 +3,13 @@
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::actor::{Actor, AdminCtx, RequestMeta};
+use super::actor::{Actor, AdminCtx, Permission, RequestMeta};
 use super::validate::{Check, limits};
 use super::new_id;
 use crate::model::{Organization, Role};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::DataKey;
+use crate::server::events::EventKind;
 use crate::server::store::{self, keys::DataKeyRow};
 use crate::server::{Services, ServiceError, ServiceResult, clock};
 
@@ -129,4 +130,33 @@ pub fn operator_meta() -> RequestMeta {
 /// Parses a secret from operator input without echoing it anywhere.
 pub fn secret(text: String) -> SecretString {
     SecretString::from(text)
+}
+
+/// Deletes the caller's organization (owners only, confirmed by typing its name). Its audit
+/// log stays readable to the operator; agents, members, secrets and webhooks stop at once.
+pub async fn delete(svc: &Services, ctx: &AdminCtx, confirm_name: &str) -> ServiceResult<()> {
+    ctx.require(Permission::ManageMembers)?;
+    let org = store::orgs::find_organization(svc.store.reader(), &ctx.org_id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("Organization not found.", "Reload the page."))?;
+    if confirm_name.trim() != org.name {
+        return Err(ServiceError::validation(
+            vec![crate::model::FieldError { field: "name".into(), message: "does not match the organization's name".into() }],
+            "Type the organization's name exactly to confirm.",
+        ));
+    }
+    let now = clock::now_ms();
+    let mut tx = svc.store.begin().await?;
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "organization.deleted")
+        .target("organization", &ctx.org_id)
+        .meta(json!({ "name": org.name }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    store::orgs::delete_organization(&mut tx, &ctx.org_id, now).await?;
+    tx.commit().await?;
+    svc.keys.forget(&ctx.org_id);
+    svc.vend_cache.clear();
+    for kind in [EventKind::AgentChanged, EventKind::ToolChanged, EventKind::RequestChanged] {
+        svc.events.publish(&ctx.org_id, kind);
+    }
+    Ok(())
 }

@@ -28,7 +28,7 @@ pub async fn find_organization(ex: impl SqliteExecutor<'_>, id: &str) -> sqlx::R
 }
 
 pub async fn list_organizations(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<OrgRow>> {
-    sqlx::query_as("SELECT id, name, created_at FROM organizations ORDER BY created_at, id").fetch_all(ex).await
+    sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE deleted_at IS NULL ORDER BY created_at, id").fetch_all(ex).await
 }
 
 /// Finds a user by normalized email, creating it if absent; returns the id.
@@ -80,4 +80,33 @@ pub async fn count_org(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Resul
     .bind(org_id)
     .fetch_one(ex)
     .await
+}
+
+/// Deletes an organization the way a credential broker must: every way in is closed and every
+/// secret becomes unreadable (its data keys are destroyed), while the audit log stays. Agents
+/// are suspended, live grants revoked, secrets and webhooks dropped, undelivered alerts
+/// dead-lettered, invitations revoked, members removed and their sessions ended.
+#[tracing::instrument(skip_all, fields(org_id))]
+pub async fn delete_organization(tx: &mut Tx, org_id: &str, now: i64) -> sqlx::Result<()> {
+    for sql in [
+        "UPDATE organizations SET deleted_at = $2, updated_at = $2 WHERE id = $1",
+        "UPDATE agents SET status = 'suspended', updated_at = $2 WHERE organization_id = $1",
+        "UPDATE tools SET credential_blob = NULL, updated_at = $2 WHERE organization_id = $1",
+        "UPDATE access_requests SET credential_blob = NULL, updated_at = $2, \
+           status = CASE WHEN status IN ('pending', 'approved') THEN 'revoked' ELSE status END WHERE organization_id = $1",
+        "UPDATE invitations SET revoked_at = $2 WHERE organization_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
+    ] {
+        sqlx::query(sql).bind(org_id).bind(now).execute(&mut **tx).await?;
+    }
+    for sql in [
+        "UPDATE notification_outbox SET status = 'dead', last_error = 'the organization was deleted' \
+           WHERE organization_id = $1 AND status = 'pending'",
+        "DELETE FROM sessions WHERE user_id IN (SELECT user_id FROM memberships WHERE organization_id = $1)",
+        "DELETE FROM notification_channels WHERE organization_id = $1",
+        "DELETE FROM memberships WHERE organization_id = $1",
+        "DELETE FROM data_keys WHERE organization_id = $1",
+    ] {
+        sqlx::query(sql).bind(org_id).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
