@@ -124,8 +124,15 @@ impl Settings {
             apply_retry(&mut notify_policy, &spec)?;
         }
         let test_loopback_webhooks = matches!(env("AGENTKEY_TEST_LOOPBACK_WEBHOOKS").as_deref(), Some("1" | "true"));
-        if test_loopback_webhooks && !bind.ip().is_loopback() {
-            bail!("AGENTKEY_TEST_LOOPBACK_WEBHOOKS is for tests on one machine and needs AGENTKEY_BIND on a loopback address (got {bind})");
+        // A production install also listens on loopback behind its proxy, so the public URL
+        // must be plain-http loopback too: then the instance cannot be anyone's real service.
+        let local_base = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| {
+            base_url.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        });
+        if test_loopback_webhooks && !(bind.ip().is_loopback() && local_base) {
+            bail!(
+                "AGENTKEY_TEST_LOOPBACK_WEBHOOKS is for tests on one machine: it needs AGENTKEY_BIND on loopback and an http://127.0.0.1 or http://localhost AGENTKEY_BASE_URL (got {bind} and {base_url})"
+            );
         }
         Ok(Settings {
             notify_policy,
@@ -215,6 +222,9 @@ fn apply_retry(policy: &mut Policy, spec: &str) -> anyhow::Result<()> {
     if policy.cap < policy.base {
         bail!("AGENTKEY_NOTIFY_RETRY: cap must not be shorter than base");
     }
+    if policy.lease < std::time::Duration::from_secs(1) {
+        bail!("AGENTKEY_NOTIFY_RETRY: lease must be at least 1s (longer than a send takes: webhooks time out after 5s, mail after 10s)");
+    }
     Ok(())
 }
 
@@ -281,6 +291,8 @@ mod tests {
         let err = Settings::from_sources(None, vars(&[("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"), ("AGENTKEY_BIND", "0.0.0.0:3000")]))
             .expect_err("refused");
         assert!(err.to_string().contains("AGENTKEY_TEST_LOOPBACK_WEBHOOKS"));
+        let behind_proxy = [("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"), ("AGENTKEY_BASE_URL", "https://keys.example.com")];
+        assert!(Settings::from_sources(None, vars(&behind_proxy)).is_err(), "a real public URL refuses the test setting");
         assert!(Settings::from_sources(None, vars(&[("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1")])).expect("loopback bind").test_loopback_webhooks);
     }
 }

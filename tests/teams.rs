@@ -221,3 +221,62 @@ async fn deleting_an_organization_closes_every_way_in_and_destroys_its_secrets_b
     assert!(report.broken_at_seq.is_none() && report.rows_checked > 5, "the audit chain still verifies: {report:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn votes_of_members_who_leave_or_lose_the_right_to_decide_no_longer_count() {
+    let (app, sink) = team_app().await;
+    let alice = join(&app, &sink, "alice@example.com", Role::Approver).await;
+    let bob = join(&app, &sink, "bob@example.com", Role::Approver).await;
+    let cleo = join(&app, &sink, "cleo@example.com", Role::Approver).await;
+    let tool = app.create_shared_tool("Stripe", None, "sk_x").await;
+    tools::set_approvals_required(&app.services, &app.admin, &tool.id, 2).await.expect("quorum");
+    let (_, key) = app.create_agent("bot").await;
+    let id = app.request_access(&key, &tool.id).await;
+
+    grants::approve(&app.services, &alice, &id, None, None).await.expect("alice");
+    members::remove(&app.services, &app.admin, &alice.actor.id).await.expect("alice removed");
+    let after = grants::approve(&app.services, &bob, &id, None, None).await.expect("bob");
+    assert_eq!(after.status, RequestStatus::Pending, "alice's vote left with her");
+    assert_eq!(after.approved_by, vec!["bob@example.com".to_owned()]);
+
+    members::change_role(&app.services, &app.admin, &bob.actor.id, Role::Auditor).await.expect("bob demoted");
+    let after = grants::approve(&app.services, &cleo, &id, None, None).await.expect("cleo");
+    assert_eq!(after.status, RequestStatus::Pending, "an auditor's earlier vote does not count");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn lowering_the_quorum_does_not_let_the_agents_registrant_approve_a_pending_request_alone() {
+    let (app, sink) = team_app().await;
+    let carol = join(&app, &sink, "carol@example.com", Role::Admin).await;
+    let issued = agents::create(&app.services, &carol, "carols-bot", "").await.expect("agent");
+    let tool = app.create_shared_tool("GitHub", None, "ghp_x").await;
+    tools::set_approvals_required(&app.services, &carol, &tool.id, 2).await.expect("quorum 2");
+    let id = app.request_access(&issued.api_key, &tool.id).await;
+    tools::set_approvals_required(&app.services, &carol, &tool.id, 1).await.expect("quorum 1");
+    let err = grants::approve(&app.services, &carol, &id, None, None).await.expect_err("still two for this request");
+    assert_eq!(err.status().as_u16(), 403);
+    assert_eq!(app.fetch(&issued.api_key, &tool.id).await.status(), 403);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_grant_on_a_tool_with_a_quorum_is_one_vote_and_refusals_write_nothing() {
+    let (app, sink) = team_app().await;
+    let carol = join(&app, &sink, "carol@example.com", Role::Admin).await;
+    let dave = join(&app, &sink, "dave@example.com", Role::Approver).await;
+    let issued = agents::create(&app.services, &carol, "carols-bot", "").await.expect("agent");
+    let tool = app.create_shared_tool("GitHub", None, "ghp_x").await;
+    tools::set_approvals_required(&app.services, &app.admin, &tool.id, 2).await.expect("quorum");
+
+    let err = grants::grant(&app.services, &carol, &issued.agent.id, &tool.id, "Carol wants it", None).await.expect_err("registrant");
+    assert_eq!(err.status().as_u16(), 403);
+    assert_eq!(app.count("SELECT COUNT(*) FROM access_requests").await, 0, "the refused grant wrote nothing");
+
+    let granted = grants::grant(&app.services, &dave, &issued.agent.id, &tool.id, "Needed for the release", None).await.expect("grant");
+    assert_eq!(granted.status, RequestStatus::Pending);
+    assert_eq!(granted.approved_by, vec!["dave@example.com".to_owned()]);
+    let done = grants::approve(&app.services, &app.admin, &granted.id, None, None).await.expect("second");
+    assert_eq!(done.status, RequestStatus::Approved);
+    app.stop().await;
+}

@@ -34,3 +34,7 @@ ALTER TABLE organizations ADD COLUMN allowed_domains TEXT;
 
 -- A deleted organization keeps its audit log; everything else that grants access is gone.
 ALTER TABLE organizations ADD COLUMN deleted_at BIGINT;
+
+-- The tool's quorum when the request was made: lowering the quorum later cannot shrink what a
+-- pending request needs (raising it still applies).
+ALTER TABLE access_requests ADD COLUMN approvals_required BIGINT NOT NULL DEFAULT 1;

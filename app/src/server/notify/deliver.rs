@@ -27,7 +27,12 @@ pub fn webhook_slot<'a>(org_id: &'a str, channel_id: &'a str) -> Slot<'a> {
 pub async fn claim(svc: &Services, limit: usize) -> sqlx::Result<Vec<DeliveryRow>> {
     let now = clock::now_ms();
     let lease = i64::try_from(svc.notifier.policy.lease.as_millis()).unwrap_or(i64::MAX);
-    store::notify::claim_due(svc.store.writer(), now, now.saturating_add(lease), i64::try_from(limit).unwrap_or(1)).await
+    let max = i64::from(svc.notifier.policy.max_attempts);
+    let given_up = store::notify::dead_letter_exhausted(svc.store.writer(), now, max).await?;
+    if given_up > 0 {
+        tracing::warn!(rows = given_up, "notifications dead-lettered: their last attempt recorded no outcome");
+    }
+    store::notify::claim_due(svc.store.writer(), now, now.saturating_add(lease), i64::try_from(limit).unwrap_or(1), max).await
 }
 
 /// When the next row falls due, if any.
@@ -93,7 +98,7 @@ pub async fn finish(svc: &Services, results: Vec<(DeliveryRow, Result<(), SendEr
     for (row, result) in &results {
         match result {
             Ok(()) => {
-                store::notify::mark_delivered(&mut *tx, &row.id, now).await?;
+                store::notify::mark_delivered(&mut *tx, &row.id, row.attempts, now).await?;
                 channel_status.insert((row.organization_id.clone(), row.channel.clone()), None);
             }
             Err(err) => {
@@ -106,7 +111,7 @@ pub async fn finish(svc: &Services, results: Vec<(DeliveryRow, Result<(), SendEr
                     }
                     _ => None,
                 };
-                store::notify::mark_failed(&mut *tx, &row.id, err.message(), retry).await?;
+                store::notify::mark_failed(&mut *tx, &row.id, row.attempts, err.message(), retry).await?;
                 channel_status.insert((row.organization_id.clone(), row.channel.clone()), Some(err.message().to_owned()));
                 if retry.is_none() {
                     tracing::warn!(id = %row.id, channel = %row.channel, attempts, error = %err.message(), "notification dead-lettered");

@@ -82,7 +82,22 @@ pub fn slack(text: &str, max: usize) -> String {
         }
     }
     out.push_str(&slack_escape(rest));
-    break_mass_mentions(&out)
+    cut_escaped(&break_mass_mentions(&out), max)
+}
+
+/// Cuts escaped text to `max` characters (Slack counts the escaped form against its limits)
+/// without splitting an `&…;` entity.
+fn cut_escaped(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    if let Some(amp) = cut.rfind('&')
+        && !cut[amp..].contains(';')
+    {
+        cut.truncate(amp);
+    }
+    format!("{}…", cut.trim_end())
 }
 
 /// Slack reads `<…>` as a control sequence only for mentions and links without spaces.
@@ -211,6 +226,18 @@ mod tests {
         for out in [slack("ping @channel @Here", 200), discord("ping @everyone @here", 200)] {
             assert!(!out.contains("@channel") && !out.contains("@everyone") && !out.contains("@here") && !out.contains("@Here"), "{out}");
             assert!(out.contains('\u{200B}'));
+        }
+    }
+
+    #[test]
+    fn escaping_never_pushes_slack_text_past_its_cap() {
+        for text in ["<".repeat(1000), "&".repeat(1000), format!("a{}", "&".repeat(600))] {
+            let out = slack(&text, 1000);
+            assert!(out.chars().count() <= 1000, "{} characters", out.chars().count());
+            let body = out.trim_end_matches('…');
+            if let Some(amp) = body.rfind('&') {
+                assert!(body[amp..].contains(';'), "a broken entity at the end: {:?}", &body[amp..]);
+            }
         }
     }
 

@@ -153,6 +153,13 @@ pub async fn list(svc: &Services, ctx: &AdminCtx, status: Option<RequestStatus>,
     Ok(views)
 }
 
+fn separation_of_duties() -> ServiceError {
+    ServiceError::forbidden(
+        "You registered this agent, so you cannot approve its requests for a tool that needs several approvals.",
+        "Ask other reviewers to approve (separation of duties).",
+    )
+}
+
 /// Records the caller's approval of a pending request. When the tool's quorum is reached
 /// (one approval by default) the request is approved: per-agent tools need the agent's secret
 /// with that final approval, shared tools refuse one. With a quorum above one, each reviewer
@@ -178,10 +185,7 @@ pub async fn approve(
         ));
     }
     if required > 1 && row.agent_created_by == ctx.actor.label {
-        return Err(ServiceError::forbidden(
-            "You registered this agent, so you cannot approve its requests for a tool that needs several approvals.",
-            "Ask other reviewers to approve (separation of duties).",
-        ));
+        return Err(separation_of_duties());
     }
     let completes = earlier.len() as i64 + 1 >= required;
     let mut check = Check::new();
@@ -219,6 +223,12 @@ pub async fn approve(
     let mut tx = svc.store.begin().await?;
     if !store::requests::insert_vote(&mut tx, &row.id, &ctx.org_id, &ctx.actor.id, &ctx.actor.label, now).await? {
         return Err(ServiceError::conflict("You already approved this request.", "Another reviewer must approve it."));
+    }
+    // The quorum as of now, read under the write lock: a concurrent change cannot slip between.
+    let now_row = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id).await?.ok_or_else(request_not_found)?;
+    let required = now_row.approvals_required.max(1);
+    if required > 1 && now_row.agent_created_by == ctx.actor.label {
+        return Err(separation_of_duties());
     }
     let approvers = store::requests::list_votes(&mut *tx, &row.id).await?;
     let base = |action| {
@@ -420,10 +430,21 @@ pub async fn grant(
         return Err(ServiceError::conflict("The agent is suspended.", "Reactivate the agent first."));
     }
     let per_agent = tool.credential_mode == CredentialMode::PerAgent.as_str();
-    if per_agent != secret.is_some() {
-        let mut check = Check::new();
-        check.fail("credential", if per_agent { "is required: this tool gives each agent its own secret" } else { "must be empty: this tool uses one shared secret" });
-        check.finish("Fix the listed fields and grant again.")?;
+    // Everything approval would refuse is refused here, before the request is written.
+    let quorum = tool.approvals_required > 1;
+    if quorum && agent.created_by == ctx.actor.label {
+        return Err(separation_of_duties());
+    }
+    let mut check = Check::new();
+    match (per_agent, secret.is_some(), quorum) {
+        (true, false, false) => check.fail("credential", "is required: this tool gives each agent its own secret"),
+        (false, true, _) => check.fail("credential", "must be empty: this tool uses one shared secret"),
+        (true, true, true) => check.fail("credential", "is given with the final approval; this tool needs several"),
+        _ => {}
+    }
+    check.finish("Fix the listed fields and grant again.")?;
+    if secret.is_some() {
+        ctx.require(Permission::ManageCredentials)?;
     }
     let now = clock::now_ms();
     let id = new_id();
@@ -450,6 +471,16 @@ pub async fn grant(
         .tool(tool_id)
         .meta(json!({ "tool_name": tool.name, "reason": reason, "origin": "admin" }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    // With a quorum the grant is this reviewer's vote; the others must hear about it.
+    let queued = if quorum {
+        let alert = Alert::new(AlertEvent::AccessRequested, &agent.name, &tool.name, &reason, svc.link("/inbox"), now);
+        notify::enqueue(&mut tx, &ctx.org_id, alert).await?
+    } else {
+        0
+    };
     tx.commit().await?;
+    if queued > 0 {
+        svc.notifier.wake();
+    }
     approve(svc, ctx, &id, secret, None).await
 }

@@ -127,8 +127,9 @@ async fn load_pending(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult
 /// Accepts a suggestion into a new guide version: the current guide plus the fact, or the
 /// reviewer's edited text. Works even if the guide moved on since the suggestion was made.
 pub async fn accept(svc: &Services, ctx: &AdminCtx, id: &str, edited: Option<&str>) -> ServiceResult<ToolView> {
-    // Accepting a suggestion is a decision (approvers may), even though it writes the guide.
-    ctx.require(Permission::Decide)?;
+    // Accepting a suggestion as suggested is a decision (approvers may); rewriting the guide
+    // while at it is editing the tool.
+    ctx.require(if edited.is_some() { Permission::ManageTools } else { Permission::Decide })?;
     let mut check = Check::new();
     let edited = check.optional("instructions", edited, limits::INSTRUCTIONS, true);
     check.finish("The usage guide can be at most 16 000 characters.")?;

@@ -176,7 +176,7 @@ pub async fn revoke_invitation(svc: &Services, ctx: &AdminCtx, id: &str) -> Serv
     }
     let row = store::members::find_invitation(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(invitation_not_found)?;
     let mut tx = svc.store.begin().await?;
-    if store::members::revoke_open_invitations(&mut tx, &ctx.org_id, &row.email, clock::now_ms()).await? == 0 {
+    if !store::members::revoke_invitation(&mut tx, &ctx.org_id, &row.id, clock::now_ms()).await? {
         return Err(invitation_not_found());
     }
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "invitation.revoked")
@@ -207,6 +207,11 @@ pub async fn accept(svc: &Services, token: &str, meta: &RequestMeta) -> ServiceR
     let mut tx = svc.store.begin().await?;
     let row = store::members::find_invitation_by_token(&mut *tx, &token_hash(token.trim())).await?.ok_or_else(invitation_invalid)?;
     if !store::members::accept_invitation(&mut tx, &row.id, now).await? {
+        return Err(invitation_invalid());
+    }
+    // The allowed domains may have narrowed since the invitation was sent.
+    let allowed = domains(store::members::allowed_domains(&mut *tx, &row.organization_id).await?);
+    if !allowed.is_empty() && !allowed.iter().any(|d| row.email.rsplit('@').next() == Some(d.as_str())) {
         return Err(invitation_invalid());
     }
     let user_id = store::orgs::upsert_user(&mut tx, &new_id(), &row.email, now).await?;
@@ -244,6 +249,9 @@ pub async fn change_role(svc: &Services, ctx: &AdminCtx, user_id: &str, role: Ro
     }
     keep_an_owner(&mut tx, &ctx.org_id, &member).await?;
     store::members::set_role(&mut tx, &ctx.org_id, user_id, role.as_str()).await?;
+    if !role.can_decide() {
+        store::requests::withdraw_pending_votes(&mut tx, &ctx.org_id, user_id).await?;
+    }
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "member.role_changed")
         .target("user", user_id)
         .meta(json!({ "email": member.email, "from": member.role, "to": role.as_str() }));
@@ -268,7 +276,10 @@ async fn end_membership(svc: &Services, ctx: &AdminCtx, user_id: &str, action: &
     let member = store::members::find_member(&mut *tx, &ctx.org_id, user_id).await?.ok_or_else(member_not_found)?;
     keep_an_owner(&mut tx, &ctx.org_id, &member).await?;
     store::members::delete_membership(&mut tx, &ctx.org_id, user_id).await?;
+    // What they could do ends with them: sessions, approvals on pending requests, queued mail.
     let ended = store::members::delete_user_sessions(&mut tx, user_id).await?;
+    store::requests::withdraw_pending_votes(&mut tx, &ctx.org_id, user_id).await?;
+    store::notify::dead_letter_recipient(&mut tx, &ctx.org_id, &member.email).await?;
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
         .target("user", user_id)
         .meta(json!({ "email": member.email, "role": member.role, "sessions_ended": ended }));

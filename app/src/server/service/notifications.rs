@@ -94,12 +94,13 @@ pub async fn save_webhook(svc: &Services, ctx: &AdminCtx, kind: ChannelKind, url
     let parsed = svc.notifier.outbound.validate_webhook(kind, url.expose_secret()).map_err(|e| bad_field("url", e, hint))?;
     svc.notifier.outbound.check_destination(&parsed).await.map_err(|e| bad_field("url", format!("is refused: {e}"), hint))?;
     let now = clock::now_ms();
-    let existing = store::notify::find_channel(svc.store.reader(), &ctx.org_id, kind.as_str()).await?;
-    let id = existing.map(|c| c.id).unwrap_or_else(new_id);
-    let blob = super::keys::seal(svc, deliver::webhook_slot(&ctx.org_id, &id), &SecretString::from(parsed.to_string())).await?;
     let masked = outbound::mask(&parsed);
     let events = notify::join_events(events);
+    // The id is read under the write lock: the URL is sealed for the row that will hold it.
     let mut tx = svc.store.begin().await?;
+    let existing = store::notify::find_channel(&mut *tx, &ctx.org_id, kind.as_str()).await?;
+    let id = existing.map(|c| c.id).unwrap_or_else(new_id);
+    let blob = super::keys::seal(svc, deliver::webhook_slot(&ctx.org_id, &id), &SecretString::from(parsed.to_string())).await?;
     let write = ChannelWrite {
         id: &id,
         org_id: &ctx.org_id,

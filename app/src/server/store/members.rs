@@ -147,6 +147,19 @@ pub async fn revoke_open_invitations(tx: &mut Tx, org_id: &str, email: &str, now
     Ok(done.rows_affected())
 }
 
+/// Revokes one open invitation; false if it was not open.
+pub async fn revoke_invitation(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE invitations SET revoked_at = $3 WHERE organization_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Marks an invitation used; false if it was used, revoked or expired in the meantime.
 pub async fn accept_invitation(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<bool> {
     let done = sqlx::query(

@@ -182,19 +182,35 @@ const DELIVERY_COLUMNS: &str =
 /// now so that a crash mid-delivery still counts. One statement, so two workers on the same
 /// database can never take the same row.
 #[tracing::instrument(skip_all)]
-pub async fn claim_due(ex: impl SqliteExecutor<'_>, now: i64, locked_until: i64, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn claim_due(ex: impl SqliteExecutor<'_>, now: i64, locked_until: i64, limit: i64, max_attempts: i64) -> sqlx::Result<Vec<DeliveryRow>> {
     sqlx::query_as(&format!(
         "UPDATE notification_outbox SET locked_until = $2, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM notification_outbox \
                       WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) \
-                      ORDER BY next_attempt_at, id LIMIT $3) \
+                      AND attempts < $4 ORDER BY next_attempt_at, id LIMIT $3) \
          RETURNING {DELIVERY_COLUMNS}"
     ))
     .bind(now)
     .bind(locked_until)
     .bind(limit)
+    .bind(max_attempts)
     .fetch_all(ex)
     .await
+}
+
+/// Dead-letters rows whose attempts ran out without a recorded outcome (a send that crashed
+/// its worker); returns how many.
+pub async fn dead_letter_exhausted(ex: impl SqliteExecutor<'_>, now: i64, max_attempts: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE notification_outbox SET status = 'dead', locked_until = NULL, \
+         last_error = COALESCE(last_error, 'no outcome was recorded for the last attempt') \
+         WHERE status = 'pending' AND attempts >= $2 AND (locked_until IS NULL OR locked_until <= $1)",
+    )
+    .bind(now)
+    .bind(max_attempts)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// When the next pending row falls due (ignoring rows another worker holds), if any.
@@ -204,25 +220,32 @@ pub async fn next_due(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Option<i64>> 
         .await
 }
 
-pub async fn mark_delivered(ex: impl SqliteExecutor<'_>, id: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE notification_outbox SET status = 'delivered', delivered_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1 AND status = 'pending'")
-        .bind(id)
-        .bind(now)
-        .execute(ex)
-        .await
-        .map(|_| ())
+/// Records a delivery. `attempt` fences the update to the claim that made it: a worker whose
+/// lease ran out cannot overwrite the state of a newer attempt.
+pub async fn mark_delivered(ex: impl SqliteExecutor<'_>, id: &str, attempt: i64, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notification_outbox SET status = 'delivered', delivered_at = $2, locked_until = NULL, last_error = NULL \
+         WHERE id = $1 AND status = 'pending' AND attempts = $3",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(attempt)
+    .execute(ex)
+    .await
+    .map(|_| ())
 }
 
 /// Schedules another attempt, or dead-letters the row when `next_attempt_at` is `None`.
-pub async fn mark_failed(ex: impl SqliteExecutor<'_>, id: &str, error: &str, next_attempt_at: Option<i64>) -> sqlx::Result<()> {
+pub async fn mark_failed(ex: impl SqliteExecutor<'_>, id: &str, attempt: i64, error: &str, next_attempt_at: Option<i64>) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE notification_outbox SET status = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
          next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $2 \
-         WHERE id = $1 AND status = 'pending'",
+         WHERE id = $1 AND status = 'pending' AND attempts = $4",
     )
     .bind(id)
     .bind(error)
     .bind(next_attempt_at)
+    .bind(attempt)
     .execute(ex)
     .await
     .map(|_| ())
@@ -275,6 +298,19 @@ pub async fn dead_letter_channel(tx: &mut Tx, org_id: &str, channel: &str, error
     .bind(org_id)
     .bind(channel)
     .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Dead-letters undelivered alert mail to one address (the member left the organization).
+pub async fn dead_letter_recipient(tx: &mut Tx, org_id: &str, email: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE notification_outbox SET status = 'dead', last_error = 'the recipient is no longer a member', locked_until = NULL \
+         WHERE organization_id = $1 AND channel = 'email' AND recipient = $2 AND status = 'pending'",
+    )
+    .bind(org_id)
+    .bind(email)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())

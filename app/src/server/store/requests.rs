@@ -25,14 +25,16 @@ pub struct RequestRow {
     pub credential_version: i64,
     pub expires_at: Option<i64>,
     pub created_at: i64,
-    /// Distinct approvals the tool needs (its quorum).
+    /// Distinct approvals needed: the tool's quorum, or what it was when the request was made
+    /// if that was higher.
     pub approvals_required: i64,
     /// Who registered the agent (separation of duties).
     pub agent_created_by: String,
 }
 
 const SELECT: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agent_name, r.tool_id, t.name AS tool_name, \
-     t.approvals_required, a.created_by AS agent_created_by, t.credential_mode, r.status, r.reason, r.origin, r.suggestion_id, r.decided_by, r.decided_at, r.decision_note, \
+     CASE WHEN r.approvals_required > t.approvals_required THEN r.approvals_required ELSE t.approvals_required END AS approvals_required, \
+     a.created_by AS agent_created_by, t.credential_mode, r.status, r.reason, r.origin, r.suggestion_id, r.decided_by, r.decided_at, r.decision_note, \
      r.credential_blob, r.credential_version, r.expires_at, r.created_at \
      FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id";
 
@@ -52,7 +54,8 @@ pub struct NewRequest<'a> {
 pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO access_requests (id, organization_id, agent_id, tool_id, status, reason, origin, suggestion_id, \
-         credential_version, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, 0, $8, $8)",
+         credential_version, created_at, updated_at, approvals_required) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, 0, $8, $8, \
+         (SELECT approvals_required FROM tools WHERE id = $4))",
     )
     .bind(new.id)
     .bind(new.org_id)
@@ -311,4 +314,18 @@ pub async fn pending_votes(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::R
     .bind(org_id)
     .fetch_all(ex)
     .await
+}
+
+/// Withdraws a member's approvals from pending requests (they were removed or can no longer
+/// decide), so their vote cannot complete a quorum later.
+pub async fn withdraw_pending_votes(tx: &mut Tx, org_id: &str, voter_id: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM request_votes WHERE organization_id = $1 AND voter_id = $2 \
+         AND request_id IN (SELECT id FROM access_requests WHERE organization_id = $1 AND status = 'pending')",
+    )
+    .bind(org_id)
+    .bind(voter_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
