@@ -64,6 +64,12 @@ pub enum Command {
     /// The audit log: verify the hash chain, show recent events.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Write a consistent copy of the live database to a new file and check it (integrity and
+    /// every organization's audit chain). The master key is not in it: back that up apart.
+    Backup {
+        /// The file to create (refused if it exists).
+        to: std::path::PathBuf,
+    },
 }
 
 /// Runs a parsed command line.
@@ -90,6 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(cmd) => audit::keys(&settings, cmd).await,
+        Command::Backup { to } => audit::backup(&settings, &to, cli.json).await,
         command => {
             let services = startup::open(&settings).await?;
             let result = dispatch(&services, &cli.org, cli.json, command).await;
@@ -112,7 +119,7 @@ async fn dispatch(services: &Services, org: &Option<String>, json: bool, command
         Command::Request(cmd) => requests::request(services, &ctx, &out, cmd).await,
         Command::Suggestion(cmd) => tools::suggestion(services, &ctx, &out, cmd).await,
         Command::Audit(cmd) => audit::audit(services, &ctx, &out, cmd).await,
-        Command::Serve | Command::Migrate | Command::Keys(_) | Command::Admin(_) => unreachable!("handled above"),
+        Command::Serve | Command::Migrate | Command::Keys(_) | Command::Admin(_) | Command::Backup { .. } => unreachable!("handled above"),
     }
 }
 

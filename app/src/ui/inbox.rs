@@ -230,7 +230,13 @@ fn bulk_bar(ui: Ui) -> impl IntoView {
         }
         leptos::task::spawn_local(async move {
             match bulk_decide(ids.clone(), approve, reason).await {
-                Ok(n) => toasts.ok(format!("{n} requests {}.", if approve { "approved" } else { "denied" })),
+                Ok(n) => {
+                    toasts.ok(if approve { format!("{n} approvals recorded.") } else { format!("{n} requests denied.") });
+                    // Requests still short of their quorum stay pending: the refetch shows them.
+                    for id in &ids {
+                        hide(ui, id, false);
+                    }
+                }
                 Err(err) => {
                     for id in &ids {
                         hide(ui, id, false);

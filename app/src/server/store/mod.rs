@@ -120,6 +120,22 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.read).await.map(|_| ())
     }
 
+    /// Writes a consistent copy of the live database to `target` (SQLite `VACUUM INTO`: one
+    /// read transaction, writers keep going). Refuses an existing file.
+    pub async fn backup_to(&self, target: &Path) -> anyhow::Result<()> {
+        if target.exists() {
+            anyhow::bail!("{} already exists; choose a new file name", target.display());
+        }
+        let text = target.to_str().context("the backup path must be valid UTF-8")?;
+        sqlx::query("VACUUM INTO $1").bind(text).execute(&self.read).await.with_context(|| format!("failed to write the backup {text}"))?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` of the database: `ok` when sound.
+    pub async fn integrity_check(&self) -> sqlx::Result<String> {
+        sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&self.read).await
+    }
+
     /// Closes both pools (checkpointing the WAL).
     pub async fn close(&self) {
         self.read.close().await;

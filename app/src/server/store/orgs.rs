@@ -31,6 +31,11 @@ pub async fn list_organizations(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Vec
     sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE deleted_at IS NULL ORDER BY created_at, id").fetch_all(ex).await
 }
 
+/// Ids of every organization, deleted ones included (their audit logs remain).
+pub async fn list_all_organization_ids(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at, id").fetch_all(ex).await
+}
+
 /// Finds a user by normalized email, creating it if absent; returns the id.
 pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> sqlx::Result<String> {
     sqlx::query("INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
