@@ -171,6 +171,31 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
     assert!(extra.is_empty(), "rules for server functions that do not exist: {extra:?}");
 
     let mut failures = Vec::new();
+    // The dashboard's plain HTTP routes: readable by every member, nobody else.
+    let rest = [("/events", "/events"), ("/audit/export", "/audit/export?format=jsonl")];
+    let rest_paths: Vec<&str> = rest.iter().map(|(p, _)| *p).collect();
+    assert_eq!(rest_paths, agentkey::http::dashboard::ROUTES.to_vec(), "every dashboard route needs a row");
+    for (path, url) in rest {
+        let mut who: Vec<(&str, Option<&str>, u16)> = vec![("no session", None, 401), ("expired session", Some(expired.as_str()), 401)];
+        who.push(("another organization's owner", Some(stranger.as_str()), 200));
+        for (email, _, cookie) in &callers {
+            who.push((email.as_str(), cookie.as_deref(), 200));
+        }
+        for (name, cookie, expected) in who {
+            let mut req = app.client.get(app.url(url));
+            if let Some(cookie) = cookie {
+                req = req.header("cookie", cookie);
+            }
+            let res = req.send().await.expect("request");
+            let status = res.status().as_u16();
+            if status != expected {
+                failures.push(format!("{path} as {name}: got {status} (expected {expected})"));
+            }
+            if name.starts_with("another") && path == "/audit/export" && res.text().await.unwrap_or_default().contains("GitHub") {
+                failures.push(format!("{path} as {name}: the export shows this organization's data"));
+            }
+        }
+    }
     for c in &table {
         // `{who}` in a value becomes a per-caller tag (per-mailbox limits would otherwise bite).
         let forms: Vec<Vec<(&str, String)>> =

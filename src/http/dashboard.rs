@@ -80,9 +80,13 @@ fn is_same_origin(headers: &HeaderMap, base_origin: &str) -> bool {
     }
 }
 
-/// The live event stream and the audit export: plain HTTP endpoints of the dashboard.
+/// The dashboard's plain HTTP endpoints (beside its server functions). `tests/authz.rs` checks
+/// every path listed here for every kind of caller.
+pub const ROUTES: [&str; 2] = ["/events", "/audit/export"];
+
+/// The live event stream and the audit export.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/events", get(events)).route("/audit/export", get(export_audit))
+    Router::new().route(ROUTES[0], get(events)).route(ROUTES[1], get(export_audit))
 }
 
 fn signed_out() -> Response {
