@@ -352,3 +352,39 @@ async fn a_member_turns_on_alert_mail_from_the_dashboard_and_gets_the_next_reque
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'notification.email_opt_in'").await, 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn bad_input_to_the_new_server_functions_gets_a_clear_4xx_and_changes_nothing() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_x").await;
+    let long_url = format!("https://hooks.slack.com/services/{}", "x".repeat(10_000));
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("tools/quorum", vec![("id", tool.id.as_str()), ("approvals", "lots")]),
+        ("tools/quorum", vec![("id", tool.id.as_str()), ("approvals", "7")]),
+        ("tools/quorum", vec![("id", tool.id.as_str())]),
+        ("notifications/email", vec![("on", "maybe")]),
+        ("agents/status", vec![("id", tool.id.as_str()), ("active", "2")]),
+        ("tools/quorum", vec![("id", "not-a-uuid"), ("approvals", "2")]),
+        ("members/invite", vec![("email", "x@example.com"), ("role", "god")]),
+        ("members/invite", vec![("email", "not an address"), ("role", "auditor")]),
+        ("members/role", vec![("user_id", "00000000-0000-7000-8000-000000000000"), ("role", "admin")]),
+        ("members/domains", vec![("domains", "exa mple, @bad")]),
+        ("notifications/webhook", vec![("kind", "slack"), ("url", "javascript:alert(1)"), ("events", "")]),
+        ("notifications/webhook", vec![("kind", "slack"), ("url", long_url.as_str()), ("events", "")]),
+        ("notifications/webhook", vec![("kind", "email"), ("url", "https://hooks.slack.com/services/T/B/x"), ("events", "")]),
+        ("notifications/retry", vec![("id", "not-a-uuid")]),
+        ("invite/accept", vec![("token", "")]),
+        ("org/delete", vec![("name", "")]),
+    ];
+    for (path, form) in cases {
+        let reply = rpc(&app, path, &form, Some(&cookie)).await;
+        assert!((400..500).contains(&reply.status), "{path} {form:?}: {} {}", reply.status, reply.body);
+        assert!(!reply.body.to_lowercase().contains("sqlx") && !reply.body.contains("panicked"), "{path}: {}", reply.body);
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM notification_channels").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM invitations").await, 0);
+    assert_eq!(app.count("SELECT approvals_required FROM tools").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM organizations WHERE deleted_at IS NULL").await, 1);
+    app.stop().await;
+}

@@ -4,8 +4,8 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::Request;
-use axum::middleware::from_fn_with_state;
+use axum::http::{Request, StatusCode};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use leptos::prelude::provide_context;
@@ -32,6 +32,7 @@ pub fn router(state: &AppState, secure_cookies: bool) -> Router<AppState> {
         )
         .merge(dashboard::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(bad_arguments))
         .layer(from_fn_with_state(state.clone(), dashboard::same_origin))
         .layer(dashboard::session_layer(state, secure_cookies))
         .layer(from_fn_with_state(state.clone(), dashboard::request_meta))
@@ -40,4 +41,26 @@ pub fn router(state: &AppState, secure_cookies: bool) -> Router<AppState> {
 async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
     let services = state.services.clone();
     handle_server_fns_with_context(move || provide_context(services.clone()), req).await
+}
+
+/// Largest error body inspected when classifying a server function failure.
+const ERROR_PEEK: usize = 16 * 1024;
+
+/// Leptos answers server function arguments it cannot decode (a word where a number belongs,
+/// a missing field) with 500. That is the caller's mistake: this says so with a 400.
+async fn bad_arguments(req: Request<Body>, next: Next) -> axum::response::Response {
+    let is_rpc = req.uri().path().starts_with("/rpc/");
+    let response = next.run(req).await;
+    if !is_rpc || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, ERROR_PEEK).await.unwrap_or_default();
+    match std::str::from_utf8(&bytes).ok().and_then(|t| t.strip_prefix("Args|")) {
+        Some(detail) => {
+            let message = format!("The request's fields could not be read ({detail}). Send every field the form has, numbers as digits.");
+            (StatusCode::BAD_REQUEST, format!("ServerError|{message}")).into_response()
+        }
+        None => axum::response::Response::from_parts(parts, Body::from(bytes)),
+    }
 }
