@@ -68,17 +68,8 @@ async fn seed(settings: &Settings) -> anyhow::Result<()> {
     let ctx = AdminCtx::operator(&org.id);
     let mut tool_ids = Vec::new();
     for t in 0..TOOLS {
-        let input = tools::NewTool {
-            name: format!("Tool {t:03}"),
-            description: "benchmark tool".into(),
-            url: None,
-            auth_type: app::model::AuthType::ApiKey,
-            credential_mode: app::model::CredentialMode::Shared,
-            credential: Some(secrecy::SecretString::from(format!("secret-{t}"))),
-            credential_expires_at: None,
-            instructions: "Benchmark guide.".into(),
-            source_suggestion_id: None,
-        };
+        let input = tools::NewTool { instructions: "Benchmark guide.".into(), ..tools::NewTool::shared(&format!("Tool {t:03}"), "benchmark tool", &format!("secret-{t}")) };
+
         tool_ids.push(tools::create(&svc, &ctx, input).await.map_err(|e| anyhow::anyhow!("{e}"))?.tool.id);
     }
     for a in 0..AGENTS {

@@ -47,17 +47,8 @@ async fn seed_org(svc: &app::server::Services, name: &str, tools_n: usize, recei
     let ctx = AdminCtx::operator(&org.id);
     let mut tool_ids = Vec::new();
     for t in 0..tools_n {
-        let input = tools::NewTool {
-            name: format!("Tool {t:03}"),
-            description: "benchmark tool".into(),
-            url: None,
-            auth_type: app::model::AuthType::ApiKey,
-            credential_mode: app::model::CredentialMode::Shared,
-            credential: Some(secrecy::SecretString::from(format!("secret-{t}"))),
-            credential_expires_at: None,
-            instructions: String::new(),
-            source_suggestion_id: None,
-        };
+        let input = tools::NewTool::shared(&format!("Tool {t:03}"), "benchmark tool", &format!("secret-{t}"));
+
         tool_ids.push(tools::create(svc, &ctx, input).await.map_err(err)?.tool.id);
     }
     let mut pairs = Vec::new();

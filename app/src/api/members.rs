@@ -14,9 +14,7 @@ use crate::server::{ServiceError, service::members};
 #[cfg(feature = "ssr")]
 fn role(text: &str) -> Result<Role, ServerFnError> {
     Role::parse(text).ok_or_else(|| {
-        fail(ServiceError::validation(
-            vec![crate::model::FieldError { field: "role".into(), message: "must be owner, admin, approver or auditor".into() }],
-            "Pick one of the listed roles.",
+        fail(ServiceError::field("role", "must be owner, admin, approver or auditor", "Pick one of the listed roles.",
         ))
     })
 }

@@ -16,9 +16,7 @@ use crate::server::{ServiceError, service::notifications};
 #[cfg(feature = "ssr")]
 fn kind(text: &str) -> Result<ChannelKind, ServerFnError> {
     ChannelKind::parse(text).ok_or_else(|| {
-        fail(ServiceError::validation(
-            vec![crate::model::FieldError { field: "kind".into(), message: "must be slack, discord or email".into() }],
-            "Pick one of the listed channels.",
+        fail(ServiceError::field("kind", "must be slack, discord or email", "Pick one of the listed channels.",
         ))
     })
 }
@@ -28,9 +26,7 @@ fn events(text: &str) -> Result<Vec<AlertEvent>, ServerFnError> {
     let parts: Vec<&str> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
     let parsed: Vec<AlertEvent> = parts.iter().filter_map(|p| AlertEvent::parse(p)).collect();
     if parsed.len() != parts.len() {
-        return Err(fail(ServiceError::validation(
-            vec![crate::model::FieldError { field: "events".into(), message: "contains an unknown event".into() }],
-            "Use access_requested, tool_suggested, guide_suggested and decided.",
+        return Err(fail(ServiceError::field("events", "contains an unknown event", "Use access_requested, tool_suggested, guide_suggested and decided.",
         )));
     }
     Ok(parsed)

@@ -40,6 +40,11 @@ impl ServiceError {
         )
     }
 
+    /// A 400 for one field.
+    pub fn field(field: &str, message: impl Into<String>, hint: &str) -> Self {
+        Self::validation(vec![FieldError { field: field.to_owned(), message: message.into() }], hint)
+    }
+
     /// 404 with a message and hint.
     pub fn not_found(error: &str, hint: &str) -> Self {
         ServiceError::NotFound(ErrorBody::new(error).hint(hint))

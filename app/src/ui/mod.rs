@@ -10,6 +10,7 @@ mod login;
 mod members;
 mod notifications;
 mod overview;
+mod quorum;
 mod settings;
 mod status;
 mod tools;

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 use super::widgets::{dialogs, error_box, live, short_time, toasts};
 use crate::api::inbox::get_inbox;
 use crate::api::tools::{
-    create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential, set_tool_quorum, tool_delete_impact,
+    create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential, tool_delete_impact,
     update_guide, update_tool,
 };
 use crate::model::{AuthType, CredentialMode, ToolView};
@@ -286,7 +286,7 @@ fn tool_row(t: ToolView) -> impl IntoView {
                     {(t.approvals_required > 1).then(|| format!(" · {} approvals per request", t.approvals_required))}
                 </span>
                 <Show when=move || editing.get()>
-                    <Quorum id=quorum_id.clone() current=t.approvals_required/>
+                    <super::quorum::Quorum id=quorum_id.clone() current=t.approvals_required/>
                     <form class="inline-form tool-details" on:submit=save_details.clone()>
                         <label>"Name " <input required minlength="2" maxlength="120" bind:value=edit_name/></label>
                         <label>"Description " <input maxlength="500" bind:value=edit_description/></label>
@@ -394,34 +394,3 @@ mod tests {
     }
 }
 
-/// How many distinct reviewers must approve each request for the tool.
-#[component]
-fn Quorum(id: String, current: i64) -> impl IntoView {
-    let value = RwSignal::new(current.to_string());
-    let save = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let (id, toasts, live) = (id.clone(), toasts(), live());
-        let n: i64 = value.get_untracked().parse().unwrap_or(1);
-        leptos::task::spawn_local(async move {
-            match set_tool_quorum(id, n).await {
-                Ok(t) => {
-                    toasts.ok(format!("{} now needs {} approval(s) per request.", t.name, t.approvals_required));
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
-        });
-    };
-    view! {
-        <form class="inline-form quorum" on:submit=save>
-            <label>"Approvals required "
-                <select name="approvals" bind:value=value>
-                    <option value="1">"1"</option>
-                    <option value="2">"2"</option>
-                    <option value="3">"3"</option>
-                </select>
-            </label>
-            <button type="submit">"Save"</button>
-        </form>
-    }
-}

@@ -50,9 +50,7 @@ pub fn filter_from(q: &crate::model::AuditQuery) -> ServiceResult<AuditFilter> {
             clock::parse_iso(&format!("{s}T00:00:00Z")).map(|ms| if end_of_day { ms + 86_400_000 } else { ms })
         });
         parsed.map(Some).ok_or_else(|| {
-            crate::server::ServiceError::validation(
-                vec![crate::model::FieldError { field: field.into(), message: "must be a date like 2026-11-28".into() }],
-                "Use YYYY-MM-DD or an RFC 3339 time.",
+            crate::server::ServiceError::field(field, "must be a date like 2026-11-28", "Use YYYY-MM-DD or an RFC 3339 time.",
             )
         })
     };

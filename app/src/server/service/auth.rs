@@ -52,9 +52,7 @@ fn too_many() -> ServiceError {
 pub async fn request_link(svc: &Services, email: &str, meta: &RequestMeta) -> ServiceResult<()> {
     let email = normalize_email(email);
     if !is_email(&email) {
-        return Err(ServiceError::validation(
-            vec![crate::model::FieldError { field: "email".into(), message: "must be an email address".into() }],
-            "Enter the address your invitation was sent to.",
+        return Err(ServiceError::field("email", "must be an email address", "Enter the address your invitation was sent to.",
         ));
     }
     let ip = meta.ip.clone().unwrap_or_default();
@@ -170,9 +168,7 @@ pub async fn confirm(
     }
     let signed_in = if row.purpose == "bootstrap" {
         let Some((org_name, email)) = bootstrap else {
-            return Err(ServiceError::validation(
-                vec![crate::model::FieldError { field: "email".into(), message: "is required".into() }],
-                "Enter your email address and a name for the organization.",
+            return Err(ServiceError::field("email", "is required", "Enter your email address and a name for the organization.",
             ));
         };
         if store::auth::count_memberships(&mut *tx).await? > 0 {

@@ -34,15 +34,11 @@ pub async fn export(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<Catalog
 /// Parses an export; a clear 400 when it is not one.
 pub fn parse(json: &str) -> ServiceResult<Vec<CatalogEntry>> {
     let entries: Vec<CatalogEntry> = serde_json::from_str(json).map_err(|err| {
-        ServiceError::validation(
-            vec![crate::model::FieldError { field: "catalog".into(), message: format!("is not a catalog export: {err}") }],
-            "Paste the JSON produced by the catalog export: an array of tools with name, description, url, auth_type, credential_mode and instructions.",
+        ServiceError::field("catalog", format!("is not a catalog export: {err}"), "Paste the JSON produced by the catalog export: an array of tools with name, description, url, auth_type, credential_mode and instructions.",
         )
     })?;
     if entries.len() > MAX_ENTRIES {
-        return Err(ServiceError::validation(
-            vec![crate::model::FieldError { field: "catalog".into(), message: format!("has more than {MAX_ENTRIES} tools") }],
-            "Split the catalog into smaller files.",
+        return Err(ServiceError::field("catalog", format!("has more than {MAX_ENTRIES} tools"), "Split the catalog into smaller files.",
         ));
     }
     Ok(entries)

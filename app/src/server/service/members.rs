@@ -8,7 +8,7 @@ use super::actor::{Actor, AdminCtx, Permission, RequestMeta};
 use super::auth::{SignedIn, new_token};
 use super::new_id;
 use super::orgs::{is_email, normalize_email};
-use crate::model::{ActorType, FieldError, InvitationPeek, InvitationView, MemberEntry, MembersView, Role};
+use crate::model::{ActorType, InvitationPeek, InvitationView, MemberEntry, MembersView, Role};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::token_hash;
 use crate::server::mail::{Mail, escape_html};
@@ -17,10 +17,6 @@ use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 /// An invitation link is valid for 7 days.
 pub const INVITATION_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
-
-fn invalid(field: &str, message: &str, hint: &str) -> ServiceError {
-    ServiceError::validation(vec![FieldError { field: field.into(), message: message.into() }], hint)
-}
 
 fn member_not_found() -> ServiceError {
     ServiceError::not_found("Member not found.", "Pick a member of this organization.")
@@ -85,12 +81,12 @@ pub async fn invite(svc: &Services, ctx: &AdminCtx, email: &str, role: Role) -> 
     }
     let email = normalize_email(email);
     if !is_email(&email) {
-        return Err(invalid("email", "must be an email address", "Enter the address the invitation goes to."));
+        return Err(ServiceError::field("email", "must be an email address", "Enter the address the invitation goes to."));
     }
     let allowed = domains(store::members::allowed_domains(svc.store.reader(), &ctx.org_id).await?);
     let domain = email.rsplit('@').next().unwrap_or("");
     if !allowed.is_empty() && !allowed.iter().any(|d| d == domain) {
-        return Err(invalid("email", &format!("must be an address at {}", allowed.join(" or ")), "This organization only admits those domains."));
+        return Err(ServiceError::field("email", format!("must be an address at {}", allowed.join(" or ")), "This organization only admits those domains."));
     }
     let existing = store::members::list_members(svc.store.reader(), &ctx.org_id).await?;
     if existing.iter().any(|m| m.email == email) {
@@ -293,7 +289,7 @@ pub async fn set_allowed_domains(svc: &Services, ctx: &AdminCtx, text: &str) -> 
     ctx.require(Permission::ManageMembers)?;
     let list = domains(Some(text.to_owned()));
     if let Some(bad) = list.iter().find(|d| !d.contains('.') || d.contains(['@', ' ', '/']) || d.len() > 253) {
-        return Err(invalid("domains", &format!("{bad:?} is not a domain"), "List domains like example.com, separated by commas."));
+        return Err(ServiceError::field("domains", format!("{bad:?} is not a domain"), "List domains like example.com, separated by commas."));
     }
     let joined = list.join(",");
     let mut tx = svc.store.begin().await?;

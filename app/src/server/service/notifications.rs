@@ -15,10 +15,6 @@ use crate::server::{Services, ServiceError, ServiceResult, clock};
 
 const DEAD_LETTERS_SHOWN: i64 = 100;
 
-fn bad_field(field: &str, message: String, hint: &str) -> ServiceError {
-    ServiceError::validation(vec![crate::model::FieldError { field: field.into(), message }], hint)
-}
-
 /// The notifications section of the settings page.
 pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<NotificationSettingsView> {
     ctx.require(Permission::ReadAll)?;
@@ -80,7 +76,7 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
 
 fn webhook_kind(kind: ChannelKind) -> ServiceResult<ChannelKind> {
     if kind == ChannelKind::Email {
-        return Err(bad_field("kind", "email needs no webhook URL".into(), "Members turn alert mail on for themselves."));
+        return Err(ServiceError::field("kind", "email needs no webhook URL", "Members turn alert mail on for themselves."));
     }
     Ok(kind)
 }
@@ -91,8 +87,8 @@ pub async fn save_webhook(svc: &Services, ctx: &AdminCtx, kind: ChannelKind, url
     ctx.require(Permission::ManageNotifications)?;
     let kind = webhook_kind(kind)?;
     let hint = "Paste the incoming-webhook URL exactly as the provider shows it.";
-    let parsed = svc.notifier.outbound.validate_webhook(kind, url.expose_secret()).map_err(|e| bad_field("url", e, hint))?;
-    svc.notifier.outbound.check_destination(&parsed).await.map_err(|e| bad_field("url", format!("is refused: {e}"), hint))?;
+    let parsed = svc.notifier.outbound.validate_webhook(kind, url.expose_secret()).map_err(|e| ServiceError::field("url", e, hint))?;
+    svc.notifier.outbound.check_destination(&parsed).await.map_err(|e| ServiceError::field("url", format!("is refused: {e}"), hint))?;
     let now = clock::now_ms();
     let masked = outbound::mask(&parsed);
     let events = notify::join_events(events);
@@ -207,18 +203,8 @@ pub async fn send_test(svc: &Services, ctx: &AdminCtx, kind: ChannelKind) -> Ser
         ctx.require(Permission::ManageNotifications)?;
     }
     let org = store::orgs::find_organization(svc.store.reader(), &ctx.org_id).await?.map(|o| o.name).unwrap_or_default();
-    let alert = Alert {
-        event: AlertEvent::AccessRequested,
-        org_name: org,
-        agent_name: "AgentKey test".into(),
-        tool_name: "Test notification".into(),
-        tool_url: None,
-        text: format!("{} sent this test from the settings page.", ctx.actor.label),
-        decision: None,
-        reviewer: None,
-        link: svc.link("/settings"),
-        at: clock::now_ms(),
-    };
+    let note = format!("{} sent this test from the settings page.", ctx.actor.label);
+    let alert = Alert { org_name: org, ..Alert::new(AlertEvent::AccessRequested, "AgentKey test", "Test notification", &note, svc.link("/settings"), clock::now_ms()) };
     let recipient = (kind == ChannelKind::Email).then(|| ctx.actor.label.clone());
     let key = new_id();
     let result = deliver::send(svc, &ctx.org_id, kind, recipient.as_deref(), &alert, &key).await;

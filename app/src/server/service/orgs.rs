@@ -140,9 +140,7 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, confirm_name: &str) -> Servi
         .await?
         .ok_or_else(|| ServiceError::not_found("Organization not found.", "Reload the page."))?;
     if confirm_name.trim() != org.name {
-        return Err(ServiceError::validation(
-            vec![crate::model::FieldError { field: "name".into(), message: "does not match the organization's name".into() }],
-            "Type the organization's name exactly to confirm.",
+        return Err(ServiceError::field("name", "does not match the organization's name", "Type the organization's name exactly to confirm.",
         ));
     }
     let now = clock::now_ms();

@@ -17,6 +17,12 @@ use crate::server::notify::{self, Alert};
 use crate::server::store::{self, requests::{Decision, NewRequest, RequestRow}};
 use crate::server::{Services, ServiceError, ServiceResult, clock};
 
+mod approve;
+
+pub use approve::approve;
+pub(crate) use approve::attach_votes;
+use approve::separation_of_duties;
+
 /// The slot a per-agent secret is sealed into.
 pub fn credential_slot<'a>(org_id: &'a str, request_id: &'a str) -> Slot<'a> {
     Slot { org_id, table: "access_requests", row_id: request_id, column: "credential_blob" }
@@ -41,18 +47,6 @@ pub(crate) fn view(row: RequestRow) -> AccessRequestView {
         approvals_required: row.approvals_required,
         approved_by: Vec::new(),
     }
-}
-
-/// Fills in who approved each pending request so far (quorum progress), in one query.
-pub(crate) async fn attach_votes(svc: &Services, org_id: &str, views: &mut [AccessRequestView]) -> ServiceResult<()> {
-    if !views.iter().any(|v| v.status == RequestStatus::Pending && v.approvals_required > 1) {
-        return Ok(());
-    }
-    let votes = store::requests::pending_votes(svc.store.reader(), org_id).await?;
-    for v in views.iter_mut().filter(|v| v.status == RequestStatus::Pending) {
-        v.approved_by = votes.iter().filter(|(id, _)| *id == v.id).map(|(_, who)| who.clone()).collect();
-    }
-    Ok(())
 }
 
 /// Validates a request body; run before any quota is spent.
@@ -151,128 +145,6 @@ pub async fn list(svc: &Services, ctx: &AdminCtx, status: Option<RequestStatus>,
     let mut views: Vec<AccessRequestView> = rows.into_iter().map(view).collect();
     attach_votes(svc, &ctx.org_id, &mut views).await?;
     Ok(views)
-}
-
-fn separation_of_duties() -> ServiceError {
-    ServiceError::forbidden(
-        "You registered this agent, so you cannot approve its requests for a tool that needs several approvals.",
-        "Ask other reviewers to approve (separation of duties).",
-    )
-}
-
-/// Records the caller's approval of a pending request. When the tool's quorum is reached
-/// (one approval by default) the request is approved: per-agent tools need the agent's secret
-/// with that final approval, shared tools refuse one. With a quorum above one, each reviewer
-/// counts once and the person who registered the agent cannot approve its requests
-/// (separation of duties). Refused for suspended agents and requests no longer pending.
-pub async fn approve(
-    svc: &Services,
-    ctx: &AdminCtx,
-    id: &str,
-    secret: Option<SecretString>,
-    expires_at: Option<i64>,
-) -> ServiceResult<AccessRequestView> {
-    ctx.require(Permission::Decide)?;
-    let row = load(svc, ctx, id).await?;
-    let per_agent = row.credential_mode == CredentialMode::PerAgent.as_str();
-    let now = clock::now_ms();
-    let required = row.approvals_required.max(1);
-    let earlier = store::requests::list_votes(svc.store.reader(), &row.id).await?;
-    if earlier.contains(&ctx.actor.label) {
-        return Err(ServiceError::conflict(
-            &format!("You already approved this request ({} of {required} approvals).", earlier.len()),
-            "Another reviewer must approve it; the same person counts once.",
-        ));
-    }
-    if required > 1 && row.agent_created_by == ctx.actor.label {
-        return Err(separation_of_duties());
-    }
-    let completes = earlier.len() as i64 + 1 >= required;
-    let mut check = Check::new();
-    let has_secret = secret.as_ref().is_some_and(|s| !secrecy::ExposeSecret::expose_secret(s).trim().is_empty());
-    match (has_secret, per_agent, completes) {
-        (false, true, true) => check.fail("credential", "is required: this tool gives each agent its own secret"),
-        (true, false, _) => check.fail("credential", "must be empty: this tool uses one shared secret"),
-        (true, true, false) => check.fail("credential", "is given with the final approval, not this one"),
-        _ => {}
-    }
-    if expires_at.is_some_and(|t| t <= now) {
-        check.fail("expires_at", "must be in the future");
-    }
-    check.finish("Fix the listed fields and approve again.")?;
-    if has_secret {
-        ctx.require(Permission::ManageCredentials)?;
-    }
-    if row.status != RequestStatus::Pending.as_str() {
-        return Err(ServiceError::conflict(
-            &format!("Only pending requests can be approved; this one is {}.", row.status),
-            "The agent can request again if it still needs access.",
-        ));
-    }
-    let agent = store::agents::find_agent(svc.store.reader(), &ctx.org_id, &row.agent_id).await?;
-    if agent.as_ref().is_none_or(|a| a.status != AgentStatus::Active.as_str()) {
-        return Err(ServiceError::conflict(
-            "The agent is suspended.",
-            "Reactivate the agent before approving its requests, or deny the request.",
-        ));
-    }
-    let blob = match (&secret, completes) {
-        (Some(s), true) if has_secret => Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), s).await?),
-        _ => None,
-    };
-    let mut tx = svc.store.begin().await?;
-    if !store::requests::insert_vote(&mut tx, &row.id, &ctx.org_id, &ctx.actor.id, &ctx.actor.label, now).await? {
-        return Err(ServiceError::conflict("You already approved this request.", "Another reviewer must approve it."));
-    }
-    // The quorum as of now, read under the write lock: a concurrent change cannot slip between.
-    let now_row = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id).await?.ok_or_else(request_not_found)?;
-    let required = now_row.approvals_required.max(1);
-    if required > 1 && now_row.agent_created_by == ctx.actor.label {
-        return Err(separation_of_duties());
-    }
-    let approvers = store::requests::list_votes(&mut *tx, &row.id).await?;
-    let base = |action| {
-        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action).target("access_request", &row.id).agent(&row.agent_id).tool(&row.tool_id)
-    };
-    if (approvers.len() as i64) < required {
-        // One more vote, not yet the decision: the request stays pending.
-        let entry = base("grant.approval_recorded").meta(json!({
-            "agent_name": row.agent_name, "tool_name": row.tool_name,
-            "approvals": approvers.len(), "required": required, "approved_by": approvers,
-        }));
-        audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
-        let fresh = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id).await?.ok_or_else(request_not_found)?;
-        tx.commit().await?;
-        svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
-        let mut out = view(fresh);
-        out.approved_by = approvers;
-        return Ok(out);
-    }
-    if per_agent && blob.is_none() {
-        // Another reviewer's vote landed first and made this one the final approval.
-        return Err(ServiceError::conflict(
-            "This is now the final approval, and it must carry the agent's secret.",
-            "Approve again with the agent's secret.",
-        ));
-    }
-    let decision = Decision {
-        id: &row.id,
-        from: "pending",
-        to: "approved",
-        decided_by: &approvers.join(", "),
-        note: None,
-        credential_blob: blob.as_deref(),
-        credential_version: i64::from(blob.is_some()),
-        expires_at,
-    };
-    let entry = base("grant.approved").meta(json!({
-        "agent_name": row.agent_name, "tool_name": row.tool_name,
-        "credential_mode": row.credential_mode, "expires_at": clock::iso_opt(expires_at),
-        "approvals": approvers.len(), "required": required, "approved_by": approvers,
-    }));
-    let mut out = decide_in(svc, ctx, tx, &decision, entry, "approved").await?;
-    out.approved_by = approvers;
-    Ok(out)
 }
 
 /// Denies a pending request; the reason goes back to the agent.
@@ -378,9 +250,7 @@ pub async fn set_grant_credential(svc: &Services, ctx: &AdminCtx, id: &str, secr
         ));
     }
     if secrecy::ExposeSecret::expose_secret(&secret).trim().is_empty() {
-        return Err(ServiceError::validation(
-            vec![crate::model::FieldError { field: "credential".into(), message: "is required".into() }],
-            "Provide the new secret.",
+        return Err(ServiceError::field("credential", "is required", "Provide the new secret.",
         ));
     }
     let blob = super::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), &secret).await?;

@@ -1,0 +1,38 @@
+//! A tool's quorum: how many distinct reviewers must approve each of its requests.
+
+use leptos::prelude::*;
+
+use super::widgets::{live, toasts};
+use crate::api::tools::set_tool_quorum;
+
+/// How many distinct reviewers must approve each request for the tool.
+#[component]
+pub fn Quorum(id: String, current: i64) -> impl IntoView {
+    let value = RwSignal::new(current.to_string());
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (id, toasts, live) = (id.clone(), toasts(), live());
+        let n: i64 = value.get_untracked().parse().unwrap_or(1);
+        leptos::task::spawn_local(async move {
+            match set_tool_quorum(id, n).await {
+                Ok(t) => {
+                    toasts.ok(format!("{} now needs {} approval(s) per request.", t.name, t.approvals_required));
+                    live.bump();
+                }
+                Err(err) => toasts.err(&err),
+            }
+        });
+    };
+    view! {
+        <form class="inline-form quorum" on:submit=save>
+            <label>"Approvals required "
+                <select name="approvals" bind:value=value>
+                    <option value="1">"1"</option>
+                    <option value="2">"2"</option>
+                    <option value="3">"3"</option>
+                </select>
+            </label>
+            <button type="submit">"Save"</button>
+        </form>
+    }
+}
