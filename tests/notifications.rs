@@ -191,7 +191,7 @@ async fn a_server_killed_mid_backlog_delivers_everything_after_restart() {
         let tool = app.create_shared_tool(&format!("Tool {i}"), None, "s3cret").await;
         app.request_access(&key, &tool.id).await;
     }
-    let db_url = format!("sqlite://{}", app.db_path.display());
+    let db_url = app.db_url();
     let folder = app.stop_keeping_files().await;
     let dir = folder.path().to_path_buf();
 

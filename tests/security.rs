@@ -107,7 +107,7 @@ async fn editing_an_audit_row_breaks_the_chain_at_that_row() {
             .fetch_one(&mut app.raw_db().await)
             .await
             .expect("seq");
-        app.exec("DROP TRIGGER audit_log_no_update").await;
+        app.drop_trigger("audit_log_no_update", "audit_log").await;
 
         app.exec(&format!("UPDATE audit_log SET {column} WHERE seq = {seq} AND organization_id = '{}'", app.org_id)).await;
 
@@ -123,7 +123,7 @@ async fn deleting_the_last_audit_row_is_detected() {
     let app = spawn_app().await;
     run_flow(&app).await;
     let last = app.count(&format!("SELECT MAX(seq) FROM audit_log WHERE organization_id = '{}'", app.org_id)).await;
-    app.exec("DROP TRIGGER audit_log_no_delete").await;
+    app.drop_trigger("audit_log_no_delete", "audit_log").await;
 
     app.exec(&format!("DELETE FROM audit_log WHERE seq = {last} AND organization_id = '{}'", app.org_id)).await;
 
@@ -135,7 +135,7 @@ async fn deleting_the_last_audit_row_is_detected() {
 async fn deleting_a_middle_audit_row_is_detected_at_the_gap() {
     let app = spawn_app().await;
     run_flow(&app).await;
-    app.exec("DROP TRIGGER audit_log_no_delete").await;
+    app.drop_trigger("audit_log_no_delete", "audit_log").await;
 
     app.exec(&format!("DELETE FROM audit_log WHERE seq = 3 AND organization_id = '{}'", app.org_id)).await;
 
@@ -250,13 +250,7 @@ async fn secrets_never_reach_logs_admin_results_error_bodies_or_the_database_fil
         format!("{:?}", tools::list(&app.services, &app.admin).await.expect("tools")),
     ];
     let logs = captured_logs();
-    let mut files = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{}{suffix}", app.db_path.display());
-        if let Ok(bytes) = std::fs::read(&path) {
-            files.push((path, bytes));
-        }
-    }
+    let files = app.stored_bytes().await;
 
     assert!(logs.contains("http"), "logs were captured");
     assert!(files.iter().any(|(_, b)| contains(b, b"LeakPersonal")), "the file scan sees plaintext columns");

@@ -345,17 +345,16 @@ async fn a_backer_previously_denied_for_the_tool_gets_no_new_request() {
     // The tool does not exist before it is created, so its denied history is seeded by a
     // trigger in the creating transaction, as an earlier denial would have left it.
     let history_id = uuid::Uuid::now_v7();
-    app.exec(&format!(
-        "CREATE TRIGGER seed_denied AFTER INSERT ON tools BEGIN \
-         INSERT INTO access_requests (id, organization_id, agent_id, tool_id, status, reason, origin, decided_by, decided_at, \
+    let insert = format!(
+        "INSERT INTO access_requests (id, organization_id, agent_id, tool_id, status, reason, origin, decided_by, decided_at, \
          decision_note, credential_version, created_at, updated_at) \
-         VALUES ('{history_id}', NEW.organization_id, '{}', NEW.id, 'denied', 'Earlier ask', 'agent', 'cli:test', 1, 'No paging', 0, 1, 1); END",
+         VALUES ('{history_id}', NEW.organization_id, '{}', NEW.id, 'denied', 'Earlier ask', 'agent', 'cli:test', 1, 'No paging', 0, 1, 1)",
         denied.id
-    ))
-    .await;
+    );
+    app.create_trigger("seed_denied", "AFTER INSERT ON tools", &insert).await;
 
     let tool = app.create_shared_tool("PagerDuty", Some("pagerduty.com"), "pd_denied_history").await;
-    app.exec("DROP TRIGGER seed_denied").await;
+    app.drop_trigger("seed_denied", "tools").await;
 
     assert_eq!(access(&app, &key_a, &tool.id).await, "pending");
     assert_eq!(access(&app, &key_denied, &tool.id).await, "denied", "the denial is not resurrected as pending");

@@ -19,7 +19,7 @@ async fn healthz() -> Json<Value> {
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.services.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": state.services.store.backend() }))),
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": state.services.store.backend().name() }))),
         Err(err) => {
             tracing::error!(error = %err, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))

@@ -1,12 +1,14 @@
-//! Test harness: `spawn_app()` starts the real server on `127.0.0.1:0` with a fresh SQLite
-//! file in a temporary directory, and returns HTTP helpers plus the admin-side services (the
-//! same service functions the CLI calls). Logs of every app in the test binary are captured
+//! Test harness: `spawn_app()` starts the real server on `127.0.0.1:0` with a fresh database
+//! (see [`TestDb`]: a SQLite file in a temporary directory, or with
+//! `AGENTKEY_TEST_BACKEND=postgres` a new PostgreSQL database dropped afterwards), and returns
+//! HTTP helpers plus the admin-side services (the same service functions the CLI calls). Logs of every app in the test binary are captured
 //! at debug level so tests can assert that no secret ever reaches them.
 #![allow(dead_code)]
 
 pub mod receiver;
 pub mod rpc;
 pub mod smtp;
+pub mod testdb;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,6 +24,8 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use testdb::{TestBackend, TestDb};
 
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
@@ -58,7 +62,9 @@ pub struct TestApp {
     pub admin: AdminCtx,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// The SQLite file (SQLite runs only).
     pub db_path: std::path::PathBuf,
+    pub db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -73,8 +79,9 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     capture_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("agentkey.db");
+    let db = TestDb::create(&db_path).await;
     let mut env: HashMap<String, String> = HashMap::from([
-        ("AGENTKEY_DATABASE_URL".into(), format!("sqlite://{}", db_path.display())),
+        ("AGENTKEY_DATABASE_URL".into(), db.url()),
         ("AGENTKEY_BIND".into(), "127.0.0.1:0".into()),
         ("AGENTKEY_SITE_ROOT".into(), dir.path().join("site").display().to_string()),
     ]);
@@ -99,6 +106,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         client: reqwest::Client::builder().build().expect("client"),
         dir,
         db_path,
+        db,
         shutdown: Some(tx),
         handle: Some(handle),
     }
@@ -110,15 +118,21 @@ impl TestApp {
         self.stop_keeping_files().await;
     }
 
-    /// Stops the server and hands over its folder (database, key file) for another process.
-    pub async fn stop_keeping_files(mut self) -> tempfile::TempDir {
+    /// Stops the server and hands over its folder (key file, SQLite file) and database for
+    /// another process.
+    pub async fn stop_keeping_files(mut self) -> Kept {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
             handle.await.expect("server task").expect("server stopped cleanly");
         }
-        self.dir
+        Kept { dir: self.dir, db: self.db }
+    }
+
+    /// The database URL the server uses.
+    pub fn db_url(&self) -> String {
+        self.db.url()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -199,9 +213,20 @@ impl TestApp {
     }
 
     /// A raw connection to the test database (bypassing the app).
-    pub async fn raw_db(&self) -> sqlx::SqliteConnection {
-        use sqlx::Connection;
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.db_path.display())).await.expect("raw connection")
+    pub async fn raw_db(&self) -> sqlx::AnyConnection {
+        self.db.connect().await
+    }
+}
+
+/// What [`TestApp::stop_keeping_files`] leaves for another process.
+pub struct Kept {
+    pub dir: tempfile::TempDir,
+    pub db: TestDb,
+}
+
+impl Kept {
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
     }
 }
 
@@ -252,6 +277,55 @@ impl TestApp {
     pub async fn exec(&self, sql: &str) {
         let mut db = self.raw_db().await;
         sqlx::query(sql).execute(&mut db).await.unwrap_or_else(|e| panic!("raw SQL failed: {sql}: {e}"));
+    }
+
+    /// Creates a row trigger running `body` (one statement; `NEW` is the row) `when`
+    /// (e.g. `AFTER INSERT ON tools`), in the current backend's dialect.
+    pub async fn create_trigger(&self, name: &str, when: &str, body: &str) {
+        match self.db.backend() {
+            TestBackend::Sqlite => self.exec(&format!("CREATE TRIGGER {name} {when} BEGIN {body}; END")).await,
+            TestBackend::Postgres => {
+                self.exec(&format!("CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NEW; END $$"))
+                    .await;
+                self.exec(&format!("CREATE TRIGGER {name} {when} FOR EACH ROW EXECUTE FUNCTION {name}()")).await;
+            }
+        }
+    }
+
+    /// Drops a trigger of `table` (as someone with access to the database could).
+    pub async fn drop_trigger(&self, name: &str, table: &str) {
+        match self.db.backend() {
+            TestBackend::Sqlite => self.exec(&format!("DROP TRIGGER {name}")).await,
+            TestBackend::Postgres => self.exec(&format!("DROP TRIGGER {name} ON {table}")).await,
+        }
+    }
+
+    /// Every stored byte an attacker with the database would see: the SQLite files, or on
+    /// PostgreSQL every row of every AgentKey table as text. (name, bytes) pairs.
+    pub async fn stored_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        match self.db.backend() {
+            TestBackend::Sqlite => ["", "-wal", "-shm"]
+                .iter()
+                .filter_map(|suffix| {
+                    let path = format!("{}{suffix}", self.db_path.display());
+                    std::fs::read(&path).ok().map(|bytes| (path, bytes))
+                })
+                .collect(),
+            TestBackend::Postgres => {
+                let mut db = self.raw_db().await;
+                let tables: Vec<String> =
+                    sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").fetch_all(&mut db).await.expect("tables");
+                let mut out = Vec::new();
+                for table in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
+                        .fetch_all(&mut db)
+                        .await
+                        .expect("rows");
+                    out.push((table, rows.join("\n").into_bytes()));
+                }
+                out
+            }
+        }
     }
 
     /// Approves a pending request (shared tool, open-ended).
@@ -323,7 +397,7 @@ impl TestApp {
     /// pool, keyring, caches and audit writer. `extra` overrides variables, e.g. the master key.
     pub async fn second_process(&self, extra: &[(&str, &str)]) -> anyhow::Result<Services> {
         let mut env: HashMap<String, String> = HashMap::from([
-            ("AGENTKEY_DATABASE_URL".into(), format!("sqlite://{}", self.db_path.display())),
+            ("AGENTKEY_DATABASE_URL".into(), self.db_url()),
             ("AGENTKEY_BIND".into(), "127.0.0.1:0".into()),
         ]);
         for (k, v) in extra {

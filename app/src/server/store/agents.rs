@@ -1,6 +1,6 @@
 //! Agents and their key hashes.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 
@@ -42,7 +42,7 @@ pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> sqlx::Result<()> {
         .map(|_| ())
 }
 
-pub async fn find_agent(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<AgentRow>> {
+pub async fn find_agent(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<AgentRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE organization_id = $1 AND id = $2"))
         .bind(org_id)
         .bind(id)
@@ -50,14 +50,14 @@ pub async fn find_agent(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> 
         .await
 }
 
-pub async fn find_agent_by_key_hash(ex: impl SqliteExecutor<'_>, key_hash: &str) -> sqlx::Result<Option<AgentRow>> {
+pub async fn find_agent_by_key_hash(ex: impl AnyExecutor<'_>, key_hash: &str) -> sqlx::Result<Option<AgentRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE key_hash = $1"))
         .bind(key_hash)
         .fetch_optional(ex)
         .await
 }
 
-pub async fn list_agents(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<AgentRow>> {
+pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<AgentRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"))
         .bind(org_id)
         .fetch_all(ex)
@@ -90,6 +90,6 @@ pub async fn delete_agent(tx: &mut Tx, id: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM agents WHERE id = $1").bind(id).execute(&mut **tx).await.map(|_| ())
 }
 
-pub async fn touch_agent(ex: impl SqliteExecutor<'_>, id: &str, now: i64) -> sqlx::Result<()> {
+pub async fn touch_agent(ex: impl AnyExecutor<'_>, id: &str, now: i64) -> sqlx::Result<()> {
     sqlx::query("UPDATE agents SET last_used_at = $2 WHERE id = $1").bind(id).bind(now).execute(ex).await.map(|_| ())
 }

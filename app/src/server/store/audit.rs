@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 use crate::server::audit::chain;
@@ -99,12 +99,13 @@ pub async fn set_head_hash(tx: &mut Tx, org_id: &str, hash: &str) -> sqlx::Resul
 }
 
 /// The stored head of an organization's chain: (seq, hash).
-pub async fn find_head(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Option<(i64, String)>> {
+pub async fn find_head(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Option<(i64, String)>> {
     sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE organization_id = $1").bind(org_id).fetch_optional(ex).await
 }
 
 /// Inserts already-chained rows in one statement whatever their number: the rows travel as
-/// one JSON array parameter that SQLite unpacks with `json_each`. One round trip to the
+/// one JSON array parameter that SQLite unpacks with `json_each` (PostgreSQL with
+/// `json_array_elements`). One round trip to the
 /// connection's worker thread per batch, and no per-parameter binding cost.
 pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> sqlx::Result<()> {
     if rows.is_empty() {
@@ -121,8 +122,17 @@ pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> sqlx::Result<()> {
             })
             .collect(),
     );
-    let fields = (0..COLUMN_COUNT).map(|i| format!("value ->> {i}")).collect::<Vec<_>>().join(", ");
-    let sql = format!("INSERT INTO audit_log ({COLUMNS}) SELECT {fields} FROM json_each($1)");
+    let sql = if super::is_postgres(tx) {
+        // PostgreSQL types the extracted text: seq and created_at (fields 2 and 3) are bigint.
+        let fields = (0..COLUMN_COUNT)
+            .map(|i| if i == 2 || i == 3 { format!("(value ->> {i})::bigint") } else { format!("value ->> {i}") })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("INSERT INTO audit_log ({COLUMNS}) SELECT {fields} FROM json_array_elements($1::json) AS rows (value)")
+    } else {
+        let fields = (0..COLUMN_COUNT).map(|i| format!("value ->> {i}")).collect::<Vec<_>>().join(", ");
+        format!("INSERT INTO audit_log ({COLUMNS}) SELECT {fields} FROM json_each($1)")
+    };
     sqlx::query(&sql).bind(packed.to_string()).execute(&mut **tx).await?;
     Ok(())
 }
@@ -141,7 +151,7 @@ pub struct AuditFilter {
 }
 
 /// Rows newest first, filtered, at most `limit`.
-pub async fn list_rows(ex: impl SqliteExecutor<'_>, org_id: &str, f: &AuditFilter, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
+pub async fn list_rows(ex: impl AnyExecutor<'_>, org_id: &str, f: &AuditFilter, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
     let mut sql = format!("SELECT {COLUMNS} FROM audit_log WHERE organization_id = $1");
     let mut n = 1;
     // Each condition takes the next parameter number; `#` in the template stands for it.
@@ -169,7 +179,7 @@ pub async fn list_rows(ex: impl SqliteExecutor<'_>, org_id: &str, f: &AuditFilte
 }
 
 /// Rows of an organization in chain order, starting after `after_seq`, at most `limit`.
-pub async fn scan_rows(ex: impl SqliteExecutor<'_>, org_id: &str, after_seq: i64, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
+pub async fn scan_rows(ex: impl AnyExecutor<'_>, org_id: &str, after_seq: i64, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_log WHERE organization_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
     ))

@@ -1,6 +1,6 @@
 //! Sign-in tokens, dashboard sessions, and the membership lookups that authorize a session.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 
@@ -23,7 +23,7 @@ pub struct NewToken<'a> {
     pub expires_at: i64,
 }
 
-pub async fn insert_token(ex: impl SqliteExecutor<'_>, t: &NewToken<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn insert_token(ex: impl AnyExecutor<'_>, t: &NewToken<'_>, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO sign_in_tokens (id, token_hash, purpose, email, requested_ip, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -40,7 +40,7 @@ pub async fn insert_token(ex: impl SqliteExecutor<'_>, t: &NewToken<'_>, now: i6
     .map(|_| ())
 }
 
-pub async fn find_token(ex: impl SqliteExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<TokenRow>> {
+pub async fn find_token(ex: impl AnyExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as("SELECT id, purpose, email, expires_at, consumed_at FROM sign_in_tokens WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(ex)
@@ -58,7 +58,7 @@ pub async fn consume_token(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<bool
 }
 
 /// Ends every unused bootstrap token (a new start prints a new one).
-pub async fn expire_bootstrap_tokens(ex: impl SqliteExecutor<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn expire_bootstrap_tokens(ex: impl AnyExecutor<'_>, now: i64) -> sqlx::Result<()> {
     sqlx::query("UPDATE sign_in_tokens SET expires_at = $1 WHERE purpose = 'bootstrap' AND consumed_at IS NULL AND expires_at > $1")
         .bind(now)
         .execute(ex)
@@ -66,7 +66,7 @@ pub async fn expire_bootstrap_tokens(ex: impl SqliteExecutor<'_>, now: i64) -> s
         .map(|_| ())
 }
 
-pub async fn count_memberships(ex: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+pub async fn count_memberships(ex: impl AnyExecutor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM memberships").fetch_one(ex).await
 }
 
@@ -84,7 +84,7 @@ const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, o.id AS organizati
                              FROM memberships m JOIN users u ON u.id = m.user_id JOIN organizations o ON o.id = m.organization_id";
 
 /// Every membership of a user, oldest first.
-pub async fn find_memberships(ex: impl SqliteExecutor<'_>, user_id: &str) -> sqlx::Result<Vec<MemberRow>> {
+pub async fn find_memberships(ex: impl AnyExecutor<'_>, user_id: &str) -> sqlx::Result<Vec<MemberRow>> {
     sqlx::query_as(&format!("{MEMBER_SELECT} WHERE u.id = $1 ORDER BY m.created_at, o.id"))
         .bind(user_id)
         .fetch_all(ex)
@@ -92,7 +92,7 @@ pub async fn find_memberships(ex: impl SqliteExecutor<'_>, user_id: &str) -> sql
 }
 
 /// The user id for an email address that belongs to at least one organization.
-pub async fn find_member_user(ex: impl SqliteExecutor<'_>, email: &str) -> sqlx::Result<Option<String>> {
+pub async fn find_member_user(ex: impl AnyExecutor<'_>, email: &str) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar(
         "SELECT u.id FROM users u WHERE u.email = $1 AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)",
     )
@@ -124,7 +124,7 @@ pub struct SessionWrite<'a> {
 }
 
 /// Inserts or replaces a session; `created_at` survives updates.
-pub async fn upsert_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn upsert_session(ex: impl AnyExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<()> {
     write_session(
         ex,
         s,
@@ -137,12 +137,12 @@ pub async fn upsert_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, n
 }
 
 /// Inserts a new session; false when the id is taken (the caller picks another id).
-pub async fn insert_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<bool> {
+pub async fn insert_session(ex: impl AnyExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<bool> {
     write_session(ex, s, now, "DO NOTHING").await.map(|rows| rows == 1)
 }
 
 /// One session INSERT with the given conflict action; returns the rows written.
-async fn write_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, now: i64, on_conflict: &str) -> sqlx::Result<u64> {
+async fn write_session(ex: impl AnyExecutor<'_>, s: &SessionWrite<'_>, now: i64, on_conflict: &str) -> sqlx::Result<u64> {
     let sql = format!(
         "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id_hash) {on_conflict}"
@@ -162,7 +162,7 @@ async fn write_session(ex: impl SqliteExecutor<'_>, s: &SessionWrite<'_>, now: i
 
 const SESSION_COLUMNS: &str = "id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at";
 
-pub async fn find_session(ex: impl SqliteExecutor<'_>, id_hash: &str, now: i64) -> sqlx::Result<Option<SessionRow>> {
+pub async fn find_session(ex: impl AnyExecutor<'_>, id_hash: &str, now: i64) -> sqlx::Result<Option<SessionRow>> {
     sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"))
         .bind(id_hash)
         .bind(now)
@@ -170,7 +170,7 @@ pub async fn find_session(ex: impl SqliteExecutor<'_>, id_hash: &str, now: i64) 
         .await
 }
 
-pub async fn list_user_sessions(ex: impl SqliteExecutor<'_>, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
+pub async fn list_user_sessions(ex: impl AnyExecutor<'_>, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
     sqlx::query_as(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY updated_at DESC"
     ))
@@ -180,12 +180,12 @@ pub async fn list_user_sessions(ex: impl SqliteExecutor<'_>, user_id: &str, now:
     .await
 }
 
-pub async fn delete_session(ex: impl SqliteExecutor<'_>, id_hash: &str) -> sqlx::Result<()> {
+pub async fn delete_session(ex: impl AnyExecutor<'_>, id_hash: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(ex).await.map(|_| ())
 }
 
 /// Deletes one of a user's sessions by the public handle shown in the session list.
-pub async fn delete_user_session(ex: impl SqliteExecutor<'_>, user_id: &str, id_hash_prefix: &str) -> sqlx::Result<u64> {
+pub async fn delete_user_session(ex: impl AnyExecutor<'_>, user_id: &str, id_hash_prefix: &str) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND substr(id_hash, 1, 16) = $2")
         .bind(user_id)
         .bind(id_hash_prefix)
@@ -194,7 +194,7 @@ pub async fn delete_user_session(ex: impl SqliteExecutor<'_>, user_id: &str, id_
     Ok(done.rows_affected())
 }
 
-pub async fn delete_expired_sessions(ex: impl SqliteExecutor<'_>, now: i64) -> sqlx::Result<u64> {
+pub async fn delete_expired_sessions(ex: impl AnyExecutor<'_>, now: i64) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(ex).await?;
     Ok(done.rows_affected())
 }

@@ -1,6 +1,6 @@
 //! Wrapped data keys.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 
@@ -28,7 +28,7 @@ pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> sqlx::R
 }
 
 /// Every data key, oldest first (so the newest per organization is loaded last).
-pub async fn list_data_keys(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<DataKeyRow>> {
+pub async fn list_data_keys(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<DataKeyRow>> {
     sqlx::query_as("SELECT id, organization_id, kek_id, wrapped_key FROM data_keys ORDER BY created_at, id")
         .fetch_all(ex)
         .await
@@ -46,7 +46,7 @@ pub async fn update_data_key_wrapping(tx: &mut Tx, id: &str, kek_id: &str, wrapp
 }
 
 /// The data keys of one organization, oldest first.
-pub async fn list_data_keys_for_org(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<DataKeyRow>> {
+pub async fn list_data_keys_for_org(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<DataKeyRow>> {
     sqlx::query_as(
         "SELECT id, organization_id, kek_id, wrapped_key FROM data_keys WHERE organization_id = $1 ORDER BY created_at, id",
     )

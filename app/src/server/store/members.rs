@@ -1,6 +1,6 @@
 //! Members of an organization and invitations to join it.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 
@@ -13,7 +13,7 @@ pub struct MembershipRow {
     pub created_at: i64,
 }
 
-pub async fn list_members(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<MembershipRow>> {
+pub async fn list_members(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<MembershipRow>> {
     sqlx::query_as(
         "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = $1 ORDER BY m.created_at, u.email",
@@ -23,7 +23,7 @@ pub async fn list_members(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Re
     .await
 }
 
-pub async fn find_member(ex: impl SqliteExecutor<'_>, org_id: &str, user_id: &str) -> sqlx::Result<Option<MembershipRow>> {
+pub async fn find_member(ex: impl AnyExecutor<'_>, org_id: &str, user_id: &str) -> sqlx::Result<Option<MembershipRow>> {
     sqlx::query_as(
         "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = $1 AND m.user_id = $2",
@@ -34,7 +34,7 @@ pub async fn find_member(ex: impl SqliteExecutor<'_>, org_id: &str, user_id: &st
     .await
 }
 
-pub async fn count_owners(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<i64> {
+pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner'").bind(org_id).fetch_one(ex).await
 }
 
@@ -108,7 +108,7 @@ pub async fn insert_invitation(tx: &mut Tx, i: &NewInvitation<'_>, now: i64) -> 
 }
 
 /// Open invitations of an organization (not accepted, not revoked, not expired).
-pub async fn list_open_invitations(ex: impl SqliteExecutor<'_>, org_id: &str, now: i64) -> sqlx::Result<Vec<InvitationRow>> {
+pub async fn list_open_invitations(ex: impl AnyExecutor<'_>, org_id: &str, now: i64) -> sqlx::Result<Vec<InvitationRow>> {
     sqlx::query_as(&format!(
         "SELECT {INVITATION_COLUMNS} FROM invitations WHERE organization_id = $1 AND accepted_at IS NULL \
          AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC"
@@ -119,7 +119,7 @@ pub async fn list_open_invitations(ex: impl SqliteExecutor<'_>, org_id: &str, no
     .await
 }
 
-pub async fn find_invitation(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<InvitationRow>> {
+pub async fn find_invitation(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<InvitationRow>> {
     sqlx::query_as(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE organization_id = $1 AND id = $2"))
         .bind(org_id)
         .bind(id)
@@ -127,7 +127,7 @@ pub async fn find_invitation(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str
         .await
 }
 
-pub async fn find_invitation_by_token(ex: impl SqliteExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<InvitationRow>> {
+pub async fn find_invitation_by_token(ex: impl AnyExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<InvitationRow>> {
     sqlx::query_as(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE token_hash = $1"))
         .bind(token_hash)
         .fetch_optional(ex)
@@ -172,7 +172,7 @@ pub async fn accept_invitation(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn allowed_domains(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Option<String>> {
+pub async fn allowed_domains(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar::<_, Option<String>>("SELECT allowed_domains FROM organizations WHERE id = $1")
         .bind(org_id)
         .fetch_optional(ex)

@@ -1,5 +1,6 @@
-//! Persistence behind one seam. Runtime `query_as` with explicit columns and `$N`
-//! placeholders, portable SQL only, so a PostgreSQL backend can sit behind the same functions.
+//! Persistence behind one seam, for SQLite and PostgreSQL. Runtime `query_as` through sqlx's
+//! `Any` driver with explicit columns, `$N` placeholders and portable SQL; the few statements
+//! that differ branch on [`Backend`] inside the store functions, never in callers.
 //!
 //! SQLite runs in WAL mode with a pool of readers and a single writer connection: writes queue
 //! on that connection instead of failing with `SQLITE_BUSY`, and every write transaction starts
@@ -17,86 +18,157 @@ pub mod suggestions;
 pub mod tools;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Executor};
 
-/// The database type of this build's store.
-pub type Db = Sqlite;
+/// The database type of the store: `Any`, so one set of functions serves SQLite and PostgreSQL.
+pub type Db = Any;
 /// A write transaction.
 pub type Tx = sqlx::Transaction<'static, Db>;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Advisory lock key taken by every PostgreSQL write transaction (see [`Store::begin`]).
+const PG_WRITE_LOCK: i64 = 0x4167_656e_744b_6579; // "AgentKey"
+
+/// Which database the store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names: `postgres://` / `postgresql://`, else SQLite.
+    pub fn of_url(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") { Backend::Postgres } else { Backend::Sqlite }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
 
 /// Handle to the database: cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
     location: String,
     heads: audit::HeadCache,
 }
 
 impl Store {
-    /// Opens (creating if missing) the database named by a `sqlite://` URL or a plain path.
+    /// Opens the database a URL names: `postgres://…` for PostgreSQL; `sqlite://path`, `sqlite:path`
+    /// or a plain path for SQLite (created if missing).
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-        if url.starts_with("postgres") {
-            anyhow::bail!("AGENTKEY_DATABASE_URL: PostgreSQL is not supported by this build yet; use a sqlite:// URL");
+        sqlx::any::install_default_drivers();
+        match Backend::of_url(url) {
+            Backend::Postgres => Self::connect_postgres(url).await,
+            Backend::Sqlite => Self::connect_sqlite(url).await,
         }
+    }
+
+    async fn connect_postgres(url: &str) -> anyhow::Result<Self> {
+        let location = redact_url(url);
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Times are stored as integer milliseconds; the server's zone never matters,
+                    // but keep `now()`-style output stable for operators reading the tables.
+                    conn.execute("SET TIME ZONE 'UTC'").await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .with_context(|| format!("failed to connect to PostgreSQL at {location}"))?;
+        Ok(Store { read: pool.clone(), write: pool, backend: Backend::Postgres, location, heads: audit::HeadCache::default() })
+    }
+
+    async fn connect_sqlite(url: &str) -> anyhow::Result<Self> {
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         let path = path.split('?').next().unwrap_or(path);
         if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("failed to create database directory {}", dir.display()))?;
         }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .with_context(|| format!("invalid database path {path}"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a committed audit row survives power loss, not only a crash.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .pragma("temp_store", "memory");
+        let url = format!("sqlite://{path}?mode=rwc");
+        // Per-connection settings. WAL persists in the file; FULL: a committed audit row
+        // survives power loss, not only a crash.
+        let options = || {
+            AnyPoolOptions::new()
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA temp_store = MEMORY",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                        Ok(())
+                    })
+                })
+        };
         // No ping before each acquire: a broken SQLite connection surfaces on first use anyway,
         // and the ping is a round trip on the hot write path.
-        let write = SqlitePoolOptions::new()
+        let write = options()
             .max_connections(1)
             .min_connections(1)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone().statement_cache_capacity(1024))
+            .connect(&url)
             .await
             .with_context(|| format!("failed to open database {path}"))?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(8)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .with_context(|| format!("failed to open database {path}"))?;
-        Ok(Store { read, write, location: path.to_owned(), heads: audit::HeadCache::default() })
+        let read = options().max_connections(8).connect(&url).await.with_context(|| format!("failed to open database {path}"))?;
+        Ok(Store { read, write, backend: Backend::Sqlite, location: path.to_owned(), heads: audit::HeadCache::default() })
     }
 
-    /// Applies the embedded migrations that have not run yet.
+    /// Applies the embedded migrations that have not run yet. On PostgreSQL the migrator holds
+    /// an advisory lock, so instances starting together apply each migration once.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        SQLITE_MIGRATIONS.run(&self.write).await.context("failed to apply database migrations")
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.write).await.context("failed to apply database migrations")
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction. Write transactions are serialized, so a read-then-write
+    /// inside one cannot lose its snapshot: SQLite by `BEGIN IMMEDIATE` (one writer per file),
+    /// PostgreSQL by a transaction-scoped advisory lock shared by every instance (released at
+    /// commit or rollback). Reads outside transactions run in parallel on both.
     pub async fn begin(&self) -> sqlx::Result<Tx> {
-        self.write.begin_with("BEGIN IMMEDIATE").await
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_WRITE_LOCK).execute(&mut *tx).await?;
+                Ok(tx)
+            }
+        }
     }
 
-    /// The single writer connection, for one-statement writes outside a transaction.
-    pub fn writer(&self) -> &SqlitePool {
+    /// The connection pool for one-statement writes outside a transaction (SQLite: the single
+    /// writer connection).
+    pub fn writer(&self) -> &AnyPool {
         &self.write
     }
 
     /// The pool for reads outside a transaction.
-    pub fn reader(&self) -> &SqlitePool {
+    pub fn reader(&self) -> &AnyPool {
         &self.read
     }
 
@@ -105,12 +177,11 @@ impl Store {
         &self.heads
     }
 
-    /// Backend name for status output.
-    pub fn backend(&self) -> &'static str {
-        "sqlite"
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
-    /// Where the data lives (file path), for logs.
+    /// Where the data lives (file path, or the URL without its password), for logs.
     pub fn location(&self) -> &str {
         &self.location
     }
@@ -120,9 +191,12 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.read).await.map(|_| ())
     }
 
-    /// Writes a consistent copy of the live database to `target` (SQLite `VACUUM INTO`: one
+    /// Writes a consistent copy of the live SQLite database to `target` (`VACUUM INTO`: one
     /// read transaction, writers keep going). Refuses an existing file.
     pub async fn backup_to(&self, target: &Path) -> anyhow::Result<()> {
+        if self.backend != Backend::Sqlite {
+            anyhow::bail!("file backups are for SQLite; export PostgreSQL with `agentkey backup` to a directory");
+        }
         if target.exists() {
             anyhow::bail!("{} already exists; choose a new file name", target.display());
         }
@@ -131,16 +205,38 @@ impl Store {
         Ok(())
     }
 
-    /// `PRAGMA integrity_check` of the database: `ok` when sound.
+    /// Integrity check of the database: `ok` when sound. SQLite runs `PRAGMA integrity_check`;
+    /// PostgreSQL checks its own pages, so a successful query is the answer there.
     pub async fn integrity_check(&self) -> sqlx::Result<String> {
-        sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&self.read).await
+        match self.backend {
+            Backend::Sqlite => sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&self.read).await,
+            Backend::Postgres => sqlx::query("SELECT 1").execute(&self.read).await.map(|_| "ok".to_owned()),
+        }
     }
 
-    /// Closes both pools (checkpointing the WAL).
+    /// Closes the pools (SQLite: checkpointing the WAL).
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// A database URL fit for logs: the password replaced.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(unparseable URL)".to_owned(),
+    }
+}
+
+/// True when the connection (or the transaction on it) talks to PostgreSQL: for the few
+/// statements whose SQL differs between the backends.
+pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
 }
 
 /// True when the error is a unique-constraint violation (SQLite reports no constraint name).

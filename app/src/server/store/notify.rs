@@ -1,6 +1,6 @@
 //! Notification channels and the delivery outbox.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 
@@ -22,14 +22,14 @@ pub struct ChannelRow {
 
 const CHANNEL_COLUMNS: &str = "id, organization_id, kind, target_blob, target_hint, events, last_status, last_at, last_error, updated_by, updated_at";
 
-pub async fn list_channels(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<ChannelRow>> {
+pub async fn list_channels(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<ChannelRow>> {
     sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 ORDER BY kind"))
         .bind(org_id)
         .fetch_all(ex)
         .await
 }
 
-pub async fn find_channel(ex: impl SqliteExecutor<'_>, org_id: &str, kind: &str) -> sqlx::Result<Option<ChannelRow>> {
+pub async fn find_channel(ex: impl AnyExecutor<'_>, org_id: &str, kind: &str) -> sqlx::Result<Option<ChannelRow>> {
     sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 AND kind = $2"))
         .bind(org_id)
         .bind(kind)
@@ -87,7 +87,7 @@ pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: &str) -> sqlx::Resu
 }
 
 /// Records the outcome of the latest delivery (or test) on a channel.
-pub async fn record_channel_result(ex: impl SqliteExecutor<'_>, org_id: &str, kind: &str, error: Option<&str>, now: i64) -> sqlx::Result<()> {
+pub async fn record_channel_result(ex: impl AnyExecutor<'_>, org_id: &str, kind: &str, error: Option<&str>, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE notification_channels SET last_status = $3, last_at = $4, last_error = $5 WHERE organization_id = $1 AND kind = $2",
     )
@@ -102,7 +102,7 @@ pub async fn record_channel_result(ex: impl SqliteExecutor<'_>, org_id: &str, ki
 }
 
 /// Addresses of the members of `org_id` who opted in to alert mail.
-pub async fn email_recipients(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<String>> {
+pub async fn email_recipients(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
         "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = $1 AND m.email_alerts = 1 ORDER BY u.email",
@@ -112,7 +112,7 @@ pub async fn email_recipients(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx
     .await
 }
 
-pub async fn email_opted_in(ex: impl SqliteExecutor<'_>, org_id: &str, user_id: &str) -> sqlx::Result<bool> {
+pub async fn email_opted_in(ex: impl AnyExecutor<'_>, org_id: &str, user_id: &str) -> sqlx::Result<bool> {
     let on: Option<i64> = sqlx::query_scalar("SELECT email_alerts FROM memberships WHERE organization_id = $1 AND user_id = $2")
         .bind(org_id)
         .bind(user_id)
@@ -182,7 +182,7 @@ const DELIVERY_COLUMNS: &str =
 /// now so that a crash mid-delivery still counts. One statement, so two workers on the same
 /// database can never take the same row.
 #[tracing::instrument(skip_all)]
-pub async fn claim_due(ex: impl SqliteExecutor<'_>, now: i64, locked_until: i64, limit: i64, max_attempts: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn claim_due(ex: impl AnyExecutor<'_>, now: i64, locked_until: i64, limit: i64, max_attempts: i64) -> sqlx::Result<Vec<DeliveryRow>> {
     sqlx::query_as(&format!(
         "UPDATE notification_outbox SET locked_until = $2, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM notification_outbox \
@@ -200,7 +200,7 @@ pub async fn claim_due(ex: impl SqliteExecutor<'_>, now: i64, locked_until: i64,
 
 /// Dead-letters rows whose attempts ran out without a recorded outcome (a send that crashed
 /// its worker); returns how many.
-pub async fn dead_letter_exhausted(ex: impl SqliteExecutor<'_>, now: i64, max_attempts: i64) -> sqlx::Result<u64> {
+pub async fn dead_letter_exhausted(ex: impl AnyExecutor<'_>, now: i64, max_attempts: i64) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'dead', locked_until = NULL, \
          last_error = COALESCE(last_error, 'no outcome was recorded for the last attempt') \
@@ -214,7 +214,7 @@ pub async fn dead_letter_exhausted(ex: impl SqliteExecutor<'_>, now: i64, max_at
 }
 
 /// When the next pending row falls due (ignoring rows another worker holds), if any.
-pub async fn next_due(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Option<i64>> {
+pub async fn next_due(ex: impl AnyExecutor<'_>) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar("SELECT MIN(COALESCE(CASE WHEN locked_until > next_attempt_at THEN locked_until END, next_attempt_at)) FROM notification_outbox WHERE status = 'pending'")
         .fetch_one(ex)
         .await
@@ -222,7 +222,7 @@ pub async fn next_due(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Option<i64>> 
 
 /// Records a delivery. `attempt` fences the update to the claim that made it: a worker whose
 /// lease ran out cannot overwrite the state of a newer attempt.
-pub async fn mark_delivered(ex: impl SqliteExecutor<'_>, id: &str, attempt: i64, now: i64) -> sqlx::Result<()> {
+pub async fn mark_delivered(ex: impl AnyExecutor<'_>, id: &str, attempt: i64, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE notification_outbox SET status = 'delivered', delivered_at = $2, locked_until = NULL, last_error = NULL \
          WHERE id = $1 AND status = 'pending' AND attempts = $3",
@@ -236,7 +236,7 @@ pub async fn mark_delivered(ex: impl SqliteExecutor<'_>, id: &str, attempt: i64,
 }
 
 /// Schedules another attempt, or dead-letters the row when `next_attempt_at` is `None`.
-pub async fn mark_failed(ex: impl SqliteExecutor<'_>, id: &str, attempt: i64, error: &str, next_attempt_at: Option<i64>) -> sqlx::Result<()> {
+pub async fn mark_failed(ex: impl AnyExecutor<'_>, id: &str, attempt: i64, error: &str, next_attempt_at: Option<i64>) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE notification_outbox SET status = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
          next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $2 \
@@ -252,7 +252,7 @@ pub async fn mark_failed(ex: impl SqliteExecutor<'_>, id: &str, attempt: i64, er
 }
 
 /// Dead-lettered rows of an organization, newest first.
-pub async fn list_dead(ex: impl SqliteExecutor<'_>, org_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn list_dead(ex: impl AnyExecutor<'_>, org_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
     sqlx::query_as(&format!(
         "SELECT {DELIVERY_COLUMNS} FROM notification_outbox WHERE organization_id = $1 AND status = 'dead' ORDER BY created_at DESC, id LIMIT $2"
     ))
@@ -277,11 +277,11 @@ pub async fn requeue_dead(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> sqlx
 }
 
 /// Rows per status for an organization: (pending, delivered, dead).
-pub async fn count_by_status(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<(i64, i64, i64)> {
+pub async fn count_by_status(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<(i64, i64, i64)> {
     sqlx::query_as(
-        "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0), \
-                COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0), \
-                COALESCE(SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END), 0) \
+        "SELECT COUNT(CASE WHEN status = 'pending' THEN 1 END), \
+                COUNT(CASE WHEN status = 'delivered' THEN 1 END), \
+                COUNT(CASE WHEN status = 'dead' THEN 1 END) \
          FROM notification_outbox WHERE organization_id = $1",
     )
     .bind(org_id)

@@ -1,6 +1,6 @@
 //! Organizations, users and memberships.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 
@@ -23,16 +23,16 @@ pub async fn insert_organization(tx: &mut Tx, id: &str, name: &str, now: i64) ->
         .map(|_| ())
 }
 
-pub async fn find_organization(ex: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<OrgRow>> {
+pub async fn find_organization(ex: impl AnyExecutor<'_>, id: &str) -> sqlx::Result<Option<OrgRow>> {
     sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1").bind(id).fetch_optional(ex).await
 }
 
-pub async fn list_organizations(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<OrgRow>> {
+pub async fn list_organizations(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<OrgRow>> {
     sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE deleted_at IS NULL ORDER BY created_at, id").fetch_all(ex).await
 }
 
 /// Ids of every organization, deleted ones included (their audit logs remain).
-pub async fn list_all_organization_ids(ex: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<String>> {
+pub async fn list_all_organization_ids(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at, id").fetch_all(ex).await
 }
 
@@ -62,7 +62,7 @@ pub async fn insert_membership(tx: &mut Tx, id: &str, org_id: &str, user_id: &st
 }
 
 /// Instance-wide counts for the status page: agents, tools, pending requests, audit rows.
-pub async fn count_instance(ex: impl SqliteExecutor<'_>) -> sqlx::Result<(i64, i64, i64, i64)> {
+pub async fn count_instance(ex: impl AnyExecutor<'_>) -> sqlx::Result<(i64, i64, i64, i64)> {
     sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM tools), \
          (SELECT COUNT(*) FROM access_requests WHERE status = 'pending'), (SELECT COUNT(*) FROM audit_log)",
@@ -73,7 +73,7 @@ pub async fn count_instance(ex: impl SqliteExecutor<'_>) -> sqlx::Result<(i64, i
 
 /// One organization's figures for the overview: agents, tools, pending requests, pending
 /// tool and guide suggestions, approved grants.
-pub async fn count_org(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
+pub async fn count_org(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
     sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM agents WHERE organization_id = $1), \
          (SELECT COUNT(*) FROM tools WHERE organization_id = $1), \

@@ -1,6 +1,6 @@
 //! Access requests (which become grants when approved). History is kept: one row per request.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 
@@ -70,7 +70,7 @@ pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> sqlx
     .map(|_| ())
 }
 
-pub async fn find_request(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<RequestRow>> {
+pub async fn find_request(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<RequestRow>> {
     sqlx::query_as(&format!("{SELECT} WHERE r.organization_id = $1 AND r.id = $2"))
         .bind(org_id)
         .bind(id)
@@ -79,7 +79,7 @@ pub async fn find_request(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -
 }
 
 /// The newest request of an agent for each tool it ever asked for.
-pub async fn latest_requests_for_agent(ex: impl SqliteExecutor<'_>, agent_id: &str) -> sqlx::Result<Vec<RequestRow>> {
+pub async fn latest_requests_for_agent(ex: impl AnyExecutor<'_>, agent_id: &str) -> sqlx::Result<Vec<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.agent_id = $1 AND NOT EXISTS (SELECT 1 FROM access_requests n \
          WHERE n.agent_id = r.agent_id AND n.tool_id = r.tool_id AND n.id > r.id)"
@@ -90,7 +90,7 @@ pub async fn latest_requests_for_agent(ex: impl SqliteExecutor<'_>, agent_id: &s
 }
 
 /// The newest request of one agent for one tool.
-pub async fn latest_request(ex: impl SqliteExecutor<'_>, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<RequestRow>> {
+pub async fn latest_request(ex: impl AnyExecutor<'_>, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<RequestRow>> {
     sqlx::query_as(&format!("{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY r.id DESC LIMIT 1"))
         .bind(agent_id)
         .bind(tool_id)
@@ -101,7 +101,7 @@ pub async fn latest_request(ex: impl SqliteExecutor<'_>, agent_id: &str, tool_id
 /// Requests of an organization, newest first, optionally filtered by status. Two query texts,
 /// so that the status filter walks the (organization, status, id) index newest-first instead of
 /// scanning the organization's history (`$2 IS NULL OR …` would defeat the index).
-pub async fn list_requests(ex: impl SqliteExecutor<'_>, org_id: &str, status: Option<&str>, limit: i64) -> sqlx::Result<Vec<RequestRow>> {
+pub async fn list_requests(ex: impl AnyExecutor<'_>, org_id: &str, status: Option<&str>, limit: i64) -> sqlx::Result<Vec<RequestRow>> {
     match status {
         Some(status) => {
             sqlx::query_as(&format!("{SELECT} WHERE r.organization_id = $1 AND r.status = $2 ORDER BY r.id DESC LIMIT $3"))
@@ -170,10 +170,10 @@ pub async fn expire_request(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<()>
 }
 
 /// Counts live grants of a tool: (approved, pending).
-pub async fn count_live_for_tool(ex: impl SqliteExecutor<'_>, tool_id: &str) -> sqlx::Result<(i64, i64)> {
+pub async fn count_live_for_tool(ex: impl AnyExecutor<'_>, tool_id: &str) -> sqlx::Result<(i64, i64)> {
     sqlx::query_as(
-        "SELECT COALESCE(SUM(CASE WHEN status = 'approved' THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) FROM access_requests WHERE tool_id = $1",
+        "SELECT COUNT(CASE WHEN status = 'approved' THEN 1 END), \
+         COUNT(CASE WHEN status = 'pending' THEN 1 END) FROM access_requests WHERE tool_id = $1",
     )
     .bind(tool_id)
     .fetch_one(ex)
@@ -181,7 +181,7 @@ pub async fn count_live_for_tool(ex: impl SqliteExecutor<'_>, tool_id: &str) -> 
 }
 
 /// Whether the agent has any request for the tool in one of `statuses`.
-pub async fn agent_has_request_in(ex: impl SqliteExecutor<'_>, agent_id: &str, tool_id: &str, statuses: &[&str]) -> sqlx::Result<bool> {
+pub async fn agent_has_request_in(ex: impl AnyExecutor<'_>, agent_id: &str, tool_id: &str, statuses: &[&str]) -> sqlx::Result<bool> {
     let list = super::placeholders(3, statuses.len());
     let sql = format!("SELECT COUNT(*) FROM access_requests WHERE agent_id = $1 AND tool_id = $2 AND status IN ({list})");
     let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(agent_id).bind(tool_id);
@@ -211,7 +211,7 @@ pub struct VendRow {
     pub expires_at: Option<i64>,
 }
 
-pub async fn find_vend_row(ex: impl SqliteExecutor<'_>, org_id: &str, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<VendRow>> {
+pub async fn find_vend_row(ex: impl AnyExecutor<'_>, org_id: &str, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<VendRow>> {
     sqlx::query_as(
         "SELECT t.id AS tool_id, t.name AS tool_name, t.auth_type, t.credential_mode, t.credential_blob AS tool_blob, \
          t.credential_version AS tool_credential_version, t.instructions, t.instructions_version, \
@@ -298,7 +298,7 @@ pub async fn insert_vote(tx: &mut Tx, request_id: &str, org_id: &str, voter_id: 
 }
 
 /// Who approved a request so far, in order.
-pub async fn list_votes(ex: impl SqliteExecutor<'_>, request_id: &str) -> sqlx::Result<Vec<String>> {
+pub async fn list_votes(ex: impl AnyExecutor<'_>, request_id: &str) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT voter_label FROM request_votes WHERE request_id = $1 ORDER BY created_at, voter_label")
         .bind(request_id)
         .fetch_all(ex)
@@ -306,7 +306,7 @@ pub async fn list_votes(ex: impl SqliteExecutor<'_>, request_id: &str) -> sqlx::
 }
 
 /// Approvals recorded on the organization's pending requests: (request id, approver).
-pub async fn pending_votes(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<(String, String)>> {
+pub async fn pending_votes(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<(String, String)>> {
     sqlx::query_as(
         "SELECT v.request_id, v.voter_label FROM request_votes v JOIN access_requests r ON r.id = v.request_id \
          WHERE r.organization_id = $1 AND r.status = 'pending' ORDER BY v.created_at",

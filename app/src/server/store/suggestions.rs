@@ -1,6 +1,6 @@
 //! Tool suggestions, guide suggestions and their supporters.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 
@@ -43,7 +43,7 @@ pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> sql
         .map(|_| ())
 }
 
-pub async fn find_tool_suggestion(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<ToolSuggestionRow>> {
+pub async fn find_tool_suggestion(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<ToolSuggestionRow>> {
     sqlx::query_as(&format!("SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND id = $2"))
         .bind(org_id)
         .bind(id)
@@ -54,7 +54,7 @@ pub async fn find_tool_suggestion(ex: impl SqliteExecutor<'_>, org_id: &str, id:
 /// Open (pending or dismissed) suggestions whose identity matches: same domain when both
 /// sides have one, otherwise the same normalized name. Newest activity first.
 pub async fn find_open_tool_suggestions_matching(
-    ex: impl SqliteExecutor<'_>,
+    ex: impl AnyExecutor<'_>,
     org_id: &str,
     normalized_name: &str,
     domain: Option<&str>,
@@ -74,7 +74,7 @@ pub async fn find_open_tool_suggestions_matching(
 /// Pending suggestions that a tool with this identity resolves (same identity rule as
 /// [`find_open_tool_suggestions_matching`]).
 pub async fn find_pending_tool_suggestions_for_tool(
-    ex: impl SqliteExecutor<'_>,
+    ex: impl AnyExecutor<'_>,
     org_id: &str,
     normalized_name: &str,
     domain: Option<&str>,
@@ -91,7 +91,7 @@ pub async fn find_pending_tool_suggestions_for_tool(
     .await
 }
 
-pub async fn list_tool_suggestions(ex: impl SqliteExecutor<'_>, org_id: &str, status: &str) -> sqlx::Result<Vec<ToolSuggestionRow>> {
+pub async fn list_tool_suggestions(ex: impl AnyExecutor<'_>, org_id: &str, status: &str) -> sqlx::Result<Vec<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
         "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status = $2 ORDER BY updated_at DESC, id DESC"
     ))
@@ -225,7 +225,7 @@ pub async fn delete_supporters(tx: &mut Tx, table: SupporterTable, suggestion_id
 }
 
 /// Supporters of the given suggestions, most recent first.
-pub async fn list_supporters(ex: impl SqliteExecutor<'_>, table: SupporterTable, suggestion_ids: &[String]) -> sqlx::Result<Vec<SupporterRow>> {
+pub async fn list_supporters(ex: impl AnyExecutor<'_>, table: SupporterTable, suggestion_ids: &[String]) -> sqlx::Result<Vec<SupporterRow>> {
     if suggestion_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -277,7 +277,7 @@ pub async fn insert_guide_suggestion(tx: &mut Tx, row: &GuideSuggestionRow, now:
     .map(|_| ())
 }
 
-pub async fn find_guide_suggestion(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<GuideSuggestionRow>> {
+pub async fn find_guide_suggestion(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<GuideSuggestionRow>> {
     sqlx::query_as(&format!("{GS_SELECT} WHERE g.organization_id = $1 AND g.id = $2"))
         .bind(org_id)
         .bind(id)
@@ -286,7 +286,7 @@ pub async fn find_guide_suggestion(ex: impl SqliteExecutor<'_>, org_id: &str, id
 }
 
 pub async fn find_guide_suggestion_by_identity(
-    ex: impl SqliteExecutor<'_>,
+    ex: impl AnyExecutor<'_>,
     tool_id: &str,
     base_version: i64,
     normalized_learned: &str,
@@ -300,7 +300,7 @@ pub async fn find_guide_suggestion_by_identity(
 }
 
 /// An accepted suggestion of the same fact for the tool, whatever guide version it was for.
-pub async fn find_accepted_guide_fact(ex: impl SqliteExecutor<'_>, tool_id: &str, normalized_learned: &str) -> sqlx::Result<Option<GuideSuggestionRow>> {
+pub async fn find_accepted_guide_fact(ex: impl AnyExecutor<'_>, tool_id: &str, normalized_learned: &str) -> sqlx::Result<Option<GuideSuggestionRow>> {
     sqlx::query_as(&format!(
         "{GS_SELECT} WHERE g.tool_id = $1 AND g.normalized_learned = $2 AND g.status = 'accepted' ORDER BY g.id DESC LIMIT 1"
     ))
@@ -310,7 +310,7 @@ pub async fn find_accepted_guide_fact(ex: impl SqliteExecutor<'_>, tool_id: &str
     .await
 }
 
-pub async fn list_guide_suggestions(ex: impl SqliteExecutor<'_>, org_id: &str, status: &str) -> sqlx::Result<Vec<GuideSuggestionRow>> {
+pub async fn list_guide_suggestions(ex: impl AnyExecutor<'_>, org_id: &str, status: &str) -> sqlx::Result<Vec<GuideSuggestionRow>> {
     sqlx::query_as(&format!("{GS_SELECT} WHERE g.organization_id = $1 AND g.status = $2 ORDER BY g.id DESC"))
         .bind(org_id)
         .bind(status)

@@ -1,6 +1,6 @@
 //! Catalog tools and usage-guide versions.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::{FromRow, AnyExecutor};
 
 use super::Tx;
 
@@ -63,7 +63,7 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> sqlx::Result<()> {
     .map(|_| ())
 }
 
-pub async fn find_tool(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<ToolRow>> {
+pub async fn find_tool(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<ToolRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM tools WHERE organization_id = $1 AND id = $2"))
         .bind(org_id)
         .bind(id)
@@ -71,7 +71,7 @@ pub async fn find_tool(ex: impl SqliteExecutor<'_>, org_id: &str, id: &str) -> s
         .await
 }
 
-pub async fn list_tools(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<ToolRow>> {
+pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<ToolRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM tools WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"))
         .bind(org_id)
         .fetch_all(ex)
@@ -81,7 +81,7 @@ pub async fn list_tools(ex: impl SqliteExecutor<'_>, org_id: &str) -> sqlx::Resu
 /// Tools whose identity matches a suggestion: the same domain when both have one, otherwise
 /// the same normalized name (so a catalog tool without a URL is still found by name).
 pub async fn find_tools_matching(
-    ex: impl SqliteExecutor<'_>,
+    ex: impl AnyExecutor<'_>,
     org_id: &str,
     normalized_name: &str,
     domain: Option<&str>,
@@ -98,7 +98,7 @@ pub async fn find_tools_matching(
     .await
 }
 
-pub async fn config_key_taken(ex: impl SqliteExecutor<'_>, org_id: &str, key: &str) -> sqlx::Result<bool> {
+pub async fn config_key_taken(ex: impl AnyExecutor<'_>, org_id: &str, key: &str) -> sqlx::Result<bool> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tools WHERE organization_id = $1 AND config_key = $2")
         .bind(org_id)
         .bind(key)
@@ -200,7 +200,7 @@ pub async fn insert_guide_version(tx: &mut Tx, org_id: &str, row: &GuideVersionR
     .map(|_| ())
 }
 
-pub async fn list_guide_versions(ex: impl SqliteExecutor<'_>, tool_id: &str) -> sqlx::Result<Vec<GuideVersionRow>> {
+pub async fn list_guide_versions(ex: impl AnyExecutor<'_>, tool_id: &str) -> sqlx::Result<Vec<GuideVersionRow>> {
     sqlx::query_as(
         "SELECT id, tool_id, version, instructions, source, created_by, created_at FROM guide_versions \
          WHERE tool_id = $1 ORDER BY version DESC",
@@ -210,7 +210,7 @@ pub async fn list_guide_versions(ex: impl SqliteExecutor<'_>, tool_id: &str) -> 
     .await
 }
 
-pub async fn find_guide_version(ex: impl SqliteExecutor<'_>, tool_id: &str, version: i64) -> sqlx::Result<Option<GuideVersionRow>> {
+pub async fn find_guide_version(ex: impl AnyExecutor<'_>, tool_id: &str, version: i64) -> sqlx::Result<Option<GuideVersionRow>> {
     sqlx::query_as(
         "SELECT id, tool_id, version, instructions, source, created_by, created_at FROM guide_versions \
          WHERE tool_id = $1 AND version = $2",
