@@ -24,6 +24,9 @@ pub struct Settings {
     pub master_key: Option<SecretString>,
     /// Where the embedded default keeps a generated master key.
     pub master_key_file: PathBuf,
+    /// True when the key file was named (`AGENTKEY_MASTER_KEY_FILE` or the config file) rather
+    /// than defaulted next to the SQLite database.
+    pub master_key_file_named: bool,
     /// Browser origins allowed to call the agent API (exact match).
     pub cors_origins: Vec<String>,
     /// How many reverse proxies in front of us append to `X-Forwarded-For`.
@@ -90,10 +93,9 @@ impl Settings {
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             bail!("AGENTKEY_BASE_URL must be an http(s) URL (got {base_url:?})");
         }
-        let master_key_file = env("AGENTKEY_MASTER_KEY_FILE")
-            .map(PathBuf::from)
-            .or(file.master_key_file)
-            .unwrap_or_else(|| database_dir(&database_url).join("master.key"));
+        let named_key_file = env("AGENTKEY_MASTER_KEY_FILE").map(PathBuf::from).or(file.master_key_file);
+        let master_key_file_named = named_key_file.is_some();
+        let master_key_file = named_key_file.unwrap_or_else(|| database_dir(&database_url).join("master.key"));
         let cors_origins = match env("AGENTKEY_CORS_ORIGINS") {
             Some(list) => list.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect(),
             None => file.cors_origins.unwrap_or_default(),
@@ -144,6 +146,7 @@ impl Settings {
             base_url,
             master_key: env("AGENTKEY_MASTER_KEY").map(SecretString::from),
             master_key_file,
+            master_key_file_named,
             cors_origins,
             trusted_proxies,
             limits,

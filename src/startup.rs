@@ -40,16 +40,23 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
     Ok(Services::new(store, ring, settings.base_url.clone(), mailer, notifier))
 }
 
-/// The master key: `AGENTKEY_MASTER_KEY`, else (embedded default only) the key file, generated
-/// on first run. Refuses a missing key when encrypted data already exists.
+/// The master key: `AGENTKEY_MASTER_KEY`, else the key file: on the embedded default generated on
+/// first run, on a shared database only when named and already there. Refuses a missing key when encrypted data already exists.
 pub async fn resolve_master_key(settings: &Settings, store: &Store) -> anyhow::Result<MasterKey> {
     if let Some(text) = &settings.master_key {
         return MasterKey::from_base64(text.expose_secret()).context("AGENTKEY_MASTER_KEY must be base64 of exactly 32 bytes");
     }
-    if !settings.is_embedded() {
-        bail!("AGENTKEY_MASTER_KEY is required when the database is not the embedded SQLite default");
-    }
     let path = &settings.master_key_file;
+    if !settings.is_embedded() {
+        // Shared databases never get a generated key: every instance must use the same one.
+        if settings.master_key_file_named {
+            return read_key_file(path);
+        }
+        bail!(
+            "AGENTKEY_MASTER_KEY (or AGENTKEY_MASTER_KEY_FILE naming an existing key file) is required when the \
+             database is not the embedded SQLite default; every instance must use the same key"
+        );
+    }
     if path.exists() {
         return read_key_file(path);
     }
@@ -75,7 +82,7 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<MasterKey> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)?.permissions().mode();
+        let mode = std::fs::metadata(path).with_context(|| format!("cannot read master key file {}", path.display()))?.permissions().mode();
         if mode & 0o077 != 0 {
             bail!("master key file {} is accessible by other users (mode {:o}); run chmod 600 on it", path.display(), mode & 0o777);
         }

@@ -203,6 +203,7 @@ async fn a_server_killed_mid_backlog_delivers_everything_after_restart() {
         std::process::Command::new(env!("CARGO_BIN_EXE_agentkey"))
             .arg("serve")
             .env("AGENTKEY_DATABASE_URL", &db_url)
+            .env("AGENTKEY_MASTER_KEY_FILE", dir.join("master.key"))
             .env("AGENTKEY_BIND", "127.0.0.1:0")
             .env("AGENTKEY_SITE_ROOT", dir.join("site"))
             .env("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1")

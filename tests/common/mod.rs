@@ -85,6 +85,12 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         ("AGENTKEY_BIND".into(), "127.0.0.1:0".into()),
         ("AGENTKEY_SITE_ROOT".into(), dir.path().join("site").display().to_string()),
     ]);
+    if db.backend() == TestBackend::Postgres {
+        // A shared database never gets a generated key: the operator provides one.
+        let key_file = dir.path().join("master.key");
+        agentkey::startup::write_key_file(&key_file, &app::server::crypto::MasterKey::generate()).expect("key file");
+        env.insert("AGENTKEY_MASTER_KEY_FILE".into(), key_file.display().to_string());
+    }
     for (k, v) in vars {
         env.insert((*k).into(), (*v).into());
     }
@@ -399,6 +405,7 @@ impl TestApp {
         let mut env: HashMap<String, String> = HashMap::from([
             ("AGENTKEY_DATABASE_URL".into(), self.db_url()),
             ("AGENTKEY_BIND".into(), "127.0.0.1:0".into()),
+            ("AGENTKEY_MASTER_KEY_FILE".into(), self.dir.path().join("master.key").display().to_string()),
         ]);
         for (k, v) in extra {
             env.insert((*k).into(), (*v).into());
