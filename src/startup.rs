@@ -173,6 +173,15 @@ impl Application {
             }
         });
         let worker = tokio::spawn(crate::workers::notify::run(self.services.clone()));
+        // Several instances on one PostgreSQL: live events cross instances through NOTIFY.
+        let relay = self.services.store.postgres_url().map(|url| {
+            let (services, url) = (self.services.clone(), url.to_owned());
+            tokio::spawn(async move {
+                if let Err(err) = app::server::events::relay(services, url).await {
+                    tracing::error!(error = %format!("{err:#}"), "live events from other instances are off");
+                }
+            })
+        });
         let services = self.services.clone();
         let shutdown = async move {
             shutdown.await;
@@ -183,6 +192,9 @@ impl Application {
         // The worker stops taking rows at shutdown and records the sends already under way.
         if let Err(err) = worker.await {
             tracing::error!(error = %err, "notification worker failed");
+        }
+        if let Some(relay) = relay {
+            let _ = relay.await;
         }
         self.services.shutdown().await;
         self.services.store.close().await;

@@ -76,20 +76,35 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with extra `AGENTKEY_*` variables (e.g. rate limits or CORS origins).
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
-    capture_logs();
+    spawn_app_on(TestBackend::current(), vars).await
+}
+
+/// Starts the app on a fresh database of `backend`, whatever `AGENTKEY_TEST_BACKEND` says.
+pub async fn spawn_app_on(backend: TestBackend, vars: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDb::create(backend, &dir.path().join("agentkey.db")).await;
+    if db.backend() == TestBackend::Postgres {
+        // A shared database never gets a generated key: the operator provides one.
+        agentkey::startup::write_key_file(&dir.path().join("master.key"), &app::server::crypto::MasterKey::generate()).expect("key file");
+    }
+    let mut app = start(dir, db, vars).await;
+    let org = orgs::create(&app.services, "Test Org", Some("owner@example.com")).await.expect("org");
+    app.admin = AdminCtx::operator(&org.id);
+    app.org_id = org.id;
+    app
+}
+
+/// Starts a server on `db` with the folder `dir` (key file, site root).
+async fn start(dir: tempfile::TempDir, db: TestDb, vars: &[(&str, &str)]) -> TestApp {
+    capture_logs();
     let db_path = dir.path().join("agentkey.db");
-    let db = TestDb::create(&db_path).await;
     let mut env: HashMap<String, String> = HashMap::from([
         ("AGENTKEY_DATABASE_URL".into(), db.url()),
         ("AGENTKEY_BIND".into(), "127.0.0.1:0".into()),
         ("AGENTKEY_SITE_ROOT".into(), dir.path().join("site").display().to_string()),
     ]);
     if db.backend() == TestBackend::Postgres {
-        // A shared database never gets a generated key: the operator provides one.
-        let key_file = dir.path().join("master.key");
-        agentkey::startup::write_key_file(&key_file, &app::server::crypto::MasterKey::generate()).expect("key file");
-        env.insert("AGENTKEY_MASTER_KEY_FILE".into(), key_file.display().to_string());
+        env.insert("AGENTKEY_MASTER_KEY_FILE".into(), dir.path().join("master.key").display().to_string());
     }
     for (k, v) in vars {
         env.insert((*k).into(), (*v).into());
@@ -98,7 +113,6 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let app = agentkey::startup::Application::build(&settings).await.expect("app starts");
     let addr = app.addr();
     let services = app.services().clone();
-    let org = orgs::create(&services, "Test Org", Some("owner@example.com")).await.expect("org");
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -106,8 +120,8 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     TestApp {
         addr,
         base: format!("http://{addr}"),
-        admin: AdminCtx::operator(&org.id),
-        org_id: org.id,
+        admin: AdminCtx::operator(""),
+        org_id: String::new(),
         services,
         client: reqwest::Client::builder().build().expect("client"),
         dir,
@@ -115,6 +129,22 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         db,
         shutdown: Some(tx),
         handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    /// Another server on the same database and master key (its own port, pools, caches,
+    /// workers), as a second instance behind a load balancer would be.
+    pub async fn second_instance(&self, vars: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(self.dir.path().join("master.key"), dir.path().join("master.key")).expect("copy the master key");
+        let mut env: Vec<(&str, &str)> = vars.to_vec();
+        let key_file = dir.path().join("master.key").display().to_string();
+        env.push(("AGENTKEY_MASTER_KEY_FILE", &key_file));
+        let mut app = start(dir, self.db.share(), &env).await;
+        app.admin = self.admin.clone();
+        app.org_id = self.org_id.clone();
+        app
     }
 }
 

@@ -33,14 +33,23 @@ fn pg_admin_url() -> String {
 pub enum TestDb {
     Sqlite(PathBuf),
     Postgres { name: String, url: String },
+    /// Another app's database (a second instance): not dropped by this handle.
+    Shared { url: String },
 }
 
 impl TestDb {
-    /// A fresh, empty database of the current backend (`sqlite_path` for SQLite).
-    pub async fn create(sqlite_path: &Path) -> Self {
-        match TestBackend::current() {
+    /// A fresh, empty database of `backend` (`sqlite_path` for SQLite).
+    pub async fn create(backend: TestBackend, sqlite_path: &Path) -> Self {
+        match backend {
             TestBackend::Sqlite => TestDb::Sqlite(sqlite_path.to_owned()),
-            TestBackend::Postgres => {
+            TestBackend::Postgres => Self::create_postgres().await,
+        }
+    }
+
+    /// A fresh, empty PostgreSQL database whatever the current backend.
+    pub async fn create_postgres() -> Self {
+        {
+            {
                 let admin = pg_admin_url();
                 let name = format!("{PG_PREFIX}{}", uuid::Uuid::now_v7().simple());
                 let mut conn = sqlx::PgConnection::connect(&admin)
@@ -58,7 +67,7 @@ impl TestDb {
     pub fn url(&self) -> String {
         match self {
             TestDb::Sqlite(path) => format!("sqlite://{}", path.display()),
-            TestDb::Postgres { url, .. } => url.clone(),
+            TestDb::Postgres { url, .. } | TestDb::Shared { url } => url.clone(),
         }
     }
 
@@ -66,7 +75,14 @@ impl TestDb {
         match self {
             TestDb::Sqlite(_) => TestBackend::Sqlite,
             TestDb::Postgres { .. } => TestBackend::Postgres,
+            TestDb::Shared { url } if url.starts_with("sqlite:") => TestBackend::Sqlite,
+            TestDb::Shared { .. } => TestBackend::Postgres,
         }
+    }
+
+    /// A handle to the same database that does not own it.
+    pub fn share(&self) -> Self {
+        TestDb::Shared { url: self.url() }
     }
 
     /// A raw connection, as another process would open one.

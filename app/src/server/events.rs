@@ -1,11 +1,15 @@
-//! Organization-scoped change events, published after commit. In-process for now; the live
-//! dashboard streams them and a PostgreSQL backend will fan them out with NOTIFY.
+//! Organization-scoped change events, published after commit; the live dashboard streams them.
+//! Subscribers of this process get an event at once. On PostgreSQL, [`relay`] also sends every
+//! event through `NOTIFY` and rebroadcasts the other instances' events here, so a dashboard
+//! connected to one instance sees what happened on any of them.
 
-use serde::Serialize;
-use tokio::sync::broadcast;
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
 
 /// What changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     AgentChanged,
@@ -39,16 +43,40 @@ pub struct OrgEvent {
 #[derive(Clone)]
 pub struct Events {
     tx: broadcast::Sender<OrgEvent>,
+    /// This process, so that it skips its own events coming back through `NOTIFY`.
+    instance: Arc<str>,
+    /// Set once the `NOTIFY` relay runs.
+    outbound: Arc<OnceLock<mpsc::UnboundedSender<OrgEvent>>>,
 }
+
+/// What travels in a `NOTIFY` payload.
+#[derive(Serialize, Deserialize)]
+struct Wire<'a> {
+    instance: &'a str,
+    org_id: &'a str,
+    kind: EventKind,
+}
+
+/// The `LISTEN`/`NOTIFY` channel.
+pub const CHANNEL: &str = "agentkey_events";
 
 impl Events {
     pub fn new() -> Self {
-        Events { tx: broadcast::channel(1024).0 }
+        Events {
+            tx: broadcast::channel(1024).0,
+            instance: uuid::Uuid::now_v7().to_string().into(),
+            outbound: Arc::default(),
+        }
     }
 
-    /// Publishes; having no subscriber is fine.
+    /// Publishes; having no subscriber is fine. Never waits: the `NOTIFY` goes out from the
+    /// relay's task.
     pub fn publish(&self, org_id: &str, kind: EventKind) {
-        let _ = self.tx.send(OrgEvent { org_id: org_id.to_owned(), kind });
+        let event = OrgEvent { org_id: org_id.to_owned(), kind };
+        if let Some(outbound) = self.outbound.get() {
+            let _ = outbound.send(event.clone());
+        }
+        let _ = self.tx.send(event);
     }
 
     /// A new subscription receiving events published from now on.
@@ -61,4 +89,60 @@ impl Default for Events {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Fans events out across instances sharing one PostgreSQL database: a task sends this
+/// process's events with `pg_notify`, another `LISTEN`s and rebroadcasts the others' events to
+/// local subscribers. Runs until the services stop. Events are hints to refresh, so one lost
+/// while a connection is re-established costs only freshness: the listener reconnects by
+/// itself, and dashboards also resynchronise when their own stream reconnects.
+pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let events = svc.events.clone();
+    let mut listener = sqlx::postgres::PgListener::connect(&database_url).await.context("LISTEN connection to PostgreSQL failed")?;
+    listener.listen(CHANNEL).await.context("LISTEN failed")?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<OrgEvent>();
+    if events.outbound.set(tx).is_err() {
+        anyhow::bail!("the event relay is already running");
+    }
+
+    let sender = {
+        let svc = svc.clone();
+        let instance = events.instance.clone();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let payload = serde_json::to_string(&Wire { instance: &instance, org_id: &event.org_id, kind: event.kind })
+                    .unwrap_or_default();
+                let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(svc.store.writer()).await;
+                if let Err(err) = sent {
+                    tracing::warn!(error = %err, "could not NOTIFY other instances of a change");
+                }
+            }
+        })
+    };
+
+    let stopping = svc.stopping();
+    tokio::pin!(stopping);
+    loop {
+        let next = tokio::select! {
+            () = &mut stopping => break,
+            next = listener.try_recv() => next,
+        };
+        match next {
+            Ok(Some(note)) => match serde_json::from_str::<Wire<'_>>(note.payload()) {
+                Ok(wire) if *wire.instance != *events.instance => {
+                    let _ = events.tx.send(OrgEvent { org_id: wire.org_id.to_owned(), kind: wire.kind });
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "ignored a malformed event notification"),
+            },
+            Ok(None) => tracing::warn!("the LISTEN connection was lost and re-established; events in between were missed"),
+            Err(err) => {
+                tracing::warn!(error = %err, "LISTEN failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+    sender.abort();
+    Ok(())
 }

@@ -32,7 +32,7 @@ pub async fn claim(svc: &Services, limit: usize) -> sqlx::Result<Vec<DeliveryRow
     if given_up > 0 {
         tracing::warn!(rows = given_up, "notifications dead-lettered: their last attempt recorded no outcome");
     }
-    store::notify::claim_due(svc.store.writer(), now, now.saturating_add(lease), i64::try_from(limit).unwrap_or(1), max).await
+    store::notify::claim_due(svc.store.writer(), svc.store.backend(), now, now.saturating_add(lease), i64::try_from(limit).unwrap_or(1), max).await
 }
 
 /// When the next row falls due, if any.

@@ -63,6 +63,8 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     location: String,
+    /// The PostgreSQL URL, password included, for the `LISTEN` connection. Never logged.
+    pg_url: Option<std::sync::Arc<str>>,
     heads: audit::HeadCache,
 }
 
@@ -93,7 +95,14 @@ impl Store {
             .connect(url)
             .await
             .with_context(|| format!("failed to connect to PostgreSQL at {location}"))?;
-        Ok(Store { read: pool.clone(), write: pool, backend: Backend::Postgres, location, heads: audit::HeadCache::default() })
+        Ok(Store {
+            read: pool.clone(),
+            write: pool,
+            backend: Backend::Postgres,
+            location,
+            pg_url: Some(url.into()),
+            heads: audit::HeadCache::default(),
+        })
     }
 
     async fn connect_sqlite(url: &str) -> anyhow::Result<Self> {
@@ -133,7 +142,7 @@ impl Store {
             .await
             .with_context(|| format!("failed to open database {path}"))?;
         let read = options().max_connections(8).connect(&url).await.with_context(|| format!("failed to open database {path}"))?;
-        Ok(Store { read, write, backend: Backend::Sqlite, location: path.to_owned(), heads: audit::HeadCache::default() })
+        Ok(Store { read, write, backend: Backend::Sqlite, location: path.to_owned(), pg_url: None, heads: audit::HeadCache::default() })
     }
 
     /// Applies the embedded migrations that have not run yet. On PostgreSQL the migrator holds
@@ -179,6 +188,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The PostgreSQL URL (with its password: never log it), for connections outside the pool.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.pg_url.as_deref()
     }
 
     /// Where the data lives (file path, or the URL without its password), for logs.

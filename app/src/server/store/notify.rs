@@ -179,15 +179,25 @@ const DELIVERY_COLUMNS: &str =
     "id, organization_id, channel, recipient, event, payload, status, attempts, next_attempt_at, last_error, created_at, delivered_at";
 
 /// Takes up to `limit` due rows for this worker until `locked_until`, counting the attempt
-/// now so that a crash mid-delivery still counts. One statement, so two workers on the same
-/// database can never take the same row.
+/// now so that a crash mid-delivery still counts. Two workers on the same database never take
+/// the same row: SQLite has a single writer, so claims never overlap; on PostgreSQL
+/// `FOR UPDATE SKIP LOCKED` makes each skip the rows another is claiming (under READ COMMITTED
+/// the outer UPDATE would not re-run the subquery, so without it both could take a row).
 #[tracing::instrument(skip_all)]
-pub async fn claim_due(ex: impl AnyExecutor<'_>, now: i64, locked_until: i64, limit: i64, max_attempts: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn claim_due(
+    ex: impl AnyExecutor<'_>,
+    backend: super::Backend,
+    now: i64,
+    locked_until: i64,
+    limit: i64,
+    max_attempts: i64,
+) -> sqlx::Result<Vec<DeliveryRow>> {
+    let lock = if backend == super::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
     sqlx::query_as(&format!(
         "UPDATE notification_outbox SET locked_until = $2, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM notification_outbox \
                       WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) \
-                      AND attempts < $4 ORDER BY next_attempt_at, id LIMIT $3) \
+                      AND attempts < $4 ORDER BY next_attempt_at, id LIMIT $3{lock}) \
          RETURNING {DELIVERY_COLUMNS}"
     ))
     .bind(now)
