@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to every test passing: installs what is missing (wasm target,
 # wasm-bindgen CLI, Debian Chromium, npm packages), builds the site once, then runs the WASM
-# dependency check, clippy, the Rust unit and integration tests, the README walkthrough and the
-# browser tests. One debug build serves every stage.
+# dependency check, clippy, the Rust unit and integration tests (every integration test once on
+# SQLite and once on PostgreSQL), the README walkthrough and the browser tests. One debug build
+# serves every stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -17,8 +18,12 @@ stage "check the browser bundle for server-only crates"
 scripts/check-wasm.sh
 stage "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-stage "unit and integration tests"
+stage "PostgreSQL"
+scripts/postgres.sh
+stage "unit and integration tests (SQLite)"
 cargo test --workspace
+stage "integration tests again on PostgreSQL"
+AGENTKEY_TEST_BACKEND=postgres cargo test --workspace --test '*'
 stage "README walkthrough"
 scripts/walkthrough.sh
 stage "browser tests"

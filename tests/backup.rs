@@ -1,17 +1,19 @@
-//! `agentkey backup` against a running server: a consistent copy that opens, verifies and
-//! still decrypts with the same master key; an existing file is never overwritten.
+//! `agentkey backup` against a running server (SQLite: a file copy; PostgreSQL: a logical
+//! export into a SQLite file): a consistent copy that opens, verifies and still decrypts with
+//! the same master key; an existing file is never overwritten. `agentkey migrate-data` moves
+//! everything between backends and refuses a non-empty target.
 
 mod common;
 
 use std::process::Command;
 
-use common::spawn_app;
+use common::{TestBackend, TestDb, spawn_app, spawn_app_on, start_on};
 
 fn backup(app: &common::TestApp, to: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_agentkey"))
         .args(["--json", "backup"])
         .arg(to)
-        .env("AGENTKEY_DATABASE_URL", format!("sqlite://{}", app.db_path.display()))
+        .env("AGENTKEY_DATABASE_URL", app.db_url())
         .env("AGENTKEY_MASTER_KEY_FILE", app.dir.path().join("master.key"))
         .output()
         .expect("agentkey backup runs")
@@ -45,4 +47,63 @@ async fn a_backup_of_the_live_database_is_complete_verified_and_never_overwrites
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert_eq!(app.fetch(&key, &tool.id).await.status(), 200, "the server kept serving");
     app.stop().await;
+}
+
+fn migrate_data(from: &str, to: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_agentkey"))
+        .args(["--json", "migrate-data", "--from", from, "--to", to])
+        .output()
+        .expect("agentkey migrate-data runs")
+}
+
+#[tokio::test]
+async fn migrate_data_moves_everything_from_sqlite_to_postgres_and_back() {
+    let app = spawn_app_on(TestBackend::Sqlite, &[]).await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_moving_secret").await;
+    let (_, key) = app.create_agent("bot").await;
+    let (_, revoked_key) = app.create_agent("revoked-bot").await;
+    app.grant(&key, &tool.id).await;
+    let revoked = app.grant(&revoked_key, &tool.id).await;
+    app::server::service::grants::revoke(&app.services, &app.admin, &revoked, None).await.expect("revoke");
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 200);
+    let source_url = app.db_url();
+    let key_file = app.dir.path().join("master.key");
+    let kept = app.stop_keeping_files().await;
+
+    let pg = TestDb::create_postgres().await;
+    let out = migrate_data(&source_url, &pg.url());
+    assert!(out.status.success(), "migrate-data failed: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["tables"]["agents"], 2, "{report}");
+    assert_eq!(report["tables"]["tools"], 1, "{report}");
+    assert_eq!(report["organizations"], 1, "{report}");
+    assert!(report["audit_rows_verified"].as_i64().expect("rows") >= 8, "{report}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ghp_moving_secret"));
+
+    // A server on the PostgreSQL copy with the same master key serves what the original did.
+    let moved = start_on(pg.share(), &key_file, &[]).await;
+    let res = moved.fetch(&key, &tool.id).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(common::json(res).await["credential"], "ghp_moving_secret");
+    assert_eq!(moved.fetch(&revoked_key, &tool.id).await.status(), 403, "a revoked grant stays revoked");
+    moved.stop().await;
+
+    // Into a database that is not empty: refused, and nothing in it changes.
+    let again = migrate_data(&source_url, &pg.url());
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("not empty"), "{err}");
+    let mut conn = pg.connect().await;
+    let agents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents").fetch_one(&mut conn).await.expect("count");
+    assert_eq!(agents, 2);
+
+    // And back to a new SQLite file: the same rows, the chain still verifies.
+    let back = kept.path().join("back.db");
+    let out = migrate_data(&pg.url(), &format!("sqlite://{}", back.display()));
+    assert!(out.status.success(), "back to SQLite failed: {}", String::from_utf8_lossy(&out.stderr));
+    let round: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let audit_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log").fetch_one(&mut conn).await.expect("count");
+    assert_eq!(round["tables"]["agents"], 2, "{round}");
+    assert_eq!(round["tables"]["audit_log"], audit_rows, "{round}");
+    assert_eq!(round["audit_rows_verified"], audit_rows, "including the rows the PostgreSQL server added");
 }

@@ -5,7 +5,7 @@ use clap::Subcommand;
 
 use app::server::crypto::MasterKey;
 use app::server::service::{actor::AdminCtx, audit, keys};
-use app::server::store::{Store, audit::AuditFilter};
+use app::server::store::{Backend, Store, audit::AuditFilter, copy};
 use app::server::Services;
 
 use super::output::{Out, or_dash, service_error, table};
@@ -117,39 +117,110 @@ async fn rotate_key_file(settings: &Settings, store: &Store, old: &MasterKey) ->
     Ok(())
 }
 
-/// `agentkey backup FILE`: copy, then prove the copy is usable before saying so.
+/// `agentkey backup FILE`: copy, then prove the copy is usable before saying so. SQLite is
+/// copied whole (`VACUUM INTO`); PostgreSQL is exported table by table into a new SQLite file.
 pub async fn backup(settings: &Settings, to: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    if !settings.is_embedded() {
-        anyhow::bail!("agentkey backup copies the embedded SQLite database; back up PostgreSQL with its own tools");
+    if to.exists() {
+        anyhow::bail!("{} already exists; choose a new file name", to.display());
     }
     let store = Store::connect(&settings.database_url).await?;
-    store.backup_to(to).await?;
+    let copied = match store.backend() {
+        Backend::Sqlite => store.backup_to(to).await.map(|()| None),
+        Backend::Postgres => export_to_file(&store, to).await.map(Some),
+    };
     store.close().await;
+    let copied = copied?;
     let copy = Store::connect(&format!("sqlite://{}", to.display())).await?;
+    let checked = check_copy(&copy).await;
+    copy.close().await;
+    let (orgs, rows) = checked?;
+    let size = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+    let table_rows = copied.as_ref().map(copy::CopyReport::rows);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "file": to.display().to_string(), "bytes": size, "organizations": orgs,
+                "audit_rows_verified": rows, "rows_exported": table_rows,
+            })
+        );
+    } else {
+        let source = if copied.is_some() { " (logical export from PostgreSQL; restore with `agentkey migrate-data`)" } else { "" };
+        println!(
+            "Backup written to {}{source} ({size} bytes): integrity ok, {orgs} organization(s), {rows} audit rows verified.\n\
+             It holds encrypted secrets only; keep the master key ({}) or AGENTKEY_MASTER_KEY in a separate, safe place.",
+            to.display(),
+            settings.master_key_file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Exports a PostgreSQL database into a new SQLite file; removes the file if that fails.
+async fn export_to_file(store: &Store, to: &std::path::Path) -> anyhow::Result<copy::CopyReport> {
+    let result = async {
+        let target = Store::connect(&format!("sqlite://{}", to.display())).await?;
+        let copied = async {
+            target.migrate().await?;
+            copy::copy_all(store, &target).await
+        }
+        .await;
+        target.close().await;
+        copied
+    }
+    .await;
+    if result.is_err() {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", to.display()));
+        }
+    }
+    result
+}
+
+/// Integrity and every organization's audit chain (deleted ones included) of a copy:
+/// (organizations, audit rows verified).
+async fn check_copy(copy: &Store) -> anyhow::Result<(usize, i64)> {
     let integrity = copy.integrity_check().await?;
+    if integrity != "ok" {
+        anyhow::bail!("the copy failed its integrity check: {integrity}");
+    }
     let mut rows = 0;
     let orgs = app::server::store::orgs::list_all_organization_ids(copy.reader()).await?;
     for org in &orgs {
-        let report = app::server::audit::chain::verify(&copy, org).await?;
+        let report = app::server::audit::chain::verify(copy, org).await?;
         if let Some(seq) = report.broken_at_seq {
-            anyhow::bail!("the backup's audit chain of organization {org} is broken at row {seq}");
+            anyhow::bail!("the copy's audit chain of organization {org} is broken at row {seq}");
         }
         rows += report.rows_checked;
     }
-    copy.close().await;
-    if integrity != "ok" {
-        anyhow::bail!("the backup failed its integrity check: {integrity}");
+    Ok((orgs.len(), rows))
+}
+
+/// `agentkey migrate-data --from URL --to URL`: migrate the target, copy, verify.
+pub async fn migrate_data(from: &str, to: &str, json: bool) -> anyhow::Result<()> {
+    let source = Store::connect(from).await.context("cannot open the source (--from)")?;
+    let target = Store::connect(to).await.context("cannot open the target (--to)")?;
+    let result = async {
+        target.migrate().await?;
+        let report = copy::copy_all(&source, &target).await?;
+        let checked = check_copy(&target).await?;
+        anyhow::Ok((report, checked))
     }
-    let size = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+    .await;
+    source.close().await;
+    target.close().await;
+    let (report, (orgs, audit_rows)) = result?;
     if json {
-        println!("{}", serde_json::json!({ "file": to.display().to_string(), "bytes": size, "organizations": orgs.len(), "audit_rows_verified": rows }));
+        let tables: serde_json::Map<String, serde_json::Value> = report.tables.iter().map(|(t, n)| (t.clone(), (*n).into())).collect();
+        println!("{}", serde_json::json!({ "from": source.location(), "to": target.location(), "tables": tables, "rows": report.rows(), "organizations": orgs, "audit_rows_verified": audit_rows }));
     } else {
         println!(
-            "Backup written to {} ({size} bytes): integrity ok, {} organization(s), {rows} audit rows verified.\n\
-             It holds encrypted secrets only; keep the master key ({}) or AGENTKEY_MASTER_KEY in a separate, safe place.",
-            to.display(),
-            orgs.len(),
-            settings.master_key_file.display()
+            "Copied {} rows in {} tables from {} to {}: row counts match, {orgs} organization(s), {audit_rows} audit rows verified.\n\
+             Run the target with the same master key as the source (on SQLite it is the master.key file beside the database).",
+            report.rows(),
+            report.tables.len(),
+            source.location(),
+            target.location()
         );
     }
     Ok(())

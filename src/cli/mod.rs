@@ -64,11 +64,23 @@ pub enum Command {
     /// The audit log: verify the hash chain, show recent events.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
-    /// Write a consistent copy of the live database to a new file and check it (integrity and
-    /// every organization's audit chain). The master key is not in it: back that up apart.
+    /// Write a consistent copy of the live database to a new SQLite file and check it
+    /// (integrity, row counts, every organization's audit chain). From PostgreSQL this is a
+    /// logical export of AgentKey's tables from one snapshot; restore it with `migrate-data`.
+    /// The master key is not in it: back that up apart.
     Backup {
         /// The file to create (refused if it exists).
         to: std::path::PathBuf,
+    },
+    /// Copy everything from one database to another (SQLite ↔ PostgreSQL), then verify row
+    /// counts and every audit chain. The target must be empty; the master key stays the same.
+    MigrateData {
+        /// Source database URL, e.g. sqlite://data/agentkey.db
+        #[arg(long)]
+        from: String,
+        /// Target database URL, e.g. postgres://agentkey@db.internal/agentkey (migrated first)
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -97,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => audit::keys(&settings, cmd).await,
         Command::Backup { to } => audit::backup(&settings, &to, cli.json).await,
+        Command::MigrateData { from, to } => audit::migrate_data(&from, &to, cli.json).await,
         command => {
             let services = startup::open(&settings).await?;
             let result = dispatch(&services, &cli.org, cli.json, command).await;
@@ -119,7 +132,9 @@ async fn dispatch(services: &Services, org: &Option<String>, json: bool, command
         Command::Request(cmd) => requests::request(services, &ctx, &out, cmd).await,
         Command::Suggestion(cmd) => tools::suggestion(services, &ctx, &out, cmd).await,
         Command::Audit(cmd) => audit::audit(services, &ctx, &out, cmd).await,
-        Command::Serve | Command::Migrate | Command::Keys(_) | Command::Admin(_) | Command::Backup { .. } => unreachable!("handled above"),
+        Command::Serve | Command::Migrate | Command::Keys(_) | Command::Admin(_) | Command::Backup { .. } | Command::MigrateData { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -132,16 +132,22 @@ async fn start(dir: tempfile::TempDir, db: TestDb, vars: &[(&str, &str)]) -> Tes
     }
 }
 
+/// A server on an existing database `db`, with a copy of the master key file `key_file`.
+pub async fn start_on(db: TestDb, key_file: &std::path::Path, vars: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let own_key = dir.path().join("master.key");
+    std::fs::copy(key_file, &own_key).expect("copy the master key");
+    let key_file = own_key.display().to_string();
+    let mut env: Vec<(&str, &str)> = vars.to_vec();
+    env.push(("AGENTKEY_MASTER_KEY_FILE", &key_file));
+    start(dir, db, &env).await
+}
+
 impl TestApp {
     /// Another server on the same database and master key (its own port, pools, caches,
     /// workers), as a second instance behind a load balancer would be.
     pub async fn second_instance(&self, vars: &[(&str, &str)]) -> TestApp {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::copy(self.dir.path().join("master.key"), dir.path().join("master.key")).expect("copy the master key");
-        let mut env: Vec<(&str, &str)> = vars.to_vec();
-        let key_file = dir.path().join("master.key").display().to_string();
-        env.push(("AGENTKEY_MASTER_KEY_FILE", &key_file));
-        let mut app = start(dir, self.db.share(), &env).await;
+        let mut app = start_on(self.db.share(), &self.dir.path().join("master.key"), vars).await;
         app.admin = self.admin.clone();
         app.org_id = self.org_id.clone();
         app

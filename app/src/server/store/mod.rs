@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod audit;
 pub mod auth;
+pub mod copy;
 pub mod keys;
 pub mod members;
 pub mod notify;
