@@ -2,10 +2,12 @@
 //! committed) against a trivial JSON route (`/healthz`) of the same server build, both under
 //! the same load in the same run, so the ratio is meaningful on a noisy machine.
 //!
-//! Starts `agentkey serve` (the binary next to this one) on a fresh SQLite file, seeds one
-//! agent with an approved shared tool through the CLI, warms up, then drives each route with
-//! 64 keep-alive connections for a fixed time. Usage:
-//! `agentkey-bench [--connections 64] [--seconds 10] [--warmup 3]`.
+//! Starts `agentkey serve` (the binary next to this one) on a fresh SQLite file — or, with
+//! `--postgres ADMIN_URL`, on a new PostgreSQL database created there and dropped afterwards,
+//! with `--instances N` servers sharing it — seeds one agent with an approved shared tool
+//! through the CLI, warms up, then drives each route with 64 keep-alive connections spread over
+//! the instances for a fixed time. Usage: `agentkey-bench [--connections 64] [--seconds 10]
+//! [--warmup 3] [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--instances 1]`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use sqlx::Connection;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::{Request, header};
@@ -23,10 +26,12 @@ struct Options {
     connections: usize,
     seconds: u64,
     warmup: u64,
+    postgres: Option<String>,
+    instances: usize,
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { connections: 64, seconds: 10, warmup: 3 };
+    let mut o = Options { connections: 64, seconds: 10, warmup: 3, postgres: None, instances: 1 };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).context("every option takes a value")?;
@@ -34,8 +39,13 @@ fn options() -> anyhow::Result<Options> {
             "--connections" => o.connections = value.parse()?,
             "--seconds" => o.seconds = value.parse()?,
             "--warmup" => o.warmup = value.parse()?,
-            other => bail!("unknown option {other}; use --connections, --seconds, --warmup"),
+            "--postgres" => o.postgres = Some(value.clone()),
+            "--instances" => o.instances = value.parse()?,
+            other => bail!("unknown option {other}; use --connections, --seconds, --warmup, --postgres, --instances"),
         }
+    }
+    if o.instances == 0 || (o.instances > 1 && o.postgres.is_none()) {
+        bail!("--instances above 1 needs --postgres (instances share one PostgreSQL database)");
     }
     Ok(o)
 }
@@ -83,11 +93,13 @@ fn request(addr: SocketAddr, path: &str, key: Option<&str>) -> anyhow::Result<Re
     Ok(req.body(Empty::new())?)
 }
 
-/// Latencies (µs) of successful calls and the count of failures, over `seconds`.
-async fn load(addr: SocketAddr, path: &str, key: Option<&str>, connections: usize, seconds: u64) -> anyhow::Result<(Vec<u32>, usize)> {
+/// Latencies (µs) of successful calls and the count of failures, over `seconds`; connections
+/// are spread round-robin over `addrs`.
+async fn load(addrs: &[SocketAddr], path: &str, key: Option<&str>, connections: usize, seconds: u64) -> anyhow::Result<(Vec<u32>, usize)> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for i in 0..connections {
+        let addr = addrs[i % addrs.len()];
         let path = path.to_owned();
         let key = key.map(str::to_owned);
         tasks.push(tokio::spawn(async move {
@@ -147,28 +159,60 @@ async fn main() -> anyhow::Result<()> {
     let o = options()?;
     let bin = server_binary()?;
     let dir = tempfile_dir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let db = dir.join("bench.db");
-    let env = vec![
-        ("AGENTKEY_DATABASE_URL", format!("sqlite://{}", db.display())),
-        ("AGENTKEY_BIND", addr.to_string()),
+    let (database_url, pg_name) = match &o.postgres {
+        Some(admin) => {
+            let name = format!("agentkey_bench_{}", std::process::id());
+            let mut conn = sqlx::PgConnection::connect(admin).await.context("cannot connect to --postgres")?;
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+            // The admin URL names a database (…/postgres); the bench's sits beside it.
+            let (server, _) = admin.rsplit_once('/').context("--postgres must be postgres://user@host:port/database")?;
+            (format!("{server}/{name}"), Some((admin.clone(), name)))
+        }
+        None => (format!("sqlite://{}", dir.join("bench.db").display()), None),
+    };
+    let result = run(&o, &bin, &dir, &database_url).await;
+    if let Some((admin, name)) = pg_name {
+        let mut conn = sqlx::PgConnection::connect(&admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow::Result<()> {
+    let addrs = (0..o.instances)
+        .map(|_| Ok(SocketAddr::from(([127, 0, 0, 1], std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()))))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let addr = addrs[0];
+    let mut env = vec![
+        ("AGENTKEY_DATABASE_URL", database_url.to_owned()),
         // The limiter still runs on every call; the limits are just out of reach.
         ("AGENTKEY_RATE_LIMITS", "preauth=1000000000/s,credential=1000000000/s,read=1000000000/s".to_owned()),
         ("AGENTKEY_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned())),
     ];
+    if o.postgres.is_some() {
+        use secrecy::ExposeSecret;
+        let key = app::server::crypto::MasterKey::generate().to_base64();
+        env.push(("AGENTKEY_MASTER_KEY", key.expose_secret().to_owned()));
+    } else {
+        env.push(("AGENTKEY_MASTER_KEY_FILE", dir.join("master.key").display().to_string()));
+    }
 
-    cli(&bin, &env, &["admin", "create-org", "--name", "Bench"], None)?;
-    let key = cli(&bin, &env, &["agent", "create", "--name", "bench-agent"], None)?["api_key"].as_str().context("key")?.to_owned();
-    let tool = cli(&bin, &env, &["tool", "create", "--name", "Bench API", "--credential-stdin", "--instructions", "Bench guide."], Some("bench-secret-value"))?;
+    cli(bin, &env, &["admin", "create-org", "--name", "Bench"], None)?;
+    let key = cli(bin, &env, &["agent", "create", "--name", "bench-agent"], None)?["api_key"].as_str().context("key")?.to_owned();
+    let tool = cli(bin, &env, &["tool", "create", "--name", "Bench API", "--credential-stdin", "--instructions", "Bench guide."], Some("bench-secret-value"))?;
     let tool_id = tool["tool"]["id"].as_str().context("tool id")?.to_owned();
 
-    let _server = Server(Command::new(&bin).arg("serve").envs(env.iter().map(|(k, v)| (*k, v))).stdout(Stdio::null()).spawn()?);
-    for _ in 0..200 {
-        if get(addr, "/healthz", None).await.is_ok() {
-            break;
+    let mut servers = Vec::new();
+    for a in &addrs {
+        let bind = ("AGENTKEY_BIND", a.to_string());
+        servers.push(Server(Command::new(bin).arg("serve").envs(env.iter().chain([&bind]).map(|(k, v)| (*k, v))).stdout(Stdio::null()).spawn()?));
+        for _ in 0..200 {
+            if get(*a, "/healthz", None).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let post = {
         let stream = TcpStream::connect(addr).await?;
@@ -184,24 +228,28 @@ async fn main() -> anyhow::Result<()> {
     if post != 201 {
         bail!("request for access failed with {post}");
     }
-    let requests = cli(&bin, &env, &["request", "list", "--status", "pending"], None)?;
+    let requests = cli(bin, &env, &["request", "list", "--status", "pending"], None)?;
     let request_id = requests[0]["id"].as_str().context("request id")?.to_owned();
-    cli(&bin, &env, &["request", "approve", &request_id], None)?;
+    cli(bin, &env, &["request", "approve", &request_id], None)?;
     let cred_path = format!("/api/tools/{tool_id}/credentials");
     let (status, body) = get(addr, &cred_path, Some(&key)).await?;
     if status != 200 || !String::from_utf8_lossy(&body).contains("bench-secret-value") {
         bail!("credential fetch failed with {status}");
     }
 
-    println!("warm-up {} s per route, then {} s per route with {} connections", o.warmup, o.seconds, o.connections);
-    load(addr, "/healthz", None, o.connections, o.warmup).await?;
-    load(addr, &cred_path, Some(&key), o.connections, o.warmup).await?;
-    let before = vended_rows(&db).await?;
-    let (lat, failed) = load(addr, "/healthz", None, o.connections, o.seconds).await?;
+    let backend = if o.postgres.is_some() { "PostgreSQL" } else { "SQLite" };
+    println!(
+        "{backend}, {} instance(s); warm-up {} s per route, then {} s per route with {} connections",
+        o.instances, o.warmup, o.seconds, o.connections
+    );
+    load(&addrs, "/healthz", None, o.connections, o.warmup).await?;
+    load(&addrs, &cred_path, Some(&key), o.connections, o.warmup).await?;
+    let before = vended_rows(database_url).await?;
+    let (lat, failed) = load(&addrs, "/healthz", None, o.connections, o.seconds).await?;
     let trivial = figures(&lat, failed, o.seconds);
-    let (lat, failed) = load(addr, &cred_path, Some(&key), o.connections, o.seconds).await?;
+    let (lat, failed) = load(&addrs, &cred_path, Some(&key), o.connections, o.seconds).await?;
     let cred = figures(&lat, failed, o.seconds);
-    let committed = vended_rows(&db).await? - before;
+    let committed = vended_rows(database_url).await? - before;
 
     println!();
     println!("{:<34} {:>10} {:>10} {:>9} {:>9} {:>7}", "route", "requests", "req/s", "p50 ms", "p99 ms", "errors");
@@ -219,7 +267,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let verdict = throughput >= 0.5 && p99 <= 2.0;
     println!("result: {}", if verdict { "PASS" } else { "BELOW TARGET" });
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(servers);
     Ok(())
 }
 
@@ -229,9 +277,9 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-async fn vended_rows(db: &Path) -> anyhow::Result<i64> {
-    use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await?;
+async fn vended_rows(database_url: &str) -> anyhow::Result<i64> {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url).await?;
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'").fetch_one(&mut conn).await?;
     Ok(n)
 }
