@@ -83,8 +83,10 @@ impl Settings {
         };
 
         let database_url = env("AGENTKEY_DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE.into());
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
-            bail!("AGENTKEY_DATABASE_URL must start with sqlite:// (got {database_url:?})");
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            // Only the scheme is echoed: the rest may hold a password.
+            let scheme = database_url.split("://").next().unwrap_or_default();
+            bail!("AGENTKEY_DATABASE_URL must be sqlite://PATH or postgres://USER@HOST/DATABASE (got a {scheme:?} URL)");
         }
         let bind_text = env("AGENTKEY_BIND").or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into());
         let bind: SocketAddr =

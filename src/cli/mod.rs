@@ -90,7 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
             let app = startup::Application::build(&settings).await?;
-            tracing::info!(addr = %app.addr(), database = %settings.database_url, "AgentKey is listening");
+            tracing::info!(addr = %app.addr(), database = %app.services().store.location(), "AgentKey is listening");
             eprintln!("AgentKey is listening on http://{} (dashboard at /, agent API under /api)", app.addr());
             let bootstrap = app::server::service::auth::bootstrap_link(app.services()).await.map_err(output::service_error)?;
             if let Some(link) = bootstrap {

@@ -263,3 +263,25 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 pub fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_logged_without_their_password() {
+        let shown = redact_url("postgres://agentkey:hunter2-secret@db.internal:5432/agentkey?sslmode=require");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("agentkey:***@db.internal:5432/agentkey"), "{shown}");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1:5432/test"), "postgres://postgres@127.0.0.1:5432/test");
+        assert!(!redact_url("postgres://a:b@[not a url").contains('b'), "unparseable URLs are not echoed");
+    }
+
+    #[test]
+    fn the_backend_follows_the_url_scheme() {
+        assert_eq!(Backend::of_url("postgres://h/db"), Backend::Postgres);
+        assert_eq!(Backend::of_url("postgresql://h/db"), Backend::Postgres);
+        assert_eq!(Backend::of_url("sqlite://data/agentkey.db"), Backend::Sqlite);
+        assert_eq!(Backend::of_url("data/agentkey.db"), Backend::Sqlite);
+    }
+}
