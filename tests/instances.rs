@@ -148,3 +148,44 @@ async fn instances_starting_together_apply_each_migration_once() {
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_lost_listen_connection_resynchronises_dashboards_and_events_keep_crossing() {
+    let sink = SmtpSink::start().await;
+    let (a, b) = two_instances(&[("AGENTKEY_SMTP_URL", &sink.url())]).await;
+    let tool = a.create_shared_tool("Linear", None, "lin_instances").await;
+    let (_, key) = a.create_agent("bot").await;
+    let cookie = sign_in(&a, &sink).await;
+    let mut stream = b.client.get(b.url("/events")).header("cookie", &cookie).send().await.expect("events on B");
+    let mut seen = String::new();
+    wait_for_event(&mut stream, &mut seen, "data: resync", 5).await;
+    seen.clear();
+
+    // Cut every LISTEN connection (as a database failover or a network blip would).
+    let mut conn = a.raw_db().await;
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("terminate");
+    assert_eq!(cut.len(), 2, "one LISTEN connection per instance");
+
+    // B's dashboard is told to reload what it shows, and later changes still cross over.
+    wait_for_event(&mut stream, &mut seen, "data: resync", 10).await;
+    let mut crossed = false;
+    for _ in 0..50 {
+        a.request_access(&key, &tool.id).await;
+        seen.clear();
+        if tokio::time::timeout(Duration::from_millis(500), wait_for_event(&mut stream, &mut seen, "data: request_changed", 1)).await.is_ok() {
+            crossed = true;
+            break;
+        }
+        // The listener may still be reconnecting: withdraw and ask again.
+        a.exec("DELETE FROM access_requests").await;
+    }
+    assert!(crossed, "events cross instances again after the reconnect");
+    drop(stream);
+    b.stop().await;
+    a.stop().await;
+}

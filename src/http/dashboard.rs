@@ -159,7 +159,7 @@ async fn events(State(state): State<AppState>, session: Session, meta: Option<ax
     };
     let changes = BroadcastStream::new(state.services.events.subscribe()).filter_map(move |item| {
         let event = match item {
-            Ok(e) if e.org_id == org_id => Some(Event::default().event("change").data(e.kind.as_str())),
+            Ok(e) if e.concerns(&org_id) => Some(Event::default().event("change").data(e.kind.as_str())),
             Ok(_) => None,
             // Fell behind: tell the page to reload everything.
             Err(_) => Some(Event::default().event("change").data("resync")),

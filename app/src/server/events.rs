@@ -17,6 +17,9 @@ pub enum EventKind {
     RequestChanged,
     SuggestionChanged,
     CredentialVended,
+    /// Events may have been missed (another instance's, while the `LISTEN` connection was
+    /// down): every stream, whatever its organization, tells its page to reload everything.
+    Resync,
 }
 
 impl EventKind {
@@ -28,6 +31,7 @@ impl EventKind {
             EventKind::RequestChanged => "request_changed",
             EventKind::SuggestionChanged => "suggestion_changed",
             EventKind::CredentialVended => "credential_vended",
+            EventKind::Resync => "resync",
         }
     }
 }
@@ -37,6 +41,13 @@ impl EventKind {
 pub struct OrgEvent {
     pub org_id: String,
     pub kind: EventKind,
+}
+
+impl OrgEvent {
+    /// Whether a stream of `org_id` passes this event on.
+    pub fn concerns(&self, org_id: &str) -> bool {
+        self.org_id == org_id || self.kind == EventKind::Resync
+    }
 }
 
 /// The event bus.
@@ -93,9 +104,8 @@ impl Default for Events {
 
 /// Fans events out across instances sharing one PostgreSQL database: a task sends this
 /// process's events with `pg_notify`, another `LISTEN`s and rebroadcasts the others' events to
-/// local subscribers. Runs until the services stop. Events are hints to refresh, so one lost
-/// while a connection is re-established costs only freshness: the listener reconnects by
-/// itself, and dashboards also resynchronise when their own stream reconnects.
+/// local subscribers. Runs until the services stop. Events are hints to refresh: when the
+/// listener had to reconnect (and may have missed some), every open stream is told to resync.
 pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result<()> {
     use anyhow::Context;
     let events = svc.events.clone();
@@ -136,7 +146,10 @@ pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "ignored a malformed event notification"),
             },
-            Ok(None) => tracing::warn!("the LISTEN connection was lost and re-established; events in between were missed"),
+            Ok(None) => {
+                tracing::warn!("the LISTEN connection was lost and re-established; dashboards resynchronise");
+                let _ = events.tx.send(OrgEvent { org_id: String::new(), kind: EventKind::Resync });
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "LISTEN failed; retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;

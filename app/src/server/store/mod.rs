@@ -210,7 +210,7 @@ impl Store {
     /// read transaction, writers keep going). Refuses an existing file.
     pub async fn backup_to(&self, target: &Path) -> anyhow::Result<()> {
         if self.backend != Backend::Sqlite {
-            anyhow::bail!("file backups are for SQLite; export PostgreSQL with `agentkey backup` to a directory");
+            anyhow::bail!("VACUUM INTO copies SQLite only; on PostgreSQL `agentkey backup` exports the tables instead");
         }
         if target.exists() {
             anyhow::bail!("{} already exists; choose a new file name", target.display());
@@ -274,7 +274,7 @@ mod tests {
         assert!(!shown.contains("hunter2-secret"), "{shown}");
         assert!(shown.contains("agentkey:***@db.internal:5432/agentkey"), "{shown}");
         assert_eq!(redact_url("postgres://postgres@127.0.0.1:5432/test"), "postgres://postgres@127.0.0.1:5432/test");
-        assert!(!redact_url("postgres://a:b@[not a url").contains('b'), "unparseable URLs are not echoed");
+        assert_eq!(redact_url("postgres://a:pw@[not a url"), "(unparseable URL)", "unparseable URLs are not echoed");
     }
 
     #[test]
