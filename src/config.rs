@@ -84,9 +84,8 @@ impl Settings {
 
         let database_url = env("AGENTKEY_DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE.into());
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-            // Only the scheme is echoed: the rest may hold a password.
-            let scheme = database_url.split("://").next().unwrap_or_default();
-            bail!("AGENTKEY_DATABASE_URL must be sqlite://PATH or postgres://USER@HOST/DATABASE (got a {scheme:?} URL)");
+            // Nothing of the value is echoed: it may hold a password.
+            bail!("AGENTKEY_DATABASE_URL must be sqlite://PATH or postgres://USER@HOST/DATABASE");
         }
         let bind_text = env("AGENTKEY_BIND").or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into());
         let bind: SocketAddr =
@@ -170,8 +169,12 @@ impl Settings {
     }
 }
 
-/// Folder of a SQLite database URL (where the key file goes by default).
+/// Folder of a SQLite database URL (where the key file goes by default); `.` for any other URL,
+/// which must never end up in a path (it may hold a password).
 fn database_dir(url: &str) -> PathBuf {
+    if !url.starts_with("sqlite:") {
+        return PathBuf::from(".");
+    }
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     let path = path.split('?').next().unwrap_or(path);
     Path::new(path).parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))

@@ -468,3 +468,46 @@ async fn a_master_key_file_readable_by_others_is_refused() {
     let err = app.second_process(&[]).await.err().expect("refused");
     assert!(format!("{err:#}").contains("chmod 600"), "{err:#}");
 }
+
+// ---- several instances ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_instance_whose_master_key_was_rotated_elsewhere_refuses_to_create_organizations() {
+    let app = spawn_app().await;
+    let old = agentkey::startup::read_key_file(&app.dir.path().join("master.key")).expect("key file");
+    let new = app::server::crypto::MasterKey::generate();
+    // Another process rotates; this one still holds the old key in memory.
+    app::server::service::keys::rotate_master(&app.services.store, &old, &new).await.expect("rotate");
+
+    let err = app::server::service::orgs::create(&app.services, "Late Org", None).await.expect_err("refused");
+    assert_eq!(err.status(), 409, "{err:?}");
+    assert!(err.body().hint.unwrap_or_default().contains(new.id()), "the hint names the new key id");
+    assert_eq!(app.count("SELECT COUNT(*) FROM organizations").await, 1, "nothing written");
+    assert_eq!(app.count("SELECT COUNT(*) FROM data_keys").await, 1);
+}
+
+#[tokio::test]
+async fn the_live_grant_wins_over_a_newer_id_from_a_clock_ahead() {
+    let app = spawn_app().await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_skewed_clock").await;
+    let (agent, key) = app.create_agent("bot").await;
+    let old = app.grant(&key, &tool.id).await;
+    grants::revoke(&app.services, &app.admin, &old, None).await.expect("revoke");
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 403);
+
+    // Another instance whose clock is behind approves a re-request: its id sorts before the
+    // revoked one. The live grant is the current state all the same.
+    app.exec(&format!(
+        "INSERT INTO access_requests (id, organization_id, agent_id, tool_id, status, reason, origin, decided_by, decided_at, \
+         credential_version, approvals_required, created_at, updated_at) VALUES ('00000000-0000-7000-8000-000000000001', '{}', '{}', '{}', \
+         'approved', 'Need it again', 'agent', 'cli:test', 1, 0, 1, 1, 1)",
+        app.org_id, agent.id, tool.id
+    ))
+    .await;
+    let res = app.fetch(&key, &tool.id).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["credential"], "ghp_skewed_clock");
+    let list = json(app.get("/api/tools", &key).await).await;
+    let listed = list["tools"].as_array().expect("tools").iter().find(|t| t["id"] == tool.id.as_str()).cloned().expect("listed");
+    assert_eq!(listed["your_access"], "approved", "the catalog agrees: {listed}");
+}

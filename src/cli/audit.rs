@@ -146,11 +146,15 @@ pub async fn backup(settings: &Settings, to: &std::path::Path, json: bool) -> an
         );
     } else {
         let source = if copied.is_some() { " (logical export from PostgreSQL; restore with `agentkey migrate-data`)" } else { "" };
+        let key = if settings.is_embedded() || settings.master_key_file_named {
+            format!("the master key ({}) or AGENTKEY_MASTER_KEY", settings.master_key_file.display())
+        } else {
+            "the master key (AGENTKEY_MASTER_KEY)".to_owned()
+        };
         println!(
             "Backup written to {}{source} ({size} bytes): integrity ok, {orgs} organization(s), {rows} audit rows verified.\n\
-             It holds encrypted secrets only; keep the master key ({}) or AGENTKEY_MASTER_KEY in a separate, safe place.",
+             It holds encrypted secrets only; keep {key} in a separate, safe place.",
             to.display(),
-            settings.master_key_file.display()
         );
     }
     Ok(())

@@ -88,6 +88,12 @@ impl ServiceError {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(err: sqlx::Error) -> Self {
+        // PostgreSQL refuses text with a NUL character (SQLite stores it): that is bad input.
+        if let sqlx::Error::Database(db) = &err
+            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        {
+            return ServiceError::field("text", "contains a NUL character or an invalid byte sequence", "Remove NUL (\\u0000) characters from the text.");
+        }
         ServiceError::Internal(anyhow::Error::new(err).context("database operation failed"))
     }
 }

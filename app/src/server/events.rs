@@ -107,15 +107,13 @@ impl Default for Events {
 /// local subscribers. Runs until the services stop. Events are hints to refresh: when the
 /// listener had to reconnect (and may have missed some), every open stream is told to resync.
 pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result<()> {
-    use anyhow::Context;
     let events = svc.events.clone();
-    let mut listener = sqlx::postgres::PgListener::connect(&database_url).await.context("LISTEN connection to PostgreSQL failed")?;
-    listener.listen(CHANNEL).await.context("LISTEN failed")?;
     let (tx, mut rx) = mpsc::unbounded_channel::<OrgEvent>();
     if events.outbound.set(tx).is_err() {
         anyhow::bail!("the event relay is already running");
     }
 
+    // Sending does not depend on the listener: this instance's changes go out from the start.
     let sender = {
         let svc = svc.clone();
         let instance = events.instance.clone();
@@ -133,6 +131,32 @@ pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result
 
     let stopping = svc.stopping();
     tokio::pin!(stopping);
+    // The first LISTEN connection is retried until it works (the database may be starting too);
+    // if it took more than one try, streams opened meanwhile are told to resync.
+    let mut delay = std::time::Duration::from_millis(500);
+    let mut tries = 0;
+    let mut listener = loop {
+        tries += 1;
+        let connected = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&database_url).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match connected.await {
+            Ok(listener) => break listener,
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "LISTEN connection to PostgreSQL failed; live events from other instances wait");
+                tokio::select! {
+                    () = &mut stopping => { sender.abort(); return Ok(()); }
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    };
+    if tries > 1 {
+        let _ = events.tx.send(OrgEvent { org_id: String::new(), kind: EventKind::Resync });
+    }
     loop {
         let next = tokio::select! {
             () = &mut stopping => break,

@@ -43,6 +43,14 @@ pub async fn create_in(
     }
     check.finish("Give the organization a name of 2–120 characters.")?;
 
+    // Another process may have rotated the master key since this one started (several
+    // instances): a data key wrapped with the old key would lock the new organization out.
+    if let Some(current) = store::keys::other_kek_id(&mut **tx, svc.keys.master().id()).await? {
+        return Err(ServiceError::conflict(
+            "the master key was rotated by another process",
+            &format!("Data keys now use master key {current}; restart this instance with the new key, then try again."),
+        ));
+    }
     let now = clock::now_ms();
     let org_id = new_id();
     let dek = DataKey::generate();

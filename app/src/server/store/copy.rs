@@ -96,17 +96,17 @@ async fn columns(store: &Store, table: &str) -> sqlx::Result<Vec<Column>> {
 }
 
 /// How many rows each AgentKey table holds.
-pub async fn count_rows(store: &Store) -> sqlx::Result<Vec<(String, i64)>> {
+pub async fn count_rows(conn: &mut sqlx::AnyConnection) -> sqlx::Result<Vec<(String, i64)>> {
     let mut out = Vec::with_capacity(TABLES.len());
     for table in TABLES {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(store.reader()).await?;
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *conn).await?;
         out.push(((*table).to_owned(), n));
     }
     Ok(out)
 }
 
 /// Copies every table of `from` into the empty, migrated `to`, in one write transaction on
-/// `to` (a failure leaves it empty) while reading one consistent snapshot of `from` (writers on
+/// `to` (a failed copy leaves it empty) while reading one consistent snapshot of `from` (writers on
 /// `from` keep going). Refuses a non-empty target, tables this version does not know, and
 /// databases at different schema versions.
 pub async fn copy_all(from: &Store, to: &Store) -> anyhow::Result<CopyReport> {
@@ -127,15 +127,17 @@ pub async fn copy_all(from: &Store, to: &Store) -> anyhow::Result<CopyReport> {
             bail!("the {side} database does not have AgentKey's tables (unknown: {extra:?}, missing: {missing:?})");
         }
     }
-    if let Some((table, n)) = count_rows(to).await?.into_iter().find(|(_, n)| *n > 0) {
-        bail!("the target database is not empty ({n} rows in {table}); refusing to overwrite it — use a new, empty database");
-    }
 
     let mut source = match from.backend() {
         Backend::Sqlite => from.reader().begin().await?,
         Backend::Postgres => from.reader().begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
     };
+    // Checked inside the write transaction, which holds the target's write lock: nothing can
+    // be written to the target between the check and the copy.
     let mut target = to.begin().await?;
+    if let Some((table, n)) = count_rows(&mut target).await?.into_iter().find(|(_, n)| *n > 0) {
+        bail!("the target database is not empty ({n} rows in {table}); refusing to overwrite it — use a new, empty database");
+    }
     let mut report = CopyReport::default();
     for table in TABLES {
         let columns = columns(to, table).await?;
@@ -164,7 +166,7 @@ pub async fn copy_all(from: &Store, to: &Store) -> anyhow::Result<CopyReport> {
     source.rollback().await.ok();
 
     // Counted again from the committed target, independently of the copy loop.
-    let landed = count_rows(to).await?;
+    let landed = count_rows(&mut *to.reader().acquire().await?).await?;
     if landed != report.tables {
         bail!("row counts differ after the copy: copied {:?}, target holds {landed:?}", report.tables);
     }

@@ -27,6 +27,11 @@ pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> sqlx::R
     .map(|_| ())
 }
 
+/// The id of a master key other than `kek_id` that wraps some data key, if any.
+pub async fn other_kek_id(ex: impl AnyExecutor<'_>, kek_id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT kek_id FROM data_keys WHERE kek_id <> $1 LIMIT 1").bind(kek_id).fetch_optional(ex).await
+}
+
 /// Every data key, oldest first (so the newest per organization is loaded last).
 pub async fn list_data_keys(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<DataKeyRow>> {
     sqlx::query_as("SELECT id, organization_id, kek_id, wrapped_key FROM data_keys ORDER BY created_at, id")

@@ -64,8 +64,8 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     location: String,
-    /// The PostgreSQL URL, password included, for the `LISTEN` connection. Never logged.
-    pg_url: Option<std::sync::Arc<str>>,
+    /// The PostgreSQL URL, password included, for the `LISTEN` connection. Redacted in `Debug`.
+    pg_url: Option<std::sync::Arc<secrecy::SecretString>>,
     heads: audit::HeadCache,
 }
 
@@ -82,26 +82,30 @@ impl Store {
 
     async fn connect_postgres(url: &str) -> anyhow::Result<Self> {
         let location = redact_url(url);
-        let pool = AnyPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
+        // Separate pools, as on SQLite: write transactions queue for the write lock on their own
+        // connections, so a burst of writes never starves reads (sessions, fetches, /readyz),
+        // and a transaction that reads through the read pool cannot wait on itself.
+        // 12 + 6 + the LISTEN connection: about 19 connections per instance.
+        let options = |max: u32| {
+            AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(30)).after_connect(move |conn, _| {
                 Box::pin(async move {
-                    // Times are stored as integer milliseconds; the server's zone never matters,
-                    // but keep `now()`-style output stable for operators reading the tables.
+                    // Stored times are integer milliseconds; UTC keeps operator queries stable.
                     conn.execute("SET TIME ZONE 'UTC'").await?;
+                    // A write waits at most this long for the write lock, then fails cleanly.
+                    conn.execute("SET lock_timeout = '30s'").await?;
                     Ok(())
                 })
             })
-            .connect(url)
-            .await
-            .with_context(|| format!("failed to connect to PostgreSQL at {location}"))?;
+        };
+        let connect_failed = || format!("failed to connect to PostgreSQL at {location}");
+        let read = options(12).connect(url).await.with_context(connect_failed)?;
+        let write = options(6).connect(url).await.with_context(connect_failed)?;
         Ok(Store {
-            read: pool.clone(),
-            write: pool,
+            read,
+            write,
             backend: Backend::Postgres,
             location,
-            pg_url: Some(url.into()),
+            pg_url: Some(std::sync::Arc::new(secrecy::SecretString::from(url.to_owned()))),
             heads: audit::HeadCache::default(),
         })
     }
@@ -193,7 +197,8 @@ impl Store {
 
     /// The PostgreSQL URL (with its password: never log it), for connections outside the pool.
     pub fn postgres_url(&self) -> Option<&str> {
-        self.pg_url.as_deref()
+        use secrecy::ExposeSecret;
+        self.pg_url.as_deref().map(ExposeSecret::expose_secret)
     }
 
     /// Where the data lives (file path, or the URL without its password), for logs.
@@ -236,14 +241,15 @@ impl Store {
     }
 }
 
-/// A database URL fit for logs: the password replaced.
+/// A database URL fit for logs: scheme, user, host, port and database only. Passwords (in the
+/// authority or as a `password=` parameter) and every other parameter are left out.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
+        Ok(parsed) => {
+            let user = if parsed.username().is_empty() { String::new() } else { format!("{}@", parsed.username()) };
+            let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{user}{}{port}{}", parsed.scheme(), parsed.host_str().unwrap_or(""), parsed.path())
         }
-        Ok(parsed) => parsed.to_string(),
         Err(_) => "(unparseable URL)".to_owned(),
     }
 }
@@ -272,7 +278,9 @@ mod tests {
     fn database_urls_are_logged_without_their_password() {
         let shown = redact_url("postgres://agentkey:hunter2-secret@db.internal:5432/agentkey?sslmode=require");
         assert!(!shown.contains("hunter2-secret"), "{shown}");
-        assert!(shown.contains("agentkey:***@db.internal:5432/agentkey"), "{shown}");
+        assert_eq!(shown, "postgres://agentkey@db.internal:5432/agentkey");
+        let shown = redact_url("postgres://agentkey@db.internal/agentkey?password=hunter2-secret&sslmode=require");
+        assert_eq!(shown, "postgres://agentkey@db.internal/agentkey");
         assert_eq!(redact_url("postgres://postgres@127.0.0.1:5432/test"), "postgres://postgres@127.0.0.1:5432/test");
         assert_eq!(redact_url("postgres://a:pw@[not a url"), "(unparseable URL)", "unparseable URLs are not echoed");
     }

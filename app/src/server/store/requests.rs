@@ -78,20 +78,33 @@ pub async fn find_request(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> s
         .await
 }
 
-/// The newest request of an agent for each tool it ever asked for.
+/// The current request of an agent for each tool it ever asked for (see [`CURRENT_FIRST`]).
 pub async fn latest_requests_for_agent(ex: impl AnyExecutor<'_>, agent_id: &str) -> sqlx::Result<Vec<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.agent_id = $1 AND NOT EXISTS (SELECT 1 FROM access_requests n \
-         WHERE n.agent_id = r.agent_id AND n.tool_id = r.tool_id AND n.id > r.id)"
+         WHERE n.agent_id = r.agent_id AND n.tool_id = r.tool_id AND n.id <> r.id \
+         AND ({live_n}, n.id) > ({live_r}, r.id))",
+        live_n = live("n"),
+        live_r = live("r"),
     ))
     .bind(agent_id)
     .fetch_all(ex)
     .await
 }
 
-/// The newest request of one agent for one tool.
+/// 1 for a live (pending or approved) request of alias `t`, else 0.
+fn live(t: &str) -> String {
+    format!("CASE WHEN {t}.status IN ('pending', 'approved') THEN 1 ELSE 0 END")
+}
+
+/// The current request of an agent for a tool: the live one (there is at most one), else the
+/// newest. Not simply the highest id: ids are UUID v7, ordered by the clock of the instance
+/// that made them, and instances' clocks may disagree by a little.
+const CURRENT_FIRST: &str = "CASE WHEN r.status IN ('pending', 'approved') THEN 1 ELSE 0 END DESC, r.id DESC";
+
+/// The current request of one agent for one tool (see [`CURRENT_FIRST`]).
 pub async fn latest_request(ex: impl AnyExecutor<'_>, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY r.id DESC LIMIT 1"))
+    sqlx::query_as(&format!("{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY {CURRENT_FIRST} LIMIT 1"))
         .bind(agent_id)
         .bind(tool_id)
         .fetch_optional(ex)
@@ -212,15 +225,15 @@ pub struct VendRow {
 }
 
 pub async fn find_vend_row(ex: impl AnyExecutor<'_>, org_id: &str, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<VendRow>> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT t.id AS tool_id, t.name AS tool_name, t.auth_type, t.credential_mode, t.credential_blob AS tool_blob, \
          t.credential_version AS tool_credential_version, t.instructions, t.instructions_version, \
          r.id AS request_id, r.status, r.decision_note, r.credential_blob AS grant_blob, \
          r.credential_version AS grant_credential_version, r.expires_at \
-         FROM tools t LEFT JOIN access_requests r ON r.id = (SELECT MAX(x.id) FROM access_requests x \
-         WHERE x.agent_id = $2 AND x.tool_id = t.id) \
+         FROM tools t LEFT JOIN access_requests r ON r.id = (SELECT r.id FROM access_requests r \
+         WHERE r.agent_id = $2 AND r.tool_id = t.id ORDER BY {CURRENT_FIRST} LIMIT 1) \
          WHERE t.organization_id = $1 AND t.id = $3",
-    )
+    ))
     .bind(org_id)
     .bind(agent_id)
     .bind(tool_id)
