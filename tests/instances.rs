@@ -189,3 +189,31 @@ async fn a_lost_listen_connection_resynchronises_dashboards_and_events_keep_cros
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test]
+async fn a_decision_made_with_the_cli_is_live_on_the_dashboards() {
+    let sink = SmtpSink::start().await;
+    let (a, b) = two_instances(&[("AGENTKEY_SMTP_URL", &sink.url())]).await;
+    let tool = a.create_shared_tool("Notion", None, "secret_notion").await;
+    let (_, key) = a.create_agent("bot").await;
+    let request_id = a.request_access(&key, &tool.id).await;
+    let cookie = sign_in(&a, &sink).await;
+    let mut stream = b.client.get(b.url("/events")).header("cookie", &cookie).send().await.expect("events on B");
+    let mut seen = String::new();
+    wait_for_event(&mut stream, &mut seen, "data: resync", 5).await;
+    seen.clear();
+
+    // An operator approves from a shell: a separate process with no relay of its own.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentkey"))
+        .args(["--json", "request", "approve", &request_id])
+        .env("AGENTKEY_DATABASE_URL", a.db_url())
+        .env("AGENTKEY_MASTER_KEY_FILE", a.dir.path().join("master.key"))
+        .output()
+        .expect("agentkey runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_for_event(&mut stream, &mut seen, "data: request_changed", 5).await;
+    assert_eq!(a.fetch(&key, &tool.id).await.status(), 200);
+    drop(stream);
+    b.stop().await;
+    a.stop().await;
+}

@@ -112,7 +112,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::MigrateData { from, to } => audit::migrate_data(&from, &to, cli.json).await,
         command => {
             let services = startup::open(&settings).await?;
+            // Changes made here reach the servers' open dashboards (PostgreSQL: NOTIFY).
+            let mut changes = services.events.collect();
             let result = dispatch(&services, &cli.org, cli.json, command).await;
+            if let Some(changes) = changes.as_mut() {
+                app::server::events::flush(&services, changes).await;
+            }
             finish(&services).await;
             result
         }

@@ -90,6 +90,13 @@ impl Events {
         let _ = self.tx.send(event);
     }
 
+    /// Collects this process's events for [`flush`]: for one-shot processes (the CLI) that run
+    /// no relay. None when something already takes them.
+    pub fn collect(&self) -> Option<mpsc::UnboundedReceiver<OrgEvent>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.outbound.set(tx).ok().map(|()| rx)
+    }
+
     /// A new subscription receiving events published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<OrgEvent> {
         self.tx.subscribe()
@@ -119,12 +126,7 @@ pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result
         let instance = events.instance.clone();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                let payload = serde_json::to_string(&Wire { instance: &instance, org_id: &event.org_id, kind: event.kind })
-                    .unwrap_or_default();
-                let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(svc.store.writer()).await;
-                if let Err(err) = sent {
-                    tracing::warn!(error = %err, "could not NOTIFY other instances of a change");
-                }
+                notify(&svc, &instance, &event).await;
             }
         })
     };
@@ -182,4 +184,24 @@ pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result
     }
     sender.abort();
     Ok(())
+}
+
+/// Sends one event to the other instances.
+async fn notify(svc: &super::Services, instance: &str, event: &OrgEvent) {
+    let payload = serde_json::to_string(&Wire { instance, org_id: &event.org_id, kind: event.kind }).unwrap_or_default();
+    let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(svc.store.writer()).await;
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, "could not NOTIFY other instances of a change");
+    }
+}
+
+/// Sends the events [`Events::collect`] gathered to the instances' dashboards (PostgreSQL;
+/// on SQLite there is no one to tell, and they are dropped).
+pub async fn flush(svc: &super::Services, collected: &mut mpsc::UnboundedReceiver<OrgEvent>) {
+    let postgres = svc.store.backend() == super::store::Backend::Postgres;
+    while let Ok(event) = collected.try_recv() {
+        if postgres {
+            notify(svc, &svc.events.instance, &event).await;
+        }
+    }
 }
