@@ -97,6 +97,13 @@ async fn migrate_data_moves_everything_from_sqlite_to_postgres_and_back() {
     let agents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents").fetch_one(&mut conn).await.expect("count");
     assert_eq!(agents, 2);
 
+    // A mistyped source is refused, and no empty file is left behind.
+    let typo = kept.path().join("typo.db");
+    let refused = migrate_data(&format!("sqlite://{}", typo.display()), &pg.url());
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("does not exist"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(!typo.exists(), "no file was created");
+
     // And back to a new SQLite file: the same rows, the chain still verifies.
     let back = kept.path().join("back.db");
     let out = migrate_data(&pg.url(), &format!("sqlite://{}", back.display()));

@@ -202,6 +202,10 @@ async fn check_copy(copy: &Store) -> anyhow::Result<(usize, i64)> {
 
 /// `agentkey migrate-data --from URL --to URL`: migrate the target, copy, verify.
 pub async fn migrate_data(from: &str, to: &str, json: bool) -> anyhow::Result<()> {
+    // Opening a SQLite URL creates the file: a mistyped source must not leave an empty one.
+    if Backend::of_url(from) == Backend::Sqlite && !std::path::Path::new(app::server::store::sqlite_path(from)).exists() {
+        anyhow::bail!("the source database {} does not exist", app::server::store::sqlite_path(from));
+    }
     let source = Store::connect(from).await.context("cannot open the source (--from)")?;
     let target = Store::connect(to).await.context("cannot open the target (--to)")?;
     let result = async {

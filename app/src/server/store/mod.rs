@@ -111,8 +111,7 @@ impl Store {
     }
 
     async fn connect_sqlite(url: &str) -> anyhow::Result<Self> {
-        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-        let path = path.split('?').next().unwrap_or(path);
+        let path = sqlite_path(url);
         if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("failed to create database directory {}", dir.display()))?;
         }
@@ -239,6 +238,12 @@ impl Store {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// The file a SQLite URL (`sqlite://path`, `sqlite:path` or a plain path) names.
+pub fn sqlite_path(url: &str) -> &str {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    path.split('?').next().unwrap_or(path)
 }
 
 /// A database URL fit for logs: scheme, user, host, port and database only. Passwords (in the
