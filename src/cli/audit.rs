@@ -123,6 +123,10 @@ pub async fn backup(settings: &Settings, to: &std::path::Path, json: bool) -> an
     if to.exists() {
         anyhow::bail!("{} already exists; choose a new file name", to.display());
     }
+    let source = app::server::store::sqlite_path(&settings.database_url);
+    if settings.is_embedded() && !std::path::Path::new(source).exists() {
+        anyhow::bail!("there is no database at {source} to back up (AGENTKEY_DATABASE_URL)");
+    }
     let store = Store::connect(&settings.database_url).await?;
     let copied = match store.backend() {
         Backend::Sqlite => store.backup_to(to).await.map(|()| None),
