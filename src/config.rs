@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use app::server::notify::Policy;
+use app::server::store::{Backend, sqlite_path};
 
 use crate::http::limits::{Limit, Limits, Tier};
 
@@ -83,7 +84,7 @@ impl Settings {
         };
 
         let database_url = env("AGENTKEY_DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE.into());
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:") || Backend::of_url(&database_url) == Backend::Postgres) {
             // Nothing of the value is echoed: it may hold a password.
             bail!("AGENTKEY_DATABASE_URL must be sqlite://PATH or postgres://USER@HOST/DATABASE");
         }
@@ -175,9 +176,7 @@ fn database_dir(url: &str) -> PathBuf {
     if !url.starts_with("sqlite:") {
         return PathBuf::from(".");
     }
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    let path = path.split('?').next().unwrap_or(path);
-    Path::new(path).parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(sqlite_path(url)).parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Parses `read=120/m,credential=60/m,request=10/h` (units s, m, h) over the defaults.

@@ -123,9 +123,11 @@ pub async fn backup(settings: &Settings, to: &std::path::Path, json: bool) -> an
     if to.exists() {
         anyhow::bail!("{} already exists; choose a new file name", to.display());
     }
-    let source = app::server::store::sqlite_path(&settings.database_url);
-    if settings.is_embedded() && !std::path::Path::new(source).exists() {
-        anyhow::bail!("there is no database at {source} to back up (AGENTKEY_DATABASE_URL)");
+    if settings.is_embedded() {
+        let source = app::server::store::sqlite_path(&settings.database_url);
+        if !std::path::Path::new(source).exists() {
+            anyhow::bail!("there is no database at {source} to back up (AGENTKEY_DATABASE_URL)");
+        }
     }
     let store = Store::connect(&settings.database_url).await?;
     let copied = match store.backend() {
@@ -207,8 +209,9 @@ async fn check_copy(copy: &Store) -> anyhow::Result<(usize, i64)> {
 /// `agentkey migrate-data --from URL --to URL`: migrate the target, copy, verify.
 pub async fn migrate_data(from: &str, to: &str, json: bool) -> anyhow::Result<()> {
     // Opening a SQLite URL creates the file: a mistyped source must not leave an empty one.
-    if Backend::of_url(from) == Backend::Sqlite && !std::path::Path::new(app::server::store::sqlite_path(from)).exists() {
-        anyhow::bail!("the source database {} does not exist", app::server::store::sqlite_path(from));
+    let source_file = app::server::store::sqlite_path(from);
+    if Backend::of_url(from) == Backend::Sqlite && !std::path::Path::new(source_file).exists() {
+        anyhow::bail!("the source database {source_file} does not exist");
     }
     let source = Store::connect(from).await.context("cannot open the source (--from)")?;
     let target = Store::connect(to).await.context("cannot open the target (--to)")?;

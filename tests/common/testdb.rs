@@ -48,20 +48,15 @@ impl TestDb {
 
     /// A fresh, empty PostgreSQL database whatever the current backend.
     pub async fn create_postgres() -> Self {
-        {
-            {
-                let admin = pg_admin_url();
-                let name = format!("{PG_PREFIX}{}", uuid::Uuid::now_v7().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
-                conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
-                let _ = conn.close().await;
-                let mut url = url::Url::parse(&admin).expect("AGENTKEY_TEST_PG_URL is a URL");
-                url.set_path(&name);
-                TestDb::Postgres { name, url: url.to_string() }
-            }
-        }
+        let admin = pg_admin_url();
+        let name = format!("{PG_PREFIX}{}", uuid::Uuid::now_v7().simple());
+        let mut conn =
+            sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
+        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+        let _ = conn.close().await;
+        let mut url = url::Url::parse(&admin).expect("AGENTKEY_TEST_PG_URL is a URL");
+        url.set_path(&name);
+        TestDb::Postgres { name, url: url.to_string() }
     }
 
     pub fn url(&self) -> String {

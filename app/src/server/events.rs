@@ -90,11 +90,16 @@ impl Events {
         let _ = self.tx.send(event);
     }
 
-    /// Collects this process's events for [`flush`]: for one-shot processes (the CLI) that run
-    /// no relay. None when something already takes them.
+    /// Hands this process's events to one taker: the [`relay`], or [`flush`] for one-shot
+    /// processes (the CLI) that run no relay. None when something already takes them.
     pub fn collect(&self) -> Option<mpsc::UnboundedReceiver<OrgEvent>> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.outbound.set(tx).ok().map(|()| rx)
+    }
+
+    /// Tells every open stream, whatever its organization, to reload what it shows.
+    fn resync_all(&self) {
+        let _ = self.tx.send(OrgEvent { org_id: String::new(), kind: EventKind::Resync });
     }
 
     /// A new subscription receiving events published from now on.
@@ -115,10 +120,9 @@ impl Default for Events {
 /// listener had to reconnect (and may have missed some), every open stream is told to resync.
 pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result<()> {
     let events = svc.events.clone();
-    let (tx, mut rx) = mpsc::unbounded_channel::<OrgEvent>();
-    if events.outbound.set(tx).is_err() {
+    let Some(mut rx) = events.collect() else {
         anyhow::bail!("the event relay is already running");
-    }
+    };
 
     // Sending does not depend on the listener: this instance's changes go out from the start.
     let sender = {
@@ -157,7 +161,7 @@ pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result
         }
     };
     if tries > 1 {
-        let _ = events.tx.send(OrgEvent { org_id: String::new(), kind: EventKind::Resync });
+        events.resync_all();
     }
     loop {
         let next = tokio::select! {
@@ -174,7 +178,7 @@ pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result
             },
             Ok(None) => {
                 tracing::warn!("the LISTEN connection was lost and re-established; dashboards resynchronise");
-                let _ = events.tx.send(OrgEvent { org_id: String::new(), kind: EventKind::Resync });
+                events.resync_all();
             }
             Err(err) => {
                 tracing::warn!(error = %err, "LISTEN failed; retrying");
@@ -198,10 +202,10 @@ async fn notify(svc: &super::Services, instance: &str, event: &OrgEvent) {
 /// Sends the events [`Events::collect`] gathered to the instances' dashboards (PostgreSQL;
 /// on SQLite there is no one to tell, and they are dropped).
 pub async fn flush(svc: &super::Services, collected: &mut mpsc::UnboundedReceiver<OrgEvent>) {
-    let postgres = svc.store.backend() == super::store::Backend::Postgres;
+    if svc.store.backend() != super::store::Backend::Postgres {
+        return;
+    }
     while let Ok(event) = collected.try_recv() {
-        if postgres {
-            notify(svc, &svc.events.instance, &event).await;
-        }
+        notify(svc, &svc.events.instance, &event).await;
     }
 }

@@ -78,12 +78,11 @@ pub async fn find_request(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> s
         .await
 }
 
-/// The current request of an agent for each tool it ever asked for (see [`CURRENT_FIRST`]).
+/// The current request of an agent for each tool it ever asked for (see [`current_first`]).
 pub async fn latest_requests_for_agent(ex: impl AnyExecutor<'_>, agent_id: &str) -> sqlx::Result<Vec<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.agent_id = $1 AND NOT EXISTS (SELECT 1 FROM access_requests n \
-         WHERE n.agent_id = r.agent_id AND n.tool_id = r.tool_id AND n.id <> r.id \
-         AND ({live_n}, n.id) > ({live_r}, r.id))",
+         WHERE n.agent_id = r.agent_id AND n.tool_id = r.tool_id AND ({live_n}, n.id) > ({live_r}, r.id))",
         live_n = live("n"),
         live_r = live("r"),
     ))
@@ -97,14 +96,16 @@ fn live(t: &str) -> String {
     format!("CASE WHEN {t}.status IN ('pending', 'approved') THEN 1 ELSE 0 END")
 }
 
-/// The current request of an agent for a tool: the live one (there is at most one), else the
-/// newest. Not simply the highest id: ids are UUID v7, ordered by the clock of the instance
-/// that made them, and instances' clocks may disagree by a little.
-const CURRENT_FIRST: &str = "CASE WHEN r.status IN ('pending', 'approved') THEN 1 ELSE 0 END DESC, r.id DESC";
+/// ORDER BY putting the current request of an agent for a tool (alias `r`) first: the live one
+/// (there is at most one), else the newest. Not simply the highest id: ids are UUID v7, ordered
+/// by the clock of the instance that made them, and instances' clocks may disagree by a little.
+fn current_first() -> String {
+    format!("{} DESC, r.id DESC", live("r"))
+}
 
-/// The current request of one agent for one tool (see [`CURRENT_FIRST`]).
+/// The current request of one agent for one tool (see [`current_first`]).
 pub async fn latest_request(ex: impl AnyExecutor<'_>, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY {CURRENT_FIRST} LIMIT 1"))
+    sqlx::query_as(&format!("{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY {} LIMIT 1", current_first()))
         .bind(agent_id)
         .bind(tool_id)
         .fetch_optional(ex)
@@ -231,8 +232,9 @@ pub async fn find_vend_row(ex: impl AnyExecutor<'_>, org_id: &str, agent_id: &st
          r.id AS request_id, r.status, r.decision_note, r.credential_blob AS grant_blob, \
          r.credential_version AS grant_credential_version, r.expires_at \
          FROM tools t LEFT JOIN access_requests r ON r.id = (SELECT r.id FROM access_requests r \
-         WHERE r.agent_id = $2 AND r.tool_id = t.id ORDER BY {CURRENT_FIRST} LIMIT 1) \
+         WHERE r.agent_id = $2 AND r.tool_id = t.id ORDER BY {current} LIMIT 1) \
          WHERE t.organization_id = $1 AND t.id = $3",
+        current = current_first(),
     ))
     .bind(org_id)
     .bind(agent_id)
