@@ -36,7 +36,6 @@ pub async fn confirm_sign_in(token: String, email: Option<String>, org_name: Opt
     let signed_in = service::confirm(&svc, &token, bootstrap, &meta).await.map_err(fail)?;
     let session = guard::session().await?;
     guard::start_session(&session, &signed_in.user_id, &signed_in.org_id, &meta).await?;
-    leptos_axum::redirect("/inbox");
     Ok(())
 }
 
@@ -47,7 +46,6 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
         service::record_sign_out(&caller.svc, &caller.ctx).await.map_err(fail)?;
         let _ = caller.session.flush().await;
     }
-    leptos_axum::redirect("/login");
     Ok(())
 }
 

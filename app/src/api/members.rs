@@ -85,7 +85,6 @@ pub async fn accept_invitation(token: String) -> Result<(), ServerFnError> {
     let joined = members::accept(&svc, &token, &meta).await.map_err(fail)?;
     let session = guard::session().await?;
     guard::start_session(&session, &joined.user_id, &joined.org_id, &meta).await?;
-    leptos_axum::redirect("/inbox");
     Ok(())
 }
 

@@ -73,7 +73,9 @@ pub fn error_box(err: &ServerFnError) -> AnyView {
     view! { <p class="error" role="alert">{crate::api::error_text(err)}</p> }.into_any()
 }
 
-/// Full navigation (used after sign-in/out so the server sees the new session).
+/// Full navigation (used after sign-in/out so the server sees the new session). The server
+/// functions behind these pages send no redirect of their own: the router would follow it
+/// client-side while this navigation is under way, and the two race.
 pub fn go_to(path: &str) {
     #[cfg(feature = "hydrate")]
     if let Some(window) = web_sys::window() {
