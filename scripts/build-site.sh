@@ -12,16 +12,24 @@ cargo build -p frontend --lib --target wasm32-unknown-unknown --no-default-featu
   --profile "$profile" --target-dir target/front
 
 out=target/site/pkg
-mkdir -p "$out"
-wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name agentkey \
-  "target/front/wasm32-unknown-unknown/$dir/frontend.wasm"
+split=target/front/split
+rm -rf "$split" "$out"
+mkdir -p "$split" "$out"
+# Every page is a lazy route: agentkey-wasm-split (scripts/wasm-split) cuts the linked module,
+# built with --emit-relocs, into the main module, one chunk per page plus chunks for code pages
+# share, the loader the main module imports and the manifest Leptos reads to preload a page's
+# chunks. Only the main module goes through wasm-bindgen; the chunks share its memory and table.
+agentkey-wasm-split "target/front/wasm32-unknown-unknown/$dir/frontend.wasm" "$split/agentkey.wasm" "$out" agentkey
+wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$out" --out-name agentkey "$split/agentkey.wasm"
 # The hydration script asks for <name>.wasm (no _bg suffix) when the name is set at build time.
 mv -f "$out/agentkey_bg.wasm" "$out/agentkey.wasm"
 if [[ "$profile" == "wasm-release" && -x end2end/node_modules/.bin/wasm-opt ]]; then
   # Debian's binaryen (108) breaks the module; only the npm build (132) is used.
   # --strip-debug drops the name section (2.5 MB of names in a 4.3 MB module).
-  end2end/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --strip-debug --strip-producers \
-    "$out/agentkey.wasm" -o "$out/agentkey.wasm"
+  for module in "$out"/*.wasm; do
+    end2end/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --strip-debug --strip-producers \
+      "$module" -o "$module"
+  done
 fi
 cp style/main.css "$out/agentkey.css"
 cp -r public/. target/site/

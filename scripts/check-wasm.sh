@@ -12,13 +12,14 @@ if [[ -n "$found" ]]; then
   exit 1
 fi
 
-wasm=target/site/pkg/agentkey.wasm
-if [[ -f "$wasm" ]]; then
+# The main module and every lazily loaded chunk.
+shopt -s nullglob
+for wasm in target/site/pkg/*.wasm; do
   for needle in AGENTKEY_MASTER_KEY master.key credential_blob key_hash "BEGIN IMMEDIATE" audit_heads; do
     if grep -aq "$needle" "$wasm"; then
       echo "check-wasm: server-side string '$needle' found in $wasm" >&2
       exit 1
     fi
   done
-fi
+done
 echo "check-wasm: ok (no server-only crates or strings in the browser bundle)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what AgentKey's build needs, only what is missing (a rerun takes seconds):
-# the wasm32 target and the wasm-bindgen CLI matching Cargo.lock. With WITH_BROWSER=1 also
+# the wasm32 target, the wasm-bindgen CLI matching Cargo.lock and agentkey-wasm-split. With WITH_BROWSER=1 also
 # Debian's Chromium and the end-to-end test's npm packages (never a downloaded browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,15 @@ have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
 if [[ "$have" != "$want" ]]; then
   echo "setup: installing wasm-bindgen-cli $want (found '${have:-none}')"
   cargo install wasm-bindgen-cli --version "$want"
+fi
+
+# Cuts the browser WASM into a main module and one lazily loaded chunk per page: our own small
+# tool on the wasm_split_cli_support library (about 1 minute). Bump its version when it changes.
+want=$(awk -F'"' '/^version = / { print $2; exit }' scripts/wasm-split/Cargo.toml)
+have=$(agentkey-wasm-split --version 2>/dev/null | awk '{ print $2 }' || true)
+if [[ "$have" != "$want" ]]; then
+  echo "setup: installing agentkey-wasm-split $want (found '${have:-none}')"
+  cargo install --locked --path scripts/wasm-split --target-dir target/tools
 fi
 
 if [[ "${WITH_BROWSER:-0}" == 1 ]]; then

@@ -19,8 +19,9 @@ mod widgets;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    Lazy, LazyRoute, StaticSegment,
     components::{ParentRoute, Route, Router, Routes},
+    lazy_route,
 };
 
 /// The HTML document around the app, rendered on the server. Sets the page's security
@@ -65,32 +66,71 @@ fn security_headers() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Marks the document once the WASM has taken over (browser tests wait for it).
+    view! {
+        <Stylesheet id="agentkey" href="/pkg/agentkey.css"/>
+        <Title text="AgentKey"/>
+        <Router>
+            <Routes fallback=|| { mark_hydrated(); view! { <main class="narrow"><p class="empty">"Page not found."</p></main> } }>
+                <Route path=StaticSegment("login") view={Lazy::<LoginRoute>::new()}/>
+                <Route path=(StaticSegment("auth"), StaticSegment("confirm")) view={Lazy::<ConfirmRoute>::new()}/>
+                <Route path=StaticSegment("status") view={Lazy::<StatusRoute>::new()}/>
+                <Route path=StaticSegment("invite") view={Lazy::<InviteRoute>::new()}/>
+                <ParentRoute path=StaticSegment("") view=layout::Dashboard>
+                    <Route path=StaticSegment("") view={Lazy::<OverviewRoute>::new()}/>
+                    <Route path=StaticSegment("inbox") view={Lazy::<InboxRoute>::new()}/>
+                    <Route path=StaticSegment("agents") view={Lazy::<AgentsRoute>::new()}/>
+                    <Route path=StaticSegment("tools") view={Lazy::<ToolsRoute>::new()}/>
+                    <Route path=StaticSegment("audit") view={Lazy::<AuditRoute>::new()}/>
+                    <Route path=StaticSegment("members") view={Lazy::<MembersRoute>::new()}/>
+                    <Route path=StaticSegment("settings") view={Lazy::<SettingsRoute>::new()}/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// Marks the document once the WASM has hydrated the page (browser tests wait for it). Every
+/// page is a lazy route, so this runs from the page's own view, after its chunk has loaded:
+/// the effect runs once the page's handlers are attached.
+fn mark_hydrated() {
     Effect::new(|_| {
         #[cfg(feature = "hydrate")]
         if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
-    view! {
-        <Stylesheet id="agentkey" href="/pkg/agentkey.css"/>
-        <Title text="AgentKey"/>
-        <Router>
-            <Routes fallback=|| view! { <main class="narrow"><p class="empty">"Page not found."</p></main> }>
-                <Route path=StaticSegment("login") view=login::LoginPage/>
-                <Route path=(StaticSegment("auth"), StaticSegment("confirm")) view=login::ConfirmPage/>
-                <Route path=StaticSegment("status") view=status::StatusPage/>
-                <Route path=StaticSegment("invite") view=members::InvitePage/>
-                <ParentRoute path=StaticSegment("") view=layout::Dashboard>
-                    <Route path=StaticSegment("") view=overview::OverviewPage/>
-                    <Route path=StaticSegment("inbox") view=inbox::InboxPage/>
-                    <Route path=StaticSegment("agents") view=agents::AgentsPage/>
-                    <Route path=StaticSegment("tools") view=tools::ToolsPage/>
-                    <Route path=StaticSegment("audit") view=audit::AuditPage/>
-                    <Route path=StaticSegment("members") view=members::MembersPage/>
-                    <Route path=StaticSegment("settings") view=settings::SettingsPage/>
-                </ParentRoute>
-            </Routes>
-        </Router>
-    }
+}
+
+/// Declares a route whose page is compiled into its own WASM chunk: the browser loads it the
+/// first time the route is shown (split by `wasm-split-cli` in `scripts/build-site.sh`).
+macro_rules! lazy_page {
+    ($($route:ident => $page:path),* $(,)?) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                mark_hydrated();
+                view! { <$page/> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    LoginRoute => login::LoginPage,
+    ConfirmRoute => login::ConfirmPage,
+    StatusRoute => status::StatusPage,
+    InviteRoute => members::InvitePage,
+    OverviewRoute => overview::OverviewPage,
+    InboxRoute => inbox::InboxPage,
+    AgentsRoute => agents::AgentsPage,
+    ToolsRoute => tools::ToolsPage,
+    AuditRoute => audit::AuditPage,
+    MembersRoute => members::MembersPage,
+    SettingsRoute => settings::SettingsPage,
 }
