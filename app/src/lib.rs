@@ -13,3 +13,5 @@ pub mod ui;
 pub mod server;
 
 pub use ui::App;
+#[cfg(feature = "hydrate")]
+pub use ui::install_panic_notice;

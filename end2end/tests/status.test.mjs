@@ -38,3 +38,42 @@ test("status page hydrates and shows live counts without reload", async () => {
     await context.close();
   }
 });
+
+test("a page loads only its own chunks of the split WASM", async () => {
+  const context = await launch();
+  try {
+    const manifest = await (await fetch(BASE_URL + "/pkg/__wasm_split_manifest.json")).json();
+    const [, own] = Object.entries(manifest).find(([split]) => split.startsWith("__status_route_view"));
+    const page = await context.newPage();
+    const fetched = [];
+    page.on("request", (req) => {
+      const name = new URL(req.url()).pathname.match(/^\/pkg\/(.+)\.wasm$/)?.[1];
+      if (name) fetched.push(name);
+    });
+    await page.goto(BASE_URL + "/status");
+    await page.waitForSelector('#status[data-hydrated="true"]', { timeout: 15_000 });
+    assert.ok(fetched.includes("agentkey"), `main module fetched: ${fetched}`);
+    assert.ok(fetched.some((f) => f.startsWith("split___status_route_view")), `status chunk fetched: ${fetched}`);
+    const foreign = fetched.filter((f) => f !== "agentkey" && !own.includes(f));
+    assert.deepEqual(foreign, [], "chunks of other pages were fetched");
+    assert.ok(!fetched.some((f) => f.startsWith("split___tools_route_view")));
+  } finally {
+    await context.close();
+  }
+});
+
+test("a chunk that cannot be loaded ends in a visible reload notice, not a dead page", async () => {
+  const context = await launch();
+  try {
+    const page = await context.newPage();
+    // As after an upgrade: the page's own chunk is gone.
+    await page.route(/\/pkg\/split___status_route_view_[^/]*\.wasm$/, (route) => route.fulfill({ status: 404, body: "" }));
+    await page.goto(BASE_URL + "/status");
+    const notice = page.locator("#fatal[role=alert]");
+    await notice.waitFor({ timeout: 15_000 });
+    assert.match(await notice.textContent(), /stopped working.*Reload the page/);
+    await page.screenshot({ path: join(OUTPUT, "chunk-failure.png") });
+  } finally {
+    await context.close();
+  }
+});

@@ -5,6 +5,6 @@
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
-    console_error_panic_hook::set_once();
+    app::install_panic_notice();
     leptos::mount::hydrate_lazy(app::App);
 }

@@ -1,4 +1,6 @@
 //! The tool catalog: create, credentials (write-only), usage guides, delete.
+// Server functions take a form's fields as arguments (the browser-side stub too).
+#![allow(clippy::too_many_arguments)]
 
 use leptos::prelude::*;
 
@@ -16,7 +18,6 @@ pub async fn list_tools() -> Result<Vec<ToolView>, ServerFnError> {
 }
 
 /// Adds a tool; with `suggestion_id`, that suggestion's backers get pending requests.
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/rpc", endpoint = "tools/create")]
 pub async fn create_tool(
     name: String,

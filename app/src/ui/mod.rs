@@ -89,6 +89,26 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// Installs the browser's panic hook: logs the panic to the console and tells the person the
+/// page stopped working. A panic aborts the WASM module (for example when a page's chunk cannot
+/// be loaded because AgentKey was updated meanwhile); without the notice the page would look
+/// alive but ignore every click.
+#[cfg(feature = "hydrate")]
+pub fn install_panic_notice() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+        let (Some(body), None) = (document.body(), document.get_element_by_id("fatal")) else { return };
+        let Ok(notice) = document.create_element("div") else { return };
+        notice.set_id("fatal");
+        let _ = notice.set_attribute("role", "alert");
+        notice.set_inner_html(
+            "This page stopped working, perhaps because AgentKey was updated. <a href=\"\">Reload the page</a>",
+        );
+        let _ = body.append_child(&notice);
+    }));
+}
+
 /// Marks the document once the WASM has hydrated the page (browser tests wait for it). Every
 /// page is a lazy route, so this runs from the page's own view, after its chunk has loaded:
 /// the effect runs once the page's handlers are attached.
