@@ -31,5 +31,7 @@ if [[ "$profile" == "wasm-release" && -x end2end/node_modules/.bin/wasm-opt ]]; 
     --enable-bulk-memory --enable-nontrapping-float-to-int --strip-debug --strip-producers '{}' -o '{}'
 fi
 cp style/main.css "$out/agentkey.css"
+# The server sends these gzip copies to browsers that accept them (never compresses per request).
+gzip -9 -k -f "$out"/*.wasm "$out"/*.js "$out"/*.css
 cp -r public/. target/site/
 echo "site built in target/site ($profile)"

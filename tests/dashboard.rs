@@ -405,3 +405,49 @@ async fn bad_input_to_the_new_server_functions_gets_a_clear_4xx_and_changes_noth
     assert_eq!(app.count("SELECT COUNT(*) FROM organizations WHERE deleted_at IS NULL").await, 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_browser_bundle_goes_out_precompressed_and_only_build_hashed_chunks_are_cached_for_good() {
+    let app = spawn_app_with(&[]).await;
+    let pkg = app.dir.path().join("site/pkg");
+    std::fs::create_dir_all(&pkg).expect("pkg dir");
+    // Stand-ins: what matters is which file is sent, with which headers.
+    std::fs::write(pkg.join("agentkey.wasm"), b"\0asm plain").expect("write");
+    std::fs::write(pkg.join("agentkey.wasm.gz"), b"gzip copy").expect("write");
+    std::fs::write(pkg.join("chunk_7.0123456789abcdef.wasm"), b"\0asm chunk").expect("write");
+
+    let get = |path: &str, encoding: Option<&str>| {
+        let mut req = app.client.get(app.url(path));
+        if let Some(encoding) = encoding {
+            req = req.header("accept-encoding", encoding);
+        }
+        req.send()
+    };
+    let res = get("/pkg/agentkey.wasm", Some("gzip, deflate, br")).await.expect("main module");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    assert_eq!(res.headers()["content-type"], "application/wasm");
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    assert_eq!(res.headers()["vary"], "accept-encoding");
+    let last_modified = res.headers()["last-modified"].clone();
+    assert_eq!(&res.bytes().await.expect("body")[..], b"gzip copy");
+
+    let res = get("/pkg/agentkey.wasm", None).await.expect("plain");
+    assert!(res.headers().get("content-encoding").is_none());
+    assert_eq!(&res.bytes().await.expect("body")[..], b"\0asm plain");
+
+    // Revalidation costs a 304, and the policy stays on it.
+    let res = app.client.get(app.url("/pkg/agentkey.wasm")).header("if-modified-since", last_modified).send().await.expect("revalidate");
+    assert_eq!(res.status(), 304);
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+
+    let res = get("/pkg/chunk_7.0123456789abcdef.wasm", Some("gzip")).await.expect("chunk");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert!(res.headers().get("content-encoding").is_none(), "no gzip copy of this one: sent as is");
+
+    // A chunk of another build is gone, and no error page is cached.
+    let res = get("/pkg/chunk_7.fedcba9876543210.wasm", Some("gzip")).await.expect("old chunk");
+    assert_eq!(res.status(), 404);
+    assert!(res.headers().get("cache-control").is_none());
+}

@@ -31,11 +31,42 @@ pub fn router(state: &AppState, secure_cookies: bool) -> Router<AppState> {
             move || shell(options.clone()),
         )
         .merge(dashboard::router())
+        .nest_service(&format!("/{}", state.leptos.site_pkg_dir), browser_bundle(&state.leptos))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(bad_arguments))
         .layer(from_fn_with_state(state.clone(), dashboard::same_origin))
         .layer(dashboard::session_layer(state, secure_cookies))
         .layer(from_fn_with_state(state.clone(), dashboard::request_meta))
+}
+
+/// The browser bundle (`target/site/pkg`): gzip copies made by `scripts/build-site.sh` are sent
+/// to browsers that accept them (the WASM is about a third of its size), never compressed per
+/// request. Chunks whose names carry the build's hash never change, so browsers keep them; the
+/// rest (main module, glue, loader, manifest, CSS) keep their names across upgrades, so browsers
+/// revalidate them on each use (a 304 when unchanged).
+fn browser_bundle(options: &leptos::config::LeptosOptions) -> Router {
+    let dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    Router::new()
+        .fallback_service(tower_http::services::ServeDir::new(dir).precompressed_gzip())
+        .layer(axum::middleware::from_fn(bundle_caching))
+}
+
+async fn bundle_caching(req: Request<Body>, next: Next) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let immutable = is_build_hashed(req.uri().path());
+    let mut response = next.run(req).await;
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        let policy = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+        response.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    response
+}
+
+/// A chunk named `<stem>.<16 hex digits of the build>.wasm` by scripts/wasm-split.
+fn is_build_hashed(path: &str) -> bool {
+    let Some(stem) = path.strip_suffix(".wasm") else { return false };
+    stem.rsplit_once('.').is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
