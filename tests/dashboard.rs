@@ -288,6 +288,47 @@ async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
 }
 
 #[tokio::test]
+async fn a_catalog_import_that_fails_midway_leaves_nothing_behind() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    app.create_shared_tool("GitHub", Some("https://github.com"), "ghp_import_secret").await;
+    // The last new tool of the import is refused by the database, after the update and the
+    // first new tool were written.
+    let (when, body) = match app.db.backend() {
+        common::TestBackend::Sqlite => ("BEFORE INSERT ON tools WHEN NEW.name = 'Zeta'", "SELECT RAISE(ABORT, 'refused by the test')"),
+        common::TestBackend::Postgres => ("BEFORE INSERT ON tools", "IF NEW.name = 'Zeta' THEN RAISE EXCEPTION 'refused by the test'; END IF"),
+    };
+    app.create_trigger("refuse_zeta", when, body).await;
+    let catalog = serde_json::json!([
+        { "name": "GitHub", "description": "Code", "url": "https://github.com", "instructions": "Use the GraphQL API." },
+        { "name": "Alpha", "instructions": "First new tool." },
+        { "name": "Zeta", "instructions": "Refused." },
+    ])
+    .to_string();
+    async fn counts(app: &TestApp) -> (i64, i64, i64) {
+        (
+            app.count("SELECT COUNT(*) FROM tools").await,
+            app.count("SELECT COUNT(*) FROM guide_versions").await,
+            app.count("SELECT COUNT(*) FROM audit_log").await,
+        )
+    }
+    let before = counts(&app).await;
+
+    let failed = rpc(&app, "tools/import", &[("json", &catalog), ("apply", "true")], Some(&cookie)).await;
+    assert_ne!(failed.status, 200, "{}", failed.body);
+    assert_eq!(counts(&app).await, before, "no tool, guide version or audit row of a failed import stays");
+    assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE name = 'GitHub' AND description <> 'Code' AND instructions_version = 1").await, 1);
+
+    app.drop_trigger("refuse_zeta", "tools").await;
+    let applied = rpc(&app, "tools/import", &[("json", &catalog), ("apply", "true")], Some(&cookie)).await;
+    assert_eq!(applied.json()["applied"], true, "{}", applied.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM tools").await, 3);
+    assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE name = 'GitHub' AND description = 'Code' AND instructions_version = 2").await, 1);
+    let actions = app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('tool.created', 'tool.updated', 'tool.guide_updated')").await;
+    assert_eq!(actions, 5, "GitHub created earlier, then one import: details, guide, two new tools");
+}
+
+#[tokio::test]
 async fn graceful_shutdown_ends_open_event_streams() {
     let (app, sink) = app_with_mail().await;
     let cookie = sign_in(&app, &sink).await;

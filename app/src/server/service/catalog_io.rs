@@ -1,8 +1,10 @@
 //! Catalog export and import (JSON): move a catalog between instances or keep it in a
 //! repository. Exports never contain secrets; an import is planned first (dry run) and applied
-//! only when no entry is refused. Tools are matched by normalized name.
+//! only when no entry is refused, in one transaction. Tools are matched by normalized name.
 
 use crate::model::{CatalogEntry, CatalogPlan};
+use crate::server::audit;
+use crate::server::events::EventKind;
 use crate::server::store;
 use crate::server::{ServiceError, ServiceResult, Services};
 
@@ -95,8 +97,11 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
     if !apply || !plan.refused.is_empty() {
         return Ok(plan);
     }
+    // Everything is validated (and prepared) before the one transaction that writes it all:
+    // an import is applied completely or not at all.
+    let mut prepared = Vec::with_capacity(work.len());
     for (target, entry) in work {
-        match target {
+        prepared.push(match target {
             None => {
                 let input = NewTool {
                     name: entry.name,
@@ -109,20 +114,57 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
                     instructions: entry.instructions,
                     source_suggestion_id: None,
                 };
-                tools::create(svc, ctx, input).await?;
+                Change::Create(Box::new(tools::prepare(svc, ctx, input).await?))
             }
             Some((id, fields)) => {
-                if fields.iter().any(|f| f == "description" || f == "url") {
-                    tools::update_details(svc, ctx, &id, &entry.name, &entry.description, entry.url.as_deref().unwrap_or("")).await?;
+                let details = fields
+                    .iter()
+                    .any(|f| f == "description" || f == "url")
+                    .then(|| tools::check_details(&entry.name, &entry.description, entry.url.as_deref().unwrap_or("")))
+                    .transpose()?;
+                let guide = fields.iter().any(|f| f == "instructions").then_some(entry.instructions);
+                Change::Update { id, details, guide }
+            }
+        });
+    }
+    let mut tx = svc.store.begin().await?;
+    let mut entries = Vec::new();
+    let mut opened_requests = false;
+    for change in prepared {
+        match change {
+            Change::Create(tool) => {
+                let (_, outcome) = tools::insert_in(&mut tx, ctx, *tool, &mut entries).await?;
+                opened_requests |= !outcome.opened.is_empty();
+            }
+            Change::Update { id, details, guide } => {
+                // Read again inside the transaction: the plan was made from an earlier read.
+                let row = store::tools::find_tool(&mut *tx, &ctx.org_id, &id).await?.ok_or_else(|| {
+                    ServiceError::conflict("A tool of this import was deleted meanwhile.", "Run the import again to see the new plan.")
+                })?;
+                if let Some(details) = details {
+                    tools::details_in(&mut tx, ctx, &row, &details, &mut entries).await?;
                 }
-                if fields.iter().any(|f| f == "instructions") {
-                    tools::update_guide(svc, ctx, &id, &entry.instructions).await?;
+                if let Some(text) = guide {
+                    entries.extend(tools::save_guide(&mut tx, ctx, &row, text.trim(), "manual", None).await?);
                 }
             }
         }
     }
+    audit::append(&mut tx, svc.store.heads(), &entries).await?;
+    tx.commit().await?;
+    svc.vend_cache.clear();
+    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
+    if opened_requests {
+        svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
+    }
     plan.applied = true;
     Ok(plan)
+}
+
+/// One tool an import creates or changes, validated before the transaction.
+enum Change {
+    Create(Box<tools::PreparedTool>),
+    Update { id: String, details: Option<tools::Details>, guide: Option<String> },
 }
 
 /// The first field rule an entry breaks (the same limits as creating a tool by hand).

@@ -97,6 +97,27 @@ fn check_secret(check: &mut Check, field: &str, secret: &SecretString) {
 /// Creates a tool; pending suggestions with the same identity are resolved and their
 /// backers get pending requests, all in one transaction.
 pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceResult<ToolCreated> {
+    let prepared = prepare(svc, ctx, input).await?;
+    let mut tx = svc.store.begin().await?;
+    let mut entries = Vec::new();
+    let (row, outcome) = insert_in(&mut tx, ctx, prepared, &mut entries).await?;
+    audit::append(&mut tx, svc.store.heads(), &entries).await?;
+    tx.commit().await?;
+    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
+    if !outcome.opened.is_empty() {
+        svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
+    }
+    Ok(ToolCreated { tool: view(row), resolved_suggestions: outcome.resolved, opened_requests: outcome.opened })
+}
+
+/// A new tool that passed validation, its secret already sealed: ready to be written.
+pub(crate) struct PreparedTool {
+    row: ToolRow,
+    source_suggestion_id: Option<String>,
+}
+
+/// Validates a new tool and seals its secret, before any transaction is open.
+pub(crate) async fn prepare(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceResult<PreparedTool> {
     ctx.require(Permission::ManageTools)?;
     let mut check = Check::new();
     let name = check.text("name", &input.name, limits::NAME, false);
@@ -132,12 +153,10 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceRe
         Some(secret) => Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &tool_id), secret).await?),
         None => None,
     };
-    let mut tx = svc.store.begin().await?;
-    let config_key = unique_config_key(&mut tx, &ctx.org_id, &name).await?;
     let row = ToolRow {
-        id: tool_id.clone(),
+        id: tool_id,
         organization_id: ctx.org_id.clone(),
-        config_key,
+        config_key: String::new(),
         normalized_name: normalize::name(&name),
         name,
         description,
@@ -156,9 +175,22 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceRe
         updated_at: now,
         approvals_required: 1,
     };
-    store::tools::insert_tool(&mut tx, &row).await?;
-    store::tools::insert_guide_version(&mut tx, &ctx.org_id, &guide_row(&row.id, 1, &row.instructions, "tool_create", ctx, now)).await?;
-    let mut entries = vec![
+    Ok(PreparedTool { row, source_suggestion_id: input.source_suggestion_id })
+}
+
+/// Writes a prepared tool inside `tx`: the row, its first guide version, and the suggestions it
+/// answers (their backers get pending requests). Adds its audit entries to `entries`.
+pub(crate) async fn insert_in(
+    tx: &mut Tx,
+    ctx: &AdminCtx,
+    prepared: PreparedTool,
+    entries: &mut Vec<AuditEntry>,
+) -> ServiceResult<(ToolRow, suggestions::Resolution)> {
+    let PreparedTool { mut row, source_suggestion_id } = prepared;
+    row.config_key = unique_config_key(tx, &ctx.org_id, &row.name).await?;
+    store::tools::insert_tool(tx, &row).await?;
+    store::tools::insert_guide_version(tx, &ctx.org_id, &guide_row(&row.id, 1, &row.instructions, "tool_create", ctx, row.created_at)).await?;
+    entries.push(
         AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.created")
             .target("tool", &row.id)
             .tool(&row.id)
@@ -166,16 +198,10 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceRe
                 "name": row.name, "auth_type": row.auth_type, "credential_mode": row.credential_mode,
                 "credential_configured": row.credential_blob.is_some(), "url": row.url,
             })),
-    ];
-    let outcome = suggestions::resolve_for_tool(&mut tx, ctx, &row, input.source_suggestion_id.as_deref(), now).await?;
-    entries.extend(outcome.audit);
-    audit::append(&mut tx, svc.store.heads(), &entries).await?;
-    tx.commit().await?;
-    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
-    if !outcome.opened.is_empty() {
-        svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
-    }
-    Ok(ToolCreated { tool: view(row), resolved_suggestions: outcome.resolved, opened_requests: outcome.opened })
+    );
+    let mut outcome = suggestions::resolve_for_tool(tx, ctx, &row, source_suggestion_id.as_deref(), row.created_at).await?;
+    entries.append(&mut outcome.audit);
+    Ok((row, outcome))
 }
 
 async fn unique_config_key(tx: &mut Tx, org_id: &str, name: &str) -> ServiceResult<String> {
@@ -205,6 +231,27 @@ fn guide_row(tool_id: &str, version: i64, text: &str, source: &str, ctx: &AdminC
 pub async fn update_details(svc: &Services, ctx: &AdminCtx, id: &str, name: &str, description: &str, url: &str) -> ServiceResult<ToolView> {
     ctx.require(Permission::ManageTools)?;
     let row = load(svc, ctx, id).await?;
+    let details = check_details(name, description, url)?;
+    let mut tx = svc.store.begin().await?;
+    let mut entries = Vec::new();
+    details_in(&mut tx, ctx, &row, &details, &mut entries).await?;
+    audit::append(&mut tx, svc.store.heads(), &entries).await?;
+    tx.commit().await?;
+    // Fetch plans carry the tool's name: drop them so the next fetch reads the new one.
+    svc.vend_cache.clear();
+    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
+    get(svc, ctx, &row.id).await
+}
+
+/// A tool's name, description and URL after validation.
+pub(crate) struct Details {
+    name: String,
+    description: String,
+    url: Option<normalize::NormalUrl>,
+}
+
+/// Validates new details for a tool, before any transaction is open.
+pub(crate) fn check_details(name: &str, description: &str, url: &str) -> ServiceResult<Details> {
     let mut check = Check::new();
     let name = check.text("name", name, limits::NAME, false);
     let description = check.optional("description", Some(description), limits::DESCRIPTION, true).unwrap_or_default();
@@ -220,30 +267,30 @@ pub async fn update_details(svc: &Services, ctx: &AdminCtx, id: &str, name: &str
         }
     };
     check.finish("Fix the listed fields and try again.")?;
-    let now = clock::now_ms();
-    let normalized = normalize::name(&name);
-    let details = store::tools::ToolDetails {
-        name: &name,
+    Ok(Details { name, description, url })
+}
+
+/// Writes new details of `row` inside `tx`; adds the audit entry to `entries`.
+pub(crate) async fn details_in(tx: &mut Tx, ctx: &AdminCtx, row: &ToolRow, details: &Details, entries: &mut Vec<AuditEntry>) -> ServiceResult<()> {
+    let normalized = normalize::name(&details.name);
+    let update = store::tools::ToolDetails {
+        name: &details.name,
         normalized_name: &normalized,
-        description: &description,
-        url: url.as_ref().map(|u| u.url.as_str()),
-        domain: url.as_ref().map(|u| u.domain.as_str()),
+        description: &details.description,
+        url: details.url.as_ref().map(|u| u.url.as_str()),
+        domain: details.url.as_ref().map(|u| u.domain.as_str()),
     };
-    let mut tx = svc.store.begin().await?;
-    store::tools::update_tool_details(&mut tx, &row.id, &details, now).await?;
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.updated")
-        .target("tool", &row.id)
-        .tool(&row.id)
-        .meta(json!({
-            "from": { "name": row.name, "description": row.description, "url": row.url },
-            "to": { "name": details.name, "description": details.description, "url": details.url },
-        }));
-    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
-    tx.commit().await?;
-    // Fetch plans carry the tool's name: drop them so the next fetch reads the new one.
-    svc.vend_cache.clear();
-    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
-    get(svc, ctx, &row.id).await
+    store::tools::update_tool_details(tx, &row.id, &update, clock::now_ms()).await?;
+    entries.push(
+        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.updated")
+            .target("tool", &row.id)
+            .tool(&row.id)
+            .meta(json!({
+                "from": { "name": row.name, "description": row.description, "url": row.url },
+                "to": { "name": update.name, "description": update.description, "url": update.url },
+            })),
+    );
+    Ok(())
 }
 
 /// Every tool of the organization, newest first. Never includes a secret.
