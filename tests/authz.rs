@@ -139,7 +139,7 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         case("tools/credential", &[("id", tool_id), ("secret", "ghp_new")], Admin, true),
         case("tools/guide", &[("id", tool_id), ("text", "Use the API.")], Admin, true),
         case("tools/guide-restore", &[("id", tool_id), ("version", "1")], Admin, true),
-        case("tools/export", &[], Admin, false),
+        case("tools/export", &[("format", "json")], Admin, false),
         case("tools/import", &[("json", "[]"), ("apply", "false")], Admin, false),
         case("members/invite", &[("email", "newbie@example.com"), ("role", "auditor")], Admin, false),
         case("members/invite/resend", &[("id", nobody)], Admin, false),

@@ -255,7 +255,7 @@ async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
     let cookie = sign_in(&app, &sink).await;
     app.create_shared_tool("GitHub", Some("https://github.com"), "ghp_catalog_secret").await;
 
-    let exported = rpc(&app, "tools/export", &[], Some(&cookie)).await;
+    let exported = rpc(&app, "tools/export", &[("format", "json")], Some(&cookie)).await;
     assert_eq!(exported.status, 200);
     let json: String = serde_json::from_str(&exported.body).expect("a JSON string");
     assert!(!json.contains("ghp_catalog_secret"));
@@ -277,6 +277,24 @@ async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
     assert_eq!(applied["applied"], true);
     assert_eq!(app.count("SELECT COUNT(*) FROM tools").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE name = 'GitHub' AND instructions = 'Use the GraphQL API.' AND instructions_version = 2").await, 1);
+
+    // YAML round trip: the export of the imported catalog plans no change.
+    let yaml = rpc(&app, "tools/export", &[("format", "yaml")], Some(&cookie)).await;
+    assert_eq!(yaml.status, 200, "{}", yaml.body);
+    let yaml: String = serde_json::from_str(&yaml.body).expect("a YAML string");
+    assert!(yaml.contains("- name: GitHub") && yaml.contains("name: Linear"), "{yaml}");
+    assert!(!yaml.contains("ghp_catalog_secret"));
+    let plan = rpc(&app, "tools/import", &[("json", &yaml), ("apply", "false")], Some(&cookie)).await.json();
+    assert_eq!(plan["unchanged"], serde_json::json!(["GitHub", "Linear"]), "{plan}");
+    assert_eq!(plan["create"], serde_json::json!([]));
+    let edited = yaml.replace("Issues only.", "Issues and projects.");
+    let plan = rpc(&app, "tools/import", &[("json", &edited), ("apply", "false")], Some(&cookie)).await.json();
+    assert_eq!(plan["update"], serde_json::json!([["Linear", ["instructions"]]]), "{plan}");
+    let bad_yaml = rpc(&app, "tools/import", &[("json", "- name: [unclosed"), ("apply", "false")], Some(&cookie)).await;
+    assert_eq!(bad_yaml.status, 400);
+    assert!(bad_yaml.body.contains("not a catalog export"), "{}", bad_yaml.body);
+    let bad_format = rpc(&app, "tools/export", &[("format", "xml")], Some(&cookie)).await;
+    assert_eq!(bad_format.status, 400, "{}", bad_format.body);
 
     let refused = serde_json::to_string(&serde_json::json!([{ "name": "x" }])).expect("json");
     let plan = rpc(&app, "tools/import", &[("json", &refused), ("apply", "true")], Some(&cookie)).await.json();

@@ -76,6 +76,14 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     assert.ok(!(await page.content()).includes("ghp_e2e_secret_value"), "secret must never be shown back");
     await shot(page, "tools");
 
+    // The catalog exports as YAML (without the secret) and that export plans no change.
+    await page.click("#export-catalog-yaml");
+    await page.waitForFunction(() => document.querySelector("#catalog-json")?.value.includes("- name: GitHub"));
+    assert.ok(!(await page.inputValue("#catalog-json")).includes("ghp_e2e_secret_value"));
+    await page.click("#preview-import");
+    await page.locator("#import-plan li", { hasText: "unchanged GitHub" }).waitFor();
+    await shot(page, "catalog-yaml");
+
     const bot = agent(key);
     const catalog = await bot.tools();
     assert.equal(catalog.status, 200);

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{AuthType, CatalogPlan, CredentialMode, GuideVersion, ToolCreated, ToolView};
+use crate::model::{AuthType, CatalogFormat, CatalogPlan, CredentialMode, GuideVersion, ToolCreated, ToolView};
 
 #[cfg(feature = "ssr")]
 use super::guard::{caller, fail};
@@ -96,12 +96,12 @@ pub async fn delete_tool(id: String) -> Result<(), ServerFnError> {
     tools::delete(&c.svc, &c.ctx, &id).await.map(|_| ()).map_err(fail)
 }
 
-/// The catalog as pretty JSON, without secrets.
+/// The catalog as pretty JSON or YAML, without secrets.
 #[server(prefix = "/rpc", endpoint = "tools/export")]
-pub async fn export_catalog() -> Result<String, ServerFnError> {
+pub async fn export_catalog(format: CatalogFormat) -> Result<String, ServerFnError> {
     let c = caller().await?;
     let entries = crate::server::service::catalog_io::export(&c.svc, &c.ctx).await.map_err(fail)?;
-    serde_json::to_string_pretty(&entries).map_err(|_| ServerFnError::new("The catalog could not be exported; retry."))
+    crate::server::service::catalog_io::render(&entries, format).map_err(fail)
 }
 
 /// Plans (dry run) or applies a catalog import.

@@ -40,6 +40,11 @@ text_enum!(
 );
 
 text_enum!(
+    /// The text format of a catalog export (an import reads either).
+    CatalogFormat { Json => "json", Yaml => "yaml" }
+);
+
+text_enum!(
     /// Whether one secret serves every approved agent or each grant carries its own.
     CredentialMode { Shared => "shared", PerAgent => "per_agent" }
 );

@@ -1,12 +1,13 @@
-//! Catalog transfer on the tools page: export as JSON (never with secrets), import after a
-//! dry-run plan.
+//! Catalog transfer on the tools page: export as JSON or YAML (never with secrets), import
+//! either after a dry-run plan.
 
 use leptos::prelude::*;
 
 use super::widgets::{live, toasts};
 use crate::api::tools::{export_catalog, import_catalog};
+use crate::model::CatalogFormat;
 
-/// Export the catalog as JSON; import one with a dry-run plan before anything changes.
+/// Export the catalog as JSON or YAML; import one with a dry-run plan before anything changes.
 #[component]
 pub fn CatalogTransfer() -> impl IntoView {
     let open = RwSignal::new(false);
@@ -28,10 +29,10 @@ pub fn CatalogTransfer() -> impl IntoView {
             }
         });
     };
-    let export = move |_| {
+    let export = move |format: CatalogFormat| {
         let toasts = toasts();
         leptos::task::spawn_local(async move {
-            match export_catalog().await {
+            match export_catalog(format).await {
                 Ok(json) => {
                     text.set(json);
                     open.set(true);
@@ -43,13 +44,14 @@ pub fn CatalogTransfer() -> impl IntoView {
     };
     view! {
         <div class="actions">
-            <button type="button" id="export-catalog" on:click=export>"Export catalog (JSON)"</button>
+            <button type="button" id="export-catalog" on:click=move |_| export(CatalogFormat::Json)>"Export catalog (JSON)"</button>
+            <button type="button" id="export-catalog-yaml" on:click=move |_| export(CatalogFormat::Yaml)>"Export (YAML)"</button>
             <button type="button" id="import-catalog" on:click=move |_| open.update(|o| *o = !*o)>"Import catalog…"</button>
         </div>
         <Show when=move || open.get()>
-            <section class="card" aria-label="Catalog JSON">
+            <section class="card" aria-label="Catalog JSON or YAML">
                 <p class="hint">"Secrets are never exported. Importing matches tools by name: new ones are created without a secret, existing ones get the new description, URL and guide."</p>
-                <textarea id="catalog-json" rows="10" bind:value=text></textarea>
+                <textarea id="catalog-json" rows="10" aria-label="Catalog (JSON or YAML)" bind:value=text></textarea>
                 <div class="actions">
                     <button type="button" id="preview-import" on:click=move |_| run(false)>"Preview changes"</button>
                     <button type="button" class="primary" id="apply-import"

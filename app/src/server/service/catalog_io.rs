@@ -1,8 +1,8 @@
-//! Catalog export and import (JSON): move a catalog between instances or keep it in a
+//! Catalog export and import (JSON or YAML): move a catalog between instances or keep it in a
 //! repository. Exports never contain secrets; an import is planned first (dry run) and applied
 //! only when no entry is refused, in one transaction. Tools are matched by normalized name.
 
-use crate::model::{CatalogEntry, CatalogPlan};
+use crate::model::{CatalogEntry, CatalogFormat, CatalogPlan};
 use crate::server::audit;
 use crate::server::events::EventKind;
 use crate::server::store;
@@ -33,10 +33,24 @@ pub async fn export(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<Catalog
         .collect())
 }
 
-/// Parses an export; a clear 400 when it is not one.
-pub fn parse(json: &str) -> ServiceResult<Vec<CatalogEntry>> {
-    let entries: Vec<CatalogEntry> = serde_json::from_str(json).map_err(|err| {
-        ServiceError::field("catalog", format!("is not a catalog export: {err}"), "Paste the JSON produced by the catalog export: an array of tools with name, description, url, auth_type, credential_mode and instructions.",
+/// The export as text: pretty JSON or YAML.
+pub fn render(entries: &[CatalogEntry], format: CatalogFormat) -> ServiceResult<String> {
+    let text = match format {
+        CatalogFormat::Json => serde_json::to_string_pretty(entries).map_err(|e| e.to_string()),
+        CatalogFormat::Yaml => serde_norway::to_string(entries).map_err(|e| e.to_string()),
+    };
+    text.map_err(|err| ServiceError::Internal(anyhow::anyhow!("catalog export: {err}")))
+}
+
+/// Parses an export, JSON (it starts with `[`) or YAML; a clear 400 when it is not one.
+pub fn parse(text: &str) -> ServiceResult<Vec<CatalogEntry>> {
+    let parsed = if text.trim_start().starts_with('[') {
+        serde_json::from_str::<Vec<CatalogEntry>>(text).map_err(|err| err.to_string())
+    } else {
+        serde_norway::from_str::<Vec<CatalogEntry>>(text).map_err(|err| err.to_string())
+    };
+    let entries = parsed.map_err(|err| {
+        ServiceError::field("catalog", format!("is not a catalog export: {err}"), "Paste the JSON or YAML produced by the catalog export: a list of tools with name, description, url, auth_type, credential_mode and instructions.",
         )
     })?;
     if entries.len() > MAX_ENTRIES {
