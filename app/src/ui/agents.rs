@@ -12,9 +12,9 @@ use crate::model::{AccessRequestView, AgentStatus, AgentView, CredentialMode, Is
 #[component]
 pub fn AgentsPage() -> impl IntoView {
     let live = live();
-    let agents = Resource::new(move || live.0.get(), |_| list_agents());
-    let grants = Resource::new(move || live.0.get(), |_| list_requests());
-    let tools = Resource::new(move || live.0.get(), |_| list_tools());
+    let agents = super::widgets::rpc_resource(move || live.0.get(), |_| list_agents());
+    let grants = super::widgets::rpc_resource(move || live.0.get(), |_| list_requests());
+    let tools = super::widgets::rpc_resource(move || live.0.get(), |_| list_tools());
     let search = RwSignal::new(String::new());
     let status = RwSignal::new(String::from("all"));
     let issued = RwSignal::new(None::<IssuedKey>);

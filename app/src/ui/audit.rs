@@ -24,8 +24,8 @@ pub fn AuditPage() -> impl IntoView {
         q.before_seq = pages.with(|p| p.last().copied().flatten());
         (q, live.0.get())
     };
-    let rows = Resource::new(query, |(q, _)| audit_events(q));
-    let chain = Resource::new(move || live.0.get(), |_| chain_status());
+    let rows = super::widgets::rpc_resource(query, |(q, _)| audit_events(q));
+    let chain = super::widgets::rpc_resource(move || live.0.get(), |_| chain_status());
     let field = |label: &'static str, id: &'static str, get: fn(&AuditQuery) -> String, set: fn(&mut AuditQuery, String)| {
         view! {
             <label>{label} " "

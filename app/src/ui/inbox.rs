@@ -24,7 +24,7 @@ struct Ui {
 #[component]
 pub fn InboxPage() -> impl IntoView {
     let live = live();
-    let data = Resource::new(move || live.0.get(), |_| get_inbox());
+    let data = super::widgets::rpc_resource(move || live.0.get(), |_| get_inbox());
     let ui = Ui {
         hidden: RwSignal::new(HashSet::new()),
         selected: RwSignal::new(0),

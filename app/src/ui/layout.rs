@@ -15,7 +15,7 @@ pub fn Dashboard() -> impl IntoView {
     provide_context(Dialogs(RwSignal::new(None)));
     let live = Live(RwSignal::new(0));
     provide_context(live);
-    let me = Resource::new(|| (), |_| whoami());
+    let me = super::widgets::rpc_resource(|| (), |_| whoami());
     connect_live(live);
 
     view! {

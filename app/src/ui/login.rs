@@ -52,7 +52,7 @@ pub fn LoginPage() -> impl IntoView {
 pub fn ConfirmPage() -> impl IntoView {
     let query = use_query_map();
     let token = move || query.with(|q| q.get("token").unwrap_or_default());
-    let link = Resource::new(token, check_link);
+    let link = super::widgets::rpc_resource(token, check_link);
     let email = RwSignal::new(String::new());
     let org_name = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);

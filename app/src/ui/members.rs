@@ -32,7 +32,7 @@ fn run(refresh: RwSignal<u32>, task: Task) {
 #[component]
 pub fn MembersPage() -> impl IntoView {
     let refresh = RwSignal::new(0_u32);
-    let data = Resource::new(move || refresh.get(), |_| list_members());
+    let data = super::widgets::rpc_resource(move || refresh.get(), |_| list_members());
     view! {
         <h1>"Members"</h1>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -204,7 +204,7 @@ fn Domains(current: String, refresh: RwSignal<u32>) -> impl IntoView {
 pub fn InvitePage() -> impl IntoView {
     let query = use_query_map();
     let token = move || query.with(|q| q.get("token").unwrap_or_default());
-    let invitation = Resource::new(token, check_invitation);
+    let invitation = super::widgets::rpc_resource(token, check_invitation);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let accept = move |ev: leptos::ev::SubmitEvent| {

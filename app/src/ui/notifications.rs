@@ -13,7 +13,7 @@ use crate::model::{AlertEvent, ChannelKind, ChannelView, DeadLetterView, Notific
 #[component]
 pub fn NotificationsSection() -> impl IntoView {
     let refresh = RwSignal::new(0_u32);
-    let settings = Resource::new(move || refresh.get(), |_| notification_settings());
+    let settings = super::widgets::rpc_resource(move || refresh.get(), |_| notification_settings());
     view! {
         <section class="card" id="notifications">
             <h2>"Notifications"</h2>

@@ -10,7 +10,7 @@ use crate::model::OverviewView;
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let live = live();
-    let data = Resource::new(move || live.0.get(), |_| get_overview());
+    let data = super::widgets::rpc_resource(move || live.0.get(), |_| get_overview());
     view! {
         <h1>"Overview"</h1>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -11,7 +11,7 @@ use crate::model::MemberView;
 pub fn SettingsPage() -> impl IntoView {
     let member = expect_context::<MemberView>();
     let refresh = RwSignal::new(0_u32);
-    let sessions = Resource::new(move || refresh.get(), |_| my_sessions());
+    let sessions = super::widgets::rpc_resource(move || refresh.get(), |_| my_sessions());
     let end = move |handle: String, current: bool| {
         let toasts = toasts();
         leptos::task::spawn_local(async move {

@@ -12,7 +12,7 @@ const REFRESH_MS: u64 = 3_000;
 #[component]
 pub fn StatusPage() -> impl IntoView {
     let (tick, set_tick) = signal(0_u64);
-    let status = Resource::new(move || tick.get(), |_| get_status());
+    let status = super::widgets::rpc_resource(move || tick.get(), |_| get_status());
     let hydrated = RwSignal::new(false);
 
     Effect::new(move |_| {

@@ -18,7 +18,7 @@ const ROTATE_AFTER_DAYS: i64 = 90;
 #[component]
 pub fn ToolsPage() -> impl IntoView {
     let live = live();
-    let tools = Resource::new(move || live.0.get(), |_| list_tools());
+    let tools = super::widgets::rpc_resource(move || live.0.get(), |_| list_tools());
     let search = RwSignal::new(String::new());
     view! {
         <h1>"Tools"</h1>
@@ -50,7 +50,7 @@ pub fn ToolsPage() -> impl IntoView {
 fn CreateTool() -> impl IntoView {
     let query = use_query_map();
     let from = move || query.with(|q| q.get("from_suggestion")).filter(|s| !s.is_empty());
-    let inbox = Resource::new(from, |from| async move {
+    let inbox = super::widgets::rpc_resource(from, |from| async move {
         match from {
             Some(_) => get_inbox().await.map(Some),
             None => Ok(None),

@@ -190,3 +190,39 @@ pub fn DialogHost() -> impl IntoView {
         })}
     }
 }
+
+/// Codec of the pages' resources: JSON, decoded with `serde_json::from_slice` like server
+/// function responses. With the default codec (`from_str`) every response type's deserializer
+/// was compiled into the WASM twice, once per reader.
+pub struct RpcJson;
+
+impl<T: serde::Serialize> leptos::server::codee::Encoder<T> for RpcJson {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(val: &T) -> Result<String, serde_json::Error> {
+        serde_json::to_string(val)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> leptos::server::codee::Decoder<T> for RpcJson {
+    type Error = serde_json::Error;
+    type Encoded = str;
+
+    fn decode(val: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(val.as_bytes())
+    }
+}
+
+/// A resource loaded by a server function: rendered on the server, taken over by the browser.
+pub fn rpc_resource<S, T, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> Resource<T, RpcJson>
+where
+    S: Send + Sync + Clone + PartialEq + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    Resource::new_with_options(source, fetcher, false)
+}
