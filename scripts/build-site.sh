@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 profile=dev; dir=debug
 if [[ "${1:-}" == "--release" ]]; then profile=wasm-release; dir=wasm-release; fi
 
+if ! command -v agentkey-wasm-split >/dev/null 2>&1 || ! command -v wasm-bindgen >/dev/null 2>&1; then
+  echo "build-site: agentkey-wasm-split or wasm-bindgen is missing; run scripts/setup.sh first" >&2
+  exit 1
+fi
+
 cargo build -p frontend --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
   --profile "$profile" --target-dir target/front
 
@@ -19,7 +24,8 @@ mkdir -p "$split" "$out"
 # built with --emit-relocs, into the main module, one chunk per page plus chunks for code pages
 # share, the loader the main module imports and the manifest Leptos reads to preload a page's
 # chunks. Only the main module goes through wasm-bindgen; the chunks share its memory and table.
-agentkey-wasm-split "target/front/wasm32-unknown-unknown/$dir/frontend.wasm" "$split/agentkey.wasm" "$out" agentkey
+# A running server reads the manifest once: restart it after rebuilding the site.
+agentkey-wasm-split split "target/front/wasm32-unknown-unknown/$dir/frontend.wasm" "$split/agentkey.wasm" "$out" agentkey
 wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$out" --out-name agentkey "$split/agentkey.wasm"
 # The hydration script asks for <name>.wasm (no _bg suffix) when the name is set at build time.
 mv -f "$out/agentkey_bg.wasm" "$out/agentkey.wasm"
@@ -30,6 +36,8 @@ if [[ "$profile" == "wasm-release" && -x end2end/node_modules/.bin/wasm-opt ]]; 
   printf '%s\0' "$out"/*.wasm | xargs -0 -P 2 -I '{}' end2end/node_modules/.bin/wasm-opt -Oz \
     --enable-bulk-memory --enable-nontrapping-float-to-int --strip-debug --strip-producers '{}' -o '{}'
 fi
+# Now that every module is final: chunk names get the build's hash (loader and manifest follow).
+agentkey-wasm-split stamp "$out" agentkey
 cp style/main.css "$out/agentkey.css"
 # The server sends these gzip copies to browsers that accept them (never compresses per request).
 gzip -9 -k -f "$out"/*.wasm "$out"/*.js "$out"/*.css

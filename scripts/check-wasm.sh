@@ -14,7 +14,12 @@ fi
 
 # The main module and every lazily loaded chunk.
 shopt -s nullglob
-for wasm in target/site/pkg/*.wasm; do
+modules=(target/site/pkg/*.wasm)
+if [[ ${#modules[@]} -eq 0 ]]; then
+  echo "check-wasm: no WASM in target/site/pkg; run scripts/build-site.sh first" >&2
+  exit 1
+fi
+for wasm in "${modules[@]}"; do
   for needle in AGENTKEY_MASTER_KEY master.key credential_blob key_hash "BEGIN IMMEDIATE" audit_heads; do
     if grep -aq "$needle" "$wasm"; then
       echo "check-wasm: server-side string '$needle' found in $wasm" >&2

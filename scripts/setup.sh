@@ -24,12 +24,14 @@ if [[ "$have" != "$want" ]]; then
 fi
 
 # Cuts the browser WASM into a main module and one lazily loaded chunk per page: our own small
-# tool on the wasm_split_cli_support library (about 1 minute). Bump its version when it changes.
-want=$(awk -F'"' '/^version = / { print $2; exit }' scripts/wasm-split/Cargo.toml)
-have=$(agentkey-wasm-split --version 2>/dev/null | awk '{ print $2 }' || true)
-if [[ "$have" != "$want" ]]; then
-  echo "setup: installing agentkey-wasm-split $want (found '${have:-none}')"
-  cargo install --locked --path scripts/wasm-split --target-dir target/tools
+# tool on the wasm_split_cli_support library (about 1 minute). Reinstalled whenever its sources
+# change (their checksum is kept next to the binary).
+sum=$(cat scripts/wasm-split/Cargo.toml scripts/wasm-split/Cargo.lock scripts/wasm-split/src/*.rs | sha256sum | cut -c1-16)
+marker="$HOME/.cargo/bin/.agentkey-wasm-split.sum"
+if ! command -v agentkey-wasm-split >/dev/null 2>&1 || [[ "$(cat "$marker" 2>/dev/null)" != "$sum" ]]; then
+  echo "setup: installing agentkey-wasm-split (sources $sum)"
+  cargo install --locked --force --path scripts/wasm-split --target-dir target/tools
+  echo "$sum" >"$marker"
 fi
 
 if [[ "${WITH_BROWSER:-0}" == 1 ]]; then

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to every test passing: installs what is missing (wasm target,
-# wasm-bindgen CLI, Debian Chromium, npm packages), builds the site once, then runs the WASM
-# dependency check, clippy, the Rust unit and integration tests (every integration test once on
-# SQLite and once on PostgreSQL), the README walkthrough and the browser tests. One debug build
-# serves every stage.
+# wasm-bindgen CLI, the WASM splitter, Debian Chromium, npm packages), builds the release browser
+# bundle once, then runs the WASM dependency check, clippy, the Rust unit and integration tests
+# (every integration test once on SQLite and once on PostgreSQL), the README walkthrough and the
+# browser tests. One debug build of the server serves every stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -12,8 +12,8 @@ stage() { echo; echo "=== $1 ($(( $(date +%s) - start )) s)"; }
 
 stage "setup"
 WITH_BROWSER=1 scripts/setup.sh
-stage "build the browser bundle"
-scripts/build-site.sh
+stage "build the browser bundle (release: what ships, wasm-opt and the split included)"
+scripts/build-site.sh --release
 stage "check the browser bundle for server-only crates"
 scripts/check-wasm.sh
 stage "clippy"

@@ -255,7 +255,7 @@ async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
     let cookie = sign_in(&app, &sink).await;
     app.create_shared_tool("GitHub", Some("https://github.com"), "ghp_catalog_secret").await;
 
-    let exported = rpc(&app, "tools/export", &[("format", "json")], Some(&cookie)).await;
+    let exported = rpc(&app, "tools/export", &[], Some(&cookie)).await;
     assert_eq!(exported.status, 200);
     let json: String = serde_json::from_str(&exported.body).expect("a JSON string");
     assert!(!json.contains("ghp_catalog_secret"));
@@ -287,6 +287,15 @@ async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
     let plan = rpc(&app, "tools/import", &[("json", &yaml), ("apply", "false")], Some(&cookie)).await.json();
     assert_eq!(plan["unchanged"], serde_json::json!(["GitHub", "Linear"]), "{plan}");
     assert_eq!(plan["create"], serde_json::json!([]));
+    let audit_rows = app.count("SELECT COUNT(*) FROM audit_log").await;
+    let plan = rpc(&app, "tools/import", &[("json", &yaml), ("apply", "true")], Some(&cookie)).await.json();
+    assert_eq!(plan["applied"], true);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log").await, audit_rows, "an import without changes writes nothing");
+    let escape = serde_json::json!([{ "name": "Linear", "url": "https://linear.app", "instructions": "Issues \u{1b}[31monly." }]).to_string();
+    let refused = rpc(&app, "tools/import", &[("json", &escape), ("apply", "true")], Some(&cookie)).await;
+    assert_eq!(refused.status, 400, "a control character in an updated guide: {}", refused.body);
+    assert!(refused.body.contains("instructions"), "{}", refused.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE instructions = 'Issues only.'").await, 1);
     let edited = yaml.replace("Issues only.", "Issues and projects.");
     let plan = rpc(&app, "tools/import", &[("json", &edited), ("apply", "false")], Some(&cookie)).await.json();
     assert_eq!(plan["update"], serde_json::json!([["Linear", ["instructions"]]]), "{plan}");

@@ -96,12 +96,12 @@ pub async fn delete_tool(id: String) -> Result<(), ServerFnError> {
     tools::delete(&c.svc, &c.ctx, &id).await.map(|_| ()).map_err(fail)
 }
 
-/// The catalog as pretty JSON or YAML, without secrets.
+/// The catalog as pretty JSON (the default) or YAML, without secrets.
 #[server(prefix = "/rpc", endpoint = "tools/export")]
-pub async fn export_catalog(format: CatalogFormat) -> Result<String, ServerFnError> {
+pub async fn export_catalog(format: Option<CatalogFormat>) -> Result<String, ServerFnError> {
     let c = caller().await?;
     let entries = crate::server::service::catalog_io::export(&c.svc, &c.ctx).await.map_err(fail)?;
-    crate::server::service::catalog_io::render(&entries, format).map_err(fail)
+    crate::server::service::catalog_io::render(&entries, format.unwrap_or(CatalogFormat::Json)).map_err(fail)
 }
 
 /// Plans (dry run) or applies a catalog import.

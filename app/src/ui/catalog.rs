@@ -32,7 +32,7 @@ pub fn CatalogTransfer() -> impl IntoView {
     let export = move |format: CatalogFormat| {
         let toasts = toasts();
         leptos::task::spawn_local(async move {
-            match export_catalog(format).await {
+            match export_catalog(Some(format)).await {
                 Ok(json) => {
                     text.set(json);
                     open.set(true);

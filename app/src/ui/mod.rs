@@ -109,7 +109,8 @@ pub fn install_panic_notice() {
     }));
 }
 
-/// Marks the document once the WASM has hydrated the page (browser tests wait for it). Every
+/// Marks the document once the WASM has hydrated the page it was loaded with (browser tests
+/// wait for it after a full page load; the mark stays set across client-side navigation). Every
 /// page is a lazy route, so this runs from the page's own view, after its chunk has loaded:
 /// the effect runs once the page's handlers are attached.
 fn mark_hydrated() {

@@ -136,10 +136,14 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
                     .any(|f| f == "description" || f == "url")
                     .then(|| tools::check_details(&entry.name, &entry.description, entry.url.as_deref().unwrap_or("")))
                     .transpose()?;
-                let guide = fields.iter().any(|f| f == "instructions").then_some(entry.instructions);
+                let guide = fields.iter().any(|f| f == "instructions").then(|| tools::check_guide(&entry.instructions)).transpose()?;
                 Change::Update { id, details, guide }
             }
         });
+    }
+    plan.applied = true;
+    if prepared.is_empty() {
+        return Ok(plan);
     }
     let mut tx = svc.store.begin().await?;
     let mut entries = Vec::new();
@@ -151,15 +155,14 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
                 opened_requests |= !outcome.opened.is_empty();
             }
             Change::Update { id, details, guide } => {
-                // Read again inside the transaction: the plan was made from an earlier read.
-                let row = store::tools::find_tool(&mut *tx, &ctx.org_id, &id).await?.ok_or_else(|| {
-                    ServiceError::conflict("A tool of this import was deleted meanwhile.", "Run the import again to see the new plan.")
-                })?;
+                let mut row = find_in(&mut tx, ctx, &id).await?;
                 if let Some(details) = details {
                     tools::details_in(&mut tx, ctx, &row, &details, &mut entries).await?;
+                    // The guide's audit entry names the tool as it is now called.
+                    row = find_in(&mut tx, ctx, &id).await?;
                 }
                 if let Some(text) = guide {
-                    entries.extend(tools::save_guide(&mut tx, ctx, &row, text.trim(), "manual", None).await?);
+                    entries.extend(tools::save_guide(&mut tx, ctx, &row, &text, "manual", None).await?);
                 }
             }
         }
@@ -171,8 +174,14 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
     if opened_requests {
         svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
     }
-    plan.applied = true;
     Ok(plan)
+}
+
+/// A tool read inside the import's transaction (the plan was made from an earlier read).
+async fn find_in(tx: &mut store::Tx, ctx: &AdminCtx, id: &str) -> ServiceResult<store::tools::ToolRow> {
+    store::tools::find_tool(&mut **tx, &ctx.org_id, id).await?.ok_or_else(|| {
+        ServiceError::conflict("A tool of this import was deleted meanwhile.", "Run the import again to see the new plan.")
+    })
 }
 
 /// One tool an import creates or changes, validated before the transaction.

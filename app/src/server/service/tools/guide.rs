@@ -14,15 +14,22 @@ use crate::server::{Services, ServiceError, ServiceResult, clock};
 /// Saves a new usage-guide version. Unchanged text is refused rather than cluttering history.
 pub async fn update_guide(svc: &Services, ctx: &AdminCtx, id: &str, text: &str) -> ServiceResult<ToolView> {
     ctx.require(Permission::ManageTools)?;
-    let mut check = Check::new();
-    let text = check.optional("instructions", Some(text), limits::INSTRUCTIONS, true).unwrap_or_default();
-    check.finish("The usage guide can be at most 16 000 characters.")?;
+    let text = check_guide(text)?;
     let row = load(svc, ctx, id).await?;
     let mut tx = svc.store.begin().await?;
     let entries = save_guide(&mut tx, ctx, &row, &text, "manual", None).await?;
     audit::append(&mut tx, svc.store.heads(), &entries).await?;
     tx.commit().await?;
     after_guide_change(svc, ctx, row, text)
+}
+
+/// A usage guide as stored: trimmed, at most 16 000 characters, no control characters but
+/// line breaks and tabs.
+pub(crate) fn check_guide(text: &str) -> ServiceResult<String> {
+    let mut check = Check::new();
+    let text = check.optional("instructions", Some(text), limits::INSTRUCTIONS, true).unwrap_or_default();
+    check.finish("The usage guide can be at most 16 000 characters, without control characters.")?;
+    Ok(text)
 }
 
 /// Restores an earlier guide version as a new version.

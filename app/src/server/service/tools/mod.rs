@@ -16,7 +16,7 @@ use crate::server::{Services, ServiceError, ServiceResult, clock};
 mod guide;
 
 pub use guide::{guide_history, restore_guide, update_guide};
-pub(crate) use guide::save_guide;
+pub(crate) use guide::{check_guide, save_guide};
 
 /// Input for creating a tool.
 pub struct NewTool {
