@@ -66,10 +66,13 @@ fn security_headers() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Pages load their code on first use: a bar at the top shows a navigation under way.
+    let (routing, set_routing) = signal(false);
     view! {
         <Stylesheet id="agentkey" href="/pkg/agentkey.css"/>
         <Title text="AgentKey"/>
-        <Router>
+        <div class="routing" role="progressbar" aria-label="Loading the page" hidden=move || !routing.get()></div>
+        <Router set_is_routing=set_routing>
             <Routes fallback=|| { mark_hydrated(); view! { <main class="narrow"><p class="empty">"Page not found."</p></main> } }>
                 <Route path=StaticSegment("login") view={Lazy::<LoginRoute>::new()}/>
                 <Route path=(StaticSegment("auth"), StaticSegment("confirm")) view={Lazy::<ConfirmRoute>::new()}/>
