@@ -27,6 +27,17 @@ async fn two_instances(vars: &[(&str, &str)]) -> (TestApp, TestApp) {
 }
 
 /// Reads the event stream until `needle` shows up; panics after `secs`.
+/// A dashboard event stream on `app` for the session `cookie` (started on the other instance),
+/// past its first `resync`; returns the stream and an empty buffer for what it says next.
+async fn events_on(app: &TestApp, cookie: &str) -> (reqwest::Response, String) {
+    let mut stream = app.client.get(app.url("/events")).header("cookie", cookie).send().await.expect("event stream");
+    assert_eq!(stream.status(), 200, "the instance accepts the session the other one started");
+    let mut seen = String::new();
+    wait_for_event(&mut stream, &mut seen, "data: resync", 5).await;
+    seen.clear();
+    (stream, seen)
+}
+
 async fn wait_for_event(stream: &mut reqwest::Response, seen: &mut String, needle: &str, secs: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !seen.contains(needle) {
@@ -49,10 +60,7 @@ async fn a_request_on_one_instance_is_live_on_the_other_and_decisions_hold_every
 
     // Signed in through A, the session works on B (one SQL session store).
     let cookie = sign_in(&a, &sink).await;
-    let mut stream = b.client.get(b.url("/events")).header("cookie", &cookie).send().await.expect("events on B");
-    assert_eq!(stream.status(), 200, "B accepts the session A started");
-    let mut seen = String::new();
-    wait_for_event(&mut stream, &mut seen, "data: resync", 5).await;
+    let (mut stream, mut seen) = events_on(&b, &cookie).await;
 
     // The agent asks A; B's dashboard stream hears of it.
     let started = std::time::Instant::now();
@@ -156,10 +164,7 @@ async fn a_lost_listen_connection_resynchronises_dashboards_and_events_keep_cros
     let tool = a.create_shared_tool("Linear", None, "lin_instances").await;
     let (_, key) = a.create_agent("bot").await;
     let cookie = sign_in(&a, &sink).await;
-    let mut stream = b.client.get(b.url("/events")).header("cookie", &cookie).send().await.expect("events on B");
-    let mut seen = String::new();
-    wait_for_event(&mut stream, &mut seen, "data: resync", 5).await;
-    seen.clear();
+    let (mut stream, mut seen) = events_on(&b, &cookie).await;
 
     // Cut every LISTEN connection (as a database failover or a network blip would).
     let mut conn = a.raw_db().await;
@@ -198,10 +203,7 @@ async fn a_decision_made_with_the_cli_is_live_on_the_dashboards() {
     let (_, key) = a.create_agent("bot").await;
     let request_id = a.request_access(&key, &tool.id).await;
     let cookie = sign_in(&a, &sink).await;
-    let mut stream = b.client.get(b.url("/events")).header("cookie", &cookie).send().await.expect("events on B");
-    let mut seen = String::new();
-    wait_for_event(&mut stream, &mut seen, "data: resync", 5).await;
-    seen.clear();
+    let (mut stream, mut seen) = events_on(&b, &cookie).await;
 
     // An operator approves from a shell: a separate process with no relay of its own.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentkey"))

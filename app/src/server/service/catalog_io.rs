@@ -155,11 +155,13 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
                 opened_requests |= !outcome.opened.is_empty();
             }
             Change::Update { id, details, guide } => {
-                let mut row = find_in(&mut tx, ctx, &id).await?;
+                // Read again inside the transaction: the plan was made from an earlier read.
+                let mut row = store::tools::find_tool(&mut *tx, &ctx.org_id, &id).await?.ok_or_else(|| {
+                    ServiceError::conflict("A tool of this import was deleted meanwhile.", "Run the import again to see the new plan.")
+                })?;
                 if let Some(details) = details {
-                    tools::details_in(&mut tx, ctx, &row, &details, &mut entries).await?;
-                    // The guide's audit entry names the tool as it is now called.
-                    row = find_in(&mut tx, ctx, &id).await?;
+                    // Also renames `row`: the guide's audit entry names the tool as it is now called.
+                    tools::details_in(&mut tx, ctx, &mut row, details, &mut entries).await?;
                 }
                 if let Some(text) = guide {
                     entries.extend(tools::save_guide(&mut tx, ctx, &row, &text, "manual", None).await?);
@@ -175,13 +177,6 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
         svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
     }
     Ok(plan)
-}
-
-/// A tool read inside the import's transaction (the plan was made from an earlier read).
-async fn find_in(tx: &mut store::Tx, ctx: &AdminCtx, id: &str) -> ServiceResult<store::tools::ToolRow> {
-    store::tools::find_tool(&mut **tx, &ctx.org_id, id).await?.ok_or_else(|| {
-        ServiceError::conflict("A tool of this import was deleted meanwhile.", "Run the import again to see the new plan.")
-    })
 }
 
 /// One tool an import creates or changes, validated before the transaction.

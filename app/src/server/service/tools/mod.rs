@@ -230,11 +230,11 @@ fn guide_row(tool_id: &str, version: i64, text: &str, source: &str, ctx: &AdminC
 /// Renames a tool or changes its description or URL. The secret, mode and guide are untouched.
 pub async fn update_details(svc: &Services, ctx: &AdminCtx, id: &str, name: &str, description: &str, url: &str) -> ServiceResult<ToolView> {
     ctx.require(Permission::ManageTools)?;
-    let row = load(svc, ctx, id).await?;
+    let mut row = load(svc, ctx, id).await?;
     let details = check_details(name, description, url)?;
     let mut tx = svc.store.begin().await?;
     let mut entries = Vec::new();
-    details_in(&mut tx, ctx, &row, &details, &mut entries).await?;
+    details_in(&mut tx, ctx, &mut row, details, &mut entries).await?;
     audit::append(&mut tx, svc.store.heads(), &entries).await?;
     tx.commit().await?;
     // Fetch plans carry the tool's name: drop them so the next fetch reads the new one.
@@ -270,15 +270,16 @@ pub(crate) fn check_details(name: &str, description: &str, url: &str) -> Service
     Ok(Details { name, description, url })
 }
 
-/// Writes new details of `row` inside `tx`; adds the audit entry to `entries`.
-pub(crate) async fn details_in(tx: &mut Tx, ctx: &AdminCtx, row: &ToolRow, details: &Details, entries: &mut Vec<AuditEntry>) -> ServiceResult<()> {
-    let normalized = normalize::name(&details.name);
+/// Writes new details of `row` inside `tx` and into `row`; adds the audit entry to `entries`.
+pub(crate) async fn details_in(tx: &mut Tx, ctx: &AdminCtx, row: &mut ToolRow, details: Details, entries: &mut Vec<AuditEntry>) -> ServiceResult<()> {
+    let Details { name, description, url } = details;
+    let normalized = normalize::name(&name);
     let update = store::tools::ToolDetails {
-        name: &details.name,
+        name: &name,
         normalized_name: &normalized,
-        description: &details.description,
-        url: details.url.as_ref().map(|u| u.url.as_str()),
-        domain: details.url.as_ref().map(|u| u.domain.as_str()),
+        description: &description,
+        url: url.as_ref().map(|u| u.url.as_str()),
+        domain: url.as_ref().map(|u| u.domain.as_str()),
     };
     store::tools::update_tool_details(tx, &row.id, &update, clock::now_ms()).await?;
     entries.push(
@@ -290,6 +291,11 @@ pub(crate) async fn details_in(tx: &mut Tx, ctx: &AdminCtx, row: &ToolRow, detai
                 "to": { "name": update.name, "description": update.description, "url": update.url },
             })),
     );
+    row.normalized_name = normalized;
+    row.description = description;
+    row.domain = url.as_ref().map(|u| u.domain.clone());
+    row.url = url.map(|u| u.url);
+    row.name = name;
     Ok(())
 }
 
