@@ -73,66 +73,106 @@ impl Settings {
     }
 
     /// Loads with an explicit variable lookup (tests pass their own).
-    pub fn from_sources(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let file_path = file.map(Path::to_path_buf).or_else(|| env("AGENTKEY_CONFIG").map(PathBuf::from));
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let file_path = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("AGENTKEY_CONFIG").map(PathBuf::from));
         let file: FileSettings = match &file_path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("failed to read config file {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("failed to read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
             }
             None => FileSettings::default(),
         };
 
-        let database_url = env("AGENTKEY_DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE.into());
-        if !(database_url.starts_with("sqlite:") || Backend::of_url(&database_url) == Backend::Postgres) {
+        let database_url = env("AGENTKEY_DATABASE_URL")
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE.into());
+        if !(database_url.starts_with("sqlite:")
+            || Backend::of_url(&database_url) == Backend::Postgres)
+        {
             // Nothing of the value is echoed: it may hold a password.
             bail!("AGENTKEY_DATABASE_URL must be sqlite://PATH or postgres://USER@HOST/DATABASE");
         }
-        let bind_text = env("AGENTKEY_BIND").or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into());
-        let bind: SocketAddr =
-            bind_text.parse().with_context(|| format!("AGENTKEY_BIND must be host:port, e.g. 127.0.0.1:3000 (got {bind_text:?})"))?;
-        let base_url = env("AGENTKEY_BASE_URL").or(file.base_url).unwrap_or_else(|| format!("http://{bind}"));
+        let bind_text = env("AGENTKEY_BIND")
+            .or(file.bind)
+            .unwrap_or_else(|| DEFAULT_BIND.into());
+        let bind: SocketAddr = bind_text.parse().with_context(|| {
+            format!("AGENTKEY_BIND must be host:port, e.g. 127.0.0.1:3000 (got {bind_text:?})")
+        })?;
+        let base_url = env("AGENTKEY_BASE_URL")
+            .or(file.base_url)
+            .unwrap_or_else(|| format!("http://{bind}"));
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             bail!("AGENTKEY_BASE_URL must be an http(s) URL (got {base_url:?})");
         }
-        let named_key_file = env("AGENTKEY_MASTER_KEY_FILE").map(PathBuf::from).or(file.master_key_file);
+        let named_key_file = env("AGENTKEY_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.master_key_file);
         let master_key_file_named = named_key_file.is_some();
-        let master_key_file = named_key_file.unwrap_or_else(|| database_dir(&database_url).join("master.key"));
+        let master_key_file =
+            named_key_file.unwrap_or_else(|| database_dir(&database_url).join("master.key"));
         let cors_origins = match env("AGENTKEY_CORS_ORIGINS") {
-            Some(list) => list.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect(),
+            Some(list) => list
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
             None => file.cors_origins.unwrap_or_default(),
         };
         for origin in &cors_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin == "*" {
-                bail!("AGENTKEY_CORS_ORIGINS entries must be exact origins like https://app.example.com (got {origin:?})");
+                bail!(
+                    "AGENTKEY_CORS_ORIGINS entries must be exact origins like https://app.example.com (got {origin:?})"
+                );
             }
         }
         let trusted_proxies = match env("AGENTKEY_TRUSTED_PROXIES") {
-            Some(n) => n.parse().with_context(|| format!("AGENTKEY_TRUSTED_PROXIES must be a number (got {n:?})"))?,
+            Some(n) => n.parse().with_context(|| {
+                format!("AGENTKEY_TRUSTED_PROXIES must be a number (got {n:?})")
+            })?,
             None => file.trusted_proxies.unwrap_or(0),
         };
         let mut limits = Limits::default();
         if let Some(spec) = env("AGENTKEY_RATE_LIMITS").or(file.rate_limits) {
             apply_limits(&mut limits, &spec)?;
         }
-        let site_root = env("AGENTKEY_SITE_ROOT").or(file.site_root).unwrap_or_else(|| "target/site".into());
+        let site_root = env("AGENTKEY_SITE_ROOT")
+            .or(file.site_root)
+            .unwrap_or_else(|| "target/site".into());
         let smtp_url = env("AGENTKEY_SMTP_URL");
         if let Some(url) = &smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
         {
-            bail!("AGENTKEY_SMTP_URL must start with smtp:// or smtps:// (the value is not shown: it may hold a password)");
+            bail!(
+                "AGENTKEY_SMTP_URL must start with smtp:// or smtps:// (the value is not shown: it may hold a password)"
+            );
         }
-        let smtp_from = env("AGENTKEY_SMTP_FROM").or(file.smtp_from).unwrap_or_else(|| "AgentKey <agentkey@localhost>".into());
+        let smtp_from = env("AGENTKEY_SMTP_FROM")
+            .or(file.smtp_from)
+            .unwrap_or_else(|| "AgentKey <agentkey@localhost>".into());
         let mut notify_policy = Policy::default();
         if let Some(spec) = env("AGENTKEY_NOTIFY_RETRY").or(file.notify_retry) {
             apply_retry(&mut notify_policy, &spec)?;
         }
-        let test_loopback_webhooks = matches!(env("AGENTKEY_TEST_LOOPBACK_WEBHOOKS").as_deref(), Some("1" | "true"));
+        let test_loopback_webhooks = matches!(
+            env("AGENTKEY_TEST_LOOPBACK_WEBHOOKS").as_deref(),
+            Some("1" | "true")
+        );
         // A production install also listens on loopback behind its proxy, so the public URL
         // must be plain-http loopback too: then the instance cannot be anyone's real service.
-        let local_base = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| {
-            base_url.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        });
+        let local_base = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| {
+                base_url
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
         if test_loopback_webhooks && !(bind.ip().is_loopback() && local_base) {
             bail!(
                 "AGENTKEY_TEST_LOOPBACK_WEBHOOKS is for tests on one machine: it needs AGENTKEY_BIND on loopback and an http://127.0.0.1 or http://localhost AGENTKEY_BASE_URL (got {bind} and {base_url})"
@@ -159,7 +199,9 @@ impl Settings {
     /// Session cookies carry `Secure` unless the dashboard is served over plain http (a local
     /// install on 127.0.0.1, where browsers would otherwise drop the cookie).
     pub fn secure_cookies(&self) -> bool {
-        let Some(rest) = self.base_url.strip_prefix("http://") else { return true };
+        let Some(rest) = self.base_url.strip_prefix("http://") else {
+            return true;
+        };
         let host = rest.split(['/', ':']).next().unwrap_or("");
         !(host == "127.0.0.1" || host == "localhost" || rest.starts_with("[::1]"))
     }
@@ -176,7 +218,11 @@ fn database_dir(url: &str) -> PathBuf {
     if !url.starts_with("sqlite:") {
         return PathBuf::from(".");
     }
-    Path::new(sqlite_path(url)).parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(sqlite_path(url))
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Parses `read=120/m,credential=60/m,request=10/h` (units s, m, h) over the defaults.
@@ -196,7 +242,9 @@ fn apply_limits(limits: &mut Limits, spec: &str) -> anyhow::Result<()> {
             Some((tier, Limit { max, window_secs }))
         })();
         let Some((tier, limit)) = parsed else {
-            bail!("AGENTKEY_RATE_LIMITS: cannot read {part:?}; use tier=N/unit, e.g. read=120/m (tiers: preauth, read, credential, request, suggest, instruction; units s, m, h)");
+            bail!(
+                "AGENTKEY_RATE_LIMITS: cannot read {part:?}; use tier=N/unit, e.g. read=120/m (tiers: preauth, read, credential, request, suggest, instruction; units s, m, h)"
+            );
         };
         limits.set(tier, limit);
     }
@@ -209,7 +257,11 @@ fn apply_retry(policy: &mut Policy, spec: &str) -> anyhow::Result<()> {
         let applied = part.split_once('=').and_then(|(key, value)| {
             let value = value.trim();
             match key.trim() {
-                "attempts" => value.parse().ok().filter(|n| *n >= 1).map(|n| policy.max_attempts = n),
+                "attempts" => value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .map(|n| policy.max_attempts = n),
                 key => {
                     let duration = parse_duration(value)?;
                     match key {
@@ -223,14 +275,18 @@ fn apply_retry(policy: &mut Policy, spec: &str) -> anyhow::Result<()> {
             }
         });
         if applied.is_none() {
-            bail!("AGENTKEY_NOTIFY_RETRY: cannot read {part:?}; use e.g. base=2s,cap=30m,attempts=15,lease=60s (units ms, s, m, h)");
+            bail!(
+                "AGENTKEY_NOTIFY_RETRY: cannot read {part:?}; use e.g. base=2s,cap=30m,attempts=15,lease=60s (units ms, s, m, h)"
+            );
         }
     }
     if policy.cap < policy.base {
         bail!("AGENTKEY_NOTIFY_RETRY: cap must not be shorter than base");
     }
     if policy.lease < std::time::Duration::from_secs(1) {
-        bail!("AGENTKEY_NOTIFY_RETRY: lease must be at least 1s (longer than a send takes: webhooks time out after 5s, mail after 10s)");
+        bail!(
+            "AGENTKEY_NOTIFY_RETRY: lease must be at least 1s (longer than a send takes: webhooks time out after 5s, mail after 10s)"
+        );
     }
     Ok(())
 }
@@ -254,7 +310,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: std::collections::HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -269,37 +328,79 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        let err = Settings::from_sources(None, vars(&[("AGENTKEY_BIND", "nope")])).expect_err("invalid");
+        let err =
+            Settings::from_sources(None, vars(&[("AGENTKEY_BIND", "nope")])).expect_err("invalid");
         assert!(err.to_string().contains("AGENTKEY_BIND"));
-        let err = Settings::from_sources(None, vars(&[("AGENTKEY_RATE_LIMITS", "read=fast")])).expect_err("invalid");
+        let err = Settings::from_sources(None, vars(&[("AGENTKEY_RATE_LIMITS", "read=fast")]))
+            .expect_err("invalid");
         assert!(err.to_string().contains("AGENTKEY_RATE_LIMITS"));
     }
 
     #[test]
     fn rate_limit_overrides_apply_per_tier() {
-        let s = Settings::from_sources(None, vars(&[("AGENTKEY_RATE_LIMITS", "credential=5/s, request=2/h")])).expect("valid");
-        assert_eq!(s.limits.get(Tier::Credential), Limit { max: 5, window_secs: 1 });
-        assert_eq!(s.limits.get(Tier::Request), Limit { max: 2, window_secs: 3600 });
+        let s = Settings::from_sources(
+            None,
+            vars(&[("AGENTKEY_RATE_LIMITS", "credential=5/s, request=2/h")]),
+        )
+        .expect("valid");
+        assert_eq!(
+            s.limits.get(Tier::Credential),
+            Limit {
+                max: 5,
+                window_secs: 1
+            }
+        );
+        assert_eq!(
+            s.limits.get(Tier::Request),
+            Limit {
+                max: 2,
+                window_secs: 3600
+            }
+        );
         assert_eq!(s.limits.get(Tier::Read).max, 120);
     }
 
     #[test]
     fn notification_retry_schedule_is_configurable_and_checked() {
-        let s = Settings::from_sources(None, vars(&[("AGENTKEY_NOTIFY_RETRY", "base=50ms,cap=1s,attempts=4,lease=2s")])).expect("valid");
+        let s = Settings::from_sources(
+            None,
+            vars(&[(
+                "AGENTKEY_NOTIFY_RETRY",
+                "base=50ms,cap=1s,attempts=4,lease=2s",
+            )]),
+        )
+        .expect("valid");
         assert_eq!(s.notify_policy.base, std::time::Duration::from_millis(50));
         assert_eq!(s.notify_policy.cap, std::time::Duration::from_secs(1));
         assert_eq!(s.notify_policy.max_attempts, 4);
-        let err = Settings::from_sources(None, vars(&[("AGENTKEY_NOTIFY_RETRY", "base=soon")])).expect_err("invalid");
+        let err = Settings::from_sources(None, vars(&[("AGENTKEY_NOTIFY_RETRY", "base=soon")]))
+            .expect_err("invalid");
         assert!(err.to_string().contains("AGENTKEY_NOTIFY_RETRY"));
     }
 
     #[test]
     fn loopback_webhooks_are_refused_on_a_public_bind() {
-        let err = Settings::from_sources(None, vars(&[("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"), ("AGENTKEY_BIND", "0.0.0.0:3000")]))
-            .expect_err("refused");
+        let err = Settings::from_sources(
+            None,
+            vars(&[
+                ("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"),
+                ("AGENTKEY_BIND", "0.0.0.0:3000"),
+            ]),
+        )
+        .expect_err("refused");
         assert!(err.to_string().contains("AGENTKEY_TEST_LOOPBACK_WEBHOOKS"));
-        let behind_proxy = [("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"), ("AGENTKEY_BASE_URL", "https://keys.example.com")];
-        assert!(Settings::from_sources(None, vars(&behind_proxy)).is_err(), "a real public URL refuses the test setting");
-        assert!(Settings::from_sources(None, vars(&[("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1")])).expect("loopback bind").test_loopback_webhooks);
+        let behind_proxy = [
+            ("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"),
+            ("AGENTKEY_BASE_URL", "https://keys.example.com"),
+        ];
+        assert!(
+            Settings::from_sources(None, vars(&behind_proxy)).is_err(),
+            "a real public URL refuses the test setting"
+        );
+        assert!(
+            Settings::from_sources(None, vars(&[("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1")]))
+                .expect("loopback bind")
+                .test_loopback_webhooks
+        );
     }
 }

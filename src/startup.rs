@@ -29,22 +29,34 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
         },
     };
     let mailer = app::server::mail::Mailer::from_settings(
-        settings.smtp_url.as_ref().map(secrecy::ExposeSecret::expose_secret),
+        settings
+            .smtp_url
+            .as_ref()
+            .map(secrecy::ExposeSecret::expose_secret),
         &settings.smtp_from,
     )?;
     if settings.test_loopback_webhooks {
-        tracing::warn!("AGENTKEY_TEST_LOOPBACK_WEBHOOKS is on: webhooks may target plain-http loopback receivers (tests only)");
+        tracing::warn!(
+            "AGENTKEY_TEST_LOOPBACK_WEBHOOKS is on: webhooks may target plain-http loopback receivers (tests only)"
+        );
     }
     let outbound = app::server::notify::outbound::Outbound::new(settings.test_loopback_webhooks)?;
     let notifier = app::server::notify::Notifier::new(outbound, settings.notify_policy);
-    Ok(Services::new(store, ring, settings.base_url.clone(), mailer, notifier))
+    Ok(Services::new(
+        store,
+        ring,
+        settings.base_url.clone(),
+        mailer,
+        notifier,
+    ))
 }
 
 /// The master key: `AGENTKEY_MASTER_KEY`, else the key file: on the embedded default generated on
 /// first run, on a shared database only when named and already there. Refuses a missing key when encrypted data already exists.
 pub async fn resolve_master_key(settings: &Settings, store: &Store) -> anyhow::Result<MasterKey> {
     if let Some(text) = &settings.master_key {
-        return MasterKey::from_base64(text.expose_secret()).context("AGENTKEY_MASTER_KEY must be base64 of exactly 32 bytes");
+        return MasterKey::from_base64(text.expose_secret())
+            .context("AGENTKEY_MASTER_KEY must be base64 of exactly 32 bytes");
     }
     let path = &settings.master_key_file;
     if !settings.is_embedded() {
@@ -82,19 +94,33 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<MasterKey> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).with_context(|| format!("cannot read master key file {}", path.display()))?.permissions().mode();
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read master key file {}", path.display()))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
-            bail!("master key file {} is accessible by other users (mode {:o}); run chmod 600 on it", path.display(), mode & 0o777);
+            bail!(
+                "master key file {} is accessible by other users (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            );
         }
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read master key file {}", path.display()))?;
-    MasterKey::from_base64(&text).with_context(|| format!("master key file {} is not base64 of 32 bytes", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read master key file {}", path.display()))?;
+    MasterKey::from_base64(&text).with_context(|| {
+        format!(
+            "master key file {} is not base64 of 32 bytes",
+            path.display()
+        )
+    })
 }
 
 /// Writes a key file with mode 0600, refusing to overwrite.
 pub fn write_key_file(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -103,7 +129,9 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("failed to create master key file {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("failed to create master key file {}", path.display()))?;
     file.write_all(key.to_base64().expose_secret().as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
@@ -112,14 +140,20 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
 
 /// Path of the next key while a file-based rotation is in progress.
 pub fn pending_key_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".new");
     path.with_file_name(name)
 }
 
 /// A rotation that re-wrapped the data keys but stopped before renaming the new key file
 /// leaves `master.key.new` as the valid key: finish the rename and use it.
-async fn recover_interrupted_rotation(settings: &Settings, store: &Store) -> anyhow::Result<Option<app::server::crypto::Keyring>> {
+async fn recover_interrupted_rotation(
+    settings: &Settings,
+    store: &Store,
+) -> anyhow::Result<Option<app::server::crypto::Keyring>> {
     if settings.master_key.is_some() {
         return Ok(None);
     }
@@ -129,7 +163,8 @@ async fn recover_interrupted_rotation(settings: &Settings, store: &Store) -> any
     }
     let key = read_key_file(&pending)?;
     let ring = keys::load_keyring(store, key).await?;
-    std::fs::rename(&pending, &settings.master_key_file).context("failed to finish the interrupted master key rotation")?;
+    std::fs::rename(&pending, &settings.master_key_file)
+        .context("failed to finish the interrupted master key rotation")?;
     tracing::warn!(path = %settings.master_key_file.display(), "finished an interrupted master key rotation");
     Ok(Some(ring))
 }
@@ -146,13 +181,21 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let services = open(settings).await?;
         let router = http::router(settings, services.clone())?;
-        let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("failed to bind {}", settings.bind))?;
-        Ok(Application { listener, services, router })
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("failed to bind {}", settings.bind))?;
+        Ok(Application {
+            listener,
+            services,
+            router,
+        })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// The services behind the server (tests use them as the admin side).
@@ -162,9 +205,14 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish, commits pending
     /// audit rows and closes the database.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         use axum::serve::ListenerExt;
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         // Streamed pages go out in several small writes: without TCP_NODELAY each one after
         // the first waits for the peer's delayed ACK (40 ms on Linux).
         let listener = self.listener.tap_io(|tcp| {
@@ -188,7 +236,10 @@ impl Application {
             // Open event streams end now; without this the drain would wait for them forever.
             services.begin_shutdown();
         };
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed")?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server failed")?;
         // The worker stops taking rows at shutdown and records the sends already under way.
         if let Err(err) = worker.await {
             tracing::error!(error = %err, "notification worker failed");

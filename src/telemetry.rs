@@ -26,12 +26,25 @@ where
 {
     let filter = match filter {
         Some(f) => EnvFilter::new(f),
-        None => EnvFilter::try_from_env("AGENTKEY_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER)),
+        None => EnvFilter::try_from_env("AGENTKEY_LOG")
+            .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER)),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_target(true);
     if json {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init().is_ok()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+            .is_ok()
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).try_init().is_ok()
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+            .is_ok()
     }
 }

@@ -21,19 +21,41 @@ struct Fixture {
 async fn fixture_with(vars: &[(&str, &str)]) -> Fixture {
     let app = spawn_app_with(vars).await;
     let (_agent, key) = app.create_agent("errors-bot").await;
-    let approved = app.create_shared_tool("GitHub", Some("github.com"), "ghp_errors_secret").await.id;
-    let fresh = app.create_shared_tool("Linear", Some("linear.app"), "lin_errors_secret").await.id;
+    let approved = app
+        .create_shared_tool("GitHub", Some("github.com"), "ghp_errors_secret")
+        .await
+        .id;
+    let fresh = app
+        .create_shared_tool("Linear", Some("linear.app"), "lin_errors_secret")
+        .await
+        .id;
     app.grant(&key, &approved).await;
-    Fixture { app, key, approved, fresh }
+    Fixture {
+        app,
+        key,
+        approved,
+        fresh,
+    }
 }
 
 /// Like [`fixture_with`] but without any HTTP call, so every rate window starts untouched.
 async fn quiet_fixture(vars: &[(&str, &str)]) -> Fixture {
     let app = spawn_app_with(vars).await;
     let (_agent, key) = app.create_agent("quota-bot").await;
-    let approved = app.create_shared_tool("GitHub", Some("github.com"), "ghp_quota_secret").await.id;
-    let fresh = app.create_shared_tool("Linear", Some("linear.app"), "lin_quota_secret").await.id;
-    Fixture { app, key, approved, fresh }
+    let approved = app
+        .create_shared_tool("GitHub", Some("github.com"), "ghp_quota_secret")
+        .await
+        .id;
+    let fresh = app
+        .create_shared_tool("Linear", Some("linear.app"), "lin_quota_secret")
+        .await
+        .id;
+    Fixture {
+        app,
+        key,
+        approved,
+        fresh,
+    }
 }
 
 async fn fixture() -> Fixture {
@@ -43,8 +65,14 @@ async fn fixture() -> Fixture {
 /// The three POST routes with a valid body each.
 fn post_routes(f: &Fixture) -> Vec<(String, Value)> {
     vec![
-        (format!("/api/tools/{}/request", f.fresh), json!({"reason": "Need it for the release"})),
-        ("/api/tools/suggest".to_owned(), json!({"name": "Notion", "url": "notion.so", "reason": "Team docs live there"})),
+        (
+            format!("/api/tools/{}/request", f.fresh),
+            json!({"reason": "Need it for the release"}),
+        ),
+        (
+            "/api/tools/suggest".to_owned(),
+            json!({"name": "Notion", "url": "notion.so", "reason": "Team docs live there"}),
+        ),
         (
             format!("/api/tools/{}/instructions/suggest", f.approved),
             json!({"learned": "Use fine-grained tokens", "why": "Classic tokens are refused by the org"}),
@@ -57,14 +85,28 @@ fn all_routes(f: &Fixture) -> Vec<(Method, String, Option<Value>)> {
     let mut routes = vec![
         (Method::GET, "/api/tools".to_owned(), None),
         (Method::GET, "/api/me".to_owned(), None),
-        (Method::GET, format!("/api/tools/{}/credentials", f.approved), None),
+        (
+            Method::GET,
+            format!("/api/tools/{}/credentials", f.approved),
+            None,
+        ),
     ];
-    routes.extend(post_routes(f).into_iter().map(|(p, b)| (Method::POST, p, Some(b))));
+    routes.extend(
+        post_routes(f)
+            .into_iter()
+            .map(|(p, b)| (Method::POST, p, Some(b))),
+    );
     routes
 }
 
 /// Sends `body` as raw bytes with the given content type.
-async fn post_raw(app: &TestApp, path: &str, key: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response {
+async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
     let mut req = app.client.post(app.url(path)).bearer_auth(key).body(body);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
@@ -77,7 +119,8 @@ async fn write_counts(app: &TestApp) -> [i64; 4] {
     [
         app.count("SELECT COUNT(*) FROM access_requests").await,
         app.count("SELECT COUNT(*) FROM tool_suggestions").await,
-        app.count("SELECT COUNT(*) FROM tool_suggestion_supporters").await,
+        app.count("SELECT COUNT(*) FROM tool_suggestion_supporters")
+            .await,
         app.count("SELECT COUNT(*) FROM guide_suggestions").await,
     ]
 }
@@ -112,18 +155,33 @@ async fn missing_wrong_and_malformed_keys_get_401_json_on_every_authenticated_ro
             }
             let res = req.send().await.expect("sent");
             let body = expect_error(res, 401).await;
-            assert!(body["hint"].as_str().is_some_and(|h| h.contains("Bearer")), "{method} {path} {header:?}: {body}");
+            assert!(
+                body["hint"].as_str().is_some_and(|h| h.contains("Bearer")),
+                "{method} {path} {header:?}: {body}"
+            );
             assert!(!body.to_string().contains("ghp_errors_secret"));
         }
     }
-    assert_eq!(write_counts(&f.app).await, before, "no write for an unauthenticated call");
+    assert_eq!(
+        write_counts(&f.app).await,
+        before,
+        "no write for an unauthenticated call"
+    );
 }
 
 #[tokio::test]
 async fn a_key_in_the_original_sk_agent_form_is_refused_even_with_a_valid_body() {
     let f = fixture().await;
 
-    let res = f.app.call(Method::GET, "/api/tools", Some("sk_agent_4f9a1c2b3d4e5f60718293a4b5c6d7e8"), None).await;
+    let res = f
+        .app
+        .call(
+            Method::GET,
+            "/api/tools",
+            Some("sk_agent_4f9a1c2b3d4e5f60718293a4b5c6d7e8"),
+            None,
+        )
+        .await;
 
     let body = expect_error(res, 401).await;
     assert_eq!(body["error"], "Invalid API key.");
@@ -134,8 +192,19 @@ async fn a_key_in_the_original_sk_agent_form_is_refused_even_with_a_valid_body()
 #[tokio::test]
 async fn suspended_agent_gets_403_before_its_body_is_even_read() {
     let f = fixture().await;
-    let agent = agents::list(&f.app.services, &f.app.admin).await.expect("agents").remove(0);
-    agents::set_status(&f.app.services, &f.app.admin, &agent.id, AgentStatus::Suspended, None).await.expect("suspend");
+    let agent = agents::list(&f.app.services, &f.app.admin)
+        .await
+        .expect("agents")
+        .remove(0);
+    agents::set_status(
+        &f.app.services,
+        &f.app.admin,
+        &agent.id,
+        AgentStatus::Suspended,
+        None,
+    )
+    .await
+    .expect("suspend");
     let before = write_counts(&f.app).await;
 
     for (path, _) in post_routes(&f) {
@@ -151,17 +220,33 @@ async fn suspended_agent_gets_403_before_its_body_is_even_read() {
 #[tokio::test]
 async fn malformed_tool_ids_get_404_before_authentication() {
     let f = fixture().await;
-    let ids = ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000", "00000000-0000-0000-0000-0000000000000", "%7B0%7D", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"];
+    let ids = [
+        "not-a-uuid",
+        "123",
+        "00000000-0000-0000-0000-00000000000",
+        "00000000-0000-0000-0000-0000000000000",
+        "%7B0%7D",
+        "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
+    ];
 
     for id in ids {
         for (method, path) in [
             (Method::GET, format!("/api/tools/{id}/credentials")),
             (Method::POST, format!("/api/tools/{id}/request")),
-            (Method::POST, format!("/api/tools/{id}/instructions/suggest")),
+            (
+                Method::POST,
+                format!("/api/tools/{id}/instructions/suggest"),
+            ),
         ] {
-            let res = f.app.call(method.clone(), &path, None, Some(json!({"reason": "x"}))).await;
+            let res = f
+                .app
+                .call(method.clone(), &path, None, Some(json!({"reason": "x"})))
+                .await;
             let body = expect_error(res, 404).await;
-            assert_eq!(body["error"], "Tool ID is not a valid identifier.", "{method} {path}");
+            assert_eq!(
+                body["error"], "Tool ID is not a valid identifier.",
+                "{method} {path}"
+            );
         }
     }
 }
@@ -172,27 +257,59 @@ async fn another_organizations_tool_is_404_like_an_unknown_id_and_leaks_nothing(
     let other = f.app.other_org("Rival Corp").await;
     let foreign = f
         .app
-        .create_tool_as(&other, "Rival Payroll", Some("payroll.rival.example"), AuthType::ApiKey, CredentialMode::Shared, Some("rival_payroll_secret"))
+        .create_tool_as(
+            &other,
+            "Rival Payroll",
+            Some("payroll.rival.example"),
+            AuthType::ApiKey,
+            CredentialMode::Shared,
+            Some("rival_payroll_secret"),
+        )
         .await;
     let unknown = uuid::Uuid::now_v7().to_string();
     let before = write_counts(&f.app).await;
 
     for id in [&foreign.id, &unknown] {
         let fetch = expect_error(f.app.fetch(&f.key, id).await, 404).await;
-        let request = expect_error(f.app.post(&format!("/api/tools/{id}/request"), &f.key, json!({"reason": "Need payroll data"})).await, 404).await;
+        let request = expect_error(
+            f.app
+                .post(
+                    &format!("/api/tools/{id}/request"),
+                    &f.key,
+                    json!({"reason": "Need payroll data"}),
+                )
+                .await,
+            404,
+        )
+        .await;
         let guide = expect_error(
-            f.app.post(&format!("/api/tools/{id}/instructions/suggest"), &f.key, json!({"learned": "Payroll closes Friday", "why": "I saw it"})).await,
+            f.app
+                .post(
+                    &format!("/api/tools/{id}/instructions/suggest"),
+                    &f.key,
+                    json!({"learned": "Payroll closes Friday", "why": "I saw it"}),
+                )
+                .await,
             404,
         )
         .await;
         for body in [&fetch, &request, &guide] {
             let text = body.to_string();
-            assert!(!text.contains("Rival") && !text.contains("rival_payroll_secret") && !text.contains("payroll."), "leak: {text}");
+            assert!(
+                !text.contains("Rival")
+                    && !text.contains("rival_payroll_secret")
+                    && !text.contains("payroll."),
+                "leak: {text}"
+            );
         }
         assert_eq!(fetch["error"], "Tool not found.");
         assert_eq!(request["error"], "Tool not found.");
     }
-    assert_eq!(write_counts(&f.app).await, before, "nothing recorded against a foreign tool");
+    assert_eq!(
+        write_counts(&f.app).await,
+        before,
+        "nothing recorded against a foreign tool"
+    );
     let catalog = json(f.app.get("/api/tools", &f.key).await).await;
     assert!(!catalog.to_string().contains(&foreign.id));
 }
@@ -208,7 +325,10 @@ async fn oversize_body_is_413_with_the_limit_in_the_hint_on_every_post_route() {
         let huge = json!({"reason": "r".repeat(9000), "name": "Big", "learned": "l".repeat(9000), "why": "because"});
         let res = f.app.post(&path, &f.key, huge).await;
         let body = expect_error(res, 413).await;
-        assert!(body["hint"].as_str().expect("hint").contains("8192"), "{path}: {body}");
+        assert!(
+            body["hint"].as_str().expect("hint").contains("8192"),
+            "{path}: {body}"
+        );
     }
     assert_eq!(write_counts(&f.app).await, before);
 }
@@ -218,10 +338,20 @@ async fn a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_413() {
     let f = fixture().await;
     let path = format!("/api/tools/{}/request", f.fresh);
     let frame = r#"{"reason":"Need it","pad":""}"#.len();
-    let exact = format!(r#"{{"reason":"Need it","pad":"{}"}}"#, "p".repeat(8192 - frame));
+    let exact = format!(
+        r#"{{"reason":"Need it","pad":"{}"}}"#,
+        "p".repeat(8192 - frame)
+    );
     assert_eq!(exact.len(), 8192);
 
-    let over = post_raw(&f.app, &path, &f.key, Some("application/json"), format!("{exact} ")).await;
+    let over = post_raw(
+        &f.app,
+        &path,
+        &f.key,
+        Some("application/json"),
+        format!("{exact} "),
+    )
+    .await;
     expect_error(over, 413).await;
     let ok = post_raw(&f.app, &path, &f.key, Some("application/json"), exact).await;
     assert_eq!(ok.status(), 201, "8192 bytes is within the limit");
@@ -234,7 +364,11 @@ async fn oversize_chunked_body_without_content_length_is_413() {
     let chunked = |payload: &str| {
         let mut body = String::new();
         for piece in payload.as_bytes().chunks(1000) {
-            body.push_str(&format!("{:x}\r\n{}\r\n", piece.len(), String::from_utf8_lossy(piece)));
+            body.push_str(&format!(
+                "{:x}\r\n{}\r\n",
+                piece.len(),
+                String::from_utf8_lossy(piece)
+            ));
         }
         body.push_str("0\r\n\r\n");
         format!(
@@ -251,7 +385,10 @@ async fn oversize_chunked_body_without_content_length_is_413() {
     assert_eq!(status, 413, "{text}");
     assert!(text.contains("8192"), "{text}");
     assert_eq!(write_counts(&f.app).await, before);
-    let (status, text) = f.app.raw_http(chunked(r#"{"reason":"Chunked but small"}"#).as_bytes()).await;
+    let (status, text) = f
+        .app
+        .raw_http(chunked(r#"{"reason":"Chunked but small"}"#).as_bytes())
+        .await;
     assert_eq!(status, 201, "a small chunked body is accepted: {text}");
 }
 
@@ -262,16 +399,35 @@ async fn non_json_content_types_are_415_and_json_variants_are_accepted() {
     let path = format!("/api/tools/{}/request", f.fresh);
     let before = write_counts(&f.app).await;
 
-    for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), Some("application/jsonp"), Some("json")] {
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        Some("json"),
+    ] {
         for (route, _) in post_routes(&f) {
             let res = post_raw(&f.app, &route, &f.key, ct, body).await;
             let err = expect_error(res, 415).await;
-            assert!(err["hint"].as_str().is_some_and(|h| h.contains("application/json")), "{ct:?} {route}: {err}");
+            assert!(
+                err["hint"]
+                    .as_str()
+                    .is_some_and(|h| h.contains("application/json")),
+                "{ct:?} {route}: {err}"
+            );
         }
     }
     assert_eq!(write_counts(&f.app).await, before);
 
-    let res = post_raw(&f.app, &path, &f.key, Some("Application/JSON; charset=utf-8"), body).await;
+    let res = post_raw(
+        &f.app,
+        &path,
+        &f.key,
+        Some("Application/JSON; charset=utf-8"),
+        body,
+    )
+    .await;
     assert_eq!(res.status(), 201, "parameters and case do not matter");
     let res = post_raw(
         &f.app,
@@ -289,12 +445,28 @@ async fn malformed_json_is_400_with_a_schema_hint_and_writes_nothing() {
     let f = fixture().await;
     let before = write_counts(&f.app).await;
 
-    for raw in ["", "{", r#"{"reason":"#, "{'reason': 'single quotes'}", r#"{"reason":"ok"} trailing"#, "\u{feff}{}", "nul\u{0}"] {
+    for raw in [
+        "",
+        "{",
+        r#"{"reason":"#,
+        "{'reason': 'single quotes'}",
+        r#"{"reason":"ok"} trailing"#,
+        "\u{feff}{}",
+        "nul\u{0}",
+    ] {
         for (path, _) in post_routes(&f) {
             let res = post_raw(&f.app, &path, &f.key, Some("application/json"), raw).await;
             let body = expect_error(res, 400).await;
-            assert_eq!(body["error"], "Malformed JSON request body.", "{raw:?} {path}");
-            assert!(body["hint"].as_str().is_some_and(|h| h.contains("GET /api/tools")), "{body}");
+            assert_eq!(
+                body["error"], "Malformed JSON request body.",
+                "{raw:?} {path}"
+            );
+            assert!(
+                body["hint"]
+                    .as_str()
+                    .is_some_and(|h| h.contains("GET /api/tools")),
+                "{body}"
+            );
         }
     }
     assert_eq!(write_counts(&f.app).await, before);
@@ -339,10 +511,24 @@ async fn request_reason_missing_short_long_blank_or_mistyped_is_400_with_details
     for case in cases {
         let res = f.app.post(&path, &f.key, case.clone()).await;
         let body = expect_invalid_field(res, "reason").await;
-        assert!(body["error"].as_str().expect("error").starts_with("Validation error"), "{case}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .expect("error")
+                .starts_with("Validation error"),
+            "{case}: {body}"
+        );
         assert!(body["hint"].is_string(), "{case}: {body}");
     }
-    assert_eq!(f.app.count(&format!("SELECT COUNT(*) FROM access_requests WHERE tool_id = '{}'", f.fresh)).await, 0);
+    assert_eq!(
+        f.app
+            .count(&format!(
+                "SELECT COUNT(*) FROM access_requests WHERE tool_id = '{}'",
+                f.fresh
+            ))
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -350,33 +536,81 @@ async fn suggestion_fields_are_validated_one_by_one_and_all_failures_are_listed(
     let f = fixture().await;
     let cases: Vec<(Value, &[&str])> = vec![
         (json!({"reason": "Team docs live there"}), &["name"]),
-        (json!({"name": "N", "reason": "Team docs live there"}), &["name"]),
-        (json!({"name": "n".repeat(121), "reason": "Team docs live there"}), &["name"]),
-        (json!({"name": "!!!", "reason": "Team docs live there"}), &["name"]),
-        (json!({"name": "Bad\nName", "reason": "Team docs live there"}), &["name"]),
-        (json!({"name": 7, "reason": "Team docs live there"}), &["name"]),
+        (
+            json!({"name": "N", "reason": "Team docs live there"}),
+            &["name"],
+        ),
+        (
+            json!({"name": "n".repeat(121), "reason": "Team docs live there"}),
+            &["name"],
+        ),
+        (
+            json!({"name": "!!!", "reason": "Team docs live there"}),
+            &["name"],
+        ),
+        (
+            json!({"name": "Bad\nName", "reason": "Team docs live there"}),
+            &["name"],
+        ),
+        (
+            json!({"name": 7, "reason": "Team docs live there"}),
+            &["name"],
+        ),
         (json!({"name": "Notion"}), &["reason"]),
         (json!({"name": "Notion", "reason": "shrt"}), &["reason"]),
-        (json!({"name": "Notion", "url": "ftp://notion.so", "reason": "Team docs live there"}), &["url"]),
-        (json!({"name": "Notion", "url": "https://user:pw@notion.so", "reason": "Team docs live there"}), &["url"]),
-        (json!({"name": "Notion", "url": "http://", "reason": "Team docs live there"}), &["url"]),
-        (json!({"name": "Notion", "url": format!("https://{}.so", "a".repeat(500)), "reason": "Team docs live there"}), &["url"]),
-        (json!({"name": "Notion", "url": 42, "reason": "Team docs live there"}), &["url"]),
-        (json!({"name": "Notion", "url": ["notion.so"], "reason": "Team docs live there"}), &["url"]),
-        (json!({"name": "", "url": "ftp://x", "reason": ""}), &["name", "url", "reason"]),
+        (
+            json!({"name": "Notion", "url": "ftp://notion.so", "reason": "Team docs live there"}),
+            &["url"],
+        ),
+        (
+            json!({"name": "Notion", "url": "https://user:pw@notion.so", "reason": "Team docs live there"}),
+            &["url"],
+        ),
+        (
+            json!({"name": "Notion", "url": "http://", "reason": "Team docs live there"}),
+            &["url"],
+        ),
+        (
+            json!({"name": "Notion", "url": format!("https://{}.so", "a".repeat(500)), "reason": "Team docs live there"}),
+            &["url"],
+        ),
+        (
+            json!({"name": "Notion", "url": 42, "reason": "Team docs live there"}),
+            &["url"],
+        ),
+        (
+            json!({"name": "Notion", "url": ["notion.so"], "reason": "Team docs live there"}),
+            &["url"],
+        ),
+        (
+            json!({"name": "", "url": "ftp://x", "reason": ""}),
+            &["name", "url", "reason"],
+        ),
     ];
     let before = write_counts(&f.app).await;
 
     for (case, fields) in cases {
         let res = f.app.post("/api/tools/suggest", &f.key, case.clone()).await;
         let body = expect_error(res, 400).await;
-        let named: Vec<&str> = body["details"].as_array().expect("details").iter().filter_map(|d| d["field"].as_str()).collect();
+        let named: Vec<&str> = body["details"]
+            .as_array()
+            .expect("details")
+            .iter()
+            .filter_map(|d| d["field"].as_str())
+            .collect();
         for field in fields {
             assert!(named.contains(field), "{case}: expected {field} in {body}");
         }
     }
     assert_eq!(write_counts(&f.app).await, before);
-    let res = f.app.post("/api/tools/suggest", &f.key, json!({"name": "Notion", "url": null, "reason": "Team docs live there"})).await;
+    let res = f
+        .app
+        .post(
+            "/api/tools/suggest",
+            &f.key,
+            json!({"name": "Notion", "url": null, "reason": "Team docs live there"}),
+        )
+        .await;
     assert_eq!(res.status(), 201, "a null url counts as absent");
 }
 
@@ -386,20 +620,46 @@ async fn guide_suggestion_fields_are_validated() {
     let path = format!("/api/tools/{}/instructions/suggest", f.approved);
     let cases: Vec<(Value, &str)> = vec![
         (json!({"why": "Because it failed"}), "learned"),
-        (json!({"learned": "shrt", "why": "Because it failed"}), "learned"),
-        (json!({"learned": "l".repeat(2001), "why": "Because it failed"}), "learned"),
+        (
+            json!({"learned": "shrt", "why": "Because it failed"}),
+            "learned",
+        ),
+        (
+            json!({"learned": "l".repeat(2001), "why": "Because it failed"}),
+            "learned",
+        ),
         (json!({"learned": 1, "why": "Because it failed"}), "learned"),
         (json!({"learned": "Use the v2 endpoint"}), "why"),
-        (json!({"learned": "Use the v2 endpoint", "why": "    "}), "why"),
-        (json!({"learned": "Use the v2 endpoint", "why": "w".repeat(2001)}), "why"),
+        (
+            json!({"learned": "Use the v2 endpoint", "why": "    "}),
+            "why",
+        ),
+        (
+            json!({"learned": "Use the v2 endpoint", "why": "w".repeat(2001)}),
+            "why",
+        ),
     ];
 
     for (case, field) in cases {
         expect_invalid_field(f.app.post(&path, &f.key, case).await, field).await;
     }
-    assert_eq!(f.app.count("SELECT COUNT(*) FROM guide_suggestions").await, 0);
-    let ok = f.app.post(&path, &f.key, json!({"learned": "l".repeat(2000), "why": "w".repeat(2000)})).await;
-    assert_eq!(ok.status(), 201, "2000 characters each is the maximum, inside 8 KiB");
+    assert_eq!(
+        f.app.count("SELECT COUNT(*) FROM guide_suggestions").await,
+        0
+    );
+    let ok = f
+        .app
+        .post(
+            &path,
+            &f.key,
+            json!({"learned": "l".repeat(2000), "why": "w".repeat(2000)}),
+        )
+        .await;
+    assert_eq!(
+        ok.status(),
+        201,
+        "2000 characters each is the maximum, inside 8 KiB"
+    );
 }
 
 #[tokio::test]
@@ -408,28 +668,89 @@ async fn unicode_names_and_reasons_are_accepted_and_counted_in_characters() {
     let request = format!("/api/tools/{}/request", f.fresh);
 
     // 4 characters but 12 bytes: too short.
-    expect_invalid_field(f.app.post(&request, &f.key, json!({"reason": "日本語だ"})).await, "reason").await;
+    expect_invalid_field(
+        f.app
+            .post(&request, &f.key, json!({"reason": "日本語だ"}))
+            .await,
+        "reason",
+    )
+    .await;
     // 501 two-byte characters: too long although only ~1 KB.
-    expect_invalid_field(f.app.post(&request, &f.key, json!({"reason": "é".repeat(501)})).await, "reason").await;
-    let res = f.app.post(&request, &f.key, json!({"reason": "é".repeat(500)})).await;
-    assert_eq!(res.status(), 201, "500 characters (1000 bytes) is within the limit");
+    expect_invalid_field(
+        f.app
+            .post(&request, &f.key, json!({"reason": "é".repeat(501)}))
+            .await,
+        "reason",
+    )
+    .await;
+    let res = f
+        .app
+        .post(&request, &f.key, json!({"reason": "é".repeat(500)}))
+        .await;
+    assert_eq!(
+        res.status(),
+        201,
+        "500 characters (1000 bytes) is within the limit"
+    );
 
     expect_invalid_field(
-        f.app.post("/api/tools/suggest", &f.key, json!({"name": "語".repeat(121), "reason": "Rust tooling"})).await,
+        f.app
+            .post(
+                "/api/tools/suggest",
+                &f.key,
+                json!({"name": "語".repeat(121), "reason": "Rust tooling"}),
+            )
+            .await,
         "name",
     )
     .await;
-    let res = f.app.post("/api/tools/suggest", &f.key, json!({"name": "語".repeat(120), "reason": "Rust tooling"})).await;
-    assert_eq!(res.status(), 201, "120 CJK characters (360 bytes) is a valid name");
+    let res = f
+        .app
+        .post(
+            "/api/tools/suggest",
+            &f.key,
+            json!({"name": "語".repeat(120), "reason": "Rust tooling"}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        201,
+        "120 CJK characters (360 bytes) is a valid name"
+    );
     // Emoji alone normalize to nothing: the name must carry letters or digits.
-    expect_invalid_field(f.app.post("/api/tools/suggest", &f.key, json!({"name": "🦀🦀", "reason": "Rust tooling"})).await, "name").await;
-    let res = f.app.post("/api/tools/suggest", &f.key, json!({"name": "日本語ツール", "url": "例え.jp", "reason": "チームの文書"})).await;
-    assert_eq!(res.status(), 201, "CJK name, IDN domain and a 6-character reason");
-    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM tool_suggestions ORDER BY created_at")
-        .fetch_all(&mut f.app.raw_db().await)
-        .await
-        .expect("names");
-    assert!(names.contains(&"日本語ツール".to_owned()), "stored as sent: {names:?}");
+    expect_invalid_field(
+        f.app
+            .post(
+                "/api/tools/suggest",
+                &f.key,
+                json!({"name": "🦀🦀", "reason": "Rust tooling"}),
+            )
+            .await,
+        "name",
+    )
+    .await;
+    let res = f
+        .app
+        .post(
+            "/api/tools/suggest",
+            &f.key,
+            json!({"name": "日本語ツール", "url": "例え.jp", "reason": "チームの文書"}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        201,
+        "CJK name, IDN domain and a 6-character reason"
+    );
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM tool_suggestions ORDER BY created_at")
+            .fetch_all(&mut f.app.raw_db().await)
+            .await
+            .expect("names");
+    assert!(
+        names.contains(&"日本語ツール".to_owned()),
+        "stored as sent: {names:?}"
+    );
 }
 
 // ---- 405 / unknown routes -----------------------------------------------------------------
@@ -441,10 +762,19 @@ async fn wrong_methods_are_405_json() {
         (Method::POST, "/api/tools".to_owned()),
         (Method::DELETE, "/api/tools".to_owned()),
         (Method::PUT, "/api/me".to_owned()),
-        (Method::POST, format!("/api/tools/{}/credentials", f.approved)),
-        (Method::DELETE, format!("/api/tools/{}/credentials", f.approved)),
+        (
+            Method::POST,
+            format!("/api/tools/{}/credentials", f.approved),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/tools/{}/credentials", f.approved),
+        ),
         (Method::PATCH, format!("/api/tools/{}/request", f.fresh)),
-        (Method::DELETE, format!("/api/tools/{}/instructions/suggest", f.approved)),
+        (
+            Method::DELETE,
+            format!("/api/tools/{}/instructions/suggest", f.approved),
+        ),
         (Method::PUT, "/api/tools/suggest".to_owned()),
         (Method::POST, "/api/openapi.json".to_owned()),
     ];
@@ -452,7 +782,10 @@ async fn wrong_methods_are_405_json() {
     for (method, path) in cases {
         let res = f.app.call(method.clone(), &path, Some(&f.key), None).await;
         let body = expect_error(res, 405).await;
-        assert!(body["hint"].as_str().is_some_and(|h| h.contains("openapi")), "{method} {path}: {body}");
+        assert!(
+            body["hint"].as_str().is_some_and(|h| h.contains("openapi")),
+            "{method} {path}: {body}"
+        );
     }
 }
 
@@ -470,7 +803,11 @@ async fn unknown_api_routes_are_404_json() {
 
     for path in paths {
         for method in [Method::GET, Method::POST] {
-            let body = expect_error(f.app.call(method.clone(), &path, Some(&f.key), None).await, 404).await;
+            let body = expect_error(
+                f.app.call(method.clone(), &path, Some(&f.key), None).await,
+                404,
+            )
+            .await;
             assert_eq!(body["error"], "No such API route.", "{method} {path}");
         }
     }
@@ -494,13 +831,43 @@ async fn duplicate_pending_request_and_already_approved_are_409_without_a_new_ro
     let pending_id = f.app.request_access(&f.key, &f.fresh).await;
     let before = write_counts(&f.app).await;
 
-    let dup = expect_error(f.app.post(&format!("/api/tools/{}/request", f.fresh), &f.key, json!({"reason": "Asking again"})).await, 409).await;
-    let approved = expect_error(f.app.post(&format!("/api/tools/{}/request", f.approved), &f.key, json!({"reason": "Asking again"})).await, 409).await;
+    let dup = expect_error(
+        f.app
+            .post(
+                &format!("/api/tools/{}/request", f.fresh),
+                &f.key,
+                json!({"reason": "Asking again"}),
+            )
+            .await,
+        409,
+    )
+    .await;
+    let approved = expect_error(
+        f.app
+            .post(
+                &format!("/api/tools/{}/request", f.approved),
+                &f.key,
+                json!({"reason": "Asking again"}),
+            )
+            .await,
+        409,
+    )
+    .await;
 
     assert_eq!(dup["request_id"], pending_id.as_str());
     assert!(dup["error"].as_str().expect("error").contains("pending"));
-    assert!(approved["error"].as_str().expect("error").contains("already have access"));
-    assert!(approved["hint"].as_str().expect("hint").contains("/credentials"));
+    assert!(
+        approved["error"]
+            .as_str()
+            .expect("error")
+            .contains("already have access")
+    );
+    assert!(
+        approved["hint"]
+            .as_str()
+            .expect("hint")
+            .contains("/credentials")
+    );
     assert_eq!(write_counts(&f.app).await, before);
 }
 
@@ -510,75 +877,192 @@ async fn two_simultaneous_requests_for_one_tool_give_one_201_and_one_409() {
     let path = format!("/api/tools/{}/request", f.fresh);
 
     let (a, b) = tokio::join!(
-        f.app.post(&path, &f.key, json!({"reason": "First copy of the call"})),
-        f.app.post(&path, &f.key, json!({"reason": "Second copy of the call"})),
+        f.app
+            .post(&path, &f.key, json!({"reason": "First copy of the call"})),
+        f.app
+            .post(&path, &f.key, json!({"reason": "Second copy of the call"})),
     );
 
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 409]);
-    assert_eq!(f.app.count(&format!("SELECT COUNT(*) FROM access_requests WHERE tool_id = '{}'", f.fresh)).await, 1);
+    assert_eq!(
+        f.app
+            .count(&format!(
+                "SELECT COUNT(*) FROM access_requests WHERE tool_id = '{}'",
+                f.fresh
+            ))
+            .await,
+        1
+    );
 }
 
 // ---- 429 ----------------------------------------------------------------------------------
 
 fn header(res: &reqwest::Response, name: &str) -> String {
-    res.headers().get(name).unwrap_or_else(|| panic!("missing {name}")).to_str().expect("ascii").to_owned()
+    res.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("missing {name}"))
+        .to_str()
+        .expect("ascii")
+        .to_owned()
 }
 
 #[tokio::test]
 async fn request_tier_answers_429_with_rate_headers_and_retry_after() {
     let f = quiet_fixture(&[("AGENTKEY_RATE_LIMITS", "request=2/h")]).await;
-    let third = f.app.create_shared_tool("Sentry", Some("sentry.io"), "sntrys_rate").await.id;
-    let extra = f.app.create_shared_tool("Figma", Some("figma.com"), "figd_rate").await.id;
+    let third = f
+        .app
+        .create_shared_tool("Sentry", Some("sentry.io"), "sntrys_rate")
+        .await
+        .id;
+    let extra = f
+        .app
+        .create_shared_tool("Figma", Some("figma.com"), "figd_rate")
+        .await
+        .id;
     let other_tools = [f.fresh.clone(), third, extra];
 
-    let first = f.app.post(&format!("/api/tools/{}/request", other_tools[0]), &f.key, json!({"reason": "First request"})).await;
+    let first = f
+        .app
+        .post(
+            &format!("/api/tools/{}/request", other_tools[0]),
+            &f.key,
+            json!({"reason": "First request"}),
+        )
+        .await;
     assert_eq!(first.status(), 201);
     assert_eq!(header(&first, "x-ratelimit-limit"), "2");
     assert_eq!(header(&first, "x-ratelimit-remaining"), "1");
     assert_eq!(header(&first, "x-ratelimit-policy"), "2;w=3600");
-    let second = f.app.post(&format!("/api/tools/{}/request", other_tools[1]), &f.key, json!({"reason": "Second request"})).await;
+    let second = f
+        .app
+        .post(
+            &format!("/api/tools/{}/request", other_tools[1]),
+            &f.key,
+            json!({"reason": "Second request"}),
+        )
+        .await;
     assert_eq!(second.status(), 201);
     assert_eq!(header(&second, "x-ratelimit-remaining"), "0");
 
-    let limited = f.app.post(&format!("/api/tools/{}/request", other_tools[2]), &f.key, json!({"reason": "Third request"})).await;
+    let limited = f
+        .app
+        .post(
+            &format!("/api/tools/{}/request", other_tools[2]),
+            &f.key,
+            json!({"reason": "Third request"}),
+        )
+        .await;
 
     assert_eq!(header(&limited, "x-ratelimit-limit"), "2");
     assert_eq!(header(&limited, "x-ratelimit-remaining"), "0");
     assert_eq!(header(&limited, "x-ratelimit-policy"), "2;w=3600");
-    let reset: i64 = header(&limited, "x-ratelimit-reset").parse().expect("epoch ms");
+    let reset: i64 = header(&limited, "x-ratelimit-reset")
+        .parse()
+        .expect("epoch ms");
     let now = now_ms();
-    assert!(reset > now && reset <= now + 3_600_000 + 1000, "reset {reset} is epoch milliseconds within the hour");
+    assert!(
+        reset > now && reset <= now + 3_600_000 + 1000,
+        "reset {reset} is epoch milliseconds within the hour"
+    );
     let retry: i64 = header(&limited, "retry-after").parse().expect("seconds");
     assert!((3500..=3600).contains(&retry), "retry-after {retry}");
     let body = expect_error(limited, 429).await;
     assert!(body["hint"].as_str().expect("hint").contains("Retry-After"));
-    assert_eq!(f.app.count(&format!("SELECT COUNT(*) FROM access_requests WHERE tool_id = '{}'", other_tools[2])).await, 0);
+    assert_eq!(
+        f.app
+            .count(&format!(
+                "SELECT COUNT(*) FROM access_requests WHERE tool_id = '{}'",
+                other_tools[2]
+            ))
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
 async fn invalid_bodies_do_not_spend_quota() {
     let f = quiet_fixture(&[("AGENTKEY_RATE_LIMITS", "request=2/h,suggest=1/h")]).await;
     let path = format!("/api/tools/{}/request", f.fresh);
-    let second_tool = f.app.create_shared_tool("Sentry", Some("sentry.io"), "sntrys_quota").await.id;
+    let second_tool = f
+        .app
+        .create_shared_tool("Sentry", Some("sentry.io"), "sntrys_quota")
+        .await
+        .id;
 
     for _ in 0..3 {
-        expect_error(f.app.post(&path, &f.key, json!({"reason": "no"})).await, 400).await;
-        expect_error(post_raw(&f.app, &path, &f.key, Some("application/json"), "{").await, 400).await;
-        expect_error(post_raw(&f.app, &path, &f.key, Some("text/plain"), "Need it").await, 415).await;
-        expect_error(f.app.post(&path, &f.key, json!({"reason": "r".repeat(9000)})).await, 413).await;
-        expect_error(f.app.post("/api/tools/suggest", &f.key, json!({"name": "X"})).await, 400).await;
+        expect_error(
+            f.app.post(&path, &f.key, json!({"reason": "no"})).await,
+            400,
+        )
+        .await;
+        expect_error(
+            post_raw(&f.app, &path, &f.key, Some("application/json"), "{").await,
+            400,
+        )
+        .await;
+        expect_error(
+            post_raw(&f.app, &path, &f.key, Some("text/plain"), "Need it").await,
+            415,
+        )
+        .await;
+        expect_error(
+            f.app
+                .post(&path, &f.key, json!({"reason": "r".repeat(9000)}))
+                .await,
+            413,
+        )
+        .await;
+        expect_error(
+            f.app
+                .post("/api/tools/suggest", &f.key, json!({"name": "X"}))
+                .await,
+            400,
+        )
+        .await;
     }
 
-    let ok = f.app.post(&path, &f.key, json!({"reason": "Now a valid reason"})).await;
+    let ok = f
+        .app
+        .post(&path, &f.key, json!({"reason": "Now a valid reason"}))
+        .await;
     assert_eq!(ok.status(), 201);
-    assert_eq!(header(&ok, "x-ratelimit-remaining"), "1", "the refused bodies spent nothing");
-    let ok = f.app.post(&format!("/api/tools/{second_tool}/request"), &f.key, json!({"reason": "Another valid reason"})).await;
+    assert_eq!(
+        header(&ok, "x-ratelimit-remaining"),
+        "1",
+        "the refused bodies spent nothing"
+    );
+    let ok = f
+        .app
+        .post(
+            &format!("/api/tools/{second_tool}/request"),
+            &f.key,
+            json!({"reason": "Another valid reason"}),
+        )
+        .await;
     assert_eq!(ok.status(), 201);
-    let ok = f.app.post("/api/tools/suggest", &f.key, json!({"name": "Notion", "reason": "Team docs live there"})).await;
-    assert_eq!(ok.status(), 201, "suggest quota is untouched by invalid suggestions");
-    let over = f.app.post("/api/tools/suggest", &f.key, json!({"name": "Coda", "reason": "Team docs live there"})).await;
+    let ok = f
+        .app
+        .post(
+            "/api/tools/suggest",
+            &f.key,
+            json!({"name": "Notion", "reason": "Team docs live there"}),
+        )
+        .await;
+    assert_eq!(
+        ok.status(),
+        201,
+        "suggest quota is untouched by invalid suggestions"
+    );
+    let over = f
+        .app
+        .post(
+            "/api/tools/suggest",
+            &f.key,
+            json!({"name": "Coda", "reason": "Team docs live there"}),
+        )
+        .await;
     expect_error(over, 429).await;
 }
 
@@ -595,8 +1079,16 @@ async fn rate_tiers_are_separate_per_tier_and_per_agent() {
     expect_error(limited, 429).await;
     expect_error(f.app.get("/api/me", &f.key).await, 429).await;
 
-    assert_eq!(f.app.fetch(&f.key, &f.approved).await.status(), 200, "the credential tier is separate");
-    assert_eq!(f.app.get("/api/tools", &other_key).await.status(), 200, "another agent has its own window");
+    assert_eq!(
+        f.app.fetch(&f.key, &f.approved).await.status(),
+        200,
+        "the credential tier is separate"
+    );
+    assert_eq!(
+        f.app.get("/api/tools", &other_key).await.status(),
+        200,
+        "another agent has its own window"
+    );
 }
 
 #[tokio::test]
@@ -616,11 +1108,23 @@ async fn preauth_ip_limit_stops_key_guessing_and_ignores_forwarded_for() {
             .expect("sent");
         expect_error(res, 401).await;
     }
-    let res = app.client.get(app.url("/api/tools")).bearer_auth(&key).header("x-forwarded-for", "10.9.9.9").send().await.expect("sent");
+    let res = app
+        .client
+        .get(app.url("/api/tools"))
+        .bearer_auth(&key)
+        .header("x-forwarded-for", "10.9.9.9")
+        .send()
+        .await
+        .expect("sent");
 
     assert!(res.headers().contains_key("retry-after"));
     expect_error(res, 429).await;
-    let schema = app.client.get(app.url("/api/tools/suggest")).send().await.expect("sent");
+    let schema = app
+        .client
+        .get(app.url("/api/tools/suggest"))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(schema.status(), 200, "schema discovery is not rate limited");
 }
 
@@ -628,12 +1132,24 @@ async fn preauth_ip_limit_stops_key_guessing_and_ignores_forwarded_for() {
 
 const ALLOWED: &str = "https://app.example.com";
 
-async fn with_origin(app: &TestApp, method: Method, path: &str, origin: &str, key: Option<&str>) -> reqwest::Response {
-    let mut req = app.client.request(method, app.url(path)).header("origin", origin);
+async fn with_origin(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    origin: &str,
+    key: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .header("origin", origin);
     if let Some(key) = key {
         req = req.bearer_auth(key);
     }
-    req.header("access-control-request-method", "GET").send().await.expect("sent")
+    req.header("access-control-request-method", "GET")
+        .send()
+        .await
+        .expect("sent")
 }
 
 #[tokio::test]
@@ -641,17 +1157,33 @@ async fn without_origin_there_are_no_cors_headers() {
     let f = fixture_with(&[("AGENTKEY_CORS_ORIGINS", ALLOWED)]).await;
 
     let get = f.app.get("/api/tools", &f.key).await;
-    let options = f.app.call(Method::OPTIONS, &format!("/api/tools/{}/credentials", f.approved), None, None).await;
+    let options = f
+        .app
+        .call(
+            Method::OPTIONS,
+            &format!("/api/tools/{}/credentials", f.approved),
+            None,
+            None,
+        )
+        .await;
 
     assert_eq!(get.status(), 200);
     assert!(!get.headers().contains_key("access-control-allow-origin"));
     assert_eq!(options.status(), 204, "a plain OPTIONS is answered");
-    assert!(!options.headers().contains_key("access-control-allow-origin"));
+    assert!(
+        !options
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }
 
 #[tokio::test]
 async fn allowed_origin_preflight_is_204_and_echoes_the_origin() {
-    let f = fixture_with(&[("AGENTKEY_CORS_ORIGINS", &format!("{ALLOWED}, https://other.example.com"))]).await;
+    let f = fixture_with(&[(
+        "AGENTKEY_CORS_ORIGINS",
+        &format!("{ALLOWED}, https://other.example.com"),
+    )])
+    .await;
     let paths = [
         "/api/tools".to_owned(),
         "/api/me".to_owned(),
@@ -667,37 +1199,97 @@ async fn allowed_origin_preflight_is_204_and_echoes_the_origin() {
         assert_eq!(res.status(), 204, "{path}");
         let h = res.headers();
         assert_eq!(h["access-control-allow-origin"], ALLOWED);
-        assert!(h["access-control-allow-headers"].to_str().expect("ascii").contains("Authorization"));
-        assert!(h["access-control-allow-methods"].to_str().expect("ascii").contains("GET"));
-        assert!(h.get_all("vary").iter().any(|v| v.to_str().is_ok_and(|v| v.contains("Origin"))));
+        assert!(
+            h["access-control-allow-headers"]
+                .to_str()
+                .expect("ascii")
+                .contains("Authorization")
+        );
+        assert!(
+            h["access-control-allow-methods"]
+                .to_str()
+                .expect("ascii")
+                .contains("GET")
+        );
+        assert!(
+            h.get_all("vary")
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.contains("Origin")))
+        );
     }
-    let get = with_origin(&f.app, Method::GET, &format!("/api/tools/{}/credentials", f.approved), ALLOWED, Some(&f.key)).await;
+    let get = with_origin(
+        &f.app,
+        Method::GET,
+        &format!("/api/tools/{}/credentials", f.approved),
+        ALLOWED,
+        Some(&f.key),
+    )
+    .await;
     assert_eq!(get.status(), 200);
     assert_eq!(get.headers()["access-control-allow-origin"], ALLOWED);
-    assert!(get.headers()["access-control-expose-headers"].to_str().expect("ascii").contains("X-RateLimit-Remaining"));
+    assert!(
+        get.headers()["access-control-expose-headers"]
+            .to_str()
+            .expect("ascii")
+            .contains("X-RateLimit-Remaining")
+    );
 }
 
 #[tokio::test]
 async fn disallowed_origin_gets_403_on_preflight_and_on_the_credentials_get() {
     let f = fixture_with(&[("AGENTKEY_CORS_ORIGINS", ALLOWED)]).await;
     let evil = "https://evil.example.com";
-    let vended_before = f.app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'").await;
+    let vended_before = f
+        .app
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'")
+        .await;
 
-    let preflight = with_origin(&f.app, Method::OPTIONS, &format!("/api/tools/{}/credentials", f.approved), evil, None).await;
-    assert!(!preflight.headers().contains_key("access-control-allow-origin"));
+    let preflight = with_origin(
+        &f.app,
+        Method::OPTIONS,
+        &format!("/api/tools/{}/credentials", f.approved),
+        evil,
+        None,
+    )
+    .await;
+    assert!(
+        !preflight
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
     expect_error(preflight, 403).await;
-    let fetch = with_origin(&f.app, Method::GET, &format!("/api/tools/{}/credentials", f.approved), evil, Some(&f.key)).await;
+    let fetch = with_origin(
+        &f.app,
+        Method::GET,
+        &format!("/api/tools/{}/credentials", f.approved),
+        evil,
+        Some(&f.key),
+    )
+    .await;
     assert!(!fetch.headers().contains_key("access-control-allow-origin"));
     let body = expect_error(fetch, 403).await;
     assert!(!body.to_string().contains("ghp_errors_secret"));
-    let near_miss = with_origin(&f.app, Method::GET, &format!("/api/tools/{}/credentials", f.approved), "https://app.example.com.evil.io", Some(&f.key)).await;
+    let near_miss = with_origin(
+        &f.app,
+        Method::GET,
+        &format!("/api/tools/{}/credentials", f.approved),
+        "https://app.example.com.evil.io",
+        Some(&f.key),
+    )
+    .await;
     expect_error(near_miss, 403).await;
 
     let list = with_origin(&f.app, Method::GET, "/api/tools", evil, Some(&f.key)).await;
-    assert_eq!(list.status(), 200, "non-secret routes answer but without CORS headers");
+    assert_eq!(
+        list.status(),
+        200,
+        "non-secret routes answer but without CORS headers"
+    );
     assert!(!list.headers().contains_key("access-control-allow-origin"));
     assert_eq!(
-        f.app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'").await,
+        f.app
+            .count("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'")
+            .await,
         vended_before,
         "nothing was vended to the disallowed origin"
     );
@@ -707,9 +1299,24 @@ async fn disallowed_origin_gets_403_on_preflight_and_on_the_credentials_get() {
 async fn disallowed_origin_preflight_is_403_on_every_route() {
     let f = fixture_with(&[("AGENTKEY_CORS_ORIGINS", ALLOWED)]).await;
 
-    for path in ["/api/tools".to_owned(), "/api/me".to_owned(), "/api/tools/suggest".to_owned(), format!("/api/tools/{}/request", f.fresh)] {
-        let res = with_origin(&f.app, Method::OPTIONS, &path, "https://evil.example.com", None).await;
-        assert!(!res.headers().contains_key("access-control-allow-origin"), "{path}");
+    for path in [
+        "/api/tools".to_owned(),
+        "/api/me".to_owned(),
+        "/api/tools/suggest".to_owned(),
+        format!("/api/tools/{}/request", f.fresh),
+    ] {
+        let res = with_origin(
+            &f.app,
+            Method::OPTIONS,
+            &path,
+            "https://evil.example.com",
+            None,
+        )
+        .await;
+        assert!(
+            !res.headers().contains_key("access-control-allow-origin"),
+            "{path}"
+        );
         expect_error(res, 403).await;
     }
 }
@@ -718,7 +1325,14 @@ async fn disallowed_origin_preflight_is_403_on_every_route() {
 async fn with_no_configured_origins_any_origin_is_refused_on_credentials() {
     let f = fixture().await;
 
-    let fetch = with_origin(&f.app, Method::GET, &format!("/api/tools/{}/credentials", f.approved), "http://localhost:3000", Some(&f.key)).await;
+    let fetch = with_origin(
+        &f.app,
+        Method::GET,
+        &format!("/api/tools/{}/credentials", f.approved),
+        "http://localhost:3000",
+        Some(&f.key),
+    )
+    .await;
 
     expect_error(fetch, 403).await;
 }
@@ -730,8 +1344,14 @@ async fn schema_discovery_on_the_three_post_routes_needs_no_auth() {
     let f = fixture().await;
     let cases = [
         (format!("/api/tools/{}/request", f.fresh), vec!["reason"]),
-        ("/api/tools/suggest".to_owned(), vec!["name", "url", "reason"]),
-        (format!("/api/tools/{}/instructions/suggest", f.approved), vec!["learned", "why"]),
+        (
+            "/api/tools/suggest".to_owned(),
+            vec!["name", "url", "reason"],
+        ),
+        (
+            format!("/api/tools/{}/instructions/suggest", f.approved),
+            vec!["learned", "why"],
+        ),
     ];
 
     for (path, fields) in cases {
@@ -743,12 +1363,20 @@ async fn schema_discovery_on_the_three_post_routes_needs_no_auth() {
             assert_eq!(schema["method"], "POST");
             assert_eq!(schema["max_body_bytes"], 8192);
             for field in &fields {
-                assert!(schema["body"][field]["type"] == "string", "{path} lacks {field}: {body}");
+                assert!(
+                    schema["body"][field]["type"] == "string",
+                    "{path} lacks {field}: {body}"
+                );
                 assert!(schema["body"][field]["max_length"].is_u64());
             }
         }
     }
-    let schema = json(f.app.call(Method::GET, "/api/tools/suggest", None, None).await).await;
+    let schema = json(
+        f.app
+            .call(Method::GET, "/api/tools/suggest", None, None)
+            .await,
+    )
+    .await;
     assert_eq!(schema["schema"]["body"]["reason"]["min_length"], 5);
     assert_eq!(schema["schema"]["body"]["reason"]["max_length"], 500);
     assert_eq!(schema["schema"]["body"]["url"]["required"], false);
@@ -758,10 +1386,18 @@ async fn schema_discovery_on_the_three_post_routes_needs_no_auth() {
 async fn openapi_document_is_3_1_json_listing_all_six_agent_paths() {
     let f = fixture().await;
 
-    let res = f.app.call(Method::GET, "/api/openapi.json", None, None).await;
+    let res = f
+        .app
+        .call(Method::GET, "/api/openapi.json", None, None)
+        .await;
 
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().expect("ascii").starts_with("application/json"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("application/json")
+    );
     let doc: Value = serde_json::from_str(&res.text().await.expect("text")).expect("valid JSON");
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
@@ -776,14 +1412,22 @@ async fn openapi_document_is_3_1_json_listing_all_six_agent_paths() {
         assert!(paths.contains_key(path), "missing {path}");
     }
     assert!(paths["/api/tools/{tool_id}/request"]["post"]["requestBody"].is_object());
-    assert!(doc["components"]["schemas"]["Error"]["required"].as_array().is_some_and(|r| r.contains(&json!("error"))));
+    assert!(
+        doc["components"]["schemas"]["Error"]["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("error")))
+    );
 }
 
 #[tokio::test]
 async fn every_response_carries_security_headers_and_a_request_id() {
     let f = fixture().await;
 
-    for res in [f.app.get("/api/tools", &f.key).await, f.app.call(Method::GET, "/api/nope", None, None).await, f.app.fetch(&f.key, &f.approved).await] {
+    for res in [
+        f.app.get("/api/tools", &f.key).await,
+        f.app.call(Method::GET, "/api/nope", None, None).await,
+        f.app.fetch(&f.key, &f.approved).await,
+    ] {
         let h = res.headers();
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["x-frame-options"], "DENY");

@@ -52,7 +52,12 @@ struct Case {
 }
 
 fn case(path: &'static str, form: &[(&'static str, &str)], rule: Rule, scoped: bool) -> Case {
-    Case { path, form: form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(), rule, scoped }
+    Case {
+        path,
+        form: form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+        rule,
+        scoped,
+    }
 }
 
 #[tokio::test]
@@ -70,19 +75,37 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         ("victim@example.com", Role::Auditor),
     ] {
         let n = sink.count();
-        members::invite(&app.services, &app.admin, email, role).await.expect("invite");
+        members::invite(&app.services, &app.admin, email, role)
+            .await
+            .expect("invite");
         let mail = sink.wait_for(n).await;
         let start = mail.find("invite?token=").expect("link") + "invite?token=".len();
-        let joined = members::accept(&app.services, &mail[start..start + 64], &RequestMeta::default()).await.expect("accept");
+        let joined = members::accept(
+            &app.services,
+            &mail[start..start + 64],
+            &RequestMeta::default(),
+        )
+        .await
+        .expect("accept");
         if email.starts_with("victim") {
             victim_id = joined.user_id;
         } else {
-            callers.push((email.into(), Some(role), Some(sign_in_as(&app, &sink, email).await)));
+            callers.push((
+                email.into(),
+                Some(role),
+                Some(sign_in_as(&app, &sink, email).await),
+            ));
         }
     }
-    callers.push(("owner@example.com".into(), Some(Role::Owner), Some(sign_in_as(&app, &sink, "owner@example.com").await)));
+    callers.push((
+        "owner@example.com".into(),
+        Some(Role::Owner),
+        Some(sign_in_as(&app, &sink, "owner@example.com").await),
+    ));
     // Another organization's owner, and an expired session.
-    orgs::create(&app.services, "Other Org", Some("stranger@example.org")).await.expect("other org");
+    orgs::create(&app.services, "Other Org", Some("stranger@example.org"))
+        .await
+        .expect("other org");
     let stranger = sign_in_as(&app, &sink, "stranger@example.org").await;
     let expired = sign_in_as(&app, &sink, "abe@example.com").await;
     // The session just created is the newest row: end its lifetime in the database.
@@ -92,7 +115,9 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
     let tool = app.create_shared_tool("GitHub", None, "ghp_x").await;
     let (agent, key) = app.create_agent("bot").await;
     let request = app.request_access(&key, &tool.id).await;
-    let pending = grants::list(&app.services, &app.admin, None, 10).await.expect("requests");
+    let pending = grants::list(&app.services, &app.admin, None, 10)
+        .await
+        .expect("requests");
     assert_eq!(pending.len(), 1);
     let nobody = "00000000-0000-7000-8000-000000000000";
     let org = app.org_id.clone();
@@ -101,14 +126,24 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
     use Rule::*;
     let table = vec![
         case("status", &[], Public(200), false),
-        case("auth/request", &[("email", "nobody-{who}@example.com")], Public(200), false),
+        case(
+            "auth/request",
+            &[("email", "nobody-{who}@example.com")],
+            Public(200),
+            false,
+        ),
         case("auth/check", &[("token", "bogus")], Public(200), false),
         case("auth/confirm", &[("token", "bogus")], Public(401), false),
         case("auth/me", &[], Public(200), false),
         case("invite/check", &[("token", "bogus")], Public(200), false),
         case("invite/accept", &[("token", "bogus")], Public(401), false),
         case("auth/sessions", &[], Reads, false),
-        case("auth/sessions/end", &[("handle", "0000000000000000")], Member, false),
+        case(
+            "auth/sessions/end",
+            &[("handle", "0000000000000000")],
+            Member,
+            false,
+        ),
         case("auth/switch-org", &[("org_id", &org)], Member, true),
         case("overview", &[], Reads, false),
         case("inbox", &[], Reads, false),
@@ -117,39 +152,167 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         case("tools", &[], Reads, false),
         case("tools/guide-history", &[("id", tool_id)], Reads, true),
         case("tools/delete-impact", &[("id", tool_id)], Reads, true),
-        case("audit", &[("query[action]", ""), ("query[agent_id]", ""), ("query[tool_id]", ""), ("query[actor]", ""), ("query[since]", ""), ("query[until]", "")], Reads, false),
+        case(
+            "audit",
+            &[
+                ("query[action]", ""),
+                ("query[agent_id]", ""),
+                ("query[tool_id]", ""),
+                ("query[actor]", ""),
+                ("query[since]", ""),
+                ("query[until]", ""),
+            ],
+            Reads,
+            false,
+        ),
         case("audit/verify", &[], Reads, false),
         case("members", &[], Reads, false),
         case("notifications", &[], Reads, false),
         case("notifications/email", &[("on", "false")], Reads, false),
-        case("requests/deny", &[("id", nobody), ("reason", "no")], Decide, false),
-        case("requests/revoke", &[("id", nobody), ("reason", "no")], Decide, false),
-        case("requests/bulk", &[("ids[0]", nobody), ("approve", "false"), ("reason", "no")], Decide, false),
-        case("requests/grant", &[("agent_id", agent_id), ("tool_id", tool_id), ("reason", "granted in the test")], Decide, true),
+        case(
+            "requests/deny",
+            &[("id", nobody), ("reason", "no")],
+            Decide,
+            false,
+        ),
+        case(
+            "requests/revoke",
+            &[("id", nobody), ("reason", "no")],
+            Decide,
+            false,
+        ),
+        case(
+            "requests/bulk",
+            &[("ids[0]", nobody), ("approve", "false"), ("reason", "no")],
+            Decide,
+            false,
+        ),
+        case(
+            "requests/grant",
+            &[
+                ("agent_id", agent_id),
+                ("tool_id", tool_id),
+                ("reason", "granted in the test"),
+            ],
+            Decide,
+            true,
+        ),
         case("requests/approve", &[("id", &request)], Decide, true),
-        case("suggestions/dismiss", &[("id", nobody), ("reason", "no")], Decide, false),
+        case(
+            "suggestions/dismiss",
+            &[("id", nobody), ("reason", "no")],
+            Decide,
+            false,
+        ),
         case("guide-suggestions/accept", &[("id", nobody)], Decide, false),
-        case("guide-suggestions/dismiss", &[("id", nobody), ("reason", "no")], Decide, false),
-        case("agents/create", &[("name", "new-bot"), ("description", "x")], Admin, false),
+        case(
+            "guide-suggestions/dismiss",
+            &[("id", nobody), ("reason", "no")],
+            Decide,
+            false,
+        ),
+        case(
+            "agents/create",
+            &[("name", "new-bot"), ("description", "x")],
+            Admin,
+            false,
+        ),
         case("agents/rotate", &[("id", agent_id)], Admin, true),
-        case("agents/status", &[("id", agent_id), ("active", "true")], Admin, true),
-        case("tools/create", &[("name", "Linear"), ("description", ""), ("url", ""), ("auth_type", "api_key"), ("credential_mode", "shared"), ("credential", "lin_x"), ("instructions", "")], Admin, false),
-        case("tools/update", &[("id", tool_id), ("name", "GitHub"), ("description", "code"), ("url", "")], Admin, true),
-        case("tools/quorum", &[("id", tool_id), ("approvals", "1")], Admin, true),
-        case("tools/credential", &[("id", tool_id), ("secret", "ghp_new")], Admin, true),
-        case("tools/guide", &[("id", tool_id), ("text", "Use the API.")], Admin, true),
-        case("tools/guide-restore", &[("id", tool_id), ("version", "1")], Admin, true),
+        case(
+            "agents/status",
+            &[("id", agent_id), ("active", "true")],
+            Admin,
+            true,
+        ),
+        case(
+            "tools/create",
+            &[
+                ("name", "Linear"),
+                ("description", ""),
+                ("url", ""),
+                ("auth_type", "api_key"),
+                ("credential_mode", "shared"),
+                ("credential", "lin_x"),
+                ("instructions", ""),
+            ],
+            Admin,
+            false,
+        ),
+        case(
+            "tools/update",
+            &[
+                ("id", tool_id),
+                ("name", "GitHub"),
+                ("description", "code"),
+                ("url", ""),
+            ],
+            Admin,
+            true,
+        ),
+        case(
+            "tools/quorum",
+            &[("id", tool_id), ("approvals", "1")],
+            Admin,
+            true,
+        ),
+        case(
+            "tools/credential",
+            &[("id", tool_id), ("secret", "ghp_new")],
+            Admin,
+            true,
+        ),
+        case(
+            "tools/guide",
+            &[("id", tool_id), ("text", "Use the API.")],
+            Admin,
+            true,
+        ),
+        case(
+            "tools/guide-restore",
+            &[("id", tool_id), ("version", "1")],
+            Admin,
+            true,
+        ),
         case("tools/export", &[("format", "json")], Admin, false),
-        case("tools/import", &[("json", "[]"), ("apply", "false")], Admin, false),
-        case("members/invite", &[("email", "newbie@example.com"), ("role", "auditor")], Admin, false),
+        case(
+            "tools/import",
+            &[("json", "[]"), ("apply", "false")],
+            Admin,
+            false,
+        ),
+        case(
+            "members/invite",
+            &[("email", "newbie@example.com"), ("role", "auditor")],
+            Admin,
+            false,
+        ),
         case("members/invite/resend", &[("id", nobody)], Admin, false),
         case("members/invite/revoke", &[("id", nobody)], Admin, false),
-        case("notifications/webhook", &[("kind", "slack"), ("url", "https://hooks.slack.com/services/T/B/x"), ("events", "")], Admin, false),
-        case("notifications/events", &[("kind", "email"), ("events", "access_requested")], Admin, false),
+        case(
+            "notifications/webhook",
+            &[
+                ("kind", "slack"),
+                ("url", "https://hooks.slack.com/services/T/B/x"),
+                ("events", ""),
+            ],
+            Admin,
+            false,
+        ),
+        case(
+            "notifications/events",
+            &[("kind", "email"), ("events", "access_requested")],
+            Admin,
+            false,
+        ),
         case("notifications/remove", &[("kind", "discord")], Admin, false),
         case("notifications/test", &[("kind", "slack")], Admin, false),
         case("notifications/retry", &[("id", nobody)], Admin, false),
-        case("members/role", &[("user_id", victim), ("role", "approver")], Owner, true),
+        case(
+            "members/role",
+            &[("user_id", victim), ("role", "approver")],
+            Owner,
+            true,
+        ),
         case("members/domains", &[("domains", "")], Owner, false),
         case("members/remove", &[("user_id", victim)], Owner, true),
         case("org/delete", &[("name", "not the name")], Owner, false),
@@ -166,17 +329,33 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         .collect();
     let listed: BTreeSet<String> = table.iter().map(|c| c.path.to_owned()).collect();
     let missing: Vec<_> = registered.difference(&listed).collect();
-    assert!(missing.is_empty(), "server functions without an authorization rule: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "server functions without an authorization rule: {missing:?}"
+    );
     let extra: Vec<_> = listed.difference(&registered).collect();
-    assert!(extra.is_empty(), "rules for server functions that do not exist: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "rules for server functions that do not exist: {extra:?}"
+    );
 
     let mut failures = Vec::new();
     // The dashboard's plain HTTP routes: readable by every member, nobody else.
-    let rest = [("/events", "/events"), ("/audit/export", "/audit/export?format=jsonl")];
+    let rest = [
+        ("/events", "/events"),
+        ("/audit/export", "/audit/export?format=jsonl"),
+    ];
     let rest_paths: Vec<&str> = rest.iter().map(|(p, _)| *p).collect();
-    assert_eq!(rest_paths, agentkey::http::dashboard::ROUTES.to_vec(), "every dashboard route needs a row");
+    assert_eq!(
+        rest_paths,
+        agentkey::http::dashboard::ROUTES.to_vec(),
+        "every dashboard route needs a row"
+    );
     for (path, url) in rest {
-        let mut who: Vec<(&str, Option<&str>, u16)> = vec![("no session", None, 401), ("expired session", Some(expired.as_str()), 401)];
+        let mut who: Vec<(&str, Option<&str>, u16)> = vec![
+            ("no session", None, 401),
+            ("expired session", Some(expired.as_str()), 401),
+        ];
         who.push(("another organization's owner", Some(stranger.as_str()), 200));
         for (email, _, cookie) in &callers {
             who.push((email.as_str(), cookie.as_deref(), 200));
@@ -189,25 +368,51 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
             let res = req.send().await.expect("request");
             let status = res.status().as_u16();
             if status != expected {
-                failures.push(format!("{path} as {name}: got {status} (expected {expected})"));
+                failures.push(format!(
+                    "{path} as {name}: got {status} (expected {expected})"
+                ));
             }
-            if name.starts_with("another") && path == "/audit/export" && res.text().await.unwrap_or_default().contains("GitHub") {
-                failures.push(format!("{path} as {name}: the export shows this organization's data"));
+            if name.starts_with("another")
+                && path == "/audit/export"
+                && res.text().await.unwrap_or_default().contains("GitHub")
+            {
+                failures.push(format!(
+                    "{path} as {name}: the export shows this organization's data"
+                ));
             }
         }
     }
     for c in &table {
         // `{who}` in a value becomes a per-caller tag (per-mailbox limits would otherwise bite).
-        let forms: Vec<Vec<(&str, String)>> =
-            (0..8).map(|i| c.form.iter().map(|(k, v)| (*k, v.replace("{who}", &i.to_string()))).collect()).collect();
-        let form_of = |i: usize| -> Vec<(&str, &str)> { forms[i].iter().map(|(k, v)| (*k, v.as_str())).collect() };
+        let forms: Vec<Vec<(&str, String)>> = (0..8)
+            .map(|i| {
+                c.form
+                    .iter()
+                    .map(|(k, v)| (*k, v.replace("{who}", &i.to_string())))
+                    .collect()
+            })
+            .collect();
+        let form_of = |i: usize| -> Vec<(&str, &str)> {
+            forms[i].iter().map(|(k, v)| (*k, v.as_str())).collect()
+        };
         let mut check = |who: &str, reply: Reply, expected: &str, ok: bool| {
             if !ok {
-                failures.push(format!("{} as {who}: got {} (expected {expected}): {}", c.path, reply.status, reply.body.chars().take(160).collect::<String>()));
+                failures.push(format!(
+                    "{} as {who}: got {} (expected {expected}): {}",
+                    c.path,
+                    reply.status,
+                    reply.body.chars().take(160).collect::<String>()
+                ));
             }
         };
         let not_denied = |s: u16| s < 500 && s != 401 && s != 403;
-        for (i, (who, cookie)) in [("no session", None), ("expired session", Some(expired.as_str()))].into_iter().enumerate() {
+        for (i, (who, cookie)) in [
+            ("no session", None),
+            ("expired session", Some(expired.as_str())),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let reply = rpc(&app, c.path, &form_of(i), cookie).await;
             let (expected, ok) = match c.rule {
                 Public(status) => (status.to_string(), reply.status == status),
@@ -218,7 +423,12 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         let reply = rpc(&app, c.path, &form_of(2), Some(&stranger)).await;
         let (expected, ok) = match c.rule {
             Public(status) => (status.to_string(), reply.status == status),
-            _ if c.scoped => ("404".into(), reply.status == 404 && !reply.body.contains("GitHub") && !reply.body.contains("victim@")),
+            _ if c.scoped => (
+                "404".into(),
+                reply.status == 404
+                    && !reply.body.contains("GitHub")
+                    && !reply.body.contains("victim@"),
+            ),
             _ => ("allowed".into(), not_denied(reply.status)),
         };
         check("another organization's owner", reply, &expected, ok);
@@ -229,11 +439,19 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
                 Public(status) => (status.to_string(), reply.status == status),
                 Reads => ("200".into(), reply.status == 200),
                 rule if rule.allows(role) => ("allowed".into(), not_denied(reply.status)),
-                _ => ("403".into(), reply.status == 403 && !reply.body.contains("ghp_")),
+                _ => (
+                    "403".into(),
+                    reply.status == 403 && !reply.body.contains("ghp_"),
+                ),
             };
             check(who, reply, &expected, ok);
         }
     }
-    assert!(failures.is_empty(), "{} authorization mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} authorization mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     app.stop().await;
 }

@@ -14,7 +14,10 @@ fn backup(app: &common::TestApp, to: &std::path::Path) -> std::process::Output {
         .args(["--json", "backup"])
         .arg(to)
         .env("AGENTKEY_DATABASE_URL", app.db_url())
-        .env("AGENTKEY_MASTER_KEY_FILE", app.dir.path().join("master.key"))
+        .env(
+            "AGENTKEY_MASTER_KEY_FILE",
+            app.dir.path().join("master.key"),
+        )
         .output()
         .expect("agentkey backup runs")
 }
@@ -22,30 +25,52 @@ fn backup(app: &common::TestApp, to: &std::path::Path) -> std::process::Output {
 #[tokio::test]
 async fn a_backup_of_the_live_database_is_complete_verified_and_never_overwrites() {
     let app = spawn_app().await;
-    let tool = app.create_shared_tool("GitHub", None, "ghp_backup_secret").await;
+    let tool = app
+        .create_shared_tool("GitHub", None, "ghp_backup_secret")
+        .await;
     let (_, key) = app.create_agent("bot").await;
     app.grant(&key, &tool.id).await;
     assert_eq!(app.fetch(&key, &tool.id).await.status(), 200);
 
     let target = app.dir.path().join("copy.db");
     let out = backup(&app, &target);
-    assert!(out.status.success(), "backup failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "backup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
     assert_eq!(report["organizations"], 1);
-    assert!(report["audit_rows_verified"].as_i64().expect("rows") >= 5, "{report}");
+    assert!(
+        report["audit_rows_verified"].as_i64().expect("rows") >= 5,
+        "{report}"
+    );
 
     // The copy holds what the live database holds, secrets still sealed.
-    let copy = app::server::store::Store::connect(&format!("sqlite://{}", target.display())).await.expect("open copy");
-    let tools: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tools WHERE credential_blob IS NOT NULL").fetch_one(copy.reader()).await.expect("count");
+    let copy = app::server::store::Store::connect(&format!("sqlite://{}", target.display()))
+        .await
+        .expect("open copy");
+    let tools: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM tools WHERE credential_blob IS NOT NULL")
+            .fetch_one(copy.reader())
+            .await
+            .expect("count");
     assert_eq!(tools, 1);
     let raw = std::fs::read(&target).expect("read copy");
-    assert!(!raw.windows(17).any(|w| w == b"ghp_backup_secret"), "the secret is not in the file in the clear");
+    assert!(
+        !raw.windows(17).any(|w| w == b"ghp_backup_secret"),
+        "the secret is not in the file in the clear"
+    );
     copy.close().await;
 
     let again = backup(&app, &target);
     assert!(!again.status.success(), "an existing file is refused");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-    assert_eq!(app.fetch(&key, &tool.id).await.status(), 200, "the server kept serving");
+    assert_eq!(
+        app.fetch(&key, &tool.id).await.status(),
+        200,
+        "the server kept serving"
+    );
     app.stop().await;
 }
 
@@ -59,12 +84,16 @@ fn migrate_data(from: &str, to: &str) -> std::process::Output {
 #[tokio::test]
 async fn migrate_data_moves_everything_from_sqlite_to_postgres_and_back() {
     let app = spawn_app_on(TestBackend::Sqlite, &[]).await;
-    let tool = app.create_shared_tool("GitHub", None, "ghp_moving_secret").await;
+    let tool = app
+        .create_shared_tool("GitHub", None, "ghp_moving_secret")
+        .await;
     let (_, key) = app.create_agent("bot").await;
     let (_, revoked_key) = app.create_agent("revoked-bot").await;
     app.grant(&key, &tool.id).await;
     let revoked = app.grant(&revoked_key, &tool.id).await;
-    app::server::service::grants::revoke(&app.services, &app.admin, &revoked, None).await.expect("revoke");
+    app::server::service::grants::revoke(&app.services, &app.admin, &revoked, None)
+        .await
+        .expect("revoke");
     assert_eq!(app.fetch(&key, &tool.id).await.status(), 200);
     let source_url = app.db_url();
     let key_file = app.dir.path().join("master.key");
@@ -72,12 +101,19 @@ async fn migrate_data_moves_everything_from_sqlite_to_postgres_and_back() {
 
     let pg = TestDb::create_postgres().await;
     let out = migrate_data(&source_url, &pg.url());
-    assert!(out.status.success(), "migrate-data failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "migrate-data failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
     assert_eq!(report["tables"]["agents"], 2, "{report}");
     assert_eq!(report["tables"]["tools"], 1, "{report}");
     assert_eq!(report["organizations"], 1, "{report}");
-    assert!(report["audit_rows_verified"].as_i64().expect("rows") >= 8, "{report}");
+    assert!(
+        report["audit_rows_verified"].as_i64().expect("rows") >= 8,
+        "{report}"
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ghp_moving_secret"));
 
     // A server on the PostgreSQL copy with the same master key serves what the original did.
@@ -85,7 +121,11 @@ async fn migrate_data_moves_everything_from_sqlite_to_postgres_and_back() {
     let res = moved.fetch(&key, &tool.id).await;
     assert_eq!(res.status(), 200);
     assert_eq!(common::json(res).await["credential"], "ghp_moving_secret");
-    assert_eq!(moved.fetch(&revoked_key, &tool.id).await.status(), 403, "a revoked grant stays revoked");
+    assert_eq!(
+        moved.fetch(&revoked_key, &tool.id).await.status(),
+        403,
+        "a revoked grant stays revoked"
+    );
     moved.stop().await;
 
     // Into a database that is not empty: refused, and nothing in it changes.
@@ -94,23 +134,40 @@ async fn migrate_data_moves_everything_from_sqlite_to_postgres_and_back() {
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(err.contains("not empty"), "{err}");
     let mut conn = pg.connect().await;
-    let agents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents").fetch_one(&mut conn).await.expect("count");
+    let agents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
     assert_eq!(agents, 2);
 
     // A mistyped source is refused, and no empty file is left behind.
     let typo = kept.path().join("typo.db");
     let refused = migrate_data(&format!("sqlite://{}", typo.display()), &pg.url());
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("does not exist"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("does not exist"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     assert!(!typo.exists(), "no file was created");
 
     // And back to a new SQLite file: the same rows, the chain still verifies.
     let back = kept.path().join("back.db");
     let out = migrate_data(&pg.url(), &format!("sqlite://{}", back.display()));
-    assert!(out.status.success(), "back to SQLite failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "back to SQLite failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let round: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
-    let audit_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log").fetch_one(&mut conn).await.expect("count");
+    let audit_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
     assert_eq!(round["tables"]["agents"], 2, "{round}");
     assert_eq!(round["tables"]["audit_log"], audit_rows, "{round}");
-    assert_eq!(round["audit_rows_verified"], audit_rows, "including the rows the PostgreSQL server added");
+    assert_eq!(
+        round["audit_rows_verified"], audit_rows,
+        "including the rows the PostgreSQL server added"
+    );
 }

@@ -15,25 +15,62 @@ use serde_json::Value;
 async fn sign_in_by_emailed_link_starts_a_safe_session_and_the_link_works_once() {
     let (app, sink) = app_with_mail().await;
 
-    assert_eq!(rpc(&app, "auth/request", &[("email", "Owner@Example.com ")], None).await.status, 200);
+    assert_eq!(
+        rpc(
+            &app,
+            "auth/request",
+            &[("email", "Owner@Example.com ")],
+            None
+        )
+        .await
+        .status,
+        200
+    );
     let mail = sink.wait_for(0).await;
-    assert!(mail.contains(&format!("{}/auth/confirm?token=", app.services.base_url)), "{mail}");
+    assert!(
+        mail.contains(&format!("{}/auth/confirm?token=", app.services.base_url)),
+        "{mail}"
+    );
     let token = token_in(&mail);
 
     // Opening the link (GET) shows a page and does not use the token.
-    let page = app.client.get(app.url(&format!("/auth/confirm?token={token}"))).send().await.expect("page");
+    let page = app
+        .client
+        .get(app.url(&format!("/auth/confirm?token={token}")))
+        .send()
+        .await
+        .expect("page");
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
-    let csp = page.headers()["content-security-policy"].to_str().expect("csp").to_owned();
-    assert!(csp.contains("'nonce-") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert_eq!(rpc(&app, "auth/check", &[("token", &token)], None).await.json()["valid"], true);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains("'nonce-")
+            && !csp.contains("unsafe-inline")
+            && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(
+        rpc(&app, "auth/check", &[("token", &token)], None)
+            .await
+            .json()["valid"],
+        true
+    );
 
     let reply = rpc(&app, "auth/confirm", &[("token", &token)], None).await;
     assert!(reply.status < 400, "{}", reply.body);
     let cookie = reply.session_cookie().expect("session cookie");
     let lower = cookie.to_lowercase();
-    assert!(lower.contains("httponly") && lower.contains("samesite=lax") && lower.contains("path=/"), "{cookie}");
-    assert!(!lower.contains("secure"), "plain-http localhost must not set Secure: {cookie}");
+    assert!(
+        lower.contains("httponly") && lower.contains("samesite=lax") && lower.contains("path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !lower.contains("secure"),
+        "plain-http localhost must not set Secure: {cookie}"
+    );
     let pair = cookie.split(';').next().expect("pair");
 
     let me = rpc(&app, "auth/me", &[], Some(pair)).await.json();
@@ -45,15 +82,31 @@ async fn sign_in_by_emailed_link_starts_a_safe_session_and_the_link_works_once()
     let again = rpc(&app, "auth/confirm", &[("token", &token)], None).await;
     assert_eq!(again.status, 401, "{}", again.body);
     assert!(again.body.contains("invalid, used or expired"));
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'member.signed_in'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'member.signed_in'")
+            .await,
+        1
+    );
     // Stored hashed: the token itself is nowhere in the database.
-    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM sign_in_tokens WHERE token_hash = '{token}'")).await, 0);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM sign_in_tokens WHERE token_hash = '{token}'"
+        ))
+        .await,
+        0
+    );
 }
 
 #[tokio::test]
 async fn unknown_addresses_get_the_same_answer_and_no_mail() {
     let (app, sink) = app_with_mail().await;
-    let reply = rpc(&app, "auth/request", &[("email", "stranger@example.com")], None).await;
+    let reply = rpc(
+        &app,
+        "auth/request",
+        &[("email", "stranger@example.com")],
+        None,
+    )
+    .await;
     assert_eq!(reply.status, 200);
     let bad = rpc(&app, "auth/request", &[("email", "not-an-address")], None).await;
     assert_eq!(bad.status, 400);
@@ -65,7 +118,12 @@ async fn unknown_addresses_get_the_same_answer_and_no_mail() {
 async fn link_requests_are_rate_limited_per_mailbox() {
     let (app, _sink) = app_with_mail().await;
     for _ in 0..5 {
-        assert_eq!(rpc(&app, "auth/request", &[("email", OWNER)], None).await.status, 200);
+        assert_eq!(
+            rpc(&app, "auth/request", &[("email", OWNER)], None)
+                .await
+                .status,
+            200
+        );
     }
     let sixth = rpc(&app, "auth/request", &[("email", OWNER)], None).await;
     assert_eq!(sixth.status, 403);
@@ -81,10 +139,24 @@ async fn server_functions_refuse_missing_sessions_and_cross_site_requests() {
 
     let cookie = sign_in(&app, &sink).await;
     assert_eq!(rpc(&app, "inbox", &[], Some(&cookie)).await.status, 200);
-    let forged = rpc_from(&app, "agents/create", &[("name", "evil"), ("description", "")], Some(&cookie), Some("https://evil.example")).await;
+    let forged = rpc_from(
+        &app,
+        "agents/create",
+        &[("name", "evil"), ("description", "")],
+        Some(&cookie),
+        Some("https://evil.example"),
+    )
+    .await;
     assert_eq!(forged.status, 403);
     assert!(forged.body.contains("Cross-site request refused"));
-    let no_origin = rpc_from(&app, "agents/create", &[("name", "evil"), ("description", "")], Some(&cookie), None).await;
+    let no_origin = rpc_from(
+        &app,
+        "agents/create",
+        &[("name", "evil"), ("description", "")],
+        Some(&cookie),
+        None,
+    )
+    .await;
     assert_eq!(no_origin.status, 403);
     assert_eq!(app.count("SELECT COUNT(*) FROM agents").await, 0);
 }
@@ -98,9 +170,22 @@ async fn ended_and_expired_sessions_are_refused_at_once() {
     let sessions = rpc(&app, "auth/sessions", &[], Some(&first)).await.json();
     let list = sessions.as_array().expect("list");
     assert_eq!(list.len(), 2);
-    let other = list.iter().find(|s| s["current"] == false).expect("the other session");
+    let other = list
+        .iter()
+        .find(|s| s["current"] == false)
+        .expect("the other session");
     let handle = other["handle"].as_str().expect("handle");
-    assert_eq!(rpc(&app, "auth/sessions/end", &[("handle", handle)], Some(&first)).await.status, 200);
+    assert_eq!(
+        rpc(
+            &app,
+            "auth/sessions/end",
+            &[("handle", handle)],
+            Some(&first)
+        )
+        .await
+        .status,
+        200
+    );
     assert_eq!(rpc(&app, "inbox", &[], Some(&second)).await.status, 401);
     assert_eq!(rpc(&app, "inbox", &[], Some(&first)).await.status, 200);
 
@@ -115,45 +200,88 @@ async fn another_organizations_ids_are_not_found_from_the_dashboard() {
     let cookie = sign_in(&app, &sink).await;
     let other = app.other_org("Elsewhere").await;
     let tool = app
-        .create_tool_as(&other, "Foreign tool", None, app::model::AuthType::ApiKey, app::model::CredentialMode::Shared, Some("x-secret"))
+        .create_tool_as(
+            &other,
+            "Foreign tool",
+            None,
+            app::model::AuthType::ApiKey,
+            app::model::CredentialMode::Shared,
+            Some("x-secret"),
+        )
         .await;
     let (_, key) = common_agent_in(&app, &other).await;
     let request_id = app.request_access(&key, &tool.id).await;
 
-    let reply = rpc(&app, "requests/approve", &[("id", &request_id)], Some(&cookie)).await;
+    let reply = rpc(
+        &app,
+        "requests/approve",
+        &[("id", &request_id)],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(reply.status, 404, "{}", reply.body);
-    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM access_requests WHERE id = '{request_id}' AND status = 'pending'")).await, 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM access_requests WHERE id = '{request_id}' AND status = 'pending'"
+        ))
+        .await,
+        1
+    );
     let inbox = rpc(&app, "inbox", &[], Some(&cookie)).await.json();
     assert_eq!(inbox["requests"].as_array().expect("requests").len(), 0);
 }
 
-async fn common_agent_in(app: &TestApp, ctx: &app::server::service::actor::AdminCtx) -> (app::model::AgentView, String) {
-    let issued = app::server::service::agents::create(&app.services, ctx, "foreign-agent", "").await.expect("agent");
+async fn common_agent_in(
+    app: &TestApp,
+    ctx: &app::server::service::actor::AdminCtx,
+) -> (app::model::AgentView, String) {
+    let issued = app::server::service::agents::create(&app.services, ctx, "foreign-agent", "")
+        .await
+        .expect("agent");
     (issued.agent.clone(), issued.api_key.clone())
 }
 
 #[tokio::test]
 async fn the_live_stream_carries_the_organizations_changes() {
     let (app, sink) = app_with_mail().await;
-    let refused = app.client.get(app.url("/events")).send().await.expect("events");
+    let refused = app
+        .client
+        .get(app.url("/events"))
+        .send()
+        .await
+        .expect("events");
     assert_eq!(refused.status(), 401);
 
     let cookie = sign_in(&app, &sink).await;
     let tool = app.create_shared_tool("Linear", None, "lin_secret").await;
     let (_, key) = app.create_agent("live-agent").await;
-    let mut stream = app.client.get(app.url("/events")).header("cookie", &cookie).send().await.expect("events");
+    let mut stream = app
+        .client
+        .get(app.url("/events"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("events");
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
 
     let mut seen = String::new();
     while !seen.contains("data: resync") {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.expect("first event").expect("chunk").expect("open");
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .expect("first event")
+            .expect("chunk")
+            .expect("open");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     let started = std::time::Instant::now();
     app.request_access(&key, &tool.id).await;
     while !seen.contains("data: request_changed") {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.expect("change event").expect("chunk").expect("open");
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .expect("change event")
+            .expect("chunk")
+            .expect("open");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -162,68 +290,172 @@ async fn the_live_stream_carries_the_organizations_changes() {
 #[tokio::test]
 async fn the_bootstrap_link_creates_the_first_organization_and_its_owner() {
     let (app, _sink) = app_with_mail().await;
-    assert!(app::server::service::auth::bootstrap_link(&app.services).await.expect("link").is_none(), "members exist");
+    assert!(
+        app::server::service::auth::bootstrap_link(&app.services)
+            .await
+            .expect("link")
+            .is_none(),
+        "members exist"
+    );
     app.exec("DELETE FROM memberships").await;
-    let link = app::server::service::auth::bootstrap_link(&app.services).await.expect("link").expect("empty instance");
+    let link = app::server::service::auth::bootstrap_link(&app.services)
+        .await
+        .expect("link")
+        .expect("empty instance");
     let token = link.split("token=").nth(1).expect("token").to_owned();
-    assert_eq!(rpc(&app, "auth/check", &[("token", &token)], None).await.json()["bootstrap"], true);
+    assert_eq!(
+        rpc(&app, "auth/check", &[("token", &token)], None)
+            .await
+            .json()["bootstrap"],
+        true
+    );
 
     let missing = rpc(&app, "auth/confirm", &[("token", &token)], None).await;
     assert_eq!(missing.status, 400, "{}", missing.body);
-    let reply = rpc(&app, "auth/confirm", &[("token", &token), ("email", "first@example.com"), ("org_name", "Acme")], None).await;
+    let reply = rpc(
+        &app,
+        "auth/confirm",
+        &[
+            ("token", &token),
+            ("email", "first@example.com"),
+            ("org_name", "Acme"),
+        ],
+        None,
+    )
+    .await;
     assert!(reply.status < 400, "{}", reply.body);
-    let pair = reply.session_cookie().expect("cookie").split(';').next().expect("pair").to_owned();
+    let pair = reply
+        .session_cookie()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
     let me = rpc(&app, "auth/me", &[], Some(&pair)).await.json();
     assert_eq!(me["org_name"], "Acme");
     assert_eq!(me["role"], "owner");
     // Used once; a second bootstrap is refused even with a fresh link, since members exist now.
-    assert_eq!(rpc(&app, "auth/confirm", &[("token", &token), ("email", "x@example.com"), ("org_name", "Other")], None).await.status, 401);
-    assert!(app::server::service::auth::bootstrap_link(&app.services).await.expect("link").is_none());
+    assert_eq!(
+        rpc(
+            &app,
+            "auth/confirm",
+            &[
+                ("token", &token),
+                ("email", "x@example.com"),
+                ("org_name", "Other")
+            ],
+            None
+        )
+        .await
+        .status,
+        401
+    );
+    assert!(
+        app::server::service::auth::bootstrap_link(&app.services)
+            .await
+            .expect("link")
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn the_audit_export_returns_every_matching_row_and_is_itself_audited() {
     let (app, sink) = app_with_mail().await;
     let cookie = sign_in(&app, &sink).await;
-    let tool = app.create_shared_tool("GitHub", None, "ghp_export_secret").await;
+    let tool = app
+        .create_shared_tool("GitHub", None, "ghp_export_secret")
+        .await;
     let (_, key) = app.create_agent("exporter").await;
     app.grant(&key, &tool.id).await;
     for _ in 0..3 {
         assert_eq!(app.fetch(&key, &tool.id).await.status(), 200);
     }
 
-    let anonymous = app.client.get(app.url("/audit/export?format=csv")).send().await.expect("export");
+    let anonymous = app
+        .client
+        .get(app.url("/audit/export?format=csv"))
+        .send()
+        .await
+        .expect("export");
     assert_eq!(anonymous.status(), 401);
-    let get = |q: &str| app.client.get(app.url(&format!("/audit/export?{q}"))).header("cookie", &cookie).send();
+    let get = |q: &str| {
+        app.client
+            .get(app.url(&format!("/audit/export?{q}")))
+            .header("cookie", &cookie)
+            .send()
+    };
     assert_eq!(get("format=xml").await.expect("export").status(), 400);
-    assert_eq!(get("format=csv&since=yesterday").await.expect("export").status(), 400);
+    assert_eq!(
+        get("format=csv&since=yesterday")
+            .await
+            .expect("export")
+            .status(),
+        400
+    );
 
-    let res = get("format=jsonl&action=credential.vended").await.expect("export");
+    let res = get("format=jsonl&action=credential.vended")
+        .await
+        .expect("export");
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
-    assert!(res.headers()["content-disposition"].to_str().expect("disposition").contains("agentkey-audit.jsonl"));
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .expect("disposition")
+            .contains("agentkey-audit.jsonl")
+    );
     let text = res.text().await.expect("body");
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|l| l["action"] == "credential.vended"));
     assert!(!text.contains("ghp_export_secret"));
 
-    let csv = get("format=csv").await.expect("export").text().await.expect("body");
+    let csv = get("format=csv")
+        .await
+        .expect("export")
+        .text()
+        .await
+        .expect("body");
     assert!(csv.starts_with("seq,created_at,actor_type,"));
     assert!(csv.contains("\"credential.vended\""));
     assert!(!csv.contains("ghp_export_secret"));
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.exported'").await, 2);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.exported'")
+            .await,
+        2
+    );
 }
 
 #[tokio::test]
 async fn hsts_is_sent_only_when_served_over_tls() {
     let plain = common::spawn_app().await;
-    let res = plain.client.get(plain.url("/healthz")).send().await.expect("healthz");
+    let res = plain
+        .client
+        .get(plain.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert!(res.headers().get("strict-transport-security").is_none());
     let tls = spawn_app_with(&[("AGENTKEY_BASE_URL", "https://agentkey.example.com")]).await;
-    let res = tls.client.get(tls.url("/login")).send().await.expect("login");
-    assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
-    let cookie_rule = tls.client.get(tls.url("/login")).send().await.expect("login");
+    let res = tls
+        .client
+        .get(tls.url("/login"))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let cookie_rule = tls
+        .client
+        .get(tls.url("/login"))
+        .send()
+        .await
+        .expect("login");
     assert_eq!(cookie_rule.status(), 200);
 }
 
@@ -231,21 +463,63 @@ async fn hsts_is_sent_only_when_served_over_tls() {
 async fn editing_a_tool_changes_what_agents_see_and_is_audited() {
     let (app, sink) = app_with_mail().await;
     let cookie = sign_in(&app, &sink).await;
-    let tool = app.create_shared_tool("Github", None, "ghp_edit_secret").await;
+    let tool = app
+        .create_shared_tool("Github", None, "ghp_edit_secret")
+        .await;
     let (_, key) = app.create_agent("editor").await;
     app.grant(&key, &tool.id).await;
-    assert_eq!(common::json(app.fetch(&key, &tool.id).await).await["tool_name"], "Github");
+    assert_eq!(
+        common::json(app.fetch(&key, &tool.id).await).await["tool_name"],
+        "Github"
+    );
 
-    let bad = rpc(&app, "tools/update", &[("id", &tool.id), ("name", "x"), ("description", ""), ("url", "")], Some(&cookie)).await;
+    let bad = rpc(
+        &app,
+        "tools/update",
+        &[
+            ("id", &tool.id),
+            ("name", "x"),
+            ("description", ""),
+            ("url", ""),
+        ],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(bad.status, 400, "{}", bad.body);
-    let ok = rpc(&app, "tools/update", &[("id", &tool.id), ("name", "GitHub"), ("description", "Code hosting"), ("url", "https://github.com")], Some(&cookie)).await;
+    let ok = rpc(
+        &app,
+        "tools/update",
+        &[
+            ("id", &tool.id),
+            ("name", "GitHub"),
+            ("description", "Code hosting"),
+            ("url", "https://github.com"),
+        ],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.json()["name"], "GitHub");
     let fetched = common::json(app.fetch(&key, &tool.id).await).await;
     assert_eq!(fetched["tool_name"], "GitHub");
     assert_eq!(fetched["credential"], "ghp_edit_secret");
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'tool.updated'").await, 1);
-    let unknown = rpc(&app, "tools/update", &[("id", "00000000-0000-7000-8000-000000000000"), ("name", "Nope"), ("description", ""), ("url", "")], Some(&cookie)).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'tool.updated'")
+            .await,
+        1
+    );
+    let unknown = rpc(
+        &app,
+        "tools/update",
+        &[
+            ("id", "00000000-0000-7000-8000-000000000000"),
+            ("name", "Nope"),
+            ("description", ""),
+            ("url", ""),
+        ],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(unknown.status, 404);
 }
 
@@ -253,7 +527,8 @@ async fn editing_a_tool_changes_what_agents_see_and_is_audited() {
 async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
     let (app, sink) = app_with_mail().await;
     let cookie = sign_in(&app, &sink).await;
-    app.create_shared_tool("GitHub", Some("https://github.com"), "ghp_catalog_secret").await;
+    app.create_shared_tool("GitHub", Some("https://github.com"), "ghp_catalog_secret")
+        .await;
 
     let exported = rpc(&app, "tools/export", &[], Some(&cookie)).await;
     assert_eq!(exported.status, 200);
@@ -265,15 +540,32 @@ async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
     catalog.push(serde_json::json!({ "name": "Linear", "url": "https://linear.app", "instructions": "Issues only." }));
     let text = serde_json::to_string(&catalog).expect("json");
 
-    let dry = rpc(&app, "tools/import", &[("json", &text), ("apply", "false")], Some(&cookie)).await;
+    let dry = rpc(
+        &app,
+        "tools/import",
+        &[("json", &text), ("apply", "false")],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(dry.status, 200, "{}", dry.body);
     let plan = dry.json();
     assert_eq!(plan["applied"], false);
     assert_eq!(plan["create"], serde_json::json!(["Linear"]));
     assert_eq!(plan["update"][0][1], serde_json::json!(["instructions"]));
-    assert_eq!(app.count("SELECT COUNT(*) FROM tools").await, 1, "a dry run changes nothing");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM tools").await,
+        1,
+        "a dry run changes nothing"
+    );
 
-    let applied = rpc(&app, "tools/import", &[("json", &text), ("apply", "true")], Some(&cookie)).await.json();
+    let applied = rpc(
+        &app,
+        "tools/import",
+        &[("json", &text), ("apply", "true")],
+        Some(&cookie),
+    )
+    .await
+    .json();
     assert_eq!(applied["applied"], true);
     assert_eq!(app.count("SELECT COUNT(*) FROM tools").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE name = 'GitHub' AND instructions = 'Use the GraphQL API.' AND instructions_version = 2").await, 1);
@@ -282,34 +574,107 @@ async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
     let yaml = rpc(&app, "tools/export", &[("format", "yaml")], Some(&cookie)).await;
     assert_eq!(yaml.status, 200, "{}", yaml.body);
     let yaml: String = serde_json::from_str(&yaml.body).expect("a YAML string");
-    assert!(yaml.contains("- name: GitHub") && yaml.contains("name: Linear"), "{yaml}");
+    assert!(
+        yaml.contains("- name: GitHub") && yaml.contains("name: Linear"),
+        "{yaml}"
+    );
     assert!(!yaml.contains("ghp_catalog_secret"));
-    let plan = rpc(&app, "tools/import", &[("json", &yaml), ("apply", "false")], Some(&cookie)).await.json();
-    assert_eq!(plan["unchanged"], serde_json::json!(["GitHub", "Linear"]), "{plan}");
+    let plan = rpc(
+        &app,
+        "tools/import",
+        &[("json", &yaml), ("apply", "false")],
+        Some(&cookie),
+    )
+    .await
+    .json();
+    assert_eq!(
+        plan["unchanged"],
+        serde_json::json!(["GitHub", "Linear"]),
+        "{plan}"
+    );
     assert_eq!(plan["create"], serde_json::json!([]));
     let audit_rows = app.count("SELECT COUNT(*) FROM audit_log").await;
-    let plan = rpc(&app, "tools/import", &[("json", &yaml), ("apply", "true")], Some(&cookie)).await.json();
+    let plan = rpc(
+        &app,
+        "tools/import",
+        &[("json", &yaml), ("apply", "true")],
+        Some(&cookie),
+    )
+    .await
+    .json();
     assert_eq!(plan["applied"], true);
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log").await, audit_rows, "an import without changes writes nothing");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log").await,
+        audit_rows,
+        "an import without changes writes nothing"
+    );
     let escape = serde_json::json!([{ "name": "Linear", "url": "https://linear.app", "instructions": "Issues \u{1b}[31monly." }]).to_string();
-    let refused = rpc(&app, "tools/import", &[("json", &escape), ("apply", "true")], Some(&cookie)).await;
-    assert_eq!(refused.status, 400, "a control character in an updated guide: {}", refused.body);
+    let refused = rpc(
+        &app,
+        "tools/import",
+        &[("json", &escape), ("apply", "true")],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(
+        refused.status, 400,
+        "a control character in an updated guide: {}",
+        refused.body
+    );
     assert!(refused.body.contains("instructions"), "{}", refused.body);
-    assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE instructions = 'Issues only.'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM tools WHERE instructions = 'Issues only.'")
+            .await,
+        1
+    );
     let edited = yaml.replace("Issues only.", "Issues and projects.");
-    let plan = rpc(&app, "tools/import", &[("json", &edited), ("apply", "false")], Some(&cookie)).await.json();
-    assert_eq!(plan["update"], serde_json::json!([["Linear", ["instructions"]]]), "{plan}");
-    let bad_yaml = rpc(&app, "tools/import", &[("json", "- name: [unclosed"), ("apply", "false")], Some(&cookie)).await;
+    let plan = rpc(
+        &app,
+        "tools/import",
+        &[("json", &edited), ("apply", "false")],
+        Some(&cookie),
+    )
+    .await
+    .json();
+    assert_eq!(
+        plan["update"],
+        serde_json::json!([["Linear", ["instructions"]]]),
+        "{plan}"
+    );
+    let bad_yaml = rpc(
+        &app,
+        "tools/import",
+        &[("json", "- name: [unclosed"), ("apply", "false")],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(bad_yaml.status, 400);
-    assert!(bad_yaml.body.contains("not a catalog export"), "{}", bad_yaml.body);
+    assert!(
+        bad_yaml.body.contains("not a catalog export"),
+        "{}",
+        bad_yaml.body
+    );
     let bad_format = rpc(&app, "tools/export", &[("format", "xml")], Some(&cookie)).await;
     assert_eq!(bad_format.status, 400, "{}", bad_format.body);
 
     let refused = serde_json::to_string(&serde_json::json!([{ "name": "x" }])).expect("json");
-    let plan = rpc(&app, "tools/import", &[("json", &refused), ("apply", "true")], Some(&cookie)).await.json();
+    let plan = rpc(
+        &app,
+        "tools/import",
+        &[("json", &refused), ("apply", "true")],
+        Some(&cookie),
+    )
+    .await
+    .json();
     assert_eq!(plan["applied"], false);
     assert_eq!(plan["refused"][0][1], "name must be 2–120 characters");
-    let garbage = rpc(&app, "tools/import", &[("json", "{not json"), ("apply", "false")], Some(&cookie)).await;
+    let garbage = rpc(
+        &app,
+        "tools/import",
+        &[("json", "{not json"), ("apply", "false")],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(garbage.status, 400);
     assert!(garbage.body.contains("not a catalog export"));
 }
@@ -318,12 +683,19 @@ async fn the_catalog_exports_without_secrets_and_imports_after_a_dry_run() {
 async fn a_catalog_import_that_fails_midway_leaves_nothing_behind() {
     let (app, sink) = app_with_mail().await;
     let cookie = sign_in(&app, &sink).await;
-    app.create_shared_tool("GitHub", Some("https://github.com"), "ghp_import_secret").await;
+    app.create_shared_tool("GitHub", Some("https://github.com"), "ghp_import_secret")
+        .await;
     // The last new tool of the import is refused by the database, after the update and the
     // first new tool were written.
     let (when, body) = match app.db.backend() {
-        common::TestBackend::Sqlite => ("BEFORE INSERT ON tools WHEN NEW.name = 'Zeta'", "SELECT RAISE(ABORT, 'refused by the test')"),
-        common::TestBackend::Postgres => ("BEFORE INSERT ON tools", "IF NEW.name = 'Zeta' THEN RAISE EXCEPTION 'refused by the test'; END IF"),
+        common::TestBackend::Sqlite => (
+            "BEFORE INSERT ON tools WHEN NEW.name = 'Zeta'",
+            "SELECT RAISE(ABORT, 'refused by the test')",
+        ),
+        common::TestBackend::Postgres => (
+            "BEFORE INSERT ON tools",
+            "IF NEW.name = 'Zeta' THEN RAISE EXCEPTION 'refused by the test'; END IF",
+        ),
     };
     app.create_trigger("refuse_zeta", when, body).await;
     let catalog = serde_json::json!([
@@ -341,55 +713,147 @@ async fn a_catalog_import_that_fails_midway_leaves_nothing_behind() {
     }
     let before = counts(&app).await;
 
-    let failed = rpc(&app, "tools/import", &[("json", &catalog), ("apply", "true")], Some(&cookie)).await;
+    let failed = rpc(
+        &app,
+        "tools/import",
+        &[("json", &catalog), ("apply", "true")],
+        Some(&cookie),
+    )
+    .await;
     assert_ne!(failed.status, 200, "{}", failed.body);
-    assert_eq!(counts(&app).await, before, "no tool, guide version or audit row of a failed import stays");
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "no tool, guide version or audit row of a failed import stays"
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE name = 'GitHub' AND description <> 'Code' AND instructions_version = 1").await, 1);
 
     app.drop_trigger("refuse_zeta", "tools").await;
-    let applied = rpc(&app, "tools/import", &[("json", &catalog), ("apply", "true")], Some(&cookie)).await;
+    let applied = rpc(
+        &app,
+        "tools/import",
+        &[("json", &catalog), ("apply", "true")],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(applied.json()["applied"], true, "{}", applied.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM tools").await, 3);
     assert_eq!(app.count("SELECT COUNT(*) FROM tools WHERE name = 'GitHub' AND description = 'Code' AND instructions_version = 2").await, 1);
     let actions = app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('tool.created', 'tool.updated', 'tool.guide_updated')").await;
-    assert_eq!(actions, 5, "GitHub created earlier, then one import: details, guide, two new tools");
+    assert_eq!(
+        actions, 5,
+        "GitHub created earlier, then one import: details, guide, two new tools"
+    );
 }
 
 #[tokio::test]
 async fn graceful_shutdown_ends_open_event_streams() {
     let (app, sink) = app_with_mail().await;
     let cookie = sign_in(&app, &sink).await;
-    let mut stream = app.client.get(app.url("/events")).header("cookie", &cookie).send().await.expect("events");
+    let mut stream = app
+        .client
+        .get(app.url("/events"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("events");
     assert_eq!(stream.status(), 200);
     let _first = stream.chunk().await.expect("first event");
     // `stop()` waits for the server task; it would hang if the stream kept the drain open.
-    tokio::time::timeout(Duration::from_secs(10), app.stop()).await.expect("shutdown finished with a stream open");
-    let rest = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.expect("stream ended");
-    assert!(matches!(rest, Ok(None) | Err(_)), "the stream must end at shutdown");
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("shutdown finished with a stream open");
+    let rest = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("stream ended");
+    assert!(
+        matches!(rest, Ok(None) | Err(_)),
+        "the stream must end at shutdown"
+    );
 }
 
 #[tokio::test]
 async fn an_admin_grant_gives_access_at_once_and_refuses_what_approval_would() {
     let (app, sink) = app_with_mail().await;
     let cookie = sign_in(&app, &sink).await;
-    let tool = app.create_shared_tool("Stripe", None, "sk_grant_secret").await;
+    let tool = app
+        .create_shared_tool("Stripe", None, "sk_grant_secret")
+        .await;
     let (agent, key) = app.create_agent("billing-bot").await;
 
-    let short = rpc(&app, "requests/grant", &[("agent_id", &agent.id), ("tool_id", &tool.id), ("reason", "x")], Some(&cookie)).await;
+    let short = rpc(
+        &app,
+        "requests/grant",
+        &[
+            ("agent_id", &agent.id),
+            ("tool_id", &tool.id),
+            ("reason", "x"),
+        ],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(short.status, 400, "{}", short.body);
-    let with_secret = rpc(&app, "requests/grant", &[("agent_id", &agent.id), ("tool_id", &tool.id), ("reason", "Monthly invoices"), ("secret", "nope")], Some(&cookie)).await;
-    assert_eq!(with_secret.status, 400, "a shared tool takes no per-agent secret: {}", with_secret.body);
-    assert_eq!(app.count("SELECT COUNT(*) FROM access_requests").await, 0, "nothing written by refused grants");
+    let with_secret = rpc(
+        &app,
+        "requests/grant",
+        &[
+            ("agent_id", &agent.id),
+            ("tool_id", &tool.id),
+            ("reason", "Monthly invoices"),
+            ("secret", "nope"),
+        ],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(
+        with_secret.status, 400,
+        "a shared tool takes no per-agent secret: {}",
+        with_secret.body
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM access_requests").await,
+        0,
+        "nothing written by refused grants"
+    );
 
-    let granted = rpc(&app, "requests/grant", &[("agent_id", &agent.id), ("tool_id", &tool.id), ("reason", "Monthly invoices")], Some(&cookie)).await;
+    let granted = rpc(
+        &app,
+        "requests/grant",
+        &[
+            ("agent_id", &agent.id),
+            ("tool_id", &tool.id),
+            ("reason", "Monthly invoices"),
+        ],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(granted.status, 200, "{}", granted.body);
     assert_eq!(granted.json()["status"], "approved");
     assert_eq!(granted.json()["origin"], "admin");
-    assert_eq!(common::json(app.fetch(&key, &tool.id).await).await["credential"], "sk_grant_secret");
+    assert_eq!(
+        common::json(app.fetch(&key, &tool.id).await).await["credential"],
+        "sk_grant_secret"
+    );
 
-    let again = rpc(&app, "requests/grant", &[("agent_id", &agent.id), ("tool_id", &tool.id), ("reason", "Monthly invoices")], Some(&cookie)).await;
+    let again = rpc(
+        &app,
+        "requests/grant",
+        &[
+            ("agent_id", &agent.id),
+            ("tool_id", &tool.id),
+            ("reason", "Monthly invoices"),
+        ],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(again.status, 409);
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('grant.requested', 'grant.approved')").await, 2);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_log WHERE action IN ('grant.requested', 'grant.approved')"
+        )
+        .await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -398,26 +862,71 @@ async fn a_member_turns_on_alert_mail_from_the_dashboard_and_gets_the_next_reque
     let cookie = sign_in(&app, &sink).await;
     let before = sink.count();
 
-    let reply = rpc(&app, "notifications/email", &[("on", "true")], Some(&cookie)).await;
+    let reply = rpc(
+        &app,
+        "notifications/email",
+        &[("on", "true")],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let settings = rpc(&app, "notifications", &[], Some(&cookie)).await.json();
     assert_eq!(settings["email_opt_in"], true);
     assert_eq!(settings["email_recipients"], 1);
-    let bogus = rpc(&app, "notifications/events", &[("kind", "pager"), ("events", "access_requested")], Some(&cookie)).await;
-    assert_eq!(bogus.status, 400, "unknown channel kinds are refused: {}", bogus.body);
-    let bogus = rpc(&app, "notifications/events", &[("kind", "email"), ("events", "everything")], Some(&cookie)).await;
-    assert_eq!(bogus.status, 400, "unknown events are refused: {}", bogus.body);
+    let bogus = rpc(
+        &app,
+        "notifications/events",
+        &[("kind", "pager"), ("events", "access_requested")],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(
+        bogus.status, 400,
+        "unknown channel kinds are refused: {}",
+        bogus.body
+    );
+    let bogus = rpc(
+        &app,
+        "notifications/events",
+        &[("kind", "email"), ("events", "everything")],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(
+        bogus.status, 400,
+        "unknown events are refused: {}",
+        bogus.body
+    );
 
     let tool = app.create_shared_tool("GitHub", None, "s3cret").await;
     let (_, key) = app.create_agent("mail-bot").await;
     app.request_access(&key, &tool.id).await;
     let mail = sink.wait_for(before).await;
-    assert!(mail.contains("To: owner@example.com") && mail.contains("New access request") && mail.contains("mail-bot"), "{mail}");
+    assert!(
+        mail.contains("To: owner@example.com")
+            && mail.contains("New access request")
+            && mail.contains("mail-bot"),
+        "{mail}"
+    );
 
-    assert_eq!(rpc(&app, "notifications/email", &[("on", "false")], Some(&cookie)).await.status, 200);
+    assert_eq!(
+        rpc(
+            &app,
+            "notifications/email",
+            &[("on", "false")],
+            Some(&cookie)
+        )
+        .await
+        .status,
+        200
+    );
     let settings = rpc(&app, "notifications", &[], Some(&cookie)).await.json();
     assert_eq!(settings["email_recipients"], 0);
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'notification.email_opt_in'").await, 2);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'notification.email_opt_in'")
+            .await,
+        2
+    );
     app.stop().await;
 }
 
@@ -428,26 +937,80 @@ async fn bad_input_to_the_new_server_functions_gets_a_clear_4xx_and_changes_noth
     let tool = app.create_shared_tool("GitHub", None, "ghp_x").await;
     let long_url = format!("https://hooks.slack.com/services/{}", "x".repeat(10_000));
     let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
-        ("tools/quorum", vec![("id", tool.id.as_str()), ("approvals", "lots")]),
-        ("tools/quorum", vec![("id", tool.id.as_str()), ("approvals", "7")]),
+        (
+            "tools/quorum",
+            vec![("id", tool.id.as_str()), ("approvals", "lots")],
+        ),
+        (
+            "tools/quorum",
+            vec![("id", tool.id.as_str()), ("approvals", "7")],
+        ),
         ("tools/quorum", vec![("id", tool.id.as_str())]),
         ("notifications/email", vec![("on", "maybe")]),
-        ("agents/status", vec![("id", tool.id.as_str()), ("active", "2")]),
-        ("tools/quorum", vec![("id", "not-a-uuid"), ("approvals", "2")]),
-        ("members/invite", vec![("email", "x@example.com"), ("role", "god")]),
-        ("members/invite", vec![("email", "not an address"), ("role", "auditor")]),
-        ("members/role", vec![("user_id", "00000000-0000-7000-8000-000000000000"), ("role", "admin")]),
+        (
+            "agents/status",
+            vec![("id", tool.id.as_str()), ("active", "2")],
+        ),
+        (
+            "tools/quorum",
+            vec![("id", "not-a-uuid"), ("approvals", "2")],
+        ),
+        (
+            "members/invite",
+            vec![("email", "x@example.com"), ("role", "god")],
+        ),
+        (
+            "members/invite",
+            vec![("email", "not an address"), ("role", "auditor")],
+        ),
+        (
+            "members/role",
+            vec![
+                ("user_id", "00000000-0000-7000-8000-000000000000"),
+                ("role", "admin"),
+            ],
+        ),
         ("members/domains", vec![("domains", "exa mple, @bad")]),
-        ("notifications/webhook", vec![("kind", "slack"), ("url", "javascript:alert(1)"), ("events", "")]),
-        ("notifications/webhook", vec![("kind", "slack"), ("url", long_url.as_str()), ("events", "")]),
-        ("notifications/webhook", vec![("kind", "email"), ("url", "https://hooks.slack.com/services/T/B/x"), ("events", "")]),
+        (
+            "notifications/webhook",
+            vec![
+                ("kind", "slack"),
+                ("url", "javascript:alert(1)"),
+                ("events", ""),
+            ],
+        ),
+        (
+            "notifications/webhook",
+            vec![
+                ("kind", "slack"),
+                ("url", long_url.as_str()),
+                ("events", ""),
+            ],
+        ),
+        (
+            "notifications/webhook",
+            vec![
+                ("kind", "email"),
+                ("url", "https://hooks.slack.com/services/T/B/x"),
+                ("events", ""),
+            ],
+        ),
         ("notifications/retry", vec![("id", "not-a-uuid")]),
         ("invite/accept", vec![("token", "")]),
         ("org/delete", vec![("name", "")]),
         // NUL characters: SQLite stores them, PostgreSQL refuses them; either way a 4xx.
-        ("requests/deny", vec![("id", "0190\u{0}0000"), ("reason", "no")]),
-        ("members/role", vec![("user_id", "user\u{0}id"), ("role", "admin")]),
-        ("agents/status", vec![("id", "agent\u{0}id"), ("active", "false")]),
+        (
+            "requests/deny",
+            vec![("id", "0190\u{0}0000"), ("reason", "no")],
+        ),
+        (
+            "members/role",
+            vec![("user_id", "user\u{0}id"), ("role", "admin")],
+        ),
+        (
+            "agents/status",
+            vec![("id", "agent\u{0}id"), ("active", "false")],
+        ),
         (
             "audit",
             vec![
@@ -463,19 +1026,33 @@ async fn bad_input_to_the_new_server_functions_gets_a_clear_4xx_and_changes_noth
     for (path, form) in cases {
         let reply = rpc(&app, path, &form, Some(&cookie)).await;
         // The audit query with a NUL finds nothing on SQLite (200, empty); anything else is a 4xx.
-        let ok = (400..500).contains(&reply.status) || (path == "audit" && reply.status == 200 && reply.body == "[]");
+        let ok = (400..500).contains(&reply.status)
+            || (path == "audit" && reply.status == 200 && reply.body == "[]");
         assert!(ok, "{path} {form:?}: {} {}", reply.status, reply.body);
-        assert!(!reply.body.to_lowercase().contains("sqlx") && !reply.body.contains("panicked"), "{path}: {}", reply.body);
+        assert!(
+            !reply.body.to_lowercase().contains("sqlx") && !reply.body.contains("panicked"),
+            "{path}: {}",
+            reply.body
+        );
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM notification_channels").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notification_channels")
+            .await,
+        0
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM invitations").await, 0);
     assert_eq!(app.count("SELECT approvals_required FROM tools").await, 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM organizations WHERE deleted_at IS NULL").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM organizations WHERE deleted_at IS NULL")
+            .await,
+        1
+    );
     app.stop().await;
 }
 
 #[tokio::test]
-async fn the_browser_bundle_goes_out_precompressed_and_only_build_hashed_chunks_are_cached_for_good() {
+async fn the_browser_bundle_goes_out_precompressed_and_only_build_hashed_chunks_are_cached_for_good()
+ {
     let app = spawn_app_with(&[]).await;
     let pkg = app.dir.path().join("site/pkg");
     std::fs::create_dir_all(&pkg).expect("pkg dir");
@@ -491,7 +1068,9 @@ async fn the_browser_bundle_goes_out_precompressed_and_only_build_hashed_chunks_
         }
         req.send()
     };
-    let res = get("/pkg/agentkey.wasm", Some("gzip, deflate, br")).await.expect("main module");
+    let res = get("/pkg/agentkey.wasm", Some("gzip, deflate, br"))
+        .await
+        .expect("main module");
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-encoding"], "gzip");
     assert_eq!(res.headers()["content-type"], "application/wasm");
@@ -505,17 +1084,33 @@ async fn the_browser_bundle_goes_out_precompressed_and_only_build_hashed_chunks_
     assert_eq!(&res.bytes().await.expect("body")[..], b"\0asm plain");
 
     // Revalidation costs a 304, and the policy stays on it.
-    let res = app.client.get(app.url("/pkg/agentkey.wasm")).header("if-modified-since", last_modified).send().await.expect("revalidate");
+    let res = app
+        .client
+        .get(app.url("/pkg/agentkey.wasm"))
+        .header("if-modified-since", last_modified)
+        .send()
+        .await
+        .expect("revalidate");
     assert_eq!(res.status(), 304);
     assert_eq!(res.headers()["cache-control"], "no-cache");
 
-    let res = get("/pkg/chunk_7.0123456789abcdef.wasm", Some("gzip")).await.expect("chunk");
+    let res = get("/pkg/chunk_7.0123456789abcdef.wasm", Some("gzip"))
+        .await
+        .expect("chunk");
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["cache-control"], "public, max-age=31536000, immutable");
-    assert!(res.headers().get("content-encoding").is_none(), "no gzip copy of this one: sent as is");
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        res.headers().get("content-encoding").is_none(),
+        "no gzip copy of this one: sent as is"
+    );
 
     // A chunk of another build is gone, and no error page is cached.
-    let res = get("/pkg/chunk_7.fedcba9876543210.wasm", Some("gzip")).await.expect("old chunk");
+    let res = get("/pkg/chunk_7.fedcba9876543210.wasm", Some("gzip"))
+        .await
+        .expect("old chunk");
     assert_eq!(res.status(), 404);
     assert!(res.headers().get("cache-control").is_none());
 }

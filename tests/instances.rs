@@ -30,15 +30,30 @@ async fn two_instances(vars: &[(&str, &str)]) -> (TestApp, TestApp) {
 /// A dashboard event stream on `app` for the session `cookie` (started on the other instance),
 /// past its first `resync`; returns the stream and an empty buffer for what it says next.
 async fn events_on(app: &TestApp, cookie: &str) -> (reqwest::Response, String) {
-    let mut stream = app.client.get(app.url("/events")).header("cookie", cookie).send().await.expect("event stream");
-    assert_eq!(stream.status(), 200, "the instance accepts the session the other one started");
+    let mut stream = app
+        .client
+        .get(app.url("/events"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("event stream");
+    assert_eq!(
+        stream.status(),
+        200,
+        "the instance accepts the session the other one started"
+    );
     let mut seen = String::new();
     wait_for_event(&mut stream, &mut seen, "data: resync", 5).await;
     seen.clear();
     (stream, seen)
 }
 
-async fn wait_for_event(stream: &mut reqwest::Response, seen: &mut String, needle: &str, secs: u64) {
+async fn wait_for_event(
+    stream: &mut reqwest::Response,
+    seen: &mut String,
+    needle: &str,
+    secs: u64,
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !seen.contains(needle) {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -55,7 +70,9 @@ async fn wait_for_event(stream: &mut reqwest::Response, seen: &mut String, needl
 async fn a_request_on_one_instance_is_live_on_the_other_and_decisions_hold_everywhere() {
     let sink = SmtpSink::start().await;
     let (a, b) = two_instances(&[("AGENTKEY_SMTP_URL", &sink.url())]).await;
-    let tool = a.create_shared_tool("GitHub", None, "ghp_shared_instances").await;
+    let tool = a
+        .create_shared_tool("GitHub", None, "ghp_shared_instances")
+        .await;
     let (_, key) = a.create_agent("release-bot").await;
 
     // Signed in through A, the session works on B (one SQL session store).
@@ -67,21 +84,41 @@ async fn a_request_on_one_instance_is_live_on_the_other_and_decisions_hold_every
     let request_id = a.request_access(&key, &tool.id).await;
     wait_for_event(&mut stream, &mut seen, "data: request_changed", 5).await;
     let live_after = started.elapsed();
-    assert!(live_after < Duration::from_secs(2), "crossed instances in {live_after:?}");
+    assert!(
+        live_after < Duration::from_secs(2),
+        "crossed instances in {live_after:?}"
+    );
 
     // Approved on B, fetched on A; revoked on A, refused on B at the very next fetch.
     assert_eq!(a.fetch(&key, &tool.id).await.status(), 403, "pending");
-    grants::approve(&b.services, &b.admin, &request_id, None, None).await.expect("approve on B");
+    grants::approve(&b.services, &b.admin, &request_id, None, None)
+        .await
+        .expect("approve on B");
     let res = a.fetch(&key, &tool.id).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(common::json(res).await["credential"], "ghp_shared_instances");
-    assert_eq!(b.fetch(&key, &tool.id).await.status(), 200, "B serves it too (and caches it)");
-    grants::revoke(&a.services, &a.admin, &request_id, Some("rotating")).await.expect("revoke on A");
-    assert_eq!(b.fetch(&key, &tool.id).await.status(), 403, "no stale cache on B");
+    assert_eq!(
+        common::json(res).await["credential"],
+        "ghp_shared_instances"
+    );
+    assert_eq!(
+        b.fetch(&key, &tool.id).await.status(),
+        200,
+        "B serves it too (and caches it)"
+    );
+    grants::revoke(&a.services, &a.admin, &request_id, Some("rotating"))
+        .await
+        .expect("revoke on A");
+    assert_eq!(
+        b.fetch(&key, &tool.id).await.status(),
+        403,
+        "no stale cache on B"
+    );
     assert_eq!(a.fetch(&key, &tool.id).await.status(), 403);
 
     // Both instances wrote to one audit chain, which still verifies.
-    let report = app::server::service::audit::verify(&b.services, &b.admin).await.expect("verify");
+    let report = app::server::service::audit::verify(&b.services, &b.admin)
+        .await
+        .expect("verify");
     assert_eq!(report.broken_at_seq, None, "{report:?}");
     assert!(report.rows_checked >= 6, "{report:?}");
     drop(stream);
@@ -95,17 +132,28 @@ async fn two_workers_deliver_each_notification_exactly_once() {
     receiver.set_mode(Mode::Slow(Duration::from_millis(50)));
     let vars = [
         ("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"),
-        ("AGENTKEY_NOTIFY_RETRY", "base=50ms,cap=300ms,attempts=40,lease=30s"),
+        (
+            "AGENTKEY_NOTIFY_RETRY",
+            "base=50ms,cap=300ms,attempts=40,lease=30s",
+        ),
         ("AGENTKEY_RATE_LIMITS", "request=1000/m"),
     ];
     let (a, b) = two_instances(&vars).await;
-    notifications::save_webhook(&a.services, &a.admin, ChannelKind::Slack, SecretString::from(receiver.url(SLACK)), &[AlertEvent::AccessRequested])
-        .await
-        .expect("webhook");
+    notifications::save_webhook(
+        &a.services,
+        &a.admin,
+        ChannelKind::Slack,
+        SecretString::from(receiver.url(SLACK)),
+        &[AlertEvent::AccessRequested],
+    )
+    .await
+    .expect("webhook");
     let (_, key) = a.create_agent("busy-bot").await;
     let total = 60;
     for i in 0..total {
-        let tool = a.create_shared_tool(&format!("Tool {i}"), None, "s3cret").await;
+        let tool = a
+            .create_shared_tool(&format!("Tool {i}"), None, "s3cret")
+            .await;
         // Requests arrive at both instances; both workers wake and claim.
         let app = if i % 2 == 0 { &a } else { &b };
         app.request_access(&key, &tool.id).await;
@@ -114,10 +162,23 @@ async fn two_workers_deliver_each_notification_exactly_once() {
     // Give a duplicate, if any, time to arrive before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let hits = receiver.delivered(SLACK);
-    let keys: HashSet<String> = hits.iter().map(|h| h.key.clone().expect("idempotency key")).collect();
+    let keys: HashSet<String> = hits
+        .iter()
+        .map(|h| h.key.clone().expect("idempotency key"))
+        .collect();
     assert_eq!(keys.len(), total, "every notification delivered");
-    assert_eq!(hits.len(), total, "and none twice: {} calls for {} notifications", hits.len(), keys.len());
-    assert_eq!(a.count("SELECT COUNT(*) FROM notification_outbox WHERE status = 'delivered'").await, total as i64);
+    assert_eq!(
+        hits.len(),
+        total,
+        "and none twice: {} calls for {} notifications",
+        hits.len(),
+        keys.len()
+    );
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM notification_outbox WHERE status = 'delivered'")
+            .await,
+        total as i64
+    );
     b.stop().await;
     a.stop().await;
 }
@@ -140,8 +201,13 @@ async fn instances_starting_together_apply_each_migration_once() {
         result.expect("every instance starts");
     }
     let mut conn = db.connect().await;
-    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.expect("count");
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).expect("dir").count();
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .expect("dir")
+        .count();
     assert_eq!(applied, files as i64);
     // The append-only rule holds on PostgreSQL too, TRUNCATE included.
     for sql in [
@@ -151,7 +217,11 @@ async fn instances_starting_together_apply_each_migration_once() {
     ] {
         sqlx::query(sql).execute(&mut conn).await.expect(sql);
     }
-    for sql in ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+    for sql in [
+        "UPDATE audit_log SET action = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
         let err = sqlx::query(sql).execute(&mut conn).await.expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
@@ -182,7 +252,13 @@ async fn a_lost_listen_connection_resynchronises_dashboards_and_events_keep_cros
     for _ in 0..50 {
         a.request_access(&key, &tool.id).await;
         seen.clear();
-        if tokio::time::timeout(Duration::from_millis(500), wait_for_event(&mut stream, &mut seen, "data: request_changed", 1)).await.is_ok() {
+        if tokio::time::timeout(
+            Duration::from_millis(500),
+            wait_for_event(&mut stream, &mut seen, "data: request_changed", 1),
+        )
+        .await
+        .is_ok()
+        {
             crossed = true;
             break;
         }
@@ -212,7 +288,11 @@ async fn a_decision_made_with_the_cli_is_live_on_the_dashboards() {
         .env("AGENTKEY_MASTER_KEY_FILE", a.dir.path().join("master.key"))
         .output()
         .expect("agentkey runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_for_event(&mut stream, &mut seen, "data: request_changed", 5).await;
     assert_eq!(a.fetch(&key, &tool.id).await.status(), 200);
     drop(stream);

@@ -6,11 +6,11 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use app::model::Role;
 use app::model::{AlertEvent, ChannelKind};
 use app::server::notify::outbound::{Outbound, SendError};
 use app::server::service::actor::AdminCtx;
 use app::server::service::notifications;
-use app::model::Role;
 use common::receiver::{Hit, Mode, Receiver};
 use common::smtp::SmtpSink;
 use common::{TestApp, spawn_app_with};
@@ -39,33 +39,52 @@ const FAST: &str = "base=50ms,cap=300ms,attempts=40,lease=2s";
 
 async fn connect(app: &TestApp, receiver: &Receiver, events: &[AlertEvent]) {
     for (kind, path) in [(ChannelKind::Slack, SLACK), (ChannelKind::Discord, DISCORD)] {
-        notifications::save_webhook(&app.services, &app.admin, kind, SecretString::from(receiver.url(path)), events)
-            .await
-            .expect("webhook saved");
+        notifications::save_webhook(
+            &app.services,
+            &app.admin,
+            kind,
+            SecretString::from(receiver.url(path)),
+            events,
+        )
+        .await
+        .expect("webhook saved");
     }
 }
 
 /// The owner opts in to alert mail and the email channel gets `events`.
 async fn mail_owner(app: &TestApp, events: &[AlertEvent]) {
     app.exec("UPDATE memberships SET email_alerts = 1").await;
-    notifications::set_events(&app.services, &app.admin, ChannelKind::Email, events).await.expect("email events");
+    notifications::set_events(&app.services, &app.admin, ChannelKind::Email, events)
+        .await
+        .expect("email events");
 }
 
 /// Waits until no outbox row is pending.
 async fn settle(app: &TestApp, secs: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
-        let pending = app.count("SELECT COUNT(*) FROM notification_outbox WHERE status = 'pending'").await;
+        let pending = app
+            .count("SELECT COUNT(*) FROM notification_outbox WHERE status = 'pending'")
+            .await;
         if pending == 0 {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{pending} notifications still pending after {secs} s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pending} notifications still pending after {secs} s"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
 fn keys(hits: &[Hit]) -> HashSet<String> {
-    hits.iter().map(|h| h.key.clone().expect("every delivery carries an idempotency key")).collect()
+    hits.iter()
+        .map(|h| {
+            h.key
+                .clone()
+                .expect("every delivery carries an idempotency key")
+        })
+        .collect()
 }
 
 fn slack_text(hit: &Hit) -> String {
@@ -73,7 +92,9 @@ fn slack_text(hit: &Hit) -> String {
 }
 
 fn by_event(hits: &[Hit], needle: &str) -> usize {
-    hits.iter().filter(|h| h.body.to_string().contains(needle)).count()
+    hits.iter()
+        .filter(|h| h.body.to_string().contains(needle))
+        .count()
 }
 
 #[tokio::test]
@@ -81,7 +102,9 @@ async fn each_event_reaches_each_channel_once_with_its_content() {
     let (app, receiver, sink) = notify_app(FAST).await;
     connect(&app, &receiver, ALL).await;
     mail_owner(&app, ALL).await;
-    let tool = app.create_shared_tool("GitHub", Some("https://github.com"), "ghp_secret").await;
+    let tool = app
+        .create_shared_tool("GitHub", Some("https://github.com"), "ghp_secret")
+        .await;
     let (_, key) = app.create_agent("release-bot").await;
     let (_, other_key) = app.create_agent("triage-bot").await;
 
@@ -89,18 +112,45 @@ async fn each_event_reaches_each_channel_once_with_its_content() {
     let request_id = app.request_access(&key, &tool.id).await;
     let hits = receiver.wait_delivered(SLACK, 1, 10).await;
     let slack = slack_text(&hits[0]);
-    assert!(slack.contains("New access request") && slack.contains("release-bot") && slack.contains("GitHub"), "{slack}");
-    assert!(slack.contains("Need it for the release"), "the reason is in the message: {slack}");
-    let button = &hits[0].body["blocks"].as_array().expect("blocks").last().expect("actions")["elements"][0];
-    assert_eq!(button["url"], json!(app.services.link("/inbox")), "the button opens the inbox");
+    assert!(
+        slack.contains("New access request")
+            && slack.contains("release-bot")
+            && slack.contains("GitHub"),
+        "{slack}"
+    );
+    assert!(
+        slack.contains("Need it for the release"),
+        "the reason is in the message: {slack}"
+    );
+    let button = &hits[0].body["blocks"]
+        .as_array()
+        .expect("blocks")
+        .last()
+        .expect("actions")["elements"][0];
+    assert_eq!(
+        button["url"],
+        json!(app.services.link("/inbox")),
+        "the button opens the inbox"
+    );
     let discord = &receiver.wait_delivered(DISCORD, 1, 10).await[0].body;
     assert_eq!(discord["embeds"][0]["title"], "New access request");
     assert_eq!(discord["embeds"][0]["fields"][0]["value"], "release-bot");
-    assert_eq!(discord["allowed_mentions"], json!({ "parse": [] }), "Discord may not ping anyone");
+    assert_eq!(
+        discord["allowed_mentions"],
+        json!({ "parse": [] }),
+        "Discord may not ping anyone"
+    );
     let mail = sink.wait_for(0).await;
     assert!(mail.contains("To: owner@example.com"), "{mail}");
-    assert!(mail.contains("New access request: release-bot → GitHub") || mail.contains("New access request"), "{mail}");
-    assert!(mail.contains("text/plain") && mail.contains("text/html"), "plain text and HTML parts: {mail}");
+    assert!(
+        mail.contains("New access request: release-bot → GitHub")
+            || mail.contains("New access request"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("text/plain") && mail.contains("text/html"),
+        "plain text and HTML parts: {mail}"
+    );
     assert!(mail.contains("Need it for the release"));
 
     app.approve(&request_id).await;
@@ -110,32 +160,66 @@ async fn each_event_reaches_each_channel_once_with_its_content() {
     assert_eq!(res.status(), 201);
     let res = app.post("/api/tools/suggest", &key, json!({ "name": "Linear", "url": "https://linear.app", "reason": "Track release issues" })).await;
     assert_eq!(res.status(), 201);
-    let res = app.post("/api/tools/suggest", &other_key, json!({ "name": "Linear", "url": "https://linear.app", "reason": "Me too" })).await;
+    let res = app
+        .post(
+            "/api/tools/suggest",
+            &other_key,
+            json!({ "name": "Linear", "url": "https://linear.app", "reason": "Me too" }),
+        )
+        .await;
     assert_eq!(res.status(), 201, "a second backer joins the suggestion");
     settle(&app, 15).await;
 
     for path in [SLACK, DISCORD] {
         let hits = receiver.delivered(path);
-        assert_eq!(hits.len(), 4, "{path}: request, decision, guide suggestion, tool suggestion — a backer adds none");
+        assert_eq!(
+            hits.len(),
+            4,
+            "{path}: request, decision, guide suggestion, tool suggestion — a backer adds none"
+        );
         assert_eq!(keys(&hits).len(), 4, "{path}: each notification once");
         assert_eq!(by_event(&hits, "New access request"), 1);
         assert_eq!(by_event(&hits, "Access approved"), 1);
         assert_eq!(by_event(&hits, "New guide suggestion"), 1);
         assert_eq!(by_event(&hits, "New tool suggestion"), 1);
-        assert_eq!(by_event(&hits, "Me too"), 0, "extra backers are not new work");
+        assert_eq!(
+            by_event(&hits, "Me too"),
+            0,
+            "extra backers are not new work"
+        );
     }
-    assert_eq!(sink.count(), 4, "one mail per event to the one member who opted in");
+    assert_eq!(
+        sink.count(),
+        4,
+        "one mail per event to the one member who opted in"
+    );
     let mut ids = HashSet::new();
     for i in 0..4 {
         let mail = sink.wait_for(i).await;
-        ids.insert(mail.lines().find(|l| l.to_ascii_lowercase().starts_with("message-id:")).expect("Message-ID").to_owned());
+        ids.insert(
+            mail.lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+                .expect("Message-ID")
+                .to_owned(),
+        );
     }
-    assert_eq!(ids.len(), 4, "each alert mail has its own Message-ID (its idempotency key)");
+    assert_eq!(
+        ids.len(),
+        4,
+        "each alert mail has its own Message-ID (its idempotency key)"
+    );
 
-    let view = notifications::settings(&app.services, &app.admin).await.expect("settings");
+    let view = notifications::settings(&app.services, &app.admin)
+        .await
+        .expect("settings");
     assert_eq!(view.delivered, 12);
     for channel in &view.channels {
-        assert_eq!(channel.last_status.as_deref(), Some("delivered"), "{:?}", channel.kind);
+        assert_eq!(
+            channel.last_status.as_deref(),
+            Some("delivered"),
+            "{:?}",
+            channel.kind
+        );
     }
     app.stop().await;
 }
@@ -147,18 +231,30 @@ async fn a_receiver_that_is_down_then_failing_then_back_gets_every_notification_
     receiver.stop();
     let (_, key) = app.create_agent("bot").await;
     for i in 0..10 {
-        let tool = app.create_shared_tool(&format!("Tool {i}"), None, "s3cret").await;
+        let tool = app
+            .create_shared_tool(&format!("Tool {i}"), None, "s3cret")
+            .await;
         app.request_access(&key, &tool.id).await;
     }
     // Connection refused for a while: every row fails at least twice.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while app.count("SELECT COUNT(*) FROM notification_outbox WHERE attempts < 2").await > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "rows were not retried while the receiver was down");
+    while app
+        .count("SELECT COUNT(*) FROM notification_outbox WHERE attempts < 2")
+        .await
+        > 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rows were not retried while the receiver was down"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let error: String = {
         let mut db = app.raw_db().await;
-        sqlx::query_scalar("SELECT last_error FROM notification_outbox LIMIT 1").fetch_one(&mut db).await.expect("error")
+        sqlx::query_scalar("SELECT last_error FROM notification_outbox LIMIT 1")
+            .fetch_one(&mut db)
+            .await
+            .expect("error")
     };
     assert!(error.contains("could not connect"), "{error}");
     assert_eq!(receiver.delivered(SLACK).len(), 0);
@@ -176,8 +272,16 @@ async fn a_receiver_that_is_down_then_failing_then_back_gets_every_notification_
         assert_eq!(hits.len(), 10, "{path}: every notification delivered");
         assert_eq!(keys(&hits).len(), 10, "{path}: none delivered twice");
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM notification_outbox WHERE status = 'delivered'").await, 20);
-    assert_eq!(app.count("SELECT COUNT(*) FROM notification_outbox WHERE status = 'dead'").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notification_outbox WHERE status = 'delivered'")
+            .await,
+        20
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notification_outbox WHERE status = 'dead'")
+            .await,
+        0
+    );
     app.stop().await;
 }
 
@@ -188,7 +292,9 @@ async fn a_server_killed_mid_backlog_delivers_everything_after_restart() {
     receiver.stop();
     let (_, key) = app.create_agent("bot").await;
     for i in 0..20 {
-        let tool = app.create_shared_tool(&format!("Tool {i}"), None, "s3cret").await;
+        let tool = app
+            .create_shared_tool(&format!("Tool {i}"), None, "s3cret")
+            .await;
         app.request_access(&key, &tool.id).await;
     }
     let db_url = app.db_url();
@@ -207,7 +313,10 @@ async fn a_server_killed_mid_backlog_delivers_everything_after_restart() {
             .env("AGENTKEY_BIND", "127.0.0.1:0")
             .env("AGENTKEY_SITE_ROOT", dir.join("site"))
             .env("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1")
-            .env("AGENTKEY_NOTIFY_RETRY", "base=50ms,cap=300ms,attempts=40,lease=1s")
+            .env(
+                "AGENTKEY_NOTIFY_RETRY",
+                "base=50ms,cap=300ms,attempts=40,lease=1s",
+            )
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -215,18 +324,29 @@ async fn a_server_killed_mid_backlog_delivers_everything_after_restart() {
     };
     let mut first = serve(&dir, 1);
     if receiver.wait_hits_within(3, 20).await.is_err() {
-        panic!("no deliveries from the server process: {}", std::fs::read_to_string(dir.join("serve-1.log")).unwrap_or_default());
+        panic!(
+            "no deliveries from the server process: {}",
+            std::fs::read_to_string(dir.join("serve-1.log")).unwrap_or_default()
+        );
     }
     first.kill().expect("SIGKILL");
     first.wait().expect("reaped");
     let before = receiver.delivered(SLACK).len() + receiver.delivered(DISCORD).len();
-    assert!(before < 40, "the kill came mid-backlog ({before} of 40 delivered)");
+    assert!(
+        before < 40,
+        "the kill came mid-backlog ({before} of 40 delivered)"
+    );
 
     receiver.set_mode(Mode::Ok);
     let mut second = serve(&dir, 2);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while keys(&receiver.delivered(SLACK)).len() < 20 || keys(&receiver.delivered(DISCORD)).len() < 20 {
-        assert!(tokio::time::Instant::now() < deadline, "backlog not delivered after the restart");
+    while keys(&receiver.delivered(SLACK)).len() < 20
+        || keys(&receiver.delivered(DISCORD)).len() < 20
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backlog not delivered after the restart"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     second.kill().expect("stop");
@@ -235,7 +355,10 @@ async fn a_server_killed_mid_backlog_delivers_everything_after_restart() {
     // of its first attempt so the receiver can drop it.
     let all = [receiver.delivered(SLACK), receiver.delivered(DISCORD)].concat();
     let repeats = all.len() - keys(&all).len();
-    assert!(repeats <= 16, "{repeats} repeats: more than were in flight at the kill");
+    assert!(
+        repeats <= 16,
+        "{repeats} repeats: more than were in flight at the kill"
+    );
 }
 
 #[tokio::test]
@@ -246,27 +369,66 @@ async fn agent_text_reaches_slack_discord_and_mail_neutralised() {
     let tool = app.create_shared_tool("GitHub", None, "s3cret").await;
     let (_, key) = app.create_agent("bot").await;
     let reason = "Urgent <!channel> @everyone <@U123ABC> see <https://evil.example/x|Open in AgentKey> [Approve](https://evil.example) <script>alert(1)</script>\nSecond line";
-    let res = app.post(&format!("/api/tools/{}/request", tool.id), &key, json!({ "reason": reason })).await;
+    let res = app
+        .post(
+            &format!("/api/tools/{}/request", tool.id),
+            &key,
+            json!({ "reason": reason }),
+        )
+        .await;
     assert_eq!(res.status(), 201);
 
     let slack = slack_text(&receiver.wait_delivered(SLACK, 1, 10).await[0]);
-    for bad in ["<!channel>", "@everyone", "<@U123ABC>", "|Open in AgentKey", "<script>", "\\nSecond"] {
+    for bad in [
+        "<!channel>",
+        "@everyone",
+        "<@U123ABC>",
+        "|Open in AgentKey",
+        "<script>",
+        "\\nSecond",
+    ] {
         assert!(!slack.contains(bad), "Slack got {bad:?}: {slack}");
     }
-    assert!(slack.contains("[channel]") && slack.contains("[user]") && slack.contains("https://evil.example/x"), "{slack}");
+    assert!(
+        slack.contains("[channel]")
+            && slack.contains("[user]")
+            && slack.contains("https://evil.example/x"),
+        "{slack}"
+    );
     assert!(slack.contains("&lt;script&gt;"), "{slack}");
 
-    let discord = receiver.wait_delivered(DISCORD, 1, 10).await[0].body.to_string();
-    assert!(!discord.contains("@everyone") && !discord.contains("<@U123ABC>"), "{discord}");
-    assert!(!discord.contains("[Approve](https://evil.example)"), "no masked link survives: {discord}");
+    let discord = receiver.wait_delivered(DISCORD, 1, 10).await[0]
+        .body
+        .to_string();
+    assert!(
+        !discord.contains("@everyone") && !discord.contains("<@U123ABC>"),
+        "{discord}"
+    );
+    assert!(
+        !discord.contains("[Approve](https://evil.example)"),
+        "no masked link survives: {discord}"
+    );
 
     let mail = sink.wait_for(0).await;
     let html = &mail[mail.find("text/html").expect("HTML part")..];
-    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"), "the HTML part escapes markup: {html}");
-    let text = &mail[mail.find("text/plain").expect("text part")..mail.find("text/html").expect("HTML part")];
-    assert!(text.contains("<script>alert(1)</script> Second line"), "plain text stays literal, on one line: {text}");
-    let subject = mail.lines().find(|l| l.starts_with("Subject:")).expect("subject");
-    assert!(!subject.contains("Second line"), "the subject carries no agent text past the names: {subject}");
+    assert!(
+        !html.contains("<script>") && html.contains("&lt;script&gt;"),
+        "the HTML part escapes markup: {html}"
+    );
+    let text = &mail
+        [mail.find("text/plain").expect("text part")..mail.find("text/html").expect("HTML part")];
+    assert!(
+        text.contains("<script>alert(1)</script> Second line"),
+        "plain text stays literal, on one line: {text}"
+    );
+    let subject = mail
+        .lines()
+        .find(|l| l.starts_with("Subject:"))
+        .expect("subject");
+    assert!(
+        !subject.contains("Second line"),
+        "the subject carries no agent text past the names: {subject}"
+    );
     app.stop().await;
 }
 
@@ -276,37 +438,88 @@ async fn private_and_loopback_webhooks_are_refused_at_save_without_any_connectio
     let app = spawn_app_with(&[]).await; // the test setting is off
     let port = receiver.port;
     let attempts = [
-        (ChannelKind::Slack, format!("http://127.0.0.1:{port}/services/T/B/x")),
-        (ChannelKind::Slack, format!("https://127.0.0.1:{port}/services/T/B/x")),
-        (ChannelKind::Slack, format!("https://localhost:{port}/services/T/B/x")),
-        (ChannelKind::Slack, format!("https://[::1]:{port}/services/T/B/x")),
-        (ChannelKind::Slack, format!("https://hooks.slack.com@127.0.0.1:{port}/services/T/B/x")),
-        (ChannelKind::Slack, "https://10.0.0.8/services/T/B/x".to_owned()),
-        (ChannelKind::Slack, "https://169.254.169.254/services/T/B/x".to_owned()),
-        (ChannelKind::Discord, format!("http://localhost:{port}/api/webhooks/1/x")),
-        (ChannelKind::Discord, "https://192.168.1.10/api/webhooks/1/x".to_owned()),
+        (
+            ChannelKind::Slack,
+            format!("http://127.0.0.1:{port}/services/T/B/x"),
+        ),
+        (
+            ChannelKind::Slack,
+            format!("https://127.0.0.1:{port}/services/T/B/x"),
+        ),
+        (
+            ChannelKind::Slack,
+            format!("https://localhost:{port}/services/T/B/x"),
+        ),
+        (
+            ChannelKind::Slack,
+            format!("https://[::1]:{port}/services/T/B/x"),
+        ),
+        (
+            ChannelKind::Slack,
+            format!("https://hooks.slack.com@127.0.0.1:{port}/services/T/B/x"),
+        ),
+        (
+            ChannelKind::Slack,
+            "https://10.0.0.8/services/T/B/x".to_owned(),
+        ),
+        (
+            ChannelKind::Slack,
+            "https://169.254.169.254/services/T/B/x".to_owned(),
+        ),
+        (
+            ChannelKind::Discord,
+            format!("http://localhost:{port}/api/webhooks/1/x"),
+        ),
+        (
+            ChannelKind::Discord,
+            "https://192.168.1.10/api/webhooks/1/x".to_owned(),
+        ),
     ];
     for (kind, url) in attempts {
-        let err = notifications::save_webhook(&app.services, &app.admin, kind, SecretString::from(url.clone()), ALL)
-            .await
-            .expect_err("refused");
+        let err = notifications::save_webhook(
+            &app.services,
+            &app.admin,
+            kind,
+            SecretString::from(url.clone()),
+            ALL,
+        )
+        .await
+        .expect_err("refused");
         assert_eq!(err.status().as_u16(), 400, "{url}");
         let body = serde_json::to_string(&err.body()).expect("json");
-        assert!(body.contains("\"url\""), "the error names the field: {body}");
+        assert!(
+            body.contains("\"url\""),
+            "the error names the field: {body}"
+        );
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM notification_channels").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notification_channels")
+            .await,
+        0
+    );
 
     // The guarded client itself, asked directly: a name resolving to loopback and literal
     // loopback/private addresses are refused before any connection.
     let guarded = Outbound::new(false).expect("client");
-    for url in [format!("https://localhost:{port}/services/x"), format!("http://127.0.0.1:{port}/x"), "https://10.1.2.3/x".to_owned()] {
+    for url in [
+        format!("https://localhost:{port}/services/x"),
+        format!("http://127.0.0.1:{port}/x"),
+        "https://10.1.2.3/x".to_owned(),
+    ] {
         let url = url::Url::parse(&url).expect("url");
         match guarded.post_json(&url, &json!({}), "k").await {
-            Err(SendError::Permanent(message)) => assert!(message.contains("not a public address") || message.contains("refused"), "{message}"),
+            Err(SendError::Permanent(message)) => assert!(
+                message.contains("not a public address") || message.contains("refused"),
+                "{message}"
+            ),
             other => panic!("{url} was not refused: {other:?}"),
         }
     }
-    assert_eq!(receiver.connections(), 0, "nothing connected to the receiver");
+    assert_eq!(
+        receiver.connections(),
+        0,
+        "nothing connected to the receiver"
+    );
     app.stop().await;
 }
 
@@ -320,28 +533,61 @@ async fn dead_letters_show_their_error_and_retry_delivers_them() {
     app.request_access(&key, &tool.id).await;
     settle(&app, 10).await;
 
-    let view = notifications::settings(&app.services, &app.admin).await.expect("settings");
-    assert_eq!(view.dead.len(), 2, "both webhooks dead-lettered after 3 attempts");
+    let view = notifications::settings(&app.services, &app.admin)
+        .await
+        .expect("settings");
+    assert_eq!(
+        view.dead.len(),
+        2,
+        "both webhooks dead-lettered after 3 attempts"
+    );
     let dead = &view.dead[0];
     assert_eq!(dead.attempts, 3);
-    assert!(dead.last_error.as_deref().is_some_and(|e| e.contains("HTTP 503")), "{dead:?}");
+    assert!(
+        dead.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("HTTP 503")),
+        "{dead:?}"
+    );
     assert!(dead.summary.contains("New access request"));
-    let slack = view.channels.iter().find(|c| c.kind == ChannelKind::Slack).expect("slack");
+    let slack = view
+        .channels
+        .iter()
+        .find(|c| c.kind == ChannelKind::Slack)
+        .expect("slack");
     assert_eq!(slack.last_status.as_deref(), Some("failed"));
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'notification.dead_lettered'").await, 2);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'notification.dead_lettered'")
+            .await,
+        2
+    );
     assert_eq!(receiver.hits().len(), 6);
 
     receiver.set_mode(Mode::Ok);
     for d in &view.dead {
-        notifications::retry(&app.services, &app.admin, &d.id).await.expect("retry");
+        notifications::retry(&app.services, &app.admin, &d.id)
+            .await
+            .expect("retry");
     }
     receiver.wait_delivered(SLACK, 1, 10).await;
     receiver.wait_delivered(DISCORD, 1, 10).await;
     settle(&app, 10).await;
-    let view = notifications::settings(&app.services, &app.admin).await.expect("settings");
+    let view = notifications::settings(&app.services, &app.admin)
+        .await
+        .expect("settings");
     assert!(view.dead.is_empty());
-    assert!(view.channels.iter().filter(|c| c.kind != ChannelKind::Email).all(|c| c.last_status.as_deref() == Some("delivered")));
-    let unknown = notifications::retry(&app.services, &app.admin, "00000000-0000-7000-8000-000000000000").await;
+    assert!(
+        view.channels
+            .iter()
+            .filter(|c| c.kind != ChannelKind::Email)
+            .all(|c| c.last_status.as_deref() == Some("delivered"))
+    );
+    let unknown = notifications::retry(
+        &app.services,
+        &app.admin,
+        "00000000-0000-7000-8000-000000000000",
+    )
+    .await;
     assert_eq!(unknown.expect_err("unknown id").status().as_u16(), 404);
 
     // A 4xx other than 408/429 cannot get better by retrying: dead at the first attempt.
@@ -349,7 +595,9 @@ async fn dead_letters_show_their_error_and_retry_delivers_them() {
     let other = app.create_shared_tool("Linear", None, "s3cret").await;
     app.request_access(&key, &other.id).await;
     settle(&app, 10).await;
-    let view = notifications::settings(&app.services, &app.admin).await.expect("settings");
+    let view = notifications::settings(&app.services, &app.admin)
+        .await
+        .expect("settings");
     assert_eq!(view.dead.len(), 2);
     assert!(view.dead.iter().all(|d| d.attempts == 1), "{:?}", view.dead);
     app.stop().await;
@@ -359,18 +607,36 @@ async fn dead_letters_show_their_error_and_retry_delivers_them() {
 async fn send_test_reports_the_outcome_at_once() {
     let (app, receiver, _sink) = notify_app(FAST).await;
     connect(&app, &receiver, ALL).await;
-    let ok = notifications::send_test(&app.services, &app.admin, ChannelKind::Slack).await.expect("test");
+    let ok = notifications::send_test(&app.services, &app.admin, ChannelKind::Slack)
+        .await
+        .expect("test");
     assert!(ok.delivered, "{ok:?}");
     assert_eq!(receiver.delivered(SLACK).len(), 1);
     assert!(slack_text(&receiver.delivered(SLACK)[0]).contains("AgentKey test"));
 
     receiver.set_mode(Mode::Status(500));
-    let failed = notifications::send_test(&app.services, &app.admin, ChannelKind::Discord).await.expect("test");
-    assert!(!failed.delivered && failed.message.contains("HTTP 500"), "{failed:?}");
-    let view = notifications::settings(&app.services, &app.admin).await.expect("settings");
-    let discord = view.channels.iter().find(|c| c.kind == ChannelKind::Discord).expect("discord");
+    let failed = notifications::send_test(&app.services, &app.admin, ChannelKind::Discord)
+        .await
+        .expect("test");
+    assert!(
+        !failed.delivered && failed.message.contains("HTTP 500"),
+        "{failed:?}"
+    );
+    let view = notifications::settings(&app.services, &app.admin)
+        .await
+        .expect("settings");
+    let discord = view
+        .channels
+        .iter()
+        .find(|c| c.kind == ChannelKind::Discord)
+        .expect("discord");
     assert_eq!(discord.last_status.as_deref(), Some("failed"));
-    assert!(discord.last_error.as_deref().is_some_and(|e| e.contains("HTTP 500")));
+    assert!(
+        discord
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("HTTP 500"))
+    );
     app.stop().await;
 }
 
@@ -384,13 +650,25 @@ async fn webhook_urls_never_leak_into_responses_logs_or_the_audit_log() {
     app.request_access(&key, &tool.id).await;
     settle(&app, 10).await;
 
-    let view = notifications::settings(&app.services, &app.admin).await.expect("settings");
+    let view = notifications::settings(&app.services, &app.admin)
+        .await
+        .expect("settings");
     let shown = serde_json::to_string(&view).expect("json");
-    let slack = view.channels.iter().find(|c| c.kind == ChannelKind::Slack).expect("slack");
-    assert_eq!(slack.target_hint.as_deref(), Some("127.0.0.1/services/…ken1"));
+    let slack = view
+        .channels
+        .iter()
+        .find(|c| c.kind == ChannelKind::Slack)
+        .expect("slack");
+    assert_eq!(
+        slack.target_hint.as_deref(),
+        Some("127.0.0.1/services/…ken1")
+    );
     let audit: Vec<String> = {
         let mut db = app.raw_db().await;
-        sqlx::query_scalar("SELECT action || ' ' || metadata FROM audit_log").fetch_all(&mut db).await.expect("audit")
+        sqlx::query_scalar("SELECT action || ' ' || metadata FROM audit_log")
+            .fetch_all(&mut db)
+            .await
+            .expect("audit")
     };
     let stored: Vec<String> = {
         let mut db = app.raw_db().await;
@@ -402,7 +680,10 @@ async fn webhook_urls_never_leak_into_responses_logs_or_the_audit_log() {
     for secret in ["slackSECRETtoken1", "discordSECRETtoken2"] {
         assert!(!shown.contains(secret), "settings view");
         assert!(!audit.iter().any(|row| row.contains(secret)), "audit log");
-        assert!(!stored.iter().any(|row| row.contains(secret)), "stored in the clear");
+        assert!(
+            !stored.iter().any(|row| row.contains(secret)),
+            "stored in the clear"
+        );
         assert!(!common::captured_logs().contains(secret), "logs");
     }
     app.stop().await;
@@ -412,16 +693,36 @@ async fn webhook_urls_never_leak_into_responses_logs_or_the_audit_log() {
 async fn only_owners_and_admins_change_channels() {
     let (app, receiver, _sink) = notify_app(FAST).await;
     for role in [Role::Approver, Role::Auditor] {
-        let ctx = AdminCtx { role, ..app.admin.clone() };
-        let err = notifications::save_webhook(&app.services, &ctx, ChannelKind::Slack, SecretString::from(receiver.url(SLACK)), ALL)
+        let ctx = AdminCtx {
+            role,
+            ..app.admin.clone()
+        };
+        let err = notifications::save_webhook(
+            &app.services,
+            &ctx,
+            ChannelKind::Slack,
+            SecretString::from(receiver.url(SLACK)),
+            ALL,
+        )
+        .await
+        .expect_err("refused");
+        assert_eq!(err.status().as_u16(), 403, "{role:?}");
+        let err = notifications::send_test(&app.services, &ctx, ChannelKind::Slack)
             .await
             .expect_err("refused");
-        assert_eq!(err.status().as_u16(), 403, "{role:?}");
-        let err = notifications::send_test(&app.services, &ctx, ChannelKind::Slack).await.expect_err("refused");
         assert_eq!(err.status().as_u16(), 403);
-        assert!(notifications::settings(&app.services, &ctx).await.is_ok_and(|v| !v.can_manage), "{role:?} reads but cannot manage");
+        assert!(
+            notifications::settings(&app.services, &ctx)
+                .await
+                .is_ok_and(|v| !v.can_manage),
+            "{role:?} reads but cannot manage"
+        );
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM notification_channels").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notification_channels")
+            .await,
+        0
+    );
     assert_eq!(receiver.connections(), 0);
     app.stop().await;
 }
@@ -435,14 +736,23 @@ async fn alerts_queue_even_when_nothing_can_be_delivered_and_requests_still_succ
     let (_, key) = app.create_agent("bot").await;
     let mut created = HashMap::new();
     for i in 0..5 {
-        let tool = app.create_shared_tool(&format!("Tool {i}"), None, "s3cret").await;
+        let tool = app
+            .create_shared_tool(&format!("Tool {i}"), None, "s3cret")
+            .await;
         created.insert(app.request_access(&key, &tool.id).await, tool.id);
     }
     assert_eq!(created.len(), 5);
-    assert_eq!(app.count("SELECT COUNT(*) FROM notification_outbox").await, 10, "one row per channel per request, written with it");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notification_outbox").await,
+        10,
+        "one row per channel per request, written with it"
+    );
     let payload: Value = {
         let mut db = app.raw_db().await;
-        let text: String = sqlx::query_scalar("SELECT payload FROM notification_outbox LIMIT 1").fetch_one(&mut db).await.expect("payload");
+        let text: String = sqlx::query_scalar("SELECT payload FROM notification_outbox LIMIT 1")
+            .fetch_one(&mut db)
+            .await
+            .expect("payload");
         serde_json::from_str(&text).expect("json payload")
     };
     assert_eq!(payload["org_name"], "Test Org");

@@ -10,7 +10,9 @@ use common::{json, spawn_app};
 async fn full_flow_request_approve_fetch_revoke() {
     let app = spawn_app().await;
     let (_agent, key) = app.create_agent("release-bot").await;
-    let tool = app.create_shared_tool("GitHub", Some("github.com"), "ghp_flow_secret_123").await;
+    let tool = app
+        .create_shared_tool("GitHub", Some("github.com"), "ghp_flow_secret_123")
+        .await;
 
     let catalog = json(app.get("/api/tools", &key).await).await;
     assert_eq!(catalog["tools"][0]["your_access"], "none");
@@ -20,7 +22,9 @@ async fn full_flow_request_approve_fetch_revoke() {
     assert_eq!(before.status(), 403);
     assert_eq!(json(before).await["your_access"], "pending");
 
-    grants::approve(&app.services, &app.admin, &request_id, None, None).await.expect("approve");
+    grants::approve(&app.services, &app.admin, &request_id, None, None)
+        .await
+        .expect("approve");
     let res = app.fetch(&key, &tool.id).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store, private");
@@ -28,7 +32,14 @@ async fn full_flow_request_approve_fetch_revoke() {
     assert_eq!(body["credential"], "ghp_flow_secret_123");
     assert_eq!(body["instructions"], "Use GitHub carefully.");
 
-    grants::revoke(&app.services, &app.admin, &request_id, Some("rotation drill")).await.expect("revoke");
+    grants::revoke(
+        &app.services,
+        &app.admin,
+        &request_id,
+        Some("rotation drill"),
+    )
+    .await
+    .expect("revoke");
     let after = app.fetch(&key, &tool.id).await;
     assert_eq!(after.status(), 403);
     assert_eq!(json(after).await["your_access"], "revoked");

@@ -15,11 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use sqlx::Connection;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::{Request, header};
 use hyper_util::rt::TokioIo;
+use sqlx::Connection;
 use tokio::net::TcpStream;
 
 struct Options {
@@ -31,7 +31,13 @@ struct Options {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { connections: 64, seconds: 10, warmup: 3, postgres: None, instances: 1 };
+    let mut o = Options {
+        connections: 64,
+        seconds: 10,
+        warmup: 3,
+        postgres: None,
+        instances: 1,
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).context("every option takes a value")?;
@@ -41,7 +47,9 @@ fn options() -> anyhow::Result<Options> {
             "--warmup" => o.warmup = value.parse()?,
             "--postgres" => o.postgres = Some(value.clone()),
             "--instances" => o.instances = value.parse()?,
-            other => bail!("unknown option {other}; use --connections, --seconds, --warmup, --postgres, --instances"),
+            other => bail!(
+                "unknown option {other}; use --connections, --seconds, --warmup, --postgres, --instances"
+            ),
         }
     }
     if o.instances == 0 || (o.instances > 1 && o.postgres.is_none()) {
@@ -60,11 +68,24 @@ impl Drop for Server {
     }
 }
 
-fn cli(bin: &Path, env: &[(&str, String)], args: &[&str], stdin: Option<&str>) -> anyhow::Result<serde_json::Value> {
+fn cli(
+    bin: &Path,
+    env: &[(&str, String)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
     use std::io::Write;
     let mut cmd = Command::new(bin);
-    cmd.arg("--json").args(args).envs(env.iter().map(|(k, v)| (*k, v))).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.arg("--json")
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = cmd.spawn().context("failed to run agentkey")?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(text.as_bytes())?;
@@ -85,7 +106,11 @@ async fn get(addr: SocketAddr, path: &str, key: Option<&str>) -> anyhow::Result<
     Ok((status, res.into_body().collect().await?.to_bytes()))
 }
 
-fn request(addr: SocketAddr, path: &str, key: Option<&str>) -> anyhow::Result<Request<Empty<Bytes>>> {
+fn request(
+    addr: SocketAddr,
+    path: &str,
+    key: Option<&str>,
+) -> anyhow::Result<Request<Empty<Bytes>>> {
     let mut req = Request::get(path).header(header::HOST, addr.to_string());
     if let Some(key) = key {
         req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
@@ -95,7 +120,13 @@ fn request(addr: SocketAddr, path: &str, key: Option<&str>) -> anyhow::Result<Re
 
 /// Latencies (µs) of successful calls and the count of failures, over `seconds`; connections
 /// are spread round-robin over `addrs`.
-async fn load(addrs: &[SocketAddr], path: &str, key: Option<&str>, connections: usize, seconds: u64) -> anyhow::Result<(Vec<u32>, usize)> {
+async fn load(
+    addrs: &[SocketAddr],
+    path: &str,
+    key: Option<&str>,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<(Vec<u32>, usize)> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for i in 0..connections {
@@ -105,12 +136,15 @@ async fn load(addrs: &[SocketAddr], path: &str, key: Option<&str>, connections: 
         tasks.push(tokio::spawn(async move {
             let stream = TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(conn);
             let (mut lat, mut failed) = (Vec::with_capacity(100_000), 0_usize);
             while Instant::now() < deadline {
                 let started = Instant::now();
-                let res = sender.send_request(request(addr, &path, key.as_deref())?).await?;
+                let res = sender
+                    .send_request(request(addr, &path, key.as_deref())?)
+                    .await?;
                 let ok = res.status().is_success();
                 res.into_body().collect().await?;
                 if ok {
@@ -141,15 +175,29 @@ struct Figures {
 }
 
 fn figures(lat: &[u32], failed: usize, seconds: u64) -> Figures {
-    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0;
-    Figures { rps: lat.len() as f64 / seconds as f64, p50_ms: pct(0.50), p99_ms: pct(0.99), ok: lat.len(), failed }
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    Figures {
+        rps: lat.len() as f64 / seconds as f64,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        ok: lat.len(),
+        failed,
+    }
 }
 
 fn server_binary() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let bin = me.with_file_name("agentkey");
     if !bin.exists() {
-        bail!("{} not found: build it with `cargo build --release --bins`", bin.display());
+        bail!(
+            "{} not found: build it with `cargo build --release --bins`",
+            bin.display()
+        );
     }
     Ok(bin)
 }
@@ -162,10 +210,16 @@ async fn main() -> anyhow::Result<()> {
     let (database_url, pg_name) = match &o.postgres {
         Some(admin) => {
             let name = format!("agentkey_bench_{}", std::process::id());
-            let mut conn = sqlx::PgConnection::connect(admin).await.context("cannot connect to --postgres")?;
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+            let mut conn = sqlx::PgConnection::connect(admin)
+                .await
+                .context("cannot connect to --postgres")?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
             // The admin URL names a database (…/postgres); the bench's sits beside it.
-            let (server, _) = admin.rsplit_once('/').context("--postgres must be postgres://user@host:port/database")?;
+            let (server, _) = admin
+                .rsplit_once('/')
+                .context("--postgres must be postgres://user@host:port/database")?;
             (format!("{server}/{name}"), Some((admin.clone(), name)))
         }
         None => (format!("sqlite://{}", dir.join("bench.db").display()), None),
@@ -173,7 +227,9 @@ async fn main() -> anyhow::Result<()> {
     let result = run(&o, &bin, &dir, &database_url).await;
     if let Some((admin, name)) = pg_name {
         let mut conn = sqlx::PgConnection::connect(&admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -181,32 +237,75 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow::Result<()> {
     let addrs = (0..o.instances)
-        .map(|_| Ok(SocketAddr::from(([127, 0, 0, 1], std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()))))
+        .map(|_| {
+            Ok(SocketAddr::from((
+                [127, 0, 0, 1],
+                std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port(),
+            )))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let addr = addrs[0];
     let mut env = vec![
         ("AGENTKEY_DATABASE_URL", database_url.to_owned()),
         // The limiter still runs on every call; the limits are just out of reach.
-        ("AGENTKEY_RATE_LIMITS", "preauth=1000000000/s,credential=1000000000/s,read=1000000000/s".to_owned()),
-        ("AGENTKEY_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned())),
+        (
+            "AGENTKEY_RATE_LIMITS",
+            "preauth=1000000000/s,credential=1000000000/s,read=1000000000/s".to_owned(),
+        ),
+        (
+            "AGENTKEY_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        ),
     ];
     if o.postgres.is_some() {
         use secrecy::ExposeSecret;
         let key = app::server::crypto::MasterKey::generate().to_base64();
         env.push(("AGENTKEY_MASTER_KEY", key.expose_secret().to_owned()));
     } else {
-        env.push(("AGENTKEY_MASTER_KEY_FILE", dir.join("master.key").display().to_string()));
+        env.push((
+            "AGENTKEY_MASTER_KEY_FILE",
+            dir.join("master.key").display().to_string(),
+        ));
     }
 
     cli(bin, &env, &["admin", "create-org", "--name", "Bench"], None)?;
-    let key = cli(bin, &env, &["agent", "create", "--name", "bench-agent"], None)?["api_key"].as_str().context("key")?.to_owned();
-    let tool = cli(bin, &env, &["tool", "create", "--name", "Bench API", "--credential-stdin", "--instructions", "Bench guide."], Some("bench-secret-value"))?;
+    let key = cli(
+        bin,
+        &env,
+        &["agent", "create", "--name", "bench-agent"],
+        None,
+    )?["api_key"]
+        .as_str()
+        .context("key")?
+        .to_owned();
+    let tool = cli(
+        bin,
+        &env,
+        &[
+            "tool",
+            "create",
+            "--name",
+            "Bench API",
+            "--credential-stdin",
+            "--instructions",
+            "Bench guide.",
+        ],
+        Some("bench-secret-value"),
+    )?;
     let tool_id = tool["tool"]["id"].as_str().context("tool id")?.to_owned();
 
     let mut servers = Vec::new();
     for a in &addrs {
         let bind = ("AGENTKEY_BIND", a.to_string());
-        servers.push(Server(Command::new(bin).arg("serve").envs(env.iter().chain([&bind]).map(|(k, v)| (*k, v))).stdout(Stdio::null()).spawn()?));
+        servers.push(Server(
+            Command::new(bin)
+                .arg("serve")
+                .envs(env.iter().chain([&bind]).map(|(k, v)| (*k, v)))
+                .stdout(Stdio::null())
+                .spawn()?,
+        ));
         for _ in 0..200 {
             if get(*a, "/healthz", None).await.is_ok() {
                 break;
@@ -216,13 +315,16 @@ async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow:
     }
     let post = {
         let stream = TcpStream::connect(addr).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let req = Request::post(format!("/api/tools/{tool_id}/request"))
             .header(header::HOST, addr.to_string())
             .header(header::AUTHORIZATION, format!("Bearer {key}"))
             .header(header::CONTENT_TYPE, "application/json")
-            .body(http_body_util::Full::new(Bytes::from_static(br#"{"reason":"benchmark the fetch path"}"#)))?;
+            .body(http_body_util::Full::new(Bytes::from_static(
+                br#"{"reason":"benchmark the fetch path"}"#,
+            )))?;
         sender.send_request(req).await?.status().as_u16()
     };
     if post != 201 {
@@ -237,7 +339,11 @@ async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow:
         bail!("credential fetch failed with {status}");
     }
 
-    let backend = if o.postgres.is_some() { "PostgreSQL" } else { "SQLite" };
+    let backend = if o.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     println!(
         "{backend}, {} instance(s); warm-up {} s per route, then {} s per route with {} connections",
         o.instances, o.warmup, o.seconds, o.connections
@@ -252,16 +358,28 @@ async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow:
     let committed = vended_rows(database_url).await? - before;
 
     println!();
-    println!("{:<34} {:>10} {:>10} {:>9} {:>9} {:>7}", "route", "requests", "req/s", "p50 ms", "p99 ms", "errors");
-    for (name, f) in [("GET /healthz (trivial JSON)", &trivial), ("GET /api/tools/{id}/credentials", &cred)] {
-        println!("{name:<34} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>7}", f.ok, f.rps, f.p50_ms, f.p99_ms, f.failed);
+    println!(
+        "{:<34} {:>10} {:>10} {:>9} {:>9} {:>7}",
+        "route", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    for (name, f) in [
+        ("GET /healthz (trivial JSON)", &trivial),
+        ("GET /api/tools/{id}/credentials", &cred),
+    ] {
+        println!(
+            "{name:<34} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+            f.ok, f.rps, f.p50_ms, f.p99_ms, f.failed
+        );
     }
     let throughput = cred.rps / trivial.rps;
     let p99 = cred.p99_ms / trivial.p99_ms.max(0.001);
     println!();
     println!("throughput ratio credential/trivial: {throughput:.2} (target ≥ 0.50)");
     println!("p99 ratio credential/trivial:        {p99:.2} (target ≤ 2.00)");
-    println!("credential.vended rows committed during the run: {committed} (responses: {})", cred.ok);
+    println!(
+        "credential.vended rows committed during the run: {committed} (responses: {})",
+        cred.ok
+    );
     if committed < cred.ok as i64 {
         bail!("fewer audit rows than credentials vended");
     }
@@ -280,6 +398,9 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 async fn vended_rows(database_url: &str) -> anyhow::Result<i64> {
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(database_url).await?;
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'").fetch_one(&mut conn).await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'")
+            .fetch_one(&mut conn)
+            .await?;
     Ok(n)
 }

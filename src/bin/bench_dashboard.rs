@@ -44,7 +44,14 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
 }
 
 /// One request: (status, Set-Cookie values, body).
-async fn send(s: &mut Sender, addr: SocketAddr, method: &str, path: &str, cookie: &str, form: &str) -> anyhow::Result<(u16, Vec<String>, Bytes)> {
+async fn send(
+    s: &mut Sender,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    form: &str,
+) -> anyhow::Result<(u16, Vec<String>, Bytes)> {
     let mut req = Request::builder()
         .method(method)
         .uri(path)
@@ -56,28 +63,58 @@ async fn send(s: &mut Sender, addr: SocketAddr, method: &str, path: &str, cookie
     if !form.is_empty() {
         req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     }
-    let res = s.send_request(req.body(Full::new(Bytes::from(form.to_owned())))?).await?;
+    let res = s
+        .send_request(req.body(Full::new(Bytes::from(form.to_owned())))?)
+        .await?;
     let status = res.status().as_u16();
-    let cookies = res.headers().get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
+    let cookies = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
     Ok((status, cookies, res.into_body().collect().await?.to_bytes()))
 }
 
 async fn seed(settings: &Settings) -> anyhow::Result<()> {
     let svc = agentkey::startup::open(settings).await?;
-    let org = orgs::create(&svc, "Bench", Some(OWNER)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let org = orgs::create(&svc, "Bench", Some(OWNER))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let ctx = AdminCtx::operator(&org.id);
     let mut tool_ids = Vec::new();
     for t in 0..TOOLS {
-        let input = tools::NewTool { instructions: "Benchmark guide.".into(), ..tools::NewTool::shared(&format!("Tool {t:03}"), "benchmark tool", &format!("secret-{t}")) };
+        let input = tools::NewTool {
+            instructions: "Benchmark guide.".into(),
+            ..tools::NewTool::shared(
+                &format!("Tool {t:03}"),
+                "benchmark tool",
+                &format!("secret-{t}"),
+            )
+        };
 
-        tool_ids.push(tools::create(&svc, &ctx, input).await.map_err(|e| anyhow::anyhow!("{e}"))?.tool.id);
+        tool_ids.push(
+            tools::create(&svc, &ctx, input)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .tool
+                .id,
+        );
     }
     for a in 0..AGENTS {
-        let issued = agents::create(&svc, &ctx, &format!("agent-{a:03}"), "benchmark agent").await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let agent = agent_auth::authenticate(&svc, &issued.api_key, RequestMeta::default()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let issued = agents::create(&svc, &ctx, &format!("agent-{a:03}"), "benchmark agent")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let agent = agent_auth::authenticate(&svc, &issued.api_key, RequestMeta::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         for tool_id in &tool_ids {
-            let body = RequestAccessBody { reason: format!("agent {a} needs this tool for the benchmark") };
-            grants::request_access(&svc, &agent, tool_id, &body).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let body = RequestAccessBody {
+                reason: format!("agent {a} needs this tool for the benchmark"),
+            };
+            grants::request_access(&svc, &agent, tool_id, &body)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
     }
     svc.shutdown().await;
@@ -99,17 +136,28 @@ async fn main() -> anyhow::Result<()> {
     let bin = std::env::current_exe()?.with_file_name("agentkey");
     let dir = std::env::temp_dir().join(format!("agentkey-bench-dash-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let vars = [
-        ("AGENTKEY_DATABASE_URL", format!("sqlite://{}", dir.join("bench.db").display())),
+        (
+            "AGENTKEY_DATABASE_URL",
+            format!("sqlite://{}", dir.join("bench.db").display()),
+        ),
         ("AGENTKEY_BIND", addr.to_string()),
         ("AGENTKEY_LOG", "warn".to_owned()),
     ];
-    let settings = Settings::from_sources(None, |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))?;
+    let settings = Settings::from_sources(None, |k| {
+        vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })?;
     let started = Instant::now();
     seed(&settings).await?;
-    println!("seeded {} pending requests in {:.1} s", AGENTS * TOOLS, started.elapsed().as_secs_f64());
+    println!(
+        "seeded {} pending requests in {:.1} s",
+        AGENTS * TOOLS,
+        started.elapsed().as_secs_f64()
+    );
 
     let log = dir.join("server.log");
     let _server = Server(
@@ -127,22 +175,47 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let (status, _, _) = send(&mut s, addr, "POST", "/rpc/auth/request", "", &format!("email={OWNER}")).await?;
+    let (status, _, _) = send(
+        &mut s,
+        addr,
+        "POST",
+        "/rpc/auth/request",
+        "",
+        &format!("email={OWNER}"),
+    )
+    .await?;
     if status != 200 {
         bail!("sign-in link request failed with {status}");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = std::fs::read_to_string(&log)?;
-    let start = text.find("token=").context("no sign-in link in the server log")? + "token=".len();
+    let start = text
+        .find("token=")
+        .context("no sign-in link in the server log")?
+        + "token=".len();
     let token = &text[start..start + 64];
-    let (status, cookies, _) = send(&mut s, addr, "POST", "/rpc/auth/confirm", "", &format!("token={token}")).await?;
-    let cookie = cookies.iter().find(|c| c.starts_with("agentkey_session=")).context("no session cookie")?;
+    let (status, cookies, _) = send(
+        &mut s,
+        addr,
+        "POST",
+        "/rpc/auth/confirm",
+        "",
+        &format!("token={token}"),
+    )
+    .await?;
+    let cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("agentkey_session="))
+        .context("no session cookie")?;
     let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
     if status >= 400 {
         bail!("sign-in failed with {status}");
     }
 
-    println!("{:<38} {:>8} {:>9} {:>9} {:>10}", "page (sequential, one connection)", "rounds", "p50 ms", "p99 ms", "bytes");
+    println!(
+        "{:<38} {:>8} {:>9} {:>9} {:>10}",
+        "page (sequential, one connection)", "rounds", "p50 ms", "p99 ms", "bytes"
+    );
     let mut results = Vec::new();
     for (name, method, path) in [
         ("GET /status (baseline SSR page)", "GET", "/status"),
@@ -154,7 +227,9 @@ async fn main() -> anyhow::Result<()> {
         for i in 0..rounds + rounds / 10 {
             let t = Instant::now();
             let (status, _, body) = send(&mut s, addr, method, path, &cookie, "").await?;
-            if status != 200 || (path == "/inbox" && !String::from_utf8_lossy(&body).contains("agent-0")) {
+            if status != 200
+                || (path == "/inbox" && !String::from_utf8_lossy(&body).contains("agent-0"))
+            {
                 bail!("{path} answered {status}");
             }
             if i >= rounds / 10 {
@@ -163,13 +238,27 @@ async fn main() -> anyhow::Result<()> {
             bytes = body.len();
         }
         times.sort_by(f64::total_cmp);
-        println!("{name:<38} {rounds:>8} {:>9.2} {:>9.2} {bytes:>10}", pct(&times, 0.5), pct(&times, 0.99));
+        println!(
+            "{name:<38} {rounds:>8} {:>9.2} {:>9.2} {bytes:>10}",
+            pct(&times, 0.5),
+            pct(&times, 0.99)
+        );
         results.push(times);
     }
     let inbox_p50 = pct(&results[1], 0.5);
     println!();
-    println!("inbox render p50 / status page p50: {:.2}", inbox_p50 / pct(&results[0], 0.5));
-    println!("inbox SSR p50 {inbox_p50:.2} ms (target ≤ 50 ms): {}", if inbox_p50 <= 50.0 { "PASS" } else { "OVER TARGET" });
+    println!(
+        "inbox render p50 / status page p50: {:.2}",
+        inbox_p50 / pct(&results[0], 0.5)
+    );
+    println!(
+        "inbox SSR p50 {inbox_p50:.2} ms (target ≤ 50 ms): {}",
+        if inbox_p50 <= 50.0 {
+            "PASS"
+        } else {
+            "OVER TARGET"
+        }
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

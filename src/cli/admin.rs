@@ -64,22 +64,38 @@ pub enum AgentCmd {
 pub async fn admin(services: &Services, out: &Out, cmd: AdminCmd) -> anyhow::Result<()> {
     match cmd {
         AdminCmd::CreateOrg { name, owner_email } => {
-            let org = orgs::create(services, &name, owner_email.as_deref()).await.map_err(service_error)?;
-            out.show(&org, |o| format!("Organization created: {} ({})\n", o.name, o.id))
+            let org = orgs::create(services, &name, owner_email.as_deref())
+                .await
+                .map_err(service_error)?;
+            out.show(&org, |o| {
+                format!("Organization created: {} ({})\n", o.name, o.id)
+            })
         }
         AdminCmd::ListOrgs => {
             let list = orgs::list(services).await.map_err(service_error)?;
             out.show(&list, |l| {
-                table(&["id", "name", "created"], l.iter().map(|o| vec![o.id.clone(), o.name.clone(), o.created_at.clone()]).collect())
+                table(
+                    &["id", "name", "created"],
+                    l.iter()
+                        .map(|o| vec![o.id.clone(), o.name.clone(), o.created_at.clone()])
+                        .collect(),
+                )
             })
         }
     }
 }
 
-pub async fn agent(services: &Services, ctx: &AdminCtx, out: &Out, cmd: AgentCmd) -> anyhow::Result<()> {
+pub async fn agent(
+    services: &Services,
+    ctx: &AdminCtx,
+    out: &Out,
+    cmd: AgentCmd,
+) -> anyhow::Result<()> {
     match cmd {
         AgentCmd::Create { name, description } => {
-            let issued = agents::create(services, ctx, &name, &description).await.map_err(service_error)?;
+            let issued = agents::create(services, ctx, &name, &description)
+                .await
+                .map_err(service_error)?;
             out.show(&issued, |i| issued_text("Agent created", i))
         }
         AgentCmd::List => {
@@ -101,23 +117,46 @@ pub async fn agent(services: &Services, ctx: &AdminCtx, out: &Out, cmd: AgentCmd
             })
         }
         AgentCmd::Rotate { id } => {
-            let issued = agents::rotate_key(services, ctx, &id).await.map_err(service_error)?;
-            out.show(&issued, |i| issued_text("Key rotated; the old key no longer works", i))
+            let issued = agents::rotate_key(services, ctx, &id)
+                .await
+                .map_err(service_error)?;
+            out.show(&issued, |i| {
+                issued_text("Key rotated; the old key no longer works", i)
+            })
         }
         AgentCmd::Suspend { id, reason } => {
-            let agent = agents::set_status(services, ctx, &id, AgentStatus::Suspended, reason.as_deref()).await.map_err(service_error)?;
-            out.show(&agent, |a| format!("Suspended {} ({}); its calls now get 403.\n", a.name, a.id))
+            let agent = agents::set_status(
+                services,
+                ctx,
+                &id,
+                AgentStatus::Suspended,
+                reason.as_deref(),
+            )
+            .await
+            .map_err(service_error)?;
+            out.show(&agent, |a| {
+                format!("Suspended {} ({}); its calls now get 403.\n", a.name, a.id)
+            })
         }
         AgentCmd::Reactivate { id } => {
-            let agent = agents::set_status(services, ctx, &id, AgentStatus::Active, None).await.map_err(service_error)?;
+            let agent = agents::set_status(services, ctx, &id, AgentStatus::Active, None)
+                .await
+                .map_err(service_error)?;
             out.show(&agent, |a| format!("Reactivated {} ({}).\n", a.name, a.id))
         }
         AgentCmd::Delete { id, yes } => {
-            let agent = agents::get(services, ctx, &id).await.map_err(service_error)?;
+            let agent = agents::get(services, ctx, &id)
+                .await
+                .map_err(service_error)?;
             if !yes {
-                anyhow::bail!("deleting {} removes its key and grants; run again with --yes to confirm", agent.name);
+                anyhow::bail!(
+                    "deleting {} removes its key and grants; run again with --yes to confirm",
+                    agent.name
+                );
             }
-            agents::delete(services, ctx, &id).await.map_err(service_error)?;
+            agents::delete(services, ctx, &id)
+                .await
+                .map_err(service_error)?;
             out.show(&agent, |a| format!("Deleted {} ({}).\n", a.name, a.id))
         }
     }
@@ -129,6 +168,14 @@ fn issued_text(title: &str, i: &IssuedKey) -> String {
         "{title}: {} ({})\n\nAPI key — shown only now, store it in the agent's environment:\n\n  {}\n\n\
          ---- environment ----\n{}\n\n---- CLAUDE.md ----\n{}\n---- AGENTS.md ----\n{}\n---- .cursorrules ----\n{}\n\
          ---- system prompt ----\n{}\n\n---- curl ----\n{}",
-        i.agent.name, i.agent.id, i.api_key, s.env, s.claude_md, s.agents_md, s.cursorrules, s.system_prompt, s.curl
+        i.agent.name,
+        i.agent.id,
+        i.api_key,
+        s.env,
+        s.claude_md,
+        s.agents_md,
+        s.cursorrules,
+        s.system_prompt,
+        s.curl
     )
 }

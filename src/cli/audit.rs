@@ -3,10 +3,10 @@
 use anyhow::Context;
 use clap::Subcommand;
 
+use app::server::Services;
 use app::server::crypto::MasterKey;
 use app::server::service::{actor::AdminCtx, audit, keys};
 use app::server::store::{Backend, Store, audit::AuditFilter, copy};
-use app::server::Services;
 
 use super::output::{Out, or_dash, service_error, table};
 use crate::config::Settings;
@@ -37,22 +37,42 @@ pub enum KeysCmd {
     RotateMaster,
 }
 
-pub async fn audit(services: &Services, ctx: &AdminCtx, out: &Out, cmd: AuditCmd) -> anyhow::Result<()> {
+pub async fn audit(
+    services: &Services,
+    ctx: &AdminCtx,
+    out: &Out,
+    cmd: AuditCmd,
+) -> anyhow::Result<()> {
     match cmd {
         AuditCmd::Verify => {
             let report = audit::verify(services, ctx).await.map_err(service_error)?;
             out.show(&report, |r| match r.broken_at_seq {
                 None => format!("Audit chain intact: {} rows verified.\n", r.rows_checked),
-                Some(seq) => format!("Audit chain BROKEN at row {seq}: {}\n", r.problem.as_deref().unwrap_or("")),
+                Some(seq) => format!(
+                    "Audit chain BROKEN at row {seq}: {}\n",
+                    r.problem.as_deref().unwrap_or("")
+                ),
             })?;
             if report.broken_at_seq.is_some() {
                 anyhow::bail!("audit chain verification failed");
             }
             Ok(())
         }
-        AuditCmd::Tail { limit, action, agent, tool } => {
-            let filter = AuditFilter { action, agent_id: agent, tool_id: tool, ..AuditFilter::default() };
-            let events = audit::list(services, ctx, &filter, limit).await.map_err(service_error)?;
+        AuditCmd::Tail {
+            limit,
+            action,
+            agent,
+            tool,
+        } => {
+            let filter = AuditFilter {
+                action,
+                agent_id: agent,
+                tool_id: tool,
+                ..AuditFilter::default()
+            };
+            let events = audit::list(services, ctx, &filter, limit)
+                .await
+                .map_err(service_error)?;
             out.show(&events, |e| {
                 let rows = e
                     .iter()
@@ -83,9 +103,13 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> anyhow::Result<()> {
         let text = std::env::var("AGENTKEY_NEW_MASTER_KEY").context(
             "set AGENTKEY_NEW_MASTER_KEY to the new key (base64 of 32 bytes, e.g. `openssl rand -base64 32`)",
         )?;
-        let new = MasterKey::from_base64(&text).context("AGENTKEY_NEW_MASTER_KEY must be base64 of exactly 32 bytes")?;
+        let new = MasterKey::from_base64(&text)
+            .context("AGENTKEY_NEW_MASTER_KEY must be base64 of exactly 32 bytes")?;
         let n = keys::rotate_master(&store, &old, &new).await?;
-        eprintln!("Re-wrapped {n} data key(s) under key {}. Set AGENTKEY_MASTER_KEY to the new key before the next start.", new.id());
+        eprintln!(
+            "Re-wrapped {n} data key(s) under key {}. Set AGENTKEY_MASTER_KEY to the new key before the next start.",
+            new.id()
+        );
         Ok(())
     } else {
         rotate_key_file(settings, &store, &old).await
@@ -97,11 +121,18 @@ pub async fn keys(settings: &Settings, cmd: KeysCmd) -> anyhow::Result<()> {
 /// File-based rotation: the new key is written beside the old one first, the data keys are
 /// re-wrapped in one transaction, then the new file replaces the old. A crash in between is
 /// finished at the next start (see `startup::open`).
-async fn rotate_key_file(settings: &Settings, store: &Store, old: &MasterKey) -> anyhow::Result<()> {
+async fn rotate_key_file(
+    settings: &Settings,
+    store: &Store,
+    old: &MasterKey,
+) -> anyhow::Result<()> {
     let path = &settings.master_key_file;
     let pending = startup::pending_key_path(path);
     if pending.exists() {
-        anyhow::bail!("{} exists: a previous rotation did not finish; start the server once to complete it", pending.display());
+        anyhow::bail!(
+            "{} exists: a previous rotation did not finish; start the server once to complete it",
+            pending.display()
+        );
     }
     let new = MasterKey::generate();
     startup::write_key_file(&pending, &new)?;
@@ -112,8 +143,14 @@ async fn rotate_key_file(settings: &Settings, store: &Store, old: &MasterKey) ->
             return Err(err);
         }
     };
-    std::fs::rename(&pending, path).with_context(|| format!("failed to replace {}", path.display()))?;
-    eprintln!("Re-wrapped {n} data key(s); {} now holds key {} (was {}). Back it up.", path.display(), new.id(), old.id());
+    std::fs::rename(&pending, path)
+        .with_context(|| format!("failed to replace {}", path.display()))?;
+    eprintln!(
+        "Re-wrapped {n} data key(s); {} now holds key {} (was {}). Back it up.",
+        path.display(),
+        new.id(),
+        old.id()
+    );
     Ok(())
 }
 
@@ -151,9 +188,16 @@ pub async fn backup(settings: &Settings, to: &std::path::Path, json: bool) -> an
             })
         );
     } else {
-        let source = if copied.is_some() { " (logical export from PostgreSQL; restore with `agentkey migrate-data`)" } else { "" };
+        let source = if copied.is_some() {
+            " (logical export from PostgreSQL; restore with `agentkey migrate-data`)"
+        } else {
+            ""
+        };
         let key = if settings.is_embedded() || settings.master_key_file_named {
-            format!("the master key ({}) or AGENTKEY_MASTER_KEY", settings.master_key_file.display())
+            format!(
+                "the master key ({}) or AGENTKEY_MASTER_KEY",
+                settings.master_key_file.display()
+            )
         } else {
             "the master key (AGENTKEY_MASTER_KEY)".to_owned()
         };
@@ -213,8 +257,12 @@ pub async fn migrate_data(from: &str, to: &str, json: bool) -> anyhow::Result<()
     if Backend::of_url(from) == Backend::Sqlite && !std::path::Path::new(source_file).exists() {
         anyhow::bail!("the source database {source_file} does not exist");
     }
-    let source = Store::connect(from).await.context("cannot open the source (--from)")?;
-    let target = Store::connect(to).await.context("cannot open the target (--to)")?;
+    let source = Store::connect(from)
+        .await
+        .context("cannot open the source (--from)")?;
+    let target = Store::connect(to)
+        .await
+        .context("cannot open the target (--to)")?;
     let result = async {
         target.migrate().await?;
         let report = copy::copy_all(&source, &target).await?;
@@ -226,8 +274,15 @@ pub async fn migrate_data(from: &str, to: &str, json: bool) -> anyhow::Result<()
     target.close().await;
     let (report, (orgs, audit_rows)) = result?;
     if json {
-        let tables: serde_json::Map<String, serde_json::Value> = report.tables.iter().map(|(t, n)| (t.clone(), (*n).into())).collect();
-        println!("{}", serde_json::json!({ "from": source.location(), "to": target.location(), "tables": tables, "rows": report.rows(), "organizations": orgs, "audit_rows_verified": audit_rows }));
+        let tables: serde_json::Map<String, serde_json::Value> = report
+            .tables
+            .iter()
+            .map(|(t, n)| (t.clone(), (*n).into()))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "from": source.location(), "to": target.location(), "tables": tables, "rows": report.rows(), "organizations": orgs, "audit_rows_verified": audit_rows })
+        );
     } else {
         println!(
             "Copied {} rows in {} tables from {} to {}: row counts match, {orgs} organization(s), {audit_rows} audit rows verified.\n\

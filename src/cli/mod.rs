@@ -91,12 +91,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let app = startup::Application::build(&settings).await?;
             tracing::info!(addr = %app.addr(), database = %app.services().store.location(), "AgentKey is listening");
-            eprintln!("AgentKey is listening on http://{} (dashboard at /, agent API under /api)", app.addr());
-            let bootstrap = app::server::service::auth::bootstrap_link(app.services()).await.map_err(output::service_error)?;
+            eprintln!(
+                "AgentKey is listening on http://{} (dashboard at /, agent API under /api)",
+                app.addr()
+            );
+            let bootstrap = app::server::service::auth::bootstrap_link(app.services())
+                .await
+                .map_err(output::service_error)?;
             if let Some(link) = bootstrap {
                 // The one way into an empty instance; it works once and only until the next start.
-                tracing::warn!("no members yet: open the one-time setup link printed on the console to create the first organization");
-                eprintln!("\nNo one can sign in yet. Open this one-time link to create the first organization and its owner:\n\n    {link}\n");
+                tracing::warn!(
+                    "no members yet: open the one-time setup link printed on the console to create the first organization"
+                );
+                eprintln!(
+                    "\nNo one can sign in yet. Open this one-time link to create the first organization and its owner:\n\n    {link}\n"
+                );
             }
             app.run_until(startup::shutdown_signal()).await
         }
@@ -124,12 +133,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn dispatch(services: &Services, org: &Option<String>, json: bool, command: Command) -> anyhow::Result<()> {
+async fn dispatch(
+    services: &Services,
+    org: &Option<String>,
+    json: bool,
+    command: Command,
+) -> anyhow::Result<()> {
     let out = output::Out { json };
     if let Command::Admin(cmd) = command {
         return admin::admin(services, &out, cmd).await;
     }
-    let org = orgs::resolve(services, org.as_deref()).await.map_err(output::service_error)?;
+    let org = orgs::resolve(services, org.as_deref())
+        .await
+        .map_err(output::service_error)?;
     let ctx = AdminCtx::operator(&org.id);
     match command {
         Command::Agent(cmd) => admin::agent(services, &ctx, &out, cmd).await,
@@ -137,7 +153,12 @@ async fn dispatch(services: &Services, org: &Option<String>, json: bool, command
         Command::Request(cmd) => requests::request(services, &ctx, &out, cmd).await,
         Command::Suggestion(cmd) => tools::suggestion(services, &ctx, &out, cmd).await,
         Command::Audit(cmd) => audit::audit(services, &ctx, &out, cmd).await,
-        Command::Serve | Command::Migrate | Command::Keys(_) | Command::Admin(_) | Command::Backup { .. } | Command::MigrateData { .. } => {
+        Command::Serve
+        | Command::Migrate
+        | Command::Keys(_)
+        | Command::Admin(_)
+        | Command::Backup { .. }
+        | Command::MigrateData { .. } => {
             unreachable!("handled above")
         }
     }
@@ -151,8 +172,13 @@ async fn finish(services: &Services) {
 /// Parses `30s`, `15m`, `12h`, `7d` into milliseconds.
 pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
     let text = text.trim();
-    let (num, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: i64 = num.parse().with_context(|| format!("invalid duration {text:?}; use e.g. 30m, 12h or 7d"))?;
+    let (num, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("invalid duration {text:?}; use e.g. 30m, 12h or 7d"))?;
     let unit_ms = match unit {
         "s" => 1_000,
         "m" => 60_000,
@@ -160,5 +186,7 @@ pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
         "d" => 86_400_000,
         _ => anyhow::bail!("invalid duration {text:?}; use e.g. 30m, 12h or 7d"),
     };
-    n.checked_mul(unit_ms).filter(|ms| *ms > 0).context("duration out of range")
+    n.checked_mul(unit_ms)
+        .filter(|ms| *ms > 0)
+        .context("duration out of range")
 }

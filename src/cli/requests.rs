@@ -54,14 +54,25 @@ pub enum RequestCmd {
     },
 }
 
-pub async fn request(services: &Services, ctx: &AdminCtx, out: &Out, cmd: RequestCmd) -> anyhow::Result<()> {
-    let decided = |verb: &'static str| move |r: &app::model::AccessRequestView| format!("{verb}: {} → {} ({})\n", r.agent_name, r.tool_name, r.id);
+pub async fn request(
+    services: &Services,
+    ctx: &AdminCtx,
+    out: &Out,
+    cmd: RequestCmd,
+) -> anyhow::Result<()> {
+    let decided = |verb: &'static str| {
+        move |r: &app::model::AccessRequestView| {
+            format!("{verb}: {} → {} ({})\n", r.agent_name, r.tool_name, r.id)
+        }
+    };
     match cmd {
         RequestCmd::List { status, limit } => {
             let status = status
                 .map(|s| RequestStatus::parse(&s).with_context(|| format!("unknown status {s:?}; use pending, approved, denied, revoked or expired")))
                 .transpose()?;
-            let list = grants::list(services, ctx, status, limit).await.map_err(service_error)?;
+            let list = grants::list(services, ctx, status, limit)
+                .await
+                .map_err(service_error)?;
             out.show(&list, |l| {
                 let rows = l
                     .iter()
@@ -77,26 +88,57 @@ pub async fn request(services: &Services, ctx: &AdminCtx, out: &Out, cmd: Reques
                         ]
                     })
                     .collect();
-                table(&["id", "agent", "tool", "status", "reason", "note", "requested"], rows)
+                table(
+                    &[
+                        "id",
+                        "agent",
+                        "tool",
+                        "status",
+                        "reason",
+                        "note",
+                        "requested",
+                    ],
+                    rows,
+                )
             })
         }
-        RequestCmd::Approve { id, credential_stdin, expires_in } => {
-            let secret = if credential_stdin { Some(read_stdin("agent's secret")?) } else { None };
-            let expires_at = expires_in.as_deref().map(parse_duration_ms).transpose()?.map(|ms| clock::now_ms() + ms);
-            let r = grants::approve(services, ctx, &id, secret, expires_at).await.map_err(service_error)?;
+        RequestCmd::Approve {
+            id,
+            credential_stdin,
+            expires_in,
+        } => {
+            let secret = if credential_stdin {
+                Some(read_stdin("agent's secret")?)
+            } else {
+                None
+            };
+            let expires_at = expires_in
+                .as_deref()
+                .map(parse_duration_ms)
+                .transpose()?
+                .map(|ms| clock::now_ms() + ms);
+            let r = grants::approve(services, ctx, &id, secret, expires_at)
+                .await
+                .map_err(service_error)?;
             out.show(&r, decided("Approved"))
         }
         RequestCmd::Deny { id, reason } => {
-            let r = grants::deny(services, ctx, &id, reason.as_deref()).await.map_err(service_error)?;
+            let r = grants::deny(services, ctx, &id, reason.as_deref())
+                .await
+                .map_err(service_error)?;
             out.show(&r, decided("Denied"))
         }
         RequestCmd::Revoke { id, reason } => {
-            let r = grants::revoke(services, ctx, &id, reason.as_deref()).await.map_err(service_error)?;
+            let r = grants::revoke(services, ctx, &id, reason.as_deref())
+                .await
+                .map_err(service_error)?;
             out.show(&r, decided("Revoked"))
         }
         RequestCmd::SetCredential { id } => {
             let secret = read_stdin("agent's secret")?;
-            let r = grants::set_grant_credential(services, ctx, &id, secret).await.map_err(service_error)?;
+            let r = grants::set_grant_credential(services, ctx, &id, secret)
+                .await
+                .map_err(service_error)?;
             out.show(&r, decided("Secret replaced"))
         }
     }

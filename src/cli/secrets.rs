@@ -12,8 +12,13 @@ pub fn read_stdin(what: &str) -> anyhow::Result<SecretString> {
         eprintln!("Paste the {what}, then press Enter and Ctrl-D:");
     }
     let mut text = String::new();
-    stdin.read_to_string(&mut text).context("failed to read the secret from stdin")?;
-    let trimmed = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+    stdin
+        .read_to_string(&mut text)
+        .context("failed to read the secret from stdin")?;
+    let trimmed = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
     if trimmed.trim().is_empty() {
         bail!("no {what} on stdin; pipe it in, e.g. `printf %s \"$TOKEN\" | agentkey …`");
     }

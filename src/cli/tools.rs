@@ -130,23 +130,44 @@ pub enum SuggestionCmd {
 }
 
 fn parse_time(text: Option<&str>) -> anyhow::Result<Option<i64>> {
-    text.map(|t| clock::parse_iso(t).with_context(|| format!("invalid time {t:?}; use RFC 3339, e.g. 2027-01-31T00:00:00Z")))
-        .transpose()
+    text.map(|t| {
+        clock::parse_iso(t)
+            .with_context(|| format!("invalid time {t:?}; use RFC 3339, e.g. 2027-01-31T00:00:00Z"))
+    })
+    .transpose()
 }
 
 fn read_text(text: Option<String>, file: Option<std::path::PathBuf>) -> anyhow::Result<String> {
     match (text, file) {
         (Some(t), _) => Ok(t),
-        (None, Some(path)) => std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display())),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read {}", path.display())),
         (None, None) => anyhow::bail!("give the guide with --text or --file"),
     }
 }
 
-pub async fn tool(services: &Services, ctx: &AdminCtx, out: &Out, cmd: ToolCmd) -> anyhow::Result<()> {
+pub async fn tool(
+    services: &Services,
+    ctx: &AdminCtx,
+    out: &Out,
+    cmd: ToolCmd,
+) -> anyhow::Result<()> {
     match cmd {
-        ToolCmd::Create { name, url, description, auth_type, mode, credential_stdin, instructions, instructions_file, from_suggestion, expires_at } => {
+        ToolCmd::Create {
+            name,
+            url,
+            description,
+            auth_type,
+            mode,
+            credential_stdin,
+            instructions,
+            instructions_file,
+            from_suggestion,
+            expires_at,
+        } => {
             let instructions = match instructions_file {
-                Some(path) => std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?,
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("failed to read {}", path.display()))?,
                 None => instructions,
             };
             let input = tools::NewTool {
@@ -163,12 +184,18 @@ pub async fn tool(services: &Services, ctx: &AdminCtx, out: &Out, cmd: ToolCmd) 
                     Mode::Shared => CredentialMode::Shared,
                     Mode::PerAgent => CredentialMode::PerAgent,
                 },
-                credential: if credential_stdin { Some(read_stdin("tool secret")?) } else { None },
+                credential: if credential_stdin {
+                    Some(read_stdin("tool secret")?)
+                } else {
+                    None
+                },
                 credential_expires_at: parse_time(expires_at.as_deref())?,
                 instructions,
                 source_suggestion_id: from_suggestion,
             };
-            let created = tools::create(services, ctx, input).await.map_err(service_error)?;
+            let created = tools::create(services, ctx, input)
+                .await
+                .map_err(service_error)?;
             out.show(&created, |c| {
                 let mut text = format!("Tool created: {} ({}), key {}\n", c.tool.name, c.tool.id, c.tool.config_key);
                 if !c.tool.credential_configured && c.tool.credential_mode == CredentialMode::Shared {
@@ -195,7 +222,14 @@ pub async fn tool(services: &Services, ctx: &AdminCtx, out: &Out, cmd: ToolCmd) 
                             (_, true) => format!("set (v{})", t.credential_version),
                             (_, false) => "MISSING".to_owned(),
                         };
-                        vec![t.id.clone(), t.name.clone(), t.auth_type.to_string(), secret, format!("v{}", t.instructions_version), or_dash(t.url.as_deref())]
+                        vec![
+                            t.id.clone(),
+                            t.name.clone(),
+                            t.auth_type.to_string(),
+                            secret,
+                            format!("v{}", t.instructions_version),
+                            or_dash(t.url.as_deref()),
+                        ]
                     })
                     .collect();
                 table(&["id", "name", "auth", "secret", "guide", "url"], rows)
@@ -204,82 +238,172 @@ pub async fn tool(services: &Services, ctx: &AdminCtx, out: &Out, cmd: ToolCmd) 
         ToolCmd::SetCredential { id, expires_at } => {
             let expires = parse_time(expires_at.as_deref())?;
             let secret = read_stdin("tool secret")?;
-            let tool = tools::set_credential(services, ctx, &id, secret, expires).await.map_err(service_error)?;
-            out.show(&tool, |t| format!("Secret of {} stored (version {}); agents get it on their next fetch.\n", t.name, t.credential_version))
+            let tool = tools::set_credential(services, ctx, &id, secret, expires)
+                .await
+                .map_err(service_error)?;
+            out.show(&tool, |t| {
+                format!(
+                    "Secret of {} stored (version {}); agents get it on their next fetch.\n",
+                    t.name, t.credential_version
+                )
+            })
         }
         ToolCmd::Guide { id, text, file } => {
             let text = read_text(text, file)?;
-            let tool = tools::update_guide(services, ctx, &id, &text).await.map_err(service_error)?;
-            out.show(&tool, |t| format!("Usage guide of {} saved as version {}.\n", t.name, t.instructions_version))
+            let tool = tools::update_guide(services, ctx, &id, &text)
+                .await
+                .map_err(service_error)?;
+            out.show(&tool, |t| {
+                format!(
+                    "Usage guide of {} saved as version {}.\n",
+                    t.name, t.instructions_version
+                )
+            })
         }
         ToolCmd::GuideHistory { id } => {
-            let versions = tools::guide_history(services, ctx, &id).await.map_err(service_error)?;
+            let versions = tools::guide_history(services, ctx, &id)
+                .await
+                .map_err(service_error)?;
             out.show(&versions, |v| {
                 let rows = v
                     .iter()
-                    .map(|g| vec![g.version.to_string(), g.source.clone(), g.created_by.clone(), g.created_at.clone(), g.instructions.chars().take(60).collect()])
+                    .map(|g| {
+                        vec![
+                            g.version.to_string(),
+                            g.source.clone(),
+                            g.created_by.clone(),
+                            g.created_at.clone(),
+                            g.instructions.chars().take(60).collect(),
+                        ]
+                    })
                     .collect();
                 table(&["version", "source", "by", "at", "text"], rows)
             })
         }
         ToolCmd::GuideRestore { id, version } => {
-            let tool = tools::restore_guide(services, ctx, &id, version).await.map_err(service_error)?;
-            out.show(&tool, |t| format!("Restored version {version} of {} as version {}.\n", t.name, t.instructions_version))
+            let tool = tools::restore_guide(services, ctx, &id, version)
+                .await
+                .map_err(service_error)?;
+            out.show(&tool, |t| {
+                format!(
+                    "Restored version {version} of {} as version {}.\n",
+                    t.name, t.instructions_version
+                )
+            })
         }
         ToolCmd::Delete { id, yes } => {
-            let tool = tools::get(services, ctx, &id).await.map_err(service_error)?;
-            let (approved, pending) = tools::delete_impact(services, ctx, &id).await.map_err(service_error)?;
+            let tool = tools::get(services, ctx, &id)
+                .await
+                .map_err(service_error)?;
+            let (approved, pending) = tools::delete_impact(services, ctx, &id)
+                .await
+                .map_err(service_error)?;
             if !yes {
                 anyhow::bail!(
                     "deleting {} ends {approved} approved grant(s) and {pending} pending request(s); run again with --yes to confirm",
                     tool.name
                 );
             }
-            let (approved, pending) = tools::delete(services, ctx, &id).await.map_err(service_error)?;
+            let (approved, pending) = tools::delete(services, ctx, &id)
+                .await
+                .map_err(service_error)?;
             let summary = serde_json::json!({ "tool_id": tool.id, "approved_revoked": approved, "pending_closed": pending });
             out.show(&summary, |_| format!("Deleted {} ({approved} grant(s) ended, {pending} pending request(s) closed).\n", tool.name))
         }
     }
 }
 
-pub async fn suggestion(services: &Services, ctx: &AdminCtx, out: &Out, cmd: SuggestionCmd) -> anyhow::Result<()> {
+pub async fn suggestion(
+    services: &Services,
+    ctx: &AdminCtx,
+    out: &Out,
+    cmd: SuggestionCmd,
+) -> anyhow::Result<()> {
     match cmd {
-        SuggestionCmd::List { status, guides: true } => {
-            let status = SuggestionStatus::parse(&status).context("status must be pending, dismissed or accepted")?;
-            let list = guides::list(services, ctx, status).await.map_err(service_error)?;
+        SuggestionCmd::List {
+            status,
+            guides: true,
+        } => {
+            let status = SuggestionStatus::parse(&status)
+                .context("status must be pending, dismissed or accepted")?;
+            let list = guides::list(services, ctx, status)
+                .await
+                .map_err(service_error)?;
             out.show(&list, |l| {
                 let rows = l
                     .iter()
-                    .map(|g| vec![g.id.clone(), g.tool_name.clone(), g.supporters.len().to_string(), g.learned.chars().take(70).collect()])
+                    .map(|g| {
+                        vec![
+                            g.id.clone(),
+                            g.tool_name.clone(),
+                            g.supporters.len().to_string(),
+                            g.learned.chars().take(70).collect(),
+                        ]
+                    })
                     .collect();
                 table(&["id", "tool", "backers", "learned"], rows)
             })
         }
-        SuggestionCmd::List { status, guides: false } => {
-            let status = SuggestionStatus::parse(&status).context("status must be pending, dismissed or accepted")?;
-            let list = suggestions::list(services, ctx, status).await.map_err(service_error)?;
+        SuggestionCmd::List {
+            status,
+            guides: false,
+        } => {
+            let status = SuggestionStatus::parse(&status)
+                .context("status must be pending, dismissed or accepted")?;
+            let list = suggestions::list(services, ctx, status)
+                .await
+                .map_err(service_error)?;
             out.show(&list, |l| {
                 let rows = l
                     .iter()
                     .map(|s| {
-                        let reasons: Vec<String> = s.supporters.iter().map(|b| format!("{}: {}", b.agent_name, b.reason)).collect();
-                        vec![s.id.clone(), s.name.clone(), or_dash(s.url.as_deref()), s.supporters.len().to_string(), reasons.join(" | ")]
+                        let reasons: Vec<String> = s
+                            .supporters
+                            .iter()
+                            .map(|b| format!("{}: {}", b.agent_name, b.reason))
+                            .collect();
+                        vec![
+                            s.id.clone(),
+                            s.name.clone(),
+                            or_dash(s.url.as_deref()),
+                            s.supporters.len().to_string(),
+                            reasons.join(" | "),
+                        ]
                     })
                     .collect();
                 table(&["id", "name", "url", "backers", "reasons"], rows)
             })
         }
         SuggestionCmd::Dismiss { id, reason } => {
-            let s = suggestions::dismiss(services, ctx, &id, &reason).await.map_err(service_error)?;
-            out.show(&s, |s| format!("Dismissed {}; it cannot be suggested again until {}.\n", s.name, or_dash(s.dismissed_until.as_deref())))
+            let s = suggestions::dismiss(services, ctx, &id, &reason)
+                .await
+                .map_err(service_error)?;
+            out.show(&s, |s| {
+                format!(
+                    "Dismissed {}; it cannot be suggested again until {}.\n",
+                    s.name,
+                    or_dash(s.dismissed_until.as_deref())
+                )
+            })
         }
         SuggestionCmd::AcceptGuide { id, text } => {
-            let tool = guides::accept(services, ctx, &id, text.as_deref()).await.map_err(service_error)?;
-            out.show(&tool, |t| format!("Accepted into the guide of {} (version {}).\n", t.name, t.instructions_version))
+            let tool = guides::accept(services, ctx, &id, text.as_deref())
+                .await
+                .map_err(service_error)?;
+            out.show(&tool, |t| {
+                format!(
+                    "Accepted into the guide of {} (version {}).\n",
+                    t.name, t.instructions_version
+                )
+            })
         }
         SuggestionCmd::DismissGuide { id, reason } => {
-            guides::dismiss(services, ctx, &id, &reason).await.map_err(service_error)?;
-            out.show(&serde_json::json!({ "dismissed": id }), |_| "Dismissed.\n".to_owned())
+            guides::dismiss(services, ctx, &id, &reason)
+                .await
+                .map_err(service_error)?;
+            out.show(&serde_json::json!({ "dismissed": id }), |_| {
+                "Dismissed.\n".to_owned()
+            })
         }
     }
 }

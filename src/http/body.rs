@@ -54,7 +54,10 @@ impl Fields<'_> {
     }
 
     fn fail(&mut self, field: &str, message: &str) {
-        self.errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
+        self.errors.push(FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        });
     }
 }
 
@@ -71,25 +74,44 @@ fn kind(v: &Value) -> &'static str {
 
 impl FromJsonBody for RequestAccessBody {
     fn from_fields(f: &mut Fields<'_>) -> Self {
-        RequestAccessBody { reason: f.string("reason") }
+        RequestAccessBody {
+            reason: f.string("reason"),
+        }
     }
 }
 
 impl FromJsonBody for SuggestToolBody {
     fn from_fields(f: &mut Fields<'_>) -> Self {
-        SuggestToolBody { name: f.string("name"), url: f.optional_string("url"), reason: f.string("reason") }
+        SuggestToolBody {
+            name: f.string("name"),
+            url: f.optional_string("url"),
+            reason: f.string("reason"),
+        }
     }
 }
 
 impl FromJsonBody for SuggestGuideBody {
     fn from_fields(f: &mut Fields<'_>) -> Self {
-        SuggestGuideBody { learned: f.string("learned"), why: f.string("why") }
+        SuggestGuideBody {
+            learned: f.string("learned"),
+            why: f.string("why"),
+        }
     }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
-    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -97,12 +119,18 @@ fn too_large() -> ApiError {
     ApiError::status(
         StatusCode::PAYLOAD_TOO_LARGE,
         "Request body is too large.",
-        &format!("Bodies are limited to {MAX_BODY} bytes; shorten the text fields (GET this URL for the limits)."),
+        &format!(
+            "Bodies are limited to {MAX_BODY} bytes; shorten the text fields (GET this URL for the limits)."
+        ),
     )
 }
 
 /// Reads and types a JSON body under the agent API's rules. `hint` is the route's schema hint.
-pub async fn read_json<T: FromJsonBody>(headers: &HeaderMap, body: Body, hint: &str) -> Result<T, ApiError> {
+pub async fn read_json<T: FromJsonBody>(
+    headers: &HeaderMap,
+    body: Body,
+    hint: &str,
+) -> Result<T, ApiError> {
     if !is_json(headers) {
         return Err(ApiError::status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -110,7 +138,10 @@ pub async fn read_json<T: FromJsonBody>(headers: &HeaderMap, body: Body, hint: &
             "Send the body as JSON with the header `Content-Type: application/json`.",
         ));
     }
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large());
     }
@@ -118,24 +149,45 @@ pub async fn read_json<T: FromJsonBody>(headers: &HeaderMap, body: Body, hint: &
         .collect()
         .await
         .map_err(|err| {
-            if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 too_large()
             } else {
-                ApiError::status(StatusCode::BAD_REQUEST, "The request body could not be read.", "Send the whole body and retry.")
+                ApiError::status(
+                    StatusCode::BAD_REQUEST,
+                    "The request body could not be read.",
+                    "Send the whole body and retry.",
+                )
             }
         })?
         .to_bytes();
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-        ApiError::status(StatusCode::BAD_REQUEST, "Malformed JSON request body.", &format!("The body is not valid JSON. {hint}"))
+        ApiError::status(
+            StatusCode::BAD_REQUEST,
+            "Malformed JSON request body.",
+            &format!("The body is not valid JSON. {hint}"),
+        )
     })?;
     let Value::Object(obj) = &value else {
         return Err(ServiceError::validation(
-            vec![FieldError { field: "body".into(), message: "must be a JSON object".into() }],
+            vec![FieldError {
+                field: "body".into(),
+                message: "must be a JSON object".into(),
+            }],
             hint,
         )
         .into());
     };
-    let mut fields = Fields { obj, errors: Vec::new() };
+    let mut fields = Fields {
+        obj,
+        errors: Vec::new(),
+    };
     let typed = T::from_fields(&mut fields);
-    if fields.errors.is_empty() { Ok(typed) } else { Err(ServiceError::validation(fields.errors, hint).into()) }
+    if fields.errors.is_empty() {
+        Ok(typed)
+    } else {
+        Err(ServiceError::validation(fields.errors, hint).into())
+    }
 }

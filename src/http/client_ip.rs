@@ -44,8 +44,17 @@ mod tests {
     #[test]
     fn forged_left_entries_do_not_change_the_result() {
         let peer: SocketAddr = "10.0.0.9:5000".parse().expect("addr");
-        assert_eq!(resolve(&headers("6.6.6.6, 203.0.113.7"), peer, 1), "203.0.113.7");
-        assert_eq!(resolve(&headers("9.9.9.9, 6.6.6.6, 203.0.113.7"), peer, 1), "203.0.113.7");
-        assert_eq!(resolve(&headers("203.0.113.7, 10.0.0.2"), peer, 2), "203.0.113.7");
+        assert_eq!(
+            resolve(&headers("6.6.6.6, 203.0.113.7"), peer, 1),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            resolve(&headers("9.9.9.9, 6.6.6.6, 203.0.113.7"), peer, 1),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            resolve(&headers("203.0.113.7, 10.0.0.2"), peer, 2),
+            "203.0.113.7"
+        );
     }
 }

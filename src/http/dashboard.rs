@@ -35,13 +35,22 @@ pub fn session_layer(state: &AppState, secure: bool) -> SessionManagerLayer<SqlS
         .with_same_site(SameSite::Lax)
         .with_secure(secure)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(app::server::auth::IDLE_SECS)))
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::seconds(app::server::auth::IDLE_SECS),
+        ))
 }
 
 /// Puts the caller's address (behind the configured number of proxies) and user agent into
 /// the request, for server functions to audit.
-pub async fn request_meta(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+pub async fn request_meta(
+    State(state): State<AppState>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
     let ip = peer.map(|p| super::client_ip::resolve(req.headers(), p, state.trusted_proxies));
     let user_agent = req
         .headers()
@@ -56,25 +65,36 @@ pub async fn request_meta(State(state): State<AppState>, mut req: Request<Body>,
 /// `Sec-Fetch-Site`) must say same origin. Browsers send one of them on every POST; a request
 /// with neither comes from a non-browser client, which has no session cookie to abuse, but is
 /// refused too so that the rule stays simple.
-pub async fn same_origin(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+pub async fn same_origin(
+    State(state): State<AppState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
     if is_same_origin(req.headers(), &state.base_origin) {
         return next.run(req).await;
     }
-    let body = ErrorBody::new("Cross-site request refused.")
-        .hint("Use the AgentKey dashboard itself; requests from other sites cannot change anything.");
+    let body = ErrorBody::new("Cross-site request refused.").hint(
+        "Use the AgentKey dashboard itself; requests from other sites cannot change anything.",
+    );
     (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
 fn is_same_origin(headers: &HeaderMap, base_origin: &str) -> bool {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         Some(origin) => {
             let origin = origin.trim_end_matches('/');
             origin == base_origin
-                || origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).is_some_and(|o| !host.is_empty() && o == host)
+                || origin
+                    .strip_prefix("http://")
+                    .or_else(|| origin.strip_prefix("https://"))
+                    .is_some_and(|o| !host.is_empty() && o == host)
         }
         None => headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin"),
     }
@@ -86,7 +106,9 @@ pub const ROUTES: [&str; 2] = ["/events", "/audit/export"];
 
 /// The live event stream and the audit export.
 pub fn router() -> Router<AppState> {
-    Router::new().route(ROUTES[0], get(events)).route(ROUTES[1], get(export_audit))
+    Router::new()
+        .route(ROUTES[0], get(events))
+        .route(ROUTES[1], get(export_audit))
 }
 
 fn signed_out() -> Response {
@@ -109,10 +131,17 @@ async fn export_audit(
     query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(axum::extract::Query(query)) = query else {
-        let body = ErrorBody::new("Invalid export parameters.").hint("Use format=csv or format=jsonl with the audit page's filters.");
+        let body = ErrorBody::new("Invalid export parameters.")
+            .hint("Use format=csv or format=jsonl with the audit page's filters.");
         return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
     };
-    let ctx = match app::server::auth::current(&state.services, &session, meta.map(|m| m.0).unwrap_or_default()).await {
+    let ctx = match app::server::auth::current(
+        &state.services,
+        &session,
+        meta.map(|m| m.0).unwrap_or_default(),
+    )
+    .await
+    {
         Ok(Some((ctx, _))) => ctx,
         Ok(None) => return signed_out(),
         Err(err) => return err.into_response(),
@@ -121,7 +150,8 @@ async fn export_audit(
         "csv" => ("text/csv; charset=utf-8", "csv"),
         "jsonl" => ("application/x-ndjson", "jsonl"),
         _ => {
-            let body = ErrorBody::new("Unknown export format.").hint("Use format=csv or format=jsonl.");
+            let body =
+                ErrorBody::new("Unknown export format.").hint("Use format=csv or format=jsonl.");
             return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
         }
     };
@@ -129,14 +159,19 @@ async fn export_audit(
         Ok(f) => f,
         Err(err) => return err.into_response(),
     };
-    let rows = match app::server::service::audit::export(&state.services, &ctx, &filter, extension).await {
+    let rows = match app::server::service::audit::export(&state.services, &ctx, &filter, extension)
+        .await
+    {
         Ok(rows) => rows,
         Err(err) => return err.into_response(),
     };
     let body = if extension == "csv" {
         app::api::audit::to_csv(&rows)
     } else {
-        rows.iter().filter_map(|e| serde_json::to_string(e).ok()).map(|line| line + "\n").collect()
+        rows.iter()
+            .filter_map(|e| serde_json::to_string(e).ok())
+            .map(|line| line + "\n")
+            .collect()
     };
     let disposition = format!("attachment; filename=\"agentkey-audit.{extension}\"");
     (
@@ -150,7 +185,11 @@ async fn export_audit(
         .into_response()
 }
 
-async fn events(State(state): State<AppState>, session: Session, meta: Option<axum::Extension<RequestMeta>>) -> Response {
+async fn events(
+    State(state): State<AppState>,
+    session: Session,
+    meta: Option<axum::Extension<RequestMeta>>,
+) -> Response {
     let meta = meta.map(|m| m.0).unwrap_or_default();
     let org_id = match app::server::auth::current(&state.services, &session, meta).await {
         Ok(Some((ctx, _))) => ctx.org_id,
@@ -159,7 +198,9 @@ async fn events(State(state): State<AppState>, session: Session, meta: Option<ax
     };
     let changes = BroadcastStream::new(state.services.events.subscribe()).filter_map(move |item| {
         let event = match item {
-            Ok(e) if e.concerns(&org_id) => Some(Event::default().event("change").data(e.kind.as_str())),
+            Ok(e) if e.concerns(&org_id) => {
+                Some(Event::default().event("change").data(e.kind.as_str()))
+            }
             Ok(_) => None,
             // Fell behind: tell the page to reload everything.
             Err(_) => Some(Event::default().event("change").data("resync")),
@@ -167,10 +208,17 @@ async fn events(State(state): State<AppState>, session: Session, meta: Option<ax
         std::future::ready(event.map(Ok::<_, Infallible>))
     });
     // The first event makes the page resynchronise after a reconnect.
-    let hello = futures_util::stream::once(std::future::ready(Ok(Event::default().event("change").data("resync"))));
+    let hello = futures_util::stream::once(std::future::ready(Ok(Event::default()
+        .event("change")
+        .data("resync"))));
     let stream = hello.chain(changes).take_until(state.services.stopping());
-    let mut response = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     response
 }
 
@@ -181,7 +229,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"), v.parse().expect("value"));
+            h.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                v.parse().expect("value"),
+            );
         }
         h
     }
@@ -189,12 +240,42 @@ mod tests {
     #[test]
     fn same_origin_accepts_own_origin_and_refuses_others() {
         let base = "http://127.0.0.1:3000";
-        assert!(is_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")]), base));
-        assert!(is_same_origin(&headers(&[("host", "agentkey.local:8080"), ("origin", "https://agentkey.local:8080")]), base));
-        assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "https://evil.example")]), base));
-        assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "null")]), base));
-        assert!(is_same_origin(&headers(&[("sec-fetch-site", "same-origin")]), base));
-        assert!(!is_same_origin(&headers(&[("sec-fetch-site", "cross-site")]), base));
-        assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000")]), base));
+        assert!(is_same_origin(
+            &headers(&[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "http://127.0.0.1:3000")
+            ]),
+            base
+        ));
+        assert!(is_same_origin(
+            &headers(&[
+                ("host", "agentkey.local:8080"),
+                ("origin", "https://agentkey.local:8080")
+            ]),
+            base
+        ));
+        assert!(!is_same_origin(
+            &headers(&[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "https://evil.example")
+            ]),
+            base
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("host", "127.0.0.1:3000"), ("origin", "null")]),
+            base
+        ));
+        assert!(is_same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            base
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            base
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("host", "127.0.0.1:3000")]),
+            base
+        ));
     }
 }

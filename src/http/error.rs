@@ -45,7 +45,8 @@ impl IntoResponse for ApiError {
                     info.retry_after_secs()
                 ));
                 let mut res = (StatusCode::TOO_MANY_REQUESTS, info, Json(body)).into_response();
-                res.headers_mut().insert("retry-after", HeaderValue::from(info.retry_after_secs()));
+                res.headers_mut()
+                    .insert("retry-after", HeaderValue::from(info.retry_after_secs()));
                 res
             }
         }

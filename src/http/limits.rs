@@ -25,7 +25,14 @@ pub enum Tier {
 }
 
 impl Tier {
-    const ALL: [Tier; 6] = [Tier::Preauth, Tier::Read, Tier::Credential, Tier::Request, Tier::Suggest, Tier::Instruction];
+    const ALL: [Tier; 6] = [
+        Tier::Preauth,
+        Tier::Read,
+        Tier::Credential,
+        Tier::Request,
+        Tier::Suggest,
+        Tier::Instruction,
+    ];
 
     /// The tier's name in `AGENTKEY_RATE_LIMITS`.
     pub fn parse(text: &str) -> Option<Tier> {
@@ -61,9 +68,22 @@ pub struct Limits([Limit; 6]);
 
 impl Default for Limits {
     fn default() -> Self {
-        let per_min = |max| Limit { max, window_secs: 60 };
-        let per_hour = |max| Limit { max, window_secs: 3600 };
-        Limits([per_min(600), per_min(120), per_min(60), per_hour(10), per_hour(10), per_hour(10)])
+        let per_min = |max| Limit {
+            max,
+            window_secs: 60,
+        };
+        let per_hour = |max| Limit {
+            max,
+            window_secs: 3600,
+        };
+        Limits([
+            per_min(600),
+            per_min(120),
+            per_min(60),
+            per_hour(10),
+            per_hour(10),
+            per_hour(10),
+        ])
     }
 }
 
@@ -103,7 +123,8 @@ impl IntoResponseParts for RateInfo {
         h.insert("x-ratelimit-limit", num(i64::from(self.limit)));
         h.insert("x-ratelimit-remaining", num(i64::from(self.remaining)));
         h.insert("x-ratelimit-reset", num(self.reset_ms));
-        if let Ok(policy) = HeaderValue::from_str(&format!("{};w={}", self.limit, self.window_secs)) {
+        if let Ok(policy) = HeaderValue::from_str(&format!("{};w={}", self.limit, self.window_secs))
+        {
             h.insert("x-ratelimit-policy", policy);
         }
         Ok(res)
@@ -126,7 +147,10 @@ const PRUNE_AT: usize = 100_000;
 
 impl RateLimiter {
     pub fn new(limits: Limits) -> Self {
-        RateLimiter { limits, windows: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            limits,
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Counts a hit for `subject` in `tier`; `Err` when over the limit.
@@ -134,13 +158,25 @@ impl RateLimiter {
         let limit = self.limits.get(tier);
         let now = clock::now_ms();
         let window_ms = i64::try_from(limit.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let mut windows = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if windows.len() > PRUNE_AT {
-            windows.retain(|(t, _), w| now - w.start_ms < i64::try_from(self.limits.get(*t).window_secs * 1000).unwrap_or(i64::MAX));
+            windows.retain(|(t, _), w| {
+                now - w.start_ms
+                    < i64::try_from(self.limits.get(*t).window_secs * 1000).unwrap_or(i64::MAX)
+            });
         }
-        let w = windows.entry((tier, subject.to_owned())).or_insert(Window { start_ms: now, count: 0 });
+        let w = windows.entry((tier, subject.to_owned())).or_insert(Window {
+            start_ms: now,
+            count: 0,
+        });
         if now - w.start_ms >= window_ms {
-            *w = Window { start_ms: now, count: 0 };
+            *w = Window {
+                start_ms: now,
+                count: 0,
+            };
         }
         let allowed = w.count < limit.max;
         if allowed {
@@ -164,14 +200,29 @@ mod tests {
     #[test]
     fn window_allows_max_then_refuses_with_zero_remaining() {
         let mut limits = Limits::default();
-        limits.set(Tier::Request, Limit { max: 2, window_secs: 3600 });
+        limits.set(
+            Tier::Request,
+            Limit {
+                max: 2,
+                window_secs: 3600,
+            },
+        );
         let rl = RateLimiter::new(limits);
-        assert_eq!(rl.hit(Tier::Request, "a").map(|i| i.remaining).ok(), Some(1));
-        assert_eq!(rl.hit(Tier::Request, "a").map(|i| i.remaining).ok(), Some(0));
+        assert_eq!(
+            rl.hit(Tier::Request, "a").map(|i| i.remaining).ok(),
+            Some(1)
+        );
+        assert_eq!(
+            rl.hit(Tier::Request, "a").map(|i| i.remaining).ok(),
+            Some(0)
+        );
         let refused = rl.hit(Tier::Request, "a").expect_err("over the limit");
         assert_eq!(refused.remaining, 0);
         assert!(refused.retry_after_secs() > 3500);
-        assert!(rl.hit(Tier::Request, "b").is_ok(), "subjects are independent");
+        assert!(
+            rl.hit(Tier::Request, "b").is_ok(),
+            "subjects are independent"
+        );
         assert!(rl.hit(Tier::Suggest, "a").is_ok(), "tiers are independent");
     }
 }

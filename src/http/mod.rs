@@ -65,10 +65,18 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
     })
     .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     let header = |name: &'static str, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(HeaderName::from_static(name), HeaderValue::from_static(value))
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
     };
     // Served over TLS (the public URL is https): browsers must not fall back to plain http.
-    let hsts = settings.base_url.starts_with("https://").then(|| header("strict-transport-security", "max-age=31536000; includeSubDomains"));
+    let hsts = settings.base_url.starts_with("https://").then(|| {
+        header(
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        )
+    });
     Ok(Router::new()
         .merge(agent_api::router(state.clone()))
         .merge(ops::router())
@@ -77,7 +85,10 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
         .layer(header("x-content-type-options", "nosniff"))
         .layer(header("x-frame-options", "DENY"))
         .layer(header("referrer-policy", "no-referrer"))
-        .layer(header("content-security-policy", "frame-ancestors 'none'; object-src 'none'; base-uri 'self'"))
+        .layer(header(
+            "content-security-policy",
+            "frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
+        ))
         .layer(tower::util::option_layer(hsts))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)

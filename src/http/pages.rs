@@ -31,7 +31,10 @@ pub fn router(state: &AppState, secure_cookies: bool) -> Router<AppState> {
             move || shell(options.clone()),
         )
         .merge(dashboard::router())
-        .nest_service(&format!("/{}", state.leptos.site_pkg_dir), browser_bundle(&state.leptos))
+        .nest_service(
+            &format!("/{}", state.leptos.site_pkg_dir),
+            browser_bundle(&state.leptos),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(bad_arguments))
         .layer(from_fn_with_state(state.clone(), dashboard::same_origin))
@@ -56,17 +59,28 @@ async fn bundle_caching(req: Request<Body>, next: Next) -> axum::response::Respo
     let immutable = is_build_hashed(req.uri().path());
     let mut response = next.run(req).await;
     if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
-        let policy = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
-        response.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        let policy = if immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     response
 }
 
 /// A chunk named `<stem>.<16 hex digits of the build>.wasm` by scripts/wasm-split.
 fn is_build_hashed(path: &str) -> bool {
-    let Some(stem) = path.strip_suffix(".wasm") else { return false };
-    stem.rsplit_once('.').is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    let Some(stem) = path.strip_suffix(".wasm") else {
+        return false;
+    };
+    stem.rsplit_once('.')
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
@@ -86,10 +100,17 @@ async fn bad_arguments(req: Request<Body>, next: Next) -> axum::response::Respon
         return response;
     }
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, ERROR_PEEK).await.unwrap_or_default();
-    match std::str::from_utf8(&bytes).ok().and_then(|t| t.strip_prefix("Args|")) {
+    let bytes = axum::body::to_bytes(body, ERROR_PEEK)
+        .await
+        .unwrap_or_default();
+    match std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| t.strip_prefix("Args|"))
+    {
         Some(detail) => {
-            let message = format!("The request's fields could not be read ({detail}). Send every field the form has, numbers as digits.");
+            let message = format!(
+                "The request's fields could not be read ({detail}). Send every field the form has, numbers as digits."
+            );
             (StatusCode::BAD_REQUEST, format!("ServerError|{message}")).into_response()
         }
         None => axum::response::Response::from_parts(parts, Body::from(bytes)),

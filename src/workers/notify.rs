@@ -53,7 +53,11 @@ pub async fn run(svc: Services) {
             }
         }
         let full = in_flight.len() >= IN_FLIGHT || saturated;
-        let sleep = if full { POLL } else { until_next_due(&svc).await };
+        let sleep = if full {
+            POLL
+        } else {
+            until_next_due(&svc).await
+        };
         tokio::select! {
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => collect(done, &mut finished),
             () = svc.notifier.woken(), if !full => {}
@@ -83,13 +87,18 @@ async fn record(svc: &Services, finished: &mut Vec<Finished>) {
     let n = batch.len();
     if let Err(err) = deliver::finish(svc, batch).await {
         // The rows stay claimed; after the lease they are sent again (at-least-once).
-        tracing::error!(error = format!("{err:#}"), rows = n, "could not record notification results");
+        tracing::error!(
+            error = format!("{err:#}"),
+            rows = n,
+            "could not record notification results"
+        );
     }
 }
 
 async fn until_next_due(svc: &Services) -> Duration {
     match deliver::next_due(svc).await {
-        Ok(Some(at)) => Duration::from_millis(u64::try_from(at - clock::now_ms()).unwrap_or(0)).clamp(Duration::from_millis(5), POLL),
+        Ok(Some(at)) => Duration::from_millis(u64::try_from(at - clock::now_ms()).unwrap_or(0))
+            .clamp(Duration::from_millis(5), POLL),
         Ok(None) => POLL,
         Err(err) => {
             tracing::error!(error = %err, "could not read the notification queue");

@@ -33,7 +33,9 @@ struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        LOGS.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -50,7 +52,12 @@ fn capture_logs() {
 
 /// Everything logged so far by any app in this test binary.
 pub fn captured_logs() -> String {
-    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
+    String::from_utf8_lossy(
+        &LOGS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned()
 }
 
 /// A running server with a fresh database and one organization.
@@ -85,10 +92,16 @@ pub async fn spawn_app_on(backend: TestBackend, vars: &[(&str, &str)]) -> TestAp
     let db = TestDb::create(backend, &dir.path().join("agentkey.db")).await;
     if db.backend() == TestBackend::Postgres {
         // A shared database never gets a generated key: the operator provides one.
-        agentkey::startup::write_key_file(&dir.path().join("master.key"), &app::server::crypto::MasterKey::generate()).expect("key file");
+        agentkey::startup::write_key_file(
+            &dir.path().join("master.key"),
+            &app::server::crypto::MasterKey::generate(),
+        )
+        .expect("key file");
     }
     let mut app = start(dir, db, vars).await;
-    let org = orgs::create(&app.services, "Test Org", Some("owner@example.com")).await.expect("org");
+    let org = orgs::create(&app.services, "Test Org", Some("owner@example.com"))
+        .await
+        .expect("org");
     app.admin = AdminCtx::operator(&org.id);
     app.org_id = org.id;
     app
@@ -101,16 +114,25 @@ async fn start(dir: tempfile::TempDir, db: TestDb, vars: &[(&str, &str)]) -> Tes
     let mut env: HashMap<String, String> = HashMap::from([
         ("AGENTKEY_DATABASE_URL".into(), db.url()),
         ("AGENTKEY_BIND".into(), "127.0.0.1:0".into()),
-        ("AGENTKEY_SITE_ROOT".into(), dir.path().join("site").display().to_string()),
+        (
+            "AGENTKEY_SITE_ROOT".into(),
+            dir.path().join("site").display().to_string(),
+        ),
     ]);
     if db.backend() == TestBackend::Postgres {
-        env.insert("AGENTKEY_MASTER_KEY_FILE".into(), dir.path().join("master.key").display().to_string());
+        env.insert(
+            "AGENTKEY_MASTER_KEY_FILE".into(),
+            dir.path().join("master.key").display().to_string(),
+        );
     }
     for (k, v) in vars {
         env.insert((*k).into(), (*v).into());
     }
-    let settings = agentkey::config::Settings::from_sources(None, |k| env.get(k).cloned()).expect("settings");
-    let app = agentkey::startup::Application::build(&settings).await.expect("app starts");
+    let settings =
+        agentkey::config::Settings::from_sources(None, |k| env.get(k).cloned()).expect("settings");
+    let app = agentkey::startup::Application::build(&settings)
+        .await
+        .expect("app starts");
     let addr = app.addr();
     let services = app.services().clone();
     let (tx, rx) = oneshot::channel();
@@ -167,9 +189,15 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
-            handle.await.expect("server task").expect("server stopped cleanly");
+            handle
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
-        Kept { dir: self.dir, db: self.db }
+        Kept {
+            dir: self.dir,
+            db: self.db,
+        }
     }
 
     /// The database URL the server uses.
@@ -183,13 +211,21 @@ impl TestApp {
 
     /// Registers an agent; returns it and its key.
     pub async fn create_agent(&self, name: &str) -> (AgentView, String) {
-        let issued = agents::create(&self.services, &self.admin, name, "test agent").await.expect("agent");
+        let issued = agents::create(&self.services, &self.admin, name, "test agent")
+            .await
+            .expect("agent");
         (issued.agent, issued.api_key)
     }
 
     /// Adds a shared-credential tool with `secret`.
-    pub async fn create_shared_tool(&self, name: &str, url: Option<&str>, secret: &str) -> ToolView {
-        self.create_tool(name, url, CredentialMode::Shared, Some(secret), None).await
+    pub async fn create_shared_tool(
+        &self,
+        name: &str,
+        url: Option<&str>,
+        secret: &str,
+    ) -> ToolView {
+        self.create_tool(name, url, CredentialMode::Shared, Some(secret), None)
+            .await
     }
 
     /// Adds a tool.
@@ -222,7 +258,13 @@ impl TestApp {
     }
 
     /// A request with an optional bearer key.
-    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut req = self.client.request(method, self.url(path));
         if let Some(key) = key {
             req = req.bearer_auth(key);
@@ -243,7 +285,13 @@ impl TestApp {
 
     /// `POST /api/tools/{id}/request` with a reason; returns the request id.
     pub async fn request_access(&self, key: &str, tool_id: &str) -> String {
-        let res = self.post(&format!("/api/tools/{tool_id}/request"), key, serde_json::json!({ "reason": "Need it for the release" })).await;
+        let res = self
+            .post(
+                &format!("/api/tools/{tool_id}/request"),
+                key,
+                serde_json::json!({ "reason": "Need it for the release" }),
+            )
+            .await;
         assert_eq!(res.status(), 201, "request access");
         let body: Value = res.json().await.expect("json");
         body["request_id"].as_str().expect("request_id").to_owned()
@@ -251,7 +299,8 @@ impl TestApp {
 
     /// `GET /api/tools/{id}/credentials`.
     pub async fn fetch(&self, key: &str, tool_id: &str) -> Response {
-        self.get(&format!("/api/tools/{tool_id}/credentials"), key).await
+        self.get(&format!("/api/tools/{tool_id}/credentials"), key)
+            .await
     }
 
     /// A raw connection to the test database (bypassing the app).
@@ -287,22 +336,41 @@ pub fn now_ms() -> i64 {
 /// Asserts `res` is an error with `status` and a JSON `{error, hint?}` body; returns the body.
 pub async fn expect_error(res: Response, status: u16) -> Value {
     let got = res.status().as_u16();
-    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let text = res.text().await.expect("body text");
     assert_eq!(got, status, "unexpected status; body: {text}");
-    assert!(content_type.starts_with("application/json"), "error content type {content_type:?}; body: {text}");
-    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("error body is not JSON: {text}"));
-    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "error body without `error`: {body}");
-    assert!(body.get("hint").is_none_or(Value::is_string), "`hint` must be a string when present: {body}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "error content type {content_type:?}; body: {text}"
+    );
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("error body is not JSON: {text}"));
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "error body without `error`: {body}"
+    );
+    assert!(
+        body.get("hint").is_none_or(Value::is_string),
+        "`hint` must be a string when present: {body}"
+    );
     body
 }
 
 /// Asserts a 400 validation error naming `field` in `details`; returns the body.
 pub async fn expect_invalid_field(res: Response, field: &str) -> Value {
     let body = expect_error(res, 400).await;
-    let details = body["details"].as_array().unwrap_or_else(|| panic!("400 without details: {body}"));
+    let details = body["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("400 without details: {body}"));
     assert!(
-        details.iter().any(|d| d["field"] == field && d["message"].as_str().is_some_and(|m| !m.is_empty())),
+        details
+            .iter()
+            .any(|d| d["field"] == field && d["message"].as_str().is_some_and(|m| !m.is_empty())),
         "details do not name {field:?}: {body}"
     );
     body
@@ -312,24 +380,36 @@ impl TestApp {
     /// `SELECT COUNT(*) …` on the raw database.
     pub async fn count(&self, sql: &str) -> i64 {
         let mut db = self.raw_db().await;
-        sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut db).await.expect("count query")
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut db)
+            .await
+            .expect("count query")
     }
 
     /// Runs one raw SQL statement (as another process would), panicking on failure.
     pub async fn exec(&self, sql: &str) {
         let mut db = self.raw_db().await;
-        sqlx::query(sql).execute(&mut db).await.unwrap_or_else(|e| panic!("raw SQL failed: {sql}: {e}"));
+        sqlx::query(sql)
+            .execute(&mut db)
+            .await
+            .unwrap_or_else(|e| panic!("raw SQL failed: {sql}: {e}"));
     }
 
     /// Creates a row trigger running `body` (one statement; `NEW` is the row) `when`
     /// (e.g. `AFTER INSERT ON tools`), in the current backend's dialect.
     pub async fn create_trigger(&self, name: &str, when: &str, body: &str) {
         match self.db.backend() {
-            TestBackend::Sqlite => self.exec(&format!("CREATE TRIGGER {name} {when} BEGIN {body}; END")).await,
+            TestBackend::Sqlite => {
+                self.exec(&format!("CREATE TRIGGER {name} {when} BEGIN {body}; END"))
+                    .await
+            }
             TestBackend::Postgres => {
                 self.exec(&format!("CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NEW; END $$"))
                     .await;
-                self.exec(&format!("CREATE TRIGGER {name} {when} FOR EACH ROW EXECUTE FUNCTION {name}()")).await;
+                self.exec(&format!(
+                    "CREATE TRIGGER {name} {when} FOR EACH ROW EXECUTE FUNCTION {name}()"
+                ))
+                .await;
             }
         }
     }
@@ -355,14 +435,19 @@ impl TestApp {
                 .collect(),
             TestBackend::Postgres => {
                 let mut db = self.raw_db().await;
-                let tables: Vec<String> =
-                    sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").fetch_all(&mut db).await.expect("tables");
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                )
+                .fetch_all(&mut db)
+                .await
+                .expect("tables");
                 let mut out = Vec::new();
                 for table in tables {
-                    let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
-                        .fetch_all(&mut db)
-                        .await
-                        .expect("rows");
+                    let rows: Vec<String> =
+                        sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
+                            .fetch_all(&mut db)
+                            .await
+                            .expect("rows");
                     out.push((table, rows.join("\n").into_bytes()));
                 }
                 out
@@ -372,7 +457,9 @@ impl TestApp {
 
     /// Approves a pending request (shared tool, open-ended).
     pub async fn approve(&self, request_id: &str) {
-        app::server::service::grants::approve(&self.services, &self.admin, request_id, None, None).await.expect("approve");
+        app::server::service::grants::approve(&self.services, &self.admin, request_id, None, None)
+            .await
+            .expect("approve");
     }
 
     /// Requests and approves access to a shared tool; returns the request id.
@@ -384,7 +471,9 @@ impl TestApp {
 
     /// A second organization with its operator context.
     pub async fn other_org(&self, name: &str) -> AdminCtx {
-        let org = orgs::create(&self.services, name, None).await.expect("second org");
+        let org = orgs::create(&self.services, name, None)
+            .await
+            .expect("second org");
         AdminCtx::operator(&org.id)
     }
 
@@ -422,14 +511,24 @@ impl TestApp {
     /// For requests reqwest cannot shape, such as a chunked body without `Content-Length`.
     pub async fn raw_http(&self, request: &[u8]) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
+        let mut stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
         stream.write_all(request).await.expect("write request");
         let mut buf = Vec::new();
         // The server may answer before reading the whole body; read until it closes.
         // Requests must carry `Connection: close`; the timeout only guards against a hang.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut buf),
+        )
+        .await;
         let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         (status, text)
     }
 }
@@ -441,7 +540,10 @@ impl TestApp {
         let mut env: HashMap<String, String> = HashMap::from([
             ("AGENTKEY_DATABASE_URL".into(), self.db_url()),
             ("AGENTKEY_BIND".into(), "127.0.0.1:0".into()),
-            ("AGENTKEY_MASTER_KEY_FILE".into(), self.dir.path().join("master.key").display().to_string()),
+            (
+                "AGENTKEY_MASTER_KEY_FILE".into(),
+                self.dir.path().join("master.key").display().to_string(),
+            ),
         ]);
         for (k, v) in extra {
             env.insert((*k).into(), (*v).into());

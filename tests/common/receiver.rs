@@ -45,8 +45,13 @@ pub struct Receiver {
 impl Receiver {
     /// Starts on a free loopback port, answering 200.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
-        let receiver = Receiver { port: listener.local_addr().expect("addr").port(), state: Arc::default() };
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let receiver = Receiver {
+            port: listener.local_addr().expect("addr").port(),
+            state: Arc::default(),
+        };
         receiver.set_mode(Mode::Ok);
         receiver.serve(listener);
         receiver
@@ -62,7 +67,11 @@ impl Receiver {
                 state.tasks.lock().expect("lock").push(task.abort_handle());
             }
         });
-        self.state.tasks.lock().expect("lock").push(accept.abort_handle());
+        self.state
+            .tasks
+            .lock()
+            .expect("lock")
+            .push(accept.abort_handle());
     }
 
     /// Goes away: the port refuses connections and open exchanges are cut.
@@ -99,7 +108,10 @@ impl Receiver {
 
     /// Requests answered with 2xx on `path`.
     pub fn delivered(&self, path: &str) -> Vec<Hit> {
-        self.hits().into_iter().filter(|h| h.path == path && (200..300).contains(&h.status)).collect()
+        self.hits()
+            .into_iter()
+            .filter(|h| h.path == path && (200..300).contains(&h.status))
+            .collect()
     }
 
     pub fn connections(&self) -> usize {
@@ -114,7 +126,11 @@ impl Receiver {
             if hits.len() >= n {
                 return hits;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{path}: {} of {n} deliveries after {secs} s", hits.len());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path}: {} of {n} deliveries after {secs} s",
+                hits.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -135,7 +151,11 @@ impl Receiver {
     pub async fn wait_hits(&self, n: usize, secs: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         while self.hits().len() < n {
-            assert!(tokio::time::Instant::now() < deadline, "{} of {n} requests after {secs} s", self.hits().len());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {n} requests after {secs} s",
+                self.hits().len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -158,10 +178,14 @@ async fn handle(mut socket: TcpStream, state: Arc<State>) {
     let header = |name: &str| {
         head.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
         })
     };
-    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     while buf.len() < header_end + length {
         match socket.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
@@ -178,10 +202,22 @@ async fn handle(mut socket: TcpStream, state: Arc<State>) {
             200
         }
     };
-    let text = if status < 300 { "ok" } else { "receiver says no" };
-    let response = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}", text.len());
+    let text = if status < 300 {
+        "ok"
+    } else {
+        "receiver says no"
+    };
+    let response = format!(
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+        text.len()
+    );
     if socket.write_all(response.as_bytes()).await.is_ok() {
-        state.hits.lock().expect("lock").push(Hit { path, key: header("idempotency-key"), body, status });
+        state.hits.lock().expect("lock").push(Hit {
+            path,
+            key: header("idempotency-key"),
+            body,
+            status,
+        });
     }
     let _ = socket.shutdown().await;
 }

@@ -16,8 +16,13 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Binds 127.0.0.1 on a free port and serves until the test ends.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp sink");
-        let sink = SmtpSink { port: listener.local_addr().expect("addr").port(), messages: Default::default() };
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind smtp sink");
+        let sink = SmtpSink {
+            port: listener.local_addr().expect("addr").port(),
+            messages: Default::default(),
+        };
         let messages = sink.messages.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
@@ -30,7 +35,10 @@ impl SmtpSink {
                     while let Ok(Some(line)) = lines.next_line().await {
                         if let Some(body) = data.as_mut() {
                             if line == "." {
-                                messages.lock().expect("lock").push(data.take().unwrap_or_default());
+                                messages
+                                    .lock()
+                                    .expect("lock")
+                                    .push(data.take().unwrap_or_default());
                                 let _ = write.write_all(b"250 queued\r\n").await;
                             } else {
                                 body.push_str(&line);
@@ -86,8 +94,13 @@ fn decode_qp(raw: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
-        if bytes[i] == b'=' && let Some(b) = hex {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        if bytes[i] == b'='
+            && let Some(b) = hex
+        {
             out.push(b);
             i += 3;
         } else {

@@ -26,15 +26,21 @@ impl TestBackend {
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("AGENTKEY_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("AGENTKEY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// Owns a test database; a PostgreSQL one is dropped (connections and all) with it.
 pub enum TestDb {
     Sqlite(PathBuf),
-    Postgres { name: String, url: String },
+    Postgres {
+        name: String,
+        url: String,
+    },
     /// Another app's database (a second instance): not dropped by this handle.
-    Shared { url: String },
+    Shared {
+        url: String,
+    },
 }
 
 impl TestDb {
@@ -50,13 +56,19 @@ impl TestDb {
     pub async fn create_postgres() -> Self {
         let admin = pg_admin_url();
         let name = format!("{PG_PREFIX}{}", uuid::Uuid::now_v7().simple());
-        let mut conn =
-            sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
-        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
         let _ = conn.close().await;
         let mut url = url::Url::parse(&admin).expect("AGENTKEY_TEST_PG_URL is a URL");
         url.set_path(&name);
-        TestDb::Postgres { name, url: url.to_string() }
+        TestDb::Postgres {
+            name,
+            url: url.to_string(),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -83,21 +95,30 @@ impl TestDb {
     /// A raw connection, as another process would open one.
     pub async fn connect(&self) -> sqlx::AnyConnection {
         sqlx::any::install_default_drivers();
-        sqlx::AnyConnection::connect(&self.url()).await.expect("raw connection")
+        sqlx::AnyConnection::connect(&self.url())
+            .await
+            .expect("raw connection")
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let TestDb::Postgres { name, .. } = self else { return };
+        let TestDb::Postgres { name, .. } = self else {
+            return;
+        };
         let name = name.clone();
         // Drop runs inside the test's runtime, which cannot be blocked on; a short-lived
         // thread with its own runtime does the DROP and is waited for.
         let done = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async move {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                    let _ = conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                    let _ = conn
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
                     let _ = conn.close().await;
                 }
             });

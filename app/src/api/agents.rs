@@ -20,7 +20,9 @@ pub async fn list_agents() -> Result<Vec<AgentView>, ServerFnError> {
 pub async fn create_agent(name: String, description: String) -> Result<IssuedKey, ServerFnError> {
     let c = caller().await?;
     no_store();
-    agents::create(&c.svc, &c.ctx, &name, &description).await.map_err(fail)
+    agents::create(&c.svc, &c.ctx, &name, &description)
+        .await
+        .map_err(fail)
 }
 
 /// Issues a new key; the old one stops working at once.
@@ -34,8 +36,14 @@ pub async fn rotate_agent_key(id: String) -> Result<IssuedKey, ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "agents/status")]
 pub async fn set_agent_active(id: String, active: bool) -> Result<AgentView, ServerFnError> {
     let c = caller().await?;
-    let status = if active { crate::model::AgentStatus::Active } else { crate::model::AgentStatus::Suspended };
-    agents::set_status(&c.svc, &c.ctx, &id, status, None).await.map_err(fail)
+    let status = if active {
+        crate::model::AgentStatus::Active
+    } else {
+        crate::model::AgentStatus::Suspended
+    };
+    agents::set_status(&c.svc, &c.ctx, &id, status, None)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "agents/delete")]

@@ -14,23 +14,33 @@ pub const AUDIT_PAGE: i64 = 50;
 pub async fn audit_events(query: AuditQuery) -> Result<Vec<AuditEvent>, ServerFnError> {
     let c = caller().await?;
     let filter = crate::server::service::audit::filter_from(&query).map_err(fail)?;
-    crate::server::service::audit::list(&c.svc, &c.ctx, &filter, AUDIT_PAGE).await.map_err(fail)
+    crate::server::service::audit::list(&c.svc, &c.ctx, &filter, AUDIT_PAGE)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "audit/verify")]
 pub async fn chain_status() -> Result<ChainReport, ServerFnError> {
     let c = caller().await?;
-    crate::server::service::audit::verify(&c.svc, &c.ctx).await.map_err(fail)
+    crate::server::service::audit::verify(&c.svc, &c.ctx)
+        .await
+        .map_err(fail)
 }
 
 /// RFC 4180 CSV of audit rows, the export format shared by the dashboard and the CLI.
 pub fn to_csv(list: &[AuditEvent]) -> String {
     let cell = |s: &str| {
         // A leading = + - @ would be a formula in a spreadsheet: neutralised with a quote.
-        let guarded = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+        let guarded = if s.starts_with(['=', '+', '-', '@']) {
+            format!("'{s}")
+        } else {
+            s.to_owned()
+        };
         format!("\"{}\"", guarded.replace('"', "\"\""))
     };
-    let mut out = String::from("seq,created_at,actor_type,actor,action,target_type,target_id,agent_id,tool_id,ip,user_agent,metadata\n");
+    let mut out = String::from(
+        "seq,created_at,actor_type,actor,action,target_type,target_id,agent_id,tool_id,ip,user_agent,metadata\n",
+    );
     for e in list {
         let cells = [
             e.seq.to_string(),

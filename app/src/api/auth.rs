@@ -13,7 +13,9 @@ use crate::server::service::auth as service;
 #[server(prefix = "/rpc", endpoint = "auth/request")]
 pub async fn request_sign_in(email: String) -> Result<(), ServerFnError> {
     let svc = expect_context::<crate::server::Services>();
-    service::request_link(&svc, &email, &guard::meta().await).await.map_err(fail)
+    service::request_link(&svc, &email, &guard::meta().await)
+        .await
+        .map_err(fail)
 }
 
 /// What the confirmation page should ask for this link (does not use it).
@@ -26,14 +28,20 @@ pub async fn check_link(token: String) -> Result<ConfirmView, ServerFnError> {
 /// Uses a sign-in link and starts a session. A bootstrap link also needs the owner's address
 /// and the organization's name.
 #[server(prefix = "/rpc", endpoint = "auth/confirm")]
-pub async fn confirm_sign_in(token: String, email: Option<String>, org_name: Option<String>) -> Result<(), ServerFnError> {
+pub async fn confirm_sign_in(
+    token: String,
+    email: Option<String>,
+    org_name: Option<String>,
+) -> Result<(), ServerFnError> {
     let svc = expect_context::<crate::server::Services>();
     let meta = guard::meta().await;
     let bootstrap = match (&org_name, &email) {
         (Some(org), Some(email)) => Some((org.as_str(), email.as_str())),
         _ => None,
     };
-    let signed_in = service::confirm(&svc, &token, bootstrap, &meta).await.map_err(fail)?;
+    let signed_in = service::confirm(&svc, &token, bootstrap, &meta)
+        .await
+        .map_err(fail)?;
     let session = guard::session().await?;
     guard::start_session(&session, &signed_in.user_id, &signed_in.org_id, &meta).await?;
     Ok(())
@@ -43,7 +51,9 @@ pub async fn confirm_sign_in(token: String, email: Option<String>, org_name: Opt
 #[server(prefix = "/rpc", endpoint = "auth/sign-out")]
 pub async fn sign_out() -> Result<(), ServerFnError> {
     if let Some(caller) = guard::optional_caller().await? {
-        service::record_sign_out(&caller.svc, &caller.ctx).await.map_err(fail)?;
+        service::record_sign_out(&caller.svc, &caller.ctx)
+            .await
+            .map_err(fail)?;
         let _ = caller.session.flush().await;
     }
     Ok(())
@@ -59,14 +69,18 @@ pub async fn whoami() -> Result<Option<MemberView>, ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "auth/sessions")]
 pub async fn my_sessions() -> Result<Vec<SessionView>, ServerFnError> {
     let caller = guard::caller().await?;
-    service::list_sessions(&caller.svc, &caller.member.user_id, &caller.session_hash()).await.map_err(fail)
+    service::list_sessions(&caller.svc, &caller.member.user_id, &caller.session_hash())
+        .await
+        .map_err(fail)
 }
 
 /// Ends one of the caller's sessions (another device, or this one).
 #[server(prefix = "/rpc", endpoint = "auth/sessions/end")]
 pub async fn end_session(handle: String) -> Result<(), ServerFnError> {
     let caller = guard::caller().await?;
-    service::revoke_session(&caller.svc, &caller.member.user_id, &handle).await.map_err(fail)
+    service::revoke_session(&caller.svc, &caller.member.user_id, &handle)
+        .await
+        .map_err(fail)
 }
 
 /// Switches the organization the dashboard works in.
@@ -74,7 +88,10 @@ pub async fn end_session(handle: String) -> Result<(), ServerFnError> {
 pub async fn switch_org(org_id: String) -> Result<(), ServerFnError> {
     let caller = guard::caller().await?;
     if !caller.member.organizations.iter().any(|o| o.id == org_id) {
-        return Err(fail(crate::server::ServiceError::not_found("Organization not found.", "Pick one of your organizations.")));
+        return Err(fail(crate::server::ServiceError::not_found(
+            "Organization not found.",
+            "Pick one of your organizations.",
+        )));
     }
     caller
         .session

@@ -46,16 +46,24 @@ fn signed_out() -> ServerFnError {
     if let Some(options) = use_context::<ResponseOptions>() {
         options.set_status(StatusCode::UNAUTHORIZED);
     }
-    ServerFnError::new(format!("{} Sign in again from the sign-in page.", super::guard_text::SIGNED_OUT))
+    ServerFnError::new(format!(
+        "{} Sign in again from the sign-in page.",
+        super::guard_text::SIGNED_OUT
+    ))
 }
 
 /// Transport facts of the current request (set by the HTTP layer).
 pub async fn meta() -> RequestMeta {
-    leptos_axum::extract::<axum::Extension<RequestMeta>>().await.map(|e| e.0).unwrap_or_default()
+    leptos_axum::extract::<axum::Extension<RequestMeta>>()
+        .await
+        .map(|e| e.0)
+        .unwrap_or_default()
 }
 
 pub async fn session() -> Result<Session, ServerFnError> {
-    leptos_axum::extract::<Session>().await.map_err(|_| ServerFnError::new("Sessions are not available on this route."))
+    leptos_axum::extract::<Session>()
+        .await
+        .map_err(|_| ServerFnError::new("Sessions are not available on this route."))
 }
 
 /// The signed-in member, or `None` (no session, expired, or no longer a member).
@@ -63,7 +71,12 @@ pub async fn optional_caller() -> Result<Option<Caller>, ServerFnError> {
     let svc = expect_context::<Services>();
     let session = session().await?;
     match crate::server::auth::current(&svc, &session, meta().await).await {
-        Ok(Some((ctx, member))) => Ok(Some(Caller { svc, ctx, member, session })),
+        Ok(Some((ctx, member))) => Ok(Some(Caller {
+            svc,
+            ctx,
+            member,
+            session,
+        })),
         Ok(None) => Ok(None),
         Err(err) => Err(fail(err)),
     }
@@ -76,13 +89,27 @@ pub async fn caller() -> Result<Caller, ServerFnError> {
 
 /// Starts a fresh session for a user who just proved their address: a new id (no fixation),
 /// the sign-in time for the absolute lifetime, and where it came from for the session list.
-pub async fn start_session(session: &Session, user_id: &str, org_id: &str, meta: &RequestMeta) -> Result<(), ServerFnError> {
+pub async fn start_session(
+    session: &Session,
+    user_id: &str,
+    org_id: &str,
+    meta: &RequestMeta,
+) -> Result<(), ServerFnError> {
     let store_err = |_| ServerFnError::new("Could not start a session; retry.");
     session.cycle_id().await.map_err(store_err)?;
     session.insert(USER_KEY, user_id).await.map_err(store_err)?;
     session.insert(ORG_KEY, org_id).await.map_err(store_err)?;
-    session.insert(SIGNED_IN_AT_KEY, clock::now_ms()).await.map_err(store_err)?;
-    session.insert(IP_KEY, meta.ip.clone()).await.map_err(store_err)?;
-    session.insert(USER_AGENT_KEY, meta.user_agent.clone()).await.map_err(store_err)?;
+    session
+        .insert(SIGNED_IN_AT_KEY, clock::now_ms())
+        .await
+        .map_err(store_err)?;
+    session
+        .insert(IP_KEY, meta.ip.clone())
+        .await
+        .map_err(store_err)?;
+    session
+        .insert(USER_AGENT_KEY, meta.user_agent.clone())
+        .await
+        .map_err(store_err)?;
     Ok(())
 }

@@ -30,39 +30,69 @@ pub async fn list_requests() -> Result<Vec<AccessRequestView>, ServerFnError> {
 
 /// Approves a request; `secret` is the agent's own credential for per-agent tools.
 #[server(prefix = "/rpc", endpoint = "requests/approve")]
-pub async fn approve_request(id: String, secret: Option<String>) -> Result<AccessRequestView, ServerFnError> {
+pub async fn approve_request(
+    id: String,
+    secret: Option<String>,
+) -> Result<AccessRequestView, ServerFnError> {
     let c = caller().await?;
-    let secret = secret.filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
-    grants::approve(&c.svc, &c.ctx, &id, secret, None).await.map_err(fail)
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .map(secrecy::SecretString::from);
+    grants::approve(&c.svc, &c.ctx, &id, secret, None)
+        .await
+        .map_err(fail)
 }
 
 /// Gives an agent a tool directly (recorded as an admin request, approved at once).
 #[server(prefix = "/rpc", endpoint = "requests/grant")]
-pub async fn grant_tool(agent_id: String, tool_id: String, reason: String, secret: Option<String>) -> Result<AccessRequestView, ServerFnError> {
+pub async fn grant_tool(
+    agent_id: String,
+    tool_id: String,
+    reason: String,
+    secret: Option<String>,
+) -> Result<AccessRequestView, ServerFnError> {
     let c = caller().await?;
-    let secret = secret.filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
-    grants::grant(&c.svc, &c.ctx, &agent_id, &tool_id, &reason, secret).await.map_err(fail)
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .map(secrecy::SecretString::from);
+    grants::grant(&c.svc, &c.ctx, &agent_id, &tool_id, &reason, secret)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "requests/deny")]
 pub async fn deny_request(id: String, reason: String) -> Result<AccessRequestView, ServerFnError> {
     let c = caller().await?;
-    grants::deny(&c.svc, &c.ctx, &id, Some(&reason)).await.map_err(fail)
+    grants::deny(&c.svc, &c.ctx, &id, Some(&reason))
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "requests/revoke")]
-pub async fn revoke_request(id: String, reason: String) -> Result<AccessRequestView, ServerFnError> {
+pub async fn revoke_request(
+    id: String,
+    reason: String,
+) -> Result<AccessRequestView, ServerFnError> {
     let c = caller().await?;
-    grants::revoke(&c.svc, &c.ctx, &id, Some(&reason)).await.map_err(fail)
+    grants::revoke(&c.svc, &c.ctx, &id, Some(&reason))
+        .await
+        .map_err(fail)
 }
 
 /// Approves or denies several requests; each is decided on its own and the first failure
 /// stops the batch with its message (earlier decisions stand).
 #[server(prefix = "/rpc", endpoint = "requests/bulk")]
-pub async fn bulk_decide(ids: Vec<String>, approve: bool, reason: String) -> Result<usize, ServerFnError> {
+pub async fn bulk_decide(
+    ids: Vec<String>,
+    approve: bool,
+    reason: String,
+) -> Result<usize, ServerFnError> {
     let c = caller().await?;
     if ids.len() > 200 {
-        return Err(fail(crate::server::ServiceError::conflict("Too many requests at once.", "Decide at most 200 at a time.")));
+        return Err(fail(crate::server::ServiceError::conflict(
+            "Too many requests at once.",
+            "Decide at most 200 at a time.",
+        )));
     }
     for (done, id) in ids.iter().enumerate() {
         let result = if approve {
@@ -72,7 +102,10 @@ pub async fn bulk_decide(ids: Vec<String>, approve: bool, reason: String) -> Res
         };
         if let Err(err) = result {
             let err = fail(err);
-            return Err(ServerFnError::new(format!("{done} decided, then: {}", super::error_text(&err))));
+            return Err(ServerFnError::new(format!(
+                "{done} decided, then: {}",
+                super::error_text(&err)
+            )));
         }
     }
     Ok(ids.len())
@@ -81,17 +114,25 @@ pub async fn bulk_decide(ids: Vec<String>, approve: bool, reason: String) -> Res
 #[server(prefix = "/rpc", endpoint = "suggestions/dismiss")]
 pub async fn dismiss_tool_suggestion(id: String, reason: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
-    suggestions::dismiss(&c.svc, &c.ctx, &id, &reason).await.map(|_| ()).map_err(fail)
+    suggestions::dismiss(&c.svc, &c.ctx, &id, &reason)
+        .await
+        .map(|_| ())
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "guide-suggestions/accept")]
 pub async fn accept_guide_suggestion(id: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
-    guides::accept(&c.svc, &c.ctx, &id, None).await.map(|_| ()).map_err(fail)
+    guides::accept(&c.svc, &c.ctx, &id, None)
+        .await
+        .map(|_| ())
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "guide-suggestions/dismiss")]
 pub async fn dismiss_guide_suggestion(id: String, reason: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
-    guides::dismiss(&c.svc, &c.ctx, &id, &reason).await.map_err(fail)
+    guides::dismiss(&c.svc, &c.ctx, &id, &reason)
+        .await
+        .map_err(fail)
 }

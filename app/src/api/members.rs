@@ -14,7 +14,10 @@ use crate::server::{ServiceError, service::members};
 #[cfg(feature = "ssr")]
 fn role(text: &str) -> Result<Role, ServerFnError> {
     Role::parse(text).ok_or_else(|| {
-        fail(ServiceError::field("role", "must be owner, admin, approver or auditor", "Pick one of the listed roles.",
+        fail(ServiceError::field(
+            "role",
+            "must be owner, admin, approver or auditor",
+            "Pick one of the listed roles.",
         ))
     })
 }
@@ -29,7 +32,9 @@ pub async fn list_members() -> Result<MembersView, ServerFnError> {
 pub async fn invite_member(email: String, role: String) -> Result<InvitationView, ServerFnError> {
     let c = caller().await?;
     let role = self::role(&role)?;
-    members::invite(&c.svc, &c.ctx, &email, role).await.map_err(fail)
+    members::invite(&c.svc, &c.ctx, &email, role)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "members/invite/resend")]
@@ -41,20 +46,26 @@ pub async fn resend_invitation(id: String) -> Result<InvitationView, ServerFnErr
 #[server(prefix = "/rpc", endpoint = "members/invite/revoke")]
 pub async fn revoke_invitation(id: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
-    members::revoke_invitation(&c.svc, &c.ctx, &id).await.map_err(fail)
+    members::revoke_invitation(&c.svc, &c.ctx, &id)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "members/role")]
 pub async fn change_member_role(user_id: String, role: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
     let role = self::role(&role)?;
-    members::change_role(&c.svc, &c.ctx, &user_id, role).await.map_err(fail)
+    members::change_role(&c.svc, &c.ctx, &user_id, role)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "members/remove")]
 pub async fn remove_member(user_id: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
-    members::remove(&c.svc, &c.ctx, &user_id).await.map_err(fail)
+    members::remove(&c.svc, &c.ctx, &user_id)
+        .await
+        .map_err(fail)
 }
 
 /// The caller leaves the current organization (and lands in another one, or signed out).
@@ -67,7 +78,9 @@ pub async fn leave_organization() -> Result<(), ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "members/domains")]
 pub async fn set_allowed_domains(domains: String) -> Result<Vec<String>, ServerFnError> {
     let c = caller().await?;
-    members::set_allowed_domains(&c.svc, &c.ctx, &domains).await.map_err(fail)
+    members::set_allowed_domains(&c.svc, &c.ctx, &domains)
+        .await
+        .map_err(fail)
 }
 
 /// What the invitation page shows (does not use the link).
@@ -92,5 +105,7 @@ pub async fn accept_invitation(token: String) -> Result<(), ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "org/delete")]
 pub async fn delete_organization(name: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
-    crate::server::service::orgs::delete(&c.svc, &c.ctx, &name).await.map_err(fail)
+    crate::server::service::orgs::delete(&c.svc, &c.ctx, &name)
+        .await
+        .map_err(fail)
 }

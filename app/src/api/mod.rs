@@ -22,17 +22,21 @@ use crate::model::StatusView;
 #[server(prefix = "/rpc", endpoint = "status")]
 pub async fn get_status() -> Result<StatusView, ServerFnError> {
     let services = expect_context::<crate::server::Services>();
-    crate::server::service::status::instance_status(&services).await.map_err(|err| {
-        tracing::error!(error = %err, "status query failed");
-        ServerFnError::new("status is unavailable right now")
-    })
+    crate::server::service::status::instance_status(&services)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "status query failed");
+            ServerFnError::new("status is unavailable right now")
+        })
 }
 
 /// The text of a server function error, for toasts and inline messages.
 pub fn error_text(err: &ServerFnError) -> String {
     match err {
         ServerFnError::ServerError(message) => message.clone(),
-        ServerFnError::Request(_) => "The server could not be reached. Check your connection and retry.".into(),
+        ServerFnError::Request(_) => {
+            "The server could not be reached. Check your connection and retry.".into()
+        }
         other => other.to_string(),
     }
 }

@@ -16,17 +16,27 @@ use crate::server::{ServiceError, service::notifications};
 #[cfg(feature = "ssr")]
 fn kind(text: &str) -> Result<ChannelKind, ServerFnError> {
     ChannelKind::parse(text).ok_or_else(|| {
-        fail(ServiceError::field("kind", "must be slack, discord or email", "Pick one of the listed channels.",
+        fail(ServiceError::field(
+            "kind",
+            "must be slack, discord or email",
+            "Pick one of the listed channels.",
         ))
     })
 }
 
 #[cfg(feature = "ssr")]
 fn events(text: &str) -> Result<Vec<AlertEvent>, ServerFnError> {
-    let parts: Vec<&str> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     let parsed: Vec<AlertEvent> = parts.iter().filter_map(|p| AlertEvent::parse(p)).collect();
     if parsed.len() != parts.len() {
-        return Err(fail(ServiceError::field("events", "contains an unknown event", "Use access_requested, tool_suggested, guide_suggested and decided.",
+        return Err(fail(ServiceError::field(
+            "events",
+            "contains an unknown event",
+            "Use access_requested, tool_suggested, guide_suggested and decided.",
         )));
     }
     Ok(parsed)
@@ -40,42 +50,67 @@ pub async fn notification_settings() -> Result<NotificationSettingsView, ServerF
 
 /// Saves a webhook URL; it is sealed at once and never returned.
 #[server(prefix = "/rpc", endpoint = "notifications/webhook")]
-pub async fn save_webhook(kind: String, url: String, events: String) -> Result<ChannelView, ServerFnError> {
+pub async fn save_webhook(
+    kind: String,
+    url: String,
+    events: String,
+) -> Result<ChannelView, ServerFnError> {
     let c = caller().await?;
     let (kind, events) = (self::kind(&kind)?, self::events(&events)?);
-    notifications::save_webhook(&c.svc, &c.ctx, kind, secrecy::SecretString::from(url), &events).await.map_err(fail)
+    notifications::save_webhook(
+        &c.svc,
+        &c.ctx,
+        kind,
+        secrecy::SecretString::from(url),
+        &events,
+    )
+    .await
+    .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "notifications/events")]
-pub async fn set_channel_events(kind: String, events: String) -> Result<ChannelView, ServerFnError> {
+pub async fn set_channel_events(
+    kind: String,
+    events: String,
+) -> Result<ChannelView, ServerFnError> {
     let c = caller().await?;
     let (kind, events) = (self::kind(&kind)?, self::events(&events)?);
-    notifications::set_events(&c.svc, &c.ctx, kind, &events).await.map_err(fail)
+    notifications::set_events(&c.svc, &c.ctx, kind, &events)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "notifications/remove")]
 pub async fn remove_channel(kind: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
     let kind = self::kind(&kind)?;
-    notifications::remove_channel(&c.svc, &c.ctx, kind).await.map_err(fail)
+    notifications::remove_channel(&c.svc, &c.ctx, kind)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "notifications/test")]
 pub async fn send_test(kind: String) -> Result<TestResult, ServerFnError> {
     let c = caller().await?;
     let kind = self::kind(&kind)?;
-    notifications::send_test(&c.svc, &c.ctx, kind).await.map_err(fail)
+    notifications::send_test(&c.svc, &c.ctx, kind)
+        .await
+        .map_err(fail)
 }
 
 /// Turns alert mail on or off for the signed-in member.
 #[server(prefix = "/rpc", endpoint = "notifications/email")]
 pub async fn set_email_alerts(on: bool) -> Result<(), ServerFnError> {
     let c = caller().await?;
-    notifications::set_email_opt_in(&c.svc, &c.ctx, on).await.map_err(fail)
+    notifications::set_email_opt_in(&c.svc, &c.ctx, on)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "notifications/retry")]
 pub async fn retry_notification(id: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
-    notifications::retry(&c.svc, &c.ctx, &id).await.map_err(fail)
+    notifications::retry(&c.svc, &c.ctx, &id)
+        .await
+        .map_err(fail)
 }

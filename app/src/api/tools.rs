@@ -4,7 +4,9 @@
 
 use leptos::prelude::*;
 
-use crate::model::{AuthType, CatalogFormat, CatalogPlan, CredentialMode, GuideVersion, ToolCreated, ToolView};
+use crate::model::{
+    AuthType, CatalogFormat, CatalogPlan, CredentialMode, GuideVersion, ToolCreated, ToolView,
+};
 
 #[cfg(feature = "ssr")]
 use super::guard::{caller, fail};
@@ -36,7 +38,9 @@ pub async fn create_tool(
         url: Some(url).filter(|u| !u.trim().is_empty()),
         auth_type,
         credential_mode,
-        credential: Some(credential).filter(|s| !s.is_empty()).map(secrecy::SecretString::from),
+        credential: Some(credential)
+            .filter(|s| !s.is_empty())
+            .map(secrecy::SecretString::from),
         credential_expires_at: None,
         instructions,
         source_suggestion_id: suggestion_id.filter(|s| !s.is_empty()),
@@ -46,9 +50,16 @@ pub async fn create_tool(
 
 /// Renames a tool or changes its description or URL.
 #[server(prefix = "/rpc", endpoint = "tools/update")]
-pub async fn update_tool(id: String, name: String, description: String, url: String) -> Result<ToolView, ServerFnError> {
+pub async fn update_tool(
+    id: String,
+    name: String,
+    description: String,
+    url: String,
+) -> Result<ToolView, ServerFnError> {
     let c = caller().await?;
-    tools::update_details(&c.svc, &c.ctx, &id, &name, &description, &url).await.map_err(fail)
+    tools::update_details(&c.svc, &c.ctx, &id, &name, &description, &url)
+        .await
+        .map_err(fail)
 }
 
 /// Sets or rotates a shared tool's secret. The secret is never sent back.
@@ -56,52 +67,76 @@ pub async fn update_tool(id: String, name: String, description: String, url: Str
 #[server(prefix = "/rpc", endpoint = "tools/quorum")]
 pub async fn set_tool_quorum(id: String, approvals: i64) -> Result<ToolView, ServerFnError> {
     let c = caller().await?;
-    tools::set_approvals_required(&c.svc, &c.ctx, &id, approvals).await.map_err(fail)
+    tools::set_approvals_required(&c.svc, &c.ctx, &id, approvals)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/credential")]
 pub async fn set_tool_credential(id: String, secret: String) -> Result<ToolView, ServerFnError> {
     let c = caller().await?;
-    tools::set_credential(&c.svc, &c.ctx, &id, secrecy::SecretString::from(secret), None).await.map_err(fail)
+    tools::set_credential(
+        &c.svc,
+        &c.ctx,
+        &id,
+        secrecy::SecretString::from(secret),
+        None,
+    )
+    .await
+    .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/guide")]
 pub async fn update_guide(id: String, text: String) -> Result<ToolView, ServerFnError> {
     let c = caller().await?;
-    tools::update_guide(&c.svc, &c.ctx, &id, &text).await.map_err(fail)
+    tools::update_guide(&c.svc, &c.ctx, &id, &text)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/guide-history")]
 pub async fn guide_history(id: String) -> Result<Vec<GuideVersion>, ServerFnError> {
     let c = caller().await?;
-    tools::guide_history(&c.svc, &c.ctx, &id).await.map_err(fail)
+    tools::guide_history(&c.svc, &c.ctx, &id)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/guide-restore")]
 pub async fn restore_guide(id: String, version: i64) -> Result<ToolView, ServerFnError> {
     let c = caller().await?;
-    tools::restore_guide(&c.svc, &c.ctx, &id, version).await.map_err(fail)
+    tools::restore_guide(&c.svc, &c.ctx, &id, version)
+        .await
+        .map_err(fail)
 }
 
 /// How many live grants and pending requests a delete would end.
 #[server(prefix = "/rpc", endpoint = "tools/delete-impact")]
 pub async fn tool_delete_impact(id: String) -> Result<(i64, i64), ServerFnError> {
     let c = caller().await?;
-    tools::delete_impact(&c.svc, &c.ctx, &id).await.map_err(fail)
+    tools::delete_impact(&c.svc, &c.ctx, &id)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/delete")]
 pub async fn delete_tool(id: String) -> Result<(), ServerFnError> {
     let c = caller().await?;
-    tools::delete(&c.svc, &c.ctx, &id).await.map(|_| ()).map_err(fail)
+    tools::delete(&c.svc, &c.ctx, &id)
+        .await
+        .map(|_| ())
+        .map_err(fail)
 }
 
 /// The catalog as pretty JSON (the default) or YAML, without secrets.
 #[server(prefix = "/rpc", endpoint = "tools/export")]
 pub async fn export_catalog(format: Option<CatalogFormat>) -> Result<String, ServerFnError> {
     let c = caller().await?;
-    let entries = crate::server::service::catalog_io::export(&c.svc, &c.ctx).await.map_err(fail)?;
-    crate::server::service::catalog_io::render(&entries, format.unwrap_or(CatalogFormat::Json)).map_err(fail)
+    let entries = crate::server::service::catalog_io::export(&c.svc, &c.ctx)
+        .await
+        .map_err(fail)?;
+    crate::server::service::catalog_io::render(&entries, format.unwrap_or(CatalogFormat::Json))
+        .map_err(fail)
 }
 
 /// Plans (dry run) or applies a catalog import.
@@ -109,5 +144,7 @@ pub async fn export_catalog(format: Option<CatalogFormat>) -> Result<String, Ser
 pub async fn import_catalog(json: String, apply: bool) -> Result<CatalogPlan, ServerFnError> {
     let c = caller().await?;
     let entries = crate::server::service::catalog_io::parse(&json).map_err(fail)?;
-    crate::server::service::catalog_io::import(&c.svc, &c.ctx, entries, apply).await.map_err(fail)
+    crate::server::service::catalog_io::import(&c.svc, &c.ctx, entries, apply)
+        .await
+        .map_err(fail)
 }

@@ -48,7 +48,10 @@ pub struct IssuedKey {
 
 impl std::fmt::Debug for IssuedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedKey").field("agent", &self.agent).field("api_key", &"[redacted]").finish()
+        f.debug_struct("IssuedKey")
+            .field("agent", &self.agent)
+            .field("api_key", &"[redacted]")
+            .finish()
     }
 }
 

@@ -129,5 +129,9 @@ impl AlertEvent {
     }
 
     /// Events a channel receives unless someone changes it: new work, not decisions.
-    pub const DEFAULT: &'static [AlertEvent] = &[AlertEvent::AccessRequested, AlertEvent::ToolSuggested, AlertEvent::GuideSuggested];
+    pub const DEFAULT: &'static [AlertEvent] = &[
+        AlertEvent::AccessRequested,
+        AlertEvent::ToolSuggested,
+        AlertEvent::GuideSuggested,
+    ];
 }

@@ -26,7 +26,12 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// An error with a message only.
     pub fn new(error: impl Into<String>) -> Self {
-        Self { error: error.into(), hint: None, details: None, extra: Map::new() }
+        Self {
+            error: error.into(),
+            hint: None,
+            details: None,
+            extra: Map::new(),
+        }
     }
 
     /// Adds the next-step hint.

@@ -62,9 +62,15 @@ impl Role {
     /// What the role may do, in one line (shown beside the role picker).
     pub fn summary(self) -> &'static str {
         match self {
-            Role::Owner => "everything, including members, roles, allowed domains and deleting the organization",
-            Role::Admin => "agents, tools, credentials, notifications, catalog import/export and decisions",
-            Role::Approver => "decide requests and suggestions; read agents, tools and the audit log",
+            Role::Owner => {
+                "everything, including members, roles, allowed domains and deleting the organization"
+            }
+            Role::Admin => {
+                "agents, tools, credentials, notifications, catalog import/export and decisions"
+            }
+            Role::Approver => {
+                "decide requests and suggestions; read agents, tools and the audit log"
+            }
             Role::Auditor => "read everything except secrets, including audit export",
         }
     }

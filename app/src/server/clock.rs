@@ -13,7 +13,9 @@ pub fn now_ms() -> i64 {
 pub fn iso(ms: i64) -> String {
     let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let dt = dt.replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000).unwrap_or(dt);
+    let dt = dt
+        .replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000)
+        .unwrap_or(dt);
     dt.format(&Rfc3339).unwrap_or_default()
 }
 

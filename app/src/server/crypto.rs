@@ -43,9 +43,15 @@ impl MasterKey {
     pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
         let text = text.trim();
         let bytes = Zeroizing::new(
-            STANDARD.decode(text).or_else(|_| URL_SAFE_NO_PAD.decode(text)).map_err(|_| CryptoError::BadMasterKey)?,
+            STANDARD
+                .decode(text)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+                .map_err(|_| CryptoError::BadMasterKey)?,
         );
-        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| CryptoError::BadMasterKey)?;
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::BadMasterKey)?;
         Ok(Self::from_bytes(key))
     }
 
@@ -58,7 +64,10 @@ impl MasterKey {
 
     fn from_bytes(key: [u8; 32]) -> Self {
         let key = Zeroizing::new(key);
-        let digest = Sha256::new().chain_update(b"agentkey/kek-id/v1").chain_update(key.as_slice()).finalize();
+        let digest = Sha256::new()
+            .chain_update(b"agentkey/kek-id/v1")
+            .chain_update(key.as_slice())
+            .finalize();
         let id = hex(&digest[..8]);
         MasterKey { key, id }
     }
@@ -81,15 +90,26 @@ impl MasterKey {
     }
 
     /// Unwraps a data key stored by [`MasterKey::wrap`].
-    pub fn unwrap_key(&self, org_id: &str, dek_id: &str, wrapped: &str) -> Result<DataKey, CryptoError> {
+    pub fn unwrap_key(
+        &self,
+        org_id: &str,
+        dek_id: &str,
+        wrapped: &str,
+    ) -> Result<DataKey, CryptoError> {
         let (kek_id, body) = split_blob(wrapped)?;
         if kek_id != self.id {
             return Err(CryptoError::Refused);
         }
         let aad = format!("agentkey/dek/{BLOB_VERSION}|{org_id}|{dek_id}");
         let plain = Zeroizing::new(open_raw(&self.key, aad.as_bytes(), body)?);
-        let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| CryptoError::Refused)?;
-        Ok(DataKey { id: dek_id.to_owned(), key: Zeroizing::new(key) })
+        let key: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Refused)?;
+        Ok(DataKey {
+            id: dek_id.to_owned(),
+            key: Zeroizing::new(key),
+        })
     }
 }
 
@@ -110,7 +130,10 @@ impl DataKey {
     pub fn generate() -> Self {
         let mut key = [0_u8; 32];
         OsRng.fill_bytes(&mut key);
-        DataKey { id: uuid::Uuid::now_v7().to_string(), key: Zeroizing::new(key) }
+        DataKey {
+            id: uuid::Uuid::now_v7().to_string(),
+            key: Zeroizing::new(key),
+        }
     }
 
     /// The key's id, carried in every blob it seals.
@@ -137,7 +160,11 @@ fn aad(dek_id: &str, slot: Slot<'_>) -> String {
 
 /// Seals `plaintext` into a blob bound to `slot`.
 pub fn seal(dek: &DataKey, slot: Slot<'_>, plaintext: &SecretString) -> String {
-    let sealed = seal_raw(&dek.key, aad(&dek.id, slot).as_bytes(), plaintext.expose_secret().as_bytes());
+    let sealed = seal_raw(
+        &dek.key,
+        aad(&dek.id, slot).as_bytes(),
+        plaintext.expose_secret().as_bytes(),
+    );
     format!("{BLOB_VERSION}.{}.{sealed}", dek.id)
 }
 
@@ -160,7 +187,9 @@ pub fn open(dek: &DataKey, slot: Slot<'_>, blob: &str) -> Result<SecretString, C
 fn split_blob(blob: &str) -> Result<(&str, &str), CryptoError> {
     let mut parts = blob.splitn(3, '.');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(BLOB_VERSION), Some(id), Some(body)) if !id.is_empty() && !body.is_empty() => Ok((id, body)),
+        (Some(BLOB_VERSION), Some(id), Some(body)) if !id.is_empty() && !body.is_empty() => {
+            Ok((id, body))
+        }
         _ => Err(CryptoError::Malformed),
     }
 }
@@ -169,7 +198,15 @@ fn seal_raw(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> String {
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
     // Encryption with a valid key and nonce only fails for absurd lengths (> 64 GiB).
-    let ct = cipher.encrypt(&nonce, Payload { msg: plaintext, aad }).unwrap_or_default();
+    let ct = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .unwrap_or_default();
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ct);
@@ -177,13 +214,17 @@ fn seal_raw(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> String {
 }
 
 fn open_raw(key: &[u8; 32], aad: &[u8], body: &str) -> Result<Vec<u8>, CryptoError> {
-    let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| CryptoError::Malformed)?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| CryptoError::Malformed)?;
     if raw.len() < NONCE_LEN + 16 {
         return Err(CryptoError::Malformed);
     }
     let (nonce, ct) = raw.split_at(NONCE_LEN);
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
-    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad }).map_err(|_| CryptoError::Refused)
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+        .map_err(|_| CryptoError::Refused)
 }
 
 /// Lower-case hex.
@@ -195,10 +236,12 @@ pub fn token_hash(token: &str) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The master key plus every organization's unwrapped data key, loaded at start and kept in
@@ -215,7 +258,11 @@ pub struct Keyring {
 impl Keyring {
     /// A keyring holding only the master key.
     pub fn new(master: MasterKey) -> Self {
-        Keyring { master: Arc::new(master), keys: Arc::default(), current: Arc::default() }
+        Keyring {
+            master: Arc::new(master),
+            keys: Arc::default(),
+            current: Arc::default(),
+        }
     }
 
     /// The master key.
@@ -245,24 +292,31 @@ impl Keyring {
 
     /// Seals with the organization's current data key.
     pub fn seal(&self, slot: Slot<'_>, plaintext: &SecretString) -> Result<String, CryptoError> {
-        let dek = self.current(slot.org_id).ok_or_else(|| CryptoError::UnknownKey(slot.org_id.to_owned()))?;
+        let dek = self
+            .current(slot.org_id)
+            .ok_or_else(|| CryptoError::UnknownKey(slot.org_id.to_owned()))?;
         Ok(seal(&dek, slot, plaintext))
     }
 
     /// Opens a blob with the data key it names.
     pub fn open(&self, slot: Slot<'_>, blob: &str) -> Result<SecretString, CryptoError> {
         let id = blob_key_id(blob)?;
-        let dek = read_lock(&self.keys).get(id).cloned().ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))?;
+        let dek = read_lock(&self.keys)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))?;
         open(&dek, slot, blob)
     }
 }
 
 fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -270,7 +324,12 @@ mod tests {
     use super::*;
 
     fn slot<'a>(row: &'a str) -> Slot<'a> {
-        Slot { org_id: "org-1", table: "tools", row_id: row, column: "credential_blob" }
+        Slot {
+            org_id: "org-1",
+            table: "tools",
+            row_id: row,
+            column: "credential_blob",
+        }
     }
 
     fn secret(text: &str) -> SecretString {
@@ -283,16 +342,28 @@ mod tests {
         let blob = seal(&dek, slot("row-1"), &secret("ghp_topsecret"));
         assert!(blob.starts_with("v1."));
         assert!(!blob.contains("topsecret"));
-        assert_eq!(open(&dek, slot("row-1"), &blob).map(|s| s.expose_secret().to_owned()), Ok("ghp_topsecret".into()));
+        assert_eq!(
+            open(&dek, slot("row-1"), &blob).map(|s| s.expose_secret().to_owned()),
+            Ok("ghp_topsecret".into())
+        );
     }
 
     #[test]
     fn blob_moved_to_another_row_is_refused() {
         let dek = DataKey::generate();
         let blob = seal(&dek, slot("row-1"), &secret("s3cret"));
-        assert_eq!(open(&dek, slot("row-2"), &blob).err(), Some(CryptoError::Refused));
-        let other_column = Slot { column: "other", ..slot("row-1") };
-        assert_eq!(open(&dek, other_column, &blob).err(), Some(CryptoError::Refused));
+        assert_eq!(
+            open(&dek, slot("row-2"), &blob).err(),
+            Some(CryptoError::Refused)
+        );
+        let other_column = Slot {
+            column: "other",
+            ..slot("row-1")
+        };
+        assert_eq!(
+            open(&dek, other_column, &blob).err(),
+            Some(CryptoError::Refused)
+        );
     }
 
     #[test]
@@ -303,15 +374,24 @@ mod tests {
         let mut raw = URL_SAFE_NO_PAD.decode(body).expect("base64");
         raw[NONCE_LEN + 1] ^= 0x01;
         let tampered = format!("{head}.{}", URL_SAFE_NO_PAD.encode(raw));
-        assert_eq!(open(&dek, slot("row-1"), &tampered).err(), Some(CryptoError::Refused));
+        assert_eq!(
+            open(&dek, slot("row-1"), &tampered).err(),
+            Some(CryptoError::Refused)
+        );
     }
 
     #[test]
     fn wrong_data_key_is_refused() {
         let dek = DataKey::generate();
         let blob = seal(&dek, slot("row-1"), &secret("s3cret"));
-        let impostor = DataKey { id: dek.id.clone(), key: Zeroizing::new([7; 32]) };
-        assert_eq!(open(&impostor, slot("row-1"), &blob).err(), Some(CryptoError::Refused));
+        let impostor = DataKey {
+            id: dek.id.clone(),
+            key: Zeroizing::new([7; 32]),
+        };
+        assert_eq!(
+            open(&impostor, slot("row-1"), &blob).err(),
+            Some(CryptoError::Refused)
+        );
     }
 
     #[test]
@@ -320,18 +400,33 @@ mod tests {
         let dek = DataKey::generate();
         let wrapped = kek.wrap("org-1", &dek);
         assert!(kek.unwrap_key("org-1", dek.id(), &wrapped).is_ok());
-        assert_eq!(kek.unwrap_key("org-2", dek.id(), &wrapped).err(), Some(CryptoError::Refused));
+        assert_eq!(
+            kek.unwrap_key("org-2", dek.id(), &wrapped).err(),
+            Some(CryptoError::Refused)
+        );
         let other = MasterKey::generate();
-        assert_eq!(other.unwrap_key("org-1", dek.id(), &wrapped).err(), Some(CryptoError::Refused));
+        assert_eq!(
+            other.unwrap_key("org-1", dek.id(), &wrapped).err(),
+            Some(CryptoError::Refused)
+        );
     }
 
     #[test]
     fn master_key_parsing_requires_exactly_32_bytes() {
         let kek = MasterKey::generate();
         let text = kek.to_base64();
-        assert_eq!(MasterKey::from_base64(text.expose_secret()).map(|k| k.id().to_owned()), Ok(kek.id().to_owned()));
-        assert_eq!(MasterKey::from_base64("c2hvcnQ=").err(), Some(CryptoError::BadMasterKey));
-        assert_eq!(MasterKey::from_base64("not base64!").err(), Some(CryptoError::BadMasterKey));
+        assert_eq!(
+            MasterKey::from_base64(text.expose_secret()).map(|k| k.id().to_owned()),
+            Ok(kek.id().to_owned())
+        );
+        assert_eq!(
+            MasterKey::from_base64("c2hvcnQ=").err(),
+            Some(CryptoError::BadMasterKey)
+        );
+        assert_eq!(
+            MasterKey::from_base64("not base64!").err(),
+            Some(CryptoError::BadMasterKey)
+        );
         assert!(!format!("{kek:?}").contains(text.expose_secret()));
     }
 }

@@ -34,15 +34,26 @@ pub enum ServiceError {
 impl ServiceError {
     /// A 400 from a list of field errors; the message names the first one.
     pub fn validation(details: Vec<FieldError>, hint: &str) -> Self {
-        let first = details.first().map(|d| format!(" ({}: {})", d.field, d.message)).unwrap_or_default();
+        let first = details
+            .first()
+            .map(|d| format!(" ({}: {})", d.field, d.message))
+            .unwrap_or_default();
         ServiceError::Invalid(
-            ErrorBody::new(format!("Validation error{first}.")).hint(hint).details(details),
+            ErrorBody::new(format!("Validation error{first}."))
+                .hint(hint)
+                .details(details),
         )
     }
 
     /// A 400 for one field.
     pub fn field(field: &str, message: impl Into<String>, hint: &str) -> Self {
-        Self::validation(vec![FieldError { field: field.to_owned(), message: message.into() }], hint)
+        Self::validation(
+            vec![FieldError {
+                field: field.to_owned(),
+                message: message.into(),
+            }],
+            hint,
+        )
     }
 
     /// 404 with a message and hint.
@@ -92,7 +103,11 @@ impl From<sqlx::Error> for ServiceError {
         if let sqlx::Error::Database(db) = &err
             && matches!(db.code().as_deref(), Some("22021" | "22P05"))
         {
-            return ServiceError::field("text", "contains a NUL character or an invalid byte sequence", "Remove NUL (\\u0000) characters from the text.");
+            return ServiceError::field(
+                "text",
+                "contains a NUL character or an invalid byte sequence",
+                "Remove NUL (\\u0000) characters from the text.",
+            );
         }
         ServiceError::Internal(anyhow::Error::new(err).context("database operation failed"))
     }

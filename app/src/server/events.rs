@@ -83,7 +83,10 @@ impl Events {
     /// Publishes; having no subscriber is fine. Never waits: the `NOTIFY` goes out from the
     /// relay's task.
     pub fn publish(&self, org_id: &str, kind: EventKind) {
-        let event = OrgEvent { org_id: org_id.to_owned(), kind };
+        let event = OrgEvent {
+            org_id: org_id.to_owned(),
+            kind,
+        };
         if let Some(outbound) = self.outbound.get() {
             let _ = outbound.send(event.clone());
         }
@@ -99,7 +102,10 @@ impl Events {
 
     /// Tells every open stream, whatever its organization, to reload what it shows.
     fn resync_all(&self) {
-        let _ = self.tx.send(OrgEvent { org_id: String::new(), kind: EventKind::Resync });
+        let _ = self.tx.send(OrgEvent {
+            org_id: String::new(),
+            kind: EventKind::Resync,
+        });
     }
 
     /// A new subscription receiving events published from now on.
@@ -171,13 +177,18 @@ pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result
         match next {
             Ok(Some(note)) => match serde_json::from_str::<Wire<'_>>(note.payload()) {
                 Ok(wire) if *wire.instance != *events.instance => {
-                    let _ = events.tx.send(OrgEvent { org_id: wire.org_id.to_owned(), kind: wire.kind });
+                    let _ = events.tx.send(OrgEvent {
+                        org_id: wire.org_id.to_owned(),
+                        kind: wire.kind,
+                    });
                 }
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "ignored a malformed event notification"),
             },
             Ok(None) => {
-                tracing::warn!("the LISTEN connection was lost and re-established; dashboards resynchronise");
+                tracing::warn!(
+                    "the LISTEN connection was lost and re-established; dashboards resynchronise"
+                );
                 events.resync_all();
             }
             Err(err) => {
@@ -192,8 +203,17 @@ pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result
 
 /// Sends one event to the other instances.
 async fn notify(svc: &super::Services, instance: &str, event: &OrgEvent) {
-    let payload = serde_json::to_string(&Wire { instance, org_id: &event.org_id, kind: event.kind }).unwrap_or_default();
-    let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(svc.store.writer()).await;
+    let payload = serde_json::to_string(&Wire {
+        instance,
+        org_id: &event.org_id,
+        kind: event.kind,
+    })
+    .unwrap_or_default();
+    let sent = sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(payload)
+        .execute(svc.store.writer())
+        .await;
     if let Err(err) = sent {
         tracing::warn!(error = %err, "could not NOTIFY other instances of a change");
     }

@@ -17,7 +17,10 @@ pub struct Mail {
 /// Where mail goes.
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp { transport: Box<AsyncSmtpTransport<Tokio1Executor>>, from: Mailbox },
+    Smtp {
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
+        from: Mailbox,
+    },
     /// No SMTP server configured: messages are logged (links included, by design).
     Log,
 }
@@ -26,13 +29,20 @@ impl Mailer {
     /// From `smtp://host:port` (plain, for a local relay), `smtp://…?tls=required` (STARTTLS)
     /// or `smtps://user:pass@host` (implicit TLS); `None` logs instead.
     pub fn from_settings(url: Option<&str>, from: &str) -> anyhow::Result<Self> {
-        let Some(url) = url else { return Ok(Mailer::Log) };
+        let Some(url) = url else {
+            return Ok(Mailer::Log);
+        };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|err| anyhow::anyhow!("AGENTKEY_SMTP_URL is not a valid SMTP URL: {err}"))?
             .timeout(Some(std::time::Duration::from_secs(10)))
             .build();
-        let from = from.parse().map_err(|err| anyhow::anyhow!("AGENTKEY_SMTP_FROM is not a mailbox: {err}"))?;
-        Ok(Mailer::Smtp { transport: Box::new(transport), from })
+        let from = from
+            .parse()
+            .map_err(|err| anyhow::anyhow!("AGENTKEY_SMTP_FROM is not a mailbox: {err}"))?;
+        Ok(Mailer::Smtp {
+            transport: Box::new(transport),
+            from,
+        })
     }
 
     /// True when messages really leave the process.
@@ -48,14 +58,20 @@ impl Mailer {
                 Ok(())
             }
             Mailer::Smtp { transport, from } => {
-                let to: Mailbox = mail.to.parse().map_err(|err| anyhow::anyhow!("invalid recipient: {err}"))?;
+                let to: Mailbox = mail
+                    .to
+                    .parse()
+                    .map_err(|err| anyhow::anyhow!("invalid recipient: {err}"))?;
                 let message = Message::builder()
                     .from(from.clone())
                     .to(to)
                     .subject(mail.subject)
                     .message_id(mail.message_id)
                     .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))?;
-                transport.send(message).await.map_err(|err| anyhow::anyhow!("SMTP delivery failed: {err}"))?;
+                transport
+                    .send(message)
+                    .await
+                    .map_err(|err| anyhow::anyhow!("SMTP delivery failed: {err}"))?;
                 Ok(())
             }
         }

@@ -50,7 +50,13 @@ impl std::ops::Deref for Services {
 
 impl Services {
     /// Wires the parts together and starts the audit group-commit writer.
-    pub fn new(store: store::Store, keys: crypto::Keyring, base_url: String, mailer: mail::Mailer, notifier: notify::Notifier) -> Self {
+    pub fn new(
+        store: store::Store,
+        keys: crypto::Keyring,
+        base_url: String,
+        mailer: mail::Mailer,
+        notifier: notify::Notifier,
+    ) -> Self {
         let audit = audit::AuditWriter::start(store.clone());
         Services(Arc::new(Inner {
             store,

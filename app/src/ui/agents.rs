@@ -4,10 +4,14 @@
 use leptos::prelude::*;
 
 use super::widgets::{copy, dialogs, error_box, live, short_time, toasts};
-use crate::api::agents::{create_agent, delete_agent, list_agents, rotate_agent_key, set_agent_active};
+use crate::api::agents::{
+    create_agent, delete_agent, list_agents, rotate_agent_key, set_agent_active,
+};
 use crate::api::inbox::{grant_tool, list_requests, revoke_request};
 use crate::api::tools::list_tools;
-use crate::model::{AccessRequestView, AgentStatus, AgentView, CredentialMode, IssuedKey, RequestStatus, ToolView};
+use crate::model::{
+    AccessRequestView, AgentStatus, AgentView, CredentialMode, IssuedKey, RequestStatus, ToolView,
+};
 
 #[component]
 pub fn AgentsPage() -> impl IntoView {
@@ -131,7 +135,12 @@ fn key_panel(key: IssuedKey, issued: RwSignal<Option<IssuedKey>>) -> impl IntoVi
     }
 }
 
-fn agent_row(a: AgentView, grants: Vec<AccessRequestView>, tools: Vec<ToolView>, issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
+fn agent_row(
+    a: AgentView,
+    grants: Vec<AccessRequestView>,
+    tools: Vec<ToolView>,
+    issued: RwSignal<Option<IssuedKey>>,
+) -> impl IntoView {
     let grant_form = grant_form(a.id.clone(), tools);
     let active = a.status == AgentStatus::Active;
     let (id1, id2, id3) = (a.id.clone(), a.id.clone(), a.id.clone());
@@ -153,36 +162,48 @@ fn agent_row(a: AgentView, grants: Vec<AccessRequestView>, tools: Vec<ToolView>,
     let rotate = move |_| {
         let id = id2.clone();
         let toasts = toasts();
-        dialogs().confirm("Rotate this agent's key?", "A new key is issued and the current one stops working at once.", "Rotate key", move || {
-            let id = id.clone();
-            leptos::task::spawn_local(async move {
-                match rotate_agent_key(id).await {
-                    Ok(key) => issued.set(Some(key)),
-                    Err(err) => toasts.err(&err),
-                }
-            });
-        });
+        dialogs().confirm(
+            "Rotate this agent's key?",
+            "A new key is issued and the current one stops working at once.",
+            "Rotate key",
+            move || {
+                let id = id.clone();
+                leptos::task::spawn_local(async move {
+                    match rotate_agent_key(id).await {
+                        Ok(key) => issued.set(Some(key)),
+                        Err(err) => toasts.err(&err),
+                    }
+                });
+            },
+        );
     };
     let delete = move |_| {
         let id = id3.clone();
         let toasts = toasts();
         let live = live();
         let message = "Its key stops working and its grants end. The audit log keeps its history.";
-        dialogs().confirm(format!("Delete {name}?"), message, "Delete agent", move || {
-            let id = id.clone();
-            leptos::task::spawn_local(async move {
-                match delete_agent(id).await {
-                    Ok(()) => {
-                        toasts.ok("Agent deleted.");
-                        live.bump();
+        dialogs().confirm(
+            format!("Delete {name}?"),
+            message,
+            "Delete agent",
+            move || {
+                let id = id.clone();
+                leptos::task::spawn_local(async move {
+                    match delete_agent(id).await {
+                        Ok(()) => {
+                            toasts.ok("Agent deleted.");
+                            live.bump();
+                        }
+                        Err(err) => toasts.err(&err),
                     }
-                    Err(err) => toasts.err(&err),
-                }
-            });
-        });
+                });
+            },
+        );
     };
-    let live_grants: Vec<AccessRequestView> =
-        grants.into_iter().filter(|g| matches!(g.status, RequestStatus::Approved | RequestStatus::Pending)).collect();
+    let live_grants: Vec<AccessRequestView> = grants
+        .into_iter()
+        .filter(|g| matches!(g.status, RequestStatus::Approved | RequestStatus::Pending))
+        .collect();
     view! {
         <li class="row agent" data-id=a.id.clone()>
             <div class="main">
@@ -220,18 +241,21 @@ fn grant_item(g: AccessRequestView) -> impl IntoView {
         let id = id.clone();
         let toasts = toasts();
         let live = live();
-        dialogs().reason("Revoke this grant? The agent's next fetch is refused.", move |reason| {
-            let id = id.clone();
-            leptos::task::spawn_local(async move {
-                match revoke_request(id, reason).await {
-                    Ok(r) => {
-                        toasts.ok(format!("Revoked {} for {}.", r.tool_name, r.agent_name));
-                        live.bump();
+        dialogs().reason(
+            "Revoke this grant? The agent's next fetch is refused.",
+            move |reason| {
+                let id = id.clone();
+                leptos::task::spawn_local(async move {
+                    match revoke_request(id, reason).await {
+                        Ok(r) => {
+                            toasts.ok(format!("Revoked {} for {}.", r.tool_name, r.agent_name));
+                            live.bump();
+                        }
+                        Err(err) => toasts.err(&err),
                     }
-                    Err(err) => toasts.err(&err),
-                }
-            });
-        });
+                });
+            },
+        );
     };
     view! {
         <li class="grant" data-id=g.id.clone()>
@@ -246,7 +270,11 @@ fn grant_form(agent_id: String, tools: Vec<ToolView>) -> AnyView {
     let tool = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
     let secret = RwSignal::new(String::new());
-    let per_agent: Vec<String> = tools.iter().filter(|t| t.credential_mode == CredentialMode::PerAgent).map(|t| t.id.clone()).collect();
+    let per_agent: Vec<String> = tools
+        .iter()
+        .filter(|t| t.credential_mode == CredentialMode::PerAgent)
+        .map(|t| t.id.clone())
+        .collect();
     let needs_secret = move || per_agent.contains(&tool.get());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -254,7 +282,14 @@ fn grant_form(agent_id: String, tools: Vec<ToolView>) -> AnyView {
         let toasts = toasts();
         let live = live();
         leptos::task::spawn_local(async move {
-            match grant_tool(agent_id, tool.get_untracked(), reason.get_untracked(), Some(secret.get_untracked())).await {
+            match grant_tool(
+                agent_id,
+                tool.get_untracked(),
+                reason.get_untracked(),
+                Some(secret.get_untracked()),
+            )
+            .await
+            {
                 Ok(r) => {
                     toasts.ok(format!("{} can now use {}.", r.agent_name, r.tool_name));
                     reason.set(String::new());

@@ -26,7 +26,10 @@ pub fn AuditPage() -> impl IntoView {
     };
     let rows = super::widgets::rpc_resource(query, |(q, _)| audit_events(q));
     let chain = super::widgets::rpc_resource(move || live.0.get(), |_| chain_status());
-    let field = |label: &'static str, id: &'static str, get: fn(&AuditQuery) -> String, set: fn(&mut AuditQuery, String)| {
+    let field = |label: &'static str,
+                 id: &'static str,
+                 get: fn(&AuditQuery) -> String,
+                 set: fn(&mut AuditQuery, String)| {
         view! {
             <label>{label} " "
                 <input id=id prop:value=move || draft.with(get)
@@ -68,7 +71,11 @@ pub fn AuditPage() -> impl IntoView {
     }
 }
 
-fn table(list: Vec<AuditEvent>, pages: RwSignal<Vec<Option<i64>>>, filters: AuditQuery) -> impl IntoView {
+fn table(
+    list: Vec<AuditEvent>,
+    pages: RwSignal<Vec<Option<i64>>>,
+    filters: AuditQuery,
+) -> impl IntoView {
     let last_seq = list.last().map(|e| e.seq);
     let full = list.len() as i64 == AUDIT_PAGE;
     view! {

@@ -20,7 +20,11 @@ pub fn CatalogTransfer() -> impl IntoView {
             match import_catalog(text.get_untracked(), apply).await {
                 Ok(p) => {
                     if p.applied {
-                        toasts.ok(format!("Catalog imported: {} created, {} updated.", p.create.len(), p.update.len()));
+                        toasts.ok(format!(
+                            "Catalog imported: {} created, {} updated.",
+                            p.create.len(),
+                            p.update.len()
+                        ));
                         live.bump();
                     }
                     plan.set(Some(p));

@@ -46,14 +46,21 @@ pub fn InboxPage() -> impl IntoView {
 
 fn visible(ui: Ui) -> Vec<AccessRequestView> {
     let hidden = ui.hidden.get();
-    ui.order.get().into_iter().filter(|r| !hidden.contains(&r.id)).collect()
+    ui.order
+        .get()
+        .into_iter()
+        .filter(|r| !hidden.contains(&r.id))
+        .collect()
 }
 
 fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
     ui.order.set(inbox.requests.clone());
     // Rows decided elsewhere are gone from the fresh list; forget them.
-    ui.hidden.update(|h| h.retain(|id| inbox.requests.iter().any(|r| &r.id == id)));
-    let empty = inbox.requests.is_empty() && inbox.tool_suggestions.is_empty() && inbox.guide_suggestions.is_empty();
+    ui.hidden
+        .update(|h| h.retain(|id| inbox.requests.iter().any(|r| &r.id == id)));
+    let empty = inbox.requests.is_empty()
+        && inbox.tool_suggestions.is_empty()
+        && inbox.guide_suggestions.is_empty();
     let more = inbox.more_requests;
     let requests_section = view! {
         {empty.then(|| view! { <p class="empty card" id="inbox-empty">"All clear: nothing waits for a decision."</p> })}
@@ -127,16 +134,20 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
 }
 
 fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
-    let decides = expect_context::<crate::model::MemberView>().role.can_decide();
+    let decides = expect_context::<crate::model::MemberView>()
+        .role
+        .can_decide();
     // The per-agent secret goes with the approval that completes the quorum.
-    let per_agent = r.credential_mode == CredentialMode::PerAgent && r.approved_by.len() as i64 + 1 >= r.approvals_required;
+    let per_agent = r.credential_mode == CredentialMode::PerAgent
+        && r.approved_by.len() as i64 + 1 >= r.approvals_required;
     let quorum = (r.approvals_required > 1).then(|| {
         let by = if r.approved_by.is_empty() { String::new() } else { format!(" · approved by {}", r.approved_by.join(", ")) };
         view! { <p class="quorum">{format!("{} of {} approvals{by}", r.approved_by.len(), r.approvals_required)}</p> }
     });
     let secret = RwSignal::new(String::new());
     let id = r.id.clone();
-    let (approve_id, deny_id, check_id, check_id2) = (id.clone(), id.clone(), id.clone(), id.clone());
+    let (approve_id, deny_id, check_id, check_id2) =
+        (id.clone(), id.clone(), id.clone(), id.clone());
     let is_selected = move || ui.selected.get() == index;
     view! {
         <li class="row request" class:selected=is_selected data-id=r.id.clone() aria-selected=move || is_selected().to_string()>
@@ -183,7 +194,11 @@ fn approve(id: String, secret: Option<String>, ui: Ui) {
             Ok(r) if r.status == crate::model::RequestStatus::Pending => {
                 // A vote towards the quorum: the request stays in the inbox.
                 hide(ui, &id, false);
-                toasts.ok(format!("Approval recorded: {} of {}.", r.approved_by.len(), r.approvals_required));
+                toasts.ok(format!(
+                    "Approval recorded: {} of {}.",
+                    r.approved_by.len(),
+                    r.approvals_required
+                ));
                 live.bump();
             }
             Ok(r) => {
@@ -231,7 +246,11 @@ fn bulk_bar(ui: Ui) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match bulk_decide(ids.clone(), approve, reason).await {
                 Ok(n) => {
-                    toasts.ok(if approve { format!("{n} approvals recorded.") } else { format!("{n} requests denied.") });
+                    toasts.ok(if approve {
+                        format!("{n} approvals recorded.")
+                    } else {
+                        format!("{n} requests denied.")
+                    });
                     // Requests still short of their quorum stay pending: the refetch shows them.
                     for id in &ids {
                         hide(ui, id, false);
@@ -253,7 +272,9 @@ fn bulk_bar(ui: Ui) -> impl IntoView {
             decide(true, String::new());
         } else {
             let n = ui.checked.with_untracked(HashSet::len);
-            dialogs.reason(format!("Deny {n} requests?"), move |reason| decide(false, reason));
+            dialogs.reason(format!("Deny {n} requests?"), move |reason| {
+                decide(false, reason)
+            });
         }
     };
     view! {
@@ -271,7 +292,11 @@ fn dismiss_suggestion(id: String, guide: bool) {
     dialogs().reason("Dismiss this suggestion?", move |reason| {
         let id = id.clone();
         leptos::task::spawn_local(async move {
-            let result = if guide { dismiss_guide_suggestion(id, reason).await } else { dismiss_tool_suggestion(id, reason).await };
+            let result = if guide {
+                dismiss_guide_suggestion(id, reason).await
+            } else {
+                dismiss_tool_suggestion(id, reason).await
+            };
             match result {
                 Ok(()) => {
                     toasts.ok("Suggestion dismissed.");
@@ -301,8 +326,12 @@ fn accept_guide(id: String) {
 fn keyboard(ui: Ui) {
     // Window listeners run outside the component tree: re-enter it so the actions find the
     // page's toasts and live counter.
-    let Some(owner) = Owner::current() else { return };
-    let handle = window_event_listener(leptos::ev::keydown, move |ev| owner.with(|| on_key(&ev, ui)));
+    let Some(owner) = Owner::current() else {
+        return;
+    };
+    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+        owner.with(|| on_key(&ev, ui))
+    });
     on_cleanup(move || handle.remove());
 }
 
@@ -317,14 +346,19 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
             let typing = ev
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+                .is_some_and(|el| {
+                    matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                });
             if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
                 return;
             }
         }
         let rows = ui.order.with_untracked(|o| {
             let hidden = ui.hidden.get_untracked();
-            o.iter().filter(|r| !hidden.contains(&r.id)).cloned().collect::<Vec<_>>()
+            o.iter()
+                .filter(|r| !hidden.contains(&r.id))
+                .cloned()
+                .collect::<Vec<_>>()
         });
         if rows.is_empty() {
             return;
@@ -333,8 +367,13 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
         match ev.key().as_str() {
             "j" => ui.selected.set((current + 1).min(rows.len() - 1)),
             "k" => ui.selected.set(current.saturating_sub(1)),
-            "a" if rows[current].credential_mode == CredentialMode::Shared => approve(rows[current].id.clone(), None, ui),
-            "a" => toasts().show("This tool needs the agent's own secret: enter it in the row, then Approve.", true),
+            "a" if rows[current].credential_mode == CredentialMode::Shared => {
+                approve(rows[current].id.clone(), None, ui)
+            }
+            "a" => toasts().show(
+                "This tool needs the agent's own secret: enter it in the row, then Approve.",
+                true,
+            ),
             "d" => deny(rows[current].id.clone(), ui),
             _ => {}
         }

@@ -76,16 +76,24 @@ fn connect_live(live: Live) {
         {
             use wasm_bindgen::JsCast;
             use wasm_bindgen::closure::Closure;
-            let Ok(source) = web_sys::EventSource::new("/events") else { return };
-            let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_event: web_sys::MessageEvent| {
-                live.bump();
-                // Lets tests (and curious people) see that the stream is up.
-                let body = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body());
-                if let Some(body) = body {
-                    let _ = body.set_attribute("data-live", &live.0.get_untracked().to_string());
-                }
-            });
-            let _ = source.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+            let Ok(source) = web_sys::EventSource::new("/events") else {
+                return;
+            };
+            let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+                move |_event: web_sys::MessageEvent| {
+                    live.bump();
+                    // Lets tests (and curious people) see that the stream is up.
+                    let body = web_sys::window()
+                        .and_then(|w| w.document())
+                        .and_then(|d| d.body());
+                    if let Some(body) = body {
+                        let _ =
+                            body.set_attribute("data-live", &live.0.get_untracked().to_string());
+                    }
+                },
+            );
+            let _ = source
+                .add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
             on_change.forget();
             // Closed with the page; the stream is one per tab.
             std::mem::forget(source);

@@ -61,7 +61,11 @@ pub fn ConfirmPage() -> impl IntoView {
         busy.set(true);
         error.set(None);
         let token = token();
-        let (email, org) = if bootstrap { (Some(email.get_untracked()), Some(org_name.get_untracked())) } else { (None, None) };
+        let (email, org) = if bootstrap {
+            (Some(email.get_untracked()), Some(org_name.get_untracked()))
+        } else {
+            (None, None)
+        };
         leptos::task::spawn_local(async move {
             match confirm_sign_in(token, email, org).await {
                 Ok(()) => go_to("/inbox"),

@@ -8,8 +8,8 @@ use leptos_router::hooks::use_query_map;
 use super::widgets::{dialogs, error_box, go_to, short_time, toasts};
 use crate::api::error_text;
 use crate::api::members::{
-    accept_invitation, change_member_role, check_invitation, invite_member, leave_organization, list_members, remove_member,
-    resend_invitation, revoke_invitation, set_allowed_domains,
+    accept_invitation, change_member_role, check_invitation, invite_member, leave_organization,
+    list_members, remove_member, resend_invitation, revoke_invitation, set_allowed_domains,
 };
 use crate::model::{InvitationView, MemberEntry, MembersView, Role};
 
@@ -81,7 +81,14 @@ fn InviteForm(refresh: RwSignal<u32>, owners: bool) -> impl IntoView {
         ev.prevent_default();
         let (e, r) = (email.get_untracked(), role.get_untracked());
         email.set(String::new());
-        run(refresh, Box::pin(async move { invite_member(e, r).await.map(|i| format!("Invitation sent to {}.", i.email)) }));
+        run(
+            refresh,
+            Box::pin(async move {
+                invite_member(e, r)
+                    .await
+                    .map(|i| format!("Invitation sent to {}.", i.email))
+            }),
+        );
     };
     view! {
         <form class="card" id="invite" on:submit=submit>
@@ -102,7 +109,14 @@ fn member_row(m: MemberEntry, can_manage: bool, refresh: RwSignal<u32>) -> impl 
     let email = m.email.clone();
     let change = move |ev: leptos::ev::Event| {
         let (id, role) = (id.clone(), event_target_value(&ev));
-        run(refresh, Box::pin(async move { change_member_role(id, role).await.map(|()| "Role changed.".to_owned()) }));
+        run(
+            refresh,
+            Box::pin(async move {
+                change_member_role(id, role)
+                    .await
+                    .map(|()| "Role changed.".to_owned())
+            }),
+        );
     };
     let remove = move |_| {
         let id = id2.clone();
@@ -112,20 +126,32 @@ fn member_row(m: MemberEntry, can_manage: bool, refresh: RwSignal<u32>) -> impl 
             "Remove",
             move || {
                 let id = id.clone();
-                run(refresh, Box::pin(async move { remove_member(id).await.map(|()| "Member removed.".to_owned()) }));
+                run(
+                    refresh,
+                    Box::pin(async move {
+                        remove_member(id)
+                            .await
+                            .map(|()| "Member removed.".to_owned())
+                    }),
+                );
             },
         );
     };
     let leave = move |_| {
-        dialogs().confirm("Leave this organization?", "You lose access to it at once.", "Leave", move || {
-            let toasts = toasts();
-            leptos::task::spawn_local(async move {
-                match leave_organization().await {
-                    Ok(()) => go_to("/"),
-                    Err(err) => toasts.err(&err),
-                }
-            });
-        });
+        dialogs().confirm(
+            "Leave this organization?",
+            "You lose access to it at once.",
+            "Leave",
+            move || {
+                let toasts = toasts();
+                leptos::task::spawn_local(async move {
+                    match leave_organization().await {
+                        Ok(()) => go_to("/"),
+                        Err(err) => toasts.err(&err),
+                    }
+                });
+            },
+        );
     };
     let role = m.role;
     view! {
@@ -156,11 +182,25 @@ fn invitation_row(i: InvitationView, can_invite: bool, refresh: RwSignal<u32>) -
     let (id, id2) = (i.id.clone(), i.id.clone());
     let resend = move |_| {
         let id = id.clone();
-        run(refresh, Box::pin(async move { resend_invitation(id).await.map(|i| format!("Sent again to {}.", i.email)) }));
+        run(
+            refresh,
+            Box::pin(async move {
+                resend_invitation(id)
+                    .await
+                    .map(|i| format!("Sent again to {}.", i.email))
+            }),
+        );
     };
     let revoke = move |_| {
         let id = id2.clone();
-        run(refresh, Box::pin(async move { revoke_invitation(id).await.map(|()| "Invitation revoked.".to_owned()) }));
+        run(
+            refresh,
+            Box::pin(async move {
+                revoke_invitation(id)
+                    .await
+                    .map(|()| "Invitation revoked.".to_owned())
+            }),
+        );
     };
     let email = i.email.clone();
     view! {
@@ -185,7 +225,14 @@ fn Domains(current: String, refresh: RwSignal<u32>) -> impl IntoView {
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let text = value.get_untracked();
-        run(refresh, Box::pin(async move { set_allowed_domains(text).await.map(|_| "Allowed domains saved.".to_owned()) }));
+        run(
+            refresh,
+            Box::pin(async move {
+                set_allowed_domains(text)
+                    .await
+                    .map(|_| "Allowed domains saved.".to_owned())
+            }),
+        );
     };
     view! {
         <form class="card" on:submit=save>

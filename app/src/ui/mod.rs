@@ -48,8 +48,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[cfg(feature = "ssr")]
 fn security_headers() {
     use axum::http::{HeaderValue, header};
-    let Some(options) = use_context::<leptos_axum::ResponseOptions>() else { return };
-    let nonce = leptos::nonce::use_nonce().map(|n| n.to_string()).unwrap_or_default();
+    let Some(options) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    let nonce = leptos::nonce::use_nonce()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
          img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
@@ -100,9 +104,15 @@ pub fn App() -> impl IntoView {
 pub fn install_panic_notice() {
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
-        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
-        let (Some(body), None) = (document.body(), document.get_element_by_id("fatal")) else { return };
-        let Ok(notice) = document.create_element("div") else { return };
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let (Some(body), None) = (document.body(), document.get_element_by_id("fatal")) else {
+            return;
+        };
+        let Ok(notice) = document.create_element("div") else {
+            return;
+        };
         notice.set_id("fatal");
         let _ = notice.set_attribute("role", "alert");
         notice.set_inner_html(
@@ -119,7 +129,10 @@ pub fn install_panic_notice() {
 fn mark_hydrated() {
     Effect::new(|_| {
         #[cfg(feature = "hydrate")]
-        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+        if let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });

@@ -6,9 +6,12 @@ use leptos::prelude::*;
 
 use super::widgets::{dialogs, error_box, short_time, toasts};
 use crate::api::notifications::{
-    notification_settings, remove_channel, retry_notification, save_webhook, send_test, set_channel_events, set_email_alerts,
+    notification_settings, remove_channel, retry_notification, save_webhook, send_test,
+    set_channel_events, set_email_alerts,
 };
-use crate::model::{AlertEvent, ChannelKind, ChannelView, DeadLetterView, NotificationSettingsView};
+use crate::model::{
+    AlertEvent, ChannelKind, ChannelView, DeadLetterView, NotificationSettingsView,
+};
 
 #[component]
 pub fn NotificationsSection() -> impl IntoView {
@@ -29,7 +32,12 @@ pub fn NotificationsSection() -> impl IntoView {
 
 fn settings_view(s: NotificationSettingsView, refresh: RwSignal<u32>) -> impl IntoView {
     let can_manage = s.can_manage;
-    let summary = format!("{} waiting · {} delivered · {} failed for good", s.pending, s.delivered, s.dead.len());
+    let summary = format!(
+        "{} waiting · {} delivered · {} failed for good",
+        s.pending,
+        s.delivered,
+        s.dead.len()
+    );
     let recipients = s.email_recipients;
     let opted_in = s.email_opt_in;
     let dead = s.dead;
@@ -46,15 +54,30 @@ fn settings_view(s: NotificationSettingsView, refresh: RwSignal<u32>) -> impl In
 }
 
 #[component]
-fn Channel(channel: ChannelView, can_manage: bool, refresh: RwSignal<u32>, recipients: i64, opted_in: bool) -> impl IntoView {
+fn Channel(
+    channel: ChannelView,
+    can_manage: bool,
+    refresh: RwSignal<u32>,
+    recipients: i64,
+    opted_in: bool,
+) -> impl IntoView {
     let kind = channel.kind;
     let is_email = kind == ChannelKind::Email;
     let events = RwSignal::new(channel.events.clone());
     let url = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let configured = channel.configured;
-    let joined = move || events.get().iter().map(|e| e.as_str()).collect::<Vec<_>>().join(",");
-    let run = move |task: std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, ServerFnError>>>>| {
+    let joined = move || {
+        events
+            .get()
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let run = move |task: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<String, ServerFnError>>>,
+    >| {
         let toasts = toasts();
         busy.set(true);
         leptos::task::spawn_local(async move {
@@ -79,14 +102,22 @@ fn Channel(channel: ChannelView, can_manage: bool, refresh: RwSignal<u32>, recip
         });
         if configured {
             let list = joined();
-            run(Box::pin(async move { set_channel_events(kind.as_str().into(), list).await.map(|_| "Events saved.".to_owned()) }));
+            run(Box::pin(async move {
+                set_channel_events(kind.as_str().into(), list)
+                    .await
+                    .map(|_| "Events saved.".to_owned())
+            }));
         }
     };
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (value, list) = (url.get_untracked(), joined());
         url.set(String::new());
-        run(Box::pin(async move { save_webhook(kind.as_str().into(), value, list).await.map(|_| "Webhook saved.".to_owned()) }));
+        run(Box::pin(async move {
+            save_webhook(kind.as_str().into(), value, list)
+                .await
+                .map(|_| "Webhook saved.".to_owned())
+        }));
     };
     let test = move |_| {
         let toasts = toasts();
@@ -105,10 +136,27 @@ fn Channel(channel: ChannelView, can_manage: bool, refresh: RwSignal<u32>, recip
             format!("Remove the {} channel?", kind.label()),
             "Its webhook is deleted; notifications not yet delivered to it are marked failed.",
             "Remove",
-            move || run(Box::pin(async move { remove_channel(kind.as_str().into()).await.map(|()| "Channel removed.".to_owned()) })),
+            move || {
+                run(Box::pin(async move {
+                    remove_channel(kind.as_str().into())
+                        .await
+                        .map(|()| "Channel removed.".to_owned())
+                }))
+            },
         );
     };
-    let opt = move |on: bool| run(Box::pin(async move { set_email_alerts(on).await.map(|()| if on { "Alert mail on." } else { "Alert mail off." }.to_owned()) }));
+    let opt = move |on: bool| {
+        run(Box::pin(async move {
+            set_email_alerts(on).await.map(|()| {
+                if on {
+                    "Alert mail on."
+                } else {
+                    "Alert mail off."
+                }
+                .to_owned()
+            })
+        }))
+    };
     let status = channel.last_status.clone().map(|s| {
         let text = match (&channel.last_at, &channel.last_error) {
             (Some(at), Some(err)) => format!("last delivery failed {}: {err}", short_time(at)),

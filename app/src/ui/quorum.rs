@@ -16,7 +16,10 @@ pub fn Quorum(id: String, current: i64) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match set_tool_quorum(id, n).await {
                 Ok(t) => {
-                    toasts.ok(format!("{} now needs {} approval(s) per request.", t.name, t.approvals_required));
+                    toasts.ok(format!(
+                        "{} now needs {} approval(s) per request.",
+                        t.name, t.approvals_required
+                    ));
                     live.bump();
                 }
                 Err(err) => toasts.err(&err),

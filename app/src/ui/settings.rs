@@ -37,16 +37,23 @@ pub fn SettingsPage() -> impl IntoView {
     let org_name = member.org_name.clone();
     let delete_org = move |_| {
         let expected = org_name.clone();
-        let message = format!("Type \"{expected}\" to confirm. Its agents stop, its secrets are destroyed and its members lose access; the audit log is kept.");
-        dialogs().text("Delete this organization?", message, "Delete", move |typed| {
-            let toasts = toasts();
-            leptos::task::spawn_local(async move {
-                match delete_organization(typed).await {
-                    Ok(()) => go_to("/"),
-                    Err(err) => toasts.err(&err),
-                }
-            });
-        });
+        let message = format!(
+            "Type \"{expected}\" to confirm. Its agents stop, its secrets are destroyed and its members lose access; the audit log is kept."
+        );
+        dialogs().text(
+            "Delete this organization?",
+            message,
+            "Delete",
+            move |typed| {
+                let toasts = toasts();
+                leptos::task::spawn_local(async move {
+                    match delete_organization(typed).await {
+                        Ok(()) => go_to("/"),
+                        Err(err) => toasts.err(&err),
+                    }
+                });
+            },
+        );
     };
     view! {
         <h1>"Settings"</h1>

@@ -7,8 +7,8 @@ use leptos_router::hooks::use_query_map;
 use super::widgets::{dialogs, error_box, live, short_time, toasts};
 use crate::api::inbox::get_inbox;
 use crate::api::tools::{
-    create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential, tool_delete_impact,
-    update_guide, update_tool,
+    create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential,
+    tool_delete_impact, update_guide, update_tool,
 };
 use crate::model::{AuthType, CredentialMode, ToolView};
 
@@ -49,7 +49,11 @@ pub fn ToolsPage() -> impl IntoView {
 #[component]
 fn CreateTool() -> impl IntoView {
     let query = use_query_map();
-    let from = move || query.with(|q| q.get("from_suggestion")).filter(|s| !s.is_empty());
+    let from = move || {
+        query
+            .with(|q| q.get("from_suggestion"))
+            .filter(|s| !s.is_empty())
+    };
     let inbox = super::widgets::rpc_resource(from, |from| async move {
         match from {
             Some(_) => get_inbox().await.map(Some),
@@ -75,14 +79,22 @@ fn CreateTool() -> impl IntoView {
     let backers = move || {
         let id = from()?;
         let inbox = inbox.get()?.ok()??;
-        inbox.tool_suggestions.into_iter().find(|s| s.id == id).map(|s| s.supporters.len())
+        inbox
+            .tool_suggestions
+            .into_iter()
+            .find(|s| s.id == id)
+            .map(|s| s.supporters.len())
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         busy.set(true);
         let toasts = toasts();
         let live = live();
-        let mode = if mode.get_untracked() == "per_agent" { CredentialMode::PerAgent } else { CredentialMode::Shared };
+        let mode = if mode.get_untracked() == "per_agent" {
+            CredentialMode::PerAgent
+        } else {
+            CredentialMode::Shared
+        };
         leptos::task::spawn_local(async move {
             let result = create_tool(
                 name.get_untracked(),
@@ -99,7 +111,10 @@ fn CreateTool() -> impl IntoView {
                 Ok(created) => {
                     let opened = created.opened_requests.len();
                     toasts.ok(if opened > 0 {
-                        format!("{} added; {opened} pending request(s) opened for its backers.", created.tool.name)
+                        format!(
+                            "{} added; {opened} pending request(s) opened for its backers.",
+                            created.tool.name
+                        )
                     } else {
                         format!("{} added.", created.tool.name)
                     });
@@ -154,7 +169,9 @@ fn health(t: &ToolView) -> Vec<(&'static str, String)> {
 
 fn js_now_ms() -> i64 {
     #[cfg(feature = "hydrate")]
-    return web_sys::window().and_then(|w| w.performance()).map_or(0, |p| (p.time_origin() + p.now()) as i64);
+    return web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0, |p| (p.time_origin() + p.now()) as i64);
     #[cfg(feature = "ssr")]
     return crate::server::clock::now_ms();
     #[allow(unreachable_code)]
@@ -191,7 +208,14 @@ fn tool_row(t: ToolView) -> impl IntoView {
         let toasts = toasts();
         let live = live();
         leptos::task::spawn_local(async move {
-            match update_tool(id, edit_name.get_untracked(), edit_description.get_untracked(), edit_url.get_untracked()).await {
+            match update_tool(
+                id,
+                edit_name.get_untracked(),
+                edit_description.get_untracked(),
+                edit_url.get_untracked(),
+            )
+            .await
+            {
                 Ok(t) => {
                     toasts.ok(format!("{} saved.", t.name));
                     live.bump();
@@ -201,7 +225,8 @@ fn tool_row(t: ToolView) -> impl IntoView {
         });
     };
     let history = RwSignal::new(None::<Vec<crate::model::GuideVersion>>);
-    let (id_cred, id_guide, id_hist, id_del) = (t.id.clone(), t.id.clone(), t.id.clone(), t.id.clone());
+    let (id_cred, id_guide, id_hist, id_del) =
+        (t.id.clone(), t.id.clone(), t.id.clone(), t.id.clone());
     let name = t.name.clone();
     let shared = t.credential_mode == CredentialMode::Shared;
     let save_secret = move |ev: leptos::ev::SubmitEvent| {
@@ -213,7 +238,10 @@ fn tool_row(t: ToolView) -> impl IntoView {
             match set_tool_credential(id, secret.get_untracked()).await {
                 Ok(t) => {
                     secret.set(String::new());
-                    toasts.ok(format!("Secret of {} saved (version {}). Agents get it on their next fetch.", t.name, t.credential_version));
+                    toasts.ok(format!(
+                        "Secret of {} saved (version {}). Agents get it on their next fetch.",
+                        t.name, t.credential_version
+                    ));
                     live.bump();
                 }
                 Err(err) => toasts.err(&err),
@@ -227,7 +255,10 @@ fn tool_row(t: ToolView) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match update_guide(id, guide.get_untracked()).await {
                 Ok(t) => {
-                    toasts.ok(format!("Usage guide saved as version {}.", t.instructions_version));
+                    toasts.ok(format!(
+                        "Usage guide saved as version {}.",
+                        t.instructions_version
+                    ));
                     live.bump();
                 }
                 Err(err) => toasts.err(&err),
@@ -255,19 +286,26 @@ fn tool_row(t: ToolView) -> impl IntoView {
                 Ok(n) => n,
                 Err(err) => return toasts.err(&err),
             };
-            let message = format!("{grants} active grant(s) end and {pending} pending request(s) close. Agents lose access at once.");
-            dialogs.confirm(format!("Delete {name}?"), message, "Delete tool", move || {
-                let id = id.clone();
-                leptos::task::spawn_local(async move {
-                    match delete_tool(id).await {
-                        Ok(()) => {
-                            toasts.ok("Tool deleted.");
-                            live.bump();
+            let message = format!(
+                "{grants} active grant(s) end and {pending} pending request(s) close. Agents lose access at once."
+            );
+            dialogs.confirm(
+                format!("Delete {name}?"),
+                message,
+                "Delete tool",
+                move || {
+                    let id = id.clone();
+                    leptos::task::spawn_local(async move {
+                        match delete_tool(id).await {
+                            Ok(()) => {
+                                toasts.ok("Tool deleted.");
+                                live.bump();
+                            }
+                            Err(err) => toasts.err(&err),
                         }
-                        Err(err) => toasts.err(&err),
-                    }
-                });
-            });
+                    });
+                },
+            );
         });
     };
     let tool_id = StoredValue::new(t.id.clone());
@@ -354,7 +392,11 @@ pub fn line_diff(old: &str, new: &str) -> Vec<(char, String)> {
     let mut lcs = vec![vec![0_u32; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let (mut i, mut j, mut out) = (0, 0, Vec::new());
@@ -383,7 +425,15 @@ mod tests {
     #[test]
     fn line_diff_marks_removed_added_and_kept_lines() {
         let d = line_diff("a\nb\nc", "a\nc\nd");
-        assert_eq!(d, vec![(' ', "a".into()), ('-', "b".into()), (' ', "c".into()), ('+', "d".into())]);
+        assert_eq!(
+            d,
+            vec![
+                (' ', "a".into()),
+                ('-', "b".into()),
+                (' ', "c".into()),
+                ('+', "d".into())
+            ]
+        );
         assert!(line_diff("same", "same").iter().all(|(m, _)| *m == ' '));
     }
 
@@ -393,4 +443,3 @@ mod tests {
         assert_eq!(parse_ms("2026-11-28T10:00:00Z"), Some(1_795_824_000_000));
     }
 }
-

@@ -18,8 +18,17 @@ impl Toasts {
     pub fn show(&self, text: impl Into<String>, error: bool) {
         let list = self.0;
         let id = list.with_untracked(|l| l.iter().map(|t| t.id).max().unwrap_or(0) + 1);
-        list.update(|l| l.push(Toast { id, text: text.into(), error }));
-        set_timeout(move || list.update(|l| l.retain(|t| t.id != id)), std::time::Duration::from_millis(5000));
+        list.update(|l| {
+            l.push(Toast {
+                id,
+                text: text.into(),
+                error,
+            })
+        });
+        set_timeout(
+            move || list.update(|l| l.retain(|t| t.id != id)),
+            std::time::Duration::from_millis(5000),
+        );
     }
     pub fn ok(&self, text: impl Into<String>) {
         self.show(text, false);
@@ -62,7 +71,9 @@ pub fn ToastList() -> impl IntoView {
 
 /// `2026-11-28T10:00:00Z` → `2026-11-28 10:00`.
 pub fn short_time(iso: &str) -> String {
-    iso.get(0..16).map(|s| s.replace('T', " ")).unwrap_or_else(|| iso.to_owned())
+    iso.get(0..16)
+        .map(|s| s.replace('T', " "))
+        .unwrap_or_else(|| iso.to_owned())
 }
 
 /// An error box for a failed resource.
@@ -115,16 +126,39 @@ pub fn dialogs() -> Dialogs {
 impl Dialogs {
     /// Asks for the reason of a decision; `then` gets it once confirmed.
     pub fn reason(&self, title: impl Into<String>, then: impl Fn(String) + Send + Sync + 'static) {
-        self.text(title, "The agent reads this reason, so say what would change the answer.", "Confirm", then);
+        self.text(
+            title,
+            "The agent reads this reason, so say what would change the answer.",
+            "Confirm",
+            then,
+        );
     }
 
     /// Asks for a line of text (a reason, or a name typed to confirm); `then` gets it.
-    pub fn text(&self, title: impl Into<String>, message: impl Into<String>, label: &'static str, then: impl Fn(String) + Send + Sync + 'static) {
-        self.0.set(Some(Ask { title: title.into(), message: message.into(), reason: true, confirm: label, then: Callback::new(then) }));
+    pub fn text(
+        &self,
+        title: impl Into<String>,
+        message: impl Into<String>,
+        label: &'static str,
+        then: impl Fn(String) + Send + Sync + 'static,
+    ) {
+        self.0.set(Some(Ask {
+            title: title.into(),
+            message: message.into(),
+            reason: true,
+            confirm: label,
+            then: Callback::new(then),
+        }));
     }
 
     /// Asks to confirm a destructive action; `then` runs once confirmed.
-    pub fn confirm(&self, title: impl Into<String>, message: impl Into<String>, label: &'static str, then: impl Fn() + Send + Sync + 'static) {
+    pub fn confirm(
+        &self,
+        title: impl Into<String>,
+        message: impl Into<String>,
+        label: &'static str,
+        then: impl Fn() + Send + Sync + 'static,
+    ) {
         self.0.set(Some(Ask {
             title: title.into(),
             message: message.into(),
@@ -152,7 +186,9 @@ pub fn DialogHost() -> impl IntoView {
         text.set(String::new());
     };
     let ok = move || {
-        let Some(ask) = d.0.get_untracked() else { return };
+        let Some(ask) = d.0.get_untracked() else {
+            return;
+        };
         let value = text.get_untracked();
         if ask.reason && value.trim().is_empty() {
             return;

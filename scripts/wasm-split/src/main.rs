@@ -27,9 +27,16 @@ const USAGE: &str = "usage: agentkey-wasm-split split <linked.wasm> <main-out.wa
 
 fn main() -> eyre::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["--version"] => println!("agentkey-wasm-split {}", env!("CARGO_PKG_VERSION")),
-        ["split", input, main_out, pkg_dir, name] => split(input, Path::new(main_out), Path::new(pkg_dir), name)?,
+        ["split", input, main_out, pkg_dir, name] => {
+            split(input, Path::new(main_out), Path::new(pkg_dir), name)?
+        }
         ["stamp", pkg_dir, name] => stamp(Path::new(pkg_dir), name)?,
         _ => bail!("{USAGE}"),
     }
@@ -49,8 +56,15 @@ fn split(input: &str, main_out: &Path, pkg_dir: &Path, name: &str) -> eyre::Resu
     options.main_module = &main_module;
     let split = wasm_split_cli_support::transform(options)?;
     let manifest: Manifest = split.prefetch_map.into_iter().collect();
-    std::fs::write(pkg_dir.join(MANIFEST), serde_json::to_string_pretty(&manifest)?)?;
-    println!("wasm-split: {} chunks for {} lazy functions", split.split_modules.len(), manifest.len());
+    std::fs::write(
+        pkg_dir.join(MANIFEST),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+    println!(
+        "wasm-split: {} chunks for {} lazy functions",
+        split.split_modules.len(),
+        manifest.len()
+    );
     Ok(())
 }
 
@@ -65,7 +79,10 @@ fn stamp(pkg_dir: &Path, name: &str) -> eyre::Result<()> {
     let mut chunks: Vec<PathBuf> = Vec::new();
     for entry in std::fs::read_dir(pkg_dir)? {
         let path = entry?.path();
-        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default();
         if file.ends_with(".wasm") && file != main {
             chunks.push(path);
         }
@@ -97,12 +114,22 @@ fn stamp(pkg_dir: &Path, name: &str) -> eyre::Result<()> {
     for (split, files) in manifest {
         let files = files
             .into_iter()
-            .map(|f| renamed.get(&f).cloned().ok_or_else(|| eyre::eyre!("the manifest names {f}, which is not in {}", pkg_dir.display())))
+            .map(|f| {
+                renamed.get(&f).cloned().ok_or_else(|| {
+                    eyre::eyre!(
+                        "the manifest names {f}, which is not in {}",
+                        pkg_dir.display()
+                    )
+                })
+            })
             .collect::<eyre::Result<Vec<_>>>()?;
         stamped.insert(split, files);
     }
     std::fs::write(&loader_path, loader)?;
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&stamped)?)?;
-    println!("wasm-split: {} chunks stamped with build {build}", renamed.len());
+    println!(
+        "wasm-split: {} chunks stamped with build {build}",
+        renamed.len()
+    );
     Ok(())
 }

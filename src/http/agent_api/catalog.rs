@@ -14,14 +14,22 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::limits::Tier;
 
-pub async fn list(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let agent = authenticate(&state, &headers, meta(&state, &headers, peer)).await?;
     let rate = spend(&state, Tier::Read, &agent)?;
     let tools = catalog::list_for_agent(&state.services, &agent).await?;
     Ok((rate, Json(tools)).into_response())
 }
 
-pub async fn me(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let agent = authenticate(&state, &headers, meta(&state, &headers, peer)).await?;
     let rate = spend(&state, Tier::Read, &agent)?;
     let me = catalog::me(&state.services, &agent).await?;

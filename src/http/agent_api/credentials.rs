@@ -30,7 +30,10 @@ pub async fn fetch(
     let credential = vend::fetch(&state.services, &agent, id).await?;
     let mut res = (rate, Json(credential)).into_response();
     let h = res.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, private"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, private"),
+    );
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(res)
 }

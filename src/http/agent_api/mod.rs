@@ -26,25 +26,51 @@ use super::limits::{RateInfo, Tier};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/api/tools", get(catalog::list).options(preflight).fallback(method_not_allowed))
-        .route("/api/me", get(catalog::me).options(preflight).fallback(method_not_allowed))
+        .route(
+            "/api/tools",
+            get(catalog::list)
+                .options(preflight)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/me",
+            get(catalog::me)
+                .options(preflight)
+                .fallback(method_not_allowed),
+        )
         .route(
             "/api/tools/suggest",
-            get(schema::suggest).post(suggest::suggest).options(preflight).fallback(method_not_allowed),
+            get(schema::suggest)
+                .post(suggest::suggest)
+                .options(preflight)
+                .fallback(method_not_allowed),
         )
         .route(
             "/api/tools/{tool_id}/request",
-            get(schema::request).post(request::request).options(preflight).fallback(method_not_allowed),
+            get(schema::request)
+                .post(request::request)
+                .options(preflight)
+                .fallback(method_not_allowed),
         )
         .route(
             "/api/tools/{tool_id}/credentials",
-            get(credentials::fetch).options(preflight).fallback(method_not_allowed),
+            get(credentials::fetch)
+                .options(preflight)
+                .fallback(method_not_allowed),
         )
         .route(
             "/api/tools/{tool_id}/instructions/suggest",
-            get(schema::guide).post(guide::suggest).options(preflight).fallback(method_not_allowed),
+            get(schema::guide)
+                .post(guide::suggest)
+                .options(preflight)
+                .fallback(method_not_allowed),
         )
-        .route("/api/openapi.json", get(schema::openapi).options(preflight).fallback(method_not_allowed))
+        .route(
+            "/api/openapi.json",
+            get(schema::openapi)
+                .options(preflight)
+                .fallback(method_not_allowed),
+        )
         .route("/api", any(unknown_route))
         .route("/api/", any(unknown_route))
         .route("/api/{*rest}", any(unknown_route))
@@ -65,14 +91,21 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn unknown_route() -> ApiError {
-    ApiError::status(StatusCode::NOT_FOUND, "No such API route.", "See GET /api/openapi.json for the routes.")
+    ApiError::status(
+        StatusCode::NOT_FOUND,
+        "No such API route.",
+        "See GET /api/openapi.json for the routes.",
+    )
 }
 
 /// Transport facts of the call: client IP and user agent.
 pub(crate) fn meta(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> RequestMeta {
     RequestMeta {
         ip: Some(client_ip::resolve(headers, peer, state.trusted_proxies)),
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     }
 }
 
@@ -90,21 +123,34 @@ pub(crate) fn tool_id(raw: &str) -> Result<&str, ApiError> {
 }
 
 /// Pre-auth IP limit, then the bearer key.
-pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap, meta: RequestMeta) -> Result<AgentCtx, ApiError> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    meta: RequestMeta,
+) -> Result<AgentCtx, ApiError> {
     preauth(state, &meta)?;
     let key = agent_auth::bearer(authorization(headers))?;
     Ok(agent_auth::authenticate(&state.services, key, meta).await?)
 }
 
 pub(crate) fn preauth(state: &AppState, meta: &RequestMeta) -> Result<(), ApiError> {
-    state.limiter.hit(Tier::Preauth, meta.ip.as_deref().unwrap_or("-")).map(|_| ()).map_err(ApiError::Limited)
+    state
+        .limiter
+        .hit(Tier::Preauth, meta.ip.as_deref().unwrap_or("-"))
+        .map(|_| ())
+        .map_err(ApiError::Limited)
 }
 
 pub(crate) fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Spends one call of the agent's `tier`.
 pub(crate) fn spend(state: &AppState, tier: Tier, agent: &AgentCtx) -> Result<RateInfo, ApiError> {
-    state.limiter.hit(tier, &agent.agent_id).map_err(ApiError::Limited)
+    state
+        .limiter
+        .hit(tier, &agent.agent_id)
+        .map_err(ApiError::Limited)
 }

@@ -17,7 +17,8 @@ use crate::http::body::read_json;
 use crate::http::error::ApiError;
 use crate::http::limits::Tier;
 
-const HINT: &str = "GET /api/tools/{tool_id}/request for the schema: {\"reason\": \"5–500 characters\"}.";
+const HINT: &str =
+    "GET /api/tools/{tool_id}/request for the schema: {\"reason\": \"5–500 characters\"}.";
 
 pub async fn request(
     State(state): State<AppState>,

@@ -18,7 +18,14 @@ struct Route {
 const REQUEST: Route = Route {
     path: "/api/tools/{tool_id}/request",
     summary: "Ask a human for access to a catalog tool.",
-    fields: &[Field("reason", true, 5, 500, "Why you need the tool, for the reviewer.", "Open pull requests for the v2 release")],
+    fields: &[Field(
+        "reason",
+        true,
+        5,
+        500,
+        "Why you need the tool, for the reviewer.",
+        "Open pull requests for the v2 release",
+    )],
     created: "Request recorded: {request_id, status: \"pending\", message}.",
     conflicts: "You already have a pending request or access.",
 };
@@ -28,8 +35,22 @@ const SUGGEST: Route = Route {
     summary: "Propose a tool that is not in the catalog; when it is added you get a pending request.",
     fields: &[
         Field("name", true, 2, 120, "The tool's name.", "Linear"),
-        Field("url", false, 0, 500, "Product URL or bare domain (identifies the tool).", "linear.app"),
-        Field("reason", true, 5, 500, "Why you need it.", "Triage the release bugs"),
+        Field(
+            "url",
+            false,
+            0,
+            500,
+            "Product URL or bare domain (identifies the tool).",
+            "linear.app",
+        ),
+        Field(
+            "reason",
+            true,
+            5,
+            500,
+            "Why you need it.",
+            "Triage the release bugs",
+        ),
     ],
     created: "Suggestion recorded or backed: {suggestion_id, status, existing, message}.",
     conflicts: "The tool already exists (tool_id given), or it was dismissed recently (retry_after given).",
@@ -39,8 +60,22 @@ const GUIDE: Route = Route {
     path: "/api/tools/{tool_id}/instructions/suggest",
     summary: "Propose a fact for the tool's usage guide (only with approved access).",
     fields: &[
-        Field("learned", true, 5, 2000, "The fact the next agent should know.", "Use the v2 endpoint; v1 is rate limited to 10/min"),
-        Field("why", true, 5, 2000, "How you learned it.", "v1 returned 429 after ten calls"),
+        Field(
+            "learned",
+            true,
+            5,
+            2000,
+            "The fact the next agent should know.",
+            "Use the v2 endpoint; v1 is rate limited to 10/min",
+        ),
+        Field(
+            "why",
+            true,
+            5,
+            2000,
+            "How you learned it.",
+            "v1 returned 429 after ten calls",
+        ),
     ],
     created: "Suggestion recorded or backed: {suggestion_id, status, existing, message}.",
     conflicts: "This fact was already dismissed or accepted for the current guide.",
@@ -51,10 +86,13 @@ fn schema_of(route: &Route) -> Value {
         .fields
         .iter()
         .map(|Field(name, required, min, max, description, example)| {
-            ((*name).to_owned(), json!({
-                "type": "string", "required": required, "min_length": min, "max_length": max,
-                "description": description, "example": example,
-            }))
+            (
+                (*name).to_owned(),
+                json!({
+                    "type": "string", "required": required, "min_length": min, "max_length": max,
+                    "description": description, "example": example,
+                }),
+            )
         })
         .collect();
     json!({
@@ -137,7 +175,9 @@ fn tool_id_param() -> Value {
 
 /// `GET /api/openapi.json`.
 pub async fn openapi() -> Json<Value> {
-    let access = json!(["none", "pending", "approved", "denied", "revoked", "expired"]);
+    let access = json!([
+        "none", "pending", "approved", "denied", "revoked", "expired"
+    ]);
     Json(json!({
         "openapi": "3.1.0",
         "info": { "title": "AgentKey agent API", "version": env!("CARGO_PKG_VERSION"),

@@ -8,7 +8,10 @@ use crate::server::store::{self, Store, audit::AuditRow};
 
 /// Hash that precedes an organization's first row.
 pub fn genesis(org_id: &str) -> String {
-    hex(&Sha256::new().chain_update(b"agentkey/audit-genesis/v1|").chain_update(org_id.as_bytes()).finalize())
+    hex(&Sha256::new()
+        .chain_update(b"agentkey/audit-genesis/v1|")
+        .chain_update(org_id.as_bytes())
+        .finalize())
 }
 
 /// SHA-256 over every stored field except `hash`, each length-prefixed so that no two rows
@@ -65,13 +68,25 @@ pub async fn verify(store: &Store, org_id: &str) -> anyhow::Result<ChainReport> 
         let done = (rows.len() as i64) < PAGE;
         for row in rows {
             if row.seq != expected_seq {
-                return Ok(broken(expected_seq, checked, format!("row {expected_seq} is missing")));
+                return Ok(broken(
+                    expected_seq,
+                    checked,
+                    format!("row {expected_seq} is missing"),
+                ));
             }
             if row.prev_hash != prev {
-                return Ok(broken(row.seq, checked, "prev_hash does not match the previous row".into()));
+                return Ok(broken(
+                    row.seq,
+                    checked,
+                    "prev_hash does not match the previous row".into(),
+                ));
             }
             if row_hash(&row) != row.hash {
-                return Ok(broken(row.seq, checked, "row content does not match its hash (edited)".into()));
+                return Ok(broken(
+                    row.seq,
+                    checked,
+                    "row content does not match its hash (edited)".into(),
+                ));
             }
             prev = row.hash;
             expected_seq += 1;
@@ -85,10 +100,17 @@ pub async fn verify(store: &Store, org_id: &str) -> anyhow::Result<ChainReport> 
     match head {
         Some((seq, hash)) if seq == checked && hash == prev => {}
         Some((seq, _)) => {
-            let problem = format!("chain head (seq {seq}) does not match the last row (seq {checked}): rows removed or head edited");
+            let problem = format!(
+                "chain head (seq {seq}) does not match the last row (seq {checked}): rows removed or head edited"
+            );
             return Ok(broken(checked + 1, checked, problem));
         }
         None => return Ok(broken(0, checked, "organization has no chain head".into())),
     }
-    Ok(ChainReport { organization_id: org_id.to_owned(), rows_checked: checked, broken_at_seq: None, problem: None })
+    Ok(ChainReport {
+        organization_id: org_id.to_owned(),
+        rows_checked: checked,
+        broken_at_seq: None,
+        problem: None,
+    })
 }

@@ -10,7 +10,10 @@ pub use writer::{AuditWriter, CommitError, VendGuard};
 use crate::model::ActorType;
 use crate::server::clock;
 use crate::server::service::actor::{Actor, RequestMeta};
-use crate::server::store::{self, Tx, audit::{AuditRow, HeadCache}};
+use crate::server::store::{
+    self, Tx,
+    audit::{AuditRow, HeadCache},
+};
 
 /// Longest user agent kept in an audit row.
 const MAX_USER_AGENT: usize = 256;
@@ -46,7 +49,10 @@ impl AuditEntry {
             agent_id: None,
             tool_id: None,
             ip: meta.ip.clone(),
-            user_agent: meta.user_agent.as_deref().map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+            user_agent: meta
+                .user_agent
+                .as_deref()
+                .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
             metadata: Value::Object(Default::default()),
         }
     }

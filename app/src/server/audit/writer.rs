@@ -74,17 +74,26 @@ impl AuditWriter {
         let (queue, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(run(store, rx, stop_rx));
-        AuditWriter { queue, stop, task: std::sync::Arc::new(tokio::sync::Mutex::new(Some(task))) }
+        AuditWriter {
+            queue,
+            stop,
+            task: std::sync::Arc::new(tokio::sync::Mutex::new(Some(task))),
+        }
     }
 
     /// Queues an entry and waits until its transaction has committed.
-    pub async fn commit(&self, entry: AuditEntry, guard: Option<VendGuard>) -> Result<(), CommitError> {
+    pub async fn commit(
+        &self,
+        entry: AuditEntry,
+        guard: Option<VendGuard>,
+    ) -> Result<(), CommitError> {
         let (done, wait) = oneshot::channel();
         self.queue
             .send(Job { entry, guard, done })
             .await
             .map_err(|_| CommitError::Failed("audit writer is shut down".into()))?;
-        wait.await.map_err(|_| CommitError::Failed("audit writer stopped".into()))?
+        wait.await
+            .map_err(|_| CommitError::Failed("audit writer stopped".into()))?
     }
 
     /// Stops accepting work, commits what is queued, and waits for the task to end.
@@ -129,17 +138,25 @@ async fn commit_batch(store: &Store, batch: Vec<Job>, touched: &mut HashMap<Stri
             Err(err) => break Err(err),
         }
     };
-    tracing::debug!(rows = batch.len(), micros = started.elapsed().as_micros() as u64, "audit batch committed");
+    tracing::debug!(
+        rows = batch.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "audit batch committed"
+    );
     match outcome {
         Ok(valid) => {
             for (job, ok) in batch.into_iter().zip(valid) {
-                let _ = job.done.send(if ok { Ok(()) } else { Err(CommitError::Stale) });
+                let _ = job
+                    .done
+                    .send(if ok { Ok(()) } else { Err(CommitError::Stale) });
             }
         }
         Err(err) => {
             tracing::error!(error = %err, rows = batch.len(), "audit batch could not be committed");
             for job in batch {
-                let _ = job.done.send(Err(CommitError::Failed("audit log unavailable".into())));
+                let _ = job
+                    .done
+                    .send(Err(CommitError::Failed("audit log unavailable".into())));
             }
         }
     }
@@ -147,20 +164,37 @@ async fn commit_batch(store: &Store, batch: Vec<Job>, touched: &mut HashMap<Stri
 
 /// One transaction: check guards, append the entries whose guard holds, and record agents'
 /// last use (at most once a minute per agent, to keep the batch to a few statements).
-async fn try_commit(store: &Store, batch: &[Job], touched: &mut HashMap<String, i64>) -> sqlx::Result<Vec<bool>> {
+async fn try_commit(
+    store: &Store,
+    batch: &[Job],
+    touched: &mut HashMap<String, i64>,
+) -> sqlx::Result<Vec<bool>> {
     let now = clock::now_ms();
     let mut tx = store.begin().await?;
-    let guarded: Vec<&str> = batch.iter().filter_map(|j| j.guard.as_ref().map(|g| g.request_id.as_str())).collect();
-    let rows = if guarded.is_empty() { Vec::new() } else { store::requests::find_guard_rows(&mut tx, &guarded).await? };
+    let guarded: Vec<&str> = batch
+        .iter()
+        .filter_map(|j| j.guard.as_ref().map(|g| g.request_id.as_str()))
+        .collect();
+    let rows = if guarded.is_empty() {
+        Vec::new()
+    } else {
+        store::requests::find_guard_rows(&mut tx, &guarded).await?
+    };
     let valid: Vec<bool> = batch
         .iter()
         .map(|job| match &job.guard {
             None => true,
-            Some(g) => rows.iter().any(|r| r.request_id == g.request_id && g.holds(r, now)),
+            Some(g) => rows
+                .iter()
+                .any(|r| r.request_id == g.request_id && g.holds(r, now)),
         })
         .collect();
-    let entries: Vec<AuditEntry> =
-        batch.iter().zip(&valid).filter(|(_, ok)| **ok).map(|(job, _)| job.entry.clone()).collect();
+    let entries: Vec<AuditEntry> = batch
+        .iter()
+        .zip(&valid)
+        .filter(|(_, ok)| **ok)
+        .map(|(job, _)| job.entry.clone())
+        .collect();
     if !entries.is_empty() {
         append(&mut tx, store.heads(), &entries).await?;
         let mut agents: Vec<&str> = entries

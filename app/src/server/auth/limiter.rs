@@ -26,7 +26,10 @@ impl KeyedLimiter {
     /// Records an attempt for `key`; false when the window is already full.
     pub fn allow(&self, key: &str, window: Window) -> bool {
         let now = clock::now_ms();
-        let mut hits = self.hits.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut hits = self
+            .hits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if hits.len() > SWEEP_ABOVE {
             hits.retain(|_, q| q.back().is_some_and(|t| now - t < window.window_ms));
         }
@@ -49,7 +52,10 @@ mod tests {
     #[test]
     fn a_full_window_refuses_and_other_keys_are_independent() {
         let limiter = KeyedLimiter::default();
-        let w = Window { max: 2, window_ms: 60_000 };
+        let w = Window {
+            max: 2,
+            window_ms: 60_000,
+        };
         assert!(limiter.allow("a", w));
         assert!(limiter.allow("a", w));
         assert!(!limiter.allow("a", w));

@@ -22,10 +22,21 @@ use crate::server::{ServiceError, ServiceResult, Services, clock};
 /// The member behind a session, or `None` when it is anonymous, past its absolute lifetime or
 /// no longer a member (the session is then emptied). Server functions and the live event
 /// stream both authorize through this.
-pub async fn current(svc: &Services, session: &Session, meta: RequestMeta) -> ServiceResult<Option<(AdminCtx, MemberView)>> {
+pub async fn current(
+    svc: &Services,
+    session: &Session,
+    meta: RequestMeta,
+) -> ServiceResult<Option<(AdminCtx, MemberView)>> {
     let user_id: Option<String> = session.get(session_store::USER_KEY).await.ok().flatten();
-    let Some(user_id) = user_id else { return Ok(None) };
-    let signed_in_at: i64 = session.get(SIGNED_IN_AT_KEY).await.ok().flatten().unwrap_or(0);
+    let Some(user_id) = user_id else {
+        return Ok(None);
+    };
+    let signed_in_at: i64 = session
+        .get(SIGNED_IN_AT_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
     if clock::now_ms() - signed_in_at > ABSOLUTE_MS {
         let _ = session.flush().await;
         return Ok(None);

@@ -46,7 +46,8 @@ fn text<'a>(data: &'a HashMap<String, Value>, key: &str) -> Option<&'a str> {
 /// The row written for a record.
 fn row_of(record: &Record) -> session_store::Result<(String, String, i64)> {
     let data = serde_json::to_string(&record.data).map_err(backend)?;
-    let expires_at = i64::try_from(record.expiry_date.unix_timestamp_nanos() / 1_000_000).map_err(backend)?;
+    let expires_at =
+        i64::try_from(record.expiry_date.unix_timestamp_nanos() / 1_000_000).map_err(backend)?;
     Ok((id_hash(&record.id), data, expires_at))
 }
 
@@ -67,7 +68,14 @@ impl SessionStore for SqlSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         loop {
             let row = row_of(record)?;
-            if store::auth::insert_session(self.store.writer(), &write_of(record, &row), clock::now_ms()).await.map_err(backend)? {
+            if store::auth::insert_session(
+                self.store.writer(),
+                &write_of(record, &row),
+                clock::now_ms(),
+            )
+            .await
+            .map_err(backend)?
+            {
                 return Ok(());
             }
             record.id = Id::default();
@@ -76,21 +84,37 @@ impl SessionStore for SqlSessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let row = row_of(record)?;
-        store::auth::upsert_session(self.store.writer(), &write_of(record, &row), clock::now_ms()).await.map_err(backend)
+        store::auth::upsert_session(
+            self.store.writer(),
+            &write_of(record, &row),
+            clock::now_ms(),
+        )
+        .await
+        .map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(row) = store::auth::find_session(self.store.reader(), &id_hash(id), clock::now_ms()).await.map_err(backend)?
+        let Some(row) =
+            store::auth::find_session(self.store.reader(), &id_hash(id), clock::now_ms())
+                .await
+                .map_err(backend)?
         else {
             return Ok(None);
         };
         let data: HashMap<String, Value> = serde_json::from_str(&row.data).map_err(backend)?;
         let expiry_date =
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.expires_at) * 1_000_000).map_err(backend)?;
-        Ok(Some(Record { id: *id, data, expiry_date }))
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.expires_at) * 1_000_000)
+                .map_err(backend)?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        store::auth::delete_session(self.store.writer(), &id_hash(id)).await.map_err(backend)
+        store::auth::delete_session(self.store.writer(), &id_hash(id))
+            .await
+            .map_err(backend)
     }
 }

@@ -20,7 +20,12 @@ use crate::server::{Services, clock};
 
 /// The sealed slot of a channel's webhook URL.
 pub fn webhook_slot<'a>(org_id: &'a str, channel_id: &'a str) -> Slot<'a> {
-    Slot { org_id, table: "notification_channels", row_id: channel_id, column: "target_blob" }
+    Slot {
+        org_id,
+        table: "notification_channels",
+        row_id: channel_id,
+        column: "target_blob",
+    }
 }
 
 /// Takes up to `limit` due rows for this process.
@@ -30,9 +35,20 @@ pub async fn claim(svc: &Services, limit: usize) -> sqlx::Result<Vec<DeliveryRow
     let max = i64::from(svc.notifier.policy.max_attempts);
     let given_up = store::notify::dead_letter_exhausted(svc.store.writer(), now, max).await?;
     if given_up > 0 {
-        tracing::warn!(rows = given_up, "notifications dead-lettered: their last attempt recorded no outcome");
+        tracing::warn!(
+            rows = given_up,
+            "notifications dead-lettered: their last attempt recorded no outcome"
+        );
     }
-    store::notify::claim_due(svc.store.writer(), svc.store.backend(), now, now.saturating_add(lease), i64::try_from(limit).unwrap_or(1), max).await
+    store::notify::claim_due(
+        svc.store.writer(),
+        svc.store.backend(),
+        now,
+        now.saturating_add(lease),
+        i64::try_from(limit).unwrap_or(1),
+        max,
+    )
+    .await
 }
 
 /// When the next row falls due, if any.
@@ -42,12 +58,22 @@ pub async fn next_due(svc: &Services) -> sqlx::Result<Option<i64>> {
 
 /// The saved webhook URL of a channel (decrypted) and the channel id, re-validated: a URL
 /// that passed at save time must still pass at send time.
-pub async fn webhook_url(svc: &Services, org_id: &str, kind: ChannelKind) -> Result<Url, SendError> {
+pub async fn webhook_url(
+    svc: &Services,
+    org_id: &str,
+    kind: ChannelKind,
+) -> Result<Url, SendError> {
     let channel = store::notify::find_channel(svc.store.reader(), org_id, kind.as_str())
         .await
-        .map_err(|_| SendError::Retry { message: "database unavailable".into(), after: None })?
+        .map_err(|_| SendError::Retry {
+            message: "database unavailable".into(),
+            after: None,
+        })?
         .ok_or_else(|| SendError::Permanent(format!("the {} channel was removed", kind.label())))?;
-    let blob = channel.target_blob.as_deref().ok_or_else(|| SendError::Permanent("no webhook URL is saved".into()))?;
+    let blob = channel
+        .target_blob
+        .as_deref()
+        .ok_or_else(|| SendError::Permanent("no webhook URL is saved".into()))?;
     let url = crate::server::service::keys::open(svc, webhook_slot(org_id, &channel.id), blob)
         .await
         .map_err(|_| SendError::Permanent("the saved webhook URL cannot be decrypted".into()))?;
@@ -58,16 +84,30 @@ pub async fn webhook_url(svc: &Services, org_id: &str, kind: ChannelKind) -> Res
 }
 
 /// Sends one alert to a channel (or one mailbox).
-pub async fn send(svc: &Services, org_id: &str, kind: ChannelKind, recipient: Option<&str>, alert: &Alert, key: &str) -> Result<(), SendError> {
+pub async fn send(
+    svc: &Services,
+    org_id: &str,
+    kind: ChannelKind,
+    recipient: Option<&str>,
+    alert: &Alert,
+    key: &str,
+) -> Result<(), SendError> {
     match kind {
         ChannelKind::Email => {
             let to = recipient.ok_or_else(|| SendError::Permanent("no recipient".into()))?;
             let mail = render::mail(alert, to, &format!("<{key}@agentkey>"));
-            svc.mailer.send(mail).await.map_err(|e| SendError::Retry { message: format!("{e:#}"), after: None })
+            svc.mailer.send(mail).await.map_err(|e| SendError::Retry {
+                message: format!("{e:#}"),
+                after: None,
+            })
         }
         ChannelKind::Slack | ChannelKind::Discord => {
             let url = webhook_url(svc, org_id, kind).await?;
-            let body = if kind == ChannelKind::Slack { render::slack(alert) } else { render::discord(alert) };
+            let body = if kind == ChannelKind::Slack {
+                render::slack(alert)
+            } else {
+                render::discord(alert)
+            };
             svc.notifier.outbound.post_json(&url, &body, key).await
         }
     }
@@ -75,18 +115,35 @@ pub async fn send(svc: &Services, org_id: &str, kind: ChannelKind, recipient: Op
 
 /// One claimed row's attempt.
 pub async fn attempt(svc: &Services, row: &DeliveryRow) -> Result<(), SendError> {
-    let alert: Alert = serde_json::from_str(&row.payload).map_err(|_| SendError::Permanent("unreadable payload".into()))?;
-    let kind = ChannelKind::parse(&row.channel).ok_or_else(|| SendError::Permanent("unknown channel".into()))?;
-    send(svc, &row.organization_id, kind, row.recipient.as_deref(), &alert, &row.id).await
+    let alert: Alert = serde_json::from_str(&row.payload)
+        .map_err(|_| SendError::Permanent("unreadable payload".into()))?;
+    let kind = ChannelKind::parse(&row.channel)
+        .ok_or_else(|| SendError::Permanent("unknown channel".into()))?;
+    send(
+        svc,
+        &row.organization_id,
+        kind,
+        row.recipient.as_deref(),
+        &alert,
+        &row.id,
+    )
+    .await
 }
 
 fn system() -> Actor {
-    Actor { kind: ActorType::System, id: "system".into(), label: "notifications".into() }
+    Actor {
+        kind: ActorType::System,
+        id: "system".into(),
+        label: "notifications".into(),
+    }
 }
 
 /// Records finished attempts in one transaction: delivered rows, the next attempt of failed
 /// ones (or the dead letter after the last attempt, audited), and each channel's last status.
-pub async fn finish(svc: &Services, results: Vec<(DeliveryRow, Result<(), SendError>)>) -> anyhow::Result<()> {
+pub async fn finish(
+    svc: &Services,
+    results: Vec<(DeliveryRow, Result<(), SendError>)>,
+) -> anyhow::Result<()> {
     if results.is_empty() {
         return Ok(());
     }
@@ -103,16 +160,25 @@ pub async fn finish(svc: &Services, results: Vec<(DeliveryRow, Result<(), SendEr
             }
             Err(err) => {
                 let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
-                let retry = match err {
-                    SendError::Retry { after, .. } if attempts < policy.max_attempts => {
-                        let unit = f64::from(OsRng.next_u32()) / f64::from(u32::MAX);
-                        let delay = policy.backoff(attempts, unit).max(after.unwrap_or(Duration::ZERO));
-                        Some(now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)))
-                    }
-                    _ => None,
-                };
-                store::notify::mark_failed(&mut *tx, &row.id, row.attempts, err.message(), retry).await?;
-                channel_status.insert((row.organization_id.clone(), row.channel.clone()), Some(err.message().to_owned()));
+                let retry =
+                    match err {
+                        SendError::Retry { after, .. } if attempts < policy.max_attempts => {
+                            let unit = f64::from(OsRng.next_u32()) / f64::from(u32::MAX);
+                            let delay = policy
+                                .backoff(attempts, unit)
+                                .max(after.unwrap_or(Duration::ZERO));
+                            Some(now.saturating_add(
+                                i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+                            ))
+                        }
+                        _ => None,
+                    };
+                store::notify::mark_failed(&mut *tx, &row.id, row.attempts, err.message(), retry)
+                    .await?;
+                channel_status.insert(
+                    (row.organization_id.clone(), row.channel.clone()),
+                    Some(err.message().to_owned()),
+                );
                 if retry.is_none() {
                     tracing::warn!(id = %row.id, channel = %row.channel, attempts, error = %err.message(), "notification dead-lettered");
                     dead.push(

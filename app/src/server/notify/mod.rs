@@ -41,7 +41,14 @@ pub struct Alert {
 
 impl Alert {
     /// An alert about `agent` and `tool`; `text` is the reason, fact or note.
-    pub fn new(event: AlertEvent, agent: &str, tool: &str, text: &str, link: String, at: i64) -> Self {
+    pub fn new(
+        event: AlertEvent,
+        agent: &str,
+        tool: &str,
+        text: &str,
+        link: String,
+        at: i64,
+    ) -> Self {
         Alert {
             event,
             org_name: String::new(),
@@ -86,7 +93,11 @@ impl Policy {
     /// Delay after failed attempt `attempt` (1-based): exponential, capped, with "equal
     /// jitter" (half fixed, half random) so that many failed rows do not retry in lockstep.
     pub fn backoff(&self, attempt: u32, unit_random: f64) -> Duration {
-        let exp = self.base.saturating_mul(1_u32.checked_shl(attempt.saturating_sub(1).min(30)).unwrap_or(u32::MAX));
+        let exp = self.base.saturating_mul(
+            1_u32
+                .checked_shl(attempt.saturating_sub(1).min(30))
+                .unwrap_or(u32::MAX),
+        );
         let capped = exp.min(self.cap);
         capped / 2 + capped.mul_f64(unit_random.clamp(0.0, 1.0) / 2.0)
     }
@@ -102,7 +113,11 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(outbound: outbound::Outbound, policy: Policy) -> Self {
-        Notifier { outbound, policy, wake: tokio::sync::Notify::new() }
+        Notifier {
+            outbound,
+            policy,
+            wake: tokio::sync::Notify::new(),
+        }
     }
 
     /// Tells the worker that new rows may be due (call after commit).
@@ -118,12 +133,19 @@ impl Notifier {
 
 /// Parses a channel's comma-separated event list.
 pub fn parse_events(text: &str) -> Vec<AlertEvent> {
-    text.split(',').filter_map(|e| AlertEvent::parse(e.trim())).collect()
+    text.split(',')
+        .filter_map(|e| AlertEvent::parse(e.trim()))
+        .collect()
 }
 
 /// The stored form of an event list.
 pub fn join_events(events: &[AlertEvent]) -> String {
-    AlertEvent::ALL.iter().filter(|e| events.contains(e)).map(|e| e.as_str()).collect::<Vec<_>>().join(",")
+    AlertEvent::ALL
+        .iter()
+        .filter(|e| events.contains(e))
+        .map(|e| e.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Inside the event's transaction: one outbox row per channel that wants this event (for
@@ -131,16 +153,26 @@ pub fn join_events(events: &[AlertEvent]) -> String {
 /// when the organization has no channels.
 pub async fn enqueue(tx: &mut Tx, org_id: &str, mut alert: Alert) -> sqlx::Result<usize> {
     let channels = store::notify::list_channels(&mut **tx, org_id).await?;
-    let wanted: Vec<_> = channels.into_iter().filter(|c| parse_events(&c.events).contains(&alert.event)).collect();
+    let wanted: Vec<_> = channels
+        .into_iter()
+        .filter(|c| parse_events(&c.events).contains(&alert.event))
+        .collect();
     if wanted.is_empty() {
         return Ok(0);
     }
-    alert.org_name = store::orgs::find_organization(&mut **tx, org_id).await?.map(|o| o.name).unwrap_or_default();
+    alert.org_name = store::orgs::find_organization(&mut **tx, org_id)
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
     let payload = serde_json::to_string(&alert).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let mut written = 0;
     for channel in wanted {
         let recipients = match ChannelKind::parse(&channel.kind) {
-            Some(ChannelKind::Email) => store::notify::email_recipients(&mut **tx, org_id).await?.into_iter().map(Some).collect(),
+            Some(ChannelKind::Email) => store::notify::email_recipients(&mut **tx, org_id)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
             Some(_) if channel.target_blob.is_some() => vec![None],
             _ => Vec::new(),
         };
@@ -167,7 +199,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
-        let p = Policy { base: Duration::from_millis(100), cap: Duration::from_secs(1), max_attempts: 5, lease: Duration::from_secs(5) };
+        let p = Policy {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+            max_attempts: 5,
+            lease: Duration::from_secs(5),
+        };
         assert_eq!(p.backoff(1, 0.0), Duration::from_millis(50));
         assert_eq!(p.backoff(1, 1.0), Duration::from_millis(100));
         assert_eq!(p.backoff(3, 1.0), Duration::from_millis(400));
@@ -181,6 +218,9 @@ mod tests {
     fn event_lists_round_trip_in_a_fixed_order() {
         let events = [AlertEvent::Decided, AlertEvent::AccessRequested];
         assert_eq!(join_events(&events), "access_requested,decided");
-        assert_eq!(parse_events("access_requested, decided,bogus"), vec![AlertEvent::AccessRequested, AlertEvent::Decided]);
+        assert_eq!(
+            parse_events("access_requested, decided,bogus"),
+            vec![AlertEvent::AccessRequested, AlertEvent::Decided]
+        );
     }
 }

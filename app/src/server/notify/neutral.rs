@@ -51,7 +51,10 @@ fn break_mass_mentions(text: &str) -> String {
         out.push_str(&rest[..=at]);
         rest = &rest[at + 1..];
         let lower = rest.get(..8).unwrap_or(rest).to_ascii_lowercase();
-        if ["everyone", "here", "channel"].iter().any(|w| lower.starts_with(w)) {
+        if ["everyone", "here", "channel"]
+            .iter()
+            .any(|w| lower.starts_with(w))
+        {
             out.push(ZWSP);
         }
     }
@@ -128,7 +131,9 @@ fn slack_token(inner: &str) -> String {
 }
 
 fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Text for a Discord embed field. Discord mentions are `<@id>`, `<@&role>`, `<#channel>`;
@@ -192,7 +197,10 @@ mod tests {
 
     #[test]
     fn newlines_and_controls_collapse_to_single_spaces() {
-        assert_eq!(flatten("line one\n\n  line\ttwo\r\n\u{7}", 100), "line one line two");
+        assert_eq!(
+            flatten("line one\n\n  line\ttwo\r\n\u{7}", 100),
+            "line one line two"
+        );
     }
 
     #[test]
@@ -206,51 +214,90 @@ mod tests {
 
     #[test]
     fn slack_special_mentions_become_words() {
-        assert_eq!(slack("hi <!channel> and <!here|here> <!everyone>", 200), "hi [channel] and [here] [everyone]");
-        assert_eq!(slack("<!subteam^S123|@team> <@U123> <#C42|general>", 200), "[group] [user] [channel]");
+        assert_eq!(
+            slack("hi <!channel> and <!here|here> <!everyone>", 200),
+            "hi [channel] and [here] [everyone]"
+        );
+        assert_eq!(
+            slack("<!subteam^S123|@team> <@U123> <#C42|general>", 200),
+            "[group] [user] [channel]"
+        );
     }
 
     #[test]
     fn slack_link_labels_are_dropped() {
-        assert_eq!(slack("see <https://evil.example/x|Open in AgentKey>", 200), "see https://evil.example/x");
+        assert_eq!(
+            slack("see <https://evil.example/x|Open in AgentKey>", 200),
+            "see https://evil.example/x"
+        );
     }
 
     #[test]
     fn slack_markup_characters_are_escaped() {
-        assert_eq!(slack("a < b && c > d <unterminated", 200), "a &lt; b &amp;&amp; c &gt; d &lt;unterminated");
+        assert_eq!(
+            slack("a < b && c > d <unterminated", 200),
+            "a &lt; b &amp;&amp; c &gt; d &lt;unterminated"
+        );
         assert!(!slack("<b>bold</b> <script>", 200).contains('<'));
     }
 
     #[test]
     fn plain_mass_mentions_are_broken_everywhere() {
-        for out in [slack("ping @channel @Here", 200), discord("ping @everyone @here", 200)] {
-            assert!(!out.contains("@channel") && !out.contains("@everyone") && !out.contains("@here") && !out.contains("@Here"), "{out}");
+        for out in [
+            slack("ping @channel @Here", 200),
+            discord("ping @everyone @here", 200),
+        ] {
+            assert!(
+                !out.contains("@channel")
+                    && !out.contains("@everyone")
+                    && !out.contains("@here")
+                    && !out.contains("@Here"),
+                "{out}"
+            );
             assert!(out.contains('\u{200B}'));
         }
     }
 
     #[test]
     fn escaping_never_pushes_slack_text_past_its_cap() {
-        for text in ["<".repeat(1000), "&".repeat(1000), format!("a{}", "&".repeat(600))] {
+        for text in [
+            "<".repeat(1000),
+            "&".repeat(1000),
+            format!("a{}", "&".repeat(600)),
+        ] {
             let out = slack(&text, 1000);
-            assert!(out.chars().count() <= 1000, "{} characters", out.chars().count());
+            assert!(
+                out.chars().count() <= 1000,
+                "{} characters",
+                out.chars().count()
+            );
             let body = out.trim_end_matches('…');
             if let Some(amp) = body.rfind('&') {
-                assert!(body[amp..].contains(';'), "a broken entity at the end: {:?}", &body[amp..]);
+                assert!(
+                    body[amp..].contains(';'),
+                    "a broken entity at the end: {:?}",
+                    &body[amp..]
+                );
             }
         }
     }
 
     #[test]
     fn discord_mentions_and_masked_links_are_neutralised() {
-        assert_eq!(discord("<@123> <@!456> <@&789> <#42>", 200), "[user] [user] [role] [channel]");
+        assert_eq!(
+            discord("<@123> <@!456> <@&789> <#42>", 200),
+            "[user] [user] [role] [channel]"
+        );
         let out = discord("[Approve here](https://evil.example)", 200);
         assert_eq!(out, "\\[Approve here\\](https://evil.example)");
     }
 
     #[test]
     fn mail_html_escapes_markup() {
-        assert_eq!(mail_html("<script>alert(1)</script>\nnext", 200), "&lt;script&gt;alert(1)&lt;/script&gt; next");
+        assert_eq!(
+            mail_html("<script>alert(1)</script>\nnext", 200),
+            "&lt;script&gt;alert(1)&lt;/script&gt; next"
+        );
         assert_eq!(mail_text("Subject\r\nBcc: x@y", 200), "Subject Bcc: x@y");
     }
 }

@@ -18,13 +18,21 @@ use crate::model::ChannelKind;
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_URL: usize = 500;
 const SLACK_HOSTS: &[&str] = &["hooks.slack.com", "hooks.slack-gov.com"];
-const DISCORD_HOSTS: &[&str] = &["discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"];
+const DISCORD_HOSTS: &[&str] = &[
+    "discord.com",
+    "discordapp.com",
+    "ptb.discord.com",
+    "canary.discord.com",
+];
 
 /// How a delivery attempt failed.
 #[derive(Debug)]
 pub enum SendError {
     /// Worth retrying: connection trouble, a timeout, 5xx, 408 or 429 (with its Retry-After).
-    Retry { message: String, after: Option<Duration> },
+    Retry {
+        message: String,
+        after: Option<Duration>,
+    },
     /// Retrying cannot help: refused destination, 4xx, a redirect.
     Permanent(String),
 }
@@ -83,7 +91,12 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     }
     // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
     if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
-        return is_public_v4(Ipv4Addr::new((seg[6] >> 8) as u8, seg[6] as u8, (seg[7] >> 8) as u8, seg[7] as u8));
+        return is_public_v4(Ipv4Addr::new(
+            (seg[6] >> 8) as u8,
+            seg[6] as u8,
+            (seg[7] >> 8) as u8,
+            seg[7] as u8,
+        ));
     }
     let global_unicast = (seg[0] & 0xe000) == 0x2000;
     global_unicast
@@ -101,7 +114,10 @@ fn check_all(host: &str, addrs: &[SocketAddr], allow_loopback: bool) -> Result<(
         return Err(Refused(format!("{host} does not resolve to any address")));
     }
     match addrs.iter().find(|a| !allowed(a.ip(), allow_loopback)) {
-        Some(bad) => Err(Refused(format!("{host} resolves to {}, which is not a public address", bad.ip()))),
+        Some(bad) => Err(Refused(format!(
+            "{host} resolves to {}, which is not a public address",
+            bad.ip()
+        ))),
         None => Ok(()),
     }
 }
@@ -118,9 +134,13 @@ impl Resolve for GuardedResolver {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
-                .map_err(|_| Box::new(Refused(format!("{host} could not be resolved"))) as Box<dyn StdError + Send + Sync>)?
+                .map_err(|_| {
+                    Box::new(Refused(format!("{host} could not be resolved")))
+                        as Box<dyn StdError + Send + Sync>
+                })?
                 .collect();
-            check_all(&host, &addrs, allow_loopback).map_err(|e| Box::new(e) as Box<dyn StdError + Send + Sync>)?;
+            check_all(&host, &addrs, allow_loopback)
+                .map_err(|e| Box::new(e) as Box<dyn StdError + Send + Sync>)?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
@@ -146,7 +166,10 @@ impl Outbound {
             .dns_resolver(Arc::new(GuardedResolver { allow_loopback }))
             .user_agent(concat!("AgentKey/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Outbound { client, allow_loopback })
+        Ok(Outbound {
+            client,
+            allow_loopback,
+        })
     }
 
     pub fn allows_loopback(&self) -> bool {
@@ -176,16 +199,28 @@ impl Outbound {
 
     /// POSTs a JSON body. `idempotency_key` goes out as `Idempotency-Key` so that a receiver
     /// can drop a repeat of a delivery that succeeded but was not acknowledged in time.
-    pub async fn post_json(&self, url: &Url, body: &serde_json::Value, idempotency_key: &str) -> Result<(), SendError> {
+    pub async fn post_json(
+        &self,
+        url: &Url,
+        body: &serde_json::Value,
+        idempotency_key: &str,
+    ) -> Result<(), SendError> {
         match url.host() {
-            Some(Host::Ipv4(ip)) => literal(IpAddr::V4(ip), self.allow_loopback).map_err(SendError::Permanent)?,
-            Some(Host::Ipv6(ip)) => literal(IpAddr::V6(ip), self.allow_loopback).map_err(SendError::Permanent)?,
+            Some(Host::Ipv4(ip)) => {
+                literal(IpAddr::V4(ip), self.allow_loopback).map_err(SendError::Permanent)?
+            }
+            Some(Host::Ipv6(ip)) => {
+                literal(IpAddr::V6(ip), self.allow_loopback).map_err(SendError::Permanent)?
+            }
             _ => {}
         }
         if url.scheme() != "https" && !self.allow_loopback {
-            return Err(SendError::Permanent("only https destinations are allowed".into()));
+            return Err(SendError::Permanent(
+                "only https destinations are allowed".into(),
+            ));
         }
-        let body = serde_json::to_vec(body).map_err(|e| SendError::Permanent(format!("could not encode the message: {e}")))?;
+        let body = serde_json::to_vec(body)
+            .map_err(|e| SendError::Permanent(format!("could not encode the message: {e}")))?;
         let response = self
             .client
             .post(url.clone())
@@ -208,9 +243,15 @@ impl Outbound {
         let excerpt = read_excerpt(response).await;
         let message = format!("HTTP {}: {excerpt}", status.as_u16());
         if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-            Err(SendError::Retry { message, after: retry_after })
+            Err(SendError::Retry {
+                message,
+                after: retry_after,
+            })
         } else if status.is_redirection() {
-            Err(SendError::Permanent(format!("HTTP {}: redirects are not followed", status.as_u16())))
+            Err(SendError::Permanent(format!(
+                "HTTP {}: redirects are not followed",
+                status.as_u16()
+            )))
         } else {
             Err(SendError::Permanent(message))
         }
@@ -218,7 +259,11 @@ impl Outbound {
 }
 
 fn literal(ip: IpAddr, allow_loopback: bool) -> Result<(), String> {
-    if allowed(ip, allow_loopback) { Ok(()) } else { Err(format!("{ip} is not a public address")) }
+    if allowed(ip, allow_loopback) {
+        Ok(())
+    } else {
+        Err(format!("{ip} is not a public address"))
+    }
 }
 
 /// A transport error as text, never with the URL (a webhook URL is a credential).
@@ -247,7 +292,10 @@ fn transport_error(err: reqwest::Error) -> SendError {
         }
         cause = c.source();
     }
-    SendError::Retry { message, after: None }
+    SendError::Retry {
+        message,
+        after: None,
+    }
 }
 
 /// The first 200 characters of an error response, on one line.
@@ -277,8 +325,16 @@ pub fn validate_webhook(kind: ChannelKind, raw: &str, allow_loopback: bool) -> R
         return Err("must not contain a #fragment".into());
     }
     let (hosts, prefix, example) = match kind {
-        ChannelKind::Slack => (SLACK_HOSTS, "/services/", "https://hooks.slack.com/services/T…/B…/…"),
-        ChannelKind::Discord => (DISCORD_HOSTS, "/api/webhooks/", "https://discord.com/api/webhooks/…/…"),
+        ChannelKind::Slack => (
+            SLACK_HOSTS,
+            "/services/",
+            "https://hooks.slack.com/services/T…/B…/…",
+        ),
+        ChannelKind::Discord => (
+            DISCORD_HOSTS,
+            "/api/webhooks/",
+            "https://discord.com/api/webhooks/…/…",
+        ),
         ChannelKind::Email => return Err("email needs no URL".into()),
     };
     if !url.path().starts_with(prefix) || url.path().len() <= prefix.len() {
@@ -289,9 +345,14 @@ pub fn validate_webhook(kind: ChannelKind, raw: &str, allow_loopback: bool) -> R
         || matches!(url.host(), Some(Host::Ipv4(ip)) if ip.is_loopback())
         || matches!(url.host(), Some(Host::Ipv6(ip)) if ip.is_loopback());
     let loopback_stand_in = allow_loopback && url.scheme() == "http" && loopback_host;
-    let official = url.scheme() == "https" && hosts.contains(&host) && url.port().is_none_or(|p| p == 443);
+    let official =
+        url.scheme() == "https" && hosts.contains(&host) && url.port().is_none_or(|p| p == 443);
     if !(official || loopback_stand_in) {
-        return Err(format!("must be a {} webhook on {} (like {example})", kind.label(), hosts.join(" or ")));
+        return Err(format!(
+            "must be a {} webhook on {} (like {example})",
+            kind.label(),
+            hosts.join(" or ")
+        ));
     }
     Ok(url)
 }
@@ -300,8 +361,19 @@ pub fn validate_webhook(kind: ChannelKind, raw: &str, allow_loopback: bool) -> R
 /// characters, enough to recognise it, useless to call it.
 pub fn mask(url: &Url) -> String {
     let path = url.path();
-    let tail: String = path.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-    let kind = if path.starts_with("/services/") { "/services/" } else { "/api/webhooks/" };
+    let tail: String = path
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let kind = if path.starts_with("/services/") {
+        "/services/"
+    } else {
+        "/api/webhooks/"
+    };
     format!("{}{kind}…{tail}", url.host_str().unwrap_or(""))
 }
 
@@ -312,22 +384,67 @@ mod tests {
     #[test]
     fn private_reserved_and_loopback_addresses_are_not_public() {
         for bad in [
-            "0.0.0.0", "10.1.2.3", "127.0.0.1", "169.254.169.254", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-            "100.64.0.1", "192.0.0.8", "192.0.2.1", "198.18.0.1", "198.51.100.7", "203.0.113.9", "224.0.0.1",
-            "255.255.255.255", "::", "::1", "fe80::1", "fc00::1", "fd12::1", "ff02::1", "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1", "64:ff9b::a00:1", "2001:db8::1", "2002:a00:1::1",
+            "0.0.0.0",
+            "10.1.2.3",
+            "127.0.0.1",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fe80::1",
+            "fc00::1",
+            "fd12::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
+            "2002:a00:1::1",
         ] {
-            assert!(!is_public(bad.parse().expect("ip")), "{bad} must be refused");
+            assert!(
+                !is_public(bad.parse().expect("ip")),
+                "{bad} must be refused"
+            );
         }
-        for good in ["1.1.1.1", "8.8.8.8", "172.32.0.1", "2606:4700:4700::1111", "::ffff:1.1.1.1"] {
+        for good in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "172.32.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:1.1.1.1",
+        ] {
             assert!(is_public(good.parse().expect("ip")), "{good} is public");
         }
     }
 
     #[test]
     fn only_official_webhook_hosts_and_paths_pass() {
-        assert!(validate_webhook(ChannelKind::Slack, "https://hooks.slack.com/services/T1/B2/xyz", false).is_ok());
-        assert!(validate_webhook(ChannelKind::Discord, "https://discord.com/api/webhooks/1/abc", false).is_ok());
+        assert!(
+            validate_webhook(
+                ChannelKind::Slack,
+                "https://hooks.slack.com/services/T1/B2/xyz",
+                false
+            )
+            .is_ok()
+        );
+        assert!(
+            validate_webhook(
+                ChannelKind::Discord,
+                "https://discord.com/api/webhooks/1/abc",
+                false
+            )
+            .is_ok()
+        );
         for bad in [
             "http://hooks.slack.com/services/T1/B2/xyz",
             "https://hooks.slack.com.evil.example/services/T1",
@@ -339,15 +456,29 @@ mod tests {
             "http://127.0.0.1:9/services/T1",
             "not a url",
         ] {
-            assert!(validate_webhook(ChannelKind::Slack, bad, false).is_err(), "{bad} must be refused");
+            assert!(
+                validate_webhook(ChannelKind::Slack, bad, false).is_err(),
+                "{bad} must be refused"
+            );
         }
-        assert!(validate_webhook(ChannelKind::Discord, "https://hooks.slack.com/services/T1/B2/x", false).is_err());
+        assert!(
+            validate_webhook(
+                ChannelKind::Discord,
+                "https://hooks.slack.com/services/T1/B2/x",
+                false
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn the_test_setting_admits_loopback_but_not_private_hosts() {
-        assert!(validate_webhook(ChannelKind::Slack, "http://127.0.0.1:9/services/T1", true).is_ok());
-        assert!(validate_webhook(ChannelKind::Slack, "http://10.0.0.1:9/services/T1", true).is_err());
+        assert!(
+            validate_webhook(ChannelKind::Slack, "http://127.0.0.1:9/services/T1", true).is_ok()
+        );
+        assert!(
+            validate_webhook(ChannelKind::Slack, "http://10.0.0.1:9/services/T1", true).is_err()
+        );
         assert!(allowed("127.0.0.1".parse().expect("ip"), true));
         assert!(!allowed("10.0.0.1".parse().expect("ip"), true));
         assert!(!allowed("127.0.0.1".parse().expect("ip"), false));
@@ -355,7 +486,8 @@ mod tests {
 
     #[test]
     fn masks_keep_only_host_and_last_characters() {
-        let url = Url::parse("https://hooks.slack.com/services/T000/B000/abcdefSECRETwxyz").expect("url");
+        let url =
+            Url::parse("https://hooks.slack.com/services/T000/B000/abcdefSECRETwxyz").expect("url");
         let masked = mask(&url);
         assert_eq!(masked, "hooks.slack.com/services/…wxyz");
         assert!(!masked.contains("SECRET"));

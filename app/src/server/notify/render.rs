@@ -22,7 +22,15 @@ pub fn title(alert: &Alert) -> String {
 /// The labelled fields of an alert, agent-written values still raw.
 fn fields(alert: &Alert) -> Vec<(&'static str, &str, usize)> {
     let mut out = vec![("Agent", alert.agent_name.as_str(), caps::NAME)];
-    out.push((if alert.event == AlertEvent::ToolSuggested { "Suggested tool" } else { "Tool" }, alert.tool_name.as_str(), caps::NAME));
+    out.push((
+        if alert.event == AlertEvent::ToolSuggested {
+            "Suggested tool"
+        } else {
+            "Tool"
+        },
+        alert.tool_name.as_str(),
+        caps::NAME,
+    ));
     if let Some(url) = alert.tool_url.as_deref() {
         out.push(("URL", url, caps::URL));
     }
@@ -42,7 +50,11 @@ fn text_label(alert: &Alert) -> &'static str {
 }
 
 fn button_label(alert: &Alert) -> &'static str {
-    if alert.event == AlertEvent::Decided { "Open the audit log" } else { "Review in AgentKey" }
+    if alert.event == AlertEvent::Decided {
+        "Open the audit log"
+    } else {
+        "Review in AgentKey"
+    }
 }
 
 /// Slack incoming-webhook payload (Block Kit).
@@ -67,8 +79,10 @@ pub fn slack(alert: &Alert) -> Value {
     }
     blocks.push(json!({ "type": "context", "elements": [{ "type": "mrkdwn",
         "text": format!("{} · {}", neutral::slack(&alert.org_name, caps::NAME), clock::iso(alert.at)) }] }));
-    blocks.push(json!({ "type": "actions", "elements": [{ "type": "button", "style": "primary",
-        "text": { "type": "plain_text", "text": button_label(alert) }, "url": alert.link }] }));
+    blocks.push(
+        json!({ "type": "actions", "elements": [{ "type": "button", "style": "primary",
+        "text": { "type": "plain_text", "text": button_label(alert) }, "url": alert.link }] }),
+    );
     json!({ "text": summary, "blocks": blocks })
 }
 
@@ -81,7 +95,11 @@ pub fn discord(alert: &Alert) -> Value {
     let description = if alert.text.trim().is_empty() {
         String::new()
     } else {
-        format!("**{}:** {}", text_label(alert), neutral::discord(&alert.text, caps::TEXT))
+        format!(
+            "**{}:** {}",
+            text_label(alert),
+            neutral::discord(&alert.text, caps::TEXT)
+        )
     };
     json!({
         "username": "AgentKey",
@@ -100,17 +118,29 @@ pub fn discord(alert: &Alert) -> Value {
 /// Alert mail to one member.
 pub fn mail(alert: &Alert, to: &str, message_id: &str) -> Mail {
     let subject = neutral::mail_text(
-        &format!("[AgentKey] {}: {} → {}", title(alert), alert.agent_name, alert.tool_name),
+        &format!(
+            "[AgentKey] {}: {} → {}",
+            title(alert),
+            alert.agent_name,
+            alert.tool_name
+        ),
         caps::SUBJECT,
     );
     let mut text = format!("{}\n\n", title(alert));
     let mut rows = String::new();
     for (label, value, cap) in fields(alert) {
         text.push_str(&format!("{label}: {}\n", neutral::mail_text(value, cap)));
-        rows.push_str(&format!("<tr><th align=\"left\">{label}</th><td>{}</td></tr>", neutral::mail_html(value, cap)));
+        rows.push_str(&format!(
+            "<tr><th align=\"left\">{label}</th><td>{}</td></tr>",
+            neutral::mail_html(value, cap)
+        ));
     }
     if !alert.text.trim().is_empty() {
-        text.push_str(&format!("{}: {}\n", text_label(alert), neutral::mail_text(&alert.text, caps::TEXT)));
+        text.push_str(&format!(
+            "{}: {}\n",
+            text_label(alert),
+            neutral::mail_text(&alert.text, caps::TEXT)
+        ));
         rows.push_str(&format!(
             "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
             text_label(alert),
@@ -128,7 +158,13 @@ pub fn mail(alert: &Alert, to: &str, message_id: &str) -> Mail {
         neutral::mail_html(&alert.org_name, caps::NAME),
         clock::iso(alert.at),
     );
-    Mail { to: to.to_owned(), subject, text, html, message_id: Some(message_id.to_owned()) }
+    Mail {
+        to: to.to_owned(),
+        subject,
+        text,
+        html,
+        message_id: Some(message_id.to_owned()),
+    }
 }
 
 fn or_dash(text: String) -> String {

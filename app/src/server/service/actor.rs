@@ -60,9 +60,16 @@ impl AdminCtx {
         let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
         AdminCtx {
             org_id: org_id.to_owned(),
-            actor: Actor { kind: ActorType::Human, id: format!("cli:{user}"), label: format!("cli:{user}") },
+            actor: Actor {
+                kind: ActorType::Human,
+                id: format!("cli:{user}"),
+                label: format!("cli:{user}"),
+            },
             role: Role::Owner,
-            meta: RequestMeta { ip: None, user_agent: Some("agentkey-cli".into()) },
+            meta: RequestMeta {
+                ip: None,
+                user_agent: Some("agentkey-cli".into()),
+            },
         }
     }
 
@@ -94,6 +101,10 @@ pub struct AgentCtx {
 impl AgentCtx {
     /// The agent as an audit actor.
     pub fn actor(&self) -> Actor {
-        Actor { kind: ActorType::Agent, id: self.agent_id.clone(), label: self.agent_name.clone() }
+        Actor {
+            kind: ActorType::Agent,
+            id: self.agent_id.clone(),
+            label: self.agent_name.clone(),
+        }
     }
 }

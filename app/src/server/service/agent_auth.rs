@@ -13,7 +13,7 @@ use super::actor::{AgentCtx, RequestMeta};
 use crate::model::{ActorType, ErrorBody};
 use crate::server::audit::AuditEntry;
 use crate::server::service::actor::Actor;
-use crate::server::{Services, ServiceError, ServiceResult, clock, store};
+use crate::server::{ServiceError, ServiceResult, Services, clock, store};
 
 /// Prefix of every agent key.
 pub const KEY_PREFIX: &str = "ak_";
@@ -32,7 +32,11 @@ pub fn generate() -> NewKey {
     let mut bytes = [0_u8; 32];
     OsRng.fill_bytes(&mut bytes);
     let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    NewKey { hash: hash(&key), prefix: key.chars().take(10).collect(), key }
+    NewKey {
+        hash: hash(&key),
+        prefix: key.chars().take(10).collect(),
+        key,
+    }
 }
 
 /// SHA-256 hex of a presented key. The key carries 256 random bits, so no salt is needed.
@@ -46,7 +50,10 @@ pub struct RejectThrottle(Mutex<HashMap<String, i64>>);
 
 impl RejectThrottle {
     fn should_audit(&self, agent_id: &str, now: i64) -> bool {
-        let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if seen.len() > 10_000 {
             seen.retain(|_, t| now - *t < REJECT_AUDIT_EVERY_MS);
         }
@@ -70,7 +77,10 @@ fn unauthenticated(error: &str) -> ServiceError {
 /// Extracts the key from an `Authorization` header value.
 pub fn bearer(header: Option<&str>) -> ServiceResult<&str> {
     let value = header.ok_or_else(|| unauthenticated("Missing bearer token."))?;
-    let key = value.strip_prefix("Bearer ").map(str::trim).filter(|k| !k.is_empty());
+    let key = value
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
     key.ok_or_else(|| unauthenticated("Missing bearer token."))
 }
 
@@ -84,10 +94,18 @@ pub async fn authenticate(svc: &Services, key: &str, meta: RequestMeta) -> Servi
 }
 
 /// [`authenticate`] for a key already hashed.
-pub async fn authenticate_hash(svc: &Services, key_hash: &str, meta: RequestMeta) -> ServiceResult<AgentCtx> {
+pub async fn authenticate_hash(
+    svc: &Services,
+    key_hash: &str,
+    meta: RequestMeta,
+) -> ServiceResult<AgentCtx> {
     let key_hash = key_hash.to_owned();
-    let Some(agent) = store::agents::find_agent_by_key_hash(svc.store.reader(), &key_hash).await? else {
-        tracing::info!(ip = meta.ip.as_deref().unwrap_or("-"), "agent authentication failed: unknown key");
+    let Some(agent) = store::agents::find_agent_by_key_hash(svc.store.reader(), &key_hash).await?
+    else {
+        tracing::info!(
+            ip = meta.ip.as_deref().unwrap_or("-"),
+            "agent authentication failed: unknown key"
+        );
         return Err(unauthenticated("Invalid API key."));
     };
     // The lookup was by hash; compare again in constant time so the check never depends on
@@ -107,10 +125,19 @@ pub async fn authenticate_hash(svc: &Services, key_hash: &str, meta: RequestMeta
     if agent.status != "active" {
         let now = clock::now_ms();
         if svc.reject_throttle.should_audit(&agent.id, now) {
-            let actor = Actor { kind: ActorType::Agent, id: agent.id.clone(), label: agent.name.clone() };
-            let entry = AuditEntry::new(&agent.organization_id, &actor, &ctx.meta, "auth.rejected_suspended")
-                .target("agent", &agent.id)
-                .agent(&agent.id);
+            let actor = Actor {
+                kind: ActorType::Agent,
+                id: agent.id.clone(),
+                label: agent.name.clone(),
+            };
+            let entry = AuditEntry::new(
+                &agent.organization_id,
+                &actor,
+                &ctx.meta,
+                "auth.rejected_suspended",
+            )
+            .target("agent", &agent.id)
+            .agent(&agent.id);
             if let Err(err) = svc.audit.commit(entry, None).await {
                 tracing::warn!(error = %err, "could not audit a suspended agent's refused call");
             }

@@ -9,7 +9,7 @@ use crate::model::{AgentStatus, AgentView, IssuedKey};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::store::{self, agents::AgentRow};
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 fn view(row: AgentRow) -> AgentView {
     AgentView {
@@ -25,7 +25,10 @@ fn view(row: AgentRow) -> AgentView {
 }
 
 fn not_found() -> ServiceError {
-    ServiceError::not_found("Agent not found.", "List agents with `agentkey agent list` to find its id.")
+    ServiceError::not_found(
+        "Agent not found.",
+        "List agents with `agentkey agent list` to find its id.",
+    )
 }
 
 /// Loads an agent of the caller's organization or 404 (also for malformed ids).
@@ -33,16 +36,27 @@ async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<AgentRo
     if !is_uuid(id) {
         return Err(not_found());
     }
-    store::agents::find_agent(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(not_found)
+    store::agents::find_agent(svc.store.reader(), &ctx.org_id, id)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// Registers an agent and returns its key (the only time it is visible) with snippets.
-pub async fn create(svc: &Services, ctx: &AdminCtx, name: &str, description: &str) -> ServiceResult<IssuedKey> {
+pub async fn create(
+    svc: &Services,
+    ctx: &AdminCtx,
+    name: &str,
+    description: &str,
+) -> ServiceResult<IssuedKey> {
     ctx.require(Permission::ManageAgents)?;
     let mut check = Check::new();
     let name = check.text("name", name, limits::NAME, false);
-    let description = check.optional("description", Some(description), limits::DESCRIPTION, true).unwrap_or_default();
-    check.finish("Give the agent a name of 2–120 characters and an optional description up to 500.")?;
+    let description = check
+        .optional("description", Some(description), limits::DESCRIPTION, true)
+        .unwrap_or_default();
+    check.finish(
+        "Give the agent a name of 2–120 characters and an optional description up to 500.",
+    )?;
 
     let now = clock::now_ms();
     let key = agent_auth::generate();
@@ -68,13 +82,21 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, name: &str, description: &st
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.events.publish(&ctx.org_id, EventKind::AgentChanged);
-    Ok(IssuedKey { snippets: onboarding::snippets(&svc.base_url, &key.key), api_key: key.key, agent: view(row) })
+    Ok(IssuedKey {
+        snippets: onboarding::snippets(&svc.base_url, &key.key),
+        api_key: key.key,
+        agent: view(row),
+    })
 }
 
 /// Every agent of the organization, newest first.
 pub async fn list(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<AgentView>> {
     ctx.require(Permission::ReadAll)?;
-    Ok(store::agents::list_agents(svc.store.reader(), &ctx.org_id).await?.into_iter().map(view).collect())
+    Ok(store::agents::list_agents(svc.store.reader(), &ctx.org_id)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
 }
 
 /// One agent.
@@ -100,19 +122,31 @@ pub async fn rotate_key(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResu
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "agent.key_rotated")
         .target("agent", &row.id)
         .agent(&row.id)
-        .meta(json!({ "name": row.name, "old_key_prefix": row.key_prefix, "key_prefix": key.prefix }));
+        .meta(
+            json!({ "name": row.name, "old_key_prefix": row.key_prefix, "key_prefix": key.prefix }),
+        );
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::AgentChanged);
     row.key_prefix = key.prefix.clone();
     row.updated_at = now;
-    Ok(IssuedKey { snippets: onboarding::snippets(&svc.base_url, &key.key), api_key: key.key, agent: view(row) })
+    Ok(IssuedKey {
+        snippets: onboarding::snippets(&svc.base_url, &key.key),
+        api_key: key.key,
+        agent: view(row),
+    })
 }
 
 /// Suspends or reactivates. Grants are kept: a suspended agent gets 403 on every call, and
 /// reactivation restores exactly the access it had.
-pub async fn set_status(svc: &Services, ctx: &AdminCtx, id: &str, status: AgentStatus, note: Option<&str>) -> ServiceResult<AgentView> {
+pub async fn set_status(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    status: AgentStatus,
+    note: Option<&str>,
+) -> ServiceResult<AgentView> {
     ctx.require(Permission::ManageAgents)?;
     let mut check = Check::new();
     let note = check.optional("reason", note, limits::NOTE, true);

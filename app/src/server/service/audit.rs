@@ -3,14 +3,25 @@
 use crate::model::{ActorType, AuditEvent, ChainReport};
 use crate::server::audit::chain;
 use crate::server::store::{self, audit::AuditFilter};
-use crate::server::{Services, ServiceResult, clock};
+use crate::server::{ServiceResult, Services, clock};
 
 use super::actor::{AdminCtx, Permission};
 
 /// Newest-first events matching `filter`, at most `limit` (1–1000).
-pub async fn list(svc: &Services, ctx: &AdminCtx, filter: &AuditFilter, limit: i64) -> ServiceResult<Vec<AuditEvent>> {
+pub async fn list(
+    svc: &Services,
+    ctx: &AdminCtx,
+    filter: &AuditFilter,
+    limit: i64,
+) -> ServiceResult<Vec<AuditEvent>> {
     ctx.require(Permission::ReadAll)?;
-    let rows = store::audit::list_rows(svc.store.reader(), &ctx.org_id, filter, limit.clamp(1, 1000)).await?;
+    let rows = store::audit::list_rows(
+        svc.store.reader(),
+        &ctx.org_id,
+        filter,
+        limit.clamp(1, 1000),
+    )
+    .await?;
     Ok(rows
         .into_iter()
         .map(|r| AuditEvent {
@@ -47,10 +58,14 @@ pub fn filter_from(q: &crate::model::AuditQuery) -> ServiceResult<AuditFilter> {
             return Ok(None);
         }
         let parsed = clock::parse_iso(s).or_else(|| {
-            clock::parse_iso(&format!("{s}T00:00:00Z")).map(|ms| if end_of_day { ms + 86_400_000 } else { ms })
+            clock::parse_iso(&format!("{s}T00:00:00Z"))
+                .map(|ms| if end_of_day { ms + 86_400_000 } else { ms })
         });
         parsed.map(Some).ok_or_else(|| {
-            crate::server::ServiceError::field(field, "must be a date like 2026-11-28", "Use YYYY-MM-DD or an RFC 3339 time.",
+            crate::server::ServiceError::field(
+                field,
+                "must be a date like 2026-11-28",
+                "Use YYYY-MM-DD or an RFC 3339 time.",
             )
         })
     };
@@ -70,7 +85,12 @@ pub const EXPORT_MAX: usize = 100_000;
 
 /// Every row matching `filter` (newest first, at most [`EXPORT_MAX`]); the export itself is
 /// recorded in the log with its filters and row count.
-pub async fn export(svc: &Services, ctx: &AdminCtx, filter: &AuditFilter, format: &str) -> ServiceResult<Vec<AuditEvent>> {
+pub async fn export(
+    svc: &Services,
+    ctx: &AdminCtx,
+    filter: &AuditFilter,
+    format: &str,
+) -> ServiceResult<Vec<AuditEvent>> {
     ctx.require(Permission::ReadAll)?;
     let mut rows = Vec::new();
     let mut page_filter = filter.clone();

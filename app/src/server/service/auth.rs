@@ -23,10 +23,19 @@ pub const LINK_TTL_MS: i64 = 15 * 60 * 1000;
 pub const BOOTSTRAP_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Link requests per mailbox and per client address in a 15-minute window.
-pub const LINKS_PER_MAILBOX: Window = Window { max: 5, window_ms: 15 * 60 * 1000 };
-pub const LINKS_PER_IP: Window = Window { max: 20, window_ms: 15 * 60 * 1000 };
+pub const LINKS_PER_MAILBOX: Window = Window {
+    max: 5,
+    window_ms: 15 * 60 * 1000,
+};
+pub const LINKS_PER_IP: Window = Window {
+    max: 20,
+    window_ms: 15 * 60 * 1000,
+};
 /// Confirmation attempts (right or wrong tokens) per client address.
-pub const CONFIRMS_PER_IP: Window = Window { max: 30, window_ms: 15 * 60 * 1000 };
+pub const CONFIRMS_PER_IP: Window = Window {
+    max: 30,
+    window_ms: 15 * 60 * 1000,
+};
 
 pub(crate) fn new_token() -> (String, String) {
     use aes_gcm::aead::{OsRng, rand_core::RngCore};
@@ -43,7 +52,8 @@ fn confirm_url(svc: &Services, token: &str) -> String {
 
 fn too_many() -> ServiceError {
     ServiceError::Forbidden(
-        crate::model::ErrorBody::new("Too many sign-in attempts.").hint("Wait a few minutes, then try again."),
+        crate::model::ErrorBody::new("Too many sign-in attempts.")
+            .hint("Wait a few minutes, then try again."),
     )
 }
 
@@ -52,12 +62,17 @@ fn too_many() -> ServiceError {
 pub async fn request_link(svc: &Services, email: &str, meta: &RequestMeta) -> ServiceResult<()> {
     let email = normalize_email(email);
     if !is_email(&email) {
-        return Err(ServiceError::field("email", "must be an email address", "Enter the address your invitation was sent to.",
+        return Err(ServiceError::field(
+            "email",
+            "must be an email address",
+            "Enter the address your invitation was sent to.",
         ));
     }
     let ip = meta.ip.clone().unwrap_or_default();
     if !svc.sign_in_limits.allow(&format!("ip:{ip}"), LINKS_PER_IP)
-        || !svc.sign_in_limits.allow(&format!("mail:{email}"), LINKS_PER_MAILBOX)
+        || !svc
+            .sign_in_limits
+            .allow(&format!("mail:{email}"), LINKS_PER_MAILBOX)
     {
         return Err(too_many());
     }
@@ -131,10 +146,16 @@ pub async fn peek(svc: &Services, token: &str) -> ServiceResult<ConfirmView> {
     let row = store::auth::find_token(svc.store.reader(), &token_hash(token.trim())).await?;
     let now = clock::now_ms();
     Ok(match row {
-        Some(r) if r.consumed_at.is_none() && r.expires_at > now => {
-            ConfirmView { valid: true, bootstrap: r.purpose == "bootstrap", email: r.email }
-        }
-        _ => ConfirmView { valid: false, bootstrap: false, email: None },
+        Some(r) if r.consumed_at.is_none() && r.expires_at > now => ConfirmView {
+            valid: true,
+            bootstrap: r.purpose == "bootstrap",
+            email: r.email,
+        },
+        _ => ConfirmView {
+            valid: false,
+            bootstrap: false,
+            email: None,
+        },
     })
 }
 
@@ -155,7 +176,10 @@ pub async fn confirm(
     meta: &RequestMeta,
 ) -> ServiceResult<SignedIn> {
     let ip = meta.ip.clone().unwrap_or_default();
-    if !svc.sign_in_limits.allow(&format!("confirm:{ip}"), CONFIRMS_PER_IP) {
+    if !svc
+        .sign_in_limits
+        .allow(&format!("confirm:{ip}"), CONFIRMS_PER_IP)
+    {
         return Err(too_many());
     }
     let now = clock::now_ms();
@@ -163,58 +187,109 @@ pub async fn confirm(
     let Some(row) = store::auth::find_token(&mut *tx, &token_hash(token.trim())).await? else {
         return Err(link_invalid());
     };
-    if row.consumed_at.is_some() || row.expires_at <= now || !store::auth::consume_token(&mut tx, &row.id, now).await? {
+    if row.consumed_at.is_some()
+        || row.expires_at <= now
+        || !store::auth::consume_token(&mut tx, &row.id, now).await?
+    {
         return Err(link_invalid());
     }
     let signed_in = if row.purpose == "bootstrap" {
         let Some((org_name, email)) = bootstrap else {
-            return Err(ServiceError::field("email", "is required", "Enter your email address and a name for the organization.",
+            return Err(ServiceError::field(
+                "email",
+                "is required",
+                "Enter your email address and a name for the organization.",
             ));
         };
         if store::auth::count_memberships(&mut *tx).await? > 0 {
             return Err(link_invalid());
         }
         let email = normalize_email(email);
-        let actor = Actor { kind: ActorType::Human, id: "bootstrap".into(), label: email.clone() };
-        let (org, dek) = orgs::create_in(svc, &mut tx, &actor, meta, org_name, Some(&email)).await?;
-        let user_id = store::auth::find_member_user(&mut *tx, &email).await?.ok_or_else(link_invalid)?;
-        let entry = AuditEntry::new(&org.id, &Actor { kind: ActorType::Human, id: user_id.clone(), label: email.clone() }, meta, "member.signed_in")
-            .target("user", &user_id)
-            .meta(json!({ "method": "bootstrap_link" }));
+        let actor = Actor {
+            kind: ActorType::Human,
+            id: "bootstrap".into(),
+            label: email.clone(),
+        };
+        let (org, dek) =
+            orgs::create_in(svc, &mut tx, &actor, meta, org_name, Some(&email)).await?;
+        let user_id = store::auth::find_member_user(&mut *tx, &email)
+            .await?
+            .ok_or_else(link_invalid)?;
+        let entry = AuditEntry::new(
+            &org.id,
+            &Actor {
+                kind: ActorType::Human,
+                id: user_id.clone(),
+                label: email.clone(),
+            },
+            meta,
+            "member.signed_in",
+        )
+        .target("user", &user_id)
+        .meta(json!({ "method": "bootstrap_link" }));
         audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
         tx.commit().await?;
         svc.keys.insert(&org.id, dek);
-        SignedIn { user_id, email, org_id: org.id }
+        SignedIn {
+            user_id,
+            email,
+            org_id: org.id,
+        }
     } else {
         let email = row.email.clone().unwrap_or_default();
-        let user_id = store::auth::find_member_user(&mut *tx, &email).await?.ok_or_else(link_invalid)?;
+        let user_id = store::auth::find_member_user(&mut *tx, &email)
+            .await?
+            .ok_or_else(link_invalid)?;
         let memberships = store::auth::find_memberships(&mut *tx, &user_id).await?;
-        let Some(first) = memberships.first() else { return Err(link_invalid()) };
-        let actor = Actor { kind: ActorType::Human, id: user_id.clone(), label: email.clone() };
+        let Some(first) = memberships.first() else {
+            return Err(link_invalid());
+        };
+        let actor = Actor {
+            kind: ActorType::Human,
+            id: user_id.clone(),
+            label: email.clone(),
+        };
         let entry = AuditEntry::new(&first.organization_id, &actor, meta, "member.signed_in")
             .target("user", &user_id)
             .meta(json!({ "method": "email_link" }));
         audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
         tx.commit().await?;
-        SignedIn { user_id, email, org_id: first.organization_id.clone() }
+        SignedIn {
+            user_id,
+            email,
+            org_id: first.organization_id.clone(),
+        }
     };
     Ok(signed_in)
 }
 
 fn signed_out() -> ServiceError {
     ServiceError::Unauthenticated(
-        crate::model::ErrorBody::new("You are signed out.").hint("Sign in again from the sign-in page."),
+        crate::model::ErrorBody::new("You are signed out.")
+            .hint("Sign in again from the sign-in page."),
     )
 }
 
 /// The member context of a signed-in user in `org_id` (or their first organization).
-pub async fn member(svc: &Services, user_id: &str, org_id: Option<&str>, meta: RequestMeta) -> ServiceResult<(AdminCtx, MemberView)> {
+pub async fn member(
+    svc: &Services,
+    user_id: &str,
+    org_id: Option<&str>,
+    meta: RequestMeta,
+) -> ServiceResult<(AdminCtx, MemberView)> {
     let rows = store::auth::find_memberships(svc.store.reader(), user_id).await?;
-    let current = org_id.and_then(|id| rows.iter().find(|r| r.organization_id == id)).or(rows.first()).ok_or_else(signed_out)?;
+    let current = org_id
+        .and_then(|id| rows.iter().find(|r| r.organization_id == id))
+        .or(rows.first())
+        .ok_or_else(signed_out)?;
     let role = Role::parse(&current.role).ok_or_else(signed_out)?;
     let ctx = AdminCtx {
         org_id: current.organization_id.clone(),
-        actor: Actor { kind: ActorType::Human, id: current.user_id.clone(), label: current.email.clone() },
+        actor: Actor {
+            kind: ActorType::Human,
+            id: current.user_id.clone(),
+            label: current.email.clone(),
+        },
         role,
         meta,
     };
@@ -226,7 +301,11 @@ pub async fn member(svc: &Services, user_id: &str, org_id: Option<&str>, meta: R
         role,
         organizations: rows
             .iter()
-            .map(|r| OrgChoice { id: r.organization_id.clone(), name: r.organization_name.clone(), role: r.role.clone() })
+            .map(|r| OrgChoice {
+                id: r.organization_id.clone(),
+                name: r.organization_name.clone(),
+                role: r.role.clone(),
+            })
             .collect(),
     };
     Ok((ctx, view))
@@ -235,15 +314,21 @@ pub async fn member(svc: &Services, user_id: &str, org_id: Option<&str>, meta: R
 /// Records a sign-out in the audit log.
 pub async fn record_sign_out(svc: &Services, ctx: &AdminCtx) -> ServiceResult<()> {
     let mut tx = svc.store.begin().await?;
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "member.signed_out").target("user", &ctx.actor.id);
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "member.signed_out")
+        .target("user", &ctx.actor.id);
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// The caller's live sessions; `current_hash` marks the one making the request.
-pub async fn list_sessions(svc: &Services, user_id: &str, current_hash: &str) -> ServiceResult<Vec<SessionView>> {
-    let rows = store::auth::list_user_sessions(svc.store.reader(), user_id, clock::now_ms()).await?;
+pub async fn list_sessions(
+    svc: &Services,
+    user_id: &str,
+    current_hash: &str,
+) -> ServiceResult<Vec<SessionView>> {
+    let rows =
+        store::auth::list_user_sessions(svc.store.reader(), user_id, clock::now_ms()).await?;
     Ok(rows
         .into_iter()
         .map(|r| SessionView {
@@ -261,10 +346,16 @@ pub async fn list_sessions(svc: &Services, user_id: &str, current_hash: &str) ->
 /// Ends one of the caller's sessions by its handle.
 pub async fn revoke_session(svc: &Services, user_id: &str, handle: &str) -> ServiceResult<()> {
     if handle.len() != 16 || !handle.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ServiceError::not_found("No such session.", "Pick a session from your session list."));
+        return Err(ServiceError::not_found(
+            "No such session.",
+            "Pick a session from your session list.",
+        ));
     }
     match store::auth::delete_user_session(svc.store.writer(), user_id, handle).await? {
-        0 => Err(ServiceError::not_found("No such session.", "Pick a session from your session list.")),
+        0 => Err(ServiceError::not_found(
+            "No such session.",
+            "Pick a session from your session list.",
+        )),
         _ => Ok(()),
     }
 }

@@ -1,16 +1,20 @@
 //! What an agent sees: the catalog with its own access, and its identity summary.
 
 use super::actor::AgentCtx;
-use crate::model::{Access, AuthType, CatalogTool, CredentialMode, DeniedTool, Me, RequestStatus, ToolList};
+use crate::model::{
+    Access, AuthType, CatalogTool, CredentialMode, DeniedTool, Me, RequestStatus, ToolList,
+};
 use crate::server::store::{self, requests::RequestRow};
-use crate::server::{Services, ServiceResult, clock};
+use crate::server::{ServiceResult, Services, clock};
 
 /// The agent's effective access from its newest request row (time-bound grants expire).
 pub fn access_of(row: Option<&RequestRow>, now: i64) -> Access {
     match row {
         None => Access::None,
         Some(r) => match RequestStatus::parse(&r.status) {
-            Some(RequestStatus::Approved) if r.expires_at.is_some_and(|t| t <= now) => Access::Expired,
+            Some(RequestStatus::Approved) if r.expires_at.is_some_and(|t| t <= now) => {
+                Access::Expired
+            }
             Some(status) => status.into(),
             None => Access::None,
         },
@@ -20,7 +24,8 @@ pub fn access_of(row: Option<&RequestRow>, now: i64) -> Access {
 /// `GET /api/tools`: every tool of the organization, newest first, with `your_access`.
 pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<ToolList> {
     let tools = store::tools::list_tools(svc.store.reader(), &agent.org_id).await?;
-    let requests = store::requests::latest_requests_for_agent(svc.store.reader(), &agent.agent_id).await?;
+    let requests =
+        store::requests::latest_requests_for_agent(svc.store.reader(), &agent.agent_id).await?;
     let now = clock::now_ms();
     let tools = tools
         .into_iter()
@@ -28,12 +33,17 @@ pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<T
             let latest = requests.iter().find(|r| r.tool_id == t.id);
             let access = access_of(latest, now);
             CatalogTool {
-                denial_reason: latest.filter(|_| access == Access::Denied).and_then(|r| r.decision_note.clone()),
+                denial_reason: latest
+                    .filter(|_| access == Access::Denied)
+                    .and_then(|r| r.decision_note.clone()),
                 request_id: latest.map(|r| r.id.clone()),
-                grant_expires_at: latest.filter(|_| access == Access::Approved).and_then(|r| clock::iso_opt(r.expires_at)),
+                grant_expires_at: latest
+                    .filter(|_| access == Access::Approved)
+                    .and_then(|r| clock::iso_opt(r.expires_at)),
                 your_access: access,
                 auth_type: AuthType::parse(&t.auth_type).unwrap_or(AuthType::Other),
-                credential_mode: CredentialMode::parse(&t.credential_mode).unwrap_or(CredentialMode::Shared),
+                credential_mode: CredentialMode::parse(&t.credential_mode)
+                    .unwrap_or(CredentialMode::Shared),
                 id: t.id,
                 name: t.name,
                 description: t.description,
@@ -47,14 +57,23 @@ pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<T
 /// `GET /api/me`: identity plus approved, pending and denied tools.
 pub async fn me(svc: &Services, agent: &AgentCtx) -> ServiceResult<Me> {
     let list = list_for_agent(svc, agent).await?;
-    let names = |access: Access| list.tools.iter().filter(|t| t.your_access == access).map(|t| t.name.clone()).collect::<Vec<_>>();
+    let names = |access: Access| {
+        list.tools
+            .iter()
+            .filter(|t| t.your_access == access)
+            .map(|t| t.name.clone())
+            .collect::<Vec<_>>()
+    };
     let tools_approved = names(Access::Approved);
     let tools_pending = names(Access::Pending);
     let tools_denied = list
         .tools
         .iter()
         .filter(|t| t.your_access == Access::Denied)
-        .map(|t| DeniedTool { name: t.name.clone(), reason: t.denial_reason.clone() })
+        .map(|t| DeniedTool {
+            name: t.name.clone(),
+            reason: t.denial_reason.clone(),
+        })
         .collect();
     let hint = (tools_approved.is_empty() && tools_pending.is_empty()).then(|| {
         "You have no access yet: list tools with GET /api/tools, then POST /api/tools/{tool_id}/request, \

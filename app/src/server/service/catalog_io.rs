@@ -54,14 +54,22 @@ pub fn parse(text: &str) -> ServiceResult<Vec<CatalogEntry>> {
         )
     })?;
     if entries.len() > MAX_ENTRIES {
-        return Err(ServiceError::field("catalog", format!("has more than {MAX_ENTRIES} tools"), "Split the catalog into smaller files.",
+        return Err(ServiceError::field(
+            "catalog",
+            format!("has more than {MAX_ENTRIES} tools"),
+            "Split the catalog into smaller files.",
         ));
     }
     Ok(entries)
 }
 
 /// Plans an import and, with `apply` and nothing refused, carries it out.
-pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, apply: bool) -> ServiceResult<CatalogPlan> {
+pub async fn import(
+    svc: &Services,
+    ctx: &AdminCtx,
+    entries: Vec<CatalogEntry>,
+    apply: bool,
+) -> ServiceResult<CatalogPlan> {
     ctx.require(Permission::ManageTools)?;
     let existing = store::tools::list_tools(svc.store.reader(), &ctx.org_id).await?;
     let mut plan = CatalogPlan::default();
@@ -70,7 +78,8 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
     for entry in entries {
         let key = normalize::name(&entry.name);
         if key.is_empty() || !seen.insert(key.clone()) {
-            plan.refused.push((entry.name.clone(), "missing or repeated name".into()));
+            plan.refused
+                .push((entry.name.clone(), "missing or repeated name".into()));
             continue;
         }
         if let Some(problem) = invalid(&entry) {
@@ -84,15 +93,28 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
             }
             Some(tool) => {
                 if tool.credential_mode != entry.credential_mode.as_str() {
-                    plan.refused.push((entry.name.clone(), "its credential mode differs from the existing tool's".into()));
+                    plan.refused.push((
+                        entry.name.clone(),
+                        "its credential mode differs from the existing tool's".into(),
+                    ));
                     continue;
                 }
                 let mut fields = Vec::new();
                 if tool.description != entry.description.trim() {
                     fields.push("description".to_owned());
                 }
-                let url = entry.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
-                let normalized_url = url.map(normalize::url).transpose().ok().flatten().flatten().map(|u| u.url);
+                let url = entry
+                    .url
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty());
+                let normalized_url = url
+                    .map(normalize::url)
+                    .transpose()
+                    .ok()
+                    .flatten()
+                    .flatten()
+                    .map(|u| u.url);
                 if tool.url != normalized_url {
                     fields.push("url".to_owned());
                 }
@@ -134,9 +156,19 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
                 let details = fields
                     .iter()
                     .any(|f| f == "description" || f == "url")
-                    .then(|| tools::check_details(&entry.name, &entry.description, entry.url.as_deref().unwrap_or("")))
+                    .then(|| {
+                        tools::check_details(
+                            &entry.name,
+                            &entry.description,
+                            entry.url.as_deref().unwrap_or(""),
+                        )
+                    })
                     .transpose()?;
-                let guide = fields.iter().any(|f| f == "instructions").then(|| tools::check_guide(&entry.instructions)).transpose()?;
+                let guide = fields
+                    .iter()
+                    .any(|f| f == "instructions")
+                    .then(|| tools::check_guide(&entry.instructions))
+                    .transpose()?;
                 Change::Update { id, details, guide }
             }
         });
@@ -156,15 +188,22 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
             }
             Change::Update { id, details, guide } => {
                 // Read again inside the transaction: the plan was made from an earlier read.
-                let mut row = store::tools::find_tool(&mut *tx, &ctx.org_id, &id).await?.ok_or_else(|| {
-                    ServiceError::conflict("A tool of this import was deleted meanwhile.", "Run the import again to see the new plan.")
-                })?;
+                let mut row = store::tools::find_tool(&mut *tx, &ctx.org_id, &id)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::conflict(
+                            "A tool of this import was deleted meanwhile.",
+                            "Run the import again to see the new plan.",
+                        )
+                    })?;
                 if let Some(details) = details {
                     // Also renames `row`: the guide's audit entry names the tool as it is now called.
                     tools::details_in(&mut tx, ctx, &mut row, details, &mut entries).await?;
                 }
                 if let Some(text) = guide {
-                    entries.extend(tools::save_guide(&mut tx, ctx, &row, &text, "manual", None).await?);
+                    entries.extend(
+                        tools::save_guide(&mut tx, ctx, &row, &text, "manual", None).await?,
+                    );
                 }
             }
         }
@@ -182,7 +221,11 @@ pub async fn import(svc: &Services, ctx: &AdminCtx, entries: Vec<CatalogEntry>, 
 /// One tool an import creates or changes, validated before the transaction.
 enum Change {
     Create(Box<tools::PreparedTool>),
-    Update { id: String, details: Option<tools::Details>, guide: Option<String> },
+    Update {
+        id: String,
+        details: Option<tools::Details>,
+        guide: Option<String>,
+    },
 }
 
 /// The first field rule an entry breaks (the same limits as creating a tool by hand).
@@ -198,8 +241,15 @@ fn invalid(entry: &CatalogEntry) -> Option<&'static str> {
     if chars(&entry.instructions) > limits::INSTRUCTIONS {
         return Some("instructions are longer than 16 000 characters");
     }
-    match entry.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        Some(url) if url.chars().count() > limits::URL || normalize::url(url).is_err() => Some("url is not a valid http(s) URL"),
+    match entry
+        .url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        Some(url) if url.chars().count() > limits::URL || normalize::url(url).is_err() => {
+            Some("url is not a valid http(s) URL")
+        }
         _ => None,
     }
 }

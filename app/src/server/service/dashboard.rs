@@ -15,7 +15,14 @@ pub async fn overview(svc: &Services, ctx: &AdminCtx) -> ServiceResult<OverviewV
     let (agents, tools, pending_requests, pending_suggestions, approved_grants) =
         store::orgs::count_org(svc.store.reader(), &ctx.org_id).await?;
     let recent = super::audit::list(svc, ctx, &AuditFilter::default(), 10).await?;
-    Ok(OverviewView { agents, tools, pending_requests, pending_suggestions, approved_grants, recent })
+    Ok(OverviewView {
+        agents,
+        tools,
+        pending_requests,
+        pending_suggestions,
+        approved_grants,
+        recent,
+    })
 }
 
 /// Pending access requests (oldest first, one page) and pending suggestions.
@@ -25,5 +32,10 @@ pub async fn inbox(svc: &Services, ctx: &AdminCtx) -> ServiceResult<InboxView> {
     let requests = super::grants::list(svc, ctx, Some(RequestStatus::Pending), INBOX_PAGE).await?;
     let tool_suggestions = super::suggestions::list(svc, ctx, SuggestionStatus::Pending).await?;
     let guide_suggestions = super::guides::list(svc, ctx, SuggestionStatus::Pending).await?;
-    Ok(InboxView { more_requests: (pending - requests.len() as i64).max(0), requests, tool_suggestions, guide_suggestions })
+    Ok(InboxView {
+        more_requests: (pending - requests.len() as i64).max(0),
+        requests,
+        tool_suggestions,
+        guide_suggestions,
+    })
 }

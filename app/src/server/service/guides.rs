@@ -4,15 +4,21 @@
 use serde_json::json;
 
 use super::actor::{AdminCtx, AgentCtx, Permission};
-use super::validate::{Check, limits};
 use super::suggestions::supporters_of;
+use super::validate::{Check, limits};
 use super::{is_uuid, new_id, normalize, tools};
-use crate::model::{AlertEvent, ErrorBody, GuideSuggestionView, SuggestGuideBody, SuggestionCreated, SuggestionStatus, ToolView};
+use crate::model::{
+    AlertEvent, ErrorBody, GuideSuggestionView, SuggestGuideBody, SuggestionCreated,
+    SuggestionStatus, ToolView,
+};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::notify::{self, Alert};
-use crate::server::store::{self, suggestions::{Backing, GuideSuggestionRow, SupporterTable}};
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::store::{
+    self,
+    suggestions::{Backing, GuideSuggestionRow, SupporterTable},
+};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 /// Validates a guide suggestion body; run before any quota is spent.
 pub fn validate_guide(body: &SuggestGuideBody) -> ServiceResult<(String, String)> {
@@ -28,14 +34,21 @@ fn tool_not_found() -> ServiceError {
 }
 
 /// An approved agent proposes a fact for the tool's usage guide.
-pub async fn suggest_guide(svc: &Services, agent: &AgentCtx, tool_id: &str, body: &SuggestGuideBody) -> ServiceResult<SuggestionCreated> {
+pub async fn suggest_guide(
+    svc: &Services,
+    agent: &AgentCtx,
+    tool_id: &str,
+    body: &SuggestGuideBody,
+) -> ServiceResult<SuggestionCreated> {
     let (learned, why) = validate_guide(body)?;
     if !is_uuid(tool_id) {
         return Err(tool_not_found());
     }
     let now = clock::now_ms();
     let mut tx = svc.store.begin().await?;
-    let tool = store::tools::find_tool(&mut *tx, &agent.org_id, tool_id).await?.ok_or_else(tool_not_found)?;
+    let tool = store::tools::find_tool(&mut *tx, &agent.org_id, tool_id)
+        .await?
+        .ok_or_else(tool_not_found)?;
     let latest = store::requests::latest_request(&mut *tx, &agent.agent_id, tool_id).await?;
     if !latest.is_some_and(|r| r.status == "approved" && r.expires_at.is_none_or(|t| t > now)) {
         return Err(ServiceError::forbidden(
@@ -46,23 +59,36 @@ pub async fn suggest_guide(svc: &Services, agent: &AgentCtx, tool_id: &str, body
     let normalized = normalize::name(&learned);
     // A fact already accepted (into this or an earlier version) is in the guide: the version
     // moved on when it was accepted, so the identity lookup below would not see it.
-    let accepted = store::suggestions::find_accepted_guide_fact(&mut *tx, tool_id, &normalized).await?;
+    let accepted =
+        store::suggestions::find_accepted_guide_fact(&mut *tx, tool_id, &normalized).await?;
     let found = match accepted {
         Some(s) => Some(s),
-        None => store::suggestions::find_guide_suggestion_by_identity(&mut *tx, tool_id, tool.instructions_version, &normalized).await?,
+        None => {
+            store::suggestions::find_guide_suggestion_by_identity(
+                &mut *tx,
+                tool_id,
+                tool.instructions_version,
+                &normalized,
+            )
+            .await?
+        }
     };
     let (id, existing, action) = match found {
         Some(s) if s.status == "dismissed" => {
             return Err(ServiceError::Conflict(
                 ErrorBody::new("This fact was already dismissed for the current guide.")
-                    .hint("Resubmit only after the guide changes, or with genuinely new information.")
+                    .hint(
+                        "Resubmit only after the guide changes, or with genuinely new information.",
+                    )
                     .with("suggestion_id", s.id)
                     .with("dismissal_reason", s.dismissal_reason),
             ));
         }
         Some(s) if s.status == "accepted" => {
             return Err(ServiceError::Conflict(
-                ErrorBody::new("This fact is already in the guide.").hint("Fetch the credential again to read the current instructions.").with("suggestion_id", s.id),
+                ErrorBody::new("This fact is already in the guide.")
+                    .hint("Fetch the credential again to read the current instructions.")
+                    .with("suggestion_id", s.id),
             ));
         }
         Some(s) => (s.id, true, "guide_suggestion.supported"),
@@ -83,7 +109,13 @@ pub async fn suggest_guide(svc: &Services, agent: &AgentCtx, tool_id: &str, body
             (row.id, false, "guide_suggestion.created")
         }
     };
-    let backing = Backing { id: &new_id(), org_id: &agent.org_id, suggestion_id: &id, agent_id: &agent.agent_id, reason: &why };
+    let backing = Backing {
+        id: &new_id(),
+        org_id: &agent.org_id,
+        suggestion_id: &id,
+        agent_id: &agent.agent_id,
+        reason: &why,
+    };
     store::suggestions::upsert_supporter(&mut tx, SupporterTable::Guide, backing, now).await?;
     let entry = AuditEntry::new(&agent.org_id, &agent.actor(), &agent.meta, action)
         .target("guide_suggestion", &id)
@@ -93,11 +125,19 @@ pub async fn suggest_guide(svc: &Services, agent: &AgentCtx, tool_id: &str, body
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     let mut queued = 0;
     if !existing {
-        let alert = Alert::new(AlertEvent::GuideSuggested, &agent.agent_name, &tool.name, &learned, svc.link("/inbox"), now);
+        let alert = Alert::new(
+            AlertEvent::GuideSuggested,
+            &agent.agent_name,
+            &tool.name,
+            &learned,
+            svc.link("/inbox"),
+            now,
+        );
         queued = notify::enqueue(&mut tx, &agent.org_id, alert).await?;
     }
     tx.commit().await?;
-    svc.events.publish(&agent.org_id, EventKind::SuggestionChanged);
+    svc.events
+        .publish(&agent.org_id, EventKind::SuggestionChanged);
     if queued > 0 {
         svc.notifier.wake();
     }
@@ -110,50 +150,95 @@ pub async fn suggest_guide(svc: &Services, agent: &AgentCtx, tool_id: &str, body
 }
 
 fn not_found() -> ServiceError {
-    ServiceError::not_found("Guide suggestion not found.", "List them with `agentkey suggestion list --guides`.")
+    ServiceError::not_found(
+        "Guide suggestion not found.",
+        "List them with `agentkey suggestion list --guides`.",
+    )
 }
 
-async fn load_pending(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<GuideSuggestionRow> {
+async fn load_pending(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+) -> ServiceResult<GuideSuggestionRow> {
     if !is_uuid(id) {
         return Err(not_found());
     }
-    let row = store::suggestions::find_guide_suggestion(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(not_found)?;
+    let row = store::suggestions::find_guide_suggestion(svc.store.reader(), &ctx.org_id, id)
+        .await?
+        .ok_or_else(not_found)?;
     if row.status != "pending" {
-        return Err(ServiceError::conflict(&format!("The suggestion is {}, not pending.", row.status), "Nothing to decide."));
+        return Err(ServiceError::conflict(
+            &format!("The suggestion is {}, not pending.", row.status),
+            "Nothing to decide.",
+        ));
     }
     Ok(row)
 }
 
 /// Accepts a suggestion into a new guide version: the current guide plus the fact, or the
 /// reviewer's edited text. Works even if the guide moved on since the suggestion was made.
-pub async fn accept(svc: &Services, ctx: &AdminCtx, id: &str, edited: Option<&str>) -> ServiceResult<ToolView> {
+pub async fn accept(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    edited: Option<&str>,
+) -> ServiceResult<ToolView> {
     // Accepting a suggestion as suggested is a decision (approvers may); rewriting the guide
     // while at it is editing the tool.
-    ctx.require(if edited.is_some() { Permission::ManageTools } else { Permission::Decide })?;
+    ctx.require(if edited.is_some() {
+        Permission::ManageTools
+    } else {
+        Permission::Decide
+    })?;
     let mut check = Check::new();
     let edited = check.optional("instructions", edited, limits::INSTRUCTIONS, true);
     check.finish("The usage guide can be at most 16 000 characters.")?;
     let suggestion = load_pending(svc, ctx, id).await?;
     let tool = tools::load(svc, ctx, &suggestion.tool_id).await?;
     let text = edited.unwrap_or_else(|| {
-        if tool.instructions.is_empty() { suggestion.learned.clone() } else { format!("{}\n\n{}", tool.instructions, suggestion.learned) }
+        if tool.instructions.is_empty() {
+            suggestion.learned.clone()
+        } else {
+            format!("{}\n\n{}", tool.instructions, suggestion.learned)
+        }
     });
     let mut tx = svc.store.begin().await?;
-    let mut entries = tools::save_guide(&mut tx, ctx, &tool, &text, "suggestion_accept", None).await?;
+    let mut entries =
+        tools::save_guide(&mut tx, ctx, &tool, &text, "suggestion_accept", None).await?;
     let version = tool.instructions_version + 1;
-    if !store::suggestions::close_guide_suggestion(&mut tx, id, "accepted", None, Some(version), &ctx.actor.label, clock::now_ms()).await? {
-        return Err(ServiceError::conflict("The suggestion changed meanwhile.", "Reload and try again."));
+    if !store::suggestions::close_guide_suggestion(
+        &mut tx,
+        id,
+        "accepted",
+        None,
+        Some(version),
+        &ctx.actor.label,
+        clock::now_ms(),
+    )
+    .await?
+    {
+        return Err(ServiceError::conflict(
+            "The suggestion changed meanwhile.",
+            "Reload and try again.",
+        ));
     }
     entries.push(
-        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "guide_suggestion.accepted")
-            .target("guide_suggestion", id)
-            .tool(&tool.id)
-            .meta(json!({ "tool_name": tool.name, "version": version })),
+        AuditEntry::new(
+            &ctx.org_id,
+            &ctx.actor,
+            &ctx.meta,
+            "guide_suggestion.accepted",
+        )
+        .target("guide_suggestion", id)
+        .tool(&tool.id)
+        .meta(json!({ "tool_name": tool.name, "version": version })),
     );
     audit::append(&mut tx, svc.store.heads(), &entries).await?;
     tx.commit().await?;
     svc.vend_cache.clear();
-    svc.events.publish(&ctx.org_id, EventKind::SuggestionChanged);
+    svc.events
+        .publish(&ctx.org_id, EventKind::SuggestionChanged);
     tools::get(svc, ctx, &tool.id).await
 }
 
@@ -165,25 +250,55 @@ pub async fn dismiss(svc: &Services, ctx: &AdminCtx, id: &str, reason: &str) -> 
     check.finish("Say why in 5–500 characters; agents see it.")?;
     let suggestion = load_pending(svc, ctx, id).await?;
     let mut tx = svc.store.begin().await?;
-    if !store::suggestions::close_guide_suggestion(&mut tx, id, "dismissed", Some(&reason), None, &ctx.actor.label, clock::now_ms()).await? {
-        return Err(ServiceError::conflict("The suggestion changed meanwhile.", "Reload and try again."));
+    if !store::suggestions::close_guide_suggestion(
+        &mut tx,
+        id,
+        "dismissed",
+        Some(&reason),
+        None,
+        &ctx.actor.label,
+        clock::now_ms(),
+    )
+    .await?
+    {
+        return Err(ServiceError::conflict(
+            "The suggestion changed meanwhile.",
+            "Reload and try again.",
+        ));
     }
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "guide_suggestion.dismissed")
-        .target("guide_suggestion", id)
-        .tool(&suggestion.tool_id)
-        .meta(json!({ "tool_name": suggestion.tool_name, "reason": reason }));
+    let entry = AuditEntry::new(
+        &ctx.org_id,
+        &ctx.actor,
+        &ctx.meta,
+        "guide_suggestion.dismissed",
+    )
+    .target("guide_suggestion", id)
+    .tool(&suggestion.tool_id)
+    .meta(json!({ "tool_name": suggestion.tool_name, "reason": reason }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
-    svc.events.publish(&ctx.org_id, EventKind::SuggestionChanged);
+    svc.events
+        .publish(&ctx.org_id, EventKind::SuggestionChanged);
     Ok(())
 }
 
 /// Guide suggestions in one status, with backers.
-pub async fn list(svc: &Services, ctx: &AdminCtx, status: SuggestionStatus) -> ServiceResult<Vec<GuideSuggestionView>> {
+pub async fn list(
+    svc: &Services,
+    ctx: &AdminCtx,
+    status: SuggestionStatus,
+) -> ServiceResult<Vec<GuideSuggestionView>> {
     ctx.require(Permission::ReadAll)?;
-    let rows = store::suggestions::list_guide_suggestions(svc.store.reader(), &ctx.org_id, status.as_str()).await?;
+    let rows = store::suggestions::list_guide_suggestions(
+        svc.store.reader(),
+        &ctx.org_id,
+        status.as_str(),
+    )
+    .await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let supporters = store::suggestions::list_supporters(svc.store.reader(), SupporterTable::Guide, &ids).await?;
+    let supporters =
+        store::suggestions::list_supporters(svc.store.reader(), SupporterTable::Guide, &ids)
+            .await?;
     Ok(rows
         .into_iter()
         .map(|r| GuideSuggestionView {

@@ -11,7 +11,9 @@ use crate::server::{Services, clock};
 /// Unwraps every organization's data key with `master`. Refuses (with the organization
 /// named) when the master key cannot unwrap existing data, so a wrong key never starts.
 pub async fn load_keyring(store: &Store, master: MasterKey) -> anyhow::Result<Keyring> {
-    let rows = store::keys::list_data_keys(store.reader()).await.context("failed to read data keys")?;
+    let rows = store::keys::list_data_keys(store.reader())
+        .await
+        .context("failed to read data keys")?;
     let ring = Keyring::new(master);
     for row in rows {
         if row.kek_id != ring.master().id() {
@@ -26,7 +28,12 @@ pub async fn load_keyring(store: &Store, master: MasterKey) -> anyhow::Result<Ke
         let dek = ring
             .master()
             .unwrap_key(&row.organization_id, &row.id, &row.wrapped_key)
-            .with_context(|| format!("the master key cannot unwrap the data key of organization {}", row.organization_id))?;
+            .with_context(|| {
+                format!(
+                    "the master key cannot unwrap the data key of organization {}",
+                    row.organization_id
+                )
+            })?;
         ring.insert(&row.organization_id, dek);
     }
     Ok(ring)
@@ -34,23 +41,36 @@ pub async fn load_keyring(store: &Store, master: MasterKey) -> anyhow::Result<Ke
 
 /// Whether any data key exists (a fresh database has none).
 pub async fn has_data_keys(store: &Store) -> anyhow::Result<bool> {
-    Ok(!store::keys::list_data_keys(store.reader()).await?.is_empty())
+    Ok(!store::keys::list_data_keys(store.reader())
+        .await?
+        .is_empty())
 }
 
 /// Re-wraps every data key from `old` to `new` in one transaction; secrets are untouched.
 /// Returns how many data keys were re-wrapped.
-pub async fn rotate_master(store: &Store, old: &MasterKey, new: &MasterKey) -> anyhow::Result<usize> {
+pub async fn rotate_master(
+    store: &Store,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> anyhow::Result<usize> {
     let now = clock::now_ms();
     let mut tx = store.begin().await?;
     let rows = store::keys::list_data_keys(&mut *tx).await?;
     for row in &rows {
         let dek = old
             .unwrap_key(&row.organization_id, &row.id, &row.wrapped_key)
-            .with_context(|| format!("the current master key cannot unwrap organization {}", row.organization_id))?;
+            .with_context(|| {
+                format!(
+                    "the current master key cannot unwrap organization {}",
+                    row.organization_id
+                )
+            })?;
         let wrapped = new.wrap(&row.organization_id, &dek);
         store::keys::update_data_key_wrapping(&mut tx, &row.id, new.id(), &wrapped, now).await?;
     }
-    tx.commit().await.context("failed to commit re-wrapped data keys")?;
+    tx.commit()
+        .await
+        .context("failed to commit re-wrapped data keys")?;
     Ok(rows.len())
 }
 
@@ -62,7 +82,9 @@ async fn load_org_keys(svc: &Services, org_id: &str) -> anyhow::Result<()> {
             .keys
             .master()
             .unwrap_key(&row.organization_id, &row.id, &row.wrapped_key)
-            .with_context(|| format!("the master key cannot unwrap the data key of organization {org_id}"))?;
+            .with_context(|| {
+                format!("the master key cannot unwrap the data key of organization {org_id}")
+            })?;
         svc.keys.insert(org_id, dek);
     }
     Ok(())

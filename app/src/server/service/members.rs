@@ -23,17 +23,25 @@ fn member_not_found() -> ServiceError {
 }
 
 fn invitation_not_found() -> ServiceError {
-    ServiceError::not_found("Invitation not found.", "It may have been used, revoked or expired; reload the members page.")
+    ServiceError::not_found(
+        "Invitation not found.",
+        "It may have been used, revoked or expired; reload the members page.",
+    )
 }
 
 fn invitation_invalid() -> ServiceError {
     ServiceError::Unauthenticated(
-        crate::model::ErrorBody::new("This invitation is invalid, used, revoked or expired.").hint("Ask the person who invited you for a new one."),
+        crate::model::ErrorBody::new("This invitation is invalid, used, revoked or expired.")
+            .hint("Ask the person who invited you for a new one."),
     )
 }
 
 fn domains(text: Option<String>) -> Vec<String> {
-    text.unwrap_or_default().split(',').map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty()).collect()
+    text.unwrap_or_default()
+        .split(',')
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect()
 }
 
 /// The members page: members, open invitations and what the caller may change.
@@ -74,23 +82,39 @@ pub async fn list(svc: &Services, ctx: &AdminCtx) -> ServiceResult<MembersView> 
 
 /// Invites `email` as `role` and mails the link. Replaces an open invitation of the same
 /// address. Only owners may invite owners; the organization's domain allow-list applies.
-pub async fn invite(svc: &Services, ctx: &AdminCtx, email: &str, role: Role) -> ServiceResult<InvitationView> {
+pub async fn invite(
+    svc: &Services,
+    ctx: &AdminCtx,
+    email: &str,
+    role: Role,
+) -> ServiceResult<InvitationView> {
     ctx.require(Permission::InviteMembers)?;
     if role == Role::Owner {
         ctx.require(Permission::ManageMembers)?;
     }
     let email = normalize_email(email);
     if !is_email(&email) {
-        return Err(ServiceError::field("email", "must be an email address", "Enter the address the invitation goes to."));
+        return Err(ServiceError::field(
+            "email",
+            "must be an email address",
+            "Enter the address the invitation goes to.",
+        ));
     }
     let allowed = domains(store::members::allowed_domains(svc.store.reader(), &ctx.org_id).await?);
     let domain = email.rsplit('@').next().unwrap_or("");
     if !allowed.is_empty() && !allowed.iter().any(|d| d == domain) {
-        return Err(ServiceError::field("email", format!("must be an address at {}", allowed.join(" or ")), "This organization only admits those domains."));
+        return Err(ServiceError::field(
+            "email",
+            format!("must be an address at {}", allowed.join(" or ")),
+            "This organization only admits those domains.",
+        ));
     }
     let existing = store::members::list_members(svc.store.reader(), &ctx.org_id).await?;
     if existing.iter().any(|m| m.email == email) {
-        return Err(ServiceError::conflict("This person is already a member.", "Change their role instead."));
+        return Err(ServiceError::conflict(
+            "This person is already a member.",
+            "Change their role instead.",
+        ));
     }
     let now = clock::now_ms();
     let (token, hash) = new_token();
@@ -123,8 +147,17 @@ pub async fn invite(svc: &Services, ctx: &AdminCtx, email: &str, role: Role) -> 
     })
 }
 
-async fn send_invitation(svc: &Services, ctx: &AdminCtx, email: &str, role: Role, token: &str) -> ServiceResult<()> {
-    let org = store::orgs::find_organization(svc.store.reader(), &ctx.org_id).await?.map(|o| o.name).unwrap_or_default();
+async fn send_invitation(
+    svc: &Services,
+    ctx: &AdminCtx,
+    email: &str,
+    role: Role,
+    token: &str,
+) -> ServiceResult<()> {
+    let org = store::orgs::find_organization(svc.store.reader(), &ctx.org_id)
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
     let url = format!("{}/invite?token={token}", svc.base_url);
     let mail = Mail {
         to: email.to_owned(),
@@ -147,7 +180,10 @@ async fn send_invitation(svc: &Services, ctx: &AdminCtx, email: &str, role: Role
     };
     svc.mailer.send(mail).await.map_err(|e| {
         tracing::warn!(error = format!("{e:#}"), "invitation mail failed");
-        ServiceError::conflict("The invitation is saved but the mail could not be sent.", "Check the SMTP settings, then use Resend.")
+        ServiceError::conflict(
+            "The invitation is saved but the mail could not be sent.",
+            "Check the SMTP settings, then use Resend.",
+        )
     })
 }
 
@@ -157,11 +193,19 @@ pub async fn resend(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<I
     if !super::is_uuid(id) {
         return Err(invitation_not_found());
     }
-    let row = store::members::find_invitation(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(invitation_not_found)?;
+    let row = store::members::find_invitation(svc.store.reader(), &ctx.org_id, id)
+        .await?
+        .ok_or_else(invitation_not_found)?;
     if row.accepted_at.is_some() || row.revoked_at.is_some() {
         return Err(invitation_not_found());
     }
-    invite(svc, ctx, &row.email, Role::parse(&row.role).unwrap_or(Role::Auditor)).await
+    invite(
+        svc,
+        ctx,
+        &row.email,
+        Role::parse(&row.role).unwrap_or(Role::Auditor),
+    )
+    .await
 }
 
 /// Withdraws an open invitation; its link stops working at once.
@@ -170,7 +214,9 @@ pub async fn revoke_invitation(svc: &Services, ctx: &AdminCtx, id: &str) -> Serv
     if !super::is_uuid(id) {
         return Err(invitation_not_found());
     }
-    let row = store::members::find_invitation(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(invitation_not_found)?;
+    let row = store::members::find_invitation(svc.store.reader(), &ctx.org_id, id)
+        .await?
+        .ok_or_else(invitation_not_found)?;
     let mut tx = svc.store.begin().await?;
     if !store::members::revoke_invitation(&mut tx, &ctx.org_id, &row.id, clock::now_ms()).await? {
         return Err(invitation_not_found());
@@ -185,14 +231,28 @@ pub async fn revoke_invitation(svc: &Services, ctx: &AdminCtx, id: &str) -> Serv
 
 /// What the invitation page shows (does not use the link).
 pub async fn peek(svc: &Services, token: &str) -> ServiceResult<InvitationPeek> {
-    let row = store::members::find_invitation_by_token(svc.store.reader(), &token_hash(token.trim())).await?;
+    let row =
+        store::members::find_invitation_by_token(svc.store.reader(), &token_hash(token.trim()))
+            .await?;
     let now = clock::now_ms();
     Ok(match row {
         Some(r) if r.accepted_at.is_none() && r.revoked_at.is_none() && r.expires_at > now => {
-            let org = store::orgs::find_organization(svc.store.reader(), &r.organization_id).await?.map(|o| o.name);
-            InvitationPeek { valid: true, org_name: org, email: Some(r.email), role: Role::parse(&r.role) }
+            let org = store::orgs::find_organization(svc.store.reader(), &r.organization_id)
+                .await?
+                .map(|o| o.name);
+            InvitationPeek {
+                valid: true,
+                org_name: org,
+                email: Some(r.email),
+                role: Role::parse(&r.role),
+            }
         }
-        _ => InvitationPeek { valid: false, org_name: None, email: None, role: None },
+        _ => InvitationPeek {
+            valid: false,
+            org_name: None,
+            email: None,
+            role: None,
+        },
     })
 }
 
@@ -201,32 +261,66 @@ pub async fn peek(svc: &Services, token: &str) -> ServiceResult<InvitationPeek> 
 pub async fn accept(svc: &Services, token: &str, meta: &RequestMeta) -> ServiceResult<SignedIn> {
     let now = clock::now_ms();
     let mut tx = svc.store.begin().await?;
-    let row = store::members::find_invitation_by_token(&mut *tx, &token_hash(token.trim())).await?.ok_or_else(invitation_invalid)?;
+    let row = store::members::find_invitation_by_token(&mut *tx, &token_hash(token.trim()))
+        .await?
+        .ok_or_else(invitation_invalid)?;
     if !store::members::accept_invitation(&mut tx, &row.id, now).await? {
         return Err(invitation_invalid());
     }
     // The allowed domains may have narrowed since the invitation was sent.
     let allowed = domains(store::members::allowed_domains(&mut *tx, &row.organization_id).await?);
-    if !allowed.is_empty() && !allowed.iter().any(|d| row.email.rsplit('@').next() == Some(d.as_str())) {
+    if !allowed.is_empty()
+        && !allowed
+            .iter()
+            .any(|d| row.email.rsplit('@').next() == Some(d.as_str()))
+    {
         return Err(invitation_invalid());
     }
     let user_id = store::orgs::upsert_user(&mut tx, &new_id(), &row.email, now).await?;
-    if store::members::find_member(&mut *tx, &row.organization_id, &user_id).await?.is_some() {
-        return Err(ServiceError::conflict("You are already a member of this organization.", "Sign in instead."));
+    if store::members::find_member(&mut *tx, &row.organization_id, &user_id)
+        .await?
+        .is_some()
+    {
+        return Err(ServiceError::conflict(
+            "You are already a member of this organization.",
+            "Sign in instead.",
+        ));
     }
-    store::orgs::insert_membership(&mut tx, &new_id(), &row.organization_id, &user_id, &row.role, now).await?;
-    let actor = Actor { kind: ActorType::Human, id: user_id.clone(), label: row.email.clone() };
+    store::orgs::insert_membership(
+        &mut tx,
+        &new_id(),
+        &row.organization_id,
+        &user_id,
+        &row.role,
+        now,
+    )
+    .await?;
+    let actor = Actor {
+        kind: ActorType::Human,
+        id: user_id.clone(),
+        label: row.email.clone(),
+    };
     let entry = AuditEntry::new(&row.organization_id, &actor, meta, "member.joined")
         .target("user", &user_id)
         .meta(json!({ "role": row.role, "invitation_id": row.id, "invited_by": row.invited_by }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
-    Ok(SignedIn { user_id, email: row.email, org_id: row.organization_id })
+    Ok(SignedIn {
+        user_id,
+        email: row.email,
+        org_id: row.organization_id,
+    })
 }
 
 /// Refuses a change that would leave the organization without an owner.
-async fn keep_an_owner(tx: &mut store::Tx, org_id: &str, losing: &store::members::MembershipRow) -> ServiceResult<()> {
-    if losing.role == Role::Owner.as_str() && store::members::count_owners(&mut **tx, org_id).await? <= 1 {
+async fn keep_an_owner(
+    tx: &mut store::Tx,
+    org_id: &str,
+    losing: &store::members::MembershipRow,
+) -> ServiceResult<()> {
+    if losing.role == Role::Owner.as_str()
+        && store::members::count_owners(&mut **tx, org_id).await? <= 1
+    {
         return Err(ServiceError::conflict(
             "An organization always keeps at least one owner.",
             "Make another member an owner first.",
@@ -236,10 +330,17 @@ async fn keep_an_owner(tx: &mut store::Tx, org_id: &str, losing: &store::members
 }
 
 /// Changes a member's role (owners only).
-pub async fn change_role(svc: &Services, ctx: &AdminCtx, user_id: &str, role: Role) -> ServiceResult<()> {
+pub async fn change_role(
+    svc: &Services,
+    ctx: &AdminCtx,
+    user_id: &str,
+    role: Role,
+) -> ServiceResult<()> {
     ctx.require(Permission::ManageMembers)?;
     let mut tx = svc.store.begin().await?;
-    let member = store::members::find_member(&mut *tx, &ctx.org_id, user_id).await?.ok_or_else(member_not_found)?;
+    let member = store::members::find_member(&mut *tx, &ctx.org_id, user_id)
+        .await?
+        .ok_or_else(member_not_found)?;
     if member.role == role.as_str() {
         return Ok(());
     }
@@ -267,9 +368,16 @@ pub async fn leave(svc: &Services, ctx: &AdminCtx) -> ServiceResult<()> {
     end_membership(svc, ctx, &ctx.actor.id.clone(), "member.left").await
 }
 
-async fn end_membership(svc: &Services, ctx: &AdminCtx, user_id: &str, action: &'static str) -> ServiceResult<()> {
+async fn end_membership(
+    svc: &Services,
+    ctx: &AdminCtx,
+    user_id: &str,
+    action: &'static str,
+) -> ServiceResult<()> {
     let mut tx = svc.store.begin().await?;
-    let member = store::members::find_member(&mut *tx, &ctx.org_id, user_id).await?.ok_or_else(member_not_found)?;
+    let member = store::members::find_member(&mut *tx, &ctx.org_id, user_id)
+        .await?
+        .ok_or_else(member_not_found)?;
     keep_an_owner(&mut tx, &ctx.org_id, &member).await?;
     store::members::delete_membership(&mut tx, &ctx.org_id, user_id).await?;
     // What they could do ends with them: sessions, approvals on pending requests, queued mail.
@@ -285,18 +393,39 @@ async fn end_membership(svc: &Services, ctx: &AdminCtx, user_id: &str, action: &
 }
 
 /// Sets the email domains new members must use (owners only); empty allows any.
-pub async fn set_allowed_domains(svc: &Services, ctx: &AdminCtx, text: &str) -> ServiceResult<Vec<String>> {
+pub async fn set_allowed_domains(
+    svc: &Services,
+    ctx: &AdminCtx,
+    text: &str,
+) -> ServiceResult<Vec<String>> {
     ctx.require(Permission::ManageMembers)?;
     let list = domains(Some(text.to_owned()));
-    if let Some(bad) = list.iter().find(|d| !d.contains('.') || d.contains(['@', ' ', '/']) || d.len() > 253) {
-        return Err(ServiceError::field("domains", format!("{bad:?} is not a domain"), "List domains like example.com, separated by commas."));
+    if let Some(bad) = list
+        .iter()
+        .find(|d| !d.contains('.') || d.contains(['@', ' ', '/']) || d.len() > 253)
+    {
+        return Err(ServiceError::field(
+            "domains",
+            format!("{bad:?} is not a domain"),
+            "List domains like example.com, separated by commas.",
+        ));
     }
     let joined = list.join(",");
     let mut tx = svc.store.begin().await?;
-    store::members::set_allowed_domains(&mut tx, &ctx.org_id, (!joined.is_empty()).then_some(joined.as_str())).await?;
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "organization.domains_changed")
-        .target("organization", &ctx.org_id)
-        .meta(json!({ "allowed_domains": list }));
+    store::members::set_allowed_domains(
+        &mut tx,
+        &ctx.org_id,
+        (!joined.is_empty()).then_some(joined.as_str()),
+    )
+    .await?;
+    let entry = AuditEntry::new(
+        &ctx.org_id,
+        &ctx.actor,
+        &ctx.meta,
+        "organization.domains_changed",
+    )
+    .target("organization", &ctx.org_id)
+    .meta(json!({ "allowed_domains": list }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     Ok(list)

@@ -35,25 +35,39 @@ pub fn url(text: &str) -> Result<Option<NormalUrl>, &'static str> {
     if text.is_empty() {
         return Ok(None);
     }
-    let with_scheme = if text.contains("://") { text.to_owned() } else { format!("https://{text}") };
+    let with_scheme = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("https://{text}")
+    };
     let parsed = Url::parse(&with_scheme).map_err(|_| "must be a valid http(s) URL or domain")?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err("must use http or https");
     }
-    let host = parsed.host_str().filter(|h| !h.is_empty()).ok_or("must include a host name")?;
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("must include a host name")?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("must not contain credentials");
     }
     let host = host.to_ascii_lowercase();
     let domain = host.strip_prefix("www.").unwrap_or(&host).to_owned();
-    Ok(Some(NormalUrl { url: parsed.to_string(), domain }))
+    Ok(Some(NormalUrl {
+        url: parsed.to_string(),
+        domain,
+    }))
 }
 
 /// A stable config key from a name: lower-case ASCII letters and digits in hyphenated runs.
 pub fn slug(text: &str) -> String {
     let words: Vec<String> = name(text)
         .split(' ')
-        .map(|w| w.chars().filter(char::is_ascii_alphanumeric).collect::<String>())
+        .map(|w| {
+            w.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        })
         .filter(|w| !w.is_empty())
         .collect();
     let slug: String = words.join("-").chars().take(64).collect();

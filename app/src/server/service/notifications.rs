@@ -7,11 +7,13 @@ use serde_json::json;
 
 use super::actor::{AdminCtx, Permission};
 use super::{is_uuid, new_id};
-use crate::model::{AlertEvent, ChannelKind, ChannelView, DeadLetterView, NotificationSettingsView, TestResult};
+use crate::model::{
+    AlertEvent, ChannelKind, ChannelView, DeadLetterView, NotificationSettingsView, TestResult,
+};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::notify::{self, Alert, deliver, outbound};
 use crate::server::store::{self, notify::ChannelWrite};
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 const DEAD_LETTERS_SHOWN: i64 = 100;
 
@@ -22,26 +24,28 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
     let rows = store::notify::list_channels(reader, &ctx.org_id).await?;
     let channels = ChannelKind::ALL
         .iter()
-        .map(|&kind| match rows.iter().find(|r| r.kind == kind.as_str()) {
-            Some(r) => ChannelView {
-                kind,
-                configured: kind == ChannelKind::Email || r.target_blob.is_some(),
-                target_hint: r.target_hint.clone(),
-                events: notify::parse_events(&r.events),
-                last_status: r.last_status.clone(),
-                last_at: clock::iso_opt(r.last_at),
-                last_error: r.last_error.clone(),
+        .map(
+            |&kind| match rows.iter().find(|r| r.kind == kind.as_str()) {
+                Some(r) => ChannelView {
+                    kind,
+                    configured: kind == ChannelKind::Email || r.target_blob.is_some(),
+                    target_hint: r.target_hint.clone(),
+                    events: notify::parse_events(&r.events),
+                    last_status: r.last_status.clone(),
+                    last_at: clock::iso_opt(r.last_at),
+                    last_error: r.last_error.clone(),
+                },
+                None => ChannelView {
+                    kind,
+                    configured: kind == ChannelKind::Email,
+                    target_hint: None,
+                    events: AlertEvent::DEFAULT.to_vec(),
+                    last_status: None,
+                    last_at: None,
+                    last_error: None,
+                },
             },
-            None => ChannelView {
-                kind,
-                configured: kind == ChannelKind::Email,
-                target_hint: None,
-                events: AlertEvent::DEFAULT.to_vec(),
-                last_status: None,
-                last_at: None,
-                last_error: None,
-            },
-        })
+        )
         .collect();
     let (pending, delivered, _) = store::notify::count_by_status(reader, &ctx.org_id).await?;
     let dead = store::notify::list_dead(reader, &ctx.org_id, DEAD_LETTERS_SHOWN)
@@ -49,7 +53,14 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
         .into_iter()
         .map(|row| {
             let summary = serde_json::from_str::<Alert>(&row.payload)
-                .map(|a| format!("{}: {} → {}", notify::render::title(&a), a.agent_name, a.tool_name))
+                .map(|a| {
+                    format!(
+                        "{}: {} → {}",
+                        notify::render::title(&a),
+                        a.agent_name,
+                        a.tool_name
+                    )
+                })
                 .unwrap_or_default();
             DeadLetterView {
                 channel: ChannelKind::parse(&row.channel).unwrap_or(ChannelKind::Email),
@@ -66,7 +77,9 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
     Ok(NotificationSettingsView {
         channels,
         email_opt_in: store::notify::email_opted_in(reader, &ctx.org_id, &ctx.actor.id).await?,
-        email_recipients: store::notify::email_recipients(reader, &ctx.org_id).await?.len() as i64,
+        email_recipients: store::notify::email_recipients(reader, &ctx.org_id)
+            .await?
+            .len() as i64,
         pending,
         delivered,
         dead,
@@ -76,19 +89,37 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
 
 fn webhook_kind(kind: ChannelKind) -> ServiceResult<ChannelKind> {
     if kind == ChannelKind::Email {
-        return Err(ServiceError::field("kind", "email needs no webhook URL", "Members turn alert mail on for themselves."));
+        return Err(ServiceError::field(
+            "kind",
+            "email needs no webhook URL",
+            "Members turn alert mail on for themselves.",
+        ));
     }
     Ok(kind)
 }
 
 /// Saves (or replaces) a Slack or Discord webhook. The URL must be the provider's official
 /// host and path and resolve only to public addresses; nothing is sent while saving.
-pub async fn save_webhook(svc: &Services, ctx: &AdminCtx, kind: ChannelKind, url: SecretString, events: &[AlertEvent]) -> ServiceResult<ChannelView> {
+pub async fn save_webhook(
+    svc: &Services,
+    ctx: &AdminCtx,
+    kind: ChannelKind,
+    url: SecretString,
+    events: &[AlertEvent],
+) -> ServiceResult<ChannelView> {
     ctx.require(Permission::ManageNotifications)?;
     let kind = webhook_kind(kind)?;
     let hint = "Paste the incoming-webhook URL exactly as the provider shows it.";
-    let parsed = svc.notifier.outbound.validate_webhook(kind, url.expose_secret()).map_err(|e| ServiceError::field("url", e, hint))?;
-    svc.notifier.outbound.check_destination(&parsed).await.map_err(|e| ServiceError::field("url", format!("is refused: {e}"), hint))?;
+    let parsed = svc
+        .notifier
+        .outbound
+        .validate_webhook(kind, url.expose_secret())
+        .map_err(|e| ServiceError::field("url", e, hint))?;
+    svc.notifier
+        .outbound
+        .check_destination(&parsed)
+        .await
+        .map_err(|e| ServiceError::field("url", format!("is refused: {e}"), hint))?;
     let now = clock::now_ms();
     let masked = outbound::mask(&parsed);
     let events = notify::join_events(events);
@@ -96,7 +127,12 @@ pub async fn save_webhook(svc: &Services, ctx: &AdminCtx, kind: ChannelKind, url
     let mut tx = svc.store.begin().await?;
     let existing = store::notify::find_channel(&mut *tx, &ctx.org_id, kind.as_str()).await?;
     let id = existing.map(|c| c.id).unwrap_or_else(new_id);
-    let blob = super::keys::seal(svc, deliver::webhook_slot(&ctx.org_id, &id), &SecretString::from(parsed.to_string())).await?;
+    let blob = super::keys::seal(
+        svc,
+        deliver::webhook_slot(&ctx.org_id, &id),
+        &SecretString::from(parsed.to_string()),
+    )
+    .await?;
     let write = ChannelWrite {
         id: &id,
         org_id: &ctx.org_id,
@@ -108,16 +144,26 @@ pub async fn save_webhook(svc: &Services, ctx: &AdminCtx, kind: ChannelKind, url
         new_target: true,
     };
     store::notify::upsert_channel(&mut tx, &write, now).await?;
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.channel_saved")
-        .target("notification_channel", &id)
-        .meta(json!({ "channel": kind.as_str(), "target": masked, "events": events }));
+    let entry = AuditEntry::new(
+        &ctx.org_id,
+        &ctx.actor,
+        &ctx.meta,
+        "notification.channel_saved",
+    )
+    .target("notification_channel", &id)
+    .meta(json!({ "channel": kind.as_str(), "target": masked, "events": events }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     channel(svc, ctx, kind).await
 }
 
 /// Chooses which events a channel receives (creating the email channel on first use).
-pub async fn set_events(svc: &Services, ctx: &AdminCtx, kind: ChannelKind, events: &[AlertEvent]) -> ServiceResult<ChannelView> {
+pub async fn set_events(
+    svc: &Services,
+    ctx: &AdminCtx,
+    kind: ChannelKind,
+    events: &[AlertEvent],
+) -> ServiceResult<ChannelView> {
     ctx.require(Permission::ManageNotifications)?;
     let now = clock::now_ms();
     let events = notify::join_events(events);
@@ -129,7 +175,10 @@ pub async fn set_events(svc: &Services, ctx: &AdminCtx, kind: ChannelKind, event
             "Save the webhook URL first; its events can be chosen with it.",
         ));
     }
-    let id = existing.as_ref().map(|c| c.id.clone()).unwrap_or_else(new_id);
+    let id = existing
+        .as_ref()
+        .map(|c| c.id.clone())
+        .unwrap_or_else(new_id);
     let write = ChannelWrite {
         id: &id,
         org_id: &ctx.org_id,
@@ -141,9 +190,14 @@ pub async fn set_events(svc: &Services, ctx: &AdminCtx, kind: ChannelKind, event
         new_target: false,
     };
     store::notify::upsert_channel(&mut tx, &write, now).await?;
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.events_changed")
-        .target("notification_channel", &id)
-        .meta(json!({ "channel": kind.as_str(), "events": events }));
+    let entry = AuditEntry::new(
+        &ctx.org_id,
+        &ctx.actor,
+        &ctx.meta,
+        "notification.events_changed",
+    )
+    .target("notification_channel", &id)
+    .meta(json!({ "channel": kind.as_str(), "events": events }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     channel(svc, ctx, kind).await
@@ -151,16 +205,34 @@ pub async fn set_events(svc: &Services, ctx: &AdminCtx, kind: ChannelKind, event
 
 /// Removes a channel. Its undelivered notifications become dead letters saying so, rather
 /// than vanishing.
-pub async fn remove_channel(svc: &Services, ctx: &AdminCtx, kind: ChannelKind) -> ServiceResult<()> {
+pub async fn remove_channel(
+    svc: &Services,
+    ctx: &AdminCtx,
+    kind: ChannelKind,
+) -> ServiceResult<()> {
     ctx.require(Permission::ManageNotifications)?;
     let mut tx = svc.store.begin().await?;
     if !store::notify::delete_channel(&mut tx, &ctx.org_id, kind.as_str()).await? {
-        return Err(ServiceError::not_found(&format!("No {} channel is configured.", kind.label()), "Nothing to remove."));
+        return Err(ServiceError::not_found(
+            &format!("No {} channel is configured.", kind.label()),
+            "Nothing to remove.",
+        ));
     }
-    let dropped = store::notify::dead_letter_channel(&mut tx, &ctx.org_id, kind.as_str(), "the channel was removed").await?;
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.channel_removed")
-        .target("notification_channel", kind.as_str())
-        .meta(json!({ "channel": kind.as_str(), "undelivered": dropped }));
+    let dropped = store::notify::dead_letter_channel(
+        &mut tx,
+        &ctx.org_id,
+        kind.as_str(),
+        "the channel was removed",
+    )
+    .await?;
+    let entry = AuditEntry::new(
+        &ctx.org_id,
+        &ctx.actor,
+        &ctx.meta,
+        "notification.channel_removed",
+    )
+    .target("notification_channel", kind.as_str())
+    .meta(json!({ "channel": kind.as_str(), "undelivered": dropped }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     Ok(())
@@ -171,10 +243,17 @@ pub async fn set_email_opt_in(svc: &Services, ctx: &AdminCtx, on: bool) -> Servi
     ctx.require(Permission::ReadAll)?;
     let mut tx = svc.store.begin().await?;
     if !store::notify::set_email_opt_in(&mut tx, &ctx.org_id, &ctx.actor.id, on).await? {
-        return Err(ServiceError::forbidden("Only members of the organization receive alert mail.", "Sign in as a member."));
+        return Err(ServiceError::forbidden(
+            "Only members of the organization receive alert mail.",
+            "Sign in as a member.",
+        ));
     }
     // The first member to opt in starts the email channel with the default events.
-    if on && store::notify::find_channel(&mut *tx, &ctx.org_id, ChannelKind::Email.as_str()).await?.is_none() {
+    if on
+        && store::notify::find_channel(&mut *tx, &ctx.org_id, ChannelKind::Email.as_str())
+            .await?
+            .is_none()
+    {
         let write = ChannelWrite {
             id: &new_id(),
             org_id: &ctx.org_id,
@@ -187,46 +266,86 @@ pub async fn set_email_opt_in(svc: &Services, ctx: &AdminCtx, on: bool) -> Servi
         };
         store::notify::upsert_channel(&mut tx, &write, clock::now_ms()).await?;
     }
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.email_opt_in")
-        .target("member", &ctx.actor.id)
-        .meta(json!({ "on": on }));
+    let entry = AuditEntry::new(
+        &ctx.org_id,
+        &ctx.actor,
+        &ctx.meta,
+        "notification.email_opt_in",
+    )
+    .target("member", &ctx.actor.id)
+    .meta(json!({ "on": on }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Sends a test alert to a channel now (email: to the caller) and reports the outcome.
-pub async fn send_test(svc: &Services, ctx: &AdminCtx, kind: ChannelKind) -> ServiceResult<TestResult> {
+pub async fn send_test(
+    svc: &Services,
+    ctx: &AdminCtx,
+    kind: ChannelKind,
+) -> ServiceResult<TestResult> {
     if kind == ChannelKind::Email {
         ctx.require(Permission::ReadAll)?;
     } else {
         ctx.require(Permission::ManageNotifications)?;
     }
-    let org = store::orgs::find_organization(svc.store.reader(), &ctx.org_id).await?.map(|o| o.name).unwrap_or_default();
+    let org = store::orgs::find_organization(svc.store.reader(), &ctx.org_id)
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
     let note = format!("{} sent this test from the settings page.", ctx.actor.label);
-    let alert = Alert { org_name: org, ..Alert::new(AlertEvent::AccessRequested, "AgentKey test", "Test notification", &note, svc.link("/settings"), clock::now_ms()) };
+    let alert = Alert {
+        org_name: org,
+        ..Alert::new(
+            AlertEvent::AccessRequested,
+            "AgentKey test",
+            "Test notification",
+            &note,
+            svc.link("/settings"),
+            clock::now_ms(),
+        )
+    };
     let recipient = (kind == ChannelKind::Email).then(|| ctx.actor.label.clone());
     let key = new_id();
     let result = deliver::send(svc, &ctx.org_id, kind, recipient.as_deref(), &alert, &key).await;
     let now = clock::now_ms();
     let error = result.as_ref().err().map(|e| e.message().to_owned());
     let mut tx = svc.store.begin().await?;
-    store::notify::record_channel_result(&mut *tx, &ctx.org_id, kind.as_str(), error.as_deref(), now).await?;
+    store::notify::record_channel_result(
+        &mut *tx,
+        &ctx.org_id,
+        kind.as_str(),
+        error.as_deref(),
+        now,
+    )
+    .await?;
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.tested")
         .target("notification_channel", kind.as_str())
         .meta(json!({ "channel": kind.as_str(), "delivered": error.is_none(), "error": error }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     Ok(match error {
-        None => TestResult { delivered: true, message: format!("Test sent to {}.", kind.label()) },
-        Some(e) => TestResult { delivered: false, message: format!("{} did not accept the test: {e}", kind.label()) },
+        None => TestResult {
+            delivered: true,
+            message: format!("Test sent to {}.", kind.label()),
+        },
+        Some(e) => TestResult {
+            delivered: false,
+            message: format!("{} did not accept the test: {e}", kind.label()),
+        },
     })
 }
 
 /// Puts a dead letter back in the queue with a fresh set of attempts.
 pub async fn retry(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<()> {
     ctx.require(Permission::ManageNotifications)?;
-    let not_found = || ServiceError::not_found("No such dead letter.", "Reload the settings page; it may have been retried already.");
+    let not_found = || {
+        ServiceError::not_found(
+            "No such dead letter.",
+            "Reload the settings page; it may have been retried already.",
+        )
+    };
     if !is_uuid(id) {
         return Err(not_found());
     }
@@ -234,7 +353,8 @@ pub async fn retry(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<()
     if !store::notify::requeue_dead(&mut tx, &ctx.org_id, id, clock::now_ms()).await? {
         return Err(not_found());
     }
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.retried").target("notification", id);
+    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.retried")
+        .target("notification", id);
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.notifier.wake();
@@ -243,5 +363,8 @@ pub async fn retry(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<()
 
 async fn channel(svc: &Services, ctx: &AdminCtx, kind: ChannelKind) -> ServiceResult<ChannelView> {
     let view = settings(svc, ctx).await?;
-    view.channels.into_iter().find(|c| c.kind == kind).ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("channel vanished")))
+    view.channels
+        .into_iter()
+        .find(|c| c.kind == kind)
+        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("channel vanished")))
 }

@@ -65,11 +65,20 @@ mod tests {
         let s = snippets("https://keys.example.com/", "ak_test");
         assert_eq!(s.env, "AGENTKEY_API_KEY=ak_test");
         for block in [&s.claude_md, &s.agents_md, &s.cursorrules, &s.system_prompt] {
-            assert!(block.contains("https://keys.example.com/api/tools"), "{block}");
+            assert!(
+                block.contains("https://keys.example.com/api/tools"),
+                "{block}"
+            );
             assert!(block.contains("AGENTKEY_API_KEY"));
-            assert!(!block.contains("ak_test"), "the key belongs in the env line only");
+            assert!(
+                !block.contains("ak_test"),
+                "the key belongs in the env line only"
+            );
             assert!(!block.contains(".com//"));
         }
-        assert!(s.curl.contains("curl -s https://keys.example.com/api/tools/suggest"));
+        assert!(
+            s.curl
+                .contains("curl -s https://keys.example.com/api/tools/suggest")
+        );
     }
 }

@@ -4,17 +4,21 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::actor::{Actor, AdminCtx, Permission, RequestMeta};
-use super::validate::{Check, limits};
 use super::new_id;
+use super::validate::{Check, limits};
 use crate::model::{Organization, Role};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::DataKey;
 use crate::server::events::EventKind;
 use crate::server::store::{self, keys::DataKeyRow};
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 /// Creates an organization with its data key, audit chain and, when given, its first owner.
-pub async fn create(svc: &Services, name: &str, owner_email: Option<&str>) -> ServiceResult<Organization> {
+pub async fn create(
+    svc: &Services,
+    name: &str,
+    owner_email: Option<&str>,
+) -> ServiceResult<Organization> {
     let ctx = AdminCtx::operator("");
     let mut tx = svc.store.begin().await?;
     let (org, dek) = create_in(svc, &mut tx, &ctx.actor, &ctx.meta, name, owner_email).await?;
@@ -48,7 +52,9 @@ pub async fn create_in(
     if let Some(current) = store::keys::other_kek_id(&mut **tx, svc.keys.master().id()).await? {
         return Err(ServiceError::conflict(
             "the master key was rotated by another process",
-            &format!("Data keys now use master key {current}; restart this instance with the new key, then try again."),
+            &format!(
+                "Data keys now use master key {current}; restart this instance with the new key, then try again."
+            ),
         ));
     }
     let now = clock::now_ms();
@@ -76,7 +82,8 @@ pub async fn create_in(
     ];
     if let Some(email) = &email {
         let user_id = store::orgs::upsert_user(tx, &new_id(), email, now).await?;
-        store::orgs::insert_membership(tx, &new_id(), &org_id, &user_id, Role::Owner.as_str(), now).await?;
+        store::orgs::insert_membership(tx, &new_id(), &org_id, &user_id, Role::Owner.as_str(), now)
+            .await?;
         entries.push(
             AuditEntry::new(&org_id, actor, meta, "member.added")
                 .target("user", &user_id)
@@ -84,7 +91,14 @@ pub async fn create_in(
         );
     }
     audit::append(tx, svc.store.heads(), &entries).await?;
-    Ok((Organization { id: org_id, name, created_at: clock::iso(now) }, dek))
+    Ok((
+        Organization {
+            id: org_id,
+            name,
+            created_at: clock::iso(now),
+        },
+        dek,
+    ))
 }
 
 /// Lower-cased, trimmed email address.
@@ -94,27 +108,41 @@ pub fn normalize_email(text: &str) -> String {
 
 /// A plausible single address: one `@`, text on both sides, a dot in the domain, no spaces.
 pub fn is_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     email.len() <= 254
         && !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
         && !domain.contains('@')
 }
 
 /// Every organization (operator view).
 pub async fn list(svc: &Services) -> ServiceResult<Vec<Organization>> {
     let rows = store::orgs::list_organizations(svc.store.reader()).await?;
-    Ok(rows.into_iter().map(|r| Organization { id: r.id, name: r.name, created_at: clock::iso(r.created_at) }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| Organization {
+            id: r.id,
+            name: r.name,
+            created_at: clock::iso(r.created_at),
+        })
+        .collect())
 }
 
 /// Finds an organization by id or exact name; with none given, the only one there is.
 pub async fn resolve(svc: &Services, id_or_name: Option<&str>) -> ServiceResult<Organization> {
     let orgs = list(svc).await?;
     let found = match id_or_name {
-        Some(key) => orgs.into_iter().filter(|o| o.id == key || o.name == key).collect::<Vec<_>>(),
+        Some(key) => orgs
+            .into_iter()
+            .filter(|o| o.id == key || o.name == key)
+            .collect::<Vec<_>>(),
         None => orgs,
     };
     match found.len() {
@@ -132,7 +160,10 @@ pub async fn resolve(svc: &Services, id_or_name: Option<&str>) -> ServiceResult<
 
 /// Placeholder meta for operator-initiated actions.
 pub fn operator_meta() -> RequestMeta {
-    RequestMeta { ip: None, user_agent: Some("agentkey-cli".into()) }
+    RequestMeta {
+        ip: None,
+        user_agent: Some("agentkey-cli".into()),
+    }
 }
 
 /// Parses a secret from operator input without echoing it anywhere.
@@ -148,7 +179,10 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, confirm_name: &str) -> Servi
         .await?
         .ok_or_else(|| ServiceError::not_found("Organization not found.", "Reload the page."))?;
     if confirm_name.trim() != org.name {
-        return Err(ServiceError::field("name", "does not match the organization's name", "Type the organization's name exactly to confirm.",
+        return Err(ServiceError::field(
+            "name",
+            "does not match the organization's name",
+            "Type the organization's name exactly to confirm.",
         ));
     }
     let now = clock::now_ms();
@@ -161,7 +195,11 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, confirm_name: &str) -> Servi
     tx.commit().await?;
     svc.keys.forget(&ctx.org_id);
     svc.vend_cache.clear();
-    for kind in [EventKind::AgentChanged, EventKind::ToolChanged, EventKind::RequestChanged] {
+    for kind in [
+        EventKind::AgentChanged,
+        EventKind::ToolChanged,
+        EventKind::RequestChanged,
+    ] {
         svc.events.publish(&ctx.org_id, kind);
     }
     Ok(())

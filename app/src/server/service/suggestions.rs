@@ -9,7 +9,10 @@ use serde_json::json;
 use super::actor::{AdminCtx, AgentCtx, Permission};
 use super::validate::{Check, limits};
 use super::{is_uuid, new_id, normalize};
-use crate::model::{AlertEvent, ErrorBody, SuggestToolBody, SuggestionCreated, SuggestionStatus, Supporter, ToolSuggestionView};
+use crate::model::{
+    AlertEvent, ErrorBody, SuggestToolBody, SuggestionCreated, SuggestionStatus, Supporter,
+    ToolSuggestionView,
+};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::notify::{self, Alert};
@@ -19,7 +22,7 @@ use crate::server::store::{
     suggestions::{Backing, SupporterRow, SupporterTable, ToolSuggestionRow},
     tools::ToolRow,
 };
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 /// How long a dismissed suggestion cannot be re-suggested.
 pub const COOLDOWN_MS: i64 = 24 * 60 * 60 * 1000;
@@ -52,11 +55,20 @@ pub fn validate_suggestion(body: &SuggestToolBody) -> ServiceResult<ValidSuggest
         check.fail("name", "must contain letters or digits");
     }
     check.finish("Send {name, url?, reason}: name 2–120 characters, reason 5–500; GET this URL for the schema.")?;
-    Ok(ValidSuggestion { name, normalized_name, url, reason })
+    Ok(ValidSuggestion {
+        name,
+        normalized_name,
+        url,
+        reason,
+    })
 }
 
 /// An agent proposes a tool that is not in the catalog.
-pub async fn suggest_tool(svc: &Services, agent: &AgentCtx, body: &SuggestToolBody) -> ServiceResult<SuggestionCreated> {
+pub async fn suggest_tool(
+    svc: &Services,
+    agent: &AgentCtx,
+    body: &SuggestToolBody,
+) -> ServiceResult<SuggestionCreated> {
     let input = validate_suggestion(body)?;
     let mut attempt = 0;
     loop {
@@ -70,17 +82,25 @@ pub async fn suggest_tool(svc: &Services, agent: &AgentCtx, body: &SuggestToolBo
 }
 
 fn is_unique(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<sqlx::Error>().is_some_and(store::is_unique_violation)
+    err.downcast_ref::<sqlx::Error>()
+        .is_some_and(store::is_unique_violation)
 }
 
-async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) -> ServiceResult<SuggestionCreated> {
+async fn try_suggest(
+    svc: &Services,
+    agent: &AgentCtx,
+    input: &ValidSuggestion,
+) -> ServiceResult<SuggestionCreated> {
     let now = clock::now_ms();
     let domain = input.url.as_ref().map(|u| u.domain.as_str());
     let actor = agent.actor();
-    let entry = |action| AuditEntry::new(&agent.org_id, &actor, &agent.meta, action).agent(&agent.agent_id);
+    let entry =
+        |action| AuditEntry::new(&agent.org_id, &actor, &agent.meta, action).agent(&agent.agent_id);
     let mut tx = svc.store.begin().await?;
 
-    let tools = store::tools::find_tools_matching(&mut *tx, &agent.org_id, &input.normalized_name, domain).await?;
+    let tools =
+        store::tools::find_tools_matching(&mut *tx, &agent.org_id, &input.normalized_name, domain)
+            .await?;
     if let Some(tool) = tools.first() {
         let e = entry("tool_suggestion.redirected_to_existing_tool")
             .target("tool", &tool.id)
@@ -90,17 +110,28 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
         tx.commit().await?;
         return Err(ServiceError::Conflict(
             ErrorBody::new("This tool already exists in the catalog.")
-                .hint(format!("Request access with POST /api/tools/{}/request.", tool.id))
+                .hint(format!(
+                    "Request access with POST /api/tools/{}/request.",
+                    tool.id
+                ))
                 .with("tool_id", tool.id.clone())
                 .with("tool_name", tool.name.clone()),
         ));
     }
 
-    let mut matches = store::suggestions::find_open_tool_suggestions_matching(&mut *tx, &agent.org_id, &input.normalized_name, domain).await?;
+    let mut matches = store::suggestions::find_open_tool_suggestions_matching(
+        &mut *tx,
+        &agent.org_id,
+        &input.normalized_name,
+        domain,
+    )
+    .await?;
     // A domain match is a stronger identity than a name match.
     matches.sort_by_key(|s| s.domain.is_none() || s.domain.as_deref() != domain);
     let (suggestion_id, existing, action) = match matches.into_iter().next() {
-        Some(best) if best.status == "dismissed" && best.dismissed_until.is_some_and(|t| t > now) => {
+        Some(best)
+            if best.status == "dismissed" && best.dismissed_until.is_some_and(|t| t > now) =>
+        {
             let retry_after = clock::iso(best.dismissed_until.unwrap_or(now));
             let e = entry("tool_suggestion.cooldown_rejected")
                 .target("tool_suggestion", &best.id)
@@ -109,7 +140,9 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
             tx.commit().await?;
             return Err(ServiceError::Conflict(
                 ErrorBody::new("This tool was recently dismissed by a reviewer.")
-                    .hint("Do not re-suggest it before retry_after; work without it or ask a human.")
+                    .hint(
+                        "Do not re-suggest it before retry_after; work without it or ask a human.",
+                    )
                     .with("suggestion_id", best.id)
                     .with("retry_after", retry_after)
                     .with("dismissal_reason", best.dismissal_reason),
@@ -124,9 +157,18 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
             store::suggestions::reopen_tool_suggestion(&mut tx, &best.id, url, dom, now).await?;
             if reopened {
                 // Backers of the dismissed round do not carry over into the new one.
-                store::suggestions::delete_supporters(&mut tx, SupporterTable::Tool, &best.id).await?;
+                store::suggestions::delete_supporters(&mut tx, SupporterTable::Tool, &best.id)
+                    .await?;
             }
-            (best.id, !reopened, if reopened { "tool_suggestion.reopened" } else { "tool_suggestion.supported" })
+            (
+                best.id,
+                !reopened,
+                if reopened {
+                    "tool_suggestion.reopened"
+                } else {
+                    "tool_suggestion.supported"
+                },
+            )
         }
         None => {
             let row = ToolSuggestionRow {
@@ -143,11 +185,19 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
                 created_at: now,
                 updated_at: now,
             };
-            store::suggestions::insert_tool_suggestion(&mut tx, &row).await.map_err(anyhow::Error::new)?;
+            store::suggestions::insert_tool_suggestion(&mut tx, &row)
+                .await
+                .map_err(anyhow::Error::new)?;
             (row.id, false, "tool_suggestion.created")
         }
     };
-    let backing = Backing { id: &new_id(), org_id: &agent.org_id, suggestion_id: &suggestion_id, agent_id: &agent.agent_id, reason: &input.reason };
+    let backing = Backing {
+        id: &new_id(),
+        org_id: &agent.org_id,
+        suggestion_id: &suggestion_id,
+        agent_id: &agent.agent_id,
+        reason: &input.reason,
+    };
     store::suggestions::upsert_supporter(&mut tx, SupporterTable::Tool, backing, now).await?;
     let e = entry(action)
         .target("tool_suggestion", &suggestion_id)
@@ -158,12 +208,20 @@ async fn try_suggest(svc: &Services, agent: &AgentCtx, input: &ValidSuggestion) 
     if !existing {
         let alert = Alert {
             tool_url: input.url.as_ref().map(|u| u.url.clone()),
-            ..Alert::new(AlertEvent::ToolSuggested, &agent.agent_name, &input.name, &input.reason, svc.link("/inbox"), now)
+            ..Alert::new(
+                AlertEvent::ToolSuggested,
+                &agent.agent_name,
+                &input.name,
+                &input.reason,
+                svc.link("/inbox"),
+                now,
+            )
         };
         queued = notify::enqueue(&mut tx, &agent.org_id, alert).await?;
     }
     tx.commit().await?;
-    svc.events.publish(&agent.org_id, EventKind::SuggestionChanged);
+    svc.events
+        .publish(&agent.org_id, EventKind::SuggestionChanged);
     if queued > 0 {
         svc.notifier.wake();
     }
@@ -189,14 +247,31 @@ pub struct Resolution {
 /// Inside the tool-creating transaction: accepts every pending suggestion matching the tool
 /// (and the explicit source suggestion), then opens one pending request per backer that is
 /// active and has no denied or revoked history for this tool.
-pub(crate) async fn resolve_for_tool(tx: &mut Tx, ctx: &AdminCtx, tool: &ToolRow, source_id: Option<&str>, now: i64) -> ServiceResult<Resolution> {
-    let mut matched = store::suggestions::find_pending_tool_suggestions_for_tool(&mut **tx, &ctx.org_id, &tool.normalized_name, tool.domain.as_deref()).await?;
+pub(crate) async fn resolve_for_tool(
+    tx: &mut Tx,
+    ctx: &AdminCtx,
+    tool: &ToolRow,
+    source_id: Option<&str>,
+    now: i64,
+) -> ServiceResult<Resolution> {
+    let mut matched = store::suggestions::find_pending_tool_suggestions_for_tool(
+        &mut **tx,
+        &ctx.org_id,
+        &tool.normalized_name,
+        tool.domain.as_deref(),
+    )
+    .await?;
     if let Some(source_id) = source_id
         && !matched.iter().any(|s| s.id == source_id)
     {
-        let source = store::suggestions::find_tool_suggestion(&mut **tx, &ctx.org_id, source_id).await?.ok_or_else(|| {
-            ServiceError::not_found("Suggestion not found.", "List suggestions with `agentkey suggestion list`.")
-        })?;
+        let source = store::suggestions::find_tool_suggestion(&mut **tx, &ctx.org_id, source_id)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::not_found(
+                    "Suggestion not found.",
+                    "List suggestions with `agentkey suggestion list`.",
+                )
+            })?;
         if source.status != "pending" {
             return Err(ServiceError::conflict(
                 &format!("The suggestion is {}, not pending.", source.status),
@@ -205,10 +280,28 @@ pub(crate) async fn resolve_for_tool(tx: &mut Tx, ctx: &AdminCtx, tool: &ToolRow
         }
         matched.push(source);
     }
-    let mut out = Resolution { resolved: Vec::new(), opened: Vec::new(), audit: Vec::new() };
+    let mut out = Resolution {
+        resolved: Vec::new(),
+        opened: Vec::new(),
+        audit: Vec::new(),
+    };
     for s in &matched {
-        store::suggestions::close_tool_suggestion(tx, &s.id, "accepted", None, None, Some(&tool.id), &ctx.actor.label, now).await?;
-        let action = if Some(s.id.as_str()) == source_id { "tool_suggestion.accepted" } else { "tool_suggestion.auto_resolved" };
+        store::suggestions::close_tool_suggestion(
+            tx,
+            &s.id,
+            "accepted",
+            None,
+            None,
+            Some(&tool.id),
+            &ctx.actor.label,
+            now,
+        )
+        .await?;
+        let action = if Some(s.id.as_str()) == source_id {
+            "tool_suggestion.accepted"
+        } else {
+            "tool_suggestion.auto_resolved"
+        };
         out.audit.push(
             AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
                 .target("tool_suggestion", &s.id)
@@ -217,7 +310,8 @@ pub(crate) async fn resolve_for_tool(tx: &mut Tx, ctx: &AdminCtx, tool: &ToolRow
         );
         out.resolved.push(s.id.clone());
     }
-    let supporters = store::suggestions::list_supporters(&mut **tx, SupporterTable::Tool, &out.resolved).await?;
+    let supporters =
+        store::suggestions::list_supporters(&mut **tx, SupporterTable::Tool, &out.resolved).await?;
     let mut seen = HashSet::new();
     for backer in supporters {
         // Newest first, so the first row per agent carries its latest reason.
@@ -225,7 +319,9 @@ pub(crate) async fn resolve_for_tool(tx: &mut Tx, ctx: &AdminCtx, tool: &ToolRow
             continue;
         }
         let history = ["pending", "approved", "denied", "revoked"];
-        if store::requests::agent_has_request_in(&mut **tx, &backer.agent_id, &tool.id, &history).await? {
+        if store::requests::agent_has_request_in(&mut **tx, &backer.agent_id, &tool.id, &history)
+            .await?
+        {
             continue;
         }
         let id = new_id();
@@ -252,42 +348,93 @@ pub(crate) async fn resolve_for_tool(tx: &mut Tx, ctx: &AdminCtx, tool: &ToolRow
 }
 
 /// Dismisses a pending suggestion with a reason; it cannot be re-suggested for 24 hours.
-pub async fn dismiss(svc: &Services, ctx: &AdminCtx, id: &str, reason: &str) -> ServiceResult<ToolSuggestionView> {
+pub async fn dismiss(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    reason: &str,
+) -> ServiceResult<ToolSuggestionView> {
     ctx.require(Permission::Decide)?;
     let mut check = Check::new();
     let reason = check.text("reason", reason, (1, limits::NOTE), true);
     check.finish("Say briefly why (up to 500 characters); agents see it.")?;
-    let not_found = || ServiceError::not_found("Suggestion not found.", "List suggestions with `agentkey suggestion list`.");
+    let not_found = || {
+        ServiceError::not_found(
+            "Suggestion not found.",
+            "List suggestions with `agentkey suggestion list`.",
+        )
+    };
     if !is_uuid(id) {
         return Err(not_found());
     }
     let now = clock::now_ms();
     let until = now + COOLDOWN_MS;
     let mut tx = svc.store.begin().await?;
-    let row = store::suggestions::find_tool_suggestion(&mut *tx, &ctx.org_id, id).await?.ok_or_else(not_found)?;
-    if !store::suggestions::close_tool_suggestion(&mut tx, id, "dismissed", Some(until), Some(&reason), None, &ctx.actor.label, now).await? {
-        return Err(ServiceError::conflict(&format!("The suggestion is {}, not pending.", row.status), "Nothing to dismiss."));
+    let row = store::suggestions::find_tool_suggestion(&mut *tx, &ctx.org_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if !store::suggestions::close_tool_suggestion(
+        &mut tx,
+        id,
+        "dismissed",
+        Some(until),
+        Some(&reason),
+        None,
+        &ctx.actor.label,
+        now,
+    )
+    .await?
+    {
+        return Err(ServiceError::conflict(
+            &format!("The suggestion is {}, not pending.", row.status),
+            "Nothing to dismiss.",
+        ));
     }
-    let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool_suggestion.dismissed")
-        .target("tool_suggestion", id)
-        .meta(json!({ "name": row.name, "reason": reason, "dismissed_until": clock::iso(until) }));
+    let entry = AuditEntry::new(
+        &ctx.org_id,
+        &ctx.actor,
+        &ctx.meta,
+        "tool_suggestion.dismissed",
+    )
+    .target("tool_suggestion", id)
+    .meta(json!({ "name": row.name, "reason": reason, "dismissed_until": clock::iso(until) }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
-    svc.events.publish(&ctx.org_id, EventKind::SuggestionChanged);
-    let mut views = views(svc, vec![ToolSuggestionRow { status: "dismissed".into(), dismissed_until: Some(until), dismissal_reason: Some(reason), ..row }]).await?;
+    svc.events
+        .publish(&ctx.org_id, EventKind::SuggestionChanged);
+    let mut views = views(
+        svc,
+        vec![ToolSuggestionRow {
+            status: "dismissed".into(),
+            dismissed_until: Some(until),
+            dismissal_reason: Some(reason),
+            ..row
+        }],
+    )
+    .await?;
     Ok(views.remove(0))
 }
 
 /// Suggestions in one status, with their backers.
-pub async fn list(svc: &Services, ctx: &AdminCtx, status: SuggestionStatus) -> ServiceResult<Vec<ToolSuggestionView>> {
+pub async fn list(
+    svc: &Services,
+    ctx: &AdminCtx,
+    status: SuggestionStatus,
+) -> ServiceResult<Vec<ToolSuggestionView>> {
     ctx.require(Permission::ReadAll)?;
-    let rows = store::suggestions::list_tool_suggestions(svc.store.reader(), &ctx.org_id, status.as_str()).await?;
+    let rows =
+        store::suggestions::list_tool_suggestions(svc.store.reader(), &ctx.org_id, status.as_str())
+            .await?;
     views(svc, rows).await
 }
 
-async fn views(svc: &Services, rows: Vec<ToolSuggestionRow>) -> ServiceResult<Vec<ToolSuggestionView>> {
+async fn views(
+    svc: &Services,
+    rows: Vec<ToolSuggestionRow>,
+) -> ServiceResult<Vec<ToolSuggestionView>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let supporters = store::suggestions::list_supporters(svc.store.reader(), SupporterTable::Tool, &ids).await?;
+    let supporters =
+        store::suggestions::list_supporters(svc.store.reader(), SupporterTable::Tool, &ids).await?;
     Ok(rows
         .into_iter()
         .map(|r| ToolSuggestionView {

@@ -20,7 +20,7 @@ use crate::model::{Access, AuthType, CredentialResponse, ErrorBody};
 use crate::server::audit::{AuditEntry, CommitError, VendGuard};
 use crate::server::events::EventKind;
 use crate::server::store::{self, requests::VendRow};
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 const CACHE_LIMIT: usize = 50_000;
 const ATTEMPTS: usize = 3;
@@ -72,7 +72,9 @@ impl VendCache {
     }
 
     fn plan(&self, agent_id: &str, tool_id: &str) -> Option<Arc<VendPlan>> {
-        lock(&self.plans).get(&(agent_id.to_owned(), tool_id.to_owned())).cloned()
+        lock(&self.plans)
+            .get(&(agent_id.to_owned(), tool_id.to_owned()))
+            .cloned()
     }
 
     fn put_plan(&self, agent_id: &str, plan: Arc<VendPlan>) {
@@ -94,7 +96,10 @@ impl VendCache {
 pub async fn authenticate(svc: &Services, key: &str, meta: RequestMeta) -> ServiceResult<AgentCtx> {
     let hash = agent_auth::hash(key);
     if let Some(agent) = svc.vend_cache.agent(&hash) {
-        return Ok(AgentCtx { meta, ..(*agent).clone() });
+        return Ok(AgentCtx {
+            meta,
+            ..(*agent).clone()
+        });
     }
     let agent = agent_auth::authenticate(svc, key, meta).await?;
     svc.vend_cache.put_agent(agent.clone());
@@ -106,13 +111,21 @@ fn not_found() -> ServiceError {
 }
 
 /// Fetches a credential for an authenticated agent.
-pub async fn fetch(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceResult<CredentialResponse> {
+pub async fn fetch(
+    svc: &Services,
+    agent: &AgentCtx,
+    tool_id: &str,
+) -> ServiceResult<CredentialResponse> {
     if !is_uuid(tool_id) {
         return Err(not_found());
     }
     let mut agent = agent.clone();
     for attempt in 0..ATTEMPTS {
-        let cached = if attempt == 0 { svc.vend_cache.plan(&agent.agent_id, tool_id) } else { None };
+        let cached = if attempt == 0 {
+            svc.vend_cache.plan(&agent.agent_id, tool_id)
+        } else {
+            None
+        };
         let plan = match cached {
             Some(plan) => plan,
             None => {
@@ -122,14 +135,19 @@ pub async fn fetch(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceRe
             }
         };
         let response = build_response(svc, &agent, &plan).await?;
-        let entry = AuditEntry::new(&agent.org_id, &agent.actor(), &agent.meta, "credential.vended")
-            .target("tool", &plan.tool_id)
-            .agent(&agent.agent_id)
-            .tool(&plan.tool_id)
-            .meta(json!({
-                "tool_name": plan.tool_name, "request_id": plan.request_id,
-                "credential_version": response.credential_version,
-            }));
+        let entry = AuditEntry::new(
+            &agent.org_id,
+            &agent.actor(),
+            &agent.meta,
+            "credential.vended",
+        )
+        .target("tool", &plan.tool_id)
+        .agent(&agent.agent_id)
+        .tool(&plan.tool_id)
+        .meta(json!({
+            "tool_name": plan.tool_name, "request_id": plan.request_id,
+            "credential_version": response.credential_version,
+        }));
         let guard = VendGuard {
             request_id: plan.request_id.clone(),
             key_hash: agent.key_hash.clone(),
@@ -139,27 +157,36 @@ pub async fn fetch(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceRe
         };
         match svc.audit.commit(entry, Some(guard)).await {
             Ok(()) => {
-                svc.events.publish(&agent.org_id, EventKind::CredentialVended);
+                svc.events
+                    .publish(&agent.org_id, EventKind::CredentialVended);
                 return Ok(response);
             }
             Err(CommitError::Stale) => {
                 // Something changed: forget the cached view and re-check the agent itself
                 // (it may be suspended, deleted or rotated) before planning again.
-                svc.vend_cache.forget(&agent.key_hash, &agent.agent_id, tool_id);
-                agent = agent_auth::authenticate_hash(svc, &agent.key_hash, agent.meta.clone()).await?;
+                svc.vend_cache
+                    .forget(&agent.key_hash, &agent.agent_id, tool_id);
+                agent =
+                    agent_auth::authenticate_hash(svc, &agent.key_hash, agent.meta.clone()).await?;
             }
             Err(CommitError::Failed(reason)) => {
-                return Err(ServiceError::Internal(anyhow::anyhow!("credential not released: {reason}")));
+                return Err(ServiceError::Internal(anyhow::anyhow!(
+                    "credential not released: {reason}"
+                )));
             }
         }
     }
-    Err(ServiceError::conflict("The grant changed while the credential was being fetched.", "Retry the fetch."))
+    Err(ServiceError::conflict(
+        "The grant changed while the credential was being fetched.",
+        "Retry the fetch.",
+    ))
 }
 
 async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceResult<VendPlan> {
-    let row = store::requests::find_vend_row(svc.store.reader(), &agent.org_id, &agent.agent_id, tool_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let row =
+        store::requests::find_vend_row(svc.store.reader(), &agent.org_id, &agent.agent_id, tool_id)
+            .await?
+            .ok_or_else(not_found)?;
     let now = clock::now_ms();
     let access = match row.status.as_deref() {
         None => Access::None,
@@ -170,7 +197,11 @@ async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceRe
         return Err(not_approved(&row, access, tool_id));
     }
     let per_agent = row.credential_mode == "per_agent";
-    let blob = if per_agent { row.grant_blob.clone() } else { row.tool_blob.clone() };
+    let blob = if per_agent {
+        row.grant_blob.clone()
+    } else {
+        row.tool_blob.clone()
+    };
     let Some(blob) = blob else {
         return Err(ServiceError::Conflict(
             ErrorBody::new("The credential for this tool has not been configured yet.")
@@ -195,23 +226,39 @@ async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceRe
 
 fn not_approved(row: &VendRow, access: Access, tool_id: &str) -> ServiceError {
     let hint = match access {
-        Access::Pending => "Your request is pending; wait for a human to approve it (poll GET /api/tools).".to_owned(),
+        Access::Pending => {
+            "Your request is pending; wait for a human to approve it (poll GET /api/tools)."
+                .to_owned()
+        }
         Access::Denied => format!(
             "Your request was denied{}. You may request again with a better justification.",
-            row.decision_note.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            row.decision_note
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
         ),
-        Access::Revoked => format!("Your access was revoked. Request again with POST /api/tools/{tool_id}/request if you still need it."),
-        Access::Expired => format!("Your access expired. Request again with POST /api/tools/{tool_id}/request."),
+        Access::Revoked => format!(
+            "Your access was revoked. Request again with POST /api/tools/{tool_id}/request if you still need it."
+        ),
+        Access::Expired => {
+            format!("Your access expired. Request again with POST /api/tools/{tool_id}/request.")
+        }
         _ => format!("Request access first with POST /api/tools/{tool_id}/request."),
     };
-    let mut body = ErrorBody::new("This tool has not been approved for the agent.").hint(hint).with("your_access", access.as_str());
+    let mut body = ErrorBody::new("This tool has not been approved for the agent.")
+        .hint(hint)
+        .with("your_access", access.as_str());
     if access == Access::Denied {
         body = body.with("denial_reason", row.decision_note.clone());
     }
     ServiceError::Forbidden(body)
 }
 
-async fn build_response(svc: &Services, agent: &AgentCtx, plan: &VendPlan) -> ServiceResult<CredentialResponse> {
+async fn build_response(
+    svc: &Services,
+    agent: &AgentCtx,
+    plan: &VendPlan,
+) -> ServiceResult<CredentialResponse> {
     let slot = if plan.per_agent {
         grants::credential_slot(&agent.org_id, &plan.request_id)
     } else {
@@ -224,7 +271,10 @@ async fn build_response(svc: &Services, agent: &AgentCtx, plan: &VendPlan) -> Se
     // OAuth credentials are often JSON documents (token + refresh token); hand them over as
     // JSON when they parse, as the original did.
     let credential = match plan.auth_type {
-        AuthType::OauthToken => serde_json::from_str::<Value>(text).ok().filter(Value::is_object).unwrap_or_else(|| Value::String(text.to_owned())),
+        AuthType::OauthToken => serde_json::from_str::<Value>(text)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::String(text.to_owned())),
         _ => Value::String(text.to_owned()),
     };
     Ok(CredentialResponse {
@@ -235,7 +285,11 @@ async fn build_response(svc: &Services, agent: &AgentCtx, plan: &VendPlan) -> Se
         instructions: plan.instructions.clone(),
         suggest_instructions_endpoint: format!("/api/tools/{}/instructions/suggest", plan.tool_id),
         grant_expires_at: clock::iso_opt(plan.expires_at),
-        credential_version: if plan.per_agent { plan.grant_credential_version } else { plan.tool_credential_version },
+        credential_version: if plan.per_agent {
+            plan.grant_credential_version
+        } else {
+            plan.tool_credential_version
+        },
         instructions_version: plan.instructions_version,
     })
 }

@@ -1,6 +1,6 @@
 //! Agents and their key hashes.
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 
@@ -25,32 +25,43 @@ const COLUMNS: &str = "id, organization_id, name, description, key_hash, key_pre
 
 #[tracing::instrument(skip_all, fields(agent_id = %row.id))]
 pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> sqlx::Result<()> {
-    sqlx::query(&format!("INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
-        .bind(&row.id)
-        .bind(&row.organization_id)
-        .bind(&row.name)
-        .bind(&row.description)
-        .bind(&row.key_hash)
-        .bind(&row.key_prefix)
-        .bind(&row.status)
-        .bind(&row.created_by)
-        .bind(row.created_at)
-        .bind(row.updated_at)
-        .bind(row.last_used_at)
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
+    sqlx::query(&format!(
+        "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(&row.id)
+    .bind(&row.organization_id)
+    .bind(&row.name)
+    .bind(&row.description)
+    .bind(&row.key_hash)
+    .bind(&row.key_prefix)
+    .bind(&row.status)
+    .bind(&row.created_by)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .bind(row.last_used_at)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
 }
 
-pub async fn find_agent(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<AgentRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE organization_id = $1 AND id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(ex)
-        .await
+pub async fn find_agent(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<AgentRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 AND id = $2"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(ex)
+    .await
 }
 
-pub async fn find_agent_by_key_hash(ex: impl AnyExecutor<'_>, key_hash: &str) -> sqlx::Result<Option<AgentRow>> {
+pub async fn find_agent_by_key_hash(
+    ex: impl AnyExecutor<'_>,
+    key_hash: &str,
+) -> sqlx::Result<Option<AgentRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE key_hash = $1"))
         .bind(key_hash)
         .fetch_optional(ex)
@@ -58,13 +69,21 @@ pub async fn find_agent_by_key_hash(ex: impl AnyExecutor<'_>, key_hash: &str) ->
 }
 
 pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<AgentRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"))
-        .bind(org_id)
-        .fetch_all(ex)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(org_id)
+    .fetch_all(ex)
+    .await
 }
 
-pub async fn update_agent_key(tx: &mut Tx, id: &str, key_hash: &str, key_prefix: &str, now: i64) -> sqlx::Result<()> {
+pub async fn update_agent_key(
+    tx: &mut Tx,
+    id: &str,
+    key_hash: &str,
+    key_prefix: &str,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE agents SET key_hash = $2, key_prefix = $3, updated_at = $4 WHERE id = $1")
         .bind(id)
         .bind(key_hash)
@@ -76,20 +95,36 @@ pub async fn update_agent_key(tx: &mut Tx, id: &str, key_hash: &str, key_prefix:
 }
 
 /// Sets the status only if it differs; returns whether a row changed.
-pub async fn update_agent_status(tx: &mut Tx, id: &str, status: &str, now: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE agents SET status = $2, updated_at = $3 WHERE id = $1 AND status <> $2")
-        .bind(id)
-        .bind(status)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+pub async fn update_agent_status(
+    tx: &mut Tx,
+    id: &str,
+    status: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE agents SET status = $2, updated_at = $3 WHERE id = $1 AND status <> $2",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
 pub async fn delete_agent(tx: &mut Tx, id: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM agents WHERE id = $1").bind(id).execute(&mut **tx).await.map(|_| ())
+    sqlx::query("DELETE FROM agents WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
 }
 
 pub async fn touch_agent(ex: impl AnyExecutor<'_>, id: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE agents SET last_used_at = $2 WHERE id = $1").bind(id).bind(now).execute(ex).await.map(|_| ())
+    sqlx::query("UPDATE agents SET last_used_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(ex)
+        .await
+        .map(|_| ())
 }

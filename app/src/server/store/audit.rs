@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 use crate::server::audit::chain;
@@ -42,17 +42,29 @@ pub struct HeadCache(Arc<Mutex<HashMap<String, (i64, String)>>>);
 
 impl HeadCache {
     pub fn get(&self, org_id: &str) -> Option<(i64, String)> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(org_id).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(org_id)
+            .cloned()
     }
 
     pub fn set(&self, org_id: &str, seq: i64, hash: &str) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(org_id.to_owned(), (seq, hash.to_owned()));
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(org_id.to_owned(), (seq, hash.to_owned()));
     }
 }
 
 /// Moves the head from `(from_seq, from_hash)` to `(to_seq, to_hash)` only if it is still
 /// there; returns false when the head had moved on.
-pub async fn advance_head(tx: &mut Tx, org_id: &str, from: (i64, &str), to: (i64, &str)) -> sqlx::Result<bool> {
+pub async fn advance_head(
+    tx: &mut Tx,
+    org_id: &str,
+    from: (i64, &str),
+    to: (i64, &str),
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE audit_heads SET seq = $4, hash = $5 WHERE organization_id = $1 AND seq = $2 AND hash = $3",
     )
@@ -80,12 +92,13 @@ pub async fn insert_head(tx: &mut Tx, org_id: &str) -> sqlx::Result<()> {
 /// The UPDATE takes the head's row lock, which serializes appends per organization.
 pub async fn reserve_seq(tx: &mut Tx, org_id: &str, n: usize) -> sqlx::Result<(i64, String)> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
-    let (last, prev): (i64, String) =
-        sqlx::query_as("UPDATE audit_heads SET seq = seq + $2 WHERE organization_id = $1 RETURNING seq, hash")
-            .bind(org_id)
-            .bind(n)
-            .fetch_one(&mut **tx)
-            .await?;
+    let (last, prev): (i64, String) = sqlx::query_as(
+        "UPDATE audit_heads SET seq = seq + $2 WHERE organization_id = $1 RETURNING seq, hash",
+    )
+    .bind(org_id)
+    .bind(n)
+    .fetch_one(&mut **tx)
+    .await?;
     Ok((last - n + 1, prev))
 }
 
@@ -99,8 +112,14 @@ pub async fn set_head_hash(tx: &mut Tx, org_id: &str, hash: &str) -> sqlx::Resul
 }
 
 /// The stored head of an organization's chain: (seq, hash).
-pub async fn find_head(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Option<(i64, String)>> {
-    sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE organization_id = $1").bind(org_id).fetch_optional(ex).await
+pub async fn find_head(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+) -> sqlx::Result<Option<(i64, String)>> {
+    sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE organization_id = $1")
+        .bind(org_id)
+        .fetch_optional(ex)
+        .await
 }
 
 /// Inserts already-chained rows in one statement whatever their number: the rows travel as
@@ -115,9 +134,23 @@ pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> sqlx::Result<()> {
         rows.iter()
             .map(|r| {
                 serde_json::json!([
-                    r.id, r.organization_id, r.seq, r.created_at, r.actor_type, r.actor_id, r.actor_label,
-                    r.action, r.target_type, r.target_id, r.agent_id, r.tool_id, r.ip, r.user_agent,
-                    r.metadata, r.prev_hash, r.hash
+                    r.id,
+                    r.organization_id,
+                    r.seq,
+                    r.created_at,
+                    r.actor_type,
+                    r.actor_id,
+                    r.actor_label,
+                    r.action,
+                    r.target_type,
+                    r.target_id,
+                    r.agent_id,
+                    r.tool_id,
+                    r.ip,
+                    r.user_agent,
+                    r.metadata,
+                    r.prev_hash,
+                    r.hash
                 ])
             })
             .collect(),
@@ -125,15 +158,29 @@ pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> sqlx::Result<()> {
     let sql = if super::is_postgres(tx) {
         // PostgreSQL types the extracted text: seq and created_at (fields 2 and 3) are bigint.
         let fields = (0..COLUMN_COUNT)
-            .map(|i| if i == 2 || i == 3 { format!("(value ->> {i})::bigint") } else { format!("value ->> {i}") })
+            .map(|i| {
+                if i == 2 || i == 3 {
+                    format!("(value ->> {i})::bigint")
+                } else {
+                    format!("value ->> {i}")
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ");
-        format!("INSERT INTO audit_log ({COLUMNS}) SELECT {fields} FROM json_array_elements($1::json) AS rows (value)")
+        format!(
+            "INSERT INTO audit_log ({COLUMNS}) SELECT {fields} FROM json_array_elements($1::json) AS rows (value)"
+        )
     } else {
-        let fields = (0..COLUMN_COUNT).map(|i| format!("value ->> {i}")).collect::<Vec<_>>().join(", ");
+        let fields = (0..COLUMN_COUNT)
+            .map(|i| format!("value ->> {i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         format!("INSERT INTO audit_log ({COLUMNS}) SELECT {fields} FROM json_each($1)")
     };
-    sqlx::query(&sql).bind(packed.to_string()).execute(&mut **tx).await?;
+    sqlx::query(&sql)
+        .bind(packed.to_string())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -151,7 +198,12 @@ pub struct AuditFilter {
 }
 
 /// Rows newest first, filtered, at most `limit`.
-pub async fn list_rows(ex: impl AnyExecutor<'_>, org_id: &str, f: &AuditFilter, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
+pub async fn list_rows(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    f: &AuditFilter,
+    limit: i64,
+) -> sqlx::Result<Vec<AuditRow>> {
     let mut sql = format!("SELECT {COLUMNS} FROM audit_log WHERE organization_id = $1");
     let mut n = 1;
     // Each condition takes the next parameter number; `#` in the template stands for it.
@@ -159,17 +211,34 @@ pub async fn list_rows(ex: impl AnyExecutor<'_>, org_id: &str, f: &AuditFilter, 
         n += 1;
         sql.push_str(&template.replace('#', &format!("${n}")));
     };
-    if f.action.is_some() { clause(&mut sql, " AND action = #"); }
-    if f.agent_id.is_some() { clause(&mut sql, " AND agent_id = #"); }
-    if f.tool_id.is_some() { clause(&mut sql, " AND tool_id = #"); }
+    if f.action.is_some() {
+        clause(&mut sql, " AND action = #");
+    }
+    if f.agent_id.is_some() {
+        clause(&mut sql, " AND agent_id = #");
+    }
+    if f.tool_id.is_some() {
+        clause(&mut sql, " AND tool_id = #");
+    }
     // People filter by the name they see (an email); the CLI passes ids. One parameter.
-    if f.actor_id.is_some() { clause(&mut sql, " AND (actor_id = # OR actor_label = #)"); }
-    if f.from_ms.is_some() { clause(&mut sql, " AND created_at >= #"); }
-    if f.to_ms.is_some() { clause(&mut sql, " AND created_at < #"); }
-    if f.before_seq.is_some() { clause(&mut sql, " AND seq < #"); }
+    if f.actor_id.is_some() {
+        clause(&mut sql, " AND (actor_id = # OR actor_label = #)");
+    }
+    if f.from_ms.is_some() {
+        clause(&mut sql, " AND created_at >= #");
+    }
+    if f.to_ms.is_some() {
+        clause(&mut sql, " AND created_at < #");
+    }
+    if f.before_seq.is_some() {
+        clause(&mut sql, " AND seq < #");
+    }
     sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", n + 1));
     let mut query = sqlx::query_as::<_, AuditRow>(&sql).bind(org_id);
-    for text in [&f.action, &f.agent_id, &f.tool_id, &f.actor_id].into_iter().flatten() {
+    for text in [&f.action, &f.agent_id, &f.tool_id, &f.actor_id]
+        .into_iter()
+        .flatten()
+    {
         query = query.bind(text);
     }
     for number in [f.from_ms, f.to_ms, f.before_seq].into_iter().flatten() {
@@ -179,7 +248,12 @@ pub async fn list_rows(ex: impl AnyExecutor<'_>, org_id: &str, f: &AuditFilter, 
 }
 
 /// Rows of an organization in chain order, starting after `after_seq`, at most `limit`.
-pub async fn scan_rows(ex: impl AnyExecutor<'_>, org_id: &str, after_seq: i64, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
+pub async fn scan_rows(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<AuditRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_log WHERE organization_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
     ))

@@ -1,6 +1,6 @@
 //! Sign-in tokens, dashboard sessions, and the membership lookups that authorize a session.
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 
@@ -23,7 +23,11 @@ pub struct NewToken<'a> {
     pub expires_at: i64,
 }
 
-pub async fn insert_token(ex: impl AnyExecutor<'_>, t: &NewToken<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn insert_token(
+    ex: impl AnyExecutor<'_>,
+    t: &NewToken<'_>,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO sign_in_tokens (id, token_hash, purpose, email, requested_ip, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -40,7 +44,10 @@ pub async fn insert_token(ex: impl AnyExecutor<'_>, t: &NewToken<'_>, now: i64) 
     .map(|_| ())
 }
 
-pub async fn find_token(ex: impl AnyExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<TokenRow>> {
+pub async fn find_token(
+    ex: impl AnyExecutor<'_>,
+    token_hash: &str,
+) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as("SELECT id, purpose, email, expires_at, consumed_at FROM sign_in_tokens WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(ex)
@@ -49,11 +56,13 @@ pub async fn find_token(ex: impl AnyExecutor<'_>, token_hash: &str) -> sqlx::Res
 
 /// Marks a token used; false when it was already used (the loser of a double submit).
 pub async fn consume_token(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE sign_in_tokens SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE sign_in_tokens SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -67,7 +76,9 @@ pub async fn expire_bootstrap_tokens(ex: impl AnyExecutor<'_>, now: i64) -> sqlx
 }
 
 pub async fn count_memberships(ex: impl AnyExecutor<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM memberships").fetch_one(ex).await
+    sqlx::query_scalar("SELECT COUNT(*) FROM memberships")
+        .fetch_one(ex)
+        .await
 }
 
 /// A person's membership in one organization.
@@ -84,15 +95,23 @@ const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, o.id AS organizati
                              FROM memberships m JOIN users u ON u.id = m.user_id JOIN organizations o ON o.id = m.organization_id";
 
 /// Every membership of a user, oldest first.
-pub async fn find_memberships(ex: impl AnyExecutor<'_>, user_id: &str) -> sqlx::Result<Vec<MemberRow>> {
-    sqlx::query_as(&format!("{MEMBER_SELECT} WHERE u.id = $1 ORDER BY m.created_at, o.id"))
-        .bind(user_id)
-        .fetch_all(ex)
-        .await
+pub async fn find_memberships(
+    ex: impl AnyExecutor<'_>,
+    user_id: &str,
+) -> sqlx::Result<Vec<MemberRow>> {
+    sqlx::query_as(&format!(
+        "{MEMBER_SELECT} WHERE u.id = $1 ORDER BY m.created_at, o.id"
+    ))
+    .bind(user_id)
+    .fetch_all(ex)
+    .await
 }
 
 /// The user id for an email address that belongs to at least one organization.
-pub async fn find_member_user(ex: impl AnyExecutor<'_>, email: &str) -> sqlx::Result<Option<String>> {
+pub async fn find_member_user(
+    ex: impl AnyExecutor<'_>,
+    email: &str,
+) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar(
         "SELECT u.id FROM users u WHERE u.email = $1 AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)",
     )
@@ -124,7 +143,11 @@ pub struct SessionWrite<'a> {
 }
 
 /// Inserts or replaces a session; `created_at` survives updates.
-pub async fn upsert_session(ex: impl AnyExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn upsert_session(
+    ex: impl AnyExecutor<'_>,
+    s: &SessionWrite<'_>,
+    now: i64,
+) -> sqlx::Result<()> {
     write_session(
         ex,
         s,
@@ -137,12 +160,23 @@ pub async fn upsert_session(ex: impl AnyExecutor<'_>, s: &SessionWrite<'_>, now:
 }
 
 /// Inserts a new session; false when the id is taken (the caller picks another id).
-pub async fn insert_session(ex: impl AnyExecutor<'_>, s: &SessionWrite<'_>, now: i64) -> sqlx::Result<bool> {
-    write_session(ex, s, now, "DO NOTHING").await.map(|rows| rows == 1)
+pub async fn insert_session(
+    ex: impl AnyExecutor<'_>,
+    s: &SessionWrite<'_>,
+    now: i64,
+) -> sqlx::Result<bool> {
+    write_session(ex, s, now, "DO NOTHING")
+        .await
+        .map(|rows| rows == 1)
 }
 
 /// One session INSERT with the given conflict action; returns the rows written.
-async fn write_session(ex: impl AnyExecutor<'_>, s: &SessionWrite<'_>, now: i64, on_conflict: &str) -> sqlx::Result<u64> {
+async fn write_session(
+    ex: impl AnyExecutor<'_>,
+    s: &SessionWrite<'_>,
+    now: i64,
+    on_conflict: &str,
+) -> sqlx::Result<u64> {
     let sql = format!(
         "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id_hash) {on_conflict}"
@@ -160,17 +194,28 @@ async fn write_session(ex: impl AnyExecutor<'_>, s: &SessionWrite<'_>, now: i64,
     Ok(done.rows_affected())
 }
 
-const SESSION_COLUMNS: &str = "id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at";
+const SESSION_COLUMNS: &str =
+    "id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at";
 
-pub async fn find_session(ex: impl AnyExecutor<'_>, id_hash: &str, now: i64) -> sqlx::Result<Option<SessionRow>> {
-    sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"))
-        .bind(id_hash)
-        .bind(now)
-        .fetch_optional(ex)
-        .await
+pub async fn find_session(
+    ex: impl AnyExecutor<'_>,
+    id_hash: &str,
+    now: i64,
+) -> sqlx::Result<Option<SessionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"
+    ))
+    .bind(id_hash)
+    .bind(now)
+    .fetch_optional(ex)
+    .await
 }
 
-pub async fn list_user_sessions(ex: impl AnyExecutor<'_>, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
+pub async fn list_user_sessions(
+    ex: impl AnyExecutor<'_>,
+    user_id: &str,
+    now: i64,
+) -> sqlx::Result<Vec<SessionRow>> {
     sqlx::query_as(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY updated_at DESC"
     ))
@@ -181,20 +226,32 @@ pub async fn list_user_sessions(ex: impl AnyExecutor<'_>, user_id: &str, now: i6
 }
 
 pub async fn delete_session(ex: impl AnyExecutor<'_>, id_hash: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(ex).await.map(|_| ())
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(ex)
+        .await
+        .map(|_| ())
 }
 
 /// Deletes one of a user's sessions by the public handle shown in the session list.
-pub async fn delete_user_session(ex: impl AnyExecutor<'_>, user_id: &str, id_hash_prefix: &str) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND substr(id_hash, 1, 16) = $2")
-        .bind(user_id)
-        .bind(id_hash_prefix)
-        .execute(ex)
-        .await?;
+pub async fn delete_user_session(
+    ex: impl AnyExecutor<'_>,
+    user_id: &str,
+    id_hash_prefix: &str,
+) -> sqlx::Result<u64> {
+    let done =
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND substr(id_hash, 1, 16) = $2")
+            .bind(user_id)
+            .bind(id_hash_prefix)
+            .execute(ex)
+            .await?;
     Ok(done.rows_affected())
 }
 
 pub async fn delete_expired_sessions(ex: impl AnyExecutor<'_>, now: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(ex).await?;
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(ex)
+        .await?;
     Ok(done.rows_affected())
 }

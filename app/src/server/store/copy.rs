@@ -59,16 +59,25 @@ struct Column {
 /// The tables of the database (AgentKey's and any other), without the migrations table.
 pub async fn table_names(store: &Store) -> sqlx::Result<BTreeSet<String>> {
     let sql = match store.backend() {
-        Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-        Backend::Postgres => "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+        }
+        Backend::Postgres => {
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()"
+        }
     };
     let names: Vec<String> = sqlx::query_scalar(sql).fetch_all(store.reader()).await?;
-    Ok(names.into_iter().filter(|n| n != "_sqlx_migrations").collect())
+    Ok(names
+        .into_iter()
+        .filter(|n| n != "_sqlx_migrations")
+        .collect())
 }
 
 /// The versions of the migrations applied, oldest first.
 pub async fn migration_versions(store: &Store) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version").fetch_all(store.reader()).await
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
+        .fetch_all(store.reader())
+        .await
 }
 
 async fn columns(store: &Store, table: &str) -> sqlx::Result<Vec<Column>> {
@@ -90,7 +99,10 @@ async fn columns(store: &Store, table: &str) -> sqlx::Result<Vec<Column>> {
         .into_iter()
         .map(|(name, ty)| {
             let ty = ty.to_ascii_lowercase();
-            Column { name, integer: ty.contains("int") }
+            Column {
+                name,
+                integer: ty.contains("int"),
+            }
         })
         .collect())
 }
@@ -99,7 +111,9 @@ async fn columns(store: &Store, table: &str) -> sqlx::Result<Vec<Column>> {
 pub async fn count_rows(conn: &mut sqlx::AnyConnection) -> sqlx::Result<Vec<(String, i64)>> {
     let mut out = Vec::with_capacity(TABLES.len());
     for table in TABLES {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *conn).await?;
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut *conn)
+            .await?;
         out.push(((*table).to_owned(), n));
     }
     Ok(out)
@@ -110,7 +124,10 @@ pub async fn count_rows(conn: &mut sqlx::AnyConnection) -> sqlx::Result<Vec<(Str
 /// `from` keep going). Refuses a non-empty target, tables this version does not know, and
 /// databases at different schema versions.
 pub async fn copy_all(from: &Store, to: &Store) -> anyhow::Result<CopyReport> {
-    let (source_versions, target_versions) = (migration_versions(from).await?, migration_versions(to).await?);
+    let (source_versions, target_versions) = (
+        migration_versions(from).await?,
+        migration_versions(to).await?,
+    );
     if source_versions != target_versions {
         bail!(
             "the source is at schema version {:?} and the target at {:?}; run `agentkey migrate` against the source first",
@@ -124,30 +141,50 @@ pub async fn copy_all(from: &Store, to: &Store) -> anyhow::Result<CopyReport> {
         if found != known {
             let extra: Vec<_> = found.difference(&known).collect();
             let missing: Vec<_> = known.difference(&found).collect();
-            bail!("the {side} database does not have AgentKey's tables (unknown: {extra:?}, missing: {missing:?})");
+            bail!(
+                "the {side} database does not have AgentKey's tables (unknown: {extra:?}, missing: {missing:?})"
+            );
         }
     }
 
     let mut source = match from.backend() {
         Backend::Sqlite => from.reader().begin().await?,
-        Backend::Postgres => from.reader().begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+        Backend::Postgres => {
+            from.reader()
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?
+        }
     };
     // Checked inside the write transaction, which holds the target's write lock: nothing can
     // be written to the target between the check and the copy.
     let mut target = to.begin().await?;
-    if let Some((table, n)) = count_rows(&mut target).await?.into_iter().find(|(_, n)| *n > 0) {
-        bail!("the target database is not empty ({n} rows in {table}); refusing to overwrite it — use a new, empty database");
+    if let Some((table, n)) = count_rows(&mut target)
+        .await?
+        .into_iter()
+        .find(|(_, n)| *n > 0)
+    {
+        bail!(
+            "the target database is not empty ({n} rows in {table}); refusing to overwrite it — use a new, empty database"
+        );
     }
     let mut report = CopyReport::default();
     for table in TABLES {
         let columns = columns(to, table).await?;
-        let names = columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+        let names = columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         let per_batch = (MAX_PARAMS / columns.len().max(1)).max(1);
         let select = format!("SELECT {names} FROM {table}");
         let mut rows = sqlx::query(&select).fetch(&mut *source);
         let mut batch = Vec::with_capacity(per_batch);
         let mut copied = 0i64;
-        while let Some(row) = rows.try_next().await.with_context(|| format!("reading {table}"))? {
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .with_context(|| format!("reading {table}"))?
+        {
             batch.push(row);
             if batch.len() == per_batch {
                 copied += insert_batch(&mut target, table, &names, &columns, &batch).await?;
@@ -156,7 +193,9 @@ pub async fn copy_all(from: &Store, to: &Store) -> anyhow::Result<CopyReport> {
         }
         drop(rows);
         copied += insert_batch(&mut target, table, &names, &columns, &batch).await?;
-        let expected: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *source).await?;
+        let expected: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut *source)
+            .await?;
         if copied != expected {
             bail!("{table}: copied {copied} rows but the source snapshot holds {expected}");
         }
@@ -168,12 +207,21 @@ pub async fn copy_all(from: &Store, to: &Store) -> anyhow::Result<CopyReport> {
     // Counted again from the committed target, independently of the copy loop.
     let landed = count_rows(&mut *to.reader().acquire().await?).await?;
     if landed != report.tables {
-        bail!("row counts differ after the copy: copied {:?}, target holds {landed:?}", report.tables);
+        bail!(
+            "row counts differ after the copy: copied {:?}, target holds {landed:?}",
+            report.tables
+        );
     }
     Ok(report)
 }
 
-async fn insert_batch(tx: &mut super::Tx, table: &str, names: &str, columns: &[Column], rows: &[sqlx::any::AnyRow]) -> anyhow::Result<i64> {
+async fn insert_batch(
+    tx: &mut super::Tx,
+    table: &str,
+    names: &str,
+    columns: &[Column],
+    rows: &[sqlx::any::AnyRow],
+) -> anyhow::Result<i64> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -187,12 +235,21 @@ async fn insert_batch(tx: &mut super::Tx, table: &str, names: &str, columns: &[C
     for row in rows {
         for (i, column) in columns.iter().enumerate() {
             query = if column.integer {
-                query.bind(row.try_get::<Option<i64>, _>(i).with_context(|| format!("{table}.{}", column.name))?)
+                query.bind(
+                    row.try_get::<Option<i64>, _>(i)
+                        .with_context(|| format!("{table}.{}", column.name))?,
+                )
             } else {
-                query.bind(row.try_get::<Option<String>, _>(i).with_context(|| format!("{table}.{}", column.name))?)
+                query.bind(
+                    row.try_get::<Option<String>, _>(i)
+                        .with_context(|| format!("{table}.{}", column.name))?,
+                )
             };
         }
     }
-    let done = query.execute(&mut **tx).await.with_context(|| format!("writing {table}"))?;
+    let done = query
+        .execute(&mut **tx)
+        .await
+        .with_context(|| format!("writing {table}"))?;
     Ok(i64::try_from(done.rows_affected()).unwrap_or(i64::MAX))
 }

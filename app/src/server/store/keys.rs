@@ -1,6 +1,6 @@
 //! Wrapped data keys.
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 
@@ -29,29 +29,45 @@ pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> sqlx::R
 
 /// The id of a master key other than `kek_id` that wraps some data key, if any.
 pub async fn other_kek_id(ex: impl AnyExecutor<'_>, kek_id: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT kek_id FROM data_keys WHERE kek_id <> $1 LIMIT 1").bind(kek_id).fetch_optional(ex).await
+    sqlx::query_scalar("SELECT kek_id FROM data_keys WHERE kek_id <> $1 LIMIT 1")
+        .bind(kek_id)
+        .fetch_optional(ex)
+        .await
 }
 
 /// Every data key, oldest first (so the newest per organization is loaded last).
 pub async fn list_data_keys(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<DataKeyRow>> {
-    sqlx::query_as("SELECT id, organization_id, kek_id, wrapped_key FROM data_keys ORDER BY created_at, id")
-        .fetch_all(ex)
-        .await
+    sqlx::query_as(
+        "SELECT id, organization_id, kek_id, wrapped_key FROM data_keys ORDER BY created_at, id",
+    )
+    .fetch_all(ex)
+    .await
 }
 
-pub async fn update_data_key_wrapping(tx: &mut Tx, id: &str, kek_id: &str, wrapped: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE data_keys SET kek_id = $2, wrapped_key = $3, rewrapped_at = $4 WHERE id = $1")
-        .bind(id)
-        .bind(kek_id)
-        .bind(wrapped)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
+pub async fn update_data_key_wrapping(
+    tx: &mut Tx,
+    id: &str,
+    kek_id: &str,
+    wrapped: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE data_keys SET kek_id = $2, wrapped_key = $3, rewrapped_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(kek_id)
+    .bind(wrapped)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
 }
 
 /// The data keys of one organization, oldest first.
-pub async fn list_data_keys_for_org(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<DataKeyRow>> {
+pub async fn list_data_keys_for_org(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+) -> sqlx::Result<Vec<DataKeyRow>> {
     sqlx::query_as(
         "SELECT id, organization_id, kek_id, wrapped_key FROM data_keys WHERE organization_id = $1 ORDER BY created_at, id",
     )

@@ -1,6 +1,6 @@
 //! Members of an organization and invitations to join it.
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 
@@ -13,7 +13,10 @@ pub struct MembershipRow {
     pub created_at: i64,
 }
 
-pub async fn list_members(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<MembershipRow>> {
+pub async fn list_members(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+) -> sqlx::Result<Vec<MembershipRow>> {
     sqlx::query_as(
         "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = $1 ORDER BY m.created_at, u.email",
@@ -23,7 +26,11 @@ pub async fn list_members(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Resul
     .await
 }
 
-pub async fn find_member(ex: impl AnyExecutor<'_>, org_id: &str, user_id: &str) -> sqlx::Result<Option<MembershipRow>> {
+pub async fn find_member(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    user_id: &str,
+) -> sqlx::Result<Option<MembershipRow>> {
     sqlx::query_as(
         "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = $1 AND m.user_id = $2",
@@ -35,16 +42,22 @@ pub async fn find_member(ex: impl AnyExecutor<'_>, org_id: &str, user_id: &str) 
 }
 
 pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner'").bind(org_id).fetch_one(ex).await
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner'",
+    )
+    .bind(org_id)
+    .fetch_one(ex)
+    .await
 }
 
 pub async fn set_role(tx: &mut Tx, org_id: &str, user_id: &str, role: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE memberships SET role = $3 WHERE organization_id = $1 AND user_id = $2")
-        .bind(org_id)
-        .bind(user_id)
-        .bind(role)
-        .execute(&mut **tx)
-        .await?;
+    let done =
+        sqlx::query("UPDATE memberships SET role = $3 WHERE organization_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .bind(role)
+            .execute(&mut **tx)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -59,7 +72,11 @@ pub async fn delete_membership(tx: &mut Tx, org_id: &str, user_id: &str) -> sqlx
 
 /// Ends every session of a user (they were removed from an organization).
 pub async fn delete_user_sessions(tx: &mut Tx, user_id: &str) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }
 
 /// An `invitations` row.
@@ -76,7 +93,8 @@ pub struct InvitationRow {
     pub revoked_at: Option<i64>,
 }
 
-const INVITATION_COLUMNS: &str = "id, organization_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at";
+const INVITATION_COLUMNS: &str =
+    "id, organization_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at";
 
 /// A new invitation (the token is stored as its hash).
 pub struct NewInvitation<'a> {
@@ -108,7 +126,11 @@ pub async fn insert_invitation(tx: &mut Tx, i: &NewInvitation<'_>, now: i64) -> 
 }
 
 /// Open invitations of an organization (not accepted, not revoked, not expired).
-pub async fn list_open_invitations(ex: impl AnyExecutor<'_>, org_id: &str, now: i64) -> sqlx::Result<Vec<InvitationRow>> {
+pub async fn list_open_invitations(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    now: i64,
+) -> sqlx::Result<Vec<InvitationRow>> {
     sqlx::query_as(&format!(
         "SELECT {INVITATION_COLUMNS} FROM invitations WHERE organization_id = $1 AND accepted_at IS NULL \
          AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC"
@@ -119,23 +141,39 @@ pub async fn list_open_invitations(ex: impl AnyExecutor<'_>, org_id: &str, now: 
     .await
 }
 
-pub async fn find_invitation(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<InvitationRow>> {
-    sqlx::query_as(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE organization_id = $1 AND id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(ex)
-        .await
+pub async fn find_invitation(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<InvitationRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE organization_id = $1 AND id = $2"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(ex)
+    .await
 }
 
-pub async fn find_invitation_by_token(ex: impl AnyExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<InvitationRow>> {
-    sqlx::query_as(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE token_hash = $1"))
-        .bind(token_hash)
-        .fetch_optional(ex)
-        .await
+pub async fn find_invitation_by_token(
+    ex: impl AnyExecutor<'_>,
+    token_hash: &str,
+) -> sqlx::Result<Option<InvitationRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(ex)
+    .await
 }
 
 /// Ends open invitations of `email` in the organization (replaced by a new one, or revoked).
-pub async fn revoke_open_invitations(tx: &mut Tx, org_id: &str, email: &str, now: i64) -> sqlx::Result<u64> {
+pub async fn revoke_open_invitations(
+    tx: &mut Tx,
+    org_id: &str,
+    email: &str,
+    now: i64,
+) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "UPDATE invitations SET revoked_at = $3 WHERE organization_id = $1 AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
     )
@@ -148,7 +186,12 @@ pub async fn revoke_open_invitations(tx: &mut Tx, org_id: &str, email: &str, now
 }
 
 /// Revokes one open invitation; false if it was not open.
-pub async fn revoke_invitation(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> sqlx::Result<bool> {
+pub async fn revoke_invitation(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE invitations SET revoked_at = $3 WHERE organization_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
     )
@@ -172,15 +215,24 @@ pub async fn accept_invitation(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn allowed_domains(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar::<_, Option<String>>("SELECT allowed_domains FROM organizations WHERE id = $1")
-        .bind(org_id)
-        .fetch_optional(ex)
-        .await
-        .map(Option::flatten)
+pub async fn allowed_domains(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar::<_, Option<String>>(
+        "SELECT allowed_domains FROM organizations WHERE id = $1",
+    )
+    .bind(org_id)
+    .fetch_optional(ex)
+    .await
+    .map(Option::flatten)
 }
 
-pub async fn set_allowed_domains(tx: &mut Tx, org_id: &str, domains: Option<&str>) -> sqlx::Result<()> {
+pub async fn set_allowed_domains(
+    tx: &mut Tx,
+    org_id: &str,
+    domains: Option<&str>,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE organizations SET allowed_domains = $2 WHERE id = $1")
         .bind(org_id)
         .bind(domains)

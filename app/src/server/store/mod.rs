@@ -46,7 +46,11 @@ pub enum Backend {
 impl Backend {
     /// The backend a database URL names: `postgres://` / `postgresql://`, else SQLite.
     pub fn of_url(url: &str) -> Self {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") { Backend::Postgres } else { Backend::Sqlite }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -87,33 +91,46 @@ impl Store {
         // and a transaction that reads through the read pool cannot wait on itself.
         // 12 + 6 + the LISTEN connection: about 19 connections per instance.
         let options = |max: u32| {
-            AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(30)).after_connect(move |conn, _| {
-                Box::pin(async move {
-                    // Stored times are integer milliseconds; UTC keeps operator queries stable.
-                    conn.execute("SET TIME ZONE 'UTC'").await?;
-                    // A write waits at most this long for the write lock, then fails cleanly.
-                    conn.execute("SET lock_timeout = '30s'").await?;
-                    Ok(())
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        // Stored times are integer milliseconds; UTC keeps operator queries stable.
+                        conn.execute("SET TIME ZONE 'UTC'").await?;
+                        // A write waits at most this long for the write lock, then fails cleanly.
+                        conn.execute("SET lock_timeout = '30s'").await?;
+                        Ok(())
+                    })
                 })
-            })
         };
         let connect_failed = || format!("failed to connect to PostgreSQL at {location}");
-        let read = options(12).connect(url).await.with_context(connect_failed)?;
+        let read = options(12)
+            .connect(url)
+            .await
+            .with_context(connect_failed)?;
         let write = options(6).connect(url).await.with_context(connect_failed)?;
         Ok(Store {
             read,
             write,
             backend: Backend::Postgres,
             location,
-            pg_url: Some(std::sync::Arc::new(secrecy::SecretString::from(url.to_owned()))),
+            pg_url: Some(std::sync::Arc::new(secrecy::SecretString::from(
+                url.to_owned(),
+            ))),
             heads: audit::HeadCache::default(),
         })
     }
 
     async fn connect_sqlite(url: &str) -> anyhow::Result<Self> {
         let path = sqlite_path(url);
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("failed to create database directory {}", dir.display()))?;
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!("failed to create database directory {}", dir.display())
+            })?;
         }
         let url = format!("sqlite://{path}?mode=rwc");
         // Per-connection settings. WAL persists in the file; FULL: a committed audit row
@@ -145,8 +162,19 @@ impl Store {
             .connect(&url)
             .await
             .with_context(|| format!("failed to open database {path}"))?;
-        let read = options().max_connections(8).connect(&url).await.with_context(|| format!("failed to open database {path}"))?;
-        Ok(Store { read, write, backend: Backend::Sqlite, location: path.to_owned(), pg_url: None, heads: audit::HeadCache::default() })
+        let read = options()
+            .max_connections(8)
+            .connect(&url)
+            .await
+            .with_context(|| format!("failed to open database {path}"))?;
+        Ok(Store {
+            read,
+            write,
+            backend: Backend::Sqlite,
+            location: path.to_owned(),
+            pg_url: None,
+            heads: audit::HeadCache::default(),
+        })
     }
 
     /// Applies the embedded migrations that have not run yet. On PostgreSQL the migrator holds
@@ -156,7 +184,10 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.write).await.context("failed to apply database migrations")
+        migrator
+            .run(&self.write)
+            .await
+            .context("failed to apply database migrations")
     }
 
     /// Starts a write transaction. Write transactions are serialized, so a read-then-write
@@ -168,7 +199,10 @@ impl Store {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => {
                 let mut tx = self.write.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_WRITE_LOCK).execute(&mut *tx).await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(PG_WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
                 Ok(tx)
             }
         }
@@ -207,20 +241,34 @@ impl Store {
 
     /// Cheap liveness probe for `/readyz`.
     pub async fn ping(&self) -> sqlx::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map(|_| ())
     }
 
     /// Writes a consistent copy of the live SQLite database to `target` (`VACUUM INTO`: one
     /// read transaction, writers keep going). Refuses an existing file.
     pub async fn backup_to(&self, target: &Path) -> anyhow::Result<()> {
         if self.backend != Backend::Sqlite {
-            anyhow::bail!("VACUUM INTO copies SQLite only; on PostgreSQL `agentkey backup` exports the tables instead");
+            anyhow::bail!(
+                "VACUUM INTO copies SQLite only; on PostgreSQL `agentkey backup` exports the tables instead"
+            );
         }
         if target.exists() {
-            anyhow::bail!("{} already exists; choose a new file name", target.display());
+            anyhow::bail!(
+                "{} already exists; choose a new file name",
+                target.display()
+            );
         }
-        let text = target.to_str().context("the backup path must be valid UTF-8")?;
-        sqlx::query("VACUUM INTO $1").bind(text).execute(&self.read).await.with_context(|| format!("failed to write the backup {text}"))?;
+        let text = target
+            .to_str()
+            .context("the backup path must be valid UTF-8")?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(text)
+            .execute(&self.read)
+            .await
+            .with_context(|| format!("failed to write the backup {text}"))?;
         Ok(())
     }
 
@@ -228,8 +276,15 @@ impl Store {
     /// PostgreSQL checks its own pages, so a successful query is the answer there.
     pub async fn integrity_check(&self) -> sqlx::Result<String> {
         match self.backend {
-            Backend::Sqlite => sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&self.read).await,
-            Backend::Postgres => sqlx::query("SELECT 1").execute(&self.read).await.map(|_| "ok".to_owned()),
+            Backend::Sqlite => {
+                sqlx::query_scalar("PRAGMA integrity_check")
+                    .fetch_one(&self.read)
+                    .await
+            }
+            Backend::Postgres => sqlx::query("SELECT 1")
+                .execute(&self.read)
+                .await
+                .map(|_| "ok".to_owned()),
         }
     }
 
@@ -242,7 +297,10 @@ impl Store {
 
 /// The file a SQLite URL (`sqlite://path`, `sqlite:path` or a plain path) names.
 pub fn sqlite_path(url: &str) -> &str {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     path.split('?').next().unwrap_or(path)
 }
 
@@ -251,9 +309,18 @@ pub fn sqlite_path(url: &str) -> &str {
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(parsed) => {
-            let user = if parsed.username().is_empty() { String::new() } else { format!("{}@", parsed.username()) };
+            let user = if parsed.username().is_empty() {
+                String::new()
+            } else {
+                format!("{}@", parsed.username())
+            };
             let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!("{}://{user}{}{port}{}", parsed.scheme(), parsed.host_str().unwrap_or(""), parsed.path())
+            format!(
+                "{}://{user}{}{port}{}",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or(""),
+                parsed.path()
+            )
         }
         Err(_) => "(unparseable URL)".to_owned(),
     }
@@ -272,7 +339,10 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 
 /// `$first, $first+1, …` placeholders for an `IN (…)` list of `n` values.
 pub fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -281,20 +351,34 @@ mod tests {
 
     #[test]
     fn database_urls_are_logged_without_their_password() {
-        let shown = redact_url("postgres://agentkey:hunter2-secret@db.internal:5432/agentkey?sslmode=require");
+        let shown = redact_url(
+            "postgres://agentkey:hunter2-secret@db.internal:5432/agentkey?sslmode=require",
+        );
         assert!(!shown.contains("hunter2-secret"), "{shown}");
         assert_eq!(shown, "postgres://agentkey@db.internal:5432/agentkey");
-        let shown = redact_url("postgres://agentkey@db.internal/agentkey?password=hunter2-secret&sslmode=require");
+        let shown = redact_url(
+            "postgres://agentkey@db.internal/agentkey?password=hunter2-secret&sslmode=require",
+        );
         assert_eq!(shown, "postgres://agentkey@db.internal/agentkey");
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1:5432/test"), "postgres://postgres@127.0.0.1:5432/test");
-        assert_eq!(redact_url("postgres://a:pw@[not a url"), "(unparseable URL)", "unparseable URLs are not echoed");
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/test"
+        );
+        assert_eq!(
+            redact_url("postgres://a:pw@[not a url"),
+            "(unparseable URL)",
+            "unparseable URLs are not echoed"
+        );
     }
 
     #[test]
     fn the_backend_follows_the_url_scheme() {
         assert_eq!(Backend::of_url("postgres://h/db"), Backend::Postgres);
         assert_eq!(Backend::of_url("postgresql://h/db"), Backend::Postgres);
-        assert_eq!(Backend::of_url("sqlite://data/agentkey.db"), Backend::Sqlite);
+        assert_eq!(
+            Backend::of_url("sqlite://data/agentkey.db"),
+            Backend::Sqlite
+        );
         assert_eq!(Backend::of_url("data/agentkey.db"), Backend::Sqlite);
     }
 }

@@ -1,6 +1,6 @@
 //! Notification channels and the delivery outbox.
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 
@@ -22,14 +22,21 @@ pub struct ChannelRow {
 
 const CHANNEL_COLUMNS: &str = "id, organization_id, kind, target_blob, target_hint, events, last_status, last_at, last_error, updated_by, updated_at";
 
-pub async fn list_channels(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<ChannelRow>> {
+pub async fn list_channels(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+) -> sqlx::Result<Vec<ChannelRow>> {
     sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 ORDER BY kind"))
         .bind(org_id)
         .fetch_all(ex)
         .await
 }
 
-pub async fn find_channel(ex: impl AnyExecutor<'_>, org_id: &str, kind: &str) -> sqlx::Result<Option<ChannelRow>> {
+pub async fn find_channel(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    kind: &str,
+) -> sqlx::Result<Option<ChannelRow>> {
     sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 AND kind = $2"))
         .bind(org_id)
         .bind(kind)
@@ -78,16 +85,23 @@ pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> sqlx
 }
 
 pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM notification_channels WHERE organization_id = $1 AND kind = $2")
-        .bind(org_id)
-        .bind(kind)
-        .execute(&mut **tx)
-        .await?;
+    let done =
+        sqlx::query("DELETE FROM notification_channels WHERE organization_id = $1 AND kind = $2")
+            .bind(org_id)
+            .bind(kind)
+            .execute(&mut **tx)
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 
 /// Records the outcome of the latest delivery (or test) on a channel.
-pub async fn record_channel_result(ex: impl AnyExecutor<'_>, org_id: &str, kind: &str, error: Option<&str>, now: i64) -> sqlx::Result<()> {
+pub async fn record_channel_result(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    kind: &str,
+    error: Option<&str>,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE notification_channels SET last_status = $3, last_at = $4, last_error = $5 WHERE organization_id = $1 AND kind = $2",
     )
@@ -112,22 +126,35 @@ pub async fn email_recipients(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::R
     .await
 }
 
-pub async fn email_opted_in(ex: impl AnyExecutor<'_>, org_id: &str, user_id: &str) -> sqlx::Result<bool> {
-    let on: Option<i64> = sqlx::query_scalar("SELECT email_alerts FROM memberships WHERE organization_id = $1 AND user_id = $2")
-        .bind(org_id)
-        .bind(user_id)
-        .fetch_optional(ex)
-        .await?;
+pub async fn email_opted_in(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    user_id: &str,
+) -> sqlx::Result<bool> {
+    let on: Option<i64> = sqlx::query_scalar(
+        "SELECT email_alerts FROM memberships WHERE organization_id = $1 AND user_id = $2",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(ex)
+    .await?;
     Ok(on == Some(1))
 }
 
-pub async fn set_email_opt_in(tx: &mut Tx, org_id: &str, user_id: &str, on: bool) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE memberships SET email_alerts = $3 WHERE organization_id = $1 AND user_id = $2")
-        .bind(org_id)
-        .bind(user_id)
-        .bind(i64::from(on))
-        .execute(&mut **tx)
-        .await?;
+pub async fn set_email_opt_in(
+    tx: &mut Tx,
+    org_id: &str,
+    user_id: &str,
+    on: bool,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE memberships SET email_alerts = $3 WHERE organization_id = $1 AND user_id = $2",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(i64::from(on))
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -175,8 +202,7 @@ pub struct DeliveryRow {
     pub delivered_at: Option<i64>,
 }
 
-const DELIVERY_COLUMNS: &str =
-    "id, organization_id, channel, recipient, event, payload, status, attempts, next_attempt_at, last_error, created_at, delivered_at";
+const DELIVERY_COLUMNS: &str = "id, organization_id, channel, recipient, event, payload, status, attempts, next_attempt_at, last_error, created_at, delivered_at";
 
 /// Takes up to `limit` due rows for this worker until `locked_until`, counting the attempt
 /// now so that a crash mid-delivery still counts. Two workers on the same database never take
@@ -192,7 +218,11 @@ pub async fn claim_due(
     limit: i64,
     max_attempts: i64,
 ) -> sqlx::Result<Vec<DeliveryRow>> {
-    let lock = if backend == super::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let lock = if backend == super::Backend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     sqlx::query_as(&format!(
         "UPDATE notification_outbox SET locked_until = $2, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM notification_outbox \
@@ -210,7 +240,11 @@ pub async fn claim_due(
 
 /// Dead-letters rows whose attempts ran out without a recorded outcome (a send that crashed
 /// its worker); returns how many.
-pub async fn dead_letter_exhausted(ex: impl AnyExecutor<'_>, now: i64, max_attempts: i64) -> sqlx::Result<u64> {
+pub async fn dead_letter_exhausted(
+    ex: impl AnyExecutor<'_>,
+    now: i64,
+    max_attempts: i64,
+) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'dead', locked_until = NULL, \
          last_error = COALESCE(last_error, 'no outcome was recorded for the last attempt') \
@@ -232,7 +266,12 @@ pub async fn next_due(ex: impl AnyExecutor<'_>) -> sqlx::Result<Option<i64>> {
 
 /// Records a delivery. `attempt` fences the update to the claim that made it: a worker whose
 /// lease ran out cannot overwrite the state of a newer attempt.
-pub async fn mark_delivered(ex: impl AnyExecutor<'_>, id: &str, attempt: i64, now: i64) -> sqlx::Result<()> {
+pub async fn mark_delivered(
+    ex: impl AnyExecutor<'_>,
+    id: &str,
+    attempt: i64,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE notification_outbox SET status = 'delivered', delivered_at = $2, locked_until = NULL, last_error = NULL \
          WHERE id = $1 AND status = 'pending' AND attempts = $3",
@@ -246,7 +285,13 @@ pub async fn mark_delivered(ex: impl AnyExecutor<'_>, id: &str, attempt: i64, no
 }
 
 /// Schedules another attempt, or dead-letters the row when `next_attempt_at` is `None`.
-pub async fn mark_failed(ex: impl AnyExecutor<'_>, id: &str, attempt: i64, error: &str, next_attempt_at: Option<i64>) -> sqlx::Result<()> {
+pub async fn mark_failed(
+    ex: impl AnyExecutor<'_>,
+    id: &str,
+    attempt: i64,
+    error: &str,
+    next_attempt_at: Option<i64>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE notification_outbox SET status = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
          next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $2 \
@@ -262,7 +307,11 @@ pub async fn mark_failed(ex: impl AnyExecutor<'_>, id: &str, attempt: i64, error
 }
 
 /// Dead-lettered rows of an organization, newest first.
-pub async fn list_dead(ex: impl AnyExecutor<'_>, org_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn list_dead(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<DeliveryRow>> {
     sqlx::query_as(&format!(
         "SELECT {DELIVERY_COLUMNS} FROM notification_outbox WHERE organization_id = $1 AND status = 'dead' ORDER BY created_at DESC, id LIMIT $2"
     ))
@@ -287,7 +336,10 @@ pub async fn requeue_dead(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> sqlx
 }
 
 /// Rows per status for an organization: (pending, delivered, dead).
-pub async fn count_by_status(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<(i64, i64, i64)> {
+pub async fn count_by_status(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+) -> sqlx::Result<(i64, i64, i64)> {
     sqlx::query_as(
         "SELECT COUNT(CASE WHEN status = 'pending' THEN 1 END), \
                 COUNT(CASE WHEN status = 'delivered' THEN 1 END), \
@@ -300,7 +352,12 @@ pub async fn count_by_status(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Re
 }
 
 /// Dead-letters every undelivered row of a channel (it was removed); returns how many.
-pub async fn dead_letter_channel(tx: &mut Tx, org_id: &str, channel: &str, error: &str) -> sqlx::Result<u64> {
+pub async fn dead_letter_channel(
+    tx: &mut Tx,
+    org_id: &str,
+    channel: &str,
+    error: &str,
+) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'dead', last_error = $3, locked_until = NULL \
          WHERE organization_id = $1 AND channel = $2 AND status = 'pending'",

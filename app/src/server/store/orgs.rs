@@ -1,6 +1,6 @@
 //! Organizations, users and memberships.
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 
@@ -14,17 +14,22 @@ pub struct OrgRow {
 
 #[tracing::instrument(skip_all, fields(org_id = id))]
 pub async fn insert_organization(tx: &mut Tx, id: &str, name: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
-        .bind(id)
-        .bind(name)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
+    sqlx::query(
+        "INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
 }
 
 pub async fn find_organization(ex: impl AnyExecutor<'_>, id: &str) -> sqlx::Result<Option<OrgRow>> {
-    sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1").bind(id).fetch_optional(ex).await
+    sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(ex)
+        .await
 }
 
 pub async fn list_organizations(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<OrgRow>> {
@@ -33,7 +38,9 @@ pub async fn list_organizations(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<Or
 
 /// Ids of every organization, deleted ones included (their audit logs remain).
 pub async fn list_all_organization_ids(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at, id").fetch_all(ex).await
+    sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at, id")
+        .fetch_all(ex)
+        .await
 }
 
 /// Finds a user by normalized email, creating it if absent; returns the id.
@@ -44,10 +51,20 @@ pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> sqlx::
         .bind(now)
         .execute(&mut **tx)
         .await?;
-    sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(&mut **tx).await
+    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&mut **tx)
+        .await
 }
 
-pub async fn insert_membership(tx: &mut Tx, id: &str, org_id: &str, user_id: &str, role: &str, now: i64) -> sqlx::Result<()> {
+pub async fn insert_membership(
+    tx: &mut Tx,
+    id: &str,
+    org_id: &str,
+    user_id: &str,
+    role: &str,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO memberships (id, organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -73,7 +90,10 @@ pub async fn count_instance(ex: impl AnyExecutor<'_>) -> sqlx::Result<(i64, i64,
 
 /// One organization's figures for the overview: agents, tools, pending requests, pending
 /// tool and guide suggestions, approved grants.
-pub async fn count_org(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
+pub async fn count_org(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
     sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM agents WHERE organization_id = $1), \
          (SELECT COUNT(*) FROM tools WHERE organization_id = $1), \
@@ -101,7 +121,11 @@ pub async fn delete_organization(tx: &mut Tx, org_id: &str, now: i64) -> sqlx::R
            status = CASE WHEN status IN ('pending', 'approved') THEN 'revoked' ELSE status END WHERE organization_id = $1",
         "UPDATE invitations SET revoked_at = $2 WHERE organization_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
     ] {
-        sqlx::query(sql).bind(org_id).bind(now).execute(&mut **tx).await?;
+        sqlx::query(sql)
+            .bind(org_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
     }
     for sql in [
         "UPDATE notification_outbox SET status = 'dead', last_error = 'the organization was deleted' \

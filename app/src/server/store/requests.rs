@@ -1,6 +1,6 @@
 //! Access requests (which become grants when approved). History is kept: one row per request.
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 
@@ -70,16 +70,25 @@ pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> sqlx
     .map(|_| ())
 }
 
-pub async fn find_request(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE r.organization_id = $1 AND r.id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(ex)
-        .await
+pub async fn find_request(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<RequestRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE r.organization_id = $1 AND r.id = $2"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(ex)
+    .await
 }
 
 /// The current request of an agent for each tool it ever asked for (see [`current_first`]).
-pub async fn latest_requests_for_agent(ex: impl AnyExecutor<'_>, agent_id: &str) -> sqlx::Result<Vec<RequestRow>> {
+pub async fn latest_requests_for_agent(
+    ex: impl AnyExecutor<'_>,
+    agent_id: &str,
+) -> sqlx::Result<Vec<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.agent_id = $1 AND NOT EXISTS (SELECT 1 FROM access_requests n \
          WHERE n.agent_id = r.agent_id AND n.tool_id = r.tool_id AND ({live_n}, n.id) > ({live_r}, r.id))",
@@ -104,33 +113,47 @@ fn current_first() -> String {
 }
 
 /// The current request of one agent for one tool (see [`current_first`]).
-pub async fn latest_request(ex: impl AnyExecutor<'_>, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY {} LIMIT 1", current_first()))
-        .bind(agent_id)
-        .bind(tool_id)
-        .fetch_optional(ex)
-        .await
+pub async fn latest_request(
+    ex: impl AnyExecutor<'_>,
+    agent_id: &str,
+    tool_id: &str,
+) -> sqlx::Result<Option<RequestRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY {} LIMIT 1",
+        current_first()
+    ))
+    .bind(agent_id)
+    .bind(tool_id)
+    .fetch_optional(ex)
+    .await
 }
 
 /// Requests of an organization, newest first, optionally filtered by status. Two query texts,
 /// so that the status filter walks the (organization, status, id) index newest-first instead of
 /// scanning the organization's history (`$2 IS NULL OR …` would defeat the index).
-pub async fn list_requests(ex: impl AnyExecutor<'_>, org_id: &str, status: Option<&str>, limit: i64) -> sqlx::Result<Vec<RequestRow>> {
+pub async fn list_requests(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    status: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<RequestRow>> {
     match status {
-        Some(status) => {
-            sqlx::query_as(&format!("{SELECT} WHERE r.organization_id = $1 AND r.status = $2 ORDER BY r.id DESC LIMIT $3"))
-                .bind(org_id)
-                .bind(status)
-                .bind(limit)
-                .fetch_all(ex)
-                .await
-        }
+        Some(status) => sqlx::query_as(&format!(
+            "{SELECT} WHERE r.organization_id = $1 AND r.status = $2 ORDER BY r.id DESC LIMIT $3"
+        ))
+        .bind(org_id)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(ex)
+        .await,
         None => {
-            sqlx::query_as(&format!("{SELECT} WHERE r.organization_id = $1 ORDER BY r.id DESC LIMIT $2"))
-                .bind(org_id)
-                .bind(limit)
-                .fetch_all(ex)
-                .await
+            sqlx::query_as(&format!(
+                "{SELECT} WHERE r.organization_id = $1 ORDER BY r.id DESC LIMIT $2"
+            ))
+            .bind(org_id)
+            .bind(limit)
+            .fetch_all(ex)
+            .await
         }
     }
 }
@@ -184,7 +207,10 @@ pub async fn expire_request(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<()>
 }
 
 /// Counts live grants of a tool: (approved, pending).
-pub async fn count_live_for_tool(ex: impl AnyExecutor<'_>, tool_id: &str) -> sqlx::Result<(i64, i64)> {
+pub async fn count_live_for_tool(
+    ex: impl AnyExecutor<'_>,
+    tool_id: &str,
+) -> sqlx::Result<(i64, i64)> {
     sqlx::query_as(
         "SELECT COUNT(CASE WHEN status = 'approved' THEN 1 END), \
          COUNT(CASE WHEN status = 'pending' THEN 1 END) FROM access_requests WHERE tool_id = $1",
@@ -195,10 +221,19 @@ pub async fn count_live_for_tool(ex: impl AnyExecutor<'_>, tool_id: &str) -> sql
 }
 
 /// Whether the agent has any request for the tool in one of `statuses`.
-pub async fn agent_has_request_in(ex: impl AnyExecutor<'_>, agent_id: &str, tool_id: &str, statuses: &[&str]) -> sqlx::Result<bool> {
+pub async fn agent_has_request_in(
+    ex: impl AnyExecutor<'_>,
+    agent_id: &str,
+    tool_id: &str,
+    statuses: &[&str],
+) -> sqlx::Result<bool> {
     let list = super::placeholders(3, statuses.len());
-    let sql = format!("SELECT COUNT(*) FROM access_requests WHERE agent_id = $1 AND tool_id = $2 AND status IN ({list})");
-    let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(agent_id).bind(tool_id);
+    let sql = format!(
+        "SELECT COUNT(*) FROM access_requests WHERE agent_id = $1 AND tool_id = $2 AND status IN ({list})"
+    );
+    let mut query = sqlx::query_scalar::<_, i64>(&sql)
+        .bind(agent_id)
+        .bind(tool_id);
     for s in statuses {
         query = query.bind(*s);
     }
@@ -225,7 +260,12 @@ pub struct VendRow {
     pub expires_at: Option<i64>,
 }
 
-pub async fn find_vend_row(ex: impl AnyExecutor<'_>, org_id: &str, agent_id: &str, tool_id: &str) -> sqlx::Result<Option<VendRow>> {
+pub async fn find_vend_row(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    agent_id: &str,
+    tool_id: &str,
+) -> sqlx::Result<Option<VendRow>> {
     sqlx::query_as(&format!(
         "SELECT t.id AS tool_id, t.name AS tool_name, t.auth_type, t.credential_mode, t.credential_blob AS tool_blob, \
          t.credential_version AS tool_credential_version, t.instructions, t.instructions_version, \
@@ -282,7 +322,13 @@ pub async fn find_guard_rows(tx: &mut Tx, request_ids: &[&str]) -> sqlx::Result<
 }
 
 /// Replaces the per-agent secret of an approved grant; false when it is no longer approved.
-pub async fn update_grant_credential(tx: &mut Tx, id: &str, blob: &str, version: i64, now: i64) -> sqlx::Result<bool> {
+pub async fn update_grant_credential(
+    tx: &mut Tx,
+    id: &str,
+    blob: &str,
+    version: i64,
+    now: i64,
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE access_requests SET credential_blob = $2, credential_version = $3, updated_at = $4 \
          WHERE id = $1 AND status = 'approved'",
@@ -297,7 +343,14 @@ pub async fn update_grant_credential(tx: &mut Tx, id: &str, blob: &str, version:
 }
 
 /// Records one reviewer's approval; false when this reviewer already approved.
-pub async fn insert_vote(tx: &mut Tx, request_id: &str, org_id: &str, voter_id: &str, voter_label: &str, now: i64) -> sqlx::Result<bool> {
+pub async fn insert_vote(
+    tx: &mut Tx,
+    request_id: &str,
+    org_id: &str,
+    voter_id: &str,
+    voter_label: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO request_votes (request_id, organization_id, voter_id, voter_label, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (request_id, voter_id) DO NOTHING",
@@ -321,7 +374,10 @@ pub async fn list_votes(ex: impl AnyExecutor<'_>, request_id: &str) -> sqlx::Res
 }
 
 /// Approvals recorded on the organization's pending requests: (request id, approver).
-pub async fn pending_votes(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<(String, String)>> {
+pub async fn pending_votes(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+) -> sqlx::Result<Vec<(String, String)>> {
     sqlx::query_as(
         "SELECT v.request_id, v.voter_label FROM request_votes v JOIN access_requests r ON r.id = v.request_id \
          WHERE r.organization_id = $1 AND r.status = 'pending' ORDER BY v.created_at",
@@ -333,7 +389,11 @@ pub async fn pending_votes(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Resu
 
 /// Withdraws a member's approvals from pending requests (they were removed or can no longer
 /// decide), so their vote cannot complete a quorum later.
-pub async fn withdraw_pending_votes(tx: &mut Tx, org_id: &str, voter_id: &str) -> sqlx::Result<u64> {
+pub async fn withdraw_pending_votes(
+    tx: &mut Tx,
+    org_id: &str,
+    voter_id: &str,
+) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "DELETE FROM request_votes WHERE organization_id = $1 AND voter_id = $2 \
          AND request_id IN (SELECT id FROM access_requests WHERE organization_id = $1 AND status = 'pending')",

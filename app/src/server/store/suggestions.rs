@@ -1,6 +1,6 @@
 //! Tool suggestions, guide suggestions and their supporters.
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 
@@ -43,12 +43,18 @@ pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> sql
         .map(|_| ())
 }
 
-pub async fn find_tool_suggestion(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<ToolSuggestionRow>> {
-    sqlx::query_as(&format!("SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(ex)
-        .await
+pub async fn find_tool_suggestion(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<ToolSuggestionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND id = $2"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(ex)
+    .await
 }
 
 /// Open (pending or dismissed) suggestions whose identity matches: same domain when both
@@ -91,7 +97,11 @@ pub async fn find_pending_tool_suggestions_for_tool(
     .await
 }
 
-pub async fn list_tool_suggestions(ex: impl AnyExecutor<'_>, org_id: &str, status: &str) -> sqlx::Result<Vec<ToolSuggestionRow>> {
+pub async fn list_tool_suggestions(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    status: &str,
+) -> sqlx::Result<Vec<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
         "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status = $2 ORDER BY updated_at DESC, id DESC"
     ))
@@ -102,7 +112,13 @@ pub async fn list_tool_suggestions(ex: impl AnyExecutor<'_>, org_id: &str, statu
 }
 
 /// Reopens or refreshes a suggestion as pending; may adopt a URL when it had none.
-pub async fn reopen_tool_suggestion(tx: &mut Tx, id: &str, url: Option<&str>, domain: Option<&str>, now: i64) -> sqlx::Result<()> {
+pub async fn reopen_tool_suggestion(
+    tx: &mut Tx,
+    id: &str,
+    url: Option<&str>,
+    domain: Option<&str>,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE tool_suggestions SET status = 'pending', dismissed_until = NULL, dismissal_reason = NULL, \
          decided_by = NULL, decided_at = NULL, url = COALESCE(url, $2), domain = COALESCE(domain, $3), updated_at = $4 \
@@ -184,21 +200,29 @@ pub struct Backing<'a> {
 }
 
 /// Adds a supporter or refreshes its reason; returns true when the agent is new to it.
-pub async fn upsert_supporter(tx: &mut Tx, table: SupporterTable, b: Backing<'_>, now: i64) -> sqlx::Result<bool> {
+pub async fn upsert_supporter(
+    tx: &mut Tx,
+    table: SupporterTable,
+    b: Backing<'_>,
+    now: i64,
+) -> sqlx::Result<bool> {
     let table = table.name();
-    let existing: Option<String> =
-        sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE suggestion_id = $1 AND agent_id = $2"))
-            .bind(b.suggestion_id)
-            .bind(b.agent_id)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let existing: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM {table} WHERE suggestion_id = $1 AND agent_id = $2"
+    ))
+    .bind(b.suggestion_id)
+    .bind(b.agent_id)
+    .fetch_optional(&mut **tx)
+    .await?;
     if let Some(existing) = existing {
-        sqlx::query(&format!("UPDATE {table} SET reason = $2, last_at = $3 WHERE id = $1"))
-            .bind(existing)
-            .bind(b.reason)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(&format!(
+            "UPDATE {table} SET reason = $2, last_at = $3 WHERE id = $1"
+        ))
+        .bind(existing)
+        .bind(b.reason)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
         return Ok(false);
     }
     sqlx::query(&format!(
@@ -216,16 +240,27 @@ pub async fn upsert_supporter(tx: &mut Tx, table: SupporterTable, b: Backing<'_>
     Ok(true)
 }
 
-pub async fn delete_supporters(tx: &mut Tx, table: SupporterTable, suggestion_id: &str) -> sqlx::Result<()> {
-    sqlx::query(&format!("DELETE FROM {} WHERE suggestion_id = $1", table.name()))
-        .bind(suggestion_id)
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
+pub async fn delete_supporters(
+    tx: &mut Tx,
+    table: SupporterTable,
+    suggestion_id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "DELETE FROM {} WHERE suggestion_id = $1",
+        table.name()
+    ))
+    .bind(suggestion_id)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
 }
 
 /// Supporters of the given suggestions, most recent first.
-pub async fn list_supporters(ex: impl AnyExecutor<'_>, table: SupporterTable, suggestion_ids: &[String]) -> sqlx::Result<Vec<SupporterRow>> {
+pub async fn list_supporters(
+    ex: impl AnyExecutor<'_>,
+    table: SupporterTable,
+    suggestion_ids: &[String],
+) -> sqlx::Result<Vec<SupporterRow>> {
     if suggestion_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -260,7 +295,11 @@ pub struct GuideSuggestionRow {
 const GS_SELECT: &str = "SELECT g.id, g.organization_id, g.tool_id, t.name AS tool_name, g.base_version, g.learned, \
      g.normalized_learned, g.status, g.dismissal_reason, g.created_at FROM guide_suggestions g JOIN tools t ON t.id = g.tool_id";
 
-pub async fn insert_guide_suggestion(tx: &mut Tx, row: &GuideSuggestionRow, now: i64) -> sqlx::Result<()> {
+pub async fn insert_guide_suggestion(
+    tx: &mut Tx,
+    row: &GuideSuggestionRow,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO guide_suggestions (id, organization_id, tool_id, base_version, learned, normalized_learned, status, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
@@ -277,12 +316,18 @@ pub async fn insert_guide_suggestion(tx: &mut Tx, row: &GuideSuggestionRow, now:
     .map(|_| ())
 }
 
-pub async fn find_guide_suggestion(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<GuideSuggestionRow>> {
-    sqlx::query_as(&format!("{GS_SELECT} WHERE g.organization_id = $1 AND g.id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(ex)
-        .await
+pub async fn find_guide_suggestion(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<GuideSuggestionRow>> {
+    sqlx::query_as(&format!(
+        "{GS_SELECT} WHERE g.organization_id = $1 AND g.id = $2"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(ex)
+    .await
 }
 
 pub async fn find_guide_suggestion_by_identity(
@@ -291,16 +336,22 @@ pub async fn find_guide_suggestion_by_identity(
     base_version: i64,
     normalized_learned: &str,
 ) -> sqlx::Result<Option<GuideSuggestionRow>> {
-    sqlx::query_as(&format!("{GS_SELECT} WHERE g.tool_id = $1 AND g.base_version = $2 AND g.normalized_learned = $3"))
-        .bind(tool_id)
-        .bind(base_version)
-        .bind(normalized_learned)
-        .fetch_optional(ex)
-        .await
+    sqlx::query_as(&format!(
+        "{GS_SELECT} WHERE g.tool_id = $1 AND g.base_version = $2 AND g.normalized_learned = $3"
+    ))
+    .bind(tool_id)
+    .bind(base_version)
+    .bind(normalized_learned)
+    .fetch_optional(ex)
+    .await
 }
 
 /// An accepted suggestion of the same fact for the tool, whatever guide version it was for.
-pub async fn find_accepted_guide_fact(ex: impl AnyExecutor<'_>, tool_id: &str, normalized_learned: &str) -> sqlx::Result<Option<GuideSuggestionRow>> {
+pub async fn find_accepted_guide_fact(
+    ex: impl AnyExecutor<'_>,
+    tool_id: &str,
+    normalized_learned: &str,
+) -> sqlx::Result<Option<GuideSuggestionRow>> {
     sqlx::query_as(&format!(
         "{GS_SELECT} WHERE g.tool_id = $1 AND g.normalized_learned = $2 AND g.status = 'accepted' ORDER BY g.id DESC LIMIT 1"
     ))
@@ -310,12 +361,18 @@ pub async fn find_accepted_guide_fact(ex: impl AnyExecutor<'_>, tool_id: &str, n
     .await
 }
 
-pub async fn list_guide_suggestions(ex: impl AnyExecutor<'_>, org_id: &str, status: &str) -> sqlx::Result<Vec<GuideSuggestionRow>> {
-    sqlx::query_as(&format!("{GS_SELECT} WHERE g.organization_id = $1 AND g.status = $2 ORDER BY g.id DESC"))
-        .bind(org_id)
-        .bind(status)
-        .fetch_all(ex)
-        .await
+pub async fn list_guide_suggestions(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    status: &str,
+) -> sqlx::Result<Vec<GuideSuggestionRow>> {
+    sqlx::query_as(&format!(
+        "{GS_SELECT} WHERE g.organization_id = $1 AND g.status = $2 ORDER BY g.id DESC"
+    ))
+    .bind(org_id)
+    .bind(status)
+    .fetch_all(ex)
+    .await
 }
 
 /// Closes a pending guide suggestion; returns false if it was no longer pending.

@@ -1,6 +1,6 @@
 //! Catalog tools and usage-guide versions.
 
-use sqlx::{FromRow, AnyExecutor};
+use sqlx::{AnyExecutor, FromRow};
 
 use super::Tx;
 
@@ -63,19 +63,27 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> sqlx::Result<()> {
     .map(|_| ())
 }
 
-pub async fn find_tool(ex: impl AnyExecutor<'_>, org_id: &str, id: &str) -> sqlx::Result<Option<ToolRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM tools WHERE organization_id = $1 AND id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(ex)
-        .await
+pub async fn find_tool(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<ToolRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 AND id = $2"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(ex)
+    .await
 }
 
 pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<ToolRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM tools WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"))
-        .bind(org_id)
-        .fetch_all(ex)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(org_id)
+    .fetch_all(ex)
+    .await
 }
 
 /// Tools whose identity matches a suggestion: the same domain when both have one, otherwise
@@ -98,12 +106,18 @@ pub async fn find_tools_matching(
     .await
 }
 
-pub async fn config_key_taken(ex: impl AnyExecutor<'_>, org_id: &str, key: &str) -> sqlx::Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tools WHERE organization_id = $1 AND config_key = $2")
-        .bind(org_id)
-        .bind(key)
-        .fetch_one(ex)
-        .await?;
+pub async fn config_key_taken(
+    ex: impl AnyExecutor<'_>,
+    org_id: &str,
+    key: &str,
+) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tools WHERE organization_id = $1 AND config_key = $2",
+    )
+    .bind(org_id)
+    .bind(key)
+    .fetch_one(ex)
+    .await?;
     Ok(n > 0)
 }
 
@@ -129,7 +143,13 @@ pub async fn update_tool_credential(
     .map(|_| ())
 }
 
-pub async fn update_tool_guide(tx: &mut Tx, id: &str, instructions: &str, version: i64, now: i64) -> sqlx::Result<()> {
+pub async fn update_tool_guide(
+    tx: &mut Tx,
+    id: &str,
+    instructions: &str,
+    version: i64,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE tools SET instructions = $2, instructions_version = $3, updated_at = $4 WHERE id = $1")
         .bind(id)
         .bind(instructions)
@@ -149,7 +169,12 @@ pub struct ToolDetails<'a> {
     pub domain: Option<&'a str>,
 }
 
-pub async fn update_tool_details(tx: &mut Tx, id: &str, d: &ToolDetails<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn update_tool_details(
+    tx: &mut Tx,
+    id: &str,
+    d: &ToolDetails<'_>,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE tools SET name = $2, normalized_name = $3, description = $4, url = $5, domain = $6, updated_at = $7 \
          WHERE id = $1",
@@ -167,7 +192,11 @@ pub async fn update_tool_details(tx: &mut Tx, id: &str, d: &ToolDetails<'_>, now
 }
 
 pub async fn delete_tool(tx: &mut Tx, id: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM tools WHERE id = $1").bind(id).execute(&mut **tx).await.map(|_| ())
+    sqlx::query("DELETE FROM tools WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
 }
 
 /// A `guide_versions` row.
@@ -182,7 +211,11 @@ pub struct GuideVersionRow {
     pub created_at: i64,
 }
 
-pub async fn insert_guide_version(tx: &mut Tx, org_id: &str, row: &GuideVersionRow) -> sqlx::Result<()> {
+pub async fn insert_guide_version(
+    tx: &mut Tx,
+    org_id: &str,
+    row: &GuideVersionRow,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO guide_versions (id, organization_id, tool_id, version, instructions, source, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -200,7 +233,10 @@ pub async fn insert_guide_version(tx: &mut Tx, org_id: &str, row: &GuideVersionR
     .map(|_| ())
 }
 
-pub async fn list_guide_versions(ex: impl AnyExecutor<'_>, tool_id: &str) -> sqlx::Result<Vec<GuideVersionRow>> {
+pub async fn list_guide_versions(
+    ex: impl AnyExecutor<'_>,
+    tool_id: &str,
+) -> sqlx::Result<Vec<GuideVersionRow>> {
     sqlx::query_as(
         "SELECT id, tool_id, version, instructions, source, created_by, created_at FROM guide_versions \
          WHERE tool_id = $1 ORDER BY version DESC",
@@ -210,7 +246,11 @@ pub async fn list_guide_versions(ex: impl AnyExecutor<'_>, tool_id: &str) -> sql
     .await
 }
 
-pub async fn find_guide_version(ex: impl AnyExecutor<'_>, tool_id: &str, version: i64) -> sqlx::Result<Option<GuideVersionRow>> {
+pub async fn find_guide_version(
+    ex: impl AnyExecutor<'_>,
+    tool_id: &str,
+    version: i64,
+) -> sqlx::Result<Option<GuideVersionRow>> {
     sqlx::query_as(
         "SELECT id, tool_id, version, instructions, source, created_by, created_at FROM guide_versions \
          WHERE tool_id = $1 AND version = $2",
@@ -222,7 +262,13 @@ pub async fn find_guide_version(ex: impl AnyExecutor<'_>, tool_id: &str, version
 }
 
 /// Sets how many distinct reviewers must approve requests for a tool.
-pub async fn set_approvals_required(tx: &mut Tx, org_id: &str, id: &str, n: i64, now: i64) -> sqlx::Result<bool> {
+pub async fn set_approvals_required(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    n: i64,
+    now: i64,
+) -> sqlx::Result<bool> {
     let done = sqlx::query("UPDATE tools SET approvals_required = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2")
         .bind(org_id)
         .bind(id)

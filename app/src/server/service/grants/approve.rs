@@ -11,16 +11,30 @@ use crate::server::events::EventKind;
 use crate::server::service::actor::{AdminCtx, Permission};
 use crate::server::service::validate::Check;
 use crate::server::store::{self, requests::Decision};
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 /// Fills in who approved each pending request so far (quorum progress), in one query.
-pub(crate) async fn attach_votes(svc: &Services, org_id: &str, views: &mut [AccessRequestView]) -> ServiceResult<()> {
-    if !views.iter().any(|v| v.status == RequestStatus::Pending && v.approvals_required > 1) {
+pub(crate) async fn attach_votes(
+    svc: &Services,
+    org_id: &str,
+    views: &mut [AccessRequestView],
+) -> ServiceResult<()> {
+    if !views
+        .iter()
+        .any(|v| v.status == RequestStatus::Pending && v.approvals_required > 1)
+    {
         return Ok(());
     }
     let votes = store::requests::pending_votes(svc.store.reader(), org_id).await?;
-    for v in views.iter_mut().filter(|v| v.status == RequestStatus::Pending) {
-        v.approved_by = votes.iter().filter(|(id, _)| *id == v.id).map(|(_, who)| who.clone()).collect();
+    for v in views
+        .iter_mut()
+        .filter(|v| v.status == RequestStatus::Pending)
+    {
+        v.approved_by = votes
+            .iter()
+            .filter(|(id, _)| *id == v.id)
+            .map(|(_, who)| who.clone())
+            .collect();
     }
     Ok(())
 }
@@ -52,7 +66,10 @@ pub async fn approve(
     let earlier = store::requests::list_votes(svc.store.reader(), &row.id).await?;
     if earlier.contains(&ctx.actor.label) {
         return Err(ServiceError::conflict(
-            &format!("You already approved this request ({} of {required} approvals).", earlier.len()),
+            &format!(
+                "You already approved this request ({} of {required} approvals).",
+                earlier.len()
+            ),
             "Another reviewer must approve it; the same person counts once.",
         ));
     }
@@ -61,11 +78,22 @@ pub async fn approve(
     }
     let completes = earlier.len() as i64 + 1 >= required;
     let mut check = Check::new();
-    let has_secret = secret.as_ref().is_some_and(|s| !secrecy::ExposeSecret::expose_secret(s).trim().is_empty());
+    let has_secret = secret
+        .as_ref()
+        .is_some_and(|s| !secrecy::ExposeSecret::expose_secret(s).trim().is_empty());
     match (has_secret, per_agent, completes) {
-        (false, true, true) => check.fail("credential", "is required: this tool gives each agent its own secret"),
-        (true, false, _) => check.fail("credential", "must be empty: this tool uses one shared secret"),
-        (true, true, false) => check.fail("credential", "is given with the final approval, not this one"),
+        (false, true, true) => check.fail(
+            "credential",
+            "is required: this tool gives each agent its own secret",
+        ),
+        (true, false, _) => check.fail(
+            "credential",
+            "must be empty: this tool uses one shared secret",
+        ),
+        (true, true, false) => check.fail(
+            "credential",
+            "is given with the final approval, not this one",
+        ),
         _ => {}
     }
     if expires_at.is_some_and(|t| t <= now) {
@@ -77,34 +105,60 @@ pub async fn approve(
     }
     if row.status != RequestStatus::Pending.as_str() {
         return Err(ServiceError::conflict(
-            &format!("Only pending requests can be approved; this one is {}.", row.status),
+            &format!(
+                "Only pending requests can be approved; this one is {}.",
+                row.status
+            ),
             "The agent can request again if it still needs access.",
         ));
     }
     let agent = store::agents::find_agent(svc.store.reader(), &ctx.org_id, &row.agent_id).await?;
-    if agent.as_ref().is_none_or(|a| a.status != AgentStatus::Active.as_str()) {
+    if agent
+        .as_ref()
+        .is_none_or(|a| a.status != AgentStatus::Active.as_str())
+    {
         return Err(ServiceError::conflict(
             "The agent is suspended.",
             "Reactivate the agent before approving its requests, or deny the request.",
         ));
     }
     let blob = match (&secret, completes) {
-        (Some(s), true) if has_secret => Some(crate::server::service::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), s).await?),
+        (Some(s), true) if has_secret => Some(
+            crate::server::service::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), s)
+                .await?,
+        ),
         _ => None,
     };
     let mut tx = svc.store.begin().await?;
-    if !store::requests::insert_vote(&mut tx, &row.id, &ctx.org_id, &ctx.actor.id, &ctx.actor.label, now).await? {
-        return Err(ServiceError::conflict("You already approved this request.", "Another reviewer must approve it."));
+    if !store::requests::insert_vote(
+        &mut tx,
+        &row.id,
+        &ctx.org_id,
+        &ctx.actor.id,
+        &ctx.actor.label,
+        now,
+    )
+    .await?
+    {
+        return Err(ServiceError::conflict(
+            "You already approved this request.",
+            "Another reviewer must approve it.",
+        ));
     }
     // The quorum as of now, read under the write lock: a concurrent change cannot slip between.
-    let now_row = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id).await?.ok_or_else(request_not_found)?;
+    let now_row = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id)
+        .await?
+        .ok_or_else(request_not_found)?;
     let required = now_row.approvals_required.max(1);
     if required > 1 && now_row.agent_created_by == ctx.actor.label {
         return Err(separation_of_duties());
     }
     let approvers = store::requests::list_votes(&mut *tx, &row.id).await?;
     let base = |action| {
-        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action).target("access_request", &row.id).agent(&row.agent_id).tool(&row.tool_id)
+        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
+            .target("access_request", &row.id)
+            .agent(&row.agent_id)
+            .tool(&row.tool_id)
     };
     if (approvers.len() as i64) < required {
         // One more vote, not yet the decision: the request stays pending.
@@ -113,7 +167,9 @@ pub async fn approve(
             "approvals": approvers.len(), "required": required, "approved_by": approvers,
         }));
         audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
-        let fresh = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id).await?.ok_or_else(request_not_found)?;
+        let fresh = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id)
+            .await?
+            .ok_or_else(request_not_found)?;
         tx.commit().await?;
         svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
         let mut out = view(fresh);

@@ -8,14 +8,18 @@ use super::actor::{AdminCtx, AgentCtx, Permission};
 use super::validate::{Check, limits};
 use super::{is_uuid, new_id};
 use crate::model::{
-    AccessRequestView, AgentStatus, AlertEvent, CredentialMode, ErrorBody, RequestAccessBody, RequestCreated, RequestStatus,
+    AccessRequestView, AgentStatus, AlertEvent, CredentialMode, ErrorBody, RequestAccessBody,
+    RequestCreated, RequestStatus,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::events::EventKind;
 use crate::server::notify::{self, Alert};
-use crate::server::store::{self, requests::{Decision, NewRequest, RequestRow}};
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::store::{
+    self,
+    requests::{Decision, NewRequest, RequestRow},
+};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 mod approve;
 
@@ -25,12 +29,18 @@ use approve::separation_of_duties;
 
 /// The slot a per-agent secret is sealed into.
 pub fn credential_slot<'a>(org_id: &'a str, request_id: &'a str) -> Slot<'a> {
-    Slot { org_id, table: "access_requests", row_id: request_id, column: "credential_blob" }
+    Slot {
+        org_id,
+        table: "access_requests",
+        row_id: request_id,
+        column: "credential_blob",
+    }
 }
 
 pub(crate) fn view(row: RequestRow) -> AccessRequestView {
     AccessRequestView {
-        credential_mode: CredentialMode::parse(&row.credential_mode).unwrap_or(CredentialMode::Shared),
+        credential_mode: CredentialMode::parse(&row.credential_mode)
+            .unwrap_or(CredentialMode::Shared),
         status: RequestStatus::parse(&row.status).unwrap_or(RequestStatus::Revoked),
         id: row.id,
         agent_id: row.agent_id,
@@ -53,24 +63,38 @@ pub(crate) fn view(row: RequestRow) -> AccessRequestView {
 pub fn validate_request(body: &RequestAccessBody) -> ServiceResult<String> {
     let mut check = Check::new();
     let reason = check.text("reason", &body.reason, limits::REASON, true);
-    check.finish("Explain in 5–500 characters why you need this tool; GET this URL for the schema.")?;
+    check.finish(
+        "Explain in 5–500 characters why you need this tool; GET this URL for the schema.",
+    )?;
     Ok(reason)
 }
 
 fn tool_not_found() -> ServiceError {
-    ServiceError::not_found("Tool not found.", "Browse the catalog with GET /api/tools, or suggest it with POST /api/tools/suggest.")
+    ServiceError::not_found(
+        "Tool not found.",
+        "Browse the catalog with GET /api/tools, or suggest it with POST /api/tools/suggest.",
+    )
 }
 
 /// An agent asks for access to a catalog tool.
-pub async fn request_access(svc: &Services, agent: &AgentCtx, tool_id: &str, body: &RequestAccessBody) -> ServiceResult<RequestCreated> {
+pub async fn request_access(
+    svc: &Services,
+    agent: &AgentCtx,
+    tool_id: &str,
+    body: &RequestAccessBody,
+) -> ServiceResult<RequestCreated> {
     let reason = validate_request(body)?;
     if !is_uuid(tool_id) {
         return Err(tool_not_found());
     }
     let now = clock::now_ms();
     let mut tx = svc.store.begin().await?;
-    let tool = store::tools::find_tool(&mut *tx, &agent.org_id, tool_id).await?.ok_or_else(tool_not_found)?;
-    if let Some(latest) = store::requests::latest_request(&mut *tx, &agent.agent_id, tool_id).await? {
+    let tool = store::tools::find_tool(&mut *tx, &agent.org_id, tool_id)
+        .await?
+        .ok_or_else(tool_not_found)?;
+    if let Some(latest) =
+        store::requests::latest_request(&mut *tx, &agent.agent_id, tool_id).await?
+    {
         match latest.status.as_str() {
             "pending" => {
                 return Err(ServiceError::Conflict(
@@ -82,7 +106,9 @@ pub async fn request_access(svc: &Services, agent: &AgentCtx, tool_id: &str, bod
             "approved" if latest.expires_at.is_none_or(|t| t > now) => {
                 return Err(ServiceError::Conflict(
                     ErrorBody::new("You already have access to this tool.")
-                        .hint(format!("Fetch it with GET /api/tools/{tool_id}/credentials."))
+                        .hint(format!(
+                            "Fetch it with GET /api/tools/{tool_id}/credentials."
+                        ))
                         .with("request_id", latest.id),
                 ));
             }
@@ -102,18 +128,33 @@ pub async fn request_access(svc: &Services, agent: &AgentCtx, tool_id: &str, bod
     };
     if let Err(err) = store::requests::insert_request(&mut tx, &new, now).await {
         return Err(if store::is_unique_violation(&err) {
-            ServiceError::conflict("You already have a pending request for this tool.", "Wait for a human to decide.")
+            ServiceError::conflict(
+                "You already have a pending request for this tool.",
+                "Wait for a human to decide.",
+            )
         } else {
             err.into()
         });
     }
-    let entry = AuditEntry::new(&agent.org_id, &agent.actor(), &agent.meta, "grant.requested")
-        .target("access_request", &id)
-        .agent(&agent.agent_id)
-        .tool(tool_id)
-        .meta(json!({ "tool_name": tool.name, "reason": reason }));
+    let entry = AuditEntry::new(
+        &agent.org_id,
+        &agent.actor(),
+        &agent.meta,
+        "grant.requested",
+    )
+    .target("access_request", &id)
+    .agent(&agent.agent_id)
+    .tool(tool_id)
+    .meta(json!({ "tool_name": tool.name, "reason": reason }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
-    let alert = Alert::new(AlertEvent::AccessRequested, &agent.agent_name, &tool.name, &reason, svc.link("/inbox"), now);
+    let alert = Alert::new(
+        AlertEvent::AccessRequested,
+        &agent.agent_name,
+        &tool.name,
+        &reason,
+        svc.link("/inbox"),
+        now,
+    );
     let queued = notify::enqueue(&mut tx, &agent.org_id, alert).await?;
     tx.commit().await?;
     svc.events.publish(&agent.org_id, EventKind::RequestChanged);
@@ -123,32 +164,56 @@ pub async fn request_access(svc: &Services, agent: &AgentCtx, tool_id: &str, bod
     Ok(RequestCreated {
         request_id: id,
         status: "pending".into(),
-        message: format!("Access to {} requested. A human will review it; poll GET /api/tools for the decision.", tool.name),
+        message: format!(
+            "Access to {} requested. A human will review it; poll GET /api/tools for the decision.",
+            tool.name
+        ),
     })
 }
 
 fn request_not_found() -> ServiceError {
-    ServiceError::not_found("Request not found.", "List requests with `agentkey request list`.")
+    ServiceError::not_found(
+        "Request not found.",
+        "List requests with `agentkey request list`.",
+    )
 }
 
 async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<RequestRow> {
     if !is_uuid(id) {
         return Err(request_not_found());
     }
-    store::requests::find_request(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(request_not_found)
+    store::requests::find_request(svc.store.reader(), &ctx.org_id, id)
+        .await?
+        .ok_or_else(request_not_found)
 }
 
 /// Requests of the organization, newest first, optionally only one status.
-pub async fn list(svc: &Services, ctx: &AdminCtx, status: Option<RequestStatus>, limit: i64) -> ServiceResult<Vec<AccessRequestView>> {
+pub async fn list(
+    svc: &Services,
+    ctx: &AdminCtx,
+    status: Option<RequestStatus>,
+    limit: i64,
+) -> ServiceResult<Vec<AccessRequestView>> {
     ctx.require(Permission::ReadAll)?;
-    let rows = store::requests::list_requests(svc.store.reader(), &ctx.org_id, status.map(RequestStatus::as_str), limit.clamp(1, 1000)).await?;
+    let rows = store::requests::list_requests(
+        svc.store.reader(),
+        &ctx.org_id,
+        status.map(RequestStatus::as_str),
+        limit.clamp(1, 1000),
+    )
+    .await?;
     let mut views: Vec<AccessRequestView> = rows.into_iter().map(view).collect();
     attach_votes(svc, &ctx.org_id, &mut views).await?;
     Ok(views)
 }
 
 /// Denies a pending request; the reason goes back to the agent.
-pub async fn deny(svc: &Services, ctx: &AdminCtx, id: &str, reason: Option<&str>) -> ServiceResult<AccessRequestView> {
+pub async fn deny(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    reason: Option<&str>,
+) -> ServiceResult<AccessRequestView> {
     ctx.require(Permission::Decide)?;
     let mut check = Check::new();
     let reason = check.optional("reason", reason, limits::NOTE, true);
@@ -156,7 +221,10 @@ pub async fn deny(svc: &Services, ctx: &AdminCtx, id: &str, reason: Option<&str>
     let row = load(svc, ctx, id).await?;
     if row.status != RequestStatus::Pending.as_str() {
         return Err(ServiceError::conflict(
-            &format!("Only pending requests can be denied; this one is {}.", row.status),
+            &format!(
+                "Only pending requests can be denied; this one is {}.",
+                row.status
+            ),
             "Use revoke to end an approved grant.",
         ));
     }
@@ -174,12 +242,19 @@ pub async fn deny(svc: &Services, ctx: &AdminCtx, id: &str, reason: Option<&str>
         .target("access_request", &row.id)
         .agent(&row.agent_id)
         .tool(&row.tool_id)
-        .meta(json!({ "agent_name": row.agent_name, "tool_name": row.tool_name, "reason": reason }));
+        .meta(
+            json!({ "agent_name": row.agent_name, "tool_name": row.tool_name, "reason": reason }),
+        );
     decide(svc, ctx, &decision, entry, "denied").await
 }
 
 /// Revokes an approved grant (or withdraws a pending request). The next fetch gets 403.
-pub async fn revoke(svc: &Services, ctx: &AdminCtx, id: &str, reason: Option<&str>) -> ServiceResult<AccessRequestView> {
+pub async fn revoke(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    reason: Option<&str>,
+) -> ServiceResult<AccessRequestView> {
     ctx.require(Permission::Decide)?;
     let mut check = Check::new();
     let reason = check.optional("reason", reason, limits::NOTE, true);
@@ -187,7 +262,10 @@ pub async fn revoke(svc: &Services, ctx: &AdminCtx, id: &str, reason: Option<&st
     let row = load(svc, ctx, id).await?;
     if !matches!(row.status.as_str(), "approved" | "pending") {
         return Err(ServiceError::conflict(
-            &format!("Only approved or pending requests can be revoked; this one is {}.", row.status),
+            &format!(
+                "Only approved or pending requests can be revoked; this one is {}.",
+                row.status
+            ),
             "Nothing to revoke.",
         ));
     }
@@ -209,13 +287,26 @@ pub async fn revoke(svc: &Services, ctx: &AdminCtx, id: &str, reason: Option<&st
     decide(svc, ctx, &decision, entry, "revoked").await
 }
 
-async fn decide(svc: &Services, ctx: &AdminCtx, d: &Decision<'_>, entry: AuditEntry, verb: &str) -> ServiceResult<AccessRequestView> {
+async fn decide(
+    svc: &Services,
+    ctx: &AdminCtx,
+    d: &Decision<'_>,
+    entry: AuditEntry,
+    verb: &str,
+) -> ServiceResult<AccessRequestView> {
     let tx = svc.store.begin().await?;
     decide_in(svc, ctx, tx, d, entry, verb).await
 }
 
 /// Applies a decision inside `tx` with its audit row and decision notice, and commits.
-async fn decide_in(svc: &Services, ctx: &AdminCtx, mut tx: store::Tx, d: &Decision<'_>, entry: AuditEntry, verb: &str) -> ServiceResult<AccessRequestView> {
+async fn decide_in(
+    svc: &Services,
+    ctx: &AdminCtx,
+    mut tx: store::Tx,
+    d: &Decision<'_>,
+    entry: AuditEntry,
+    verb: &str,
+) -> ServiceResult<AccessRequestView> {
     if !store::requests::decide_request(&mut tx, d, clock::now_ms()).await? {
         return Err(ServiceError::conflict(
             &format!("The request changed before it could be {verb}."),
@@ -223,11 +314,20 @@ async fn decide_in(svc: &Services, ctx: &AdminCtx, mut tx: store::Tx, d: &Decisi
         ));
     }
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
-    let row = store::requests::find_request(&mut *tx, &ctx.org_id, d.id).await?.ok_or_else(request_not_found)?;
+    let row = store::requests::find_request(&mut *tx, &ctx.org_id, d.id)
+        .await?
+        .ok_or_else(request_not_found)?;
     let alert = Alert {
         decision: Some(verb.to_owned()),
         reviewer: Some(ctx.actor.label.clone()),
-        ..Alert::new(AlertEvent::Decided, &row.agent_name, &row.tool_name, d.note.unwrap_or_default(), svc.link("/audit"), clock::now_ms())
+        ..Alert::new(
+            AlertEvent::Decided,
+            &row.agent_name,
+            &row.tool_name,
+            d.note.unwrap_or_default(),
+            svc.link("/audit"),
+            clock::now_ms(),
+        )
     };
     let queued = notify::enqueue(&mut tx, &ctx.org_id, alert).await?;
     tx.commit().await?;
@@ -240,24 +340,42 @@ async fn decide_in(svc: &Services, ctx: &AdminCtx, mut tx: store::Tx, d: &Decisi
 }
 
 /// Replaces the per-agent secret of an approved grant (rotation without re-approval).
-pub async fn set_grant_credential(svc: &Services, ctx: &AdminCtx, id: &str, secret: SecretString) -> ServiceResult<AccessRequestView> {
+pub async fn set_grant_credential(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    secret: SecretString,
+) -> ServiceResult<AccessRequestView> {
     ctx.require(Permission::ManageCredentials)?;
     let row = load(svc, ctx, id).await?;
-    if row.credential_mode != CredentialMode::PerAgent.as_str() || row.status != RequestStatus::Approved.as_str() {
+    if row.credential_mode != CredentialMode::PerAgent.as_str()
+        || row.status != RequestStatus::Approved.as_str()
+    {
         return Err(ServiceError::conflict(
             "Only approved grants of per-agent tools carry their own secret.",
             "For shared tools use `agentkey tool set-credential`.",
         ));
     }
-    if secrecy::ExposeSecret::expose_secret(&secret).trim().is_empty() {
-        return Err(ServiceError::field("credential", "is required", "Provide the new secret.",
+    if secrecy::ExposeSecret::expose_secret(&secret)
+        .trim()
+        .is_empty()
+    {
+        return Err(ServiceError::field(
+            "credential",
+            "is required",
+            "Provide the new secret.",
         ));
     }
     let blob = super::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), &secret).await?;
     let version = row.credential_version + 1;
     let mut tx = svc.store.begin().await?;
-    if !store::requests::update_grant_credential(&mut tx, &row.id, &blob, version, clock::now_ms()).await? {
-        return Err(ServiceError::conflict("The grant changed meanwhile.", "Reload and try again."));
+    if !store::requests::update_grant_credential(&mut tx, &row.id, &blob, version, clock::now_ms())
+        .await?
+    {
+        return Err(ServiceError::conflict(
+            "The grant changed meanwhile.",
+            "Reload and try again.",
+        ));
     }
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.credential_rotated")
         .target("access_request", &row.id)
@@ -265,7 +383,9 @@ pub async fn set_grant_credential(svc: &Services, ctx: &AdminCtx, id: &str, secr
         .tool(&row.tool_id)
         .meta(json!({ "agent_name": row.agent_name, "tool_name": row.tool_name, "credential_version": version }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
-    let updated = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id).await?.ok_or_else(request_not_found)?;
+    let updated = store::requests::find_request(&mut *tx, &ctx.org_id, &row.id)
+        .await?
+        .ok_or_else(request_not_found)?;
     tx.commit().await?;
     svc.vend_cache.clear();
     Ok(view(updated))
@@ -287,17 +407,27 @@ pub async fn grant(
     let reason = check.text("reason", reason, limits::REASON, true);
     check.finish("Say why this agent gets the tool (5–500 characters); the agent sees it.")?;
     if !is_uuid(agent_id) {
-        return Err(ServiceError::not_found("Agent not found.", "Pick an agent of this organization."));
+        return Err(ServiceError::not_found(
+            "Agent not found.",
+            "Pick an agent of this organization.",
+        ));
     }
     if !is_uuid(tool_id) {
         return Err(tool_not_found());
     }
     let agent = store::agents::find_agent(svc.store.reader(), &ctx.org_id, agent_id)
         .await?
-        .ok_or_else(|| ServiceError::not_found("Agent not found.", "Pick an agent of this organization."))?;
-    let tool = store::tools::find_tool(svc.store.reader(), &ctx.org_id, tool_id).await?.ok_or_else(tool_not_found)?;
+        .ok_or_else(|| {
+            ServiceError::not_found("Agent not found.", "Pick an agent of this organization.")
+        })?;
+    let tool = store::tools::find_tool(svc.store.reader(), &ctx.org_id, tool_id)
+        .await?
+        .ok_or_else(tool_not_found)?;
     if agent.status != AgentStatus::Active.as_str() {
-        return Err(ServiceError::conflict("The agent is suspended.", "Reactivate the agent first."));
+        return Err(ServiceError::conflict(
+            "The agent is suspended.",
+            "Reactivate the agent first.",
+        ));
     }
     let per_agent = tool.credential_mode == CredentialMode::PerAgent.as_str();
     // Everything approval would refuse is refused here, before the request is written.
@@ -307,9 +437,18 @@ pub async fn grant(
     }
     let mut check = Check::new();
     match (per_agent, secret.is_some(), quorum) {
-        (true, false, false) => check.fail("credential", "is required: this tool gives each agent its own secret"),
-        (false, true, _) => check.fail("credential", "must be empty: this tool uses one shared secret"),
-        (true, true, true) => check.fail("credential", "is given with the final approval; this tool needs several"),
+        (true, false, false) => check.fail(
+            "credential",
+            "is required: this tool gives each agent its own secret",
+        ),
+        (false, true, _) => check.fail(
+            "credential",
+            "must be empty: this tool uses one shared secret",
+        ),
+        (true, true, true) => check.fail(
+            "credential",
+            "is given with the final approval; this tool needs several",
+        ),
         _ => {}
     }
     check.finish("Fix the listed fields and grant again.")?;
@@ -320,17 +459,32 @@ pub async fn grant(
     let id = new_id();
     let mut tx = svc.store.begin().await?;
     if let Some(latest) = store::requests::latest_request(&mut *tx, agent_id, tool_id).await?
-        && (latest.status == "pending" || (latest.status == "approved" && latest.expires_at.is_none_or(|t| t > now)))
+        && (latest.status == "pending"
+            || (latest.status == "approved" && latest.expires_at.is_none_or(|t| t > now)))
     {
         return Err(ServiceError::conflict(
-            &format!("This agent already has a {} request for this tool.", latest.status),
+            &format!(
+                "This agent already has a {} request for this tool.",
+                latest.status
+            ),
             "Decide the pending request in the inbox instead.",
         ));
     }
-    let new = NewRequest { id: &id, org_id: &ctx.org_id, agent_id, tool_id, reason: &reason, origin: "admin", suggestion_id: None };
+    let new = NewRequest {
+        id: &id,
+        org_id: &ctx.org_id,
+        agent_id,
+        tool_id,
+        reason: &reason,
+        origin: "admin",
+        suggestion_id: None,
+    };
     if let Err(err) = store::requests::insert_request(&mut tx, &new, now).await {
         return Err(if store::is_unique_violation(&err) {
-            ServiceError::conflict("This agent already has a live request for this tool.", "Decide it in the inbox.")
+            ServiceError::conflict(
+                "This agent already has a live request for this tool.",
+                "Decide it in the inbox.",
+            )
         } else {
             err.into()
         });
@@ -343,7 +497,14 @@ pub async fn grant(
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     // With a quorum the grant is this reviewer's vote; the others must hear about it.
     let queued = if quorum {
-        let alert = Alert::new(AlertEvent::AccessRequested, &agent.name, &tool.name, &reason, svc.link("/inbox"), now);
+        let alert = Alert::new(
+            AlertEvent::AccessRequested,
+            &agent.name,
+            &tool.name,
+            &reason,
+            svc.link("/inbox"),
+            now,
+        );
         notify::enqueue(&mut tx, &ctx.org_id, alert).await?
     } else {
         0

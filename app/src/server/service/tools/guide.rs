@@ -9,10 +9,15 @@ use crate::server::events::EventKind;
 use crate::server::service::actor::{AdminCtx, Permission};
 use crate::server::service::validate::{Check, limits};
 use crate::server::store::{self, Tx, tools::ToolRow};
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 /// Saves a new usage-guide version. Unchanged text is refused rather than cluttering history.
-pub async fn update_guide(svc: &Services, ctx: &AdminCtx, id: &str, text: &str) -> ServiceResult<ToolView> {
+pub async fn update_guide(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    text: &str,
+) -> ServiceResult<ToolView> {
     ctx.require(Permission::ManageTools)?;
     let text = check_guide(text)?;
     let row = load(svc, ctx, id).await?;
@@ -27,26 +32,52 @@ pub async fn update_guide(svc: &Services, ctx: &AdminCtx, id: &str, text: &str) 
 /// line breaks and tabs.
 pub(crate) fn check_guide(text: &str) -> ServiceResult<String> {
     let mut check = Check::new();
-    let text = check.optional("instructions", Some(text), limits::INSTRUCTIONS, true).unwrap_or_default();
-    check.finish("The usage guide can be at most 16 000 characters, without control characters.")?;
+    let text = check
+        .optional("instructions", Some(text), limits::INSTRUCTIONS, true)
+        .unwrap_or_default();
+    check
+        .finish("The usage guide can be at most 16 000 characters, without control characters.")?;
     Ok(text)
 }
 
 /// Restores an earlier guide version as a new version.
-pub async fn restore_guide(svc: &Services, ctx: &AdminCtx, id: &str, version: i64) -> ServiceResult<ToolView> {
+pub async fn restore_guide(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    version: i64,
+) -> ServiceResult<ToolView> {
     ctx.require(Permission::ManageTools)?;
     let row = load(svc, ctx, id).await?;
-    let old = store::tools::find_guide_version(svc.store.reader(), &row.id, version).await?.ok_or_else(|| {
-        ServiceError::not_found("Guide version not found.", "List versions with `agentkey tool guide-history`.")
-    })?;
+    let old = store::tools::find_guide_version(svc.store.reader(), &row.id, version)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                "Guide version not found.",
+                "List versions with `agentkey tool guide-history`.",
+            )
+        })?;
     let mut tx = svc.store.begin().await?;
-    let entries = save_guide(&mut tx, ctx, &row, &old.instructions, "restore", Some(version)).await?;
+    let entries = save_guide(
+        &mut tx,
+        ctx,
+        &row,
+        &old.instructions,
+        "restore",
+        Some(version),
+    )
+    .await?;
     audit::append(&mut tx, svc.store.heads(), &entries).await?;
     tx.commit().await?;
     after_guide_change(svc, ctx, row, old.instructions)
 }
 
-fn after_guide_change(svc: &Services, ctx: &AdminCtx, mut row: ToolRow, text: String) -> ServiceResult<ToolView> {
+fn after_guide_change(
+    svc: &Services,
+    ctx: &AdminCtx,
+    mut row: ToolRow,
+    text: String,
+) -> ServiceResult<ToolView> {
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
     row.instructions = text;
@@ -72,7 +103,12 @@ pub(crate) async fn save_guide(
     }
     let now = clock::now_ms();
     let version = row.instructions_version + 1;
-    store::tools::insert_guide_version(tx, &ctx.org_id, &guide_row(&row.id, version, text, source, ctx, now)).await?;
+    store::tools::insert_guide_version(
+        tx,
+        &ctx.org_id,
+        &guide_row(&row.id, version, text, source, ctx, now),
+    )
+    .await?;
     store::tools::update_tool_guide(tx, &row.id, text, version, now).await?;
     Ok(vec![
         AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.guide_updated")
@@ -83,7 +119,11 @@ pub(crate) async fn save_guide(
 }
 
 /// Every guide version, newest first.
-pub async fn guide_history(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<Vec<GuideVersion>> {
+pub async fn guide_history(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+) -> ServiceResult<Vec<GuideVersion>> {
     ctx.require(Permission::ReadAll)?;
     let row = load(svc, ctx, id).await?;
     let versions = store::tools::list_guide_versions(svc.store.reader(), &row.id).await?;

@@ -10,13 +10,16 @@ use crate::model::{AuthType, CredentialMode, ToolCreated, ToolView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::events::EventKind;
-use crate::server::store::{self, Tx, tools::{GuideVersionRow, ToolRow}};
-use crate::server::{Services, ServiceError, ServiceResult, clock};
+use crate::server::store::{
+    self, Tx,
+    tools::{GuideVersionRow, ToolRow},
+};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 mod guide;
 
-pub use guide::{guide_history, restore_guide, update_guide};
 pub(crate) use guide::{check_guide, save_guide};
+pub use guide::{guide_history, restore_guide, update_guide};
 
 /// Input for creating a tool.
 pub struct NewTool {
@@ -51,13 +54,19 @@ impl NewTool {
 
 /// The slot a tool's shared secret is sealed into.
 pub fn credential_slot<'a>(org_id: &'a str, tool_id: &'a str) -> Slot<'a> {
-    Slot { org_id, table: "tools", row_id: tool_id, column: "credential_blob" }
+    Slot {
+        org_id,
+        table: "tools",
+        row_id: tool_id,
+        column: "credential_blob",
+    }
 }
 
 pub(crate) fn view(row: ToolRow) -> ToolView {
     ToolView {
         auth_type: AuthType::parse(&row.auth_type).unwrap_or(AuthType::Other),
-        credential_mode: CredentialMode::parse(&row.credential_mode).unwrap_or(CredentialMode::Shared),
+        credential_mode: CredentialMode::parse(&row.credential_mode)
+            .unwrap_or(CredentialMode::Shared),
         credential_configured: row.credential_blob.is_some(),
         id: row.id,
         config_key: row.config_key,
@@ -75,14 +84,19 @@ pub(crate) fn view(row: ToolRow) -> ToolView {
 }
 
 fn not_found() -> ServiceError {
-    ServiceError::not_found("Tool not found.", "List tools with `agentkey tool list` to find its id.")
+    ServiceError::not_found(
+        "Tool not found.",
+        "List tools with `agentkey tool list` to find its id.",
+    )
 }
 
 pub(crate) async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<ToolRow> {
     if !is_uuid(id) {
         return Err(not_found());
     }
-    store::tools::find_tool(svc.store.reader(), &ctx.org_id, id).await?.ok_or_else(not_found)
+    store::tools::find_tool(svc.store.reader(), &ctx.org_id, id)
+        .await?
+        .ok_or_else(not_found)
 }
 
 fn check_secret(check: &mut Check, field: &str, secret: &SecretString) {
@@ -90,7 +104,10 @@ fn check_secret(check: &mut Check, field: &str, secret: &SecretString) {
     if text.trim().is_empty() {
         check.fail(field, "is required");
     } else if text.chars().count() > limits::SECRET {
-        check.fail(field, format!("must be at most {} characters", limits::SECRET));
+        check.fail(
+            field,
+            format!("must be at most {} characters", limits::SECRET),
+        );
     }
 }
 
@@ -107,7 +124,11 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceRe
     if !outcome.opened.is_empty() {
         svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
     }
-    Ok(ToolCreated { tool: view(row), resolved_suggestions: outcome.resolved, opened_requests: outcome.opened })
+    Ok(ToolCreated {
+        tool: view(row),
+        resolved_suggestions: outcome.resolved,
+        opened_requests: outcome.opened,
+    })
 }
 
 /// A new tool that passed validation, its secret already sealed: ready to be written.
@@ -117,12 +138,30 @@ pub(crate) struct PreparedTool {
 }
 
 /// Validates a new tool and seals its secret, before any transaction is open.
-pub(crate) async fn prepare(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceResult<PreparedTool> {
+pub(crate) async fn prepare(
+    svc: &Services,
+    ctx: &AdminCtx,
+    input: NewTool,
+) -> ServiceResult<PreparedTool> {
     ctx.require(Permission::ManageTools)?;
     let mut check = Check::new();
     let name = check.text("name", &input.name, limits::NAME, false);
-    let description = check.optional("description", Some(&input.description), limits::DESCRIPTION, true).unwrap_or_default();
-    let instructions = check.optional("instructions", Some(&input.instructions), limits::INSTRUCTIONS, true).unwrap_or_default();
+    let description = check
+        .optional(
+            "description",
+            Some(&input.description),
+            limits::DESCRIPTION,
+            true,
+        )
+        .unwrap_or_default();
+    let instructions = check
+        .optional(
+            "instructions",
+            Some(&input.instructions),
+            limits::INSTRUCTIONS,
+            true,
+        )
+        .unwrap_or_default();
     let url = match input.url.as_deref().map(normalize::url).transpose() {
         Ok(u) => u.flatten(),
         Err(message) => {
@@ -130,12 +169,19 @@ pub(crate) async fn prepare(svc: &Services, ctx: &AdminCtx, input: NewTool) -> S
             None
         }
     };
-    if input.url.as_deref().is_some_and(|u| u.chars().count() > limits::URL) {
+    if input
+        .url
+        .as_deref()
+        .is_some_and(|u| u.chars().count() > limits::URL)
+    {
         check.fail("url", format!("must be at most {} characters", limits::URL));
     }
     if let Some(secret) = &input.credential {
         if input.credential_mode == CredentialMode::PerAgent {
-            check.fail("credential", "per-agent tools take their secret when each request is approved");
+            check.fail(
+                "credential",
+                "per-agent tools take their secret when each request is approved",
+            );
         } else {
             check_secret(&mut check, "credential", secret);
         }
@@ -150,7 +196,9 @@ pub(crate) async fn prepare(svc: &Services, ctx: &AdminCtx, input: NewTool) -> S
     let now = clock::now_ms();
     let tool_id = new_id();
     let blob = match &input.credential {
-        Some(secret) => Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &tool_id), secret).await?),
+        Some(secret) => {
+            Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &tool_id), secret).await?)
+        }
         None => None,
     };
     let row = ToolRow {
@@ -175,7 +223,10 @@ pub(crate) async fn prepare(svc: &Services, ctx: &AdminCtx, input: NewTool) -> S
         updated_at: now,
         approvals_required: 1,
     };
-    Ok(PreparedTool { row, source_suggestion_id: input.source_suggestion_id })
+    Ok(PreparedTool {
+        row,
+        source_suggestion_id: input.source_suggestion_id,
+    })
 }
 
 /// Writes a prepared tool inside `tx`: the row, its first guide version, and the suggestions it
@@ -186,10 +237,25 @@ pub(crate) async fn insert_in(
     prepared: PreparedTool,
     entries: &mut Vec<AuditEntry>,
 ) -> ServiceResult<(ToolRow, suggestions::Resolution)> {
-    let PreparedTool { mut row, source_suggestion_id } = prepared;
+    let PreparedTool {
+        mut row,
+        source_suggestion_id,
+    } = prepared;
     row.config_key = unique_config_key(tx, &ctx.org_id, &row.name).await?;
     store::tools::insert_tool(tx, &row).await?;
-    store::tools::insert_guide_version(tx, &ctx.org_id, &guide_row(&row.id, 1, &row.instructions, "tool_create", ctx, row.created_at)).await?;
+    store::tools::insert_guide_version(
+        tx,
+        &ctx.org_id,
+        &guide_row(
+            &row.id,
+            1,
+            &row.instructions,
+            "tool_create",
+            ctx,
+            row.created_at,
+        ),
+    )
+    .await?;
     entries.push(
         AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.created")
             .target("tool", &row.id)
@@ -199,7 +265,14 @@ pub(crate) async fn insert_in(
                 "credential_configured": row.credential_blob.is_some(), "url": row.url,
             })),
     );
-    let mut outcome = suggestions::resolve_for_tool(tx, ctx, &row, source_suggestion_id.as_deref(), row.created_at).await?;
+    let mut outcome = suggestions::resolve_for_tool(
+        tx,
+        ctx,
+        &row,
+        source_suggestion_id.as_deref(),
+        row.created_at,
+    )
+    .await?;
     entries.append(&mut outcome.audit);
     Ok((row, outcome))
 }
@@ -215,7 +288,14 @@ async fn unique_config_key(tx: &mut Tx, org_id: &str, name: &str) -> ServiceResu
     Ok(key)
 }
 
-fn guide_row(tool_id: &str, version: i64, text: &str, source: &str, ctx: &AdminCtx, now: i64) -> GuideVersionRow {
+fn guide_row(
+    tool_id: &str,
+    version: i64,
+    text: &str,
+    source: &str,
+    ctx: &AdminCtx,
+    now: i64,
+) -> GuideVersionRow {
     GuideVersionRow {
         id: new_id(),
         tool_id: tool_id.to_owned(),
@@ -228,7 +308,14 @@ fn guide_row(tool_id: &str, version: i64, text: &str, source: &str, ctx: &AdminC
 }
 
 /// Renames a tool or changes its description or URL. The secret, mode and guide are untouched.
-pub async fn update_details(svc: &Services, ctx: &AdminCtx, id: &str, name: &str, description: &str, url: &str) -> ServiceResult<ToolView> {
+pub async fn update_details(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    name: &str,
+    description: &str,
+    url: &str,
+) -> ServiceResult<ToolView> {
     ctx.require(Permission::ManageTools)?;
     let mut row = load(svc, ctx, id).await?;
     let details = check_details(name, description, url)?;
@@ -254,7 +341,9 @@ pub(crate) struct Details {
 pub(crate) fn check_details(name: &str, description: &str, url: &str) -> ServiceResult<Details> {
     let mut check = Check::new();
     let name = check.text("name", name, limits::NAME, false);
-    let description = check.optional("description", Some(description), limits::DESCRIPTION, true).unwrap_or_default();
+    let description = check
+        .optional("description", Some(description), limits::DESCRIPTION, true)
+        .unwrap_or_default();
     let url = Some(url.trim()).filter(|u| !u.is_empty());
     if url.is_some_and(|u| u.chars().count() > limits::URL) {
         check.fail("url", format!("must be at most {} characters", limits::URL));
@@ -267,12 +356,26 @@ pub(crate) fn check_details(name: &str, description: &str, url: &str) -> Service
         }
     };
     check.finish("Fix the listed fields and try again.")?;
-    Ok(Details { name, description, url })
+    Ok(Details {
+        name,
+        description,
+        url,
+    })
 }
 
 /// Writes new details of `row` inside `tx` and into `row`; adds the audit entry to `entries`.
-pub(crate) async fn details_in(tx: &mut Tx, ctx: &AdminCtx, row: &mut ToolRow, details: Details, entries: &mut Vec<AuditEntry>) -> ServiceResult<()> {
-    let Details { name, description, url } = details;
+pub(crate) async fn details_in(
+    tx: &mut Tx,
+    ctx: &AdminCtx,
+    row: &mut ToolRow,
+    details: Details,
+    entries: &mut Vec<AuditEntry>,
+) -> ServiceResult<()> {
+    let Details {
+        name,
+        description,
+        url,
+    } = details;
     let normalized = normalize::name(&name);
     let update = store::tools::ToolDetails {
         name: &name,
@@ -302,7 +405,11 @@ pub(crate) async fn details_in(tx: &mut Tx, ctx: &AdminCtx, row: &mut ToolRow, d
 /// Every tool of the organization, newest first. Never includes a secret.
 pub async fn list(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<ToolView>> {
     ctx.require(Permission::ReadAll)?;
-    Ok(store::tools::list_tools(svc.store.reader(), &ctx.org_id).await?.into_iter().map(view).collect())
+    Ok(store::tools::list_tools(svc.store.reader(), &ctx.org_id)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
 }
 
 /// One tool.
@@ -335,7 +442,11 @@ pub async fn set_credential(
     let version = row.credential_version + 1;
     let mut tx = svc.store.begin().await?;
     store::tools::update_tool_credential(&mut tx, &row.id, &blob, version, expires_at, now).await?;
-    let action = if row.credential_blob.is_some() { "tool.credential_rotated" } else { "tool.credential_set" };
+    let action = if row.credential_blob.is_some() {
+        "tool.credential_rotated"
+    } else {
+        "tool.credential_set"
+    };
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
         .target("tool", &row.id)
         .tool(&row.id)
@@ -378,7 +489,12 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(
 
 /// Sets the tool's quorum: how many distinct reviewers must approve each request (1–3).
 /// Pending requests are judged by the new number at their next approval.
-pub async fn set_approvals_required(svc: &Services, ctx: &AdminCtx, id: &str, n: i64) -> ServiceResult<ToolView> {
+pub async fn set_approvals_required(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    n: i64,
+) -> ServiceResult<ToolView> {
     ctx.require(Permission::ManageTools)?;
     if !(1..=3).contains(&n) {
         let mut check = Check::new();
