@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to every test passing: installs what is missing (wasm target,
 # wasm-bindgen CLI, the WASM splitter, Debian Chromium, npm packages), builds the release browser
-# bundle once, then runs the WASM dependency check, clippy, the Rust unit and integration tests
+# bundle once, then runs the WASM dependency check, the format check, clippy, the Rust unit and integration tests
 # (every integration test once on SQLite and once on PostgreSQL), the README walkthrough and the
 # browser tests. One debug build of the server serves every stage.
 set -euo pipefail
@@ -16,6 +16,9 @@ stage "build the browser bundle (release: what ships, wasm-opt and the split inc
 scripts/build-site.sh --release
 stage "check the browser bundle for server-only crates"
 scripts/check-wasm.sh
+stage "format check"
+cargo fmt --all -- --check
+cargo fmt --manifest-path scripts/wasm-split/Cargo.toml -- --check
 stage "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 stage "PostgreSQL"

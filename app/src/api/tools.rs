@@ -1,6 +1,8 @@
 //! The tool catalog: create, credentials (write-only), usage guides, delete.
-// Server functions take a form's fields as arguments (the browser-side stub too).
-#![allow(clippy::too_many_arguments)]
+#![expect(
+    clippy::too_many_arguments,
+    reason = "a server function takes its form's fields as arguments (so does the browser stub)"
+)]
 
 use leptos::prelude::*;
 

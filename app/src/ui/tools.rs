@@ -174,7 +174,7 @@ fn js_now_ms() -> i64 {
         .map_or(0, |p| (p.time_origin() + p.now()) as i64);
     #[cfg(feature = "ssr")]
     return crate::server::clock::now_ms();
-    #[allow(unreachable_code)]
+    #[expect(unreachable_code, reason = "the fallback of a build with neither feature")]
     0
 }
 
