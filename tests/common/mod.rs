@@ -3,7 +3,10 @@
 //! `AGENTKEY_TEST_BACKEND=postgres` a new PostgreSQL database dropped afterwards), and returns
 //! HTTP helpers plus the admin-side services (the same service functions the CLI calls). Logs of every app in the test binary are captured
 //! at debug level so tests can assert that no secret ever reaches them.
-#![expect(dead_code, reason = "each test binary uses its own subset of the helpers")]
+#![expect(
+    dead_code,
+    reason = "each test binary uses its own subset of the helpers"
+)]
 
 pub mod receiver;
 pub mod rpc;

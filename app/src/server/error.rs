@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::model::{ErrorBody, FieldError};
+use crate::server::store::StoreError;
 
 /// Result of a service function.
 pub type ServiceResult<T> = Result<T, ServiceError>;
@@ -97,19 +98,27 @@ impl ServiceError {
     }
 }
 
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Invalid(message) => ServiceError::field(
+                "text",
+                message,
+                "Remove NUL (\\u0000) characters from the text.",
+            ),
+            // Services that expect these decide on them before `?`; reaching here means the
+            // row vanished or collided in a way the service did not foresee.
+            other => ServiceError::Internal(
+                anyhow::Error::new(other).context("database operation failed"),
+            ),
+        }
+    }
+}
+
+/// Transaction control (`commit`, `rollback`) reports the driver's error directly.
 impl From<sqlx::Error> for ServiceError {
     fn from(err: sqlx::Error) -> Self {
-        // PostgreSQL refuses text with a NUL character (SQLite stores it): that is bad input.
-        if let sqlx::Error::Database(db) = &err
-            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
-        {
-            return ServiceError::field(
-                "text",
-                "contains a NUL character or an invalid byte sequence",
-                "Remove NUL (\\u0000) characters from the text.",
-            );
-        }
-        ServiceError::Internal(anyhow::Error::new(err).context("database operation failed"))
+        StoreError::from(err).into()
     }
 }
 

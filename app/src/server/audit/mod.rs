@@ -88,7 +88,11 @@ impl AuditEntry {
 /// The usual case costs one head update and one multi-row insert: the rows are chained from
 /// the cached head and the head is moved with a compare-and-set. If another writer moved the
 /// head since, the head is re-read (row-locked) and the rows are re-chained.
-pub async fn append(tx: &mut Tx, heads: &HeadCache, entries: &[AuditEntry]) -> sqlx::Result<()> {
+pub async fn append(
+    tx: &mut Tx,
+    heads: &HeadCache,
+    entries: &[AuditEntry],
+) -> store::StoreResult<()> {
     let now = clock::now_ms();
     let mut orgs: Vec<&str> = entries.iter().map(|e| e.org_id.as_str()).collect();
     orgs.sort_unstable();
@@ -118,7 +122,9 @@ pub async fn append(tx: &mut Tx, heads: &HeadCache, entries: &[AuditEntry]) -> s
         heads.set(org, last_seq, &last_hash);
         rows.extend(org_rows);
     }
-    store::audit::insert_rows(tx, &rows).await
+    store::audit::insert_rows(tx, &rows)
+        .await
+        .map_err(Into::into)
 }
 
 fn chain_rows(batch: &[&AuditEntry], first_seq: i64, mut prev: String, now: i64) -> Vec<AuditRow> {

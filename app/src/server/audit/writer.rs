@@ -168,7 +168,7 @@ async fn try_commit(
     store: &Store,
     batch: &[Job],
     touched: &mut HashMap<String, i64>,
-) -> sqlx::Result<Vec<bool>> {
+) -> store::StoreResult<Vec<bool>> {
     let now = clock::now_ms();
     let mut tx = store.begin().await?;
     let guarded: Vec<&str> = batch

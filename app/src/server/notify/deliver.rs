@@ -29,7 +29,7 @@ pub fn webhook_slot<'a>(org_id: &'a str, channel_id: &'a str) -> Slot<'a> {
 }
 
 /// Takes up to `limit` due rows for this process.
-pub async fn claim(svc: &Services, limit: usize) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn claim(svc: &Services, limit: usize) -> store::StoreResult<Vec<DeliveryRow>> {
     let now = clock::now_ms();
     let lease = i64::try_from(svc.notifier.policy.lease.as_millis()).unwrap_or(i64::MAX);
     let max = i64::from(svc.notifier.policy.max_attempts);
@@ -49,11 +49,14 @@ pub async fn claim(svc: &Services, limit: usize) -> sqlx::Result<Vec<DeliveryRow
         max,
     )
     .await
+    .map_err(Into::into)
 }
 
 /// When the next row falls due, if any.
-pub async fn next_due(svc: &Services) -> sqlx::Result<Option<i64>> {
-    store::notify::next_due(svc.store.reader()).await
+pub async fn next_due(svc: &Services) -> store::StoreResult<Option<i64>> {
+    store::notify::next_due(svc.store.reader())
+        .await
+        .map_err(Into::into)
 }
 
 /// The saved webhook URL of a channel (decrypted) and the channel id, re-validated: a URL

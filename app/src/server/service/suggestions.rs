@@ -17,7 +17,7 @@ use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::notify::{self, Alert};
 use crate::server::store::{
-    self, Tx,
+    self, StoreError, Tx,
     requests::NewRequest,
     suggestions::{Backing, SupporterRow, SupporterTable, ToolSuggestionRow},
     tools::ToolRow,
@@ -70,27 +70,24 @@ pub async fn suggest_tool(
     body: &SuggestToolBody,
 ) -> ServiceResult<SuggestionCreated> {
     let input = validate_suggestion(body)?;
-    let mut attempt = 0;
-    loop {
-        match try_suggest(svc, agent, &input).await {
-            // Another instance inserted the same identity between our read and write: the
-            // retry finds it and becomes a supporter.
-            Err(ServiceError::Internal(err)) if attempt == 0 && is_unique(&err) => attempt += 1,
-            other => return other,
+    // None: another instance inserted the same identity between our read and our write; the
+    // second attempt finds it and becomes a supporter.
+    for _ in 0..2 {
+        if let Some(created) = try_suggest(svc, agent, &input).await? {
+            return Ok(created);
         }
     }
-}
-
-fn is_unique(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<sqlx::Error>()
-        .is_some_and(store::is_unique_violation)
+    Err(ServiceError::conflict(
+        "The suggestion changed while it was being recorded.",
+        "Send it again.",
+    ))
 }
 
 async fn try_suggest(
     svc: &Services,
     agent: &AgentCtx,
     input: &ValidSuggestion,
-) -> ServiceResult<SuggestionCreated> {
+) -> ServiceResult<Option<SuggestionCreated>> {
     let now = clock::now_ms();
     let domain = input.url.as_ref().map(|u| u.domain.as_str());
     let actor = agent.actor();
@@ -185,9 +182,10 @@ async fn try_suggest(
                 created_at: now,
                 updated_at: now,
             };
-            store::suggestions::insert_tool_suggestion(&mut tx, &row)
-                .await
-                .map_err(anyhow::Error::new)?;
+            match store::suggestions::insert_tool_suggestion(&mut tx, &row).await {
+                Err(StoreError::Unique) => return Ok(None),
+                inserted => inserted?,
+            }
             (row.id, false, "tool_suggestion.created")
         }
     };
@@ -225,7 +223,7 @@ async fn try_suggest(
     if queued > 0 {
         svc.notifier.wake();
     }
-    Ok(SuggestionCreated {
+    Ok(Some(SuggestionCreated {
         suggestion_id,
         status: "pending".into(),
         existing,
@@ -234,7 +232,7 @@ async fn try_suggest(
         } else {
             "Suggestion recorded. When a human adds the tool you get a pending request automatically.".into()
         },
-    })
+    }))
 }
 
 /// What adding a tool resolved.

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 
 /// An `agents` row. Holds the key hash, so it never leaves the server as-is.
 #[derive(Clone, Debug, FromRow)]
@@ -24,7 +24,7 @@ const COLUMNS: &str = "id, organization_id, name, description, key_hash, key_pre
                        created_at, updated_at, last_used_at";
 
 #[tracing::instrument(skip_all, fields(agent_id = %row.id))]
-pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> sqlx::Result<()> {
+pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> StoreResult<()> {
     sqlx::query(&format!(
         "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     ))
@@ -42,13 +42,14 @@ pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> sqlx::Result<()> {
     .execute(&mut **tx)
     .await
     .map(|_| ())
+    .map_err(Into::into)
 }
 
 pub async fn find_agent(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     id: &str,
-) -> sqlx::Result<Option<AgentRow>> {
+) -> StoreResult<Option<AgentRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 AND id = $2"
     ))
@@ -56,25 +57,28 @@ pub async fn find_agent(
     .bind(id)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn find_agent_by_key_hash(
     ex: impl AnyExecutor<'_>,
     key_hash: &str,
-) -> sqlx::Result<Option<AgentRow>> {
+) -> StoreResult<Option<AgentRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE key_hash = $1"))
         .bind(key_hash)
         .fetch_optional(ex)
         .await
+        .map_err(Into::into)
 }
 
-pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<AgentRow>> {
+pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<Vec<AgentRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
     ))
     .bind(org_id)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn update_agent_key(
@@ -83,7 +87,7 @@ pub async fn update_agent_key(
     key_hash: &str,
     key_prefix: &str,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query("UPDATE agents SET key_hash = $2, key_prefix = $3, updated_at = $4 WHERE id = $1")
         .bind(id)
         .bind(key_hash)
@@ -92,6 +96,7 @@ pub async fn update_agent_key(
         .execute(&mut **tx)
         .await
         .map(|_| ())
+        .map_err(Into::into)
 }
 
 /// Sets the status only if it differs; returns whether a row changed.
@@ -100,7 +105,7 @@ pub async fn update_agent_status(
     id: &str,
     status: &str,
     now: i64,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE agents SET status = $2, updated_at = $3 WHERE id = $1 AND status <> $2",
     )
@@ -112,19 +117,21 @@ pub async fn update_agent_status(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete_agent(tx: &mut Tx, id: &str) -> sqlx::Result<()> {
+pub async fn delete_agent(tx: &mut Tx, id: &str) -> StoreResult<()> {
     sqlx::query("DELETE FROM agents WHERE id = $1")
         .bind(id)
         .execute(&mut **tx)
         .await
         .map(|_| ())
+        .map_err(Into::into)
 }
 
-pub async fn touch_agent(ex: impl AnyExecutor<'_>, id: &str, now: i64) -> sqlx::Result<()> {
+pub async fn touch_agent(ex: impl AnyExecutor<'_>, id: &str, now: i64) -> StoreResult<()> {
     sqlx::query("UPDATE agents SET last_used_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now)
         .execute(ex)
         .await
         .map(|_| ())
+        .map_err(Into::into)
 }

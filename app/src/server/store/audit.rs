@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 use crate::server::audit::chain;
 
 /// An `audit_log` row, exactly as stored and hashed.
@@ -64,7 +64,7 @@ pub async fn advance_head(
     org_id: &str,
     from: (i64, &str),
     to: (i64, &str),
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE audit_heads SET seq = $4, hash = $5 WHERE organization_id = $1 AND seq = $2 AND hash = $3",
     )
@@ -79,18 +79,19 @@ pub async fn advance_head(
 }
 
 /// Starts an organization's chain at seq 0 with its genesis hash.
-pub async fn insert_head(tx: &mut Tx, org_id: &str) -> sqlx::Result<()> {
+pub async fn insert_head(tx: &mut Tx, org_id: &str) -> StoreResult<()> {
     sqlx::query("INSERT INTO audit_heads (organization_id, seq, hash) VALUES ($1, 0, $2)")
         .bind(org_id)
         .bind(chain::genesis(org_id))
         .execute(&mut **tx)
         .await
         .map(|_| ())
+        .map_err(Into::into)
 }
 
 /// Reserves `n` sequence numbers for an organization; returns (first seq, previous hash).
 /// The UPDATE takes the head's row lock, which serializes appends per organization.
-pub async fn reserve_seq(tx: &mut Tx, org_id: &str, n: usize) -> sqlx::Result<(i64, String)> {
+pub async fn reserve_seq(tx: &mut Tx, org_id: &str, n: usize) -> StoreResult<(i64, String)> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let (last, prev): (i64, String) = sqlx::query_as(
         "UPDATE audit_heads SET seq = seq + $2 WHERE organization_id = $1 RETURNING seq, hash",
@@ -102,31 +103,33 @@ pub async fn reserve_seq(tx: &mut Tx, org_id: &str, n: usize) -> sqlx::Result<(i
     Ok((last - n + 1, prev))
 }
 
-pub async fn set_head_hash(tx: &mut Tx, org_id: &str, hash: &str) -> sqlx::Result<()> {
+pub async fn set_head_hash(tx: &mut Tx, org_id: &str, hash: &str) -> StoreResult<()> {
     sqlx::query("UPDATE audit_heads SET hash = $2 WHERE organization_id = $1")
         .bind(org_id)
         .bind(hash)
         .execute(&mut **tx)
         .await
         .map(|_| ())
+        .map_err(Into::into)
 }
 
 /// The stored head of an organization's chain: (seq, hash).
 pub async fn find_head(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-) -> sqlx::Result<Option<(i64, String)>> {
+) -> StoreResult<Option<(i64, String)>> {
     sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE organization_id = $1")
         .bind(org_id)
         .fetch_optional(ex)
         .await
+        .map_err(Into::into)
 }
 
 /// Inserts already-chained rows in one statement whatever their number: the rows travel as
 /// one JSON array parameter that SQLite unpacks with `json_each` (PostgreSQL with
 /// `json_array_elements`). One round trip to the
 /// connection's worker thread per batch, and no per-parameter binding cost.
-pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> sqlx::Result<()> {
+pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -203,7 +206,7 @@ pub async fn list_rows(
     org_id: &str,
     f: &AuditFilter,
     limit: i64,
-) -> sqlx::Result<Vec<AuditRow>> {
+) -> StoreResult<Vec<AuditRow>> {
     let mut sql = format!("SELECT {COLUMNS} FROM audit_log WHERE organization_id = $1");
     let mut n = 1;
     // Each condition takes the next parameter number; `#` in the template stands for it.
@@ -244,7 +247,7 @@ pub async fn list_rows(
     for number in [f.from_ms, f.to_ms, f.before_seq].into_iter().flatten() {
         query = query.bind(number);
     }
-    query.bind(limit).fetch_all(ex).await
+    query.bind(limit).fetch_all(ex).await.map_err(Into::into)
 }
 
 /// Rows of an organization in chain order, starting after `after_seq`, at most `limit`.
@@ -253,7 +256,7 @@ pub async fn scan_rows(
     org_id: &str,
     after_seq: i64,
     limit: i64,
-) -> sqlx::Result<Vec<AuditRow>> {
+) -> StoreResult<Vec<AuditRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_log WHERE organization_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
     ))
@@ -262,4 +265,5 @@ pub async fn scan_rows(
     .bind(limit)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }

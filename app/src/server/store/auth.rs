@@ -2,7 +2,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 
 /// A `sign_in_tokens` row.
 #[derive(Clone, Debug, FromRow)]
@@ -23,11 +23,7 @@ pub struct NewToken<'a> {
     pub expires_at: i64,
 }
 
-pub async fn insert_token(
-    ex: impl AnyExecutor<'_>,
-    t: &NewToken<'_>,
-    now: i64,
-) -> sqlx::Result<()> {
+pub async fn insert_token(ex: impl AnyExecutor<'_>, t: &NewToken<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO sign_in_tokens (id, token_hash, purpose, email, requested_ip, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -41,21 +37,22 @@ pub async fn insert_token(
     .bind(t.expires_at)
     .execute(ex)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 pub async fn find_token(
     ex: impl AnyExecutor<'_>,
     token_hash: &str,
-) -> sqlx::Result<Option<TokenRow>> {
+) -> StoreResult<Option<TokenRow>> {
     sqlx::query_as("SELECT id, purpose, email, expires_at, consumed_at FROM sign_in_tokens WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(ex)
         .await
+        .map_err(Into::into)
 }
 
 /// Marks a token used; false when it was already used (the loser of a double submit).
-pub async fn consume_token(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<bool> {
+pub async fn consume_token(tx: &mut Tx, id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE sign_in_tokens SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL",
     )
@@ -67,18 +64,19 @@ pub async fn consume_token(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<bool
 }
 
 /// Ends every unused bootstrap token (a new start prints a new one).
-pub async fn expire_bootstrap_tokens(ex: impl AnyExecutor<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn expire_bootstrap_tokens(ex: impl AnyExecutor<'_>, now: i64) -> StoreResult<()> {
     sqlx::query("UPDATE sign_in_tokens SET expires_at = $1 WHERE purpose = 'bootstrap' AND consumed_at IS NULL AND expires_at > $1")
         .bind(now)
         .execute(ex)
         .await
-        .map(|_| ())
+        .map(|_| ()).map_err(Into::into)
 }
 
-pub async fn count_memberships(ex: impl AnyExecutor<'_>) -> sqlx::Result<i64> {
+pub async fn count_memberships(ex: impl AnyExecutor<'_>) -> StoreResult<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM memberships")
         .fetch_one(ex)
         .await
+        .map_err(Into::into)
 }
 
 /// A person's membership in one organization.
@@ -98,26 +96,28 @@ const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, o.id AS organizati
 pub async fn find_memberships(
     ex: impl AnyExecutor<'_>,
     user_id: &str,
-) -> sqlx::Result<Vec<MemberRow>> {
+) -> StoreResult<Vec<MemberRow>> {
     sqlx::query_as(&format!(
         "{MEMBER_SELECT} WHERE u.id = $1 ORDER BY m.created_at, o.id"
     ))
     .bind(user_id)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// The user id for an email address that belongs to at least one organization.
 pub async fn find_member_user(
     ex: impl AnyExecutor<'_>,
     email: &str,
-) -> sqlx::Result<Option<String>> {
+) -> StoreResult<Option<String>> {
     sqlx::query_scalar(
         "SELECT u.id FROM users u WHERE u.email = $1 AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)",
     )
     .bind(email)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// A `sessions` row.
@@ -147,7 +147,7 @@ pub async fn upsert_session(
     ex: impl AnyExecutor<'_>,
     s: &SessionWrite<'_>,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     write_session(
         ex,
         s,
@@ -164,7 +164,7 @@ pub async fn insert_session(
     ex: impl AnyExecutor<'_>,
     s: &SessionWrite<'_>,
     now: i64,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     write_session(ex, s, now, "DO NOTHING")
         .await
         .map(|rows| rows == 1)
@@ -176,7 +176,7 @@ async fn write_session(
     s: &SessionWrite<'_>,
     now: i64,
     on_conflict: &str,
-) -> sqlx::Result<u64> {
+) -> StoreResult<u64> {
     let sql = format!(
         "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id_hash) {on_conflict}"
@@ -201,7 +201,7 @@ pub async fn find_session(
     ex: impl AnyExecutor<'_>,
     id_hash: &str,
     now: i64,
-) -> sqlx::Result<Option<SessionRow>> {
+) -> StoreResult<Option<SessionRow>> {
     sqlx::query_as(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"
     ))
@@ -209,13 +209,14 @@ pub async fn find_session(
     .bind(now)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn list_user_sessions(
     ex: impl AnyExecutor<'_>,
     user_id: &str,
     now: i64,
-) -> sqlx::Result<Vec<SessionRow>> {
+) -> StoreResult<Vec<SessionRow>> {
     sqlx::query_as(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY updated_at DESC"
     ))
@@ -223,14 +224,16 @@ pub async fn list_user_sessions(
     .bind(now)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
-pub async fn delete_session(ex: impl AnyExecutor<'_>, id_hash: &str) -> sqlx::Result<()> {
+pub async fn delete_session(ex: impl AnyExecutor<'_>, id_hash: &str) -> StoreResult<()> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(id_hash)
         .execute(ex)
         .await
         .map(|_| ())
+        .map_err(Into::into)
 }
 
 /// Deletes one of a user's sessions by the public handle shown in the session list.
@@ -238,7 +241,7 @@ pub async fn delete_user_session(
     ex: impl AnyExecutor<'_>,
     user_id: &str,
     id_hash_prefix: &str,
-) -> sqlx::Result<u64> {
+) -> StoreResult<u64> {
     let done =
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND substr(id_hash, 1, 16) = $2")
             .bind(user_id)
@@ -248,7 +251,7 @@ pub async fn delete_user_session(
     Ok(done.rows_affected())
 }
 
-pub async fn delete_expired_sessions(ex: impl AnyExecutor<'_>, now: i64) -> sqlx::Result<u64> {
+pub async fn delete_expired_sessions(ex: impl AnyExecutor<'_>, now: i64) -> StoreResult<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now)
         .execute(ex)

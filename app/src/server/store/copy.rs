@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use super::{Backend, Store};
+use super::{Backend, Store, StoreResult};
 
 /// Every table, parents before children, so that each reference points to a copied row.
 pub const TABLES: &[&str] = &[
@@ -57,7 +57,7 @@ struct Column {
 }
 
 /// The tables of the database (AgentKey's and any other), without the migrations table.
-pub async fn table_names(store: &Store) -> sqlx::Result<BTreeSet<String>> {
+pub async fn table_names(store: &Store) -> StoreResult<BTreeSet<String>> {
     let sql = match store.backend() {
         Backend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
@@ -74,13 +74,14 @@ pub async fn table_names(store: &Store) -> sqlx::Result<BTreeSet<String>> {
 }
 
 /// The versions of the migrations applied, oldest first.
-pub async fn migration_versions(store: &Store) -> sqlx::Result<Vec<i64>> {
+pub async fn migration_versions(store: &Store) -> StoreResult<Vec<i64>> {
     sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
         .fetch_all(store.reader())
         .await
+        .map_err(Into::into)
 }
 
-async fn columns(store: &Store, table: &str) -> sqlx::Result<Vec<Column>> {
+async fn columns(store: &Store, table: &str) -> StoreResult<Vec<Column>> {
     let rows: Vec<(String, String)> = match store.backend() {
         Backend::Sqlite => {
             sqlx::query_as("SELECT name, type FROM pragma_table_info($1) ORDER BY cid").bind(table).fetch_all(store.reader()).await?
@@ -108,7 +109,7 @@ async fn columns(store: &Store, table: &str) -> sqlx::Result<Vec<Column>> {
 }
 
 /// How many rows each AgentKey table holds.
-pub async fn count_rows(conn: &mut sqlx::AnyConnection) -> sqlx::Result<Vec<(String, i64)>> {
+pub async fn count_rows(conn: &mut sqlx::AnyConnection) -> StoreResult<Vec<(String, i64)>> {
     let mut out = Vec::with_capacity(TABLES.len());
     for table in TABLES {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))

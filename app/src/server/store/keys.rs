@@ -2,7 +2,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 
 /// A `data_keys` row: one organization's data key, wrapped by the master key `kek_id`.
 #[derive(Clone, Debug, FromRow)]
@@ -13,7 +13,7 @@ pub struct DataKeyRow {
     pub wrapped_key: String,
 }
 
-pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> sqlx::Result<()> {
+pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO data_keys (id, organization_id, kek_id, wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -24,24 +24,26 @@ pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> sqlx::R
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 /// The id of a master key other than `kek_id` that wraps some data key, if any.
-pub async fn other_kek_id(ex: impl AnyExecutor<'_>, kek_id: &str) -> sqlx::Result<Option<String>> {
+pub async fn other_kek_id(ex: impl AnyExecutor<'_>, kek_id: &str) -> StoreResult<Option<String>> {
     sqlx::query_scalar("SELECT kek_id FROM data_keys WHERE kek_id <> $1 LIMIT 1")
         .bind(kek_id)
         .fetch_optional(ex)
         .await
+        .map_err(Into::into)
 }
 
 /// Every data key, oldest first (so the newest per organization is loaded last).
-pub async fn list_data_keys(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<DataKeyRow>> {
+pub async fn list_data_keys(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<DataKeyRow>> {
     sqlx::query_as(
         "SELECT id, organization_id, kek_id, wrapped_key FROM data_keys ORDER BY created_at, id",
     )
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn update_data_key_wrapping(
@@ -50,7 +52,7 @@ pub async fn update_data_key_wrapping(
     kek_id: &str,
     wrapped: &str,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE data_keys SET kek_id = $2, wrapped_key = $3, rewrapped_at = $4 WHERE id = $1",
     )
@@ -61,17 +63,19 @@ pub async fn update_data_key_wrapping(
     .execute(&mut **tx)
     .await
     .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// The data keys of one organization, oldest first.
 pub async fn list_data_keys_for_org(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-) -> sqlx::Result<Vec<DataKeyRow>> {
+) -> StoreResult<Vec<DataKeyRow>> {
     sqlx::query_as(
         "SELECT id, organization_id, kek_id, wrapped_key FROM data_keys WHERE organization_id = $1 ORDER BY created_at, id",
     )
     .bind(org_id)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 
 /// A member as the members page lists them.
 #[derive(Clone, Debug, FromRow)]
@@ -16,7 +16,7 @@ pub struct MembershipRow {
 pub async fn list_members(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-) -> sqlx::Result<Vec<MembershipRow>> {
+) -> StoreResult<Vec<MembershipRow>> {
     sqlx::query_as(
         "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = $1 ORDER BY m.created_at, u.email",
@@ -24,13 +24,14 @@ pub async fn list_members(
     .bind(org_id)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn find_member(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     user_id: &str,
-) -> sqlx::Result<Option<MembershipRow>> {
+) -> StoreResult<Option<MembershipRow>> {
     sqlx::query_as(
         "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = $1 AND m.user_id = $2",
@@ -39,18 +40,20 @@ pub async fn find_member(
     .bind(user_id)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
-pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<i64> {
+pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner'",
     )
     .bind(org_id)
     .fetch_one(ex)
     .await
+    .map_err(Into::into)
 }
 
-pub async fn set_role(tx: &mut Tx, org_id: &str, user_id: &str, role: &str) -> sqlx::Result<bool> {
+pub async fn set_role(tx: &mut Tx, org_id: &str, user_id: &str, role: &str) -> StoreResult<bool> {
     let done =
         sqlx::query("UPDATE memberships SET role = $3 WHERE organization_id = $1 AND user_id = $2")
             .bind(org_id)
@@ -61,7 +64,7 @@ pub async fn set_role(tx: &mut Tx, org_id: &str, user_id: &str, role: &str) -> s
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete_membership(tx: &mut Tx, org_id: &str, user_id: &str) -> sqlx::Result<bool> {
+pub async fn delete_membership(tx: &mut Tx, org_id: &str, user_id: &str) -> StoreResult<bool> {
     let done = sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
         .bind(org_id)
         .bind(user_id)
@@ -71,7 +74,7 @@ pub async fn delete_membership(tx: &mut Tx, org_id: &str, user_id: &str) -> sqlx
 }
 
 /// Ends every session of a user (they were removed from an organization).
-pub async fn delete_user_sessions(tx: &mut Tx, user_id: &str) -> sqlx::Result<u64> {
+pub async fn delete_user_sessions(tx: &mut Tx, user_id: &str) -> StoreResult<u64> {
     Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut **tx)
@@ -107,7 +110,7 @@ pub struct NewInvitation<'a> {
     pub expires_at: i64,
 }
 
-pub async fn insert_invitation(tx: &mut Tx, i: &NewInvitation<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn insert_invitation(tx: &mut Tx, i: &NewInvitation<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO invitations (id, organization_id, email, role, token_hash, invited_by, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -122,7 +125,7 @@ pub async fn insert_invitation(tx: &mut Tx, i: &NewInvitation<'_>, now: i64) -> 
     .bind(i.expires_at)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 /// Open invitations of an organization (not accepted, not revoked, not expired).
@@ -130,7 +133,7 @@ pub async fn list_open_invitations(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     now: i64,
-) -> sqlx::Result<Vec<InvitationRow>> {
+) -> StoreResult<Vec<InvitationRow>> {
     sqlx::query_as(&format!(
         "SELECT {INVITATION_COLUMNS} FROM invitations WHERE organization_id = $1 AND accepted_at IS NULL \
          AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC"
@@ -139,13 +142,14 @@ pub async fn list_open_invitations(
     .bind(now)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn find_invitation(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     id: &str,
-) -> sqlx::Result<Option<InvitationRow>> {
+) -> StoreResult<Option<InvitationRow>> {
     sqlx::query_as(&format!(
         "SELECT {INVITATION_COLUMNS} FROM invitations WHERE organization_id = $1 AND id = $2"
     ))
@@ -153,18 +157,20 @@ pub async fn find_invitation(
     .bind(id)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn find_invitation_by_token(
     ex: impl AnyExecutor<'_>,
     token_hash: &str,
-) -> sqlx::Result<Option<InvitationRow>> {
+) -> StoreResult<Option<InvitationRow>> {
     sqlx::query_as(&format!(
         "SELECT {INVITATION_COLUMNS} FROM invitations WHERE token_hash = $1"
     ))
     .bind(token_hash)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Ends open invitations of `email` in the organization (replaced by a new one, or revoked).
@@ -173,7 +179,7 @@ pub async fn revoke_open_invitations(
     org_id: &str,
     email: &str,
     now: i64,
-) -> sqlx::Result<u64> {
+) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE invitations SET revoked_at = $3 WHERE organization_id = $1 AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
     )
@@ -186,12 +192,7 @@ pub async fn revoke_open_invitations(
 }
 
 /// Revokes one open invitation; false if it was not open.
-pub async fn revoke_invitation(
-    tx: &mut Tx,
-    org_id: &str,
-    id: &str,
-    now: i64,
-) -> sqlx::Result<bool> {
+pub async fn revoke_invitation(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE invitations SET revoked_at = $3 WHERE organization_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
     )
@@ -204,7 +205,7 @@ pub async fn revoke_invitation(
 }
 
 /// Marks an invitation used; false if it was used, revoked or expired in the meantime.
-pub async fn accept_invitation(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<bool> {
+pub async fn accept_invitation(tx: &mut Tx, id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE invitations SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
     )
@@ -218,7 +219,7 @@ pub async fn accept_invitation(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<
 pub async fn allowed_domains(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-) -> sqlx::Result<Option<String>> {
+) -> StoreResult<Option<String>> {
     sqlx::query_scalar::<_, Option<String>>(
         "SELECT allowed_domains FROM organizations WHERE id = $1",
     )
@@ -226,17 +227,19 @@ pub async fn allowed_domains(
     .fetch_optional(ex)
     .await
     .map(Option::flatten)
+    .map_err(Into::into)
 }
 
 pub async fn set_allowed_domains(
     tx: &mut Tx,
     org_id: &str,
     domains: Option<&str>,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query("UPDATE organizations SET allowed_domains = $2 WHERE id = $1")
         .bind(org_id)
         .bind(domains)
         .execute(&mut **tx)
         .await
         .map(|_| ())
+        .map_err(Into::into)
 }

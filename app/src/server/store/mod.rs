@@ -194,9 +194,9 @@ impl Store {
     /// inside one cannot lose its snapshot: SQLite by `BEGIN IMMEDIATE` (one writer per file),
     /// PostgreSQL by a transaction-scoped advisory lock shared by every instance (released at
     /// commit or rollback). Reads outside transactions run in parallel on both.
-    pub async fn begin(&self) -> sqlx::Result<Tx> {
+    pub async fn begin(&self) -> StoreResult<Tx> {
         match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => Ok(self.write.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres => {
                 let mut tx = self.write.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -240,11 +240,12 @@ impl Store {
     }
 
     /// Cheap liveness probe for `/readyz`.
-    pub async fn ping(&self) -> sqlx::Result<()> {
+    pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.read)
             .await
             .map(|_| ())
+            .map_err(Into::into)
     }
 
     /// Writes a consistent copy of the live SQLite database to `target` (`VACUUM INTO`: one
@@ -274,17 +275,17 @@ impl Store {
 
     /// Integrity check of the database: `ok` when sound. SQLite runs `PRAGMA integrity_check`;
     /// PostgreSQL checks its own pages, so a successful query is the answer there.
-    pub async fn integrity_check(&self) -> sqlx::Result<String> {
+    pub async fn integrity_check(&self) -> StoreResult<String> {
         match self.backend {
-            Backend::Sqlite => {
-                sqlx::query_scalar("PRAGMA integrity_check")
-                    .fetch_one(&self.read)
-                    .await
-            }
+            Backend::Sqlite => sqlx::query_scalar("PRAGMA integrity_check")
+                .fetch_one(&self.read)
+                .await
+                .map_err(Into::into),
             Backend::Postgres => sqlx::query("SELECT 1")
                 .execute(&self.read)
                 .await
-                .map(|_| "ok".to_owned()),
+                .map(|_| "ok".to_owned())
+                .map_err(Into::into),
         }
     }
 
@@ -332,9 +333,44 @@ pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
     conn.backend_name() == "PostgreSQL"
 }
 
-/// True when the error is a unique-constraint violation (SQLite reports no constraint name).
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+/// What a store function reports: the cases a service decides on, and everything else. Mapped
+/// once, here, from the driver's error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A statement that must find a row found none.
+    #[error("no such row")]
+    NotFound,
+    /// A unique constraint refused the write (SQLite reports no constraint name, so callers
+    /// know from the statement which identity it was).
+    #[error("a unique constraint refused the write")]
+    Unique,
+    /// The database refused the text itself (PostgreSQL: a NUL character or an invalid byte
+    /// sequence, which SQLite would have stored).
+    #[error("the database refused the text: {0}")]
+    Invalid(&'static str),
+    /// Anything else: a fault, not the caller's input.
+    #[error(transparent)]
+    Other(sqlx::Error),
+}
+
+/// Result of a store function.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                StoreError::Unique
+            }
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("22021" | "22P05")) =>
+            {
+                StoreError::Invalid("contains a NUL character or an invalid byte sequence")
+            }
+            _ => StoreError::Other(err),
+        }
+    }
 }
 
 /// `$first, $first+1, …` placeholders for an `IN (…)` list of `n` values.

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 
 /// A `notification_channels` row.
 #[derive(Clone, Debug, FromRow)]
@@ -22,26 +22,25 @@ pub struct ChannelRow {
 
 const CHANNEL_COLUMNS: &str = "id, organization_id, kind, target_blob, target_hint, events, last_status, last_at, last_error, updated_by, updated_at";
 
-pub async fn list_channels(
-    ex: impl AnyExecutor<'_>,
-    org_id: &str,
-) -> sqlx::Result<Vec<ChannelRow>> {
+pub async fn list_channels(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<Vec<ChannelRow>> {
     sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 ORDER BY kind"))
         .bind(org_id)
         .fetch_all(ex)
         .await
+        .map_err(Into::into)
 }
 
 pub async fn find_channel(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     kind: &str,
-) -> sqlx::Result<Option<ChannelRow>> {
+) -> StoreResult<Option<ChannelRow>> {
     sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 AND kind = $2"))
         .bind(org_id)
         .bind(kind)
         .fetch_optional(ex)
         .await
+        .map_err(Into::into)
 }
 
 /// What a settings change writes to a channel.
@@ -59,7 +58,7 @@ pub struct ChannelWrite<'a> {
 
 /// Creates or replaces a channel's target and events.
 #[tracing::instrument(skip_all, fields(org_id = w.org_id, kind = w.kind))]
-pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO notification_channels (id, organization_id, kind, target_blob, target_hint, events, updated_by, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
@@ -81,10 +80,10 @@ pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> sqlx
     .bind(w.new_target)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
-pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: &str) -> sqlx::Result<bool> {
+pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: &str) -> StoreResult<bool> {
     let done =
         sqlx::query("DELETE FROM notification_channels WHERE organization_id = $1 AND kind = $2")
             .bind(org_id)
@@ -101,7 +100,7 @@ pub async fn record_channel_result(
     kind: &str,
     error: Option<&str>,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE notification_channels SET last_status = $3, last_at = $4, last_error = $5 WHERE organization_id = $1 AND kind = $2",
     )
@@ -112,11 +111,11 @@ pub async fn record_channel_result(
     .bind(error)
     .execute(ex)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 /// Addresses of the members of `org_id` who opted in to alert mail.
-pub async fn email_recipients(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<String>> {
+pub async fn email_recipients(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<Vec<String>> {
     sqlx::query_scalar(
         "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = $1 AND m.email_alerts = 1 ORDER BY u.email",
@@ -124,13 +123,14 @@ pub async fn email_recipients(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::R
     .bind(org_id)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn email_opted_in(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     user_id: &str,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let on: Option<i64> = sqlx::query_scalar(
         "SELECT email_alerts FROM memberships WHERE organization_id = $1 AND user_id = $2",
     )
@@ -146,7 +146,7 @@ pub async fn set_email_opt_in(
     org_id: &str,
     user_id: &str,
     on: bool,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE memberships SET email_alerts = $3 WHERE organization_id = $1 AND user_id = $2",
     )
@@ -168,7 +168,7 @@ pub struct NewDelivery<'a> {
     pub payload: &'a str,
 }
 
-pub async fn insert_delivery(tx: &mut Tx, d: &NewDelivery<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn insert_delivery(tx: &mut Tx, d: &NewDelivery<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO notification_outbox (id, organization_id, channel, recipient, event, payload, status, attempts, next_attempt_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
@@ -182,7 +182,7 @@ pub async fn insert_delivery(tx: &mut Tx, d: &NewDelivery<'_>, now: i64) -> sqlx
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 /// An outbox row as the worker and the settings page see it.
@@ -217,7 +217,7 @@ pub async fn claim_due(
     locked_until: i64,
     limit: i64,
     max_attempts: i64,
-) -> sqlx::Result<Vec<DeliveryRow>> {
+) -> StoreResult<Vec<DeliveryRow>> {
     let lock = if backend == super::Backend::Postgres {
         " FOR UPDATE SKIP LOCKED"
     } else {
@@ -236,6 +236,7 @@ pub async fn claim_due(
     .bind(max_attempts)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Dead-letters rows whose attempts ran out without a recorded outcome (a send that crashed
@@ -244,7 +245,7 @@ pub async fn dead_letter_exhausted(
     ex: impl AnyExecutor<'_>,
     now: i64,
     max_attempts: i64,
-) -> sqlx::Result<u64> {
+) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'dead', locked_until = NULL, \
          last_error = COALESCE(last_error, 'no outcome was recorded for the last attempt') \
@@ -258,10 +259,11 @@ pub async fn dead_letter_exhausted(
 }
 
 /// When the next pending row falls due (ignoring rows another worker holds), if any.
-pub async fn next_due(ex: impl AnyExecutor<'_>) -> sqlx::Result<Option<i64>> {
+pub async fn next_due(ex: impl AnyExecutor<'_>) -> StoreResult<Option<i64>> {
     sqlx::query_scalar("SELECT MIN(COALESCE(CASE WHEN locked_until > next_attempt_at THEN locked_until END, next_attempt_at)) FROM notification_outbox WHERE status = 'pending'")
         .fetch_one(ex)
         .await
+        .map_err(Into::into)
 }
 
 /// Records a delivery. `attempt` fences the update to the claim that made it: a worker whose
@@ -271,7 +273,7 @@ pub async fn mark_delivered(
     id: &str,
     attempt: i64,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE notification_outbox SET status = 'delivered', delivered_at = $2, locked_until = NULL, last_error = NULL \
          WHERE id = $1 AND status = 'pending' AND attempts = $3",
@@ -281,7 +283,7 @@ pub async fn mark_delivered(
     .bind(attempt)
     .execute(ex)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 /// Schedules another attempt, or dead-letters the row when `next_attempt_at` is `None`.
@@ -291,7 +293,7 @@ pub async fn mark_failed(
     attempt: i64,
     error: &str,
     next_attempt_at: Option<i64>,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE notification_outbox SET status = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
          next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, last_error = $2 \
@@ -303,7 +305,7 @@ pub async fn mark_failed(
     .bind(attempt)
     .execute(ex)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 /// Dead-lettered rows of an organization, newest first.
@@ -311,7 +313,7 @@ pub async fn list_dead(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     limit: i64,
-) -> sqlx::Result<Vec<DeliveryRow>> {
+) -> StoreResult<Vec<DeliveryRow>> {
     sqlx::query_as(&format!(
         "SELECT {DELIVERY_COLUMNS} FROM notification_outbox WHERE organization_id = $1 AND status = 'dead' ORDER BY created_at DESC, id LIMIT $2"
     ))
@@ -319,10 +321,11 @@ pub async fn list_dead(
     .bind(limit)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Puts a dead letter back in the queue with a fresh set of attempts.
-pub async fn requeue_dead(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> sqlx::Result<bool> {
+pub async fn requeue_dead(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt_at = $3, locked_until = NULL \
          WHERE organization_id = $1 AND id = $2 AND status = 'dead'",
@@ -339,7 +342,7 @@ pub async fn requeue_dead(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> sqlx
 pub async fn count_by_status(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-) -> sqlx::Result<(i64, i64, i64)> {
+) -> StoreResult<(i64, i64, i64)> {
     sqlx::query_as(
         "SELECT COUNT(CASE WHEN status = 'pending' THEN 1 END), \
                 COUNT(CASE WHEN status = 'delivered' THEN 1 END), \
@@ -349,6 +352,7 @@ pub async fn count_by_status(
     .bind(org_id)
     .fetch_one(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Dead-letters every undelivered row of a channel (it was removed); returns how many.
@@ -357,7 +361,7 @@ pub async fn dead_letter_channel(
     org_id: &str,
     channel: &str,
     error: &str,
-) -> sqlx::Result<u64> {
+) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'dead', last_error = $3, locked_until = NULL \
          WHERE organization_id = $1 AND channel = $2 AND status = 'pending'",
@@ -371,7 +375,7 @@ pub async fn dead_letter_channel(
 }
 
 /// Dead-letters undelivered alert mail to one address (the member left the organization).
-pub async fn dead_letter_recipient(tx: &mut Tx, org_id: &str, email: &str) -> sqlx::Result<u64> {
+pub async fn dead_letter_recipient(tx: &mut Tx, org_id: &str, email: &str) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'dead', last_error = 'the recipient is no longer a member', locked_until = NULL \
          WHERE organization_id = $1 AND channel = 'email' AND recipient = $2 AND status = 'pending'",

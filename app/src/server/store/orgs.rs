@@ -2,7 +2,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 
 /// An `organizations` row.
 #[derive(Clone, Debug, FromRow)]
@@ -13,7 +13,7 @@ pub struct OrgRow {
 }
 
 #[tracing::instrument(skip_all, fields(org_id = id))]
-pub async fn insert_organization(tx: &mut Tx, id: &str, name: &str, now: i64) -> sqlx::Result<()> {
+pub async fn insert_organization(tx: &mut Tx, id: &str, name: &str, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)",
     )
@@ -23,28 +23,31 @@ pub async fn insert_organization(tx: &mut Tx, id: &str, name: &str, now: i64) ->
     .execute(&mut **tx)
     .await
     .map(|_| ())
+    .map_err(Into::into)
 }
 
-pub async fn find_organization(ex: impl AnyExecutor<'_>, id: &str) -> sqlx::Result<Option<OrgRow>> {
+pub async fn find_organization(ex: impl AnyExecutor<'_>, id: &str) -> StoreResult<Option<OrgRow>> {
     sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
         .bind(id)
         .fetch_optional(ex)
         .await
+        .map_err(Into::into)
 }
 
-pub async fn list_organizations(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<OrgRow>> {
-    sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE deleted_at IS NULL ORDER BY created_at, id").fetch_all(ex).await
+pub async fn list_organizations(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<OrgRow>> {
+    sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE deleted_at IS NULL ORDER BY created_at, id").fetch_all(ex).await.map_err(Into::into)
 }
 
 /// Ids of every organization, deleted ones included (their audit logs remain).
-pub async fn list_all_organization_ids(ex: impl AnyExecutor<'_>) -> sqlx::Result<Vec<String>> {
+pub async fn list_all_organization_ids(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<String>> {
     sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at, id")
         .fetch_all(ex)
         .await
+        .map_err(Into::into)
 }
 
 /// Finds a user by normalized email, creating it if absent; returns the id.
-pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> sqlx::Result<String> {
+pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> StoreResult<String> {
     sqlx::query("INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
         .bind(id)
         .bind(email)
@@ -55,6 +58,7 @@ pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> sqlx::
         .bind(email)
         .fetch_one(&mut **tx)
         .await
+        .map_err(Into::into)
 }
 
 pub async fn insert_membership(
@@ -64,7 +68,7 @@ pub async fn insert_membership(
     user_id: &str,
     role: &str,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO memberships (id, organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -75,17 +79,18 @@ pub async fn insert_membership(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 /// Instance-wide counts for the status page: agents, tools, pending requests, audit rows.
-pub async fn count_instance(ex: impl AnyExecutor<'_>) -> sqlx::Result<(i64, i64, i64, i64)> {
+pub async fn count_instance(ex: impl AnyExecutor<'_>) -> StoreResult<(i64, i64, i64, i64)> {
     sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM tools), \
          (SELECT COUNT(*) FROM access_requests WHERE status = 'pending'), (SELECT COUNT(*) FROM audit_log)",
     )
     .fetch_one(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// One organization's figures for the overview: agents, tools, pending requests, pending
@@ -93,7 +98,7 @@ pub async fn count_instance(ex: impl AnyExecutor<'_>) -> sqlx::Result<(i64, i64,
 pub async fn count_org(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
+) -> StoreResult<(i64, i64, i64, i64, i64)> {
     sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM agents WHERE organization_id = $1), \
          (SELECT COUNT(*) FROM tools WHERE organization_id = $1), \
@@ -105,6 +110,7 @@ pub async fn count_org(
     .bind(org_id)
     .fetch_one(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Deletes an organization the way a credential broker must: every way in is closed and every
@@ -112,7 +118,7 @@ pub async fn count_org(
 /// are suspended, live grants revoked, secrets and webhooks dropped, undelivered alerts
 /// dead-lettered, invitations revoked, members removed and their sessions ended.
 #[tracing::instrument(skip_all, fields(org_id))]
-pub async fn delete_organization(tx: &mut Tx, org_id: &str, now: i64) -> sqlx::Result<()> {
+pub async fn delete_organization(tx: &mut Tx, org_id: &str, now: i64) -> StoreResult<()> {
     for sql in [
         "UPDATE organizations SET deleted_at = $2, updated_at = $2 WHERE id = $1",
         "UPDATE agents SET status = 'suspended', updated_at = $2 WHERE organization_id = $1",

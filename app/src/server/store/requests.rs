@@ -2,7 +2,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 
 /// An `access_requests` row joined with agent and tool names for display.
 #[derive(Clone, Debug, FromRow)]
@@ -51,7 +51,7 @@ pub struct NewRequest<'a> {
 }
 
 /// Inserts a pending request. A unique violation means a live request already exists.
-pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO access_requests (id, organization_id, agent_id, tool_id, status, reason, origin, suggestion_id, \
          credential_version, created_at, updated_at, approvals_required) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, 0, $8, $8, \
@@ -67,14 +67,14 @@ pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> sqlx
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 pub async fn find_request(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     id: &str,
-) -> sqlx::Result<Option<RequestRow>> {
+) -> StoreResult<Option<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.organization_id = $1 AND r.id = $2"
     ))
@@ -82,13 +82,14 @@ pub async fn find_request(
     .bind(id)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// The current request of an agent for each tool it ever asked for (see [`current_first`]).
 pub async fn latest_requests_for_agent(
     ex: impl AnyExecutor<'_>,
     agent_id: &str,
-) -> sqlx::Result<Vec<RequestRow>> {
+) -> StoreResult<Vec<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.agent_id = $1 AND NOT EXISTS (SELECT 1 FROM access_requests n \
          WHERE n.agent_id = r.agent_id AND n.tool_id = r.tool_id AND ({live_n}, n.id) > ({live_r}, r.id))",
@@ -98,6 +99,7 @@ pub async fn latest_requests_for_agent(
     .bind(agent_id)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// 1 for a live (pending or approved) request of alias `t`, else 0.
@@ -117,7 +119,7 @@ pub async fn latest_request(
     ex: impl AnyExecutor<'_>,
     agent_id: &str,
     tool_id: &str,
-) -> sqlx::Result<Option<RequestRow>> {
+) -> StoreResult<Option<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY {} LIMIT 1",
         current_first()
@@ -126,6 +128,7 @@ pub async fn latest_request(
     .bind(tool_id)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Requests of an organization, newest first, optionally filtered by status. Two query texts,
@@ -136,7 +139,7 @@ pub async fn list_requests(
     org_id: &str,
     status: Option<&str>,
     limit: i64,
-) -> sqlx::Result<Vec<RequestRow>> {
+) -> StoreResult<Vec<RequestRow>> {
     match status {
         Some(status) => sqlx::query_as(&format!(
             "{SELECT} WHERE r.organization_id = $1 AND r.status = $2 ORDER BY r.id DESC LIMIT $3"
@@ -145,16 +148,16 @@ pub async fn list_requests(
         .bind(status)
         .bind(limit)
         .fetch_all(ex)
-        .await,
-        None => {
-            sqlx::query_as(&format!(
-                "{SELECT} WHERE r.organization_id = $1 ORDER BY r.id DESC LIMIT $2"
-            ))
-            .bind(org_id)
-            .bind(limit)
-            .fetch_all(ex)
-            .await
-        }
+        .await
+        .map_err(Into::into),
+        None => sqlx::query_as(&format!(
+            "{SELECT} WHERE r.organization_id = $1 ORDER BY r.id DESC LIMIT $2"
+        ))
+        .bind(org_id)
+        .bind(limit)
+        .fetch_all(ex)
+        .await
+        .map_err(Into::into),
     }
 }
 
@@ -173,7 +176,7 @@ pub struct Decision<'a> {
 
 /// Applies a decision; returns false when the request was no longer in `from` (a race).
 /// Leaving a live state wipes the per-agent secret.
-pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> sqlx::Result<bool> {
+pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE access_requests SET status = $3, decided_by = $4, decided_at = $5, decision_note = $6, \
          credential_blob = $7, credential_version = $8, expires_at = $9, updated_at = $5 \
@@ -194,7 +197,7 @@ pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> sqlx::Re
 }
 
 /// Marks an approved grant whose time ran out as expired, so a new request can be made.
-pub async fn expire_request(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<()> {
+pub async fn expire_request(tx: &mut Tx, id: &str, now: i64) -> StoreResult<()> {
     sqlx::query(
         "UPDATE access_requests SET status = 'expired', credential_blob = NULL, updated_at = $2 \
          WHERE id = $1 AND status = 'approved'",
@@ -204,13 +207,14 @@ pub async fn expire_request(tx: &mut Tx, id: &str, now: i64) -> sqlx::Result<()>
     .execute(&mut **tx)
     .await
     .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// Counts live grants of a tool: (approved, pending).
 pub async fn count_live_for_tool(
     ex: impl AnyExecutor<'_>,
     tool_id: &str,
-) -> sqlx::Result<(i64, i64)> {
+) -> StoreResult<(i64, i64)> {
     sqlx::query_as(
         "SELECT COUNT(CASE WHEN status = 'approved' THEN 1 END), \
          COUNT(CASE WHEN status = 'pending' THEN 1 END) FROM access_requests WHERE tool_id = $1",
@@ -218,6 +222,7 @@ pub async fn count_live_for_tool(
     .bind(tool_id)
     .fetch_one(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Whether the agent has any request for the tool in one of `statuses`.
@@ -226,7 +231,7 @@ pub async fn agent_has_request_in(
     agent_id: &str,
     tool_id: &str,
     statuses: &[&str],
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let list = super::placeholders(3, statuses.len());
     let sql = format!(
         "SELECT COUNT(*) FROM access_requests WHERE agent_id = $1 AND tool_id = $2 AND status IN ({list})"
@@ -265,7 +270,7 @@ pub async fn find_vend_row(
     org_id: &str,
     agent_id: &str,
     tool_id: &str,
-) -> sqlx::Result<Option<VendRow>> {
+) -> StoreResult<Option<VendRow>> {
     sqlx::query_as(&format!(
         "SELECT t.id AS tool_id, t.name AS tool_name, t.auth_type, t.credential_mode, t.credential_blob AS tool_blob, \
          t.credential_version AS tool_credential_version, t.instructions, t.instructions_version, \
@@ -281,6 +286,7 @@ pub async fn find_vend_row(
     .bind(tool_id)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// The state a vend guard re-checks inside the audit transaction.
@@ -299,7 +305,7 @@ pub struct GuardRow {
 /// Request ids per guard query: fixed, so the statement is prepared once.
 const GUARD_IDS_PER_QUERY: usize = 16;
 
-pub async fn find_guard_rows(tx: &mut Tx, request_ids: &[&str]) -> sqlx::Result<Vec<GuardRow>> {
+pub async fn find_guard_rows(tx: &mut Tx, request_ids: &[&str]) -> StoreResult<Vec<GuardRow>> {
     let mut ids: Vec<&str> = request_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
@@ -328,7 +334,7 @@ pub async fn update_grant_credential(
     blob: &str,
     version: i64,
     now: i64,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE access_requests SET credential_blob = $2, credential_version = $3, updated_at = $4 \
          WHERE id = $1 AND status = 'approved'",
@@ -350,7 +356,7 @@ pub async fn insert_vote(
     voter_id: &str,
     voter_label: &str,
     now: i64,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "INSERT INTO request_votes (request_id, organization_id, voter_id, voter_label, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (request_id, voter_id) DO NOTHING",
@@ -366,18 +372,19 @@ pub async fn insert_vote(
 }
 
 /// Who approved a request so far, in order.
-pub async fn list_votes(ex: impl AnyExecutor<'_>, request_id: &str) -> sqlx::Result<Vec<String>> {
+pub async fn list_votes(ex: impl AnyExecutor<'_>, request_id: &str) -> StoreResult<Vec<String>> {
     sqlx::query_scalar("SELECT voter_label FROM request_votes WHERE request_id = $1 ORDER BY created_at, voter_label")
         .bind(request_id)
         .fetch_all(ex)
         .await
+        .map_err(Into::into)
 }
 
 /// Approvals recorded on the organization's pending requests: (request id, approver).
 pub async fn pending_votes(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-) -> sqlx::Result<Vec<(String, String)>> {
+) -> StoreResult<Vec<(String, String)>> {
     sqlx::query_as(
         "SELECT v.request_id, v.voter_label FROM request_votes v JOIN access_requests r ON r.id = v.request_id \
          WHERE r.organization_id = $1 AND r.status = 'pending' ORDER BY v.created_at",
@@ -385,15 +392,12 @@ pub async fn pending_votes(
     .bind(org_id)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Withdraws a member's approvals from pending requests (they were removed or can no longer
 /// decide), so their vote cannot complete a quorum later.
-pub async fn withdraw_pending_votes(
-    tx: &mut Tx,
-    org_id: &str,
-    voter_id: &str,
-) -> sqlx::Result<u64> {
+pub async fn withdraw_pending_votes(tx: &mut Tx, org_id: &str, voter_id: &str) -> StoreResult<u64> {
     let done = sqlx::query(
         "DELETE FROM request_votes WHERE organization_id = $1 AND voter_id = $2 \
          AND request_id IN (SELECT id FROM access_requests WHERE organization_id = $1 AND status = 'pending')",

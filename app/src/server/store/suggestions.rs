@@ -2,7 +2,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 
 /// A `tool_suggestions` row.
 #[derive(Clone, Debug, FromRow)]
@@ -24,7 +24,7 @@ pub struct ToolSuggestionRow {
 const TS_COLUMNS: &str = "id, organization_id, name, normalized_name, url, domain, status, dismissed_until, \
                           dismissal_reason, converted_tool_id, created_at, updated_at";
 
-pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> sqlx::Result<()> {
+pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> StoreResult<()> {
     sqlx::query(&format!("INSERT INTO tool_suggestions ({TS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
         .bind(&row.id)
         .bind(&row.organization_id)
@@ -40,14 +40,14 @@ pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> sql
         .bind(row.updated_at)
         .execute(&mut **tx)
         .await
-        .map(|_| ())
+        .map(|_| ()).map_err(Into::into)
 }
 
 pub async fn find_tool_suggestion(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     id: &str,
-) -> sqlx::Result<Option<ToolSuggestionRow>> {
+) -> StoreResult<Option<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
         "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND id = $2"
     ))
@@ -55,6 +55,7 @@ pub async fn find_tool_suggestion(
     .bind(id)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Open (pending or dismissed) suggestions whose identity matches: same domain when both
@@ -64,7 +65,7 @@ pub async fn find_open_tool_suggestions_matching(
     org_id: &str,
     normalized_name: &str,
     domain: Option<&str>,
-) -> sqlx::Result<Vec<ToolSuggestionRow>> {
+) -> StoreResult<Vec<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
         "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status IN ('pending', 'dismissed') \
          AND ((domain IS NOT NULL AND domain = $3) OR ((domain IS NULL OR $3 IS NULL) AND normalized_name = $2)) \
@@ -75,6 +76,7 @@ pub async fn find_open_tool_suggestions_matching(
     .bind(domain)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Pending suggestions that a tool with this identity resolves (same identity rule as
@@ -84,7 +86,7 @@ pub async fn find_pending_tool_suggestions_for_tool(
     org_id: &str,
     normalized_name: &str,
     domain: Option<&str>,
-) -> sqlx::Result<Vec<ToolSuggestionRow>> {
+) -> StoreResult<Vec<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
         "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status = 'pending' \
          AND ((domain IS NOT NULL AND domain = $3) OR ((domain IS NULL OR $3 IS NULL) AND normalized_name = $2)) \
@@ -95,13 +97,14 @@ pub async fn find_pending_tool_suggestions_for_tool(
     .bind(domain)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn list_tool_suggestions(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     status: &str,
-) -> sqlx::Result<Vec<ToolSuggestionRow>> {
+) -> StoreResult<Vec<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
         "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status = $2 ORDER BY updated_at DESC, id DESC"
     ))
@@ -109,6 +112,7 @@ pub async fn list_tool_suggestions(
     .bind(status)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Reopens or refreshes a suggestion as pending; may adopt a URL when it had none.
@@ -118,7 +122,7 @@ pub async fn reopen_tool_suggestion(
     url: Option<&str>,
     domain: Option<&str>,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE tool_suggestions SET status = 'pending', dismissed_until = NULL, dismissal_reason = NULL, \
          decided_by = NULL, decided_at = NULL, url = COALESCE(url, $2), domain = COALESCE(domain, $3), updated_at = $4 \
@@ -130,7 +134,7 @@ pub async fn reopen_tool_suggestion(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 /// Closes a pending suggestion (dismissed with a cooldown, or accepted into a tool).
@@ -147,7 +151,7 @@ pub async fn close_tool_suggestion(
     converted_tool_id: Option<&str>,
     decided_by: &str,
     now: i64,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE tool_suggestions SET status = $2, dismissed_until = $3, dismissal_reason = $4, converted_tool_id = $5, \
          decided_by = $6, decided_at = $7, updated_at = $7 WHERE id = $1 AND status = 'pending'",
@@ -208,7 +212,7 @@ pub async fn upsert_supporter(
     table: SupporterTable,
     b: Backing<'_>,
     now: i64,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let table = table.name();
     let existing: Option<String> = sqlx::query_scalar(&format!(
         "SELECT id FROM {table} WHERE suggestion_id = $1 AND agent_id = $2"
@@ -247,7 +251,7 @@ pub async fn delete_supporters(
     tx: &mut Tx,
     table: SupporterTable,
     suggestion_id: &str,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(&format!(
         "DELETE FROM {} WHERE suggestion_id = $1",
         table.name()
@@ -256,6 +260,7 @@ pub async fn delete_supporters(
     .execute(&mut **tx)
     .await
     .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// Supporters of the given suggestions, most recent first.
@@ -263,7 +268,7 @@ pub async fn list_supporters(
     ex: impl AnyExecutor<'_>,
     table: SupporterTable,
     suggestion_ids: &[String],
-) -> sqlx::Result<Vec<SupporterRow>> {
+) -> StoreResult<Vec<SupporterRow>> {
     if suggestion_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -277,7 +282,7 @@ pub async fn list_supporters(
     for id in suggestion_ids {
         query = query.bind(id);
     }
-    query.fetch_all(ex).await
+    query.fetch_all(ex).await.map_err(Into::into)
 }
 
 /// A `guide_suggestions` row with its tool's name.
@@ -302,7 +307,7 @@ pub async fn insert_guide_suggestion(
     tx: &mut Tx,
     row: &GuideSuggestionRow,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO guide_suggestions (id, organization_id, tool_id, base_version, learned, normalized_learned, status, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
@@ -316,14 +321,14 @@ pub async fn insert_guide_suggestion(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 pub async fn find_guide_suggestion(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     id: &str,
-) -> sqlx::Result<Option<GuideSuggestionRow>> {
+) -> StoreResult<Option<GuideSuggestionRow>> {
     sqlx::query_as(&format!(
         "{GS_SELECT} WHERE g.organization_id = $1 AND g.id = $2"
     ))
@@ -331,6 +336,7 @@ pub async fn find_guide_suggestion(
     .bind(id)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn find_guide_suggestion_by_identity(
@@ -338,7 +344,7 @@ pub async fn find_guide_suggestion_by_identity(
     tool_id: &str,
     base_version: i64,
     normalized_learned: &str,
-) -> sqlx::Result<Option<GuideSuggestionRow>> {
+) -> StoreResult<Option<GuideSuggestionRow>> {
     sqlx::query_as(&format!(
         "{GS_SELECT} WHERE g.tool_id = $1 AND g.base_version = $2 AND g.normalized_learned = $3"
     ))
@@ -347,6 +353,7 @@ pub async fn find_guide_suggestion_by_identity(
     .bind(normalized_learned)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// An accepted suggestion of the same fact for the tool, whatever guide version it was for.
@@ -354,7 +361,7 @@ pub async fn find_accepted_guide_fact(
     ex: impl AnyExecutor<'_>,
     tool_id: &str,
     normalized_learned: &str,
-) -> sqlx::Result<Option<GuideSuggestionRow>> {
+) -> StoreResult<Option<GuideSuggestionRow>> {
     sqlx::query_as(&format!(
         "{GS_SELECT} WHERE g.tool_id = $1 AND g.normalized_learned = $2 AND g.status = 'accepted' ORDER BY g.id DESC LIMIT 1"
     ))
@@ -362,13 +369,14 @@ pub async fn find_accepted_guide_fact(
     .bind(normalized_learned)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn list_guide_suggestions(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     status: &str,
-) -> sqlx::Result<Vec<GuideSuggestionRow>> {
+) -> StoreResult<Vec<GuideSuggestionRow>> {
     sqlx::query_as(&format!(
         "{GS_SELECT} WHERE g.organization_id = $1 AND g.status = $2 ORDER BY g.id DESC"
     ))
@@ -376,6 +384,7 @@ pub async fn list_guide_suggestions(
     .bind(status)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Closes a pending guide suggestion; returns false if it was no longer pending.
@@ -387,7 +396,7 @@ pub async fn close_guide_suggestion(
     accepted_version: Option<i64>,
     decided_by: &str,
     now: i64,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE guide_suggestions SET status = $2, dismissal_reason = $3, accepted_version = $4, decided_by = $5, \
          decided_at = $6, updated_at = $6 WHERE id = $1 AND status = 'pending'",

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::Tx;
+use super::{StoreResult, Tx};
 
 /// A `tools` row. `credential_blob` is ciphertext; the row type never leaves the server.
 #[derive(Clone, Debug, FromRow)]
@@ -34,7 +34,7 @@ const COLUMNS: &str = "id, organization_id, config_key, name, normalized_name, d
                        credential_expires_at, instructions, instructions_version, created_by, created_at, updated_at, approvals_required";
 
 #[tracing::instrument(skip_all, fields(tool_id = %row.id))]
-pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> sqlx::Result<()> {
+pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     sqlx::query(&format!(
         "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     ))
@@ -60,14 +60,14 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> sqlx::Result<()> {
     .bind(row.approvals_required)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 pub async fn find_tool(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     id: &str,
-) -> sqlx::Result<Option<ToolRow>> {
+) -> StoreResult<Option<ToolRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 AND id = $2"
     ))
@@ -75,15 +75,17 @@ pub async fn find_tool(
     .bind(id)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
-pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &str) -> sqlx::Result<Vec<ToolRow>> {
+pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<Vec<ToolRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
     ))
     .bind(org_id)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Tools whose identity matches a suggestion: the same domain when both have one, otherwise
@@ -93,7 +95,7 @@ pub async fn find_tools_matching(
     org_id: &str,
     normalized_name: &str,
     domain: Option<&str>,
-) -> sqlx::Result<Vec<ToolRow>> {
+) -> StoreResult<Vec<ToolRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 \
          AND ((domain IS NOT NULL AND domain = $3) OR ((domain IS NULL OR $3 IS NULL) AND normalized_name = $2)) \
@@ -104,13 +106,14 @@ pub async fn find_tools_matching(
     .bind(domain)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn config_key_taken(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
     key: &str,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM tools WHERE organization_id = $1 AND config_key = $2",
     )
@@ -128,7 +131,7 @@ pub async fn update_tool_credential(
     version: i64,
     expires_at: Option<i64>,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE tools SET credential_blob = $2, credential_version = $3, credential_rotated_at = $4, \
          credential_expires_at = $5, updated_at = $4 WHERE id = $1",
@@ -140,7 +143,7 @@ pub async fn update_tool_credential(
     .bind(expires_at)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 pub async fn update_tool_guide(
@@ -149,7 +152,7 @@ pub async fn update_tool_guide(
     instructions: &str,
     version: i64,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query("UPDATE tools SET instructions = $2, instructions_version = $3, updated_at = $4 WHERE id = $1")
         .bind(id)
         .bind(instructions)
@@ -157,7 +160,7 @@ pub async fn update_tool_guide(
         .bind(now)
         .execute(&mut **tx)
         .await
-        .map(|_| ())
+        .map(|_| ()).map_err(Into::into)
 }
 
 /// New name, description and URL (with the identity columns derived from them).
@@ -174,7 +177,7 @@ pub async fn update_tool_details(
     id: &str,
     d: &ToolDetails<'_>,
     now: i64,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE tools SET name = $2, normalized_name = $3, description = $4, url = $5, domain = $6, updated_at = $7 \
          WHERE id = $1",
@@ -188,15 +191,16 @@ pub async fn update_tool_details(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
-pub async fn delete_tool(tx: &mut Tx, id: &str) -> sqlx::Result<()> {
+pub async fn delete_tool(tx: &mut Tx, id: &str) -> StoreResult<()> {
     sqlx::query("DELETE FROM tools WHERE id = $1")
         .bind(id)
         .execute(&mut **tx)
         .await
         .map(|_| ())
+        .map_err(Into::into)
 }
 
 /// A `guide_versions` row.
@@ -215,7 +219,7 @@ pub async fn insert_guide_version(
     tx: &mut Tx,
     org_id: &str,
     row: &GuideVersionRow,
-) -> sqlx::Result<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO guide_versions (id, organization_id, tool_id, version, instructions, source, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -230,13 +234,13 @@ pub async fn insert_guide_version(
     .bind(row.created_at)
     .execute(&mut **tx)
     .await
-    .map(|_| ())
+    .map(|_| ()).map_err(Into::into)
 }
 
 pub async fn list_guide_versions(
     ex: impl AnyExecutor<'_>,
     tool_id: &str,
-) -> sqlx::Result<Vec<GuideVersionRow>> {
+) -> StoreResult<Vec<GuideVersionRow>> {
     sqlx::query_as(
         "SELECT id, tool_id, version, instructions, source, created_by, created_at FROM guide_versions \
          WHERE tool_id = $1 ORDER BY version DESC",
@@ -244,13 +248,14 @@ pub async fn list_guide_versions(
     .bind(tool_id)
     .fetch_all(ex)
     .await
+    .map_err(Into::into)
 }
 
 pub async fn find_guide_version(
     ex: impl AnyExecutor<'_>,
     tool_id: &str,
     version: i64,
-) -> sqlx::Result<Option<GuideVersionRow>> {
+) -> StoreResult<Option<GuideVersionRow>> {
     sqlx::query_as(
         "SELECT id, tool_id, version, instructions, source, created_by, created_at FROM guide_versions \
          WHERE tool_id = $1 AND version = $2",
@@ -259,6 +264,7 @@ pub async fn find_guide_version(
     .bind(version)
     .fetch_optional(ex)
     .await
+    .map_err(Into::into)
 }
 
 /// Sets how many distinct reviewers must approve requests for a tool.
@@ -268,7 +274,7 @@ pub async fn set_approvals_required(
     id: &str,
     n: i64,
     now: i64,
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query("UPDATE tools SET approvals_required = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2")
         .bind(org_id)
         .bind(id)

@@ -16,7 +16,7 @@ use crate::server::crypto::Slot;
 use crate::server::events::EventKind;
 use crate::server::notify::{self, Alert};
 use crate::server::store::{
-    self,
+    self, StoreError,
     requests::{Decision, NewRequest, RequestRow},
 };
 use crate::server::{ServiceError, ServiceResult, Services, clock};
@@ -126,15 +126,14 @@ pub async fn request_access(
         origin: "agent",
         suggestion_id: None,
     };
-    if let Err(err) = store::requests::insert_request(&mut tx, &new, now).await {
-        return Err(if store::is_unique_violation(&err) {
-            ServiceError::conflict(
+    match store::requests::insert_request(&mut tx, &new, now).await {
+        Err(StoreError::Unique) => {
+            return Err(ServiceError::conflict(
                 "You already have a pending request for this tool.",
                 "Wait for a human to decide.",
-            )
-        } else {
-            err.into()
-        });
+            ));
+        }
+        inserted => inserted?,
     }
     let entry = AuditEntry::new(
         &agent.org_id,
@@ -479,15 +478,14 @@ pub async fn grant(
         origin: "admin",
         suggestion_id: None,
     };
-    if let Err(err) = store::requests::insert_request(&mut tx, &new, now).await {
-        return Err(if store::is_unique_violation(&err) {
-            ServiceError::conflict(
+    match store::requests::insert_request(&mut tx, &new, now).await {
+        Err(StoreError::Unique) => {
+            return Err(ServiceError::conflict(
                 "This agent already has a live request for this tool.",
                 "Decide it in the inbox.",
-            )
-        } else {
-            err.into()
-        });
+            ));
+        }
+        inserted => inserted?,
     }
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.requested")
         .target("access_request", &id)
