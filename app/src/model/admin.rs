@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ActorType, AgentStatus, AuthType, CredentialMode, RequestStatus, SuggestionStatus};
+use super::{
+    ActorType, AgentStatus, AuthType, CredentialMode, RequestOrigin, RequestStatus,
+    SuggestionStatus,
+};
 
 /// An organization.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,7 +114,7 @@ pub struct AccessRequestView {
     pub credential_mode: CredentialMode,
     pub status: RequestStatus,
     pub reason: String,
-    pub origin: String,
+    pub origin: RequestOrigin,
     pub decided_by: Option<String>,
     pub decided_at: Option<String>,
     pub decision_note: Option<String>,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Access, AuthType, CredentialMode};
+use super::{Access, AuthType, CredentialMode, RequestStatus, SuggestionStatus};
 
 /// `GET /api/tools`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub struct RequestAccessBody {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RequestCreated {
     pub request_id: String,
-    pub status: String,
+    pub status: RequestStatus,
     pub message: String,
 }
 
@@ -86,7 +86,7 @@ pub struct SuggestGuideBody {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SuggestionCreated {
     pub suggestion_id: String,
-    pub status: String,
+    pub status: SuggestionStatus,
     pub existing: bool,
     pub message: String,
 }

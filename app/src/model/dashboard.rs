@@ -18,7 +18,7 @@ pub struct ConfirmView {
 pub struct OrgChoice {
     pub id: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
 }
 
 /// The signed-in person in the selected organization.

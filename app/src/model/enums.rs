@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -29,6 +29,38 @@ macro_rules! text_enum {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        // Rows decode the column straight into the enum: a value outside the set is a decode
+        // error (the row is corrupt), never a silent default.
+        #[cfg(feature = "ssr")]
+        impl sqlx::Type<sqlx::Any> for $name {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $name {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<sqlx::Any>>::decode(value)?;
+                $name::parse(&text)
+                    .ok_or_else(|| format!("{text:?} is not a {}", stringify!($name)).into())
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl<'q> sqlx::Encode<'q, sqlx::Any> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<sqlx::Any>>::encode(self.as_str(), buf)
             }
         }
     };
@@ -57,6 +89,25 @@ text_enum!(
 text_enum!(
     /// What an agent sees about its own access to a catalog tool.
     Access { None => "none", Pending => "pending", Approved => "approved", Denied => "denied", Revoked => "revoked", Expired => "expired" }
+);
+
+text_enum!(
+    /// Who opened an access request: the agent itself, an admin granting directly, or the
+    /// backing of a suggestion when its tool was added.
+    RequestOrigin {
+        Agent => "agent",
+        Admin => "admin",
+        Suggestion => "suggestion",
+    }
+);
+
+text_enum!(
+    /// State of one row of the notification outbox.
+    DeliveryStatus {
+        Pending => "pending",
+        Delivered => "delivered",
+        Dead => "dead",
+    }
 );
 
 text_enum!(

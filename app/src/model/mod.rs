@@ -8,6 +8,7 @@ mod agent_api;
 mod dashboard;
 mod enums;
 mod error;
+mod ids;
 mod members;
 mod notify;
 
@@ -16,5 +17,6 @@ pub use agent_api::*;
 pub use dashboard::*;
 pub use enums::*;
 pub use error::*;
+pub use ids::*;
 pub use members::*;
 pub use notify::*;

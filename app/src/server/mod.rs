@@ -25,7 +25,7 @@ pub struct Services(Arc<Inner>);
 pub struct Inner {
     pub store: store::Store,
     pub keys: crypto::Keyring,
-    pub audit: audit::AuditWriter,
+    pub audit: audit::AuditWriter<service::vend::VendGuard>,
     pub events: events::Events,
     pub vend_cache: service::vend::VendCache,
     pub reject_throttle: service::agent_auth::RejectThrottle,

@@ -11,7 +11,7 @@ use crate::api::inbox::{
     accept_guide_suggestion, approve_request, bulk_decide, deny_request, dismiss_guide_suggestion,
     dismiss_tool_suggestion, get_inbox,
 };
-use crate::model::{AccessRequestView, CredentialMode, InboxView};
+use crate::model::{AccessRequestView, CredentialMode, InboxView, RequestOrigin};
 
 #[derive(Clone, Copy)]
 struct Ui {
@@ -157,7 +157,7 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
             <div class="main">
                 <div><strong class="agent">{r.agent_name.clone()}</strong> " wants " <strong class="tool">{r.tool_name.clone()}</strong></div>
                 <p class="reason">{r.reason.clone()}</p>
-                <span class="muted">{short_time(&r.created_at)} {(r.origin != "agent").then(|| format!(" · {}", r.origin))}</span>
+                <span class="muted">{short_time(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}</span>
                 {quorum}
                 {(per_agent && decides).then(|| view! {
                     <label class="secret">"This agent's own secret (per-agent tool) "

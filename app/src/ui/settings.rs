@@ -64,7 +64,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <ul>
                     {member.organizations.iter().filter(|o| o.id != member.org_id).cloned().map(|o| {
                         let id = o.id.clone();
-                        view! { <li>{o.name} " (" {o.role} ") " <button type="button" class="link" on:click=move |_| switch(id.clone())>"Switch"</button></li> }
+                        view! { <li>{o.name} " (" {o.role.as_str()} ") " <button type="button" class="link" on:click=move |_| switch(id.clone())>"Switch"</button></li> }
                     }).collect_view()}
                 </ul>
             })}

@@ -90,11 +90,7 @@ fn CreateTool() -> impl IntoView {
         busy.set(true);
         let toasts = toasts();
         let live = live();
-        let mode = if mode.get_untracked() == "per_agent" {
-            CredentialMode::PerAgent
-        } else {
-            CredentialMode::Shared
-        };
+        let mode = CredentialMode::parse(&mode.get_untracked()).unwrap_or(CredentialMode::Shared);
         leptos::task::spawn_local(async move {
             let result = create_tool(
                 name.get_untracked(),
@@ -174,7 +170,10 @@ fn js_now_ms() -> i64 {
         .map_or(0, |p| (p.time_origin() + p.now()) as i64);
     #[cfg(feature = "ssr")]
     return crate::server::clock::now_ms();
-    #[expect(unreachable_code, reason = "the fallback of a build with neither feature")]
+    #[expect(
+        unreachable_code,
+        reason = "the fallback of a build with neither feature"
+    )]
     0
 }
 

@@ -5,7 +5,7 @@ mod writer;
 
 use serde_json::Value;
 
-pub use writer::{AuditWriter, CommitError, VendGuard};
+pub use writer::{AuditWriter, CommitError, CommitGuard};
 
 use crate::model::ActorType;
 use crate::server::clock;
@@ -122,9 +122,7 @@ pub async fn append(
         heads.set(org, last_seq, &last_hash);
         rows.extend(org_rows);
     }
-    store::audit::insert_rows(tx, &rows)
-        .await
-        .map_err(Into::into)
+    store::audit::insert_rows(tx, &rows).await
 }
 
 fn chain_rows(batch: &[&AuditEntry], first_seq: i64, mut prev: String, now: i64) -> Vec<AuditRow> {
@@ -137,7 +135,7 @@ fn chain_rows(batch: &[&AuditEntry], first_seq: i64, mut prev: String, now: i64)
                 organization_id: entry.org_id.clone(),
                 seq: first_seq + offset as i64,
                 created_at: now,
-                actor_type: entry.actor_type.as_str().to_owned(),
+                actor_type: entry.actor_type,
                 actor_id: entry.actor_id.clone(),
                 actor_label: entry.actor_label.clone(),
                 action: entry.action.to_owned(),

@@ -2,10 +2,11 @@
 //! refused suspended agents). Callers queue an entry and wait; one task drains the queue and
 //! commits everything waiting in one transaction, so a burst of fetches shares one fsync.
 //!
-//! A fetch's entry carries a [`VendGuard`]: inside the committing transaction the writer
-//! re-reads the grant, agent and tool, and drops the entry if anything changed since the
-//! fetch was planned. A revoke committed before the audit row therefore always wins, and the
-//! credential is only released for rows that were committed.
+//! An entry may carry a guard ([`CommitGuard`]): inside the committing transaction the writer
+//! asks the guards of the batch whether they still hold, and drops the entries whose guard
+//! does not. What a guard checks is its owner's business (the credential fetch defines its
+//! own in `service::vend`); the writer only promises that an entry is written, and its caller
+//! told to go ahead, in the same transaction that found its guard holding.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,32 +16,21 @@ use tokio::task::JoinHandle;
 
 use super::{AuditEntry, append};
 use crate::server::clock;
-use crate::server::store::{self, Store, requests::GuardRow};
+use crate::server::store::{self, Store, StoreResult, Tx};
 
 const QUEUE: usize = 16_384;
 const MAX_BATCH: usize = 512;
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-/// The state a credential was planned against; re-checked at commit.
-#[derive(Clone, Debug)]
-pub struct VendGuard {
-    pub request_id: String,
-    pub key_hash: String,
-    pub grant_credential_version: i64,
-    pub tool_credential_version: i64,
-    pub instructions_version: i64,
-}
-
-impl VendGuard {
-    fn holds(&self, row: &GuardRow, now: i64) -> bool {
-        row.status == "approved"
-            && row.expires_at.is_none_or(|t| t > now)
-            && row.agent_status == "active"
-            && row.key_hash == self.key_hash
-            && row.grant_credential_version == self.grant_credential_version
-            && row.tool_credential_version == self.tool_credential_version
-            && row.instructions_version == self.instructions_version
-    }
+/// A condition re-checked inside the transaction that writes the guarded entries.
+pub trait CommitGuard: Clone + Send + Sync + 'static {
+    /// Whether each of `guards` still holds, in order, read inside `tx` at time `now` (all the
+    /// guards of one batch at once, so a batch costs one check).
+    fn check_all(
+        guards: &[&Self],
+        tx: &mut Tx,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
 }
 
 /// Why an entry was not committed.
@@ -54,21 +44,21 @@ pub enum CommitError {
     Failed(String),
 }
 
-struct Job {
+struct Job<G> {
     entry: AuditEntry,
-    guard: Option<VendGuard>,
+    guard: Option<G>,
     done: oneshot::Sender<Result<(), CommitError>>,
 }
 
 /// Handle to the writer task.
 #[derive(Clone)]
-pub struct AuditWriter {
-    queue: mpsc::Sender<Job>,
+pub struct AuditWriter<G: CommitGuard> {
+    queue: mpsc::Sender<Job<G>>,
     stop: watch::Sender<bool>,
     task: std::sync::Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
-impl AuditWriter {
+impl<G: CommitGuard> AuditWriter<G> {
     /// Spawns the writer on the current runtime.
     pub fn start(store: Store) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
@@ -82,11 +72,7 @@ impl AuditWriter {
     }
 
     /// Queues an entry and waits until its transaction has committed.
-    pub async fn commit(
-        &self,
-        entry: AuditEntry,
-        guard: Option<VendGuard>,
-    ) -> Result<(), CommitError> {
+    pub async fn commit(&self, entry: AuditEntry, guard: Option<G>) -> Result<(), CommitError> {
         let (done, wait) = oneshot::channel();
         self.queue
             .send(Job { entry, guard, done })
@@ -105,7 +91,11 @@ impl AuditWriter {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
+async fn run<G: CommitGuard>(
+    store: Store,
+    mut rx: mpsc::Receiver<Job<G>>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut touched = HashMap::new();
     loop {
         let first = tokio::select! {
@@ -124,7 +114,11 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receive
     }
 }
 
-async fn commit_batch(store: &Store, batch: Vec<Job>, touched: &mut HashMap<String, i64>) {
+async fn commit_batch<G: CommitGuard>(
+    store: &Store,
+    batch: Vec<Job<G>>,
+    touched: &mut HashMap<String, i64>,
+) {
     let started = std::time::Instant::now();
     let mut attempt = 0;
     let outcome = loop {
@@ -164,30 +158,24 @@ async fn commit_batch(store: &Store, batch: Vec<Job>, touched: &mut HashMap<Stri
 
 /// One transaction: check guards, append the entries whose guard holds, and record agents'
 /// last use (at most once a minute per agent, to keep the batch to a few statements).
-async fn try_commit(
+async fn try_commit<G: CommitGuard>(
     store: &Store,
-    batch: &[Job],
+    batch: &[Job<G>],
     touched: &mut HashMap<String, i64>,
 ) -> store::StoreResult<Vec<bool>> {
     let now = clock::now_ms();
     let mut tx = store.begin().await?;
-    let guarded: Vec<&str> = batch
-        .iter()
-        .filter_map(|j| j.guard.as_ref().map(|g| g.request_id.as_str()))
-        .collect();
-    let rows = if guarded.is_empty() {
+    let guards: Vec<&G> = batch.iter().filter_map(|j| j.guard.as_ref()).collect();
+    let mut held = if guards.is_empty() {
         Vec::new()
     } else {
-        store::requests::find_guard_rows(&mut tx, &guarded).await?
-    };
+        G::check_all(&guards, &mut tx, now).await?
+    }
+    .into_iter();
+    // `held` answers the guarded jobs in order; an unguarded job is always written.
     let valid: Vec<bool> = batch
         .iter()
-        .map(|job| match &job.guard {
-            None => true,
-            Some(g) => rows
-                .iter()
-                .any(|r| r.request_id == g.request_id && g.holds(r, now)),
-        })
+        .map(|job| job.guard.is_none() || held.next().unwrap_or(false))
         .collect();
     let entries: Vec<AuditEntry> = batch
         .iter()

@@ -49,14 +49,11 @@ pub async fn claim(svc: &Services, limit: usize) -> store::StoreResult<Vec<Deliv
         max,
     )
     .await
-    .map_err(Into::into)
 }
 
 /// When the next row falls due, if any.
 pub async fn next_due(svc: &Services) -> store::StoreResult<Option<i64>> {
-    store::notify::next_due(svc.store.reader())
-        .await
-        .map_err(Into::into)
+    store::notify::next_due(svc.store.reader()).await
 }
 
 /// The saved webhook URL of a channel (decrypted) and the channel id, re-validated: a URL
@@ -66,7 +63,7 @@ pub async fn webhook_url(
     org_id: &str,
     kind: ChannelKind,
 ) -> Result<Url, SendError> {
-    let channel = store::notify::find_channel(svc.store.reader(), org_id, kind.as_str())
+    let channel = store::notify::find_channel(svc.store.reader(), org_id, kind)
         .await
         .map_err(|_| SendError::Retry {
             message: "database unavailable".into(),
@@ -120,8 +117,7 @@ pub async fn send(
 pub async fn attempt(svc: &Services, row: &DeliveryRow) -> Result<(), SendError> {
     let alert: Alert = serde_json::from_str(&row.payload)
         .map_err(|_| SendError::Permanent("unreadable payload".into()))?;
-    let kind = ChannelKind::parse(&row.channel)
-        .ok_or_else(|| SendError::Permanent("unknown channel".into()))?;
+    let kind = row.channel;
     send(
         svc,
         &row.organization_id,
@@ -152,14 +148,14 @@ pub async fn finish(
     }
     let now = clock::now_ms();
     let policy = svc.notifier.policy;
-    let mut channel_status: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+    let mut channel_status: BTreeMap<(String, ChannelKind), Option<String>> = BTreeMap::new();
     let mut dead = Vec::new();
     let mut tx = svc.store.begin().await?;
     for (row, result) in &results {
         match result {
             Ok(()) => {
                 store::notify::mark_delivered(&mut *tx, &row.id, row.attempts, now).await?;
-                channel_status.insert((row.organization_id.clone(), row.channel.clone()), None);
+                channel_status.insert((row.organization_id.clone(), row.channel), None);
             }
             Err(err) => {
                 let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
@@ -179,7 +175,7 @@ pub async fn finish(
                 store::notify::mark_failed(&mut *tx, &row.id, row.attempts, err.message(), retry)
                     .await?;
                 channel_status.insert(
-                    (row.organization_id.clone(), row.channel.clone()),
+                    (row.organization_id.clone(), row.channel),
                     Some(err.message().to_owned()),
                 );
                 if retry.is_none() {
@@ -194,7 +190,8 @@ pub async fn finish(
         }
     }
     for ((org_id, kind), error) in &channel_status {
-        store::notify::record_channel_result(&mut *tx, org_id, kind, error.as_deref(), now).await?;
+        store::notify::record_channel_result(&mut *tx, org_id, *kind, error.as_deref(), now)
+            .await?;
     }
     if !dead.is_empty() {
         audit::append(&mut tx, svc.store.heads(), &dead).await?;

@@ -167,13 +167,13 @@ pub async fn enqueue(tx: &mut Tx, org_id: &str, mut alert: Alert) -> store::Stor
     let payload = serde_json::to_string(&alert).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let mut written = 0;
     for channel in wanted {
-        let recipients = match ChannelKind::parse(&channel.kind) {
-            Some(ChannelKind::Email) => store::notify::email_recipients(&mut **tx, org_id)
+        let recipients = match channel.kind {
+            ChannelKind::Email => store::notify::email_recipients(&mut **tx, org_id)
                 .await?
                 .into_iter()
                 .map(Some)
                 .collect(),
-            Some(_) if channel.target_blob.is_some() => vec![None],
+            _ if channel.target_blob.is_some() => vec![None],
             _ => Vec::new(),
         };
         for recipient in recipients {
@@ -181,9 +181,9 @@ pub async fn enqueue(tx: &mut Tx, org_id: &str, mut alert: Alert) -> store::Stor
             let row = NewDelivery {
                 id: &id,
                 org_id,
-                channel: &channel.kind,
+                channel: channel.kind,
                 recipient: recipient.as_deref(),
-                event: alert.event.as_str(),
+                event: alert.event,
                 payload: &payload,
             };
             store::notify::insert_delivery(tx, &row, alert.at).await?;

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
 use super::actor::{AgentCtx, RequestMeta};
-use crate::model::{ActorType, ErrorBody};
+use crate::model::{ActorType, AgentStatus, ErrorBody};
 use crate::server::audit::AuditEntry;
 use crate::server::service::actor::Actor;
 use crate::server::{ServiceError, ServiceResult, Services, clock, store};
@@ -122,7 +122,7 @@ pub async fn authenticate_hash(
         key_hash,
         meta,
     };
-    if agent.status != "active" {
+    if agent.status != AgentStatus::Active {
         let now = clock::now_ms();
         if svc.reject_throttle.should_audit(&agent.id, now) {
             let actor = Actor {

@@ -13,7 +13,7 @@ use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 fn view(row: AgentRow) -> AgentView {
     AgentView {
-        status: AgentStatus::parse(&row.status).unwrap_or(AgentStatus::Suspended),
+        status: row.status,
         id: row.id,
         name: row.name,
         description: row.description,
@@ -67,7 +67,7 @@ pub async fn create(
         description,
         key_hash: key.hash.clone(),
         key_prefix: key.prefix.clone(),
-        status: AgentStatus::Active.as_str().into(),
+        status: AgentStatus::Active,
         created_by: ctx.actor.label.clone(),
         created_at: now,
         updated_at: now,
@@ -109,7 +109,7 @@ pub async fn get(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<Agen
 pub async fn rotate_key(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<IssuedKey> {
     ctx.require(Permission::ManageAgents)?;
     let mut row = load(svc, ctx, id).await?;
-    if row.status != AgentStatus::Active.as_str() {
+    if row.status != AgentStatus::Active {
         return Err(ServiceError::conflict(
             "This agent is suspended.",
             "Reactivate the agent first, then rotate its key.",
@@ -154,7 +154,7 @@ pub async fn set_status(
     let mut row = load(svc, ctx, id).await?;
     let now = clock::now_ms();
     let mut tx = svc.store.begin().await?;
-    if !store::agents::update_agent_status(&mut tx, &row.id, status.as_str(), now).await? {
+    if !store::agents::update_agent_status(&mut tx, &row.id, status, now).await? {
         return Err(ServiceError::conflict(
             &format!("This agent is already {status}."),
             "Nothing to change; check the agent's status with `agentkey agent list`.",
@@ -172,7 +172,7 @@ pub async fn set_status(
     tx.commit().await?;
     svc.vend_cache.clear();
     svc.events.publish(&ctx.org_id, EventKind::AgentChanged);
-    row.status = status.as_str().into();
+    row.status = status;
     row.updated_at = now;
     Ok(view(row))
 }

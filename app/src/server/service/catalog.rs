@@ -1,24 +1,13 @@
 //! What an agent sees: the catalog with its own access, and its identity summary.
 
 use super::actor::AgentCtx;
-use crate::model::{
-    Access, AuthType, CatalogTool, CredentialMode, DeniedTool, Me, RequestStatus, ToolList,
-};
+use crate::model::{Access, CatalogTool, DeniedTool, Me, ToolList};
 use crate::server::store::{self, requests::RequestRow};
 use crate::server::{ServiceResult, Services, clock};
 
 /// The agent's effective access from its newest request row (time-bound grants expire).
 pub fn access_of(row: Option<&RequestRow>, now: i64) -> Access {
-    match row {
-        None => Access::None,
-        Some(r) => match RequestStatus::parse(&r.status) {
-            Some(RequestStatus::Approved) if r.expires_at.is_some_and(|t| t <= now) => {
-                Access::Expired
-            }
-            Some(status) => status.into(),
-            None => Access::None,
-        },
-    }
+    store::requests::access_of(row.map(|r| r.status), row.and_then(|r| r.expires_at), now)
 }
 
 /// `GET /api/tools`: every tool of the organization, newest first, with `your_access`.
@@ -41,9 +30,8 @@ pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<T
                     .filter(|_| access == Access::Approved)
                     .and_then(|r| clock::iso_opt(r.expires_at)),
                 your_access: access,
-                auth_type: AuthType::parse(&t.auth_type).unwrap_or(AuthType::Other),
-                credential_mode: CredentialMode::parse(&t.credential_mode)
-                    .unwrap_or(CredentialMode::Shared),
+                auth_type: t.auth_type,
+                credential_mode: t.credential_mode,
                 id: t.id,
                 name: t.name,
                 description: t.description,

@@ -92,7 +92,7 @@ pub async fn import(
                 work.push((None, entry));
             }
             Some(tool) => {
-                if tool.credential_mode != entry.credential_mode.as_str() {
+                if tool.credential_mode != entry.credential_mode {
                     plan.refused.push((
                         entry.name.clone(),
                         "its credential mode differs from the existing tool's".into(),

@@ -2,7 +2,7 @@
 
 use crate::model::{InboxView, OverviewView, RequestStatus, SuggestionStatus};
 use crate::server::store::{self, audit::AuditFilter};
-use crate::server::{ServiceResult, Services};
+use crate::server::{ServiceResult, Services, clock};
 
 use super::actor::{AdminCtx, Permission};
 
@@ -13,7 +13,7 @@ pub const INBOX_PAGE: i64 = 100;
 pub async fn overview(svc: &Services, ctx: &AdminCtx) -> ServiceResult<OverviewView> {
     ctx.require(Permission::ReadAll)?;
     let (agents, tools, pending_requests, pending_suggestions, approved_grants) =
-        store::orgs::count_org(svc.store.reader(), &ctx.org_id).await?;
+        store::orgs::count_org(svc.store.reader(), &ctx.org_id, clock::now_ms()).await?;
     let recent = super::audit::list(svc, ctx, &AuditFilter::default(), 10).await?;
     Ok(OverviewView {
         agents,
@@ -28,7 +28,8 @@ pub async fn overview(svc: &Services, ctx: &AdminCtx) -> ServiceResult<OverviewV
 /// Pending access requests (oldest first, one page) and pending suggestions.
 pub async fn inbox(svc: &Services, ctx: &AdminCtx) -> ServiceResult<InboxView> {
     ctx.require(Permission::ReadAll)?;
-    let (_, _, pending, _, _) = store::orgs::count_org(svc.store.reader(), &ctx.org_id).await?;
+    let (_, _, pending, _, _) =
+        store::orgs::count_org(svc.store.reader(), &ctx.org_id, clock::now_ms()).await?;
     let requests = super::grants::list(svc, ctx, Some(RequestStatus::Pending), INBOX_PAGE).await?;
     let tool_suggestions = super::suggestions::list(svc, ctx, SuggestionStatus::Pending).await?;
     let guide_suggestions = super::guides::list(svc, ctx, SuggestionStatus::Pending).await?;

@@ -50,7 +50,7 @@ pub async fn suggest_guide(
         .await?
         .ok_or_else(tool_not_found)?;
     let latest = store::requests::latest_request(&mut *tx, &agent.agent_id, tool_id).await?;
-    if !latest.is_some_and(|r| r.status == "approved" && r.expires_at.is_none_or(|t| t > now)) {
+    if !latest.is_some_and(|r| r.is_live_grant(now)) {
         return Err(ServiceError::forbidden(
             "Only agents with approved access to this tool can suggest guide facts.",
             "Request access first; suggest facts after you have used the tool.",
@@ -74,7 +74,7 @@ pub async fn suggest_guide(
         }
     };
     let (id, existing, action) = match found {
-        Some(s) if s.status == "dismissed" => {
+        Some(s) if s.status == SuggestionStatus::Dismissed => {
             return Err(ServiceError::Conflict(
                 ErrorBody::new("This fact was already dismissed for the current guide.")
                     .hint(
@@ -84,7 +84,7 @@ pub async fn suggest_guide(
                     .with("dismissal_reason", s.dismissal_reason),
             ));
         }
-        Some(s) if s.status == "accepted" => {
+        Some(s) if s.status == SuggestionStatus::Accepted => {
             return Err(ServiceError::Conflict(
                 ErrorBody::new("This fact is already in the guide.")
                     .hint("Fetch the credential again to read the current instructions.")
@@ -101,7 +101,7 @@ pub async fn suggest_guide(
                 base_version: tool.instructions_version,
                 learned: learned.clone(),
                 normalized_learned: normalized,
-                status: "pending".into(),
+                status: SuggestionStatus::Pending,
                 dismissal_reason: None,
                 created_at: now,
             };
@@ -143,7 +143,7 @@ pub async fn suggest_guide(
     }
     Ok(SuggestionCreated {
         suggestion_id: id,
-        status: "pending".into(),
+        status: SuggestionStatus::Pending,
         existing,
         message: "Thanks: a reviewer will consider adding this to the usage guide.".into(),
     })
@@ -167,7 +167,7 @@ async fn load_pending(
     let row = store::suggestions::find_guide_suggestion(svc.store.reader(), &ctx.org_id, id)
         .await?
         .ok_or_else(not_found)?;
-    if row.status != "pending" {
+    if row.status != SuggestionStatus::Pending {
         return Err(ServiceError::conflict(
             &format!("The suggestion is {}, not pending.", row.status),
             "Nothing to decide.",
@@ -210,7 +210,7 @@ pub async fn accept(
     if !store::suggestions::close_guide_suggestion(
         &mut tx,
         id,
-        "accepted",
+        SuggestionStatus::Accepted,
         None,
         Some(version),
         &ctx.actor.label,
@@ -253,7 +253,7 @@ pub async fn dismiss(svc: &Services, ctx: &AdminCtx, id: &str, reason: &str) -> 
     if !store::suggestions::close_guide_suggestion(
         &mut tx,
         id,
-        "dismissed",
+        SuggestionStatus::Dismissed,
         Some(&reason),
         None,
         &ctx.actor.label,
@@ -289,12 +289,8 @@ pub async fn list(
     status: SuggestionStatus,
 ) -> ServiceResult<Vec<GuideSuggestionView>> {
     ctx.require(Permission::ReadAll)?;
-    let rows = store::suggestions::list_guide_suggestions(
-        svc.store.reader(),
-        &ctx.org_id,
-        status.as_str(),
-    )
-    .await?;
+    let rows =
+        store::suggestions::list_guide_suggestions(svc.store.reader(), &ctx.org_id, status).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let supporters =
         store::suggestions::list_supporters(svc.store.reader(), SupporterTable::Guide, &ids)
@@ -303,7 +299,7 @@ pub async fn list(
         .into_iter()
         .map(|r| GuideSuggestionView {
             supporters: supporters_of(&supporters, &r.id),
-            status: SuggestionStatus::parse(&r.status).unwrap_or(SuggestionStatus::Pending),
+            status: r.status,
             id: r.id,
             tool_id: r.tool_id,
             tool_name: r.tool_name,

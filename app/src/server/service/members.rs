@@ -53,7 +53,7 @@ pub async fn list(svc: &Services, ctx: &AdminCtx) -> ServiceResult<MembersView> 
         .into_iter()
         .map(|m| MemberEntry {
             you: m.user_id == ctx.actor.id,
-            role: Role::parse(&m.role).unwrap_or(Role::Auditor),
+            role: m.role,
             user_id: m.user_id,
             email: m.email,
             joined_at: clock::iso(m.created_at),
@@ -63,7 +63,7 @@ pub async fn list(svc: &Services, ctx: &AdminCtx) -> ServiceResult<MembersView> 
         .await?
         .into_iter()
         .map(|i| InvitationView {
-            role: Role::parse(&i.role).unwrap_or(Role::Auditor),
+            role: i.role,
             id: i.id,
             email: i.email,
             invited_by: i.invited_by,
@@ -125,7 +125,7 @@ pub async fn invite(
         id: &id,
         org_id: &ctx.org_id,
         email: &email,
-        role: role.as_str(),
+        role,
         token_hash: &hash,
         invited_by: &ctx.actor.label,
         expires_at: now + INVITATION_TTL_MS,
@@ -199,13 +199,7 @@ pub async fn resend(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<I
     if row.accepted_at.is_some() || row.revoked_at.is_some() {
         return Err(invitation_not_found());
     }
-    invite(
-        svc,
-        ctx,
-        &row.email,
-        Role::parse(&row.role).unwrap_or(Role::Auditor),
-    )
-    .await
+    invite(svc, ctx, &row.email, row.role).await
 }
 
 /// Withdraws an open invitation; its link stops working at once.
@@ -244,7 +238,7 @@ pub async fn peek(svc: &Services, token: &str) -> ServiceResult<InvitationPeek> 
                 valid: true,
                 org_name: org,
                 email: Some(r.email),
-                role: Role::parse(&r.role),
+                role: Some(r.role),
             }
         }
         _ => InvitationPeek {
@@ -291,7 +285,7 @@ pub async fn accept(svc: &Services, token: &str, meta: &RequestMeta) -> ServiceR
         &new_id(),
         &row.organization_id,
         &user_id,
-        &row.role,
+        row.role,
         now,
     )
     .await?;
@@ -318,9 +312,7 @@ async fn keep_an_owner(
     org_id: &str,
     losing: &store::members::MembershipRow,
 ) -> ServiceResult<()> {
-    if losing.role == Role::Owner.as_str()
-        && store::members::count_owners(&mut **tx, org_id).await? <= 1
-    {
+    if losing.role == Role::Owner && store::members::count_owners(&mut **tx, org_id).await? <= 1 {
         return Err(ServiceError::conflict(
             "An organization always keeps at least one owner.",
             "Make another member an owner first.",
@@ -341,11 +333,11 @@ pub async fn change_role(
     let member = store::members::find_member(&mut *tx, &ctx.org_id, user_id)
         .await?
         .ok_or_else(member_not_found)?;
-    if member.role == role.as_str() {
+    if member.role == role {
         return Ok(());
     }
     keep_an_owner(&mut tx, &ctx.org_id, &member).await?;
-    store::members::set_role(&mut tx, &ctx.org_id, user_id, role.as_str()).await?;
+    store::members::set_role(&mut tx, &ctx.org_id, user_id, role).await?;
     if !role.can_decide() {
         store::requests::withdraw_pending_votes(&mut tx, &ctx.org_id, user_id).await?;
     }

@@ -24,28 +24,26 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
     let rows = store::notify::list_channels(reader, &ctx.org_id).await?;
     let channels = ChannelKind::ALL
         .iter()
-        .map(
-            |&kind| match rows.iter().find(|r| r.kind == kind.as_str()) {
-                Some(r) => ChannelView {
-                    kind,
-                    configured: kind == ChannelKind::Email || r.target_blob.is_some(),
-                    target_hint: r.target_hint.clone(),
-                    events: notify::parse_events(&r.events),
-                    last_status: r.last_status.clone(),
-                    last_at: clock::iso_opt(r.last_at),
-                    last_error: r.last_error.clone(),
-                },
-                None => ChannelView {
-                    kind,
-                    configured: kind == ChannelKind::Email,
-                    target_hint: None,
-                    events: AlertEvent::DEFAULT.to_vec(),
-                    last_status: None,
-                    last_at: None,
-                    last_error: None,
-                },
+        .map(|&kind| match rows.iter().find(|r| r.kind == kind) {
+            Some(r) => ChannelView {
+                kind,
+                configured: kind == ChannelKind::Email || r.target_blob.is_some(),
+                target_hint: r.target_hint.clone(),
+                events: notify::parse_events(&r.events),
+                last_status: r.last_status.clone(),
+                last_at: clock::iso_opt(r.last_at),
+                last_error: r.last_error.clone(),
             },
-        )
+            None => ChannelView {
+                kind,
+                configured: kind == ChannelKind::Email,
+                target_hint: None,
+                events: AlertEvent::DEFAULT.to_vec(),
+                last_status: None,
+                last_at: None,
+                last_error: None,
+            },
+        })
         .collect();
     let (pending, delivered, _) = store::notify::count_by_status(reader, &ctx.org_id).await?;
     let dead = store::notify::list_dead(reader, &ctx.org_id, DEAD_LETTERS_SHOWN)
@@ -63,8 +61,8 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
                 })
                 .unwrap_or_default();
             DeadLetterView {
-                channel: ChannelKind::parse(&row.channel).unwrap_or(ChannelKind::Email),
-                event: AlertEvent::parse(&row.event).unwrap_or(AlertEvent::AccessRequested),
+                channel: row.channel,
+                event: row.event,
                 id: row.id,
                 recipient: row.recipient,
                 summary,
@@ -125,7 +123,7 @@ pub async fn save_webhook(
     let events = notify::join_events(events);
     // The id is read under the write lock: the URL is sealed for the row that will hold it.
     let mut tx = svc.store.begin().await?;
-    let existing = store::notify::find_channel(&mut *tx, &ctx.org_id, kind.as_str()).await?;
+    let existing = store::notify::find_channel(&mut *tx, &ctx.org_id, kind).await?;
     let id = existing.map(|c| c.id).unwrap_or_else(new_id);
     let blob = super::keys::seal(
         svc,
@@ -136,7 +134,7 @@ pub async fn save_webhook(
     let write = ChannelWrite {
         id: &id,
         org_id: &ctx.org_id,
-        kind: kind.as_str(),
+        kind,
         target_blob: Some(&blob),
         target_hint: Some(&masked),
         events: &events,
@@ -168,7 +166,7 @@ pub async fn set_events(
     let now = clock::now_ms();
     let events = notify::join_events(events);
     let mut tx = svc.store.begin().await?;
-    let existing = store::notify::find_channel(&mut *tx, &ctx.org_id, kind.as_str()).await?;
+    let existing = store::notify::find_channel(&mut *tx, &ctx.org_id, kind).await?;
     if kind != ChannelKind::Email && existing.as_ref().is_none_or(|c| c.target_blob.is_none()) {
         return Err(ServiceError::conflict(
             &format!("No {} webhook is saved yet.", kind.label()),
@@ -182,7 +180,7 @@ pub async fn set_events(
     let write = ChannelWrite {
         id: &id,
         org_id: &ctx.org_id,
-        kind: kind.as_str(),
+        kind,
         target_blob: existing.as_ref().and_then(|c| c.target_blob.as_deref()),
         target_hint: existing.as_ref().and_then(|c| c.target_hint.as_deref()),
         events: &events,
@@ -212,19 +210,15 @@ pub async fn remove_channel(
 ) -> ServiceResult<()> {
     ctx.require(Permission::ManageNotifications)?;
     let mut tx = svc.store.begin().await?;
-    if !store::notify::delete_channel(&mut tx, &ctx.org_id, kind.as_str()).await? {
+    if !store::notify::delete_channel(&mut tx, &ctx.org_id, kind).await? {
         return Err(ServiceError::not_found(
             &format!("No {} channel is configured.", kind.label()),
             "Nothing to remove.",
         ));
     }
-    let dropped = store::notify::dead_letter_channel(
-        &mut tx,
-        &ctx.org_id,
-        kind.as_str(),
-        "the channel was removed",
-    )
-    .await?;
+    let dropped =
+        store::notify::dead_letter_channel(&mut tx, &ctx.org_id, kind, "the channel was removed")
+            .await?;
     let entry = AuditEntry::new(
         &ctx.org_id,
         &ctx.actor,
@@ -250,14 +244,14 @@ pub async fn set_email_opt_in(svc: &Services, ctx: &AdminCtx, on: bool) -> Servi
     }
     // The first member to opt in starts the email channel with the default events.
     if on
-        && store::notify::find_channel(&mut *tx, &ctx.org_id, ChannelKind::Email.as_str())
+        && store::notify::find_channel(&mut *tx, &ctx.org_id, ChannelKind::Email)
             .await?
             .is_none()
     {
         let write = ChannelWrite {
             id: &new_id(),
             org_id: &ctx.org_id,
-            kind: ChannelKind::Email.as_str(),
+            kind: ChannelKind::Email,
             target_blob: None,
             target_hint: None,
             events: &notify::join_events(AlertEvent::DEFAULT),
@@ -312,14 +306,8 @@ pub async fn send_test(
     let now = clock::now_ms();
     let error = result.as_ref().err().map(|e| e.message().to_owned());
     let mut tx = svc.store.begin().await?;
-    store::notify::record_channel_result(
-        &mut *tx,
-        &ctx.org_id,
-        kind.as_str(),
-        error.as_deref(),
-        now,
-    )
-    .await?;
+    store::notify::record_channel_result(&mut *tx, &ctx.org_id, kind, error.as_deref(), now)
+        .await?;
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.tested")
         .target("notification_channel", kind.as_str())
         .meta(json!({ "channel": kind.as_str(), "delivered": error.is_none(), "error": error }));

@@ -82,8 +82,7 @@ pub async fn create_in(
     ];
     if let Some(email) = &email {
         let user_id = store::orgs::upsert_user(tx, &new_id(), email, now).await?;
-        store::orgs::insert_membership(tx, &new_id(), &org_id, &user_id, Role::Owner.as_str(), now)
-            .await?;
+        store::orgs::insert_membership(tx, &new_id(), &org_id, &user_id, Role::Owner, now).await?;
         entries.push(
             AuditEntry::new(&org_id, actor, meta, "member.added")
                 .target("user", &user_id)

@@ -10,8 +10,8 @@ use super::actor::{AdminCtx, AgentCtx, Permission};
 use super::validate::{Check, limits};
 use super::{is_uuid, new_id, normalize};
 use crate::model::{
-    AlertEvent, ErrorBody, SuggestToolBody, SuggestionCreated, SuggestionStatus, Supporter,
-    ToolSuggestionView,
+    AgentStatus, AlertEvent, ErrorBody, RequestOrigin, RequestStatus, SuggestToolBody,
+    SuggestionCreated, SuggestionStatus, Supporter, ToolSuggestionView,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
@@ -127,7 +127,8 @@ async fn try_suggest(
     matches.sort_by_key(|s| s.domain.is_none() || s.domain.as_deref() != domain);
     let (suggestion_id, existing, action) = match matches.into_iter().next() {
         Some(best)
-            if best.status == "dismissed" && best.dismissed_until.is_some_and(|t| t > now) =>
+            if best.status == SuggestionStatus::Dismissed
+                && best.dismissed_until.is_some_and(|t| t > now) =>
         {
             let retry_after = clock::iso(best.dismissed_until.unwrap_or(now));
             let e = entry("tool_suggestion.cooldown_rejected")
@@ -146,7 +147,7 @@ async fn try_suggest(
             ));
         }
         Some(best) => {
-            let reopened = best.status == "dismissed";
+            let reopened = best.status == SuggestionStatus::Dismissed;
             let (url, dom) = match (&best.domain, &input.url) {
                 (None, Some(u)) => (Some(u.url.as_str()), Some(u.domain.as_str())),
                 _ => (None, None),
@@ -175,7 +176,7 @@ async fn try_suggest(
                 normalized_name: input.normalized_name.clone(),
                 url: input.url.as_ref().map(|u| u.url.clone()),
                 domain: input.url.as_ref().map(|u| u.domain.clone()),
-                status: SuggestionStatus::Pending.as_str().into(),
+                status: SuggestionStatus::Pending,
                 dismissed_until: None,
                 dismissal_reason: None,
                 converted_tool_id: None,
@@ -225,7 +226,7 @@ async fn try_suggest(
     }
     Ok(Some(SuggestionCreated {
         suggestion_id,
-        status: "pending".into(),
+        status: SuggestionStatus::Pending,
         existing,
         message: if existing {
             "You now back an existing suggestion for this tool. When it is added you get a pending request.".into()
@@ -270,7 +271,7 @@ pub(crate) async fn resolve_for_tool(
                     "List suggestions with `agentkey suggestion list`.",
                 )
             })?;
-        if source.status != "pending" {
+        if source.status != SuggestionStatus::Pending {
             return Err(ServiceError::conflict(
                 &format!("The suggestion is {}, not pending.", source.status),
                 "Create the tool without --from-suggestion, or pick a pending suggestion.",
@@ -287,7 +288,7 @@ pub(crate) async fn resolve_for_tool(
         store::suggestions::close_tool_suggestion(
             tx,
             &s.id,
-            "accepted",
+            SuggestionStatus::Accepted,
             None,
             None,
             Some(&tool.id),
@@ -313,10 +314,16 @@ pub(crate) async fn resolve_for_tool(
     let mut seen = HashSet::new();
     for backer in supporters {
         // Newest first, so the first row per agent carries its latest reason.
-        if !seen.insert(backer.agent_id.clone()) || backer.agent_status != "active" {
+        if !seen.insert(backer.agent_id.clone()) || backer.agent_status != AgentStatus::Active {
             continue;
         }
-        let history = ["pending", "approved", "denied", "revoked"];
+        // Any earlier request but an expired one: the agent already had its chance at this tool.
+        let history = [
+            RequestStatus::Pending,
+            RequestStatus::Approved,
+            RequestStatus::Denied,
+            RequestStatus::Revoked,
+        ];
         if store::requests::agent_has_request_in(&mut **tx, &backer.agent_id, &tool.id, &history)
             .await?
         {
@@ -329,7 +336,7 @@ pub(crate) async fn resolve_for_tool(
             agent_id: &backer.agent_id,
             tool_id: &tool.id,
             reason: &backer.reason,
-            origin: "suggestion",
+            origin: RequestOrigin::Suggestion,
             suggestion_id: Some(&backer.suggestion_id),
         };
         store::requests::insert_request(tx, &new, now).await?;
@@ -374,7 +381,7 @@ pub async fn dismiss(
     if !store::suggestions::close_tool_suggestion(
         &mut tx,
         id,
-        "dismissed",
+        SuggestionStatus::Dismissed,
         Some(until),
         Some(&reason),
         None,
@@ -403,7 +410,7 @@ pub async fn dismiss(
     let mut views = views(
         svc,
         vec![ToolSuggestionRow {
-            status: "dismissed".into(),
+            status: SuggestionStatus::Dismissed,
             dismissed_until: Some(until),
             dismissal_reason: Some(reason),
             ..row
@@ -421,8 +428,7 @@ pub async fn list(
 ) -> ServiceResult<Vec<ToolSuggestionView>> {
     ctx.require(Permission::ReadAll)?;
     let rows =
-        store::suggestions::list_tool_suggestions(svc.store.reader(), &ctx.org_id, status.as_str())
-            .await?;
+        store::suggestions::list_tool_suggestions(svc.store.reader(), &ctx.org_id, status).await?;
     views(svc, rows).await
 }
 
@@ -437,7 +443,7 @@ async fn views(
         .into_iter()
         .map(|r| ToolSuggestionView {
             supporters: supporters_of(&supporters, &r.id),
-            status: SuggestionStatus::parse(&r.status).unwrap_or(SuggestionStatus::Pending),
+            status: r.status,
             id: r.id,
             name: r.name,
             url: r.url,

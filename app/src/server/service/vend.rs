@@ -3,8 +3,9 @@
 //! A fetch is planned from a small in-memory cache (agent by key hash, plan by agent × tool)
 //! or from one database read, decrypted, and released only after its `credential.vended` row
 //! has been committed by the audit group-commit writer. The writer re-checks, inside that
-//! transaction, that the grant, agent key and versions are still what the plan saw; if not,
-//! the plan is discarded and rebuilt from the database. So the cache can never serve a
+//! transaction, this module's [`VendGuard`]: the grant is still live and the agent key and
+//! versions are still what the plan saw; if not, the plan is discarded and rebuilt from the
+//! database. So the cache can never serve a
 //! revoked grant, a suspended agent, a rotated key or a stale secret — even when the change was
 //! made by another process (the CLI) that cannot clear this process's cache.
 
@@ -16,10 +17,13 @@ use serde_json::{Value, json};
 
 use super::actor::{AgentCtx, RequestMeta};
 use super::{agent_auth, grants, is_uuid, tools};
-use crate::model::{Access, AuthType, CredentialResponse, ErrorBody};
-use crate::server::audit::{AuditEntry, CommitError, VendGuard};
+use crate::model::{Access, AgentStatus, AuthType, CredentialMode, CredentialResponse, ErrorBody};
+use crate::server::audit::{AuditEntry, CommitError, CommitGuard};
 use crate::server::events::EventKind;
-use crate::server::store::{self, requests::VendRow};
+use crate::server::store::{
+    self, StoreResult, Tx,
+    requests::{GuardRow, VendRow},
+};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 const CACHE_LIMIT: usize = 50_000;
@@ -39,6 +43,42 @@ pub struct VendPlan {
     instructions: String,
     instructions_version: i64,
     expires_at: Option<i64>,
+}
+
+/// The state a fetch was planned against. The audit writer re-checks it inside the
+/// transaction that records the fetch, and the credential is released only when it held there:
+/// a revoke, suspension, key rotation, secret rotation or guide change committed before the
+/// audit row always wins, even when another process made it.
+#[derive(Clone, Debug)]
+pub struct VendGuard {
+    request_id: String,
+    key_hash: String,
+    grant_credential_version: i64,
+    tool_credential_version: i64,
+    instructions_version: i64,
+}
+
+impl VendGuard {
+    fn holds(&self, row: &GuardRow, now: i64) -> bool {
+        row.request_id == self.request_id
+            && store::requests::is_live_grant(row.status, row.expires_at, now)
+            && row.agent_status == AgentStatus::Active
+            && row.key_hash == self.key_hash
+            && row.grant_credential_version == self.grant_credential_version
+            && row.tool_credential_version == self.tool_credential_version
+            && row.instructions_version == self.instructions_version
+    }
+}
+
+impl CommitGuard for VendGuard {
+    async fn check_all(guards: &[&Self], tx: &mut Tx, now: i64) -> StoreResult<Vec<bool>> {
+        let ids: Vec<&str> = guards.iter().map(|g| g.request_id.as_str()).collect();
+        let rows = store::requests::find_guard_rows(tx, &ids).await?;
+        Ok(guards
+            .iter()
+            .map(|g| rows.iter().any(|row| g.holds(row, now)))
+            .collect())
+    }
 }
 
 /// Cached agents (by key hash) and plans (by agent and tool). Cleared on every local change.
@@ -188,15 +228,11 @@ async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceRe
             .await?
             .ok_or_else(not_found)?;
     let now = clock::now_ms();
-    let access = match row.status.as_deref() {
-        None => Access::None,
-        Some("approved") if row.expires_at.is_some_and(|t| t <= now) => Access::Expired,
-        Some(s) => Access::parse(s).unwrap_or(Access::None),
-    };
+    let access = store::requests::access_of(row.status, row.expires_at, now);
     if access != Access::Approved {
         return Err(not_approved(&row, access, tool_id));
     }
-    let per_agent = row.credential_mode == "per_agent";
+    let per_agent = row.credential_mode == CredentialMode::PerAgent;
     let blob = if per_agent {
         row.grant_blob.clone()
     } else {
@@ -212,7 +248,7 @@ async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceRe
     Ok(VendPlan {
         tool_id: row.tool_id,
         tool_name: row.tool_name,
-        auth_type: AuthType::parse(&row.auth_type).unwrap_or(AuthType::Other),
+        auth_type: row.auth_type,
         per_agent,
         request_id: row.request_id.unwrap_or_default(),
         blob,

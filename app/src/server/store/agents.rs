@@ -1,5 +1,6 @@
 //! Agents and their key hashes.
 
+use crate::model::AgentStatus;
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -13,7 +14,7 @@ pub struct AgentRow {
     pub description: String,
     pub key_hash: String,
     pub key_prefix: String,
-    pub status: String,
+    pub status: AgentStatus,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -34,7 +35,7 @@ pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> StoreResult<()> {
     .bind(&row.description)
     .bind(&row.key_hash)
     .bind(&row.key_prefix)
-    .bind(&row.status)
+    .bind(row.status)
     .bind(&row.created_by)
     .bind(row.created_at)
     .bind(row.updated_at)
@@ -103,7 +104,7 @@ pub async fn update_agent_key(
 pub async fn update_agent_status(
     tx: &mut Tx,
     id: &str,
-    status: &str,
+    status: AgentStatus,
     now: i64,
 ) -> StoreResult<bool> {
     let done = sqlx::query(

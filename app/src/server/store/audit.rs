@@ -1,5 +1,6 @@
 //! The append-only audit log and its per-organization hash chain.
 
+use crate::model::ActorType;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,7 @@ pub struct AuditRow {
     pub organization_id: String,
     pub seq: i64,
     pub created_at: i64,
-    pub actor_type: String,
+    pub actor_type: ActorType,
     pub actor_id: String,
     pub actor_label: String,
     pub action: String,

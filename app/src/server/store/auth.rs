@@ -1,5 +1,6 @@
 //! Sign-in tokens, dashboard sessions, and the membership lookups that authorize a session.
 
+use crate::model::Role;
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -86,7 +87,7 @@ pub struct MemberRow {
     pub email: String,
     pub organization_id: String,
     pub organization_name: String,
-    pub role: String,
+    pub role: Role,
 }
 
 const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, o.id AS organization_id, o.name AS organization_name, m.role \

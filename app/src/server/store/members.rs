@@ -1,5 +1,6 @@
 //! Members of an organization and invitations to join it.
 
+use crate::model::Role;
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -9,7 +10,7 @@ use super::{StoreResult, Tx};
 pub struct MembershipRow {
     pub user_id: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: i64,
 }
 
@@ -53,7 +54,7 @@ pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult
     .map_err(Into::into)
 }
 
-pub async fn set_role(tx: &mut Tx, org_id: &str, user_id: &str, role: &str) -> StoreResult<bool> {
+pub async fn set_role(tx: &mut Tx, org_id: &str, user_id: &str, role: Role) -> StoreResult<bool> {
     let done =
         sqlx::query("UPDATE memberships SET role = $3 WHERE organization_id = $1 AND user_id = $2")
             .bind(org_id)
@@ -88,7 +89,7 @@ pub struct InvitationRow {
     pub id: String,
     pub organization_id: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub invited_by: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -104,7 +105,7 @@ pub struct NewInvitation<'a> {
     pub id: &'a str,
     pub org_id: &'a str,
     pub email: &'a str,
-    pub role: &'a str,
+    pub role: Role,
     pub token_hash: &'a str,
     pub invited_by: &'a str,
     pub expires_at: i64,

@@ -1,5 +1,6 @@
 //! Notification channels and the delivery outbox.
 
+use crate::model::{AlertEvent, ChannelKind, DeliveryStatus};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -9,7 +10,7 @@ use super::{StoreResult, Tx};
 pub struct ChannelRow {
     pub id: String,
     pub organization_id: String,
-    pub kind: String,
+    pub kind: ChannelKind,
     pub target_blob: Option<String>,
     pub target_hint: Option<String>,
     pub events: String,
@@ -33,7 +34,7 @@ pub async fn list_channels(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResul
 pub async fn find_channel(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-    kind: &str,
+    kind: ChannelKind,
 ) -> StoreResult<Option<ChannelRow>> {
     sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 AND kind = $2"))
         .bind(org_id)
@@ -47,7 +48,7 @@ pub async fn find_channel(
 pub struct ChannelWrite<'a> {
     pub id: &'a str,
     pub org_id: &'a str,
-    pub kind: &'a str,
+    pub kind: ChannelKind,
     pub target_blob: Option<&'a str>,
     pub target_hint: Option<&'a str>,
     pub events: &'a str,
@@ -57,7 +58,7 @@ pub struct ChannelWrite<'a> {
 }
 
 /// Creates or replaces a channel's target and events.
-#[tracing::instrument(skip_all, fields(org_id = w.org_id, kind = w.kind))]
+#[tracing::instrument(skip_all, fields(org_id = w.org_id, kind = %w.kind))]
 pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO notification_channels (id, organization_id, kind, target_blob, target_hint, events, updated_by, created_at, updated_at) \
@@ -83,7 +84,7 @@ pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> Stor
     .map(|_| ()).map_err(Into::into)
 }
 
-pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: &str) -> StoreResult<bool> {
+pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: ChannelKind) -> StoreResult<bool> {
     let done =
         sqlx::query("DELETE FROM notification_channels WHERE organization_id = $1 AND kind = $2")
             .bind(org_id)
@@ -97,7 +98,7 @@ pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: &str) -> StoreResul
 pub async fn record_channel_result(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-    kind: &str,
+    kind: ChannelKind,
     error: Option<&str>,
     now: i64,
 ) -> StoreResult<()> {
@@ -162,9 +163,9 @@ pub async fn set_email_opt_in(
 pub struct NewDelivery<'a> {
     pub id: &'a str,
     pub org_id: &'a str,
-    pub channel: &'a str,
+    pub channel: ChannelKind,
     pub recipient: Option<&'a str>,
-    pub event: &'a str,
+    pub event: AlertEvent,
     pub payload: &'a str,
 }
 
@@ -190,11 +191,11 @@ pub async fn insert_delivery(tx: &mut Tx, d: &NewDelivery<'_>, now: i64) -> Stor
 pub struct DeliveryRow {
     pub id: String,
     pub organization_id: String,
-    pub channel: String,
+    pub channel: ChannelKind,
     pub recipient: Option<String>,
-    pub event: String,
+    pub event: AlertEvent,
     pub payload: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -359,7 +360,7 @@ pub async fn count_by_status(
 pub async fn dead_letter_channel(
     tx: &mut Tx,
     org_id: &str,
-    channel: &str,
+    channel: ChannelKind,
     error: &str,
 ) -> StoreResult<u64> {
     let done = sqlx::query(

@@ -3,6 +3,7 @@
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
+use crate::model::Role;
 
 /// An `organizations` row.
 #[derive(Clone, Debug, FromRow)]
@@ -66,7 +67,7 @@ pub async fn insert_membership(
     id: &str,
     org_id: &str,
     user_id: &str,
-    role: &str,
+    role: Role,
     now: i64,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -94,20 +95,23 @@ pub async fn count_instance(ex: impl AnyExecutor<'_>) -> StoreResult<(i64, i64, 
 }
 
 /// One organization's figures for the overview: agents, tools, pending requests, pending
-/// tool and guide suggestions, approved grants.
+/// tool and guide suggestions, live grants.
 pub async fn count_org(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
+    now: i64,
 ) -> StoreResult<(i64, i64, i64, i64, i64)> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT (SELECT COUNT(*) FROM agents WHERE organization_id = $1), \
          (SELECT COUNT(*) FROM tools WHERE organization_id = $1), \
          (SELECT COUNT(*) FROM access_requests WHERE organization_id = $1 AND status = 'pending'), \
          (SELECT COUNT(*) FROM tool_suggestions WHERE organization_id = $1 AND status = 'pending') \
            + (SELECT COUNT(*) FROM guide_suggestions WHERE organization_id = $1 AND status = 'pending'), \
-         (SELECT COUNT(*) FROM access_requests WHERE organization_id = $1 AND status = 'approved')",
-    )
+         (SELECT COUNT(*) FROM access_requests r WHERE r.organization_id = $1 AND {live})",
+        live = super::requests::live_grant_sql("r", 2),
+    ))
     .bind(org_id)
+    .bind(now)
     .fetch_one(ex)
     .await
     .map_err(Into::into)

@@ -1,5 +1,6 @@
 //! Access requests (which become grants when approved). History is kept: one row per request.
 
+use crate::model::{Access, AgentStatus, AuthType, CredentialMode, RequestOrigin, RequestStatus};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -13,10 +14,10 @@ pub struct RequestRow {
     pub agent_name: String,
     pub tool_id: String,
     pub tool_name: String,
-    pub credential_mode: String,
-    pub status: String,
+    pub credential_mode: CredentialMode,
+    pub status: RequestStatus,
     pub reason: String,
-    pub origin: String,
+    pub origin: RequestOrigin,
     pub suggestion_id: Option<String>,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
@@ -46,7 +47,7 @@ pub struct NewRequest<'a> {
     pub agent_id: &'a str,
     pub tool_id: &'a str,
     pub reason: &'a str,
-    pub origin: &'a str,
+    pub origin: RequestOrigin,
     pub suggestion_id: Option<&'a str>,
 }
 
@@ -102,6 +103,42 @@ pub async fn latest_requests_for_agent(
     .map_err(Into::into)
 }
 
+/// Whether a grant is live: approved, and its time (if it has one) not run out. The one rule,
+/// used by the fetch plan, the commit-time guard, guide suggestions and grants;
+/// [`live_grant_sql`] selects the same rows.
+pub fn is_live_grant(status: RequestStatus, expires_at: Option<i64>, now: i64) -> bool {
+    status == RequestStatus::Approved && expires_at.is_none_or(|t| t > now)
+}
+
+/// The SQL condition of [`is_live_grant`] on alias `t`, with the current time bound as `$now`.
+pub fn live_grant_sql(t: &str, now: usize) -> String {
+    format!("({t}.status = 'approved' AND ({t}.expires_at IS NULL OR {t}.expires_at > ${now}))")
+}
+
+/// What an agent sees of its current request for a tool (none, pending, approved, expired…):
+/// an approved grant whose time ran out is expired even before a write marks it so.
+pub fn access_of(status: Option<RequestStatus>, expires_at: Option<i64>, now: i64) -> Access {
+    match status {
+        None => Access::None,
+        Some(s) if s == RequestStatus::Approved && !is_live_grant(s, expires_at, now) => {
+            Access::Expired
+        }
+        Some(s) => s.into(),
+    }
+}
+
+impl RequestRow {
+    /// [`is_live_grant`] for this request.
+    pub fn is_live_grant(&self, now: i64) -> bool {
+        is_live_grant(self.status, self.expires_at, now)
+    }
+
+    /// Pending, or a live grant: a new request for the same tool would duplicate it.
+    pub fn is_open(&self, now: i64) -> bool {
+        self.status == RequestStatus::Pending || self.is_live_grant(now)
+    }
+}
+
 /// 1 for a live (pending or approved) request of alias `t`, else 0.
 fn live(t: &str) -> String {
     format!("CASE WHEN {t}.status IN ('pending', 'approved') THEN 1 ELSE 0 END")
@@ -137,7 +174,7 @@ pub async fn latest_request(
 pub async fn list_requests(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-    status: Option<&str>,
+    status: Option<RequestStatus>,
     limit: i64,
 ) -> StoreResult<Vec<RequestRow>> {
     match status {
@@ -165,8 +202,8 @@ pub async fn list_requests(
 #[derive(Clone, Debug)]
 pub struct Decision<'a> {
     pub id: &'a str,
-    pub from: &'a str,
-    pub to: &'a str,
+    pub from: RequestStatus,
+    pub to: RequestStatus,
     pub decided_by: &'a str,
     pub note: Option<&'a str>,
     pub credential_blob: Option<&'a str>,
@@ -210,16 +247,19 @@ pub async fn expire_request(tx: &mut Tx, id: &str, now: i64) -> StoreResult<()> 
     .map_err(Into::into)
 }
 
-/// Counts live grants of a tool: (approved, pending).
+/// Counts what deleting a tool would end: (live grants, pending requests).
 pub async fn count_live_for_tool(
     ex: impl AnyExecutor<'_>,
     tool_id: &str,
+    now: i64,
 ) -> StoreResult<(i64, i64)> {
-    sqlx::query_as(
-        "SELECT COUNT(CASE WHEN status = 'approved' THEN 1 END), \
-         COUNT(CASE WHEN status = 'pending' THEN 1 END) FROM access_requests WHERE tool_id = $1",
-    )
+    sqlx::query_as(&format!(
+        "SELECT COUNT(CASE WHEN {live} THEN 1 END), \
+         COUNT(CASE WHEN r.status = 'pending' THEN 1 END) FROM access_requests r WHERE r.tool_id = $1",
+        live = live_grant_sql("r", 2),
+    ))
     .bind(tool_id)
+    .bind(now)
     .fetch_one(ex)
     .await
     .map_err(Into::into)
@@ -230,7 +270,7 @@ pub async fn agent_has_request_in(
     ex: impl AnyExecutor<'_>,
     agent_id: &str,
     tool_id: &str,
-    statuses: &[&str],
+    statuses: &[RequestStatus],
 ) -> StoreResult<bool> {
     let list = super::placeholders(3, statuses.len());
     let sql = format!(
@@ -251,14 +291,14 @@ pub async fn agent_has_request_in(
 pub struct VendRow {
     pub tool_id: String,
     pub tool_name: String,
-    pub auth_type: String,
-    pub credential_mode: String,
+    pub auth_type: AuthType,
+    pub credential_mode: CredentialMode,
     pub tool_blob: Option<String>,
     pub tool_credential_version: i64,
     pub instructions: String,
     pub instructions_version: i64,
     pub request_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<RequestStatus>,
     pub decision_note: Option<String>,
     pub grant_blob: Option<String>,
     pub grant_credential_version: Option<i64>,
@@ -293,10 +333,10 @@ pub async fn find_vend_row(
 #[derive(Clone, Debug, FromRow)]
 pub struct GuardRow {
     pub request_id: String,
-    pub status: String,
+    pub status: RequestStatus,
     pub expires_at: Option<i64>,
     pub grant_credential_version: i64,
-    pub agent_status: String,
+    pub agent_status: AgentStatus,
     pub key_hash: String,
     pub tool_credential_version: i64,
     pub instructions_version: i64,

@@ -1,5 +1,6 @@
 //! Tool suggestions, guide suggestions and their supporters.
 
+use crate::model::{AgentStatus, SuggestionStatus};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -13,7 +14,7 @@ pub struct ToolSuggestionRow {
     pub normalized_name: String,
     pub url: Option<String>,
     pub domain: Option<String>,
-    pub status: String,
+    pub status: SuggestionStatus,
     pub dismissed_until: Option<i64>,
     pub dismissal_reason: Option<String>,
     pub converted_tool_id: Option<String>,
@@ -32,7 +33,7 @@ pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> Sto
         .bind(&row.normalized_name)
         .bind(&row.url)
         .bind(&row.domain)
-        .bind(&row.status)
+        .bind(row.status)
         .bind(row.dismissed_until)
         .bind(&row.dismissal_reason)
         .bind(&row.converted_tool_id)
@@ -103,7 +104,7 @@ pub async fn find_pending_tool_suggestions_for_tool(
 pub async fn list_tool_suggestions(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-    status: &str,
+    status: SuggestionStatus,
 ) -> StoreResult<Vec<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
         "SELECT {TS_COLUMNS} FROM tool_suggestions WHERE organization_id = $1 AND status = $2 ORDER BY updated_at DESC, id DESC"
@@ -145,7 +146,7 @@ pub async fn reopen_tool_suggestion(
 pub async fn close_tool_suggestion(
     tx: &mut Tx,
     id: &str,
-    status: &str,
+    status: SuggestionStatus,
     dismissed_until: Option<i64>,
     reason: Option<&str>,
     converted_tool_id: Option<&str>,
@@ -174,7 +175,7 @@ pub struct SupporterRow {
     pub suggestion_id: String,
     pub agent_id: String,
     pub agent_name: String,
-    pub agent_status: String,
+    pub agent_status: AgentStatus,
     pub reason: String,
     pub first_at: i64,
     pub last_at: i64,
@@ -295,7 +296,7 @@ pub struct GuideSuggestionRow {
     pub base_version: i64,
     pub learned: String,
     pub normalized_learned: String,
-    pub status: String,
+    pub status: SuggestionStatus,
     pub dismissal_reason: Option<String>,
     pub created_at: i64,
 }
@@ -375,7 +376,7 @@ pub async fn find_accepted_guide_fact(
 pub async fn list_guide_suggestions(
     ex: impl AnyExecutor<'_>,
     org_id: &str,
-    status: &str,
+    status: SuggestionStatus,
 ) -> StoreResult<Vec<GuideSuggestionRow>> {
     sqlx::query_as(&format!(
         "{GS_SELECT} WHERE g.organization_id = $1 AND g.status = $2 ORDER BY g.id DESC"
@@ -391,7 +392,7 @@ pub async fn list_guide_suggestions(
 pub async fn close_guide_suggestion(
     tx: &mut Tx,
     id: &str,
-    status: &str,
+    status: SuggestionStatus,
     reason: Option<&str>,
     accepted_version: Option<i64>,
     decided_by: &str,

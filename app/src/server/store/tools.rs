@@ -1,5 +1,6 @@
 //! Catalog tools and usage-guide versions.
 
+use crate::model::{AuthType, CredentialMode};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -15,8 +16,8 @@ pub struct ToolRow {
     pub description: String,
     pub url: Option<String>,
     pub domain: Option<String>,
-    pub auth_type: String,
-    pub credential_mode: String,
+    pub auth_type: AuthType,
+    pub credential_mode: CredentialMode,
     pub credential_blob: Option<String>,
     pub credential_version: i64,
     pub credential_rotated_at: Option<i64>,
@@ -46,8 +47,8 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     .bind(&row.description)
     .bind(&row.url)
     .bind(&row.domain)
-    .bind(&row.auth_type)
-    .bind(&row.credential_mode)
+    .bind(row.auth_type)
+    .bind(row.credential_mode)
     .bind(&row.credential_blob)
     .bind(row.credential_version)
     .bind(row.credential_rotated_at)

@@ -60,7 +60,7 @@ pub async fn approve(
 ) -> ServiceResult<AccessRequestView> {
     ctx.require(Permission::Decide)?;
     let row = load(svc, ctx, id).await?;
-    let per_agent = row.credential_mode == CredentialMode::PerAgent.as_str();
+    let per_agent = row.credential_mode == CredentialMode::PerAgent;
     let now = clock::now_ms();
     let required = row.approvals_required.max(1);
     let earlier = store::requests::list_votes(svc.store.reader(), &row.id).await?;
@@ -103,7 +103,7 @@ pub async fn approve(
     if has_secret {
         ctx.require(Permission::ManageCredentials)?;
     }
-    if row.status != RequestStatus::Pending.as_str() {
+    if row.status != RequestStatus::Pending {
         return Err(ServiceError::conflict(
             &format!(
                 "Only pending requests can be approved; this one is {}.",
@@ -115,7 +115,7 @@ pub async fn approve(
     let agent = store::agents::find_agent(svc.store.reader(), &ctx.org_id, &row.agent_id).await?;
     if agent
         .as_ref()
-        .is_none_or(|a| a.status != AgentStatus::Active.as_str())
+        .is_none_or(|a| a.status != AgentStatus::Active)
     {
         return Err(ServiceError::conflict(
             "The agent is suspended.",
@@ -185,8 +185,8 @@ pub async fn approve(
     }
     let decision = Decision {
         id: &row.id,
-        from: "pending",
-        to: "approved",
+        from: RequestStatus::Pending,
+        to: RequestStatus::Approved,
         decided_by: &approvers.join(", "),
         note: None,
         credential_blob: blob.as_deref(),
@@ -198,7 +198,7 @@ pub async fn approve(
         "credential_mode": row.credential_mode, "expires_at": clock::iso_opt(expires_at),
         "approvals": approvers.len(), "required": required, "approved_by": approvers,
     }));
-    let mut out = decide_in(svc, ctx, tx, &decision, entry, "approved").await?;
+    let mut out = decide_in(svc, ctx, tx, &decision, entry).await?;
     out.approved_by = approvers;
     Ok(out)
 }

@@ -9,7 +9,7 @@ use super::validate::{Check, limits};
 use super::{is_uuid, new_id};
 use crate::model::{
     AccessRequestView, AgentStatus, AlertEvent, CredentialMode, ErrorBody, RequestAccessBody,
-    RequestCreated, RequestStatus,
+    RequestCreated, RequestOrigin, RequestStatus,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
@@ -39,9 +39,8 @@ pub fn credential_slot<'a>(org_id: &'a str, request_id: &'a str) -> Slot<'a> {
 
 pub(crate) fn view(row: RequestRow) -> AccessRequestView {
     AccessRequestView {
-        credential_mode: CredentialMode::parse(&row.credential_mode)
-            .unwrap_or(CredentialMode::Shared),
-        status: RequestStatus::parse(&row.status).unwrap_or(RequestStatus::Revoked),
+        credential_mode: row.credential_mode,
+        status: row.status,
         id: row.id,
         agent_id: row.agent_id,
         agent_name: row.agent_name,
@@ -95,15 +94,15 @@ pub async fn request_access(
     if let Some(latest) =
         store::requests::latest_request(&mut *tx, &agent.agent_id, tool_id).await?
     {
-        match latest.status.as_str() {
-            "pending" => {
+        match latest.status {
+            RequestStatus::Pending => {
                 return Err(ServiceError::Conflict(
                     ErrorBody::new("You already have a pending request for this tool.")
                         .hint("Wait for a human to decide; poll GET /api/tools for your_access.")
                         .with("request_id", latest.id),
                 ));
             }
-            "approved" if latest.expires_at.is_none_or(|t| t > now) => {
+            RequestStatus::Approved if latest.is_live_grant(now) => {
                 return Err(ServiceError::Conflict(
                     ErrorBody::new("You already have access to this tool.")
                         .hint(format!(
@@ -112,7 +111,9 @@ pub async fn request_access(
                         .with("request_id", latest.id),
                 ));
             }
-            "approved" => store::requests::expire_request(&mut tx, &latest.id, now).await?,
+            RequestStatus::Approved => {
+                store::requests::expire_request(&mut tx, &latest.id, now).await?
+            }
             _ => {}
         }
     }
@@ -123,7 +124,7 @@ pub async fn request_access(
         agent_id: &agent.agent_id,
         tool_id,
         reason: &reason,
-        origin: "agent",
+        origin: RequestOrigin::Agent,
         suggestion_id: None,
     };
     match store::requests::insert_request(&mut tx, &new, now).await {
@@ -162,7 +163,7 @@ pub async fn request_access(
     }
     Ok(RequestCreated {
         request_id: id,
-        status: "pending".into(),
+        status: RequestStatus::Pending,
         message: format!(
             "Access to {} requested. A human will review it; poll GET /api/tools for the decision.",
             tool.name
@@ -197,7 +198,7 @@ pub async fn list(
     let rows = store::requests::list_requests(
         svc.store.reader(),
         &ctx.org_id,
-        status.map(RequestStatus::as_str),
+        status,
         limit.clamp(1, 1000),
     )
     .await?;
@@ -218,7 +219,7 @@ pub async fn deny(
     let reason = check.optional("reason", reason, limits::NOTE, true);
     check.finish("Keep the reason under 500 characters.")?;
     let row = load(svc, ctx, id).await?;
-    if row.status != RequestStatus::Pending.as_str() {
+    if row.status != RequestStatus::Pending {
         return Err(ServiceError::conflict(
             &format!(
                 "Only pending requests can be denied; this one is {}.",
@@ -229,8 +230,8 @@ pub async fn deny(
     }
     let decision = Decision {
         id: &row.id,
-        from: "pending",
-        to: "denied",
+        from: RequestStatus::Pending,
+        to: RequestStatus::Denied,
         decided_by: &ctx.actor.label,
         note: reason.as_deref(),
         credential_blob: None,
@@ -244,7 +245,7 @@ pub async fn deny(
         .meta(
             json!({ "agent_name": row.agent_name, "tool_name": row.tool_name, "reason": reason }),
         );
-    decide(svc, ctx, &decision, entry, "denied").await
+    decide(svc, ctx, &decision, entry).await
 }
 
 /// Revokes an approved grant (or withdraws a pending request). The next fetch gets 403.
@@ -259,7 +260,7 @@ pub async fn revoke(
     let reason = check.optional("reason", reason, limits::NOTE, true);
     check.finish("Keep the reason under 500 characters.")?;
     let row = load(svc, ctx, id).await?;
-    if !matches!(row.status.as_str(), "approved" | "pending") {
+    if !matches!(row.status, RequestStatus::Approved | RequestStatus::Pending) {
         return Err(ServiceError::conflict(
             &format!(
                 "Only approved or pending requests can be revoked; this one is {}.",
@@ -270,8 +271,8 @@ pub async fn revoke(
     }
     let decision = Decision {
         id: &row.id,
-        from: &row.status,
-        to: "revoked",
+        from: row.status,
+        to: RequestStatus::Revoked,
         decided_by: &ctx.actor.label,
         note: reason.as_deref(),
         credential_blob: None,
@@ -283,7 +284,7 @@ pub async fn revoke(
         .agent(&row.agent_id)
         .tool(&row.tool_id)
         .meta(json!({ "agent_name": row.agent_name, "tool_name": row.tool_name, "reason": reason, "was": row.status }));
-    decide(svc, ctx, &decision, entry, "revoked").await
+    decide(svc, ctx, &decision, entry).await
 }
 
 async fn decide(
@@ -291,10 +292,9 @@ async fn decide(
     ctx: &AdminCtx,
     d: &Decision<'_>,
     entry: AuditEntry,
-    verb: &str,
 ) -> ServiceResult<AccessRequestView> {
     let tx = svc.store.begin().await?;
-    decide_in(svc, ctx, tx, d, entry, verb).await
+    decide_in(svc, ctx, tx, d, entry).await
 }
 
 /// Applies a decision inside `tx` with its audit row and decision notice, and commits.
@@ -304,8 +304,8 @@ async fn decide_in(
     mut tx: store::Tx,
     d: &Decision<'_>,
     entry: AuditEntry,
-    verb: &str,
 ) -> ServiceResult<AccessRequestView> {
+    let verb = d.to.as_str();
     if !store::requests::decide_request(&mut tx, d, clock::now_ms()).await? {
         return Err(ServiceError::conflict(
             &format!("The request changed before it could be {verb}."),
@@ -347,9 +347,7 @@ pub async fn set_grant_credential(
 ) -> ServiceResult<AccessRequestView> {
     ctx.require(Permission::ManageCredentials)?;
     let row = load(svc, ctx, id).await?;
-    if row.credential_mode != CredentialMode::PerAgent.as_str()
-        || row.status != RequestStatus::Approved.as_str()
-    {
+    if row.credential_mode != CredentialMode::PerAgent || row.status != RequestStatus::Approved {
         return Err(ServiceError::conflict(
             "Only approved grants of per-agent tools carry their own secret.",
             "For shared tools use `agentkey tool set-credential`.",
@@ -422,13 +420,13 @@ pub async fn grant(
     let tool = store::tools::find_tool(svc.store.reader(), &ctx.org_id, tool_id)
         .await?
         .ok_or_else(tool_not_found)?;
-    if agent.status != AgentStatus::Active.as_str() {
+    if agent.status != AgentStatus::Active {
         return Err(ServiceError::conflict(
             "The agent is suspended.",
             "Reactivate the agent first.",
         ));
     }
-    let per_agent = tool.credential_mode == CredentialMode::PerAgent.as_str();
+    let per_agent = tool.credential_mode == CredentialMode::PerAgent;
     // Everything approval would refuse is refused here, before the request is written.
     let quorum = tool.approvals_required > 1;
     if quorum && agent.created_by == ctx.actor.label {
@@ -458,8 +456,7 @@ pub async fn grant(
     let id = new_id();
     let mut tx = svc.store.begin().await?;
     if let Some(latest) = store::requests::latest_request(&mut *tx, agent_id, tool_id).await?
-        && (latest.status == "pending"
-            || (latest.status == "approved" && latest.expires_at.is_none_or(|t| t > now)))
+        && latest.is_open(now)
     {
         return Err(ServiceError::conflict(
             &format!(
@@ -475,7 +472,7 @@ pub async fn grant(
         agent_id,
         tool_id,
         reason: &reason,
-        origin: "admin",
+        origin: RequestOrigin::Admin,
         suggestion_id: None,
     };
     match store::requests::insert_request(&mut tx, &new, now).await {

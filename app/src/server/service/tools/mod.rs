@@ -64,9 +64,8 @@ pub fn credential_slot<'a>(org_id: &'a str, tool_id: &'a str) -> Slot<'a> {
 
 pub(crate) fn view(row: ToolRow) -> ToolView {
     ToolView {
-        auth_type: AuthType::parse(&row.auth_type).unwrap_or(AuthType::Other),
-        credential_mode: CredentialMode::parse(&row.credential_mode)
-            .unwrap_or(CredentialMode::Shared),
+        auth_type: row.auth_type,
+        credential_mode: row.credential_mode,
         credential_configured: row.credential_blob.is_some(),
         id: row.id,
         config_key: row.config_key,
@@ -210,8 +209,8 @@ pub(crate) async fn prepare(
         description,
         domain: url.as_ref().map(|u| u.domain.clone()),
         url: url.map(|u| u.url),
-        auth_type: input.auth_type.as_str().into(),
-        credential_mode: input.credential_mode.as_str().into(),
+        auth_type: input.auth_type,
+        credential_mode: input.credential_mode,
         credential_version: i64::from(blob.is_some()),
         credential_rotated_at: blob.as_ref().map(|_| now),
         credential_blob: blob,
@@ -431,7 +430,7 @@ pub async fn set_credential(
     check_secret(&mut check, "credential", &secret);
     check.finish("Provide the new secret (at most 16 384 characters).")?;
     let mut row = load(svc, ctx, id).await?;
-    if row.credential_mode != CredentialMode::Shared.as_str() {
+    if row.credential_mode != CredentialMode::Shared {
         return Err(ServiceError::conflict(
             "This tool uses per-agent credentials.",
             "Set each agent's secret when approving its request, or replace it with `agentkey request set-credential`.",
@@ -462,11 +461,11 @@ pub async fn set_credential(
     Ok(view(row))
 }
 
-/// Counts of what a delete affects: (approved grants, pending requests).
+/// Counts of what a delete affects: (live grants, pending requests).
 pub async fn delete_impact(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(i64, i64)> {
     ctx.require(Permission::ReadAll)?;
     let row = load(svc, ctx, id).await?;
-    Ok(store::requests::count_live_for_tool(svc.store.reader(), &row.id).await?)
+    Ok(store::requests::count_live_for_tool(svc.store.reader(), &row.id, clock::now_ms()).await?)
 }
 
 /// Deletes a tool with its grants, requests and guide; every agent loses access at once.
@@ -474,7 +473,8 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(
     ctx.require(Permission::ManageTools)?;
     let row = load(svc, ctx, id).await?;
     let mut tx = svc.store.begin().await?;
-    let (approved, pending) = store::requests::count_live_for_tool(&mut *tx, &row.id).await?;
+    let (approved, pending) =
+        store::requests::count_live_for_tool(&mut *tx, &row.id, clock::now_ms()).await?;
     store::tools::delete_tool(&mut tx, &row.id).await?;
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.deleted")
         .target("tool", &row.id)
