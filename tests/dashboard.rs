@@ -4,12 +4,58 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::rpc::{OWNER, app_with_mail, rpc, rpc_from, sign_in};
-use common::smtp::token_in;
+use common::smtp::{SmtpSink, token_in};
 use common::{TestApp, spawn_app_with};
 use serde_json::Value;
+
+/// The sign-in form must not tell who is a member, not even by how long it takes: with a mail
+/// server that takes 2 s to answer, a member's answer is as quick as a stranger's, and the
+/// link still arrives afterwards.
+#[tokio::test]
+async fn sign_in_answers_members_and_strangers_in_the_same_time_even_with_a_slow_mail_server() {
+    let delay = Duration::from_secs(2);
+    let sink = SmtpSink::start_slow(delay).await;
+    let app = spawn_app_with(&[("AGENTKEY_SMTP_URL", &sink.url())]).await;
+    let answer_time = |email: String| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            let reply = rpc(app, "auth/request", &[("email", &email)], None).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            started.elapsed()
+        }
+    };
+
+    let (mut member, mut stranger) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        member.push(answer_time(OWNER.to_owned()).await);
+        stranger.push(answer_time(format!("nobody-{i}@example.com")).await);
+    }
+
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let (member, stranger) = (median(&mut member), median(&mut stranger));
+    assert!(
+        member < delay / 2,
+        "a member's answer waited for the mail server: {member:?}"
+    );
+    assert!(
+        member.abs_diff(stranger) < Duration::from_millis(250),
+        "members {member:?} and strangers {stranger:?} are told apart by the answer's time"
+    );
+    let mail = sink.wait_for(0).await;
+    assert!(mail.contains("/auth/confirm?token="), "{mail}");
+    assert_eq!(
+        sink.count_to(OWNER),
+        sink.count(),
+        "only the member gets mail"
+    );
+}
 
 #[tokio::test]
 async fn sign_in_by_emailed_link_starts_a_safe_session_and_the_link_works_once() {

@@ -979,3 +979,80 @@ async fn the_live_grant_wins_over_a_newer_id_from_a_clock_ahead() {
         "the catalog agrees: {listed}"
     );
 }
+
+/// The headline guarantee: a credential leaves only after its `credential.vended` row is
+/// committed. While the database refuses that row, every fetch is a generic 5xx JSON error
+/// without the secret, and no such row exists; once the row can be written, fetches work again
+/// and the audit chain still verifies.
+#[tokio::test]
+async fn fetches_are_refused_while_their_audit_row_cannot_be_written() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_agent("fail-closed-bot").await;
+    let secret = "ghp_fail_closed_secret_8c1";
+    let tool = app
+        .create_shared_tool("GitHub", Some("https://github.com"), secret)
+        .await;
+    app.grant(&key, &tool.id).await;
+    let res = app.fetch(&key, &tool.id).await;
+    assert_eq!(res.status(), 200, "the grant works before the fault");
+    assert_eq!(json(res).await["credential"], secret);
+    assert_eq!(count_action(&app, "credential.vended").await, 1);
+
+    let (when, body) = match app.db.backend() {
+        common::TestBackend::Sqlite => (
+            "BEFORE INSERT ON audit_log WHEN NEW.action = 'credential.vended'",
+            "SELECT RAISE(ABORT, 'refused by the test')",
+        ),
+        common::TestBackend::Postgres => (
+            "BEFORE INSERT ON audit_log",
+            "IF NEW.action = 'credential.vended' THEN RAISE EXCEPTION 'refused by the test'; END IF",
+        ),
+    };
+    app.create_trigger("refuse_vended", when, body).await;
+    for _ in 0..3 {
+        let res = app.fetch(&key, &tool.id).await;
+        let status = res.status().as_u16();
+        let content_type = res.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .to_owned();
+        let text = res.text().await.expect("body");
+        assert!((500..600).contains(&status), "{status}: {text}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&text).expect("a JSON error");
+        assert!(
+            body["error"].is_string() && body["hint"].is_string(),
+            "{body}"
+        );
+        assert!(
+            !text.contains(secret),
+            "the secret left without its audit row: {text}"
+        );
+        assert!(
+            !text.contains("refused by the test"),
+            "database detail leaked: {text}"
+        );
+    }
+    assert_eq!(
+        count_action(&app, "credential.vended").await,
+        1,
+        "no row for the refused fetches"
+    );
+
+    app.drop_trigger("refuse_vended", "audit_log").await;
+    let res = app.fetch(&key, &tool.id).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "fetches work again once the row can be written"
+    );
+    assert_eq!(json(res).await["credential"], secret);
+    assert_eq!(count_action(&app, "credential.vended").await, 2);
+    let report = audit::verify(&app.services, &app.admin)
+        .await
+        .expect("verify");
+    assert_eq!(report.broken_at_seq, None, "{:?}", report.problem);
+}

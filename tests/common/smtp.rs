@@ -16,6 +16,12 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Binds 127.0.0.1 on a free port and serves until the test ends.
     pub async fn start() -> Self {
+        Self::start_slow(Duration::ZERO).await
+    }
+
+    /// Like [`SmtpSink::start`], but every connection waits `delay` before the server greets
+    /// it: a mail server that answers slowly.
+    pub async fn start_slow(delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind smtp sink");
@@ -30,6 +36,7 @@ impl SmtpSink {
                 tokio::spawn(async move {
                     let (read, mut write) = socket.into_split();
                     let mut lines = BufReader::new(read).lines();
+                    tokio::time::sleep(delay).await;
                     let _ = write.write_all(b"220 test-sink ESMTP\r\n").await;
                     let mut data: Option<String> = None;
                     while let Ok(Some(line)) = lines.next_line().await {
@@ -74,6 +81,17 @@ impl SmtpSink {
 
     pub fn count(&self) -> usize {
         self.messages.lock().expect("lock").len()
+    }
+
+    /// Messages received so far whose headers name `address` as the recipient.
+    pub fn count_to(&self, address: &str) -> usize {
+        let to = format!("To: {address}");
+        self.messages
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|m| m.lines().any(|l| l.eq_ignore_ascii_case(&to)))
+            .count()
     }
 
     /// Waits for message number `index` (0-based) and returns it with quoted-printable undone.

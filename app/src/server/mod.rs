@@ -33,6 +33,8 @@ pub struct Inner {
     /// Outbox side of notifications: guarded client, retry schedule, worker wake-up.
     pub notifier: notify::Notifier,
     pub sign_in_limits: auth::limiter::KeyedLimiter,
+    /// Sign-in links wait here to be made and mailed after the answer.
+    pub sign_in_mail: service::auth::SignInMailQueue,
     /// Public base URL of this instance, used in onboarding snippets and hints.
     pub base_url: String,
     pub started: Instant,
@@ -49,7 +51,8 @@ impl std::ops::Deref for Services {
 }
 
 impl Services {
-    /// Wires the parts together and starts the audit group-commit writer.
+    /// Wires the parts together and starts the audit group-commit writer and the sign-in mail
+    /// task.
     pub fn new(
         store: store::Store,
         keys: crypto::Keyring,
@@ -58,7 +61,8 @@ impl Services {
         notifier: notify::Notifier,
     ) -> Self {
         let audit = audit::AuditWriter::start(store.clone());
-        Services(Arc::new(Inner {
+        let (sign_in_mail, sign_in_requests) = service::auth::SignInMailQueue::new();
+        let svc = Services(Arc::new(Inner {
             store,
             keys,
             audit,
@@ -68,10 +72,16 @@ impl Services {
             mailer,
             notifier,
             sign_in_limits: Default::default(),
+            sign_in_mail,
             base_url: base_url.trim_end_matches('/').to_owned(),
             started: Instant::now(),
             stopping: tokio::sync::watch::channel(false).0,
-        }))
+        }));
+        tokio::spawn(service::auth::run_sign_in_mail(
+            Arc::downgrade(&svc.0),
+            sign_in_requests,
+        ));
+        svc
     }
 
     /// Tells long-lived responses to finish: the first step of a graceful shutdown.
