@@ -743,3 +743,40 @@ async fn oauth_token_credential_that_is_json_is_returned_as_an_object() {
         "other auth types always get the text"
     );
 }
+
+/// A grant whose time ran out is not live anywhere, even before a write marks it expired: the
+/// delete dialog does not count it among the grants a delete would end, nor the overview among
+/// the live grants.
+#[tokio::test]
+async fn an_expired_grant_is_not_counted_as_live_by_the_delete_impact_or_the_overview() {
+    let app = spawn_app().await;
+    let (_agent, key) = app.create_agent("counted-bot").await;
+    let tool = app
+        .create_shared_tool("Linear", Some("linear.app"), "lin_counted")
+        .await;
+    let request_id = app.grant(&key, &tool.id).await;
+    let overview = |app: &common::TestApp| {
+        let (svc, ctx) = (app.services.clone(), app.admin.clone());
+        async move {
+            app::server::service::dashboard::overview(&svc, &ctx)
+                .await
+                .expect("overview")
+                .approved_grants
+        }
+    };
+    let impact = tools::delete_impact(&app.services, &app.admin, &tool.id)
+        .await
+        .expect("impact");
+    assert_eq!((impact, overview(&app).await), ((1, 0), 1));
+
+    app.exec(&format!(
+        "UPDATE access_requests SET expires_at = {} WHERE id = '{request_id}'",
+        now_ms() - 1000
+    ))
+    .await;
+
+    let impact = tools::delete_impact(&app.services, &app.admin, &tool.id)
+        .await
+        .expect("impact");
+    assert_eq!((impact, overview(&app).await), ((0, 0), 0));
+}
