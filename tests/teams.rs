@@ -3,7 +3,7 @@
 
 mod common;
 
-use app::model::{RequestStatus, Role};
+use app::model::{OrgId, RequestStatus, Role, UserId};
 use app::server::service::actor::{AdminCtx, RequestMeta};
 use app::server::service::{agents, auth, grants, members, tools};
 use common::smtp::SmtpSink;
@@ -37,7 +37,7 @@ async fn join(app: &TestApp, sink: &SmtpSink, email: &str, role: Role) -> AdminC
         .expect("accept");
     auth::member(
         &app.services,
-        &joined.user_id,
+        &UserId::new(joined.user_id.clone()),
         Some(&app.org_id),
         RequestMeta::default(),
     )
@@ -369,7 +369,7 @@ async fn the_last_owner_stays_and_removed_members_lose_their_sessions_at_once() 
     };
     let owner = auth::member(
         &app.services,
-        &owner_id,
+        &UserId::new(owner_id.clone()),
         Some(&app.org_id),
         RequestMeta::default(),
     )
@@ -417,7 +417,7 @@ async fn the_last_owner_stays_and_removed_members_lose_their_sessions_at_once() 
     );
     let gone = auth::member(
         &app.services,
-        &ivy.actor.id,
+        &ivy.user_id(),
         Some(&app.org_id),
         RequestMeta::default(),
     )
@@ -487,7 +487,7 @@ async fn deleting_an_organization_closes_every_way_in_and_destroys_its_secrets_b
     assert!(
         auth::member(
             &app.services,
-            &admin.actor.id,
+            &admin.user_id(),
             Some(&app.org_id),
             RequestMeta::default()
         )
@@ -506,9 +506,10 @@ async fn deleting_an_organization_closes_every_way_in_and_destroys_its_secrets_b
             .await,
         1
     );
-    let report = app::server::audit::chain::verify(&app.services.store, &app.org_id)
-        .await
-        .expect("verify");
+    let report =
+        app::server::audit::chain::verify(&app.services.store, &OrgId::new(app.org_id.clone()))
+            .await
+            .expect("verify");
     assert!(
         report.broken_at_seq.is_none() && report.rows_checked > 5,
         "the audit chain still verifies: {report:?}"

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AccessRequestView, AuditEvent, GuideSuggestionView, Role, ToolSuggestionView};
+use super::{AccessRequestView, AuditEvent, GuideSuggestionView, Role, ToolSuggestionView, UserId};
 
 /// What the sign-in confirmation page should show for a link, before it is used.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,7 +24,7 @@ pub struct OrgChoice {
 /// The signed-in person in the selected organization.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemberView {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub org_id: String,
     pub org_name: String,

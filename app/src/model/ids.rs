@@ -42,6 +42,15 @@ macro_rules! id_type {
             }
         }
 
+        /// An id reads as its text wherever text is expected (logs, audit metadata, messages);
+        /// the other way round needs [`Self::new`] or [`Self::parse`].
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
@@ -51,6 +60,30 @@ macro_rules! id_type {
         impl From<$name> for String {
             fn from(id: $name) -> String {
                 id.0
+            }
+        }
+
+        impl From<$name> for serde_json::Value {
+            fn from(id: $name) -> serde_json::Value {
+                serde_json::Value::String(id.0)
+            }
+        }
+
+        impl From<&$name> for serde_json::Value {
+            fn from(id: &$name) -> serde_json::Value {
+                serde_json::Value::String(id.0.clone())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
             }
         }
 
@@ -83,6 +116,6 @@ id_type!(
     UserId
 );
 id_type!(
-    /// A tool suggestion.
+    /// A tool suggestion or a guide suggestion (their backers share one table shape).
     SuggestionId
 );

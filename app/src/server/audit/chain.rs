@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::model::ChainReport;
+use crate::model::{ChainReport, OrgId};
 use crate::server::crypto::hex;
 use crate::server::store::{self, Store, audit::AuditRow};
 
@@ -53,12 +53,12 @@ const PAGE: i64 = 2_000;
 /// Walks an organization's chain from genesis and reports the first broken link: a gap in
 /// seq, a row whose prev_hash is not its predecessor's hash, a row whose content no longer
 /// matches its hash, or a head that does not match the last row (a truncated tail).
-pub async fn verify(store: &Store, org_id: &str) -> anyhow::Result<ChainReport> {
+pub async fn verify(store: &Store, org_id: &OrgId) -> anyhow::Result<ChainReport> {
     let mut prev = genesis(org_id);
     let mut expected_seq = 1;
     let mut checked = 0;
     let broken = |seq: i64, checked: i64, problem: String| ChainReport {
-        organization_id: org_id.to_owned(),
+        organization_id: org_id.to_owned().into(),
         rows_checked: checked,
         broken_at_seq: Some(seq),
         problem: Some(problem),
@@ -108,7 +108,7 @@ pub async fn verify(store: &Store, org_id: &str) -> anyhow::Result<ChainReport> 
         None => return Ok(broken(0, checked, "organization has no chain head".into())),
     }
     Ok(ChainReport {
-        organization_id: org_id.to_owned(),
+        organization_id: org_id.to_owned().into(),
         rows_checked: checked,
         broken_at_seq: None,
         problem: None,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 pub use writer::{AuditWriter, CommitError, CommitGuard};
 
-use crate::model::ActorType;
+use crate::model::{ActorType, AgentId, OrgId, ToolId};
 use crate::server::clock;
 use crate::server::service::actor::{Actor, RequestMeta};
 use crate::server::store::{
@@ -21,15 +21,15 @@ const MAX_USER_AGENT: usize = 256;
 /// One action to record. Built with [`AuditEntry::new`] and the chained setters.
 #[derive(Clone, Debug)]
 pub struct AuditEntry {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub actor_type: ActorType,
     pub actor_id: String,
     pub actor_label: String,
     pub action: &'static str,
     pub target_type: Option<&'static str>,
     pub target_id: Option<String>,
-    pub agent_id: Option<String>,
-    pub tool_id: Option<String>,
+    pub agent_id: Option<AgentId>,
+    pub tool_id: Option<ToolId>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub metadata: Value,
@@ -37,9 +37,9 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// An entry for `action` by `actor` in `org_id`.
-    pub fn new(org_id: &str, actor: &Actor, meta: &RequestMeta, action: &'static str) -> Self {
+    pub fn new(org_id: &OrgId, actor: &Actor, meta: &RequestMeta, action: &'static str) -> Self {
         AuditEntry {
-            org_id: org_id.to_owned(),
+            org_id: org_id.clone(),
             actor_type: actor.kind,
             actor_id: actor.id.clone(),
             actor_label: actor.label.clone(),
@@ -65,14 +65,14 @@ impl AuditEntry {
     }
 
     /// The agent concerned (indexed, for the agent filter).
-    pub fn agent(mut self, id: &str) -> Self {
-        self.agent_id = Some(id.to_owned());
+    pub fn agent(mut self, id: &AgentId) -> Self {
+        self.agent_id = Some(id.clone());
         self
     }
 
     /// The tool concerned (indexed, for the tool filter).
-    pub fn tool(mut self, id: &str) -> Self {
-        self.tool_id = Some(id.to_owned());
+    pub fn tool(mut self, id: &ToolId) -> Self {
+        self.tool_id = Some(id.clone());
         self
     }
 
@@ -94,12 +94,12 @@ pub async fn append(
     entries: &[AuditEntry],
 ) -> store::StoreResult<()> {
     let now = clock::now_ms();
-    let mut orgs: Vec<&str> = entries.iter().map(|e| e.org_id.as_str()).collect();
+    let mut orgs: Vec<&OrgId> = entries.iter().map(|e| &e.org_id).collect();
     orgs.sort_unstable();
     orgs.dedup();
     let mut rows = Vec::with_capacity(entries.len());
     for org in orgs {
-        let batch: Vec<&AuditEntry> = entries.iter().filter(|e| e.org_id == org).collect();
+        let batch: Vec<&AuditEntry> = entries.iter().filter(|e| &e.org_id == org).collect();
         let n = batch.len() as i64;
         let mut chained = None;
         if let Some((seq, hash)) = heads.get(org) {

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{AuditEntry, append};
+use crate::model::AgentId;
 use crate::server::clock;
 use crate::server::store::{self, Store, StoreResult, Tx};
 
@@ -117,7 +118,7 @@ async fn run<G: CommitGuard>(
 async fn commit_batch<G: CommitGuard>(
     store: &Store,
     batch: Vec<Job<G>>,
-    touched: &mut HashMap<String, i64>,
+    touched: &mut HashMap<AgentId, i64>,
 ) {
     let started = std::time::Instant::now();
     let mut attempt = 0;
@@ -161,7 +162,7 @@ async fn commit_batch<G: CommitGuard>(
 async fn try_commit<G: CommitGuard>(
     store: &Store,
     batch: &[Job<G>],
-    touched: &mut HashMap<String, i64>,
+    touched: &mut HashMap<AgentId, i64>,
 ) -> store::StoreResult<Vec<bool>> {
     let now = clock::now_ms();
     let mut tx = store.begin().await?;
@@ -185,17 +186,17 @@ async fn try_commit<G: CommitGuard>(
         .collect();
     if !entries.is_empty() {
         append(&mut tx, store.heads(), &entries).await?;
-        let mut agents: Vec<&str> = entries
+        let mut agents: Vec<&AgentId> = entries
             .iter()
             .filter(|e| e.action == "credential.vended")
-            .filter_map(|e| e.agent_id.as_deref())
+            .filter_map(|e| e.agent_id.as_ref())
             .collect();
         agents.sort_unstable();
         agents.dedup();
         for agent in agents {
             if touched.get(agent).is_none_or(|t| now - t > TOUCH_EVERY_MS) {
                 store::agents::touch_agent(&mut *tx, agent, now).await?;
-                touched.insert(agent.to_owned(), now);
+                touched.insert(agent.clone(), now);
             }
         }
     }

@@ -15,7 +15,7 @@ pub const ABSOLUTE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
 use tower_sessions::Session;
 
-use crate::model::MemberView;
+use crate::model::{MemberView, UserId};
 use crate::server::service::actor::{AdminCtx, RequestMeta};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
@@ -42,7 +42,9 @@ pub async fn current(
         return Ok(None);
     }
     let org: Option<String> = session.get(ORG_KEY).await.ok().flatten();
-    match crate::server::service::auth::member(svc, &user_id, org.as_deref(), meta).await {
+    match crate::server::service::auth::member(svc, &UserId::new(user_id), org.as_deref(), meta)
+        .await
+    {
         Ok(found) => Ok(Some(found)),
         Err(ServiceError::Unauthenticated(_)) => {
             let _ = session.flush().await;

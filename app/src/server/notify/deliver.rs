@@ -11,7 +11,7 @@ use url::Url;
 
 use super::outbound::SendError;
 use super::{Alert, render};
-use crate::model::{ActorType, ChannelKind};
+use crate::model::{ActorType, ChannelKind, OrgId};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::service::actor::{Actor, RequestMeta};
@@ -60,7 +60,7 @@ pub async fn next_due(svc: &Services) -> store::StoreResult<Option<i64>> {
 /// that passed at save time must still pass at send time.
 pub async fn webhook_url(
     svc: &Services,
-    org_id: &str,
+    org_id: &OrgId,
     kind: ChannelKind,
 ) -> Result<Url, SendError> {
     let channel = store::notify::find_channel(svc.store.reader(), org_id, kind)
@@ -86,7 +86,7 @@ pub async fn webhook_url(
 /// Sends one alert to a channel (or one mailbox).
 pub async fn send(
     svc: &Services,
-    org_id: &str,
+    org_id: &OrgId,
     kind: ChannelKind,
     recipient: Option<&str>,
     alert: &Alert,
@@ -148,7 +148,7 @@ pub async fn finish(
     }
     let now = clock::now_ms();
     let policy = svc.notifier.policy;
-    let mut channel_status: BTreeMap<(String, ChannelKind), Option<String>> = BTreeMap::new();
+    let mut channel_status: BTreeMap<(OrgId, ChannelKind), Option<String>> = BTreeMap::new();
     let mut dead = Vec::new();
     let mut tx = svc.store.begin().await?;
     for (row, result) in &results {

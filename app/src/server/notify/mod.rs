@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AlertEvent, ChannelKind};
+use crate::model::{AlertEvent, ChannelKind, OrgId};
 use crate::server::service::new_id;
 use crate::server::store::{self, Tx, notify::NewDelivery};
 
@@ -151,7 +151,7 @@ pub fn join_events(events: &[AlertEvent]) -> String {
 /// Inside the event's transaction: one outbox row per channel that wants this event (for
 /// email, one per member who opted in). Returns how many rows were written. Costs one query
 /// when the organization has no channels.
-pub async fn enqueue(tx: &mut Tx, org_id: &str, mut alert: Alert) -> store::StoreResult<usize> {
+pub async fn enqueue(tx: &mut Tx, org_id: &OrgId, mut alert: Alert) -> store::StoreResult<usize> {
     let channels = store::notify::list_channels(&mut **tx, org_id).await?;
     let wanted: Vec<_> = channels
         .into_iter()

@@ -1,6 +1,6 @@
 //! Who is acting, and what they may do.
 
-use crate::model::{ActorType, Role};
+use crate::model::{ActorType, AgentId, OrgId, Role, UserId};
 use crate::server::error::ServiceError;
 
 /// Transport facts recorded with every audited action.
@@ -48,7 +48,7 @@ impl Role {
 /// A member (or the operator's CLI) acting inside one organization.
 #[derive(Clone, Debug)]
 pub struct AdminCtx {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub actor: Actor,
     pub role: Role,
     pub meta: RequestMeta,
@@ -59,7 +59,7 @@ impl AdminCtx {
     pub fn operator(org_id: &str) -> Self {
         let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
         AdminCtx {
-            org_id: org_id.to_owned(),
+            org_id: OrgId::new(org_id),
             actor: Actor {
                 kind: ActorType::Human,
                 id: format!("cli:{user}"),
@@ -71,6 +71,11 @@ impl AdminCtx {
                 user_agent: Some("agentkey-cli".into()),
             },
         }
+    }
+
+    /// The acting member's user id (the operator's is its `cli:` label).
+    pub fn user_id(&self) -> UserId {
+        UserId::new(self.actor.id.clone())
     }
 
     /// Refuses with 403 unless the role allows `p`.
@@ -89,8 +94,8 @@ impl AdminCtx {
 /// An authenticated agent.
 #[derive(Clone, Debug)]
 pub struct AgentCtx {
-    pub org_id: String,
-    pub agent_id: String,
+    pub org_id: OrgId,
+    pub agent_id: AgentId,
     pub agent_name: String,
     pub description: String,
     pub created_at: i64,
@@ -103,7 +108,7 @@ impl AgentCtx {
     pub fn actor(&self) -> Actor {
         Actor {
             kind: ActorType::Agent,
-            id: self.agent_id.clone(),
+            id: self.agent_id.to_string(),
             label: self.agent_name.clone(),
         }
     }

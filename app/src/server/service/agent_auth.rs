@@ -127,7 +127,7 @@ pub async fn authenticate_hash(
         if svc.reject_throttle.should_audit(&agent.id, now) {
             let actor = Actor {
                 kind: ActorType::Agent,
-                id: agent.id.clone(),
+                id: agent.id.clone().into(),
                 label: agent.name.clone(),
             };
             let entry = AuditEntry::new(

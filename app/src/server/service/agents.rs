@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::actor::{AdminCtx, Permission};
 use super::validate::{Check, limits};
-use super::{agent_auth, is_uuid, new_id, onboarding};
-use crate::model::{AgentStatus, AgentView, IssuedKey};
+use super::{agent_auth, onboarding};
+use crate::model::{AgentId, AgentStatus, AgentView, IssuedKey};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::store::{self, agents::AgentRow};
@@ -14,7 +14,7 @@ use crate::server::{ServiceError, ServiceResult, Services, clock};
 fn view(row: AgentRow) -> AgentView {
     AgentView {
         status: row.status,
-        id: row.id,
+        id: row.id.into(),
         name: row.name,
         description: row.description,
         key_prefix: row.key_prefix,
@@ -33,9 +33,7 @@ fn not_found() -> ServiceError {
 
 /// Loads an agent of the caller's organization or 404 (also for malformed ids).
 async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<AgentRow> {
-    if !is_uuid(id) {
-        return Err(not_found());
-    }
+    let id = &AgentId::parse(id).ok_or_else(not_found)?;
     store::agents::find_agent(svc.store.reader(), &ctx.org_id, id)
         .await?
         .ok_or_else(not_found)
@@ -61,7 +59,7 @@ pub async fn create(
     let now = clock::now_ms();
     let key = agent_auth::generate();
     let row = AgentRow {
-        id: new_id(),
+        id: AgentId::generate(),
         organization_id: ctx.org_id.clone(),
         name,
         description,

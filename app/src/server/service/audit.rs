@@ -35,8 +35,8 @@ pub async fn list(
             action: r.action,
             target_type: r.target_type,
             target_id: r.target_id,
-            agent_id: r.agent_id,
-            tool_id: r.tool_id,
+            agent_id: r.agent_id.map(Into::into),
+            tool_id: r.tool_id.map(Into::into),
             ip: r.ip,
             user_agent: r.user_agent,
         })

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::actor::{Actor, AdminCtx, RequestMeta};
 use super::new_id;
 use super::orgs::{self, is_email, normalize_email};
-use crate::model::{ActorType, ConfirmView, MemberView, OrgChoice, SessionView};
+use crate::model::{ActorType, ConfirmView, MemberView, OrgChoice, OrgId, SessionView, UserId};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::auth::limiter::Window;
 use crate::server::crypto::{hex, token_hash};
@@ -267,10 +267,10 @@ pub async fn confirm(
             .await?
             .ok_or_else(link_invalid)?;
         let entry = AuditEntry::new(
-            &org.id,
+            &OrgId::new(org.id.clone()),
             &Actor {
                 kind: ActorType::Human,
-                id: user_id.clone(),
+                id: user_id.clone().into(),
                 label: email.clone(),
             },
             meta,
@@ -282,7 +282,7 @@ pub async fn confirm(
         tx.commit().await?;
         svc.keys.insert(&org.id, dek);
         SignedIn {
-            user_id,
+            user_id: user_id.into(),
             email,
             org_id: org.id,
         }
@@ -297,7 +297,7 @@ pub async fn confirm(
         };
         let actor = Actor {
             kind: ActorType::Human,
-            id: user_id.clone(),
+            id: user_id.clone().into(),
             label: email.clone(),
         };
         let entry = AuditEntry::new(&first.organization_id, &actor, meta, "member.signed_in")
@@ -306,9 +306,9 @@ pub async fn confirm(
         audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
         tx.commit().await?;
         SignedIn {
-            user_id,
+            user_id: user_id.into(),
             email,
-            org_id: first.organization_id.clone(),
+            org_id: first.organization_id.clone().into(),
         }
     };
     Ok(signed_in)
@@ -324,7 +324,7 @@ fn signed_out() -> ServiceError {
 /// The member context of a signed-in user in `org_id` (or their first organization).
 pub async fn member(
     svc: &Services,
-    user_id: &str,
+    user_id: &UserId,
     org_id: Option<&str>,
     meta: RequestMeta,
 ) -> ServiceResult<(AdminCtx, MemberView)> {
@@ -338,7 +338,7 @@ pub async fn member(
         org_id: current.organization_id.clone(),
         actor: Actor {
             kind: ActorType::Human,
-            id: current.user_id.clone(),
+            id: current.user_id.clone().into(),
             label: current.email.clone(),
         },
         role,
@@ -347,13 +347,13 @@ pub async fn member(
     let view = MemberView {
         user_id: current.user_id.clone(),
         email: current.email.clone(),
-        org_id: current.organization_id.clone(),
+        org_id: current.organization_id.clone().into(),
         org_name: current.organization_name.clone(),
         role,
         organizations: rows
             .iter()
             .map(|r| OrgChoice {
-                id: r.organization_id.clone(),
+                id: r.organization_id.clone().into(),
                 name: r.organization_name.clone(),
                 role: r.role,
             })
@@ -375,7 +375,7 @@ pub async fn record_sign_out(svc: &Services, ctx: &AdminCtx) -> ServiceResult<()
 /// The caller's live sessions; `current_hash` marks the one making the request.
 pub async fn list_sessions(
     svc: &Services,
-    user_id: &str,
+    user_id: &UserId,
     current_hash: &str,
 ) -> ServiceResult<Vec<SessionView>> {
     let rows =
@@ -395,7 +395,7 @@ pub async fn list_sessions(
 }
 
 /// Ends one of the caller's sessions by its handle.
-pub async fn revoke_session(svc: &Services, user_id: &str, handle: &str) -> ServiceResult<()> {
+pub async fn revoke_session(svc: &Services, user_id: &UserId, handle: &str) -> ServiceResult<()> {
     if handle.len() != 16 || !handle.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(ServiceError::not_found(
             "No such session.",

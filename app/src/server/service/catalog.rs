@@ -25,14 +25,14 @@ pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<T
                 denial_reason: latest
                     .filter(|_| access == Access::Denied)
                     .and_then(|r| r.decision_note.clone()),
-                request_id: latest.map(|r| r.id.clone()),
+                request_id: latest.map(|r| r.id.clone()).map(Into::into),
                 grant_expires_at: latest
                     .filter(|_| access == Access::Approved)
                     .and_then(|r| clock::iso_opt(r.expires_at)),
                 your_access: access,
                 auth_type: t.auth_type,
                 credential_mode: t.credential_mode,
-                id: t.id,
+                id: t.id.into(),
                 name: t.name,
                 description: t.description,
                 url: t.url,
@@ -69,7 +69,7 @@ pub async fn me(svc: &Services, agent: &AgentCtx) -> ServiceResult<Me> {
             .to_owned()
     });
     Ok(Me {
-        agent_id: agent.agent_id.clone(),
+        agent_id: agent.agent_id.clone().into(),
         agent_name: agent.agent_name.clone(),
         description: agent.description.clone(),
         created_at: clock::iso(agent.created_at),

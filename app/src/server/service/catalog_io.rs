@@ -2,7 +2,7 @@
 //! repository. Exports never contain secrets; an import is planned first (dry run) and applied
 //! only when no entry is refused, in one transaction. Tools are matched by normalized name.
 
-use crate::model::{CatalogEntry, CatalogFormat, CatalogPlan};
+use crate::model::{CatalogEntry, CatalogFormat, CatalogPlan, ToolId};
 use crate::server::audit;
 use crate::server::events::EventKind;
 use crate::server::store;
@@ -222,7 +222,7 @@ pub async fn import(
 enum Change {
     Create(Box<tools::PreparedTool>),
     Update {
-        id: String,
+        id: ToolId,
         details: Option<tools::Details>,
         guide: Option<String>,
     },

@@ -8,8 +8,8 @@ use super::suggestions::supporters_of;
 use super::validate::{Check, limits};
 use super::{is_uuid, new_id, normalize, tools};
 use crate::model::{
-    AlertEvent, ErrorBody, GuideSuggestionView, SuggestGuideBody, SuggestionCreated,
-    SuggestionStatus, ToolView,
+    AlertEvent, ErrorBody, GuideSuggestionView, SuggestGuideBody, SuggestionCreated, SuggestionId,
+    SuggestionStatus, ToolId, ToolView,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
@@ -41,9 +41,7 @@ pub async fn suggest_guide(
     body: &SuggestGuideBody,
 ) -> ServiceResult<SuggestionCreated> {
     let (learned, why) = validate_guide(body)?;
-    if !is_uuid(tool_id) {
-        return Err(tool_not_found());
-    }
+    let tool_id = &ToolId::parse(tool_id).ok_or_else(tool_not_found)?;
     let now = clock::now_ms();
     let mut tx = svc.store.begin().await?;
     let tool = store::tools::find_tool(&mut *tx, &agent.org_id, tool_id)
@@ -94,7 +92,7 @@ pub async fn suggest_guide(
         Some(s) => (s.id, true, "guide_suggestion.supported"),
         None => {
             let row = GuideSuggestionRow {
-                id: new_id(),
+                id: SuggestionId::generate(),
                 organization_id: agent.org_id.clone(),
                 tool_id: tool_id.to_owned(),
                 tool_name: tool.name.clone(),
@@ -142,7 +140,7 @@ pub async fn suggest_guide(
         svc.notifier.wake();
     }
     Ok(SuggestionCreated {
-        suggestion_id: id,
+        suggestion_id: id.into(),
         status: SuggestionStatus::Pending,
         existing,
         message: "Thanks: a reviewer will consider adding this to the usage guide.".into(),
@@ -291,7 +289,7 @@ pub async fn list(
     ctx.require(Permission::ReadAll)?;
     let rows =
         store::suggestions::list_guide_suggestions(svc.store.reader(), &ctx.org_id, status).await?;
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<SuggestionId> = rows.iter().map(|r| r.id.clone()).collect();
     let supporters =
         store::suggestions::list_supporters(svc.store.reader(), SupporterTable::Guide, &ids)
             .await?;
@@ -300,8 +298,8 @@ pub async fn list(
         .map(|r| GuideSuggestionView {
             supporters: supporters_of(&supporters, &r.id),
             status: r.status,
-            id: r.id,
-            tool_id: r.tool_id,
+            id: r.id.into(),
+            tool_id: r.tool_id.into(),
             tool_name: r.tool_name,
             base_version: r.base_version,
             learned: r.learned,

@@ -1,5 +1,6 @@
 //! Master-key handling: loading every data key at start, and rotating the master key.
 
+use crate::model::OrgId;
 use anyhow::{Context, bail};
 
 use secrecy::SecretString;
@@ -76,7 +77,7 @@ pub async fn rotate_master(
 
 /// Loads an organization's data keys that this process has not seen yet (created by another
 /// process, e.g. `agentkey admin create-org` while the server runs).
-async fn load_org_keys(svc: &Services, org_id: &str) -> anyhow::Result<()> {
+async fn load_org_keys(svc: &Services, org_id: &OrgId) -> anyhow::Result<()> {
     for row in store::keys::list_data_keys_for_org(svc.store.reader(), org_id).await? {
         let dek = svc
             .keys
@@ -94,7 +95,7 @@ async fn load_org_keys(svc: &Services, org_id: &str) -> anyhow::Result<()> {
 pub async fn seal(svc: &Services, slot: Slot<'_>, secret: &SecretString) -> anyhow::Result<String> {
     match svc.keys.seal(slot, secret) {
         Err(CryptoError::UnknownKey(_)) => {
-            load_org_keys(svc, slot.org_id).await?;
+            load_org_keys(svc, &OrgId::new(slot.org_id)).await?;
             Ok(svc.keys.seal(slot, secret)?)
         }
         other => Ok(other?),
@@ -105,7 +106,7 @@ pub async fn seal(svc: &Services, slot: Slot<'_>, secret: &SecretString) -> anyh
 pub async fn open(svc: &Services, slot: Slot<'_>, blob: &str) -> anyhow::Result<SecretString> {
     match svc.keys.open(slot, blob) {
         Err(CryptoError::UnknownKey(_)) => {
-            load_org_keys(svc, slot.org_id).await?;
+            load_org_keys(svc, &OrgId::new(slot.org_id)).await?;
             Ok(svc.keys.open(slot, blob)?)
         }
         other => Ok(other?),

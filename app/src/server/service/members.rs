@@ -8,7 +8,9 @@ use super::actor::{Actor, AdminCtx, Permission, RequestMeta};
 use super::auth::{SignedIn, new_token};
 use super::new_id;
 use super::orgs::{is_email, normalize_email};
-use crate::model::{ActorType, InvitationPeek, InvitationView, MemberEntry, MembersView, Role};
+use crate::model::{
+    ActorType, InvitationPeek, InvitationView, MemberEntry, MembersView, OrgId, Role, UserId,
+};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::token_hash;
 use crate::server::mail::{Mail, escape_html};
@@ -54,7 +56,7 @@ pub async fn list(svc: &Services, ctx: &AdminCtx) -> ServiceResult<MembersView> 
         .map(|m| MemberEntry {
             you: m.user_id == ctx.actor.id,
             role: m.role,
-            user_id: m.user_id,
+            user_id: m.user_id.into(),
             email: m.email,
             joined_at: clock::iso(m.created_at),
         })
@@ -291,7 +293,7 @@ pub async fn accept(svc: &Services, token: &str, meta: &RequestMeta) -> ServiceR
     .await?;
     let actor = Actor {
         kind: ActorType::Human,
-        id: user_id.clone(),
+        id: user_id.clone().into(),
         label: row.email.clone(),
     };
     let entry = AuditEntry::new(&row.organization_id, &actor, meta, "member.joined")
@@ -300,16 +302,16 @@ pub async fn accept(svc: &Services, token: &str, meta: &RequestMeta) -> ServiceR
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     Ok(SignedIn {
-        user_id,
+        user_id: user_id.into(),
         email: row.email,
-        org_id: row.organization_id,
+        org_id: row.organization_id.into(),
     })
 }
 
 /// Refuses a change that would leave the organization without an owner.
 async fn keep_an_owner(
     tx: &mut store::Tx,
-    org_id: &str,
+    org_id: &OrgId,
     losing: &store::members::MembershipRow,
 ) -> ServiceResult<()> {
     if losing.role == Role::Owner && store::members::count_owners(&mut **tx, org_id).await? <= 1 {
@@ -329,6 +331,7 @@ pub async fn change_role(
     role: Role,
 ) -> ServiceResult<()> {
     ctx.require(Permission::ManageMembers)?;
+    let user_id = &UserId::parse(user_id).ok_or_else(member_not_found)?;
     let mut tx = svc.store.begin().await?;
     let member = store::members::find_member(&mut *tx, &ctx.org_id, user_id)
         .await?
@@ -352,18 +355,19 @@ pub async fn change_role(
 /// Removes a member (owners only); every session of theirs ends at once.
 pub async fn remove(svc: &Services, ctx: &AdminCtx, user_id: &str) -> ServiceResult<()> {
     ctx.require(Permission::ManageMembers)?;
-    end_membership(svc, ctx, user_id, "member.removed").await
+    let user_id = UserId::parse(user_id).ok_or_else(member_not_found)?;
+    end_membership(svc, ctx, &user_id, "member.removed").await
 }
 
 /// The caller leaves the organization.
 pub async fn leave(svc: &Services, ctx: &AdminCtx) -> ServiceResult<()> {
-    end_membership(svc, ctx, &ctx.actor.id.clone(), "member.left").await
+    end_membership(svc, ctx, &ctx.user_id(), "member.left").await
 }
 
 async fn end_membership(
     svc: &Services,
     ctx: &AdminCtx,
-    user_id: &str,
+    user_id: &UserId,
     action: &'static str,
 ) -> ServiceResult<()> {
     let mut tx = svc.store.begin().await?;

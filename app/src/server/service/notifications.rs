@@ -74,7 +74,7 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
         .collect();
     Ok(NotificationSettingsView {
         channels,
-        email_opt_in: store::notify::email_opted_in(reader, &ctx.org_id, &ctx.actor.id).await?,
+        email_opt_in: store::notify::email_opted_in(reader, &ctx.org_id, &ctx.user_id()).await?,
         email_recipients: store::notify::email_recipients(reader, &ctx.org_id)
             .await?
             .len() as i64,
@@ -236,7 +236,7 @@ pub async fn remove_channel(
 pub async fn set_email_opt_in(svc: &Services, ctx: &AdminCtx, on: bool) -> ServiceResult<()> {
     ctx.require(Permission::ReadAll)?;
     let mut tx = svc.store.begin().await?;
-    if !store::notify::set_email_opt_in(&mut tx, &ctx.org_id, &ctx.actor.id, on).await? {
+    if !store::notify::set_email_opt_in(&mut tx, &ctx.org_id, &ctx.user_id(), on).await? {
         return Err(ServiceError::forbidden(
             "Only members of the organization receive alert mail.",
             "Sign in as a member.",

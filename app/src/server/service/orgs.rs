@@ -6,7 +6,7 @@ use serde_json::json;
 use super::actor::{Actor, AdminCtx, Permission, RequestMeta};
 use super::new_id;
 use super::validate::{Check, limits};
-use crate::model::{Organization, Role};
+use crate::model::{OrgId, Organization, Role};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::DataKey;
 use crate::server::events::EventKind;
@@ -58,7 +58,7 @@ pub async fn create_in(
         ));
     }
     let now = clock::now_ms();
-    let org_id = new_id();
+    let org_id = OrgId::generate();
     let dek = DataKey::generate();
     let wrapped = svc.keys.master().wrap(&org_id, &dek);
 
@@ -92,7 +92,7 @@ pub async fn create_in(
     audit::append(tx, svc.store.heads(), &entries).await?;
     Ok((
         Organization {
-            id: org_id,
+            id: org_id.into(),
             name,
             created_at: clock::iso(now),
         },
@@ -127,7 +127,7 @@ pub async fn list(svc: &Services) -> ServiceResult<Vec<Organization>> {
     Ok(rows
         .into_iter()
         .map(|r| Organization {
-            id: r.id,
+            id: r.id.into(),
             name: r.name,
             created_at: clock::iso(r.created_at),
         })

@@ -8,10 +8,10 @@ use serde_json::json;
 
 use super::actor::{AdminCtx, AgentCtx, Permission};
 use super::validate::{Check, limits};
-use super::{is_uuid, new_id, normalize};
+use super::{new_id, normalize};
 use crate::model::{
     AgentStatus, AlertEvent, ErrorBody, RequestOrigin, RequestStatus, SuggestToolBody,
-    SuggestionCreated, SuggestionStatus, Supporter, ToolSuggestionView,
+    SuggestionCreated, SuggestionId, SuggestionStatus, Supporter, ToolSuggestionView,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
@@ -170,7 +170,7 @@ async fn try_suggest(
         }
         None => {
             let row = ToolSuggestionRow {
-                id: new_id(),
+                id: SuggestionId::generate(),
                 organization_id: agent.org_id.clone(),
                 name: input.name.clone(),
                 normalized_name: input.normalized_name.clone(),
@@ -225,7 +225,7 @@ async fn try_suggest(
         svc.notifier.wake();
     }
     Ok(Some(SuggestionCreated {
-        suggestion_id,
+        suggestion_id: suggestion_id.into(),
         status: SuggestionStatus::Pending,
         existing,
         message: if existing {
@@ -238,7 +238,7 @@ async fn try_suggest(
 
 /// What adding a tool resolved.
 pub struct Resolution {
-    pub resolved: Vec<String>,
+    pub resolved: Vec<SuggestionId>,
     pub opened: Vec<String>,
     pub audit: Vec<AuditEntry>,
 }
@@ -369,9 +369,7 @@ pub async fn dismiss(
             "List suggestions with `agentkey suggestion list`.",
         )
     };
-    if !is_uuid(id) {
-        return Err(not_found());
-    }
+    let id = &SuggestionId::parse(id).ok_or_else(not_found)?;
     let now = clock::now_ms();
     let until = now + COOLDOWN_MS;
     let mut tx = svc.store.begin().await?;
@@ -436,7 +434,7 @@ async fn views(
     svc: &Services,
     rows: Vec<ToolSuggestionRow>,
 ) -> ServiceResult<Vec<ToolSuggestionView>> {
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<SuggestionId> = rows.iter().map(|r| r.id.clone()).collect();
     let supporters =
         store::suggestions::list_supporters(svc.store.reader(), SupporterTable::Tool, &ids).await?;
     Ok(rows
@@ -444,12 +442,12 @@ async fn views(
         .map(|r| ToolSuggestionView {
             supporters: supporters_of(&supporters, &r.id),
             status: r.status,
-            id: r.id,
+            id: r.id.into(),
             name: r.name,
             url: r.url,
             dismissed_until: clock::iso_opt(r.dismissed_until),
             dismissal_reason: r.dismissal_reason,
-            converted_tool_id: r.converted_tool_id,
+            converted_tool_id: r.converted_tool_id.map(Into::into),
             created_at: clock::iso(r.created_at),
         })
         .collect())
@@ -460,7 +458,7 @@ pub(crate) fn supporters_of(rows: &[SupporterRow], suggestion_id: &str) -> Vec<S
     rows.iter()
         .filter(|s| s.suggestion_id == suggestion_id)
         .map(|s| Supporter {
-            agent_id: s.agent_id.clone(),
+            agent_id: s.agent_id.clone().into(),
             agent_name: s.agent_name.clone(),
             reason: s.reason.clone(),
             first_at: clock::iso(s.first_at),

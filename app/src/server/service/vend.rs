@@ -16,8 +16,11 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::actor::{AgentCtx, RequestMeta};
-use super::{agent_auth, grants, is_uuid, tools};
-use crate::model::{Access, AgentStatus, AuthType, CredentialMode, CredentialResponse, ErrorBody};
+use super::{agent_auth, grants, tools};
+use crate::model::{
+    Access, AgentId, AgentStatus, AuthType, CredentialMode, CredentialResponse, ErrorBody,
+    RequestId, ToolId,
+};
 use crate::server::audit::{AuditEntry, CommitError, CommitGuard};
 use crate::server::events::EventKind;
 use crate::server::store::{
@@ -32,11 +35,11 @@ const ATTEMPTS: usize = 3;
 /// Everything needed to answer a fetch, minus the plaintext.
 #[derive(Clone, Debug)]
 pub struct VendPlan {
-    tool_id: String,
+    tool_id: ToolId,
     tool_name: String,
     auth_type: AuthType,
     per_agent: bool,
-    request_id: String,
+    request_id: RequestId,
     blob: String,
     grant_credential_version: i64,
     tool_credential_version: i64,
@@ -51,7 +54,7 @@ pub struct VendPlan {
 /// audit row always wins, even when another process made it.
 #[derive(Clone, Debug)]
 pub struct VendGuard {
-    request_id: String,
+    request_id: RequestId,
     key_hash: String,
     grant_credential_version: i64,
     tool_credential_version: i64,
@@ -72,7 +75,7 @@ impl VendGuard {
 
 impl CommitGuard for VendGuard {
     async fn check_all(guards: &[&Self], tx: &mut Tx, now: i64) -> StoreResult<Vec<bool>> {
-        let ids: Vec<&str> = guards.iter().map(|g| g.request_id.as_str()).collect();
+        let ids: Vec<&RequestId> = guards.iter().map(|g| &g.request_id).collect();
         let rows = store::requests::find_guard_rows(tx, &ids).await?;
         Ok(guards
             .iter()
@@ -85,7 +88,7 @@ impl CommitGuard for VendGuard {
 #[derive(Default)]
 pub struct VendCache {
     agents: Mutex<HashMap<String, Arc<AgentCtx>>>,
-    plans: Mutex<HashMap<(String, String), Arc<VendPlan>>>,
+    plans: Mutex<HashMap<(AgentId, ToolId), Arc<VendPlan>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -111,13 +114,13 @@ impl VendCache {
         agents.insert(agent.key_hash.clone(), Arc::new(agent));
     }
 
-    fn plan(&self, agent_id: &str, tool_id: &str) -> Option<Arc<VendPlan>> {
+    fn plan(&self, agent_id: &AgentId, tool_id: &ToolId) -> Option<Arc<VendPlan>> {
         lock(&self.plans)
             .get(&(agent_id.to_owned(), tool_id.to_owned()))
             .cloned()
     }
 
-    fn put_plan(&self, agent_id: &str, plan: Arc<VendPlan>) {
+    fn put_plan(&self, agent_id: &AgentId, plan: Arc<VendPlan>) {
         let mut plans = lock(&self.plans);
         if plans.len() >= CACHE_LIMIT {
             plans.clear();
@@ -125,7 +128,7 @@ impl VendCache {
         plans.insert((agent_id.to_owned(), plan.tool_id.clone()), plan);
     }
 
-    fn forget(&self, key_hash: &str, agent_id: &str, tool_id: &str) {
+    fn forget(&self, key_hash: &str, agent_id: &AgentId, tool_id: &ToolId) {
         lock(&self.agents).remove(key_hash);
         lock(&self.plans).remove(&(agent_id.to_owned(), tool_id.to_owned()));
     }
@@ -156,9 +159,7 @@ pub async fn fetch(
     agent: &AgentCtx,
     tool_id: &str,
 ) -> ServiceResult<CredentialResponse> {
-    if !is_uuid(tool_id) {
-        return Err(not_found());
-    }
+    let tool_id = &ToolId::parse(tool_id).ok_or_else(not_found)?;
     let mut agent = agent.clone();
     for attempt in 0..ATTEMPTS {
         let cached = if attempt == 0 {
@@ -222,7 +223,7 @@ pub async fn fetch(
     ))
 }
 
-async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceResult<VendPlan> {
+async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &ToolId) -> ServiceResult<VendPlan> {
     let row =
         store::requests::find_vend_row(svc.store.reader(), &agent.org_id, &agent.agent_id, tool_id)
             .await?
@@ -250,7 +251,7 @@ async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceRe
         tool_name: row.tool_name,
         auth_type: row.auth_type,
         per_agent,
-        request_id: row.request_id.unwrap_or_default(),
+        request_id: row.request_id.ok_or_else(not_found)?,
         blob,
         grant_credential_version: row.grant_credential_version.unwrap_or(0),
         tool_credential_version: row.tool_credential_version,
@@ -314,7 +315,7 @@ async fn build_response(
         _ => Value::String(text.to_owned()),
     };
     Ok(CredentialResponse {
-        tool_id: plan.tool_id.clone(),
+        tool_id: plan.tool_id.clone().into(),
         tool_name: plan.tool_name.clone(),
         auth_type: plan.auth_type,
         credential,

@@ -1,6 +1,6 @@
 //! Agents and their key hashes.
 
-use crate::model::AgentStatus;
+use crate::model::{AgentId, AgentStatus, OrgId};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -8,8 +8,8 @@ use super::{StoreResult, Tx};
 /// An `agents` row. Holds the key hash, so it never leaves the server as-is.
 #[derive(Clone, Debug, FromRow)]
 pub struct AgentRow {
-    pub id: String,
-    pub organization_id: String,
+    pub id: AgentId,
+    pub organization_id: OrgId,
     pub name: String,
     pub description: String,
     pub key_hash: String,
@@ -48,8 +48,8 @@ pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> StoreResult<()> {
 
 pub async fn find_agent(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
-    id: &str,
+    org_id: &OrgId,
+    id: &AgentId,
 ) -> StoreResult<Option<AgentRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 AND id = $2"
@@ -72,7 +72,7 @@ pub async fn find_agent_by_key_hash(
         .map_err(Into::into)
 }
 
-pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<Vec<AgentRow>> {
+pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult<Vec<AgentRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
     ))
@@ -84,7 +84,7 @@ pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<
 
 pub async fn update_agent_key(
     tx: &mut Tx,
-    id: &str,
+    id: &AgentId,
     key_hash: &str,
     key_prefix: &str,
     now: i64,
@@ -103,7 +103,7 @@ pub async fn update_agent_key(
 /// Sets the status only if it differs; returns whether a row changed.
 pub async fn update_agent_status(
     tx: &mut Tx,
-    id: &str,
+    id: &AgentId,
     status: AgentStatus,
     now: i64,
 ) -> StoreResult<bool> {
@@ -118,7 +118,7 @@ pub async fn update_agent_status(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete_agent(tx: &mut Tx, id: &str) -> StoreResult<()> {
+pub async fn delete_agent(tx: &mut Tx, id: &AgentId) -> StoreResult<()> {
     sqlx::query("DELETE FROM agents WHERE id = $1")
         .bind(id)
         .execute(&mut **tx)
@@ -127,7 +127,7 @@ pub async fn delete_agent(tx: &mut Tx, id: &str) -> StoreResult<()> {
         .map_err(Into::into)
 }
 
-pub async fn touch_agent(ex: impl AnyExecutor<'_>, id: &str, now: i64) -> StoreResult<()> {
+pub async fn touch_agent(ex: impl AnyExecutor<'_>, id: &AgentId, now: i64) -> StoreResult<()> {
     sqlx::query("UPDATE agents SET last_used_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now)

@@ -1,6 +1,6 @@
 //! The append-only audit log and its per-organization hash chain.
 
-use crate::model::ActorType;
+use crate::model::{ActorType, AgentId, OrgId, ToolId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +13,7 @@ use crate::server::audit::chain;
 #[derive(Clone, Debug, FromRow, PartialEq)]
 pub struct AuditRow {
     pub id: String,
-    pub organization_id: String,
+    pub organization_id: OrgId,
     pub seq: i64,
     pub created_at: i64,
     pub actor_type: ActorType,
@@ -22,8 +22,8 @@ pub struct AuditRow {
     pub action: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
-    pub agent_id: Option<String>,
-    pub tool_id: Option<String>,
+    pub agent_id: Option<AgentId>,
+    pub tool_id: Option<ToolId>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub metadata: String,
@@ -62,7 +62,7 @@ impl HeadCache {
 /// there; returns false when the head had moved on.
 pub async fn advance_head(
     tx: &mut Tx,
-    org_id: &str,
+    org_id: &OrgId,
     from: (i64, &str),
     to: (i64, &str),
 ) -> StoreResult<bool> {
@@ -80,7 +80,7 @@ pub async fn advance_head(
 }
 
 /// Starts an organization's chain at seq 0 with its genesis hash.
-pub async fn insert_head(tx: &mut Tx, org_id: &str) -> StoreResult<()> {
+pub async fn insert_head(tx: &mut Tx, org_id: &OrgId) -> StoreResult<()> {
     sqlx::query("INSERT INTO audit_heads (organization_id, seq, hash) VALUES ($1, 0, $2)")
         .bind(org_id)
         .bind(chain::genesis(org_id))
@@ -92,7 +92,7 @@ pub async fn insert_head(tx: &mut Tx, org_id: &str) -> StoreResult<()> {
 
 /// Reserves `n` sequence numbers for an organization; returns (first seq, previous hash).
 /// The UPDATE takes the head's row lock, which serializes appends per organization.
-pub async fn reserve_seq(tx: &mut Tx, org_id: &str, n: usize) -> StoreResult<(i64, String)> {
+pub async fn reserve_seq(tx: &mut Tx, org_id: &OrgId, n: usize) -> StoreResult<(i64, String)> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let (last, prev): (i64, String) = sqlx::query_as(
         "UPDATE audit_heads SET seq = seq + $2 WHERE organization_id = $1 RETURNING seq, hash",
@@ -104,7 +104,7 @@ pub async fn reserve_seq(tx: &mut Tx, org_id: &str, n: usize) -> StoreResult<(i6
     Ok((last - n + 1, prev))
 }
 
-pub async fn set_head_hash(tx: &mut Tx, org_id: &str, hash: &str) -> StoreResult<()> {
+pub async fn set_head_hash(tx: &mut Tx, org_id: &OrgId, hash: &str) -> StoreResult<()> {
     sqlx::query("UPDATE audit_heads SET hash = $2 WHERE organization_id = $1")
         .bind(org_id)
         .bind(hash)
@@ -117,7 +117,7 @@ pub async fn set_head_hash(tx: &mut Tx, org_id: &str, hash: &str) -> StoreResult
 /// The stored head of an organization's chain: (seq, hash).
 pub async fn find_head(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> StoreResult<Option<(i64, String)>> {
     sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE organization_id = $1")
         .bind(org_id)
@@ -192,6 +192,7 @@ pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> StoreResult<()> {
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
     pub action: Option<String>,
+    // Search text, not identities: an id that names nothing simply matches nothing.
     pub agent_id: Option<String>,
     pub tool_id: Option<String>,
     pub actor_id: Option<String>,
@@ -204,7 +205,7 @@ pub struct AuditFilter {
 /// Rows newest first, filtered, at most `limit`.
 pub async fn list_rows(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     f: &AuditFilter,
     limit: i64,
 ) -> StoreResult<Vec<AuditRow>> {
@@ -254,7 +255,7 @@ pub async fn list_rows(
 /// Rows of an organization in chain order, starting after `after_seq`, at most `limit`.
 pub async fn scan_rows(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     after_seq: i64,
     limit: i64,
 ) -> StoreResult<Vec<AuditRow>> {

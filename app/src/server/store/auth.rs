@@ -1,6 +1,6 @@
 //! Sign-in tokens, dashboard sessions, and the membership lookups that authorize a session.
 
-use crate::model::Role;
+use crate::model::{OrgId, Role, UserId};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -83,9 +83,9 @@ pub async fn count_memberships(ex: impl AnyExecutor<'_>) -> StoreResult<i64> {
 /// A person's membership in one organization.
 #[derive(Clone, Debug, FromRow)]
 pub struct MemberRow {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
-    pub organization_id: String,
+    pub organization_id: OrgId,
     pub organization_name: String,
     pub role: Role,
 }
@@ -96,7 +96,7 @@ const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, o.id AS organizati
 /// Every membership of a user, oldest first.
 pub async fn find_memberships(
     ex: impl AnyExecutor<'_>,
-    user_id: &str,
+    user_id: &UserId,
 ) -> StoreResult<Vec<MemberRow>> {
     sqlx::query_as(&format!(
         "{MEMBER_SELECT} WHERE u.id = $1 ORDER BY m.created_at, o.id"
@@ -111,7 +111,7 @@ pub async fn find_memberships(
 pub async fn find_member_user(
     ex: impl AnyExecutor<'_>,
     email: &str,
-) -> StoreResult<Option<String>> {
+) -> StoreResult<Option<UserId>> {
     sqlx::query_scalar(
         "SELECT u.id FROM users u WHERE u.email = $1 AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)",
     )
@@ -125,7 +125,7 @@ pub async fn find_member_user(
 #[derive(Clone, Debug, FromRow)]
 pub struct SessionRow {
     pub id_hash: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub data: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -136,6 +136,7 @@ pub struct SessionRow {
 
 pub struct SessionWrite<'a> {
     pub id_hash: &'a str,
+    // The session layer's own text: it is written from the session record, not by a service.
     pub user_id: Option<&'a str>,
     pub data: &'a str,
     pub ip: Option<&'a str>,
@@ -215,7 +216,7 @@ pub async fn find_session(
 
 pub async fn list_user_sessions(
     ex: impl AnyExecutor<'_>,
-    user_id: &str,
+    user_id: &UserId,
     now: i64,
 ) -> StoreResult<Vec<SessionRow>> {
     sqlx::query_as(&format!(
@@ -240,7 +241,7 @@ pub async fn delete_session(ex: impl AnyExecutor<'_>, id_hash: &str) -> StoreRes
 /// Deletes one of a user's sessions by the public handle shown in the session list.
 pub async fn delete_user_session(
     ex: impl AnyExecutor<'_>,
-    user_id: &str,
+    user_id: &UserId,
     id_hash_prefix: &str,
 ) -> StoreResult<u64> {
     let done =

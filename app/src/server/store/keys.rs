@@ -1,5 +1,6 @@
 //! Wrapped data keys.
 
+use crate::model::OrgId;
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -8,7 +9,7 @@ use super::{StoreResult, Tx};
 #[derive(Clone, Debug, FromRow)]
 pub struct DataKeyRow {
     pub id: String,
-    pub organization_id: String,
+    pub organization_id: OrgId,
     pub kek_id: String,
     pub wrapped_key: String,
 }
@@ -69,7 +70,7 @@ pub async fn update_data_key_wrapping(
 /// The data keys of one organization, oldest first.
 pub async fn list_data_keys_for_org(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> StoreResult<Vec<DataKeyRow>> {
     sqlx::query_as(
         "SELECT id, organization_id, kek_id, wrapped_key FROM data_keys WHERE organization_id = $1 ORDER BY created_at, id",

@@ -1,6 +1,6 @@
 //! Members of an organization and invitations to join it.
 
-use crate::model::Role;
+use crate::model::{OrgId, Role, UserId};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -8,7 +8,7 @@ use super::{StoreResult, Tx};
 /// A member as the members page lists them.
 #[derive(Clone, Debug, FromRow)]
 pub struct MembershipRow {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub role: Role,
     pub created_at: i64,
@@ -16,7 +16,7 @@ pub struct MembershipRow {
 
 pub async fn list_members(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> StoreResult<Vec<MembershipRow>> {
     sqlx::query_as(
         "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
@@ -30,8 +30,8 @@ pub async fn list_members(
 
 pub async fn find_member(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
-    user_id: &str,
+    org_id: &OrgId,
+    user_id: &UserId,
 ) -> StoreResult<Option<MembershipRow>> {
     sqlx::query_as(
         "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
@@ -44,7 +44,7 @@ pub async fn find_member(
     .map_err(Into::into)
 }
 
-pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<i64> {
+pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner'",
     )
@@ -54,7 +54,12 @@ pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult
     .map_err(Into::into)
 }
 
-pub async fn set_role(tx: &mut Tx, org_id: &str, user_id: &str, role: Role) -> StoreResult<bool> {
+pub async fn set_role(
+    tx: &mut Tx,
+    org_id: &OrgId,
+    user_id: &UserId,
+    role: Role,
+) -> StoreResult<bool> {
     let done =
         sqlx::query("UPDATE memberships SET role = $3 WHERE organization_id = $1 AND user_id = $2")
             .bind(org_id)
@@ -65,7 +70,7 @@ pub async fn set_role(tx: &mut Tx, org_id: &str, user_id: &str, role: Role) -> S
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete_membership(tx: &mut Tx, org_id: &str, user_id: &str) -> StoreResult<bool> {
+pub async fn delete_membership(tx: &mut Tx, org_id: &OrgId, user_id: &UserId) -> StoreResult<bool> {
     let done = sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
         .bind(org_id)
         .bind(user_id)
@@ -75,7 +80,7 @@ pub async fn delete_membership(tx: &mut Tx, org_id: &str, user_id: &str) -> Stor
 }
 
 /// Ends every session of a user (they were removed from an organization).
-pub async fn delete_user_sessions(tx: &mut Tx, user_id: &str) -> StoreResult<u64> {
+pub async fn delete_user_sessions(tx: &mut Tx, user_id: &UserId) -> StoreResult<u64> {
     Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut **tx)
@@ -87,7 +92,7 @@ pub async fn delete_user_sessions(tx: &mut Tx, user_id: &str) -> StoreResult<u64
 #[derive(Clone, Debug, FromRow)]
 pub struct InvitationRow {
     pub id: String,
-    pub organization_id: String,
+    pub organization_id: OrgId,
     pub email: String,
     pub role: Role,
     pub invited_by: String,
@@ -132,7 +137,7 @@ pub async fn insert_invitation(tx: &mut Tx, i: &NewInvitation<'_>, now: i64) -> 
 /// Open invitations of an organization (not accepted, not revoked, not expired).
 pub async fn list_open_invitations(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     now: i64,
 ) -> StoreResult<Vec<InvitationRow>> {
     sqlx::query_as(&format!(
@@ -148,7 +153,7 @@ pub async fn list_open_invitations(
 
 pub async fn find_invitation(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     id: &str,
 ) -> StoreResult<Option<InvitationRow>> {
     sqlx::query_as(&format!(
@@ -177,7 +182,7 @@ pub async fn find_invitation_by_token(
 /// Ends open invitations of `email` in the organization (replaced by a new one, or revoked).
 pub async fn revoke_open_invitations(
     tx: &mut Tx,
-    org_id: &str,
+    org_id: &OrgId,
     email: &str,
     now: i64,
 ) -> StoreResult<u64> {
@@ -193,7 +198,12 @@ pub async fn revoke_open_invitations(
 }
 
 /// Revokes one open invitation; false if it was not open.
-pub async fn revoke_invitation(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+pub async fn revoke_invitation(
+    tx: &mut Tx,
+    org_id: &OrgId,
+    id: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE invitations SET revoked_at = $3 WHERE organization_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
     )
@@ -219,7 +229,7 @@ pub async fn accept_invitation(tx: &mut Tx, id: &str, now: i64) -> StoreResult<b
 
 pub async fn allowed_domains(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> StoreResult<Option<String>> {
     sqlx::query_scalar::<_, Option<String>>(
         "SELECT allowed_domains FROM organizations WHERE id = $1",
@@ -233,7 +243,7 @@ pub async fn allowed_domains(
 
 pub async fn set_allowed_domains(
     tx: &mut Tx,
-    org_id: &str,
+    org_id: &OrgId,
     domains: Option<&str>,
 ) -> StoreResult<()> {
     sqlx::query("UPDATE organizations SET allowed_domains = $2 WHERE id = $1")

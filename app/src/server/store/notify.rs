@@ -1,6 +1,6 @@
 //! Notification channels and the delivery outbox.
 
-use crate::model::{AlertEvent, ChannelKind, DeliveryStatus};
+use crate::model::{AlertEvent, ChannelKind, DeliveryStatus, OrgId, UserId};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -9,7 +9,7 @@ use super::{StoreResult, Tx};
 #[derive(Clone, Debug, FromRow)]
 pub struct ChannelRow {
     pub id: String,
-    pub organization_id: String,
+    pub organization_id: OrgId,
     pub kind: ChannelKind,
     pub target_blob: Option<String>,
     pub target_hint: Option<String>,
@@ -23,7 +23,10 @@ pub struct ChannelRow {
 
 const CHANNEL_COLUMNS: &str = "id, organization_id, kind, target_blob, target_hint, events, last_status, last_at, last_error, updated_by, updated_at";
 
-pub async fn list_channels(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<Vec<ChannelRow>> {
+pub async fn list_channels(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+) -> StoreResult<Vec<ChannelRow>> {
     sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 ORDER BY kind"))
         .bind(org_id)
         .fetch_all(ex)
@@ -33,7 +36,7 @@ pub async fn list_channels(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResul
 
 pub async fn find_channel(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     kind: ChannelKind,
 ) -> StoreResult<Option<ChannelRow>> {
     sqlx::query_as(&format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE organization_id = $1 AND kind = $2"))
@@ -84,7 +87,7 @@ pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> Stor
     .map(|_| ()).map_err(Into::into)
 }
 
-pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: ChannelKind) -> StoreResult<bool> {
+pub async fn delete_channel(tx: &mut Tx, org_id: &OrgId, kind: ChannelKind) -> StoreResult<bool> {
     let done =
         sqlx::query("DELETE FROM notification_channels WHERE organization_id = $1 AND kind = $2")
             .bind(org_id)
@@ -97,7 +100,7 @@ pub async fn delete_channel(tx: &mut Tx, org_id: &str, kind: ChannelKind) -> Sto
 /// Records the outcome of the latest delivery (or test) on a channel.
 pub async fn record_channel_result(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     kind: ChannelKind,
     error: Option<&str>,
     now: i64,
@@ -116,7 +119,10 @@ pub async fn record_channel_result(
 }
 
 /// Addresses of the members of `org_id` who opted in to alert mail.
-pub async fn email_recipients(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<Vec<String>> {
+pub async fn email_recipients(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+) -> StoreResult<Vec<String>> {
     sqlx::query_scalar(
         "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = $1 AND m.email_alerts = 1 ORDER BY u.email",
@@ -129,8 +135,8 @@ pub async fn email_recipients(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreRe
 
 pub async fn email_opted_in(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
-    user_id: &str,
+    org_id: &OrgId,
+    user_id: &UserId,
 ) -> StoreResult<bool> {
     let on: Option<i64> = sqlx::query_scalar(
         "SELECT email_alerts FROM memberships WHERE organization_id = $1 AND user_id = $2",
@@ -144,8 +150,8 @@ pub async fn email_opted_in(
 
 pub async fn set_email_opt_in(
     tx: &mut Tx,
-    org_id: &str,
-    user_id: &str,
+    org_id: &OrgId,
+    user_id: &UserId,
     on: bool,
 ) -> StoreResult<bool> {
     let done = sqlx::query(
@@ -190,7 +196,7 @@ pub async fn insert_delivery(tx: &mut Tx, d: &NewDelivery<'_>, now: i64) -> Stor
 #[derive(Clone, Debug, FromRow)]
 pub struct DeliveryRow {
     pub id: String,
-    pub organization_id: String,
+    pub organization_id: OrgId,
     pub channel: ChannelKind,
     pub recipient: Option<String>,
     pub event: AlertEvent,
@@ -312,7 +318,7 @@ pub async fn mark_failed(
 /// Dead-lettered rows of an organization, newest first.
 pub async fn list_dead(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     limit: i64,
 ) -> StoreResult<Vec<DeliveryRow>> {
     sqlx::query_as(&format!(
@@ -326,7 +332,7 @@ pub async fn list_dead(
 }
 
 /// Puts a dead letter back in the queue with a fresh set of attempts.
-pub async fn requeue_dead(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+pub async fn requeue_dead(tx: &mut Tx, org_id: &OrgId, id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt_at = $3, locked_until = NULL \
          WHERE organization_id = $1 AND id = $2 AND status = 'dead'",
@@ -342,7 +348,7 @@ pub async fn requeue_dead(tx: &mut Tx, org_id: &str, id: &str, now: i64) -> Stor
 /// Rows per status for an organization: (pending, delivered, dead).
 pub async fn count_by_status(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> StoreResult<(i64, i64, i64)> {
     sqlx::query_as(
         "SELECT COUNT(CASE WHEN status = 'pending' THEN 1 END), \
@@ -359,7 +365,7 @@ pub async fn count_by_status(
 /// Dead-letters every undelivered row of a channel (it was removed); returns how many.
 pub async fn dead_letter_channel(
     tx: &mut Tx,
-    org_id: &str,
+    org_id: &OrgId,
     channel: ChannelKind,
     error: &str,
 ) -> StoreResult<u64> {
@@ -376,7 +382,7 @@ pub async fn dead_letter_channel(
 }
 
 /// Dead-letters undelivered alert mail to one address (the member left the organization).
-pub async fn dead_letter_recipient(tx: &mut Tx, org_id: &str, email: &str) -> StoreResult<u64> {
+pub async fn dead_letter_recipient(tx: &mut Tx, org_id: &OrgId, email: &str) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'dead', last_error = 'the recipient is no longer a member', locked_until = NULL \
          WHERE organization_id = $1 AND channel = 'email' AND recipient = $2 AND status = 'pending'",

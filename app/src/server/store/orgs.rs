@@ -3,12 +3,12 @@
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
-use crate::model::Role;
+use crate::model::{OrgId, Role, UserId};
 
 /// An `organizations` row.
 #[derive(Clone, Debug, FromRow)]
 pub struct OrgRow {
-    pub id: String,
+    pub id: OrgId,
     pub name: String,
     pub created_at: i64,
 }
@@ -40,7 +40,7 @@ pub async fn list_organizations(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<Org
 }
 
 /// Ids of every organization, deleted ones included (their audit logs remain).
-pub async fn list_all_organization_ids(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<String>> {
+pub async fn list_all_organization_ids(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<OrgId>> {
     sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at, id")
         .fetch_all(ex)
         .await
@@ -48,7 +48,7 @@ pub async fn list_all_organization_ids(ex: impl AnyExecutor<'_>) -> StoreResult<
 }
 
 /// Finds a user by normalized email, creating it if absent; returns the id.
-pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> StoreResult<String> {
+pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> StoreResult<UserId> {
     sqlx::query("INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
         .bind(id)
         .bind(email)
@@ -65,8 +65,8 @@ pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> StoreR
 pub async fn insert_membership(
     tx: &mut Tx,
     id: &str,
-    org_id: &str,
-    user_id: &str,
+    org_id: &OrgId,
+    user_id: &UserId,
     role: Role,
     now: i64,
 ) -> StoreResult<()> {
@@ -98,7 +98,7 @@ pub async fn count_instance(ex: impl AnyExecutor<'_>) -> StoreResult<(i64, i64, 
 /// tool and guide suggestions, live grants.
 pub async fn count_org(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     now: i64,
 ) -> StoreResult<(i64, i64, i64, i64, i64)> {
     sqlx::query_as(&format!(
@@ -122,7 +122,7 @@ pub async fn count_org(
 /// are suspended, live grants revoked, secrets and webhooks dropped, undelivered alerts
 /// dead-lettered, invitations revoked, members removed and their sessions ended.
 #[tracing::instrument(skip_all, fields(org_id))]
-pub async fn delete_organization(tx: &mut Tx, org_id: &str, now: i64) -> StoreResult<()> {
+pub async fn delete_organization(tx: &mut Tx, org_id: &OrgId, now: i64) -> StoreResult<()> {
     for sql in [
         "UPDATE organizations SET deleted_at = $2, updated_at = $2 WHERE id = $1",
         "UPDATE agents SET status = 'suspended', updated_at = $2 WHERE organization_id = $1",

@@ -1,6 +1,9 @@
 //! Access requests (which become grants when approved). History is kept: one row per request.
 
-use crate::model::{Access, AgentStatus, AuthType, CredentialMode, RequestOrigin, RequestStatus};
+use crate::model::{
+    Access, AgentId, AgentStatus, AuthType, CredentialMode, OrgId, RequestId, RequestOrigin,
+    RequestStatus, SuggestionId, ToolId, UserId,
+};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -8,17 +11,17 @@ use super::{StoreResult, Tx};
 /// An `access_requests` row joined with agent and tool names for display.
 #[derive(Clone, Debug, FromRow)]
 pub struct RequestRow {
-    pub id: String,
-    pub organization_id: String,
-    pub agent_id: String,
+    pub id: RequestId,
+    pub organization_id: OrgId,
+    pub agent_id: AgentId,
     pub agent_name: String,
-    pub tool_id: String,
+    pub tool_id: ToolId,
     pub tool_name: String,
     pub credential_mode: CredentialMode,
     pub status: RequestStatus,
     pub reason: String,
     pub origin: RequestOrigin,
-    pub suggestion_id: Option<String>,
+    pub suggestion_id: Option<SuggestionId>,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
     pub decision_note: Option<String>,
@@ -44,11 +47,11 @@ const SELECT: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agen
 pub struct NewRequest<'a> {
     pub id: &'a str,
     pub org_id: &'a str,
-    pub agent_id: &'a str,
-    pub tool_id: &'a str,
+    pub agent_id: &'a AgentId,
+    pub tool_id: &'a ToolId,
     pub reason: &'a str,
     pub origin: RequestOrigin,
-    pub suggestion_id: Option<&'a str>,
+    pub suggestion_id: Option<&'a SuggestionId>,
 }
 
 /// Inserts a pending request. A unique violation means a live request already exists.
@@ -73,8 +76,8 @@ pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> Stor
 
 pub async fn find_request(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
-    id: &str,
+    org_id: &OrgId,
+    id: &RequestId,
 ) -> StoreResult<Option<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.organization_id = $1 AND r.id = $2"
@@ -89,7 +92,7 @@ pub async fn find_request(
 /// The current request of an agent for each tool it ever asked for (see [`current_first`]).
 pub async fn latest_requests_for_agent(
     ex: impl AnyExecutor<'_>,
-    agent_id: &str,
+    agent_id: &AgentId,
 ) -> StoreResult<Vec<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.agent_id = $1 AND NOT EXISTS (SELECT 1 FROM access_requests n \
@@ -154,8 +157,8 @@ fn current_first() -> String {
 /// The current request of one agent for one tool (see [`current_first`]).
 pub async fn latest_request(
     ex: impl AnyExecutor<'_>,
-    agent_id: &str,
-    tool_id: &str,
+    agent_id: &AgentId,
+    tool_id: &ToolId,
 ) -> StoreResult<Option<RequestRow>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE r.agent_id = $1 AND r.tool_id = $2 ORDER BY {} LIMIT 1",
@@ -173,7 +176,7 @@ pub async fn latest_request(
 /// scanning the organization's history (`$2 IS NULL OR …` would defeat the index).
 pub async fn list_requests(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     status: Option<RequestStatus>,
     limit: i64,
 ) -> StoreResult<Vec<RequestRow>> {
@@ -201,7 +204,7 @@ pub async fn list_requests(
 /// A decision: moves a request from `from` to `to` only if it is still in `from`.
 #[derive(Clone, Debug)]
 pub struct Decision<'a> {
-    pub id: &'a str,
+    pub id: &'a RequestId,
     pub from: RequestStatus,
     pub to: RequestStatus,
     pub decided_by: &'a str,
@@ -234,7 +237,7 @@ pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> StoreRes
 }
 
 /// Marks an approved grant whose time ran out as expired, so a new request can be made.
-pub async fn expire_request(tx: &mut Tx, id: &str, now: i64) -> StoreResult<()> {
+pub async fn expire_request(tx: &mut Tx, id: &RequestId, now: i64) -> StoreResult<()> {
     sqlx::query(
         "UPDATE access_requests SET status = 'expired', credential_blob = NULL, updated_at = $2 \
          WHERE id = $1 AND status = 'approved'",
@@ -250,7 +253,7 @@ pub async fn expire_request(tx: &mut Tx, id: &str, now: i64) -> StoreResult<()> 
 /// Counts what deleting a tool would end: (live grants, pending requests).
 pub async fn count_live_for_tool(
     ex: impl AnyExecutor<'_>,
-    tool_id: &str,
+    tool_id: &ToolId,
     now: i64,
 ) -> StoreResult<(i64, i64)> {
     sqlx::query_as(&format!(
@@ -268,8 +271,8 @@ pub async fn count_live_for_tool(
 /// Whether the agent has any request for the tool in one of `statuses`.
 pub async fn agent_has_request_in(
     ex: impl AnyExecutor<'_>,
-    agent_id: &str,
-    tool_id: &str,
+    agent_id: &AgentId,
+    tool_id: &ToolId,
     statuses: &[RequestStatus],
 ) -> StoreResult<bool> {
     let list = super::placeholders(3, statuses.len());
@@ -289,7 +292,7 @@ pub async fn agent_has_request_in(
 /// for the tool plus the tool's current secret and guide.
 #[derive(Clone, Debug, FromRow)]
 pub struct VendRow {
-    pub tool_id: String,
+    pub tool_id: ToolId,
     pub tool_name: String,
     pub auth_type: AuthType,
     pub credential_mode: CredentialMode,
@@ -297,7 +300,7 @@ pub struct VendRow {
     pub tool_credential_version: i64,
     pub instructions: String,
     pub instructions_version: i64,
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
     pub status: Option<RequestStatus>,
     pub decision_note: Option<String>,
     pub grant_blob: Option<String>,
@@ -307,9 +310,9 @@ pub struct VendRow {
 
 pub async fn find_vend_row(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
-    agent_id: &str,
-    tool_id: &str,
+    org_id: &OrgId,
+    agent_id: &AgentId,
+    tool_id: &ToolId,
 ) -> StoreResult<Option<VendRow>> {
     sqlx::query_as(&format!(
         "SELECT t.id AS tool_id, t.name AS tool_name, t.auth_type, t.credential_mode, t.credential_blob AS tool_blob, \
@@ -332,7 +335,7 @@ pub async fn find_vend_row(
 /// The state a vend guard re-checks inside the audit transaction.
 #[derive(Clone, Debug, FromRow)]
 pub struct GuardRow {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub status: RequestStatus,
     pub expires_at: Option<i64>,
     pub grant_credential_version: i64,
@@ -345,8 +348,11 @@ pub struct GuardRow {
 /// Request ids per guard query: fixed, so the statement is prepared once.
 const GUARD_IDS_PER_QUERY: usize = 16;
 
-pub async fn find_guard_rows(tx: &mut Tx, request_ids: &[&str]) -> StoreResult<Vec<GuardRow>> {
-    let mut ids: Vec<&str> = request_ids.to_vec();
+pub async fn find_guard_rows(
+    tx: &mut Tx,
+    request_ids: &[&RequestId],
+) -> StoreResult<Vec<GuardRow>> {
+    let mut ids: Vec<&RequestId> = request_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
     let sql = format!(
@@ -370,7 +376,7 @@ pub async fn find_guard_rows(tx: &mut Tx, request_ids: &[&str]) -> StoreResult<V
 /// Replaces the per-agent secret of an approved grant; false when it is no longer approved.
 pub async fn update_grant_credential(
     tx: &mut Tx,
-    id: &str,
+    id: &RequestId,
     blob: &str,
     version: i64,
     now: i64,
@@ -391,9 +397,9 @@ pub async fn update_grant_credential(
 /// Records one reviewer's approval; false when this reviewer already approved.
 pub async fn insert_vote(
     tx: &mut Tx,
-    request_id: &str,
-    org_id: &str,
-    voter_id: &str,
+    request_id: &RequestId,
+    org_id: &OrgId,
+    voter_id: &UserId,
     voter_label: &str,
     now: i64,
 ) -> StoreResult<bool> {
@@ -412,7 +418,10 @@ pub async fn insert_vote(
 }
 
 /// Who approved a request so far, in order.
-pub async fn list_votes(ex: impl AnyExecutor<'_>, request_id: &str) -> StoreResult<Vec<String>> {
+pub async fn list_votes(
+    ex: impl AnyExecutor<'_>,
+    request_id: &RequestId,
+) -> StoreResult<Vec<String>> {
     sqlx::query_scalar("SELECT voter_label FROM request_votes WHERE request_id = $1 ORDER BY created_at, voter_label")
         .bind(request_id)
         .fetch_all(ex)
@@ -423,7 +432,7 @@ pub async fn list_votes(ex: impl AnyExecutor<'_>, request_id: &str) -> StoreResu
 /// Approvals recorded on the organization's pending requests: (request id, approver).
 pub async fn pending_votes(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> StoreResult<Vec<(String, String)>> {
     sqlx::query_as(
         "SELECT v.request_id, v.voter_label FROM request_votes v JOIN access_requests r ON r.id = v.request_id \
@@ -437,7 +446,11 @@ pub async fn pending_votes(
 
 /// Withdraws a member's approvals from pending requests (they were removed or can no longer
 /// decide), so their vote cannot complete a quorum later.
-pub async fn withdraw_pending_votes(tx: &mut Tx, org_id: &str, voter_id: &str) -> StoreResult<u64> {
+pub async fn withdraw_pending_votes(
+    tx: &mut Tx,
+    org_id: &OrgId,
+    voter_id: &UserId,
+) -> StoreResult<u64> {
     let done = sqlx::query(
         "DELETE FROM request_votes WHERE organization_id = $1 AND voter_id = $2 \
          AND request_id IN (SELECT id FROM access_requests WHERE organization_id = $1 AND status = 'pending')",

@@ -1,6 +1,6 @@
 //! Tool suggestions, guide suggestions and their supporters.
 
-use crate::model::{AgentStatus, SuggestionStatus};
+use crate::model::{AgentId, AgentStatus, OrgId, SuggestionId, SuggestionStatus, ToolId};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -8,8 +8,8 @@ use super::{StoreResult, Tx};
 /// A `tool_suggestions` row.
 #[derive(Clone, Debug, FromRow)]
 pub struct ToolSuggestionRow {
-    pub id: String,
-    pub organization_id: String,
+    pub id: SuggestionId,
+    pub organization_id: OrgId,
     pub name: String,
     pub normalized_name: String,
     pub url: Option<String>,
@@ -17,7 +17,7 @@ pub struct ToolSuggestionRow {
     pub status: SuggestionStatus,
     pub dismissed_until: Option<i64>,
     pub dismissal_reason: Option<String>,
-    pub converted_tool_id: Option<String>,
+    pub converted_tool_id: Option<ToolId>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -46,7 +46,7 @@ pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> Sto
 
 pub async fn find_tool_suggestion(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     id: &str,
 ) -> StoreResult<Option<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
@@ -63,7 +63,7 @@ pub async fn find_tool_suggestion(
 /// sides have one, otherwise the same normalized name. Newest activity first.
 pub async fn find_open_tool_suggestions_matching(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     normalized_name: &str,
     domain: Option<&str>,
 ) -> StoreResult<Vec<ToolSuggestionRow>> {
@@ -84,7 +84,7 @@ pub async fn find_open_tool_suggestions_matching(
 /// [`find_open_tool_suggestions_matching`]).
 pub async fn find_pending_tool_suggestions_for_tool(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     normalized_name: &str,
     domain: Option<&str>,
 ) -> StoreResult<Vec<ToolSuggestionRow>> {
@@ -103,7 +103,7 @@ pub async fn find_pending_tool_suggestions_for_tool(
 
 pub async fn list_tool_suggestions(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     status: SuggestionStatus,
 ) -> StoreResult<Vec<ToolSuggestionRow>> {
     sqlx::query_as(&format!(
@@ -172,8 +172,8 @@ pub async fn close_tool_suggestion(
 /// A supporter row of either suggestion kind, with the agent's name.
 #[derive(Clone, Debug, FromRow)]
 pub struct SupporterRow {
-    pub suggestion_id: String,
-    pub agent_id: String,
+    pub suggestion_id: SuggestionId,
+    pub agent_id: AgentId,
     pub agent_name: String,
     pub agent_status: AgentStatus,
     pub reason: String,
@@ -202,8 +202,8 @@ impl SupporterTable {
 pub struct Backing<'a> {
     pub id: &'a str,
     pub org_id: &'a str,
-    pub suggestion_id: &'a str,
-    pub agent_id: &'a str,
+    pub suggestion_id: &'a SuggestionId,
+    pub agent_id: &'a AgentId,
     pub reason: &'a str,
 }
 
@@ -251,7 +251,7 @@ pub async fn upsert_supporter(
 pub async fn delete_supporters(
     tx: &mut Tx,
     table: SupporterTable,
-    suggestion_id: &str,
+    suggestion_id: &SuggestionId,
 ) -> StoreResult<()> {
     sqlx::query(&format!(
         "DELETE FROM {} WHERE suggestion_id = $1",
@@ -268,7 +268,7 @@ pub async fn delete_supporters(
 pub async fn list_supporters(
     ex: impl AnyExecutor<'_>,
     table: SupporterTable,
-    suggestion_ids: &[String],
+    suggestion_ids: &[SuggestionId],
 ) -> StoreResult<Vec<SupporterRow>> {
     if suggestion_ids.is_empty() {
         return Ok(Vec::new());
@@ -289,9 +289,9 @@ pub async fn list_supporters(
 /// A `guide_suggestions` row with its tool's name.
 #[derive(Clone, Debug, FromRow)]
 pub struct GuideSuggestionRow {
-    pub id: String,
-    pub organization_id: String,
-    pub tool_id: String,
+    pub id: SuggestionId,
+    pub organization_id: OrgId,
+    pub tool_id: ToolId,
     pub tool_name: String,
     pub base_version: i64,
     pub learned: String,
@@ -327,7 +327,7 @@ pub async fn insert_guide_suggestion(
 
 pub async fn find_guide_suggestion(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     id: &str,
 ) -> StoreResult<Option<GuideSuggestionRow>> {
     sqlx::query_as(&format!(
@@ -342,7 +342,7 @@ pub async fn find_guide_suggestion(
 
 pub async fn find_guide_suggestion_by_identity(
     ex: impl AnyExecutor<'_>,
-    tool_id: &str,
+    tool_id: &ToolId,
     base_version: i64,
     normalized_learned: &str,
 ) -> StoreResult<Option<GuideSuggestionRow>> {
@@ -360,7 +360,7 @@ pub async fn find_guide_suggestion_by_identity(
 /// An accepted suggestion of the same fact for the tool, whatever guide version it was for.
 pub async fn find_accepted_guide_fact(
     ex: impl AnyExecutor<'_>,
-    tool_id: &str,
+    tool_id: &ToolId,
     normalized_learned: &str,
 ) -> StoreResult<Option<GuideSuggestionRow>> {
     sqlx::query_as(&format!(
@@ -375,7 +375,7 @@ pub async fn find_accepted_guide_fact(
 
 pub async fn list_guide_suggestions(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     status: SuggestionStatus,
 ) -> StoreResult<Vec<GuideSuggestionRow>> {
     sqlx::query_as(&format!(

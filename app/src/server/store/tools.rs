@@ -1,6 +1,6 @@
 //! Catalog tools and usage-guide versions.
 
-use crate::model::{AuthType, CredentialMode};
+use crate::model::{AuthType, CredentialMode, OrgId, ToolId};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -8,8 +8,8 @@ use super::{StoreResult, Tx};
 /// A `tools` row. `credential_blob` is ciphertext; the row type never leaves the server.
 #[derive(Clone, Debug, FromRow)]
 pub struct ToolRow {
-    pub id: String,
-    pub organization_id: String,
+    pub id: ToolId,
+    pub organization_id: OrgId,
     pub config_key: String,
     pub name: String,
     pub normalized_name: String,
@@ -66,8 +66,8 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
 
 pub async fn find_tool(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
-    id: &str,
+    org_id: &OrgId,
+    id: &ToolId,
 ) -> StoreResult<Option<ToolRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 AND id = $2"
@@ -79,7 +79,7 @@ pub async fn find_tool(
     .map_err(Into::into)
 }
 
-pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<Vec<ToolRow>> {
+pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult<Vec<ToolRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
     ))
@@ -93,7 +93,7 @@ pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &str) -> StoreResult<V
 /// the same normalized name (so a catalog tool without a URL is still found by name).
 pub async fn find_tools_matching(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     normalized_name: &str,
     domain: Option<&str>,
 ) -> StoreResult<Vec<ToolRow>> {
@@ -112,7 +112,7 @@ pub async fn find_tools_matching(
 
 pub async fn config_key_taken(
     ex: impl AnyExecutor<'_>,
-    org_id: &str,
+    org_id: &OrgId,
     key: &str,
 ) -> StoreResult<bool> {
     let n: i64 = sqlx::query_scalar(
@@ -127,7 +127,7 @@ pub async fn config_key_taken(
 
 pub async fn update_tool_credential(
     tx: &mut Tx,
-    id: &str,
+    id: &ToolId,
     blob: &str,
     version: i64,
     expires_at: Option<i64>,
@@ -149,7 +149,7 @@ pub async fn update_tool_credential(
 
 pub async fn update_tool_guide(
     tx: &mut Tx,
-    id: &str,
+    id: &ToolId,
     instructions: &str,
     version: i64,
     now: i64,
@@ -175,7 +175,7 @@ pub struct ToolDetails<'a> {
 
 pub async fn update_tool_details(
     tx: &mut Tx,
-    id: &str,
+    id: &ToolId,
     d: &ToolDetails<'_>,
     now: i64,
 ) -> StoreResult<()> {
@@ -195,7 +195,7 @@ pub async fn update_tool_details(
     .map(|_| ()).map_err(Into::into)
 }
 
-pub async fn delete_tool(tx: &mut Tx, id: &str) -> StoreResult<()> {
+pub async fn delete_tool(tx: &mut Tx, id: &ToolId) -> StoreResult<()> {
     sqlx::query("DELETE FROM tools WHERE id = $1")
         .bind(id)
         .execute(&mut **tx)
@@ -208,7 +208,7 @@ pub async fn delete_tool(tx: &mut Tx, id: &str) -> StoreResult<()> {
 #[derive(Clone, Debug, FromRow)]
 pub struct GuideVersionRow {
     pub id: String,
-    pub tool_id: String,
+    pub tool_id: ToolId,
     pub version: i64,
     pub instructions: String,
     pub source: String,
@@ -218,7 +218,7 @@ pub struct GuideVersionRow {
 
 pub async fn insert_guide_version(
     tx: &mut Tx,
-    org_id: &str,
+    org_id: &OrgId,
     row: &GuideVersionRow,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -240,7 +240,7 @@ pub async fn insert_guide_version(
 
 pub async fn list_guide_versions(
     ex: impl AnyExecutor<'_>,
-    tool_id: &str,
+    tool_id: &ToolId,
 ) -> StoreResult<Vec<GuideVersionRow>> {
     sqlx::query_as(
         "SELECT id, tool_id, version, instructions, source, created_by, created_at FROM guide_versions \
@@ -254,7 +254,7 @@ pub async fn list_guide_versions(
 
 pub async fn find_guide_version(
     ex: impl AnyExecutor<'_>,
-    tool_id: &str,
+    tool_id: &ToolId,
     version: i64,
 ) -> StoreResult<Option<GuideVersionRow>> {
     sqlx::query_as(
@@ -271,8 +271,8 @@ pub async fn find_guide_version(
 /// Sets how many distinct reviewers must approve requests for a tool.
 pub async fn set_approvals_required(
     tx: &mut Tx,
-    org_id: &str,
-    id: &str,
+    org_id: &OrgId,
+    id: &ToolId,
     n: i64,
     now: i64,
 ) -> StoreResult<bool> {

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::{credential_slot, decide_in, load, request_not_found, view};
-use crate::model::{AccessRequestView, AgentStatus, CredentialMode, RequestStatus};
+use crate::model::{AccessRequestView, AgentStatus, CredentialMode, OrgId, RequestStatus};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::service::actor::{AdminCtx, Permission};
@@ -16,7 +16,7 @@ use crate::server::{ServiceError, ServiceResult, Services, clock};
 /// Fills in who approved each pending request so far (quorum progress), in one query.
 pub(crate) async fn attach_votes(
     svc: &Services,
-    org_id: &str,
+    org_id: &OrgId,
     views: &mut [AccessRequestView],
 ) -> ServiceResult<()> {
     if !views
@@ -134,7 +134,7 @@ pub async fn approve(
         &mut tx,
         &row.id,
         &ctx.org_id,
-        &ctx.actor.id,
+        &ctx.user_id(),
         &ctx.actor.label,
         now,
     )

@@ -5,11 +5,11 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::actor::{AdminCtx, AgentCtx, Permission};
+use super::new_id;
 use super::validate::{Check, limits};
-use super::{is_uuid, new_id};
 use crate::model::{
-    AccessRequestView, AgentStatus, AlertEvent, CredentialMode, ErrorBody, RequestAccessBody,
-    RequestCreated, RequestOrigin, RequestStatus,
+    AccessRequestView, AgentId, AgentStatus, AlertEvent, CredentialMode, ErrorBody,
+    RequestAccessBody, RequestCreated, RequestId, RequestOrigin, RequestStatus, ToolId,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
@@ -41,10 +41,10 @@ pub(crate) fn view(row: RequestRow) -> AccessRequestView {
     AccessRequestView {
         credential_mode: row.credential_mode,
         status: row.status,
-        id: row.id,
-        agent_id: row.agent_id,
+        id: row.id.into(),
+        agent_id: row.agent_id.into(),
         agent_name: row.agent_name,
-        tool_id: row.tool_id,
+        tool_id: row.tool_id.into(),
         tool_name: row.tool_name,
         reason: row.reason,
         origin: row.origin,
@@ -83,9 +83,7 @@ pub async fn request_access(
     body: &RequestAccessBody,
 ) -> ServiceResult<RequestCreated> {
     let reason = validate_request(body)?;
-    if !is_uuid(tool_id) {
-        return Err(tool_not_found());
-    }
+    let tool_id = &ToolId::parse(tool_id).ok_or_else(tool_not_found)?;
     let now = clock::now_ms();
     let mut tx = svc.store.begin().await?;
     let tool = store::tools::find_tool(&mut *tx, &agent.org_id, tool_id)
@@ -179,9 +177,7 @@ fn request_not_found() -> ServiceError {
 }
 
 async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<RequestRow> {
-    if !is_uuid(id) {
-        return Err(request_not_found());
-    }
+    let id = &RequestId::parse(id).ok_or_else(request_not_found)?;
     store::requests::find_request(svc.store.reader(), &ctx.org_id, id)
         .await?
         .ok_or_else(request_not_found)
@@ -403,15 +399,10 @@ pub async fn grant(
     let mut check = Check::new();
     let reason = check.text("reason", reason, limits::REASON, true);
     check.finish("Say why this agent gets the tool (5–500 characters); the agent sees it.")?;
-    if !is_uuid(agent_id) {
-        return Err(ServiceError::not_found(
-            "Agent not found.",
-            "Pick an agent of this organization.",
-        ));
-    }
-    if !is_uuid(tool_id) {
-        return Err(tool_not_found());
-    }
+    let agent_id = &AgentId::parse(agent_id).ok_or_else(|| {
+        ServiceError::not_found("Agent not found.", "Pick an agent of this organization.")
+    })?;
+    let tool_id = &ToolId::parse(tool_id).ok_or_else(tool_not_found)?;
     let agent = store::agents::find_agent(svc.store.reader(), &ctx.org_id, agent_id)
         .await?
         .ok_or_else(|| {

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::actor::{AdminCtx, Permission};
 use super::validate::{Check, limits};
 use super::{is_uuid, new_id, normalize, suggestions};
-use crate::model::{AuthType, CredentialMode, ToolCreated, ToolView};
+use crate::model::{AuthType, CredentialMode, OrgId, ToolCreated, ToolId, ToolView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::events::EventKind;
@@ -67,7 +67,7 @@ pub(crate) fn view(row: ToolRow) -> ToolView {
         auth_type: row.auth_type,
         credential_mode: row.credential_mode,
         credential_configured: row.credential_blob.is_some(),
-        id: row.id,
+        id: row.id.into(),
         config_key: row.config_key,
         name: row.name,
         description: row.description,
@@ -90,9 +90,7 @@ fn not_found() -> ServiceError {
 }
 
 pub(crate) async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<ToolRow> {
-    if !is_uuid(id) {
-        return Err(not_found());
-    }
+    let id = &ToolId::parse(id).ok_or_else(not_found)?;
     store::tools::find_tool(svc.store.reader(), &ctx.org_id, id)
         .await?
         .ok_or_else(not_found)
@@ -125,7 +123,7 @@ pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceRe
     }
     Ok(ToolCreated {
         tool: view(row),
-        resolved_suggestions: outcome.resolved,
+        resolved_suggestions: outcome.resolved.into_iter().map(Into::into).collect(),
         opened_requests: outcome.opened,
     })
 }
@@ -193,7 +191,7 @@ pub(crate) async fn prepare(
     check.finish("Fix the listed fields and try again.")?;
 
     let now = clock::now_ms();
-    let tool_id = new_id();
+    let tool_id = ToolId::generate();
     let blob = match &input.credential {
         Some(secret) => {
             Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &tool_id), secret).await?)
@@ -276,7 +274,7 @@ pub(crate) async fn insert_in(
     Ok((row, outcome))
 }
 
-async fn unique_config_key(tx: &mut Tx, org_id: &str, name: &str) -> ServiceResult<String> {
+async fn unique_config_key(tx: &mut Tx, org_id: &OrgId, name: &str) -> ServiceResult<String> {
     let base = normalize::slug(name);
     let mut key = base.clone();
     let mut n = 2;
@@ -288,7 +286,7 @@ async fn unique_config_key(tx: &mut Tx, org_id: &str, name: &str) -> ServiceResu
 }
 
 fn guide_row(
-    tool_id: &str,
+    tool_id: &ToolId,
     version: i64,
     text: &str,
     source: &str,
@@ -297,7 +295,7 @@ fn guide_row(
 ) -> GuideVersionRow {
     GuideVersionRow {
         id: new_id(),
-        tool_id: tool_id.to_owned(),
+        tool_id: tool_id.clone(),
         version,
         instructions: text.to_owned(),
         source: source.to_owned(),
