@@ -40,7 +40,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
             "AGENTKEY_TEST_LOOPBACK_WEBHOOKS is on: webhooks may target plain-http loopback receivers (tests only)"
         );
     }
-    let outbound = app::server::notify::outbound::Outbound::new(settings.test_loopback_webhooks)?;
+    let outbound = app::server::outbound::Outbound::new(settings.test_loopback_webhooks)?;
     let notifier = app::server::notify::Notifier::new(outbound, settings.notify_policy);
     Ok(Services::new(
         store,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use app::model::Role;
 use app::model::{AlertEvent, ChannelKind};
-use app::server::notify::outbound::{Outbound, SendError};
+use app::server::outbound::{Outbound, SendError};
 use app::server::service::actor::AdminCtx;
 use app::server::service::notifications;
 use common::receiver::{Hit, Mode, Receiver};

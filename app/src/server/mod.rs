@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod mail;
 pub mod notify;
+pub mod outbound;
 pub mod service;
 pub mod store;
 

@@ -9,11 +9,11 @@ use aes_gcm::aead::{OsRng, rand_core::RngCore};
 use serde_json::json;
 use url::Url;
 
-use super::outbound::SendError;
 use super::{Alert, render};
 use crate::model::{ActorType, ChannelKind, OrgId};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
+use crate::server::outbound::SendError;
 use crate::server::service::actor::{Actor, RequestMeta};
 use crate::server::store::{self, notify::DeliveryRow};
 use crate::server::{Services, clock};
@@ -77,10 +77,13 @@ pub async fn webhook_url(
     let url = crate::server::service::keys::open(svc, webhook_slot(org_id, &channel.id), blob)
         .await
         .map_err(|_| SendError::Permanent("the saved webhook URL cannot be decrypted".into()))?;
-    svc.notifier
-        .outbound
-        .validate_webhook(kind, secrecy::ExposeSecret::expose_secret(&url))
-        .map_err(|e| SendError::Permanent(format!("the saved webhook URL {e}")))
+    let allow_loopback = svc.notifier.outbound.allows_loopback();
+    super::webhook::validate_webhook(
+        kind,
+        secrecy::ExposeSecret::expose_secret(&url),
+        allow_loopback,
+    )
+    .map_err(|e| SendError::Permanent(format!("the saved webhook URL {e}")))
 }
 
 /// Sends one alert to a channel (or one mailbox).

@@ -5,8 +5,8 @@
 
 pub mod deliver;
 pub mod neutral;
-pub mod outbound;
 pub mod render;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -106,13 +106,13 @@ impl Policy {
 /// The outbox's process-local side: the guarded client, the schedule and a wake-up for the
 /// worker after a commit that enqueued something.
 pub struct Notifier {
-    pub outbound: outbound::Outbound,
+    pub outbound: crate::server::outbound::Outbound,
     pub policy: Policy,
     wake: tokio::sync::Notify,
 }
 
 impl Notifier {
-    pub fn new(outbound: outbound::Outbound, policy: Policy) -> Self {
+    pub fn new(outbound: crate::server::outbound::Outbound, policy: Policy) -> Self {
         Notifier {
             outbound,
             policy,

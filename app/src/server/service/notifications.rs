@@ -11,7 +11,7 @@ use crate::model::{
     AlertEvent, ChannelKind, ChannelView, DeadLetterView, NotificationSettingsView, TestResult,
 };
 use crate::server::audit::{self, AuditEntry};
-use crate::server::notify::{self, Alert, deliver, outbound};
+use crate::server::notify::{self, Alert, deliver, webhook};
 use crate::server::store::{self, notify::ChannelWrite};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
@@ -108,10 +108,8 @@ pub async fn save_webhook(
     ctx.require(Permission::ManageNotifications)?;
     let kind = webhook_kind(kind)?;
     let hint = "Paste the incoming-webhook URL exactly as the provider shows it.";
-    let parsed = svc
-        .notifier
-        .outbound
-        .validate_webhook(kind, url.expose_secret())
+    let allow_loopback = svc.notifier.outbound.allows_loopback();
+    let parsed = webhook::validate_webhook(kind, url.expose_secret(), allow_loopback)
         .map_err(|e| ServiceError::field("url", e, hint))?;
     svc.notifier
         .outbound
@@ -119,7 +117,7 @@ pub async fn save_webhook(
         .await
         .map_err(|e| ServiceError::field("url", format!("is refused: {e}"), hint))?;
     let now = clock::now_ms();
-    let masked = outbound::mask(&parsed);
+    let masked = webhook::mask(&parsed);
     let events = notify::join_events(events);
     // The id is read under the write lock: the URL is sealed for the row that will hold it.
     let mut tx = svc.store.begin().await?;

@@ -46,6 +46,7 @@ pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> StoreResult<()> {
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn find_agent(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -61,6 +62,7 @@ pub async fn find_agent(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn find_agent_by_key_hash(
     ex: impl AnyExecutor<'_>,
     key_hash: &str,
@@ -72,6 +74,7 @@ pub async fn find_agent_by_key_hash(
         .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult<Vec<AgentRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
@@ -82,6 +85,7 @@ pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResul
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update_agent_key(
     tx: &mut Tx,
     id: &AgentId,
@@ -101,6 +105,7 @@ pub async fn update_agent_key(
 }
 
 /// Sets the status only if it differs; returns whether a row changed.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update_agent_status(
     tx: &mut Tx,
     id: &AgentId,
@@ -118,6 +123,7 @@ pub async fn update_agent_status(
     Ok(done.rows_affected() == 1)
 }
 
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn delete_agent(tx: &mut Tx, id: &AgentId) -> StoreResult<()> {
     sqlx::query("DELETE FROM agents WHERE id = $1")
         .bind(id)
@@ -127,6 +133,7 @@ pub async fn delete_agent(tx: &mut Tx, id: &AgentId) -> StoreResult<()> {
         .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn touch_agent(ex: impl AnyExecutor<'_>, id: &AgentId, now: i64) -> StoreResult<()> {
     sqlx::query("UPDATE agents SET last_used_at = $2 WHERE id = $1")
         .bind(id)

@@ -60,6 +60,7 @@ impl HeadCache {
 
 /// Moves the head from `(from_seq, from_hash)` to `(to_seq, to_hash)` only if it is still
 /// there; returns false when the head had moved on.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn advance_head(
     tx: &mut Tx,
     org_id: &OrgId,
@@ -80,6 +81,7 @@ pub async fn advance_head(
 }
 
 /// Starts an organization's chain at seq 0 with its genesis hash.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn insert_head(tx: &mut Tx, org_id: &OrgId) -> StoreResult<()> {
     sqlx::query("INSERT INTO audit_heads (organization_id, seq, hash) VALUES ($1, 0, $2)")
         .bind(org_id)
@@ -92,6 +94,7 @@ pub async fn insert_head(tx: &mut Tx, org_id: &OrgId) -> StoreResult<()> {
 
 /// Reserves `n` sequence numbers for an organization; returns (first seq, previous hash).
 /// The UPDATE takes the head's row lock, which serializes appends per organization.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn reserve_seq(tx: &mut Tx, org_id: &OrgId, n: usize) -> StoreResult<(i64, String)> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let (last, prev): (i64, String) = sqlx::query_as(
@@ -104,6 +107,7 @@ pub async fn reserve_seq(tx: &mut Tx, org_id: &OrgId, n: usize) -> StoreResult<(
     Ok((last - n + 1, prev))
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn set_head_hash(tx: &mut Tx, org_id: &OrgId, hash: &str) -> StoreResult<()> {
     sqlx::query("UPDATE audit_heads SET hash = $2 WHERE organization_id = $1")
         .bind(org_id)
@@ -115,6 +119,7 @@ pub async fn set_head_hash(tx: &mut Tx, org_id: &OrgId, hash: &str) -> StoreResu
 }
 
 /// The stored head of an organization's chain: (seq, hash).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn find_head(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -130,6 +135,7 @@ pub async fn find_head(
 /// one JSON array parameter that SQLite unpacks with `json_each` (PostgreSQL with
 /// `json_array_elements`). One round trip to the
 /// connection's worker thread per batch, and no per-parameter binding cost.
+#[tracing::instrument(skip_all)]
 pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
@@ -203,6 +209,7 @@ pub struct AuditFilter {
 }
 
 /// Rows newest first, filtered, at most `limit`.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_rows(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -253,6 +260,7 @@ pub async fn list_rows(
 }
 
 /// Rows of an organization in chain order, starting after `after_seq`, at most `limit`.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn scan_rows(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,

@@ -24,6 +24,7 @@ pub struct NewToken<'a> {
     pub expires_at: i64,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn insert_token(ex: impl AnyExecutor<'_>, t: &NewToken<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO sign_in_tokens (id, token_hash, purpose, email, requested_ip, created_at, expires_at) \
@@ -41,6 +42,7 @@ pub async fn insert_token(ex: impl AnyExecutor<'_>, t: &NewToken<'_>, now: i64) 
     .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn find_token(
     ex: impl AnyExecutor<'_>,
     token_hash: &str,
@@ -53,6 +55,7 @@ pub async fn find_token(
 }
 
 /// Marks a token used; false when it was already used (the loser of a double submit).
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn consume_token(tx: &mut Tx, id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE sign_in_tokens SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL",
@@ -65,6 +68,7 @@ pub async fn consume_token(tx: &mut Tx, id: &str, now: i64) -> StoreResult<bool>
 }
 
 /// Ends every unused bootstrap token (a new start prints a new one).
+#[tracing::instrument(skip_all)]
 pub async fn expire_bootstrap_tokens(ex: impl AnyExecutor<'_>, now: i64) -> StoreResult<()> {
     sqlx::query("UPDATE sign_in_tokens SET expires_at = $1 WHERE purpose = 'bootstrap' AND consumed_at IS NULL AND expires_at > $1")
         .bind(now)
@@ -73,6 +77,7 @@ pub async fn expire_bootstrap_tokens(ex: impl AnyExecutor<'_>, now: i64) -> Stor
         .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn count_memberships(ex: impl AnyExecutor<'_>) -> StoreResult<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM memberships")
         .fetch_one(ex)
@@ -94,6 +99,7 @@ const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, o.id AS organizati
                              FROM memberships m JOIN users u ON u.id = m.user_id JOIN organizations o ON o.id = m.organization_id";
 
 /// Every membership of a user, oldest first.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn find_memberships(
     ex: impl AnyExecutor<'_>,
     user_id: &UserId,
@@ -108,6 +114,7 @@ pub async fn find_memberships(
 }
 
 /// The user id for an email address that belongs to at least one organization.
+#[tracing::instrument(skip_all)]
 pub async fn find_member_user(
     ex: impl AnyExecutor<'_>,
     email: &str,
@@ -145,6 +152,7 @@ pub struct SessionWrite<'a> {
 }
 
 /// Inserts or replaces a session; `created_at` survives updates.
+#[tracing::instrument(skip_all)]
 pub async fn upsert_session(
     ex: impl AnyExecutor<'_>,
     s: &SessionWrite<'_>,
@@ -162,6 +170,7 @@ pub async fn upsert_session(
 }
 
 /// Inserts a new session; false when the id is taken (the caller picks another id).
+#[tracing::instrument(skip_all)]
 pub async fn insert_session(
     ex: impl AnyExecutor<'_>,
     s: &SessionWrite<'_>,
@@ -199,6 +208,7 @@ async fn write_session(
 const SESSION_COLUMNS: &str =
     "id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at";
 
+#[tracing::instrument(skip_all)]
 pub async fn find_session(
     ex: impl AnyExecutor<'_>,
     id_hash: &str,
@@ -214,6 +224,7 @@ pub async fn find_session(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn list_user_sessions(
     ex: impl AnyExecutor<'_>,
     user_id: &UserId,
@@ -229,6 +240,7 @@ pub async fn list_user_sessions(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn delete_session(ex: impl AnyExecutor<'_>, id_hash: &str) -> StoreResult<()> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(id_hash)
@@ -239,6 +251,7 @@ pub async fn delete_session(ex: impl AnyExecutor<'_>, id_hash: &str) -> StoreRes
 }
 
 /// Deletes one of a user's sessions by the public handle shown in the session list.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn delete_user_session(
     ex: impl AnyExecutor<'_>,
     user_id: &UserId,
@@ -253,6 +266,7 @@ pub async fn delete_user_session(
     Ok(done.rows_affected())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn delete_expired_sessions(ex: impl AnyExecutor<'_>, now: i64) -> StoreResult<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now)

@@ -57,6 +57,7 @@ struct Column {
 }
 
 /// The tables of the database (AgentKey's and any other), without the migrations table.
+#[tracing::instrument(skip_all)]
 pub async fn table_names(store: &Store) -> StoreResult<BTreeSet<String>> {
     let sql = match store.backend() {
         Backend::Sqlite => {
@@ -74,6 +75,7 @@ pub async fn table_names(store: &Store) -> StoreResult<BTreeSet<String>> {
 }
 
 /// The versions of the migrations applied, oldest first.
+#[tracing::instrument(skip_all)]
 pub async fn migration_versions(store: &Store) -> StoreResult<Vec<i64>> {
     sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
         .fetch_all(store.reader())
@@ -109,6 +111,7 @@ async fn columns(store: &Store, table: &str) -> StoreResult<Vec<Column>> {
 }
 
 /// How many rows each AgentKey table holds.
+#[tracing::instrument(skip_all)]
 pub async fn count_rows(conn: &mut sqlx::AnyConnection) -> StoreResult<Vec<(String, i64)>> {
     let mut out = Vec::with_capacity(TABLES.len());
     for table in TABLES {
@@ -124,6 +127,7 @@ pub async fn count_rows(conn: &mut sqlx::AnyConnection) -> StoreResult<Vec<(Stri
 /// `to` (a failed copy leaves it empty) while reading one consistent snapshot of `from` (writers on
 /// `from` keep going). Refuses a non-empty target, tables this version does not know, and
 /// databases at different schema versions.
+#[tracing::instrument(skip_all)]
 pub async fn copy_all(from: &Store, to: &Store) -> anyhow::Result<CopyReport> {
     let (source_versions, target_versions) = (
         migration_versions(from).await?,

@@ -14,6 +14,7 @@ pub struct DataKeyRow {
     pub wrapped_key: String,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO data_keys (id, organization_id, kek_id, wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -29,6 +30,7 @@ pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> StoreRe
 }
 
 /// The id of a master key other than `kek_id` that wraps some data key, if any.
+#[tracing::instrument(skip_all)]
 pub async fn other_kek_id(ex: impl AnyExecutor<'_>, kek_id: &str) -> StoreResult<Option<String>> {
     sqlx::query_scalar("SELECT kek_id FROM data_keys WHERE kek_id <> $1 LIMIT 1")
         .bind(kek_id)
@@ -38,6 +40,7 @@ pub async fn other_kek_id(ex: impl AnyExecutor<'_>, kek_id: &str) -> StoreResult
 }
 
 /// Every data key, oldest first (so the newest per organization is loaded last).
+#[tracing::instrument(skip_all)]
 pub async fn list_data_keys(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<DataKeyRow>> {
     sqlx::query_as(
         "SELECT id, organization_id, kek_id, wrapped_key FROM data_keys ORDER BY created_at, id",
@@ -47,6 +50,7 @@ pub async fn list_data_keys(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<DataKey
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update_data_key_wrapping(
     tx: &mut Tx,
     id: &str,
@@ -68,6 +72,7 @@ pub async fn update_data_key_wrapping(
 }
 
 /// The data keys of one organization, oldest first.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_data_keys_for_org(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,

@@ -14,6 +14,7 @@ pub struct MembershipRow {
     pub created_at: i64,
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_members(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -28,6 +29,7 @@ pub async fn list_members(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, user_id = %user_id))]
 pub async fn find_member(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -44,6 +46,7 @@ pub async fn find_member(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner'",
@@ -54,6 +57,7 @@ pub async fn count_owners(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResu
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, user_id = %user_id))]
 pub async fn set_role(
     tx: &mut Tx,
     org_id: &OrgId,
@@ -70,6 +74,7 @@ pub async fn set_role(
     Ok(done.rows_affected() == 1)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, user_id = %user_id))]
 pub async fn delete_membership(tx: &mut Tx, org_id: &OrgId, user_id: &UserId) -> StoreResult<bool> {
     let done = sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
         .bind(org_id)
@@ -80,6 +85,7 @@ pub async fn delete_membership(tx: &mut Tx, org_id: &OrgId, user_id: &UserId) ->
 }
 
 /// Ends every session of a user (they were removed from an organization).
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn delete_user_sessions(tx: &mut Tx, user_id: &UserId) -> StoreResult<u64> {
     Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
@@ -116,6 +122,7 @@ pub struct NewInvitation<'a> {
     pub expires_at: i64,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn insert_invitation(tx: &mut Tx, i: &NewInvitation<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO invitations (id, organization_id, email, role, token_hash, invited_by, created_at, expires_at) \
@@ -135,6 +142,7 @@ pub async fn insert_invitation(tx: &mut Tx, i: &NewInvitation<'_>, now: i64) -> 
 }
 
 /// Open invitations of an organization (not accepted, not revoked, not expired).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_open_invitations(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -151,6 +159,7 @@ pub async fn list_open_invitations(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn find_invitation(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -166,6 +175,7 @@ pub async fn find_invitation(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn find_invitation_by_token(
     ex: impl AnyExecutor<'_>,
     token_hash: &str,
@@ -180,6 +190,7 @@ pub async fn find_invitation_by_token(
 }
 
 /// Ends open invitations of `email` in the organization (replaced by a new one, or revoked).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn revoke_open_invitations(
     tx: &mut Tx,
     org_id: &OrgId,
@@ -198,6 +209,7 @@ pub async fn revoke_open_invitations(
 }
 
 /// Revokes one open invitation; false if it was not open.
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn revoke_invitation(
     tx: &mut Tx,
     org_id: &OrgId,
@@ -216,6 +228,7 @@ pub async fn revoke_invitation(
 }
 
 /// Marks an invitation used; false if it was used, revoked or expired in the meantime.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn accept_invitation(tx: &mut Tx, id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE invitations SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
@@ -227,6 +240,7 @@ pub async fn accept_invitation(tx: &mut Tx, id: &str, now: i64) -> StoreResult<b
     Ok(done.rows_affected() == 1)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn allowed_domains(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -241,6 +255,7 @@ pub async fn allowed_domains(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn set_allowed_domains(
     tx: &mut Tx,
     org_id: &OrgId,

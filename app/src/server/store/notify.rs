@@ -23,6 +23,7 @@ pub struct ChannelRow {
 
 const CHANNEL_COLUMNS: &str = "id, organization_id, kind, target_blob, target_hint, events, last_status, last_at, last_error, updated_by, updated_at";
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_channels(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -34,6 +35,7 @@ pub async fn list_channels(
         .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, kind = %kind))]
 pub async fn find_channel(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -87,6 +89,7 @@ pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> Stor
     .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, kind = %kind))]
 pub async fn delete_channel(tx: &mut Tx, org_id: &OrgId, kind: ChannelKind) -> StoreResult<bool> {
     let done =
         sqlx::query("DELETE FROM notification_channels WHERE organization_id = $1 AND kind = $2")
@@ -98,6 +101,7 @@ pub async fn delete_channel(tx: &mut Tx, org_id: &OrgId, kind: ChannelKind) -> S
 }
 
 /// Records the outcome of the latest delivery (or test) on a channel.
+#[tracing::instrument(skip_all, fields(org_id = %org_id, kind = %kind))]
 pub async fn record_channel_result(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -119,6 +123,7 @@ pub async fn record_channel_result(
 }
 
 /// Addresses of the members of `org_id` who opted in to alert mail.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn email_recipients(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -133,6 +138,7 @@ pub async fn email_recipients(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, user_id = %user_id))]
 pub async fn email_opted_in(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -148,6 +154,7 @@ pub async fn email_opted_in(
     Ok(on == Some(1))
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, user_id = %user_id))]
 pub async fn set_email_opt_in(
     tx: &mut Tx,
     org_id: &OrgId,
@@ -175,6 +182,7 @@ pub struct NewDelivery<'a> {
     pub payload: &'a str,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn insert_delivery(tx: &mut Tx, d: &NewDelivery<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO notification_outbox (id, organization_id, channel, recipient, event, payload, status, attempts, next_attempt_at, created_at) \
@@ -248,6 +256,7 @@ pub async fn claim_due(
 
 /// Dead-letters rows whose attempts ran out without a recorded outcome (a send that crashed
 /// its worker); returns how many.
+#[tracing::instrument(skip_all)]
 pub async fn dead_letter_exhausted(
     ex: impl AnyExecutor<'_>,
     now: i64,
@@ -266,6 +275,7 @@ pub async fn dead_letter_exhausted(
 }
 
 /// When the next pending row falls due (ignoring rows another worker holds), if any.
+#[tracing::instrument(skip_all)]
 pub async fn next_due(ex: impl AnyExecutor<'_>) -> StoreResult<Option<i64>> {
     sqlx::query_scalar("SELECT MIN(COALESCE(CASE WHEN locked_until > next_attempt_at THEN locked_until END, next_attempt_at)) FROM notification_outbox WHERE status = 'pending'")
         .fetch_one(ex)
@@ -275,6 +285,7 @@ pub async fn next_due(ex: impl AnyExecutor<'_>) -> StoreResult<Option<i64>> {
 
 /// Records a delivery. `attempt` fences the update to the claim that made it: a worker whose
 /// lease ran out cannot overwrite the state of a newer attempt.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn mark_delivered(
     ex: impl AnyExecutor<'_>,
     id: &str,
@@ -294,6 +305,7 @@ pub async fn mark_delivered(
 }
 
 /// Schedules another attempt, or dead-letters the row when `next_attempt_at` is `None`.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn mark_failed(
     ex: impl AnyExecutor<'_>,
     id: &str,
@@ -316,6 +328,7 @@ pub async fn mark_failed(
 }
 
 /// Dead-lettered rows of an organization, newest first.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_dead(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -332,6 +345,7 @@ pub async fn list_dead(
 }
 
 /// Puts a dead letter back in the queue with a fresh set of attempts.
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn requeue_dead(tx: &mut Tx, org_id: &OrgId, id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt_at = $3, locked_until = NULL \
@@ -346,6 +360,7 @@ pub async fn requeue_dead(tx: &mut Tx, org_id: &OrgId, id: &str, now: i64) -> St
 }
 
 /// Rows per status for an organization: (pending, delivered, dead).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn count_by_status(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -363,6 +378,7 @@ pub async fn count_by_status(
 }
 
 /// Dead-letters every undelivered row of a channel (it was removed); returns how many.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn dead_letter_channel(
     tx: &mut Tx,
     org_id: &OrgId,
@@ -382,6 +398,7 @@ pub async fn dead_letter_channel(
 }
 
 /// Dead-letters undelivered alert mail to one address (the member left the organization).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn dead_letter_recipient(tx: &mut Tx, org_id: &OrgId, email: &str) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE notification_outbox SET status = 'dead', last_error = 'the recipient is no longer a member', locked_until = NULL \

@@ -27,6 +27,7 @@ pub async fn insert_organization(tx: &mut Tx, id: &str, name: &str, now: i64) ->
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn find_organization(ex: impl AnyExecutor<'_>, id: &str) -> StoreResult<Option<OrgRow>> {
     sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
         .bind(id)
@@ -35,11 +36,13 @@ pub async fn find_organization(ex: impl AnyExecutor<'_>, id: &str) -> StoreResul
         .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list_organizations(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<OrgRow>> {
     sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE deleted_at IS NULL ORDER BY created_at, id").fetch_all(ex).await.map_err(Into::into)
 }
 
 /// Ids of every organization, deleted ones included (their audit logs remain).
+#[tracing::instrument(skip_all)]
 pub async fn list_all_organization_ids(ex: impl AnyExecutor<'_>) -> StoreResult<Vec<OrgId>> {
     sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at, id")
         .fetch_all(ex)
@@ -48,6 +51,7 @@ pub async fn list_all_organization_ids(ex: impl AnyExecutor<'_>) -> StoreResult<
 }
 
 /// Finds a user by normalized email, creating it if absent; returns the id.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> StoreResult<UserId> {
     sqlx::query("INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
         .bind(id)
@@ -62,6 +66,7 @@ pub async fn upsert_user(tx: &mut Tx, id: &str, email: &str, now: i64) -> StoreR
         .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(id = %id, org_id = %org_id, user_id = %user_id))]
 pub async fn insert_membership(
     tx: &mut Tx,
     id: &str,
@@ -84,6 +89,7 @@ pub async fn insert_membership(
 }
 
 /// Instance-wide counts for the status page: agents, tools, pending requests, audit rows.
+#[tracing::instrument(skip_all)]
 pub async fn count_instance(ex: impl AnyExecutor<'_>) -> StoreResult<(i64, i64, i64, i64)> {
     sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM tools), \
@@ -96,6 +102,7 @@ pub async fn count_instance(ex: impl AnyExecutor<'_>) -> StoreResult<(i64, i64, 
 
 /// One organization's figures for the overview: agents, tools, pending requests, pending
 /// tool and guide suggestions, live grants.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn count_org(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,

@@ -55,6 +55,7 @@ pub struct NewRequest<'a> {
 }
 
 /// Inserts a pending request. A unique violation means a live request already exists.
+#[tracing::instrument(skip_all)]
 pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO access_requests (id, organization_id, agent_id, tool_id, status, reason, origin, suggestion_id, \
@@ -74,6 +75,7 @@ pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> Stor
     .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn find_request(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -90,6 +92,7 @@ pub async fn find_request(
 }
 
 /// The current request of an agent for each tool it ever asked for (see [`current_first`]).
+#[tracing::instrument(skip_all, fields(agent_id = %agent_id))]
 pub async fn latest_requests_for_agent(
     ex: impl AnyExecutor<'_>,
     agent_id: &AgentId,
@@ -155,6 +158,7 @@ fn current_first() -> String {
 }
 
 /// The current request of one agent for one tool (see [`current_first`]).
+#[tracing::instrument(skip_all, fields(agent_id = %agent_id, tool_id = %tool_id))]
 pub async fn latest_request(
     ex: impl AnyExecutor<'_>,
     agent_id: &AgentId,
@@ -174,6 +178,7 @@ pub async fn latest_request(
 /// Requests of an organization, newest first, optionally filtered by status. Two query texts,
 /// so that the status filter walks the (organization, status, id) index newest-first instead of
 /// scanning the organization's history (`$2 IS NULL OR …` would defeat the index).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_requests(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -216,6 +221,7 @@ pub struct Decision<'a> {
 
 /// Applies a decision; returns false when the request was no longer in `from` (a race).
 /// Leaving a live state wipes the per-agent secret.
+#[tracing::instrument(skip_all)]
 pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE access_requests SET status = $3, decided_by = $4, decided_at = $5, decision_note = $6, \
@@ -237,6 +243,7 @@ pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> StoreRes
 }
 
 /// Marks an approved grant whose time ran out as expired, so a new request can be made.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn expire_request(tx: &mut Tx, id: &RequestId, now: i64) -> StoreResult<()> {
     sqlx::query(
         "UPDATE access_requests SET status = 'expired', credential_blob = NULL, updated_at = $2 \
@@ -251,6 +258,7 @@ pub async fn expire_request(tx: &mut Tx, id: &RequestId, now: i64) -> StoreResul
 }
 
 /// Counts what deleting a tool would end: (live grants, pending requests).
+#[tracing::instrument(skip_all, fields(tool_id = %tool_id))]
 pub async fn count_live_for_tool(
     ex: impl AnyExecutor<'_>,
     tool_id: &ToolId,
@@ -269,6 +277,7 @@ pub async fn count_live_for_tool(
 }
 
 /// Whether the agent has any request for the tool in one of `statuses`.
+#[tracing::instrument(skip_all, fields(agent_id = %agent_id, tool_id = %tool_id))]
 pub async fn agent_has_request_in(
     ex: impl AnyExecutor<'_>,
     agent_id: &AgentId,
@@ -308,6 +317,7 @@ pub struct VendRow {
     pub expires_at: Option<i64>,
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, agent_id = %agent_id, tool_id = %tool_id))]
 pub async fn find_vend_row(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -348,6 +358,7 @@ pub struct GuardRow {
 /// Request ids per guard query: fixed, so the statement is prepared once.
 const GUARD_IDS_PER_QUERY: usize = 16;
 
+#[tracing::instrument(skip_all)]
 pub async fn find_guard_rows(
     tx: &mut Tx,
     request_ids: &[&RequestId],
@@ -374,6 +385,7 @@ pub async fn find_guard_rows(
 }
 
 /// Replaces the per-agent secret of an approved grant; false when it is no longer approved.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update_grant_credential(
     tx: &mut Tx,
     id: &RequestId,
@@ -395,6 +407,7 @@ pub async fn update_grant_credential(
 }
 
 /// Records one reviewer's approval; false when this reviewer already approved.
+#[tracing::instrument(skip_all, fields(request_id = %request_id, org_id = %org_id, voter_id = %voter_id))]
 pub async fn insert_vote(
     tx: &mut Tx,
     request_id: &RequestId,
@@ -418,6 +431,7 @@ pub async fn insert_vote(
 }
 
 /// Who approved a request so far, in order.
+#[tracing::instrument(skip_all, fields(request_id = %request_id))]
 pub async fn list_votes(
     ex: impl AnyExecutor<'_>,
     request_id: &RequestId,
@@ -430,6 +444,7 @@ pub async fn list_votes(
 }
 
 /// Approvals recorded on the organization's pending requests: (request id, approver).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn pending_votes(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -446,6 +461,7 @@ pub async fn pending_votes(
 
 /// Withdraws a member's approvals from pending requests (they were removed or can no longer
 /// decide), so their vote cannot complete a quorum later.
+#[tracing::instrument(skip_all, fields(org_id = %org_id, voter_id = %voter_id))]
 pub async fn withdraw_pending_votes(
     tx: &mut Tx,
     org_id: &OrgId,

@@ -25,6 +25,7 @@ pub struct ToolSuggestionRow {
 const TS_COLUMNS: &str = "id, organization_id, name, normalized_name, url, domain, status, dismissed_until, \
                           dismissal_reason, converted_tool_id, created_at, updated_at";
 
+#[tracing::instrument(skip_all)]
 pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> StoreResult<()> {
     sqlx::query(&format!("INSERT INTO tool_suggestions ({TS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
         .bind(&row.id)
@@ -44,6 +45,7 @@ pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> Sto
         .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn find_tool_suggestion(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -61,6 +63,7 @@ pub async fn find_tool_suggestion(
 
 /// Open (pending or dismissed) suggestions whose identity matches: same domain when both
 /// sides have one, otherwise the same normalized name. Newest activity first.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn find_open_tool_suggestions_matching(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -82,6 +85,7 @@ pub async fn find_open_tool_suggestions_matching(
 
 /// Pending suggestions that a tool with this identity resolves (same identity rule as
 /// [`find_open_tool_suggestions_matching`]).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn find_pending_tool_suggestions_for_tool(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -101,6 +105,7 @@ pub async fn find_pending_tool_suggestions_for_tool(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_tool_suggestions(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -117,6 +122,7 @@ pub async fn list_tool_suggestions(
 }
 
 /// Reopens or refreshes a suggestion as pending; may adopt a URL when it had none.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn reopen_tool_suggestion(
     tx: &mut Tx,
     id: &str,
@@ -143,6 +149,7 @@ pub async fn reopen_tool_suggestion(
     clippy::too_many_arguments,
     reason = "one UPDATE of a row's decision columns; a struct would only rename them"
 )]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn close_tool_suggestion(
     tx: &mut Tx,
     id: &str,
@@ -208,6 +215,7 @@ pub struct Backing<'a> {
 }
 
 /// Adds a supporter or refreshes its reason; returns true when the agent is new to it.
+#[tracing::instrument(skip_all)]
 pub async fn upsert_supporter(
     tx: &mut Tx,
     table: SupporterTable,
@@ -248,6 +256,7 @@ pub async fn upsert_supporter(
     Ok(true)
 }
 
+#[tracing::instrument(skip_all, fields(suggestion_id = %suggestion_id))]
 pub async fn delete_supporters(
     tx: &mut Tx,
     table: SupporterTable,
@@ -265,6 +274,7 @@ pub async fn delete_supporters(
 }
 
 /// Supporters of the given suggestions, most recent first.
+#[tracing::instrument(skip_all)]
 pub async fn list_supporters(
     ex: impl AnyExecutor<'_>,
     table: SupporterTable,
@@ -304,6 +314,7 @@ pub struct GuideSuggestionRow {
 const GS_SELECT: &str = "SELECT g.id, g.organization_id, g.tool_id, t.name AS tool_name, g.base_version, g.learned, \
      g.normalized_learned, g.status, g.dismissal_reason, g.created_at FROM guide_suggestions g JOIN tools t ON t.id = g.tool_id";
 
+#[tracing::instrument(skip_all)]
 pub async fn insert_guide_suggestion(
     tx: &mut Tx,
     row: &GuideSuggestionRow,
@@ -325,6 +336,7 @@ pub async fn insert_guide_suggestion(
     .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn find_guide_suggestion(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -340,6 +352,7 @@ pub async fn find_guide_suggestion(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(tool_id = %tool_id))]
 pub async fn find_guide_suggestion_by_identity(
     ex: impl AnyExecutor<'_>,
     tool_id: &ToolId,
@@ -358,6 +371,7 @@ pub async fn find_guide_suggestion_by_identity(
 }
 
 /// An accepted suggestion of the same fact for the tool, whatever guide version it was for.
+#[tracing::instrument(skip_all, fields(tool_id = %tool_id))]
 pub async fn find_accepted_guide_fact(
     ex: impl AnyExecutor<'_>,
     tool_id: &ToolId,
@@ -373,6 +387,7 @@ pub async fn find_accepted_guide_fact(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_guide_suggestions(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -389,6 +404,7 @@ pub async fn list_guide_suggestions(
 }
 
 /// Closes a pending guide suggestion; returns false if it was no longer pending.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn close_guide_suggestion(
     tx: &mut Tx,
     id: &str,

@@ -64,6 +64,7 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn find_tool(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -79,6 +80,7 @@ pub async fn find_tool(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult<Vec<ToolRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
@@ -91,6 +93,7 @@ pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult
 
 /// Tools whose identity matches a suggestion: the same domain when both have one, otherwise
 /// the same normalized name (so a catalog tool without a URL is still found by name).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn find_tools_matching(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -110,6 +113,7 @@ pub async fn find_tools_matching(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn config_key_taken(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
@@ -125,6 +129,7 @@ pub async fn config_key_taken(
     Ok(n > 0)
 }
 
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update_tool_credential(
     tx: &mut Tx,
     id: &ToolId,
@@ -147,6 +152,7 @@ pub async fn update_tool_credential(
     .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update_tool_guide(
     tx: &mut Tx,
     id: &ToolId,
@@ -173,6 +179,7 @@ pub struct ToolDetails<'a> {
     pub domain: Option<&'a str>,
 }
 
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update_tool_details(
     tx: &mut Tx,
     id: &ToolId,
@@ -195,6 +202,7 @@ pub async fn update_tool_details(
     .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn delete_tool(tx: &mut Tx, id: &ToolId) -> StoreResult<()> {
     sqlx::query("DELETE FROM tools WHERE id = $1")
         .bind(id)
@@ -216,6 +224,7 @@ pub struct GuideVersionRow {
     pub created_at: i64,
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn insert_guide_version(
     tx: &mut Tx,
     org_id: &OrgId,
@@ -238,6 +247,7 @@ pub async fn insert_guide_version(
     .map(|_| ()).map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(tool_id = %tool_id))]
 pub async fn list_guide_versions(
     ex: impl AnyExecutor<'_>,
     tool_id: &ToolId,
@@ -252,6 +262,7 @@ pub async fn list_guide_versions(
     .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(tool_id = %tool_id))]
 pub async fn find_guide_version(
     ex: impl AnyExecutor<'_>,
     tool_id: &ToolId,
@@ -269,6 +280,7 @@ pub async fn find_guide_version(
 }
 
 /// Sets how many distinct reviewers must approve requests for a tool.
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn set_approvals_required(
     tx: &mut Tx,
     org_id: &OrgId,
