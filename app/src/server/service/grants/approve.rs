@@ -4,7 +4,8 @@
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::{credential_slot, decide_in, load, request_not_found, view};
+use super::decide::decide_in;
+use super::{credential_slot, load, request_not_found, view};
 use crate::model::{AccessRequestView, AgentStatus, CredentialMode, OrgId, RequestStatus};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;

@@ -4,53 +4,28 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::actor::{AdminCtx, Permission};
+use super::new_id;
 use super::validate::{Check, limits};
-use super::{is_uuid, new_id, normalize, suggestions};
-use crate::model::{AuthType, CredentialMode, OrgId, ToolCreated, ToolId, ToolView};
+use crate::model::{CredentialMode, ToolId, ToolView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::events::EventKind;
 use crate::server::store::{
-    self, Tx,
+    self,
     tools::{GuideVersionRow, ToolRow},
 };
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
+mod create;
+mod details;
 mod guide;
 
+pub use create::{NewTool, create};
+pub(crate) use create::{PreparedTool, insert_in, prepare};
+pub use details::update_details;
+pub(crate) use details::{Details, check_details, details_in};
 pub(crate) use guide::{check_guide, save_guide};
 pub use guide::{guide_history, restore_guide, update_guide};
-
-/// Input for creating a tool.
-pub struct NewTool {
-    pub name: String,
-    pub description: String,
-    pub url: Option<String>,
-    pub auth_type: AuthType,
-    pub credential_mode: CredentialMode,
-    pub credential: Option<SecretString>,
-    pub credential_expires_at: Option<i64>,
-    pub instructions: String,
-    /// The suggestion this tool answers (its backers get pending requests).
-    pub source_suggestion_id: Option<String>,
-}
-
-impl NewTool {
-    /// An API-key tool with one shared secret and an empty guide.
-    pub fn shared(name: &str, description: &str, secret: &str) -> Self {
-        NewTool {
-            name: name.to_owned(),
-            description: description.to_owned(),
-            url: None,
-            auth_type: AuthType::ApiKey,
-            credential_mode: CredentialMode::Shared,
-            credential: Some(SecretString::from(secret.to_owned())),
-            credential_expires_at: None,
-            instructions: String::new(),
-            source_suggestion_id: None,
-        }
-    }
-}
 
 /// The slot a tool's shared secret is sealed into.
 pub fn credential_slot<'a>(org_id: &'a str, tool_id: &'a str) -> Slot<'a> {
@@ -108,183 +83,6 @@ fn check_secret(check: &mut Check, field: &str, secret: &SecretString) {
     }
 }
 
-/// Creates a tool; pending suggestions with the same identity are resolved and their
-/// backers get pending requests, all in one transaction.
-pub async fn create(svc: &Services, ctx: &AdminCtx, input: NewTool) -> ServiceResult<ToolCreated> {
-    let prepared = prepare(svc, ctx, input).await?;
-    let mut tx = svc.store.begin().await?;
-    let mut entries = Vec::new();
-    let (row, outcome) = insert_in(&mut tx, ctx, prepared, &mut entries).await?;
-    audit::append(&mut tx, svc.store.heads(), &entries).await?;
-    tx.commit().await?;
-    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
-    if !outcome.opened.is_empty() {
-        svc.events.publish(&ctx.org_id, EventKind::RequestChanged);
-    }
-    Ok(ToolCreated {
-        tool: view(row),
-        resolved_suggestions: outcome.resolved.into_iter().map(Into::into).collect(),
-        opened_requests: outcome.opened,
-    })
-}
-
-/// A new tool that passed validation, its secret already sealed: ready to be written.
-pub(crate) struct PreparedTool {
-    row: ToolRow,
-    source_suggestion_id: Option<String>,
-}
-
-/// Validates a new tool and seals its secret, before any transaction is open.
-pub(crate) async fn prepare(
-    svc: &Services,
-    ctx: &AdminCtx,
-    input: NewTool,
-) -> ServiceResult<PreparedTool> {
-    ctx.require(Permission::ManageTools)?;
-    let mut check = Check::new();
-    let name = check.text("name", &input.name, limits::NAME, false);
-    let description = check
-        .optional(
-            "description",
-            Some(&input.description),
-            limits::DESCRIPTION,
-            true,
-        )
-        .unwrap_or_default();
-    let instructions = check
-        .optional(
-            "instructions",
-            Some(&input.instructions),
-            limits::INSTRUCTIONS,
-            true,
-        )
-        .unwrap_or_default();
-    let url = match input.url.as_deref().map(normalize::url).transpose() {
-        Ok(u) => u.flatten(),
-        Err(message) => {
-            check.fail("url", message);
-            None
-        }
-    };
-    if input
-        .url
-        .as_deref()
-        .is_some_and(|u| u.chars().count() > limits::URL)
-    {
-        check.fail("url", format!("must be at most {} characters", limits::URL));
-    }
-    if let Some(secret) = &input.credential {
-        if input.credential_mode == CredentialMode::PerAgent {
-            check.fail(
-                "credential",
-                "per-agent tools take their secret when each request is approved",
-            );
-        } else {
-            check_secret(&mut check, "credential", secret);
-        }
-    }
-    if let Some(id) = &input.source_suggestion_id
-        && !is_uuid(id)
-    {
-        check.fail("source_suggestion_id", "must be a suggestion id");
-    }
-    check.finish("Fix the listed fields and try again.")?;
-
-    let now = clock::now_ms();
-    let tool_id = ToolId::generate();
-    let blob = match &input.credential {
-        Some(secret) => {
-            Some(super::keys::seal(svc, credential_slot(&ctx.org_id, &tool_id), secret).await?)
-        }
-        None => None,
-    };
-    let row = ToolRow {
-        id: tool_id,
-        organization_id: ctx.org_id.clone(),
-        config_key: String::new(),
-        normalized_name: normalize::name(&name),
-        name,
-        description,
-        domain: url.as_ref().map(|u| u.domain.clone()),
-        url: url.map(|u| u.url),
-        auth_type: input.auth_type,
-        credential_mode: input.credential_mode,
-        credential_version: i64::from(blob.is_some()),
-        credential_rotated_at: blob.as_ref().map(|_| now),
-        credential_blob: blob,
-        credential_expires_at: input.credential_expires_at,
-        instructions_version: 1,
-        instructions,
-        created_by: ctx.actor.label.clone(),
-        created_at: now,
-        updated_at: now,
-        approvals_required: 1,
-    };
-    Ok(PreparedTool {
-        row,
-        source_suggestion_id: input.source_suggestion_id,
-    })
-}
-
-/// Writes a prepared tool inside `tx`: the row, its first guide version, and the suggestions it
-/// answers (their backers get pending requests). Adds its audit entries to `entries`.
-pub(crate) async fn insert_in(
-    tx: &mut Tx,
-    ctx: &AdminCtx,
-    prepared: PreparedTool,
-    entries: &mut Vec<AuditEntry>,
-) -> ServiceResult<(ToolRow, suggestions::Resolution)> {
-    let PreparedTool {
-        mut row,
-        source_suggestion_id,
-    } = prepared;
-    row.config_key = unique_config_key(tx, &ctx.org_id, &row.name).await?;
-    store::tools::insert_tool(tx, &row).await?;
-    store::tools::insert_guide_version(
-        tx,
-        &ctx.org_id,
-        &guide_row(
-            &row.id,
-            1,
-            &row.instructions,
-            "tool_create",
-            ctx,
-            row.created_at,
-        ),
-    )
-    .await?;
-    entries.push(
-        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.created")
-            .target("tool", &row.id)
-            .tool(&row.id)
-            .meta(json!({
-                "name": row.name, "auth_type": row.auth_type, "credential_mode": row.credential_mode,
-                "credential_configured": row.credential_blob.is_some(), "url": row.url,
-            })),
-    );
-    let mut outcome = suggestions::resolve_for_tool(
-        tx,
-        ctx,
-        &row,
-        source_suggestion_id.as_deref(),
-        row.created_at,
-    )
-    .await?;
-    entries.append(&mut outcome.audit);
-    Ok((row, outcome))
-}
-
-async fn unique_config_key(tx: &mut Tx, org_id: &OrgId, name: &str) -> ServiceResult<String> {
-    let base = normalize::slug(name);
-    let mut key = base.clone();
-    let mut n = 2;
-    while store::tools::config_key_taken(&mut **tx, org_id, &key).await? {
-        key = format!("{base}-{n}");
-        n += 1;
-    }
-    Ok(key)
-}
-
 fn guide_row(
     tool_id: &ToolId,
     version: i64,
@@ -302,101 +100,6 @@ fn guide_row(
         created_by: ctx.actor.label.clone(),
         created_at: now,
     }
-}
-
-/// Renames a tool or changes its description or URL. The secret, mode and guide are untouched.
-pub async fn update_details(
-    svc: &Services,
-    ctx: &AdminCtx,
-    id: &str,
-    name: &str,
-    description: &str,
-    url: &str,
-) -> ServiceResult<ToolView> {
-    ctx.require(Permission::ManageTools)?;
-    let mut row = load(svc, ctx, id).await?;
-    let details = check_details(name, description, url)?;
-    let mut tx = svc.store.begin().await?;
-    let mut entries = Vec::new();
-    details_in(&mut tx, ctx, &mut row, details, &mut entries).await?;
-    audit::append(&mut tx, svc.store.heads(), &entries).await?;
-    tx.commit().await?;
-    // Fetch plans carry the tool's name: drop them so the next fetch reads the new one.
-    svc.vend_cache.clear();
-    svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
-    get(svc, ctx, &row.id).await
-}
-
-/// A tool's name, description and URL after validation.
-pub(crate) struct Details {
-    name: String,
-    description: String,
-    url: Option<normalize::NormalUrl>,
-}
-
-/// Validates new details for a tool, before any transaction is open.
-pub(crate) fn check_details(name: &str, description: &str, url: &str) -> ServiceResult<Details> {
-    let mut check = Check::new();
-    let name = check.text("name", name, limits::NAME, false);
-    let description = check
-        .optional("description", Some(description), limits::DESCRIPTION, true)
-        .unwrap_or_default();
-    let url = Some(url.trim()).filter(|u| !u.is_empty());
-    if url.is_some_and(|u| u.chars().count() > limits::URL) {
-        check.fail("url", format!("must be at most {} characters", limits::URL));
-    }
-    let url = match url.map(normalize::url).transpose() {
-        Ok(u) => u.flatten(),
-        Err(message) => {
-            check.fail("url", message);
-            None
-        }
-    };
-    check.finish("Fix the listed fields and try again.")?;
-    Ok(Details {
-        name,
-        description,
-        url,
-    })
-}
-
-/// Writes new details of `row` inside `tx` and into `row`; adds the audit entry to `entries`.
-pub(crate) async fn details_in(
-    tx: &mut Tx,
-    ctx: &AdminCtx,
-    row: &mut ToolRow,
-    details: Details,
-    entries: &mut Vec<AuditEntry>,
-) -> ServiceResult<()> {
-    let Details {
-        name,
-        description,
-        url,
-    } = details;
-    let normalized = normalize::name(&name);
-    let update = store::tools::ToolDetails {
-        name: &name,
-        normalized_name: &normalized,
-        description: &description,
-        url: url.as_ref().map(|u| u.url.as_str()),
-        domain: url.as_ref().map(|u| u.domain.as_str()),
-    };
-    store::tools::update_tool_details(tx, &row.id, &update, clock::now_ms()).await?;
-    entries.push(
-        AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.updated")
-            .target("tool", &row.id)
-            .tool(&row.id)
-            .meta(json!({
-                "from": { "name": row.name, "description": row.description, "url": row.url },
-                "to": { "name": update.name, "description": update.description, "url": update.url },
-            })),
-    );
-    row.normalized_name = normalized;
-    row.description = description;
-    row.domain = url.as_ref().map(|u| u.domain.clone());
-    row.url = url.map(|u| u.url);
-    row.name = name;
-    Ok(())
 }
 
 /// Every tool of the organization, newest first. Never includes a secret.

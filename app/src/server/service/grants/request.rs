@@ -1,0 +1,119 @@
+//! An agent asks for access to a catalog tool: one pending request, never a duplicate of a live one.
+
+use super::tool_not_found;
+use crate::model::{
+    AlertEvent, ErrorBody, RequestAccessBody, RequestCreated, RequestOrigin, RequestStatus, ToolId,
+};
+use crate::server::audit::{self, AuditEntry};
+use crate::server::events::EventKind;
+use crate::server::notify::{self, Alert};
+use crate::server::service::actor::AgentCtx;
+use crate::server::service::new_id;
+use crate::server::service::validate::{Check, limits};
+use crate::server::store::{self, StoreError, requests::NewRequest};
+use crate::server::{ServiceError, ServiceResult, Services, clock};
+use serde_json::json;
+
+/// Validates a request body; run before any quota is spent.
+pub fn validate_request(body: &RequestAccessBody) -> ServiceResult<String> {
+    let mut check = Check::new();
+    let reason = check.text("reason", &body.reason, limits::REASON, true);
+    check.finish(
+        "Explain in 5–500 characters why you need this tool; GET this URL for the schema.",
+    )?;
+    Ok(reason)
+}
+
+/// An agent asks for access to a catalog tool.
+pub async fn request_access(
+    svc: &Services,
+    agent: &AgentCtx,
+    tool_id: &str,
+    body: &RequestAccessBody,
+) -> ServiceResult<RequestCreated> {
+    let reason = validate_request(body)?;
+    let tool_id = &ToolId::parse(tool_id).ok_or_else(tool_not_found)?;
+    let now = clock::now_ms();
+    let mut tx = svc.store.begin().await?;
+    let tool = store::tools::find_tool(&mut *tx, &agent.org_id, tool_id)
+        .await?
+        .ok_or_else(tool_not_found)?;
+    if let Some(latest) =
+        store::requests::latest_request(&mut *tx, &agent.agent_id, tool_id).await?
+    {
+        match latest.status {
+            RequestStatus::Pending => {
+                return Err(ServiceError::Conflict(
+                    ErrorBody::new("You already have a pending request for this tool.")
+                        .hint("Wait for a human to decide; poll GET /api/tools for your_access.")
+                        .with("request_id", latest.id),
+                ));
+            }
+            RequestStatus::Approved if latest.is_live_grant(now) => {
+                return Err(ServiceError::Conflict(
+                    ErrorBody::new("You already have access to this tool.")
+                        .hint(format!(
+                            "Fetch it with GET /api/tools/{tool_id}/credentials."
+                        ))
+                        .with("request_id", latest.id),
+                ));
+            }
+            RequestStatus::Approved => {
+                store::requests::expire_request(&mut tx, &latest.id, now).await?
+            }
+            _ => {}
+        }
+    }
+    let id = new_id();
+    let new = NewRequest {
+        id: &id,
+        org_id: &agent.org_id,
+        agent_id: &agent.agent_id,
+        tool_id,
+        reason: &reason,
+        origin: RequestOrigin::Agent,
+        suggestion_id: None,
+    };
+    match store::requests::insert_request(&mut tx, &new, now).await {
+        Err(StoreError::Unique) => {
+            return Err(ServiceError::conflict(
+                "You already have a pending request for this tool.",
+                "Wait for a human to decide.",
+            ));
+        }
+        inserted => inserted?,
+    }
+    let entry = AuditEntry::new(
+        &agent.org_id,
+        &agent.actor(),
+        &agent.meta,
+        "grant.requested",
+    )
+    .target("access_request", &id)
+    .agent(&agent.agent_id)
+    .tool(tool_id)
+    .meta(json!({ "tool_name": tool.name, "reason": reason }));
+    audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    let alert = Alert::new(
+        AlertEvent::AccessRequested,
+        &agent.agent_name,
+        &tool.name,
+        &reason,
+        svc.link("/inbox"),
+        now,
+    );
+    let queued = notify::enqueue(&mut tx, &agent.org_id, alert).await?;
+    tx.commit().await?;
+    svc.events.publish(&agent.org_id, EventKind::RequestChanged);
+    if queued > 0 {
+        svc.notifier.wake();
+    }
+    Ok(RequestCreated {
+        request_id: id,
+        status: RequestStatus::Pending,
+        message: format!(
+            "Access to {} requested. A human will review it; poll GET /api/tools for the decision.",
+            tool.name
+        ),
+    })
+}
