@@ -342,7 +342,7 @@ pub async fn change_role(
     keep_an_owner(&mut tx, &ctx.org_id, &member).await?;
     store::members::set_role(&mut tx, &ctx.org_id, user_id, role).await?;
     if !role.can_decide() {
-        store::requests::withdraw_pending_votes(&mut tx, &ctx.org_id, user_id).await?;
+        store::votes::withdraw_pending_votes(&mut tx, &ctx.org_id, user_id).await?;
     }
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "member.role_changed")
         .target("user", user_id)
@@ -378,7 +378,7 @@ async fn end_membership(
     store::members::delete_membership(&mut tx, &ctx.org_id, user_id).await?;
     // What they could do ends with them: sessions, approvals on pending requests, queued mail.
     let ended = store::members::delete_user_sessions(&mut tx, user_id).await?;
-    store::requests::withdraw_pending_votes(&mut tx, &ctx.org_id, user_id).await?;
+    store::votes::withdraw_pending_votes(&mut tx, &ctx.org_id, user_id).await?;
     store::notify::dead_letter_recipient(&mut tx, &ctx.org_id, &member.email).await?;
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
         .target("user", user_id)

@@ -25,7 +25,7 @@ use crate::server::audit::{AuditEntry, CommitError, CommitGuard};
 use crate::server::events::EventKind;
 use crate::server::store::{
     self, StoreResult, Tx,
-    requests::{GuardRow, VendRow},
+    vend::{GuardRow, VendRow},
 };
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
@@ -76,7 +76,7 @@ impl VendGuard {
 impl CommitGuard for VendGuard {
     async fn check_all(guards: &[&Self], tx: &mut Tx, now: i64) -> StoreResult<Vec<bool>> {
         let ids: Vec<&RequestId> = guards.iter().map(|g| &g.request_id).collect();
-        let rows = store::requests::find_guard_rows(tx, &ids).await?;
+        let rows = store::vend::find_guard_rows(tx, &ids).await?;
         Ok(guards
             .iter()
             .map(|g| rows.iter().any(|row| g.holds(row, now)))
@@ -225,7 +225,7 @@ pub async fn fetch(
 
 async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &ToolId) -> ServiceResult<VendPlan> {
     let row =
-        store::requests::find_vend_row(svc.store.reader(), &agent.org_id, &agent.agent_id, tool_id)
+        store::vend::find_vend_row(svc.store.reader(), &agent.org_id, &agent.agent_id, tool_id)
             .await?
             .ok_or_else(not_found)?;
     let now = clock::now_ms();

@@ -17,6 +17,8 @@ pub mod orgs;
 pub mod requests;
 pub mod suggestions;
 pub mod tools;
+pub mod vend;
+pub mod votes;
 
 use std::path::Path;
 use std::time::Duration;

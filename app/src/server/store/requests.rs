@@ -1,8 +1,8 @@
 //! Access requests (which become grants when approved). History is kept: one row per request.
 
 use crate::model::{
-    Access, AgentId, AgentStatus, AuthType, CredentialMode, OrgId, RequestId, RequestOrigin,
-    RequestStatus, SuggestionId, ToolId, UserId,
+    Access, AgentId, CredentialMode, OrgId, RequestId, RequestOrigin, RequestStatus, SuggestionId,
+    ToolId,
 };
 use sqlx::{AnyExecutor, FromRow};
 
@@ -153,7 +153,7 @@ fn live(t: &str) -> String {
 /// ORDER BY putting the current request of an agent for a tool (alias `r`) first: the live one
 /// (there is at most one), else the newest. Not simply the highest id: ids are UUID v7, ordered
 /// by the clock of the instance that made them, and instances' clocks may disagree by a little.
-fn current_first() -> String {
+pub(super) fn current_first() -> String {
     format!("{} DESC, r.id DESC", live("r"))
 }
 
@@ -297,93 +297,6 @@ pub async fn agent_has_request_in(
     Ok(query.fetch_one(ex).await? > 0)
 }
 
-/// What the credential path needs, read in one round trip: the newest request of the agent
-/// for the tool plus the tool's current secret and guide.
-#[derive(Clone, Debug, FromRow)]
-pub struct VendRow {
-    pub tool_id: ToolId,
-    pub tool_name: String,
-    pub auth_type: AuthType,
-    pub credential_mode: CredentialMode,
-    pub tool_blob: Option<String>,
-    pub tool_credential_version: i64,
-    pub instructions: String,
-    pub instructions_version: i64,
-    pub request_id: Option<RequestId>,
-    pub status: Option<RequestStatus>,
-    pub decision_note: Option<String>,
-    pub grant_blob: Option<String>,
-    pub grant_credential_version: Option<i64>,
-    pub expires_at: Option<i64>,
-}
-
-#[tracing::instrument(skip_all, fields(org_id = %org_id, agent_id = %agent_id, tool_id = %tool_id))]
-pub async fn find_vend_row(
-    ex: impl AnyExecutor<'_>,
-    org_id: &OrgId,
-    agent_id: &AgentId,
-    tool_id: &ToolId,
-) -> StoreResult<Option<VendRow>> {
-    sqlx::query_as(&format!(
-        "SELECT t.id AS tool_id, t.name AS tool_name, t.auth_type, t.credential_mode, t.credential_blob AS tool_blob, \
-         t.credential_version AS tool_credential_version, t.instructions, t.instructions_version, \
-         r.id AS request_id, r.status, r.decision_note, r.credential_blob AS grant_blob, \
-         r.credential_version AS grant_credential_version, r.expires_at \
-         FROM tools t LEFT JOIN access_requests r ON r.id = (SELECT r.id FROM access_requests r \
-         WHERE r.agent_id = $2 AND r.tool_id = t.id ORDER BY {current} LIMIT 1) \
-         WHERE t.organization_id = $1 AND t.id = $3",
-        current = current_first(),
-    ))
-    .bind(org_id)
-    .bind(agent_id)
-    .bind(tool_id)
-    .fetch_optional(ex)
-    .await
-    .map_err(Into::into)
-}
-
-/// The state a vend guard re-checks inside the audit transaction.
-#[derive(Clone, Debug, FromRow)]
-pub struct GuardRow {
-    pub request_id: RequestId,
-    pub status: RequestStatus,
-    pub expires_at: Option<i64>,
-    pub grant_credential_version: i64,
-    pub agent_status: AgentStatus,
-    pub key_hash: String,
-    pub tool_credential_version: i64,
-    pub instructions_version: i64,
-}
-
-/// Request ids per guard query: fixed, so the statement is prepared once.
-const GUARD_IDS_PER_QUERY: usize = 16;
-
-#[tracing::instrument(skip_all)]
-pub async fn find_guard_rows(
-    tx: &mut Tx,
-    request_ids: &[&RequestId],
-) -> StoreResult<Vec<GuardRow>> {
-    let mut ids: Vec<&RequestId> = request_ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    let sql = format!(
-        "SELECT r.id AS request_id, r.status, r.expires_at, r.credential_version AS grant_credential_version, \
-         a.status AS agent_status, a.key_hash, t.credential_version AS tool_credential_version, t.instructions_version \
-         FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id WHERE r.id IN ({})",
-        super::placeholders(1, GUARD_IDS_PER_QUERY)
-    );
-    let mut rows = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(GUARD_IDS_PER_QUERY) {
-        // Padding with a repeated id keeps one statement text, so it is prepared once and cached.
-        let mut query = sqlx::query_as::<_, GuardRow>(&sql);
-        for i in 0..GUARD_IDS_PER_QUERY {
-            query = query.bind(chunk[i.min(chunk.len() - 1)]);
-        }
-        rows.extend(query.fetch_all(&mut **tx).await?);
-    }
-    Ok(rows)
-}
-
 /// Replaces the per-agent secret of an approved grant; false when it is no longer approved.
 #[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update_grant_credential(
@@ -404,76 +317,4 @@ pub async fn update_grant_credential(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Records one reviewer's approval; false when this reviewer already approved.
-#[tracing::instrument(skip_all, fields(request_id = %request_id, org_id = %org_id, voter_id = %voter_id))]
-pub async fn insert_vote(
-    tx: &mut Tx,
-    request_id: &RequestId,
-    org_id: &OrgId,
-    voter_id: &UserId,
-    voter_label: &str,
-    now: i64,
-) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "INSERT INTO request_votes (request_id, organization_id, voter_id, voter_label, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (request_id, voter_id) DO NOTHING",
-    )
-    .bind(request_id)
-    .bind(org_id)
-    .bind(voter_id)
-    .bind(voter_label)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Who approved a request so far, in order.
-#[tracing::instrument(skip_all, fields(request_id = %request_id))]
-pub async fn list_votes(
-    ex: impl AnyExecutor<'_>,
-    request_id: &RequestId,
-) -> StoreResult<Vec<String>> {
-    sqlx::query_scalar("SELECT voter_label FROM request_votes WHERE request_id = $1 ORDER BY created_at, voter_label")
-        .bind(request_id)
-        .fetch_all(ex)
-        .await
-        .map_err(Into::into)
-}
-
-/// Approvals recorded on the organization's pending requests: (request id, approver).
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub async fn pending_votes(
-    ex: impl AnyExecutor<'_>,
-    org_id: &OrgId,
-) -> StoreResult<Vec<(String, String)>> {
-    sqlx::query_as(
-        "SELECT v.request_id, v.voter_label FROM request_votes v JOIN access_requests r ON r.id = v.request_id \
-         WHERE r.organization_id = $1 AND r.status = 'pending' ORDER BY v.created_at",
-    )
-    .bind(org_id)
-    .fetch_all(ex)
-    .await
-    .map_err(Into::into)
-}
-
-/// Withdraws a member's approvals from pending requests (they were removed or can no longer
-/// decide), so their vote cannot complete a quorum later.
-#[tracing::instrument(skip_all, fields(org_id = %org_id, voter_id = %voter_id))]
-pub async fn withdraw_pending_votes(
-    tx: &mut Tx,
-    org_id: &OrgId,
-    voter_id: &UserId,
-) -> StoreResult<u64> {
-    let done = sqlx::query(
-        "DELETE FROM request_votes WHERE organization_id = $1 AND voter_id = $2 \
-         AND request_id IN (SELECT id FROM access_requests WHERE organization_id = $1 AND status = 'pending')",
-    )
-    .bind(org_id)
-    .bind(voter_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected())
 }

@@ -26,7 +26,7 @@ pub(crate) async fn attach_votes(
     {
         return Ok(());
     }
-    let votes = store::requests::pending_votes(svc.store.reader(), org_id).await?;
+    let votes = store::votes::pending_votes(svc.store.reader(), org_id).await?;
     for v in views
         .iter_mut()
         .filter(|v| v.status == RequestStatus::Pending)
@@ -64,7 +64,7 @@ pub async fn approve(
     let per_agent = row.credential_mode == CredentialMode::PerAgent;
     let now = clock::now_ms();
     let required = row.approvals_required.max(1);
-    let earlier = store::requests::list_votes(svc.store.reader(), &row.id).await?;
+    let earlier = store::votes::list_votes(svc.store.reader(), &row.id).await?;
     if earlier.contains(&ctx.actor.label) {
         return Err(ServiceError::conflict(
             &format!(
@@ -131,7 +131,7 @@ pub async fn approve(
         _ => None,
     };
     let mut tx = svc.store.begin().await?;
-    if !store::requests::insert_vote(
+    if !store::votes::insert_vote(
         &mut tx,
         &row.id,
         &ctx.org_id,
@@ -154,7 +154,7 @@ pub async fn approve(
     if required > 1 && now_row.agent_created_by == ctx.actor.label {
         return Err(separation_of_duties());
     }
-    let approvers = store::requests::list_votes(&mut *tx, &row.id).await?;
+    let approvers = store::votes::list_votes(&mut *tx, &row.id).await?;
     let base = |action| {
         AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
             .target("access_request", &row.id)
