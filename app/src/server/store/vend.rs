@@ -1,11 +1,12 @@
 //! What the credential path reads: the plan of a fetch in one round trip, and the state its commit-time guard re-checks.
 
+use sqlx::{AnyExecutor, FromRow};
+
 use super::requests::current_first;
 use super::{StoreResult, Tx};
 use crate::model::{
     AgentId, AgentStatus, AuthType, CredentialMode, OrgId, RequestId, RequestStatus, ToolId,
 };
-use sqlx::{AnyExecutor, FromRow};
 
 /// What the credential path needs, read in one round trip: the newest request of the agent
 /// for the tool plus the tool's current secret and guide.

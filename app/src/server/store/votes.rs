@@ -1,8 +1,9 @@
 //! Reviewers' approvals of a request (quorum): one row per reviewer and request.
 
+use sqlx::AnyExecutor;
+
 use super::{StoreResult, Tx};
 use crate::model::{OrgId, RequestId, UserId};
-use sqlx::AnyExecutor;
 
 /// Records one reviewer's approval; false when this reviewer already approved.
 #[tracing::instrument(skip_all, fields(request_id = %request_id, org_id = %org_id, voter_id = %voter_id))]

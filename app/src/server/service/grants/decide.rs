@@ -1,5 +1,7 @@
 //! Denials and revocations, and the one path every decision takes: state change, audit row and decision notice in one transaction.
 
+use serde_json::json;
+
 use super::{load, request_not_found, view};
 use crate::model::{AccessRequestView, AlertEvent, RequestStatus};
 use crate::server::audit::{self, AuditEntry};
@@ -9,7 +11,6 @@ use crate::server::service::actor::{AdminCtx, Permission};
 use crate::server::service::validate::{Check, limits};
 use crate::server::store::{self, requests::Decision};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
-use serde_json::json;
 
 /// Denies a pending request; the reason goes back to the agent.
 pub async fn deny(

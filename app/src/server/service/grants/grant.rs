@@ -1,5 +1,8 @@
 //! Admin-side grants: giving an agent a tool without waiting for it to ask, and rotating the secret of a per-agent grant.
 
+use secrecy::SecretString;
+use serde_json::json;
+
 use super::approve::separation_of_duties;
 use super::{approve, credential_slot, load, request_not_found, tool_not_found, view};
 use crate::model::{
@@ -13,8 +16,6 @@ use crate::server::service::new_id;
 use crate::server::service::validate::{Check, limits};
 use crate::server::store::{self, StoreError, requests::NewRequest};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
-use secrecy::SecretString;
-use serde_json::json;
 
 /// Replaces the per-agent secret of an approved grant (rotation without re-approval).
 pub async fn set_grant_credential(

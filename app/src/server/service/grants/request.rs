@@ -1,5 +1,7 @@
 //! An agent asks for access to a catalog tool: one pending request, never a duplicate of a live one.
 
+use serde_json::json;
+
 use super::tool_not_found;
 use crate::model::{
     AlertEvent, ErrorBody, RequestAccessBody, RequestCreated, RequestOrigin, RequestStatus, ToolId,
@@ -12,7 +14,6 @@ use crate::server::service::new_id;
 use crate::server::service::validate::{Check, limits};
 use crate::server::store::{self, StoreError, requests::NewRequest};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
-use serde_json::json;
 
 /// Validates a request body; run before any quota is spent.
 pub fn validate_request(body: &RequestAccessBody) -> ServiceResult<String> {

@@ -1,5 +1,8 @@
 //! Adding a tool: validation and sealing first, then the writes, so that a catalog import can validate everything before its one transaction.
 
+use secrecy::SecretString;
+use serde_json::json;
+
 use super::{check_secret, credential_slot, guide_row, view};
 use crate::model::{AuthType, CredentialMode, OrgId, ToolCreated, ToolId};
 use crate::server::audit::{self, AuditEntry};
@@ -9,8 +12,6 @@ use crate::server::service::validate::{Check, limits};
 use crate::server::service::{is_uuid, normalize, suggestions};
 use crate::server::store::{self, Tx, tools::ToolRow};
 use crate::server::{ServiceResult, Services, clock};
-use secrecy::SecretString;
-use serde_json::json;
 
 /// Input for creating a tool.
 pub struct NewTool {

@@ -1,5 +1,7 @@
 //! A tool's name, description and URL: checked once, written inside the caller's transaction.
 
+use serde_json::json;
+
 use super::{get, load};
 use crate::model::ToolView;
 use crate::server::audit::{self, AuditEntry};
@@ -9,7 +11,6 @@ use crate::server::service::normalize;
 use crate::server::service::validate::{Check, limits};
 use crate::server::store::{self, Tx, tools::ToolRow};
 use crate::server::{ServiceResult, Services, clock};
-use serde_json::json;
 
 /// Renames a tool or changes its description or URL. The secret, mode and guide are untouched.
 pub async fn update_details(

@@ -2,27 +2,28 @@
 //! name) with a unique index behind the rule; several agents back one suggestion; a dismissal
 //! starts a 24 h cooldown; adding a matching tool opens pending requests for the backers.
 
-use std::collections::HashSet;
-
 use serde_json::json;
 
 use super::actor::{AdminCtx, AgentCtx, Permission};
 use super::validate::{Check, limits};
 use super::{new_id, normalize};
 use crate::model::{
-    AgentStatus, AlertEvent, ErrorBody, RequestOrigin, RequestStatus, SuggestToolBody,
-    SuggestionCreated, SuggestionId, SuggestionStatus, Supporter, ToolSuggestionView,
+    AlertEvent, ErrorBody, SuggestToolBody, SuggestionCreated, SuggestionId, SuggestionStatus,
+    Supporter, ToolSuggestionView,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::notify::{self, Alert};
 use crate::server::store::{
-    self, StoreError, Tx,
-    requests::NewRequest,
+    self, StoreError,
     suggestions::{Backing, SupporterRow, SupporterTable, ToolSuggestionRow},
-    tools::ToolRow,
 };
 use crate::server::{ServiceError, ServiceResult, Services, clock};
+
+mod resolve;
+
+pub use resolve::Resolution;
+pub(crate) use resolve::resolve_for_tool;
 
 /// How long a dismissed suggestion cannot be re-suggested.
 pub const COOLDOWN_MS: i64 = 24 * 60 * 60 * 1000;
@@ -234,122 +235,6 @@ async fn try_suggest(
             "Suggestion recorded. When a human adds the tool you get a pending request automatically.".into()
         },
     }))
-}
-
-/// What adding a tool resolved.
-pub struct Resolution {
-    pub resolved: Vec<SuggestionId>,
-    pub opened: Vec<String>,
-    pub audit: Vec<AuditEntry>,
-}
-
-/// Inside the tool-creating transaction: accepts every pending suggestion matching the tool
-/// (and the explicit source suggestion), then opens one pending request per backer that is
-/// active and has no denied or revoked history for this tool.
-pub(crate) async fn resolve_for_tool(
-    tx: &mut Tx,
-    ctx: &AdminCtx,
-    tool: &ToolRow,
-    source_id: Option<&str>,
-    now: i64,
-) -> ServiceResult<Resolution> {
-    let mut matched = store::suggestions::find_pending_tool_suggestions_for_tool(
-        &mut **tx,
-        &ctx.org_id,
-        &tool.normalized_name,
-        tool.domain.as_deref(),
-    )
-    .await?;
-    if let Some(source_id) = source_id
-        && !matched.iter().any(|s| s.id == source_id)
-    {
-        let source = store::suggestions::find_tool_suggestion(&mut **tx, &ctx.org_id, source_id)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::not_found(
-                    "Suggestion not found.",
-                    "List suggestions with `agentkey suggestion list`.",
-                )
-            })?;
-        if source.status != SuggestionStatus::Pending {
-            return Err(ServiceError::conflict(
-                &format!("The suggestion is {}, not pending.", source.status),
-                "Create the tool without --from-suggestion, or pick a pending suggestion.",
-            ));
-        }
-        matched.push(source);
-    }
-    let mut out = Resolution {
-        resolved: Vec::new(),
-        opened: Vec::new(),
-        audit: Vec::new(),
-    };
-    for s in &matched {
-        store::suggestions::close_tool_suggestion(
-            tx,
-            &s.id,
-            SuggestionStatus::Accepted,
-            None,
-            None,
-            Some(&tool.id),
-            &ctx.actor.label,
-            now,
-        )
-        .await?;
-        let action = if Some(s.id.as_str()) == source_id {
-            "tool_suggestion.accepted"
-        } else {
-            "tool_suggestion.auto_resolved"
-        };
-        out.audit.push(
-            AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
-                .target("tool_suggestion", &s.id)
-                .tool(&tool.id)
-                .meta(json!({ "name": s.name, "tool_name": tool.name })),
-        );
-        out.resolved.push(s.id.clone());
-    }
-    let supporters =
-        store::suggestions::list_supporters(&mut **tx, SupporterTable::Tool, &out.resolved).await?;
-    let mut seen = HashSet::new();
-    for backer in supporters {
-        // Newest first, so the first row per agent carries its latest reason.
-        if !seen.insert(backer.agent_id.clone()) || backer.agent_status != AgentStatus::Active {
-            continue;
-        }
-        // Any earlier request but an expired one: the agent already had its chance at this tool.
-        let history = [
-            RequestStatus::Pending,
-            RequestStatus::Approved,
-            RequestStatus::Denied,
-            RequestStatus::Revoked,
-        ];
-        if store::requests::agent_has_request_in(&mut **tx, &backer.agent_id, &tool.id, &history)
-            .await?
-        {
-            continue;
-        }
-        let id = new_id();
-        let new = NewRequest {
-            id: &id,
-            org_id: &ctx.org_id,
-            agent_id: &backer.agent_id,
-            tool_id: &tool.id,
-            reason: &backer.reason,
-            origin: RequestOrigin::Suggestion,
-            suggestion_id: Some(&backer.suggestion_id),
-        };
-        store::requests::insert_request(tx, &new, now).await?;
-        out.audit.push(
-            AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.requested_from_suggestion")
-                .target("access_request", &id)
-                .agent(&backer.agent_id)
-                .tool(&tool.id)
-                .meta(json!({ "tool_name": tool.name, "suggestion_id": backer.suggestion_id, "reason": backer.reason })),
-        );
-        out.opened.push(id);
-    }
-    Ok(out)
 }
 
 /// Dismisses a pending suggestion with a reason; it cannot be re-suggested for 24 hours.
