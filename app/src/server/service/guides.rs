@@ -16,7 +16,8 @@ use crate::server::events::EventKind;
 use crate::server::notify::{self, Alert};
 use crate::server::store::{
     self,
-    suggestions::{Backing, GuideSuggestionRow, SupporterTable},
+    guide_suggestions::GuideSuggestionRow,
+    suggestions::{Backing, SupporterTable},
 };
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
@@ -58,11 +59,11 @@ pub async fn suggest_guide(
     // A fact already accepted (into this or an earlier version) is in the guide: the version
     // moved on when it was accepted, so the identity lookup below would not see it.
     let accepted =
-        store::suggestions::find_accepted_guide_fact(&mut *tx, tool_id, &normalized).await?;
+        store::guide_suggestions::find_accepted_guide_fact(&mut *tx, tool_id, &normalized).await?;
     let found = match accepted {
         Some(s) => Some(s),
         None => {
-            store::suggestions::find_guide_suggestion_by_identity(
+            store::guide_suggestions::find_guide_suggestion_by_identity(
                 &mut *tx,
                 tool_id,
                 tool.instructions_version,
@@ -103,7 +104,7 @@ pub async fn suggest_guide(
                 dismissal_reason: None,
                 created_at: now,
             };
-            store::suggestions::insert_guide_suggestion(&mut tx, &row, now).await?;
+            store::guide_suggestions::insert_guide_suggestion(&mut tx, &row, now).await?;
             (row.id, false, "guide_suggestion.created")
         }
     };
@@ -162,7 +163,7 @@ async fn load_pending(
     if !is_uuid(id) {
         return Err(not_found());
     }
-    let row = store::suggestions::find_guide_suggestion(svc.store.reader(), &ctx.org_id, id)
+    let row = store::guide_suggestions::find_guide_suggestion(svc.store.reader(), &ctx.org_id, id)
         .await?
         .ok_or_else(not_found)?;
     if row.status != SuggestionStatus::Pending {
@@ -205,7 +206,7 @@ pub async fn accept(
     let mut entries =
         tools::save_guide(&mut tx, ctx, &tool, &text, "suggestion_accept", None).await?;
     let version = tool.instructions_version + 1;
-    if !store::suggestions::close_guide_suggestion(
+    if !store::guide_suggestions::close_guide_suggestion(
         &mut tx,
         id,
         SuggestionStatus::Accepted,
@@ -248,7 +249,7 @@ pub async fn dismiss(svc: &Services, ctx: &AdminCtx, id: &str, reason: &str) -> 
     check.finish("Say why in 5–500 characters; agents see it.")?;
     let suggestion = load_pending(svc, ctx, id).await?;
     let mut tx = svc.store.begin().await?;
-    if !store::suggestions::close_guide_suggestion(
+    if !store::guide_suggestions::close_guide_suggestion(
         &mut tx,
         id,
         SuggestionStatus::Dismissed,
@@ -288,7 +289,8 @@ pub async fn list(
 ) -> ServiceResult<Vec<GuideSuggestionView>> {
     ctx.require(Permission::ReadAll)?;
     let rows =
-        store::suggestions::list_guide_suggestions(svc.store.reader(), &ctx.org_id, status).await?;
+        store::guide_suggestions::list_guide_suggestions(svc.store.reader(), &ctx.org_id, status)
+            .await?;
     let ids: Vec<SuggestionId> = rows.iter().map(|r| r.id.clone()).collect();
     let supporters =
         store::suggestions::list_supporters(svc.store.reader(), SupporterTable::Guide, &ids)

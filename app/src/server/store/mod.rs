@@ -6,10 +6,13 @@
 //! on that connection instead of failing with `SQLITE_BUSY`, and every write transaction starts
 //! with `BEGIN IMMEDIATE` so that a read-then-write inside it cannot lose its snapshot.
 
+mod error;
+
 pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod copy;
+pub mod guide_suggestions;
 pub mod keys;
 pub mod members;
 pub mod notify;
@@ -19,6 +22,8 @@ pub mod suggestions;
 pub mod tools;
 pub mod vend;
 pub mod votes;
+
+pub use error::{StoreError, StoreResult};
 
 use std::path::Path;
 use std::time::Duration;
@@ -333,46 +338,6 @@ pub fn redact_url(url: &str) -> String {
 /// statements whose SQL differs between the backends.
 pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
     conn.backend_name() == "PostgreSQL"
-}
-
-/// What a store function reports: the cases a service decides on, and everything else. Mapped
-/// once, here, from the driver's error.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A statement that must find a row found none.
-    #[error("no such row")]
-    NotFound,
-    /// A unique constraint refused the write (SQLite reports no constraint name, so callers
-    /// know from the statement which identity it was).
-    #[error("a unique constraint refused the write")]
-    Unique,
-    /// The database refused the text itself (PostgreSQL: a NUL character or an invalid byte
-    /// sequence, which SQLite would have stored).
-    #[error("the database refused the text: {0}")]
-    Invalid(&'static str),
-    /// Anything else: a fault, not the caller's input.
-    #[error(transparent)]
-    Other(sqlx::Error),
-}
-
-/// Result of a store function.
-pub type StoreResult<T> = Result<T, StoreError>;
-
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-                StoreError::Unique
-            }
-            sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("22021" | "22P05")) =>
-            {
-                StoreError::Invalid("contains a NUL character or an invalid byte sequence")
-            }
-            _ => StoreError::Other(err),
-        }
-    }
 }
 
 /// `$first, $first+1, …` placeholders for an `IN (…)` list of `n` values.

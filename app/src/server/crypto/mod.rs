@@ -5,8 +5,9 @@
 //! so a blob copied to another row, column or organization does not open. Blob text:
 //! `v1.<data key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+mod keyring;
+
+pub use keyring::Keyring;
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload, rand_core::RngCore};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -242,81 +243,6 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
-}
-
-/// The master key plus every organization's unwrapped data key, loaded at start and kept in
-/// memory so that opening a blob costs no database round trip.
-#[derive(Clone)]
-pub struct Keyring {
-    master: Arc<MasterKey>,
-    /// data key id → key
-    keys: Arc<RwLock<HashMap<String, Arc<DataKey>>>>,
-    /// organization id → its current data key id
-    current: Arc<RwLock<HashMap<String, String>>>,
-}
-
-impl Keyring {
-    /// A keyring holding only the master key.
-    pub fn new(master: MasterKey) -> Self {
-        Keyring {
-            master: Arc::new(master),
-            keys: Arc::default(),
-            current: Arc::default(),
-        }
-    }
-
-    /// The master key.
-    pub fn master(&self) -> &MasterKey {
-        &self.master
-    }
-
-    /// Adds an unwrapped data key; the newest one added for an org becomes its current key.
-    pub fn insert(&self, org_id: &str, dek: DataKey) {
-        let id = dek.id.clone();
-        write_lock(&self.keys).insert(id.clone(), Arc::new(dek));
-        write_lock(&self.current).insert(org_id.to_owned(), id);
-    }
-
-    /// Drops an organization's current data key from memory (the organization was deleted).
-    pub fn forget(&self, org_id: &str) {
-        if let Some(id) = write_lock(&self.current).remove(org_id) {
-            write_lock(&self.keys).remove(&id);
-        }
-    }
-
-    /// The current data key of an organization.
-    pub fn current(&self, org_id: &str) -> Option<Arc<DataKey>> {
-        let id = read_lock(&self.current).get(org_id)?.clone();
-        read_lock(&self.keys).get(&id).cloned()
-    }
-
-    /// Seals with the organization's current data key.
-    pub fn seal(&self, slot: Slot<'_>, plaintext: &SecretString) -> Result<String, CryptoError> {
-        let dek = self
-            .current(slot.org_id)
-            .ok_or_else(|| CryptoError::UnknownKey(slot.org_id.to_owned()))?;
-        Ok(seal(&dek, slot, plaintext))
-    }
-
-    /// Opens a blob with the data key it names.
-    pub fn open(&self, slot: Slot<'_>, blob: &str) -> Result<SecretString, CryptoError> {
-        let id = blob_key_id(blob)?;
-        let dek = read_lock(&self.keys)
-            .get(id)
-            .cloned()
-            .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))?;
-        open(&dek, slot, blob)
-    }
-}
-
-fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
