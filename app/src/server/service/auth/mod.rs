@@ -4,6 +4,10 @@
 //! A link's GET only shows a confirmation page; the token is consumed by a same-origin POST,
 //! so mail scanners that prefetch links cannot burn or use it.
 
+mod link_mail;
+
+pub use link_mail::{LinkRequest, SignInMailQueue, run_sign_in_mail};
+
 use serde_json::json;
 
 use super::actor::{Actor, AdminCtx, RequestMeta};
@@ -13,7 +17,6 @@ use crate::model::{ActorType, ConfirmView, MemberView, OrgChoice, OrgId, Session
 use crate::server::audit::{self, AuditEntry};
 use crate::server::auth::limiter::Window;
 use crate::server::crypto::{hex, token_hash};
-use crate::server::mail::{Mail, escape_html};
 use crate::server::store::{self, auth::NewToken};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
@@ -87,81 +90,6 @@ pub async fn request_link(svc: &Services, email: &str, meta: &RequestMeta) -> Se
         requested_ip: meta.ip.clone(),
     });
     Ok(())
-}
-
-/// A member's request for a sign-in link, made and mailed after the answer.
-#[derive(Debug)]
-pub struct LinkRequest {
-    email: String,
-    requested_ip: Option<String>,
-}
-
-/// Where sign-in link requests wait for one task that makes and mails each link. Bounded: the
-/// per-address and per-mailbox limits keep it short, and a full queue drops the request (the
-/// person asks again) rather than holding memory for a mail server that does not answer.
-#[derive(Clone, Debug)]
-pub struct SignInMailQueue(tokio::sync::mpsc::Sender<LinkRequest>);
-
-const SIGN_IN_QUEUE: usize = 256;
-
-impl SignInMailQueue {
-    /// The queue and its receiving end, for [`run_sign_in_mail`].
-    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<LinkRequest>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(SIGN_IN_QUEUE);
-        (SignInMailQueue(tx), rx)
-    }
-
-    fn push(&self, request: LinkRequest) {
-        if self.0.try_send(request).is_err() {
-            tracing::error!("sign-in mail queue is full; a link request was dropped");
-        }
-    }
-}
-
-/// Makes and mails the queued links until the services are gone. Holds them weakly, so that a
-/// dropped [`Services`] ends the task.
-pub async fn run_sign_in_mail(
-    svc: std::sync::Weak<crate::server::Inner>,
-    mut rx: tokio::sync::mpsc::Receiver<LinkRequest>,
-) {
-    while let Some(request) = rx.recv().await {
-        let Some(inner) = svc.upgrade() else { break };
-        let svc = Services(inner);
-        if let Err(err) = send_link(&svc, request).await {
-            // The requester saw the neutral answer; the operator sees why no mail arrived.
-            tracing::error!(error = %err, "sign-in mail could not be sent");
-        }
-    }
-}
-
-async fn send_link(svc: &Services, request: LinkRequest) -> anyhow::Result<()> {
-    let now = clock::now_ms();
-    let (token, hash) = new_token();
-    let new = NewToken {
-        id: &new_id(),
-        token_hash: &hash,
-        purpose: "sign_in",
-        email: Some(&request.email),
-        requested_ip: request.requested_ip.as_deref(),
-        expires_at: now + LINK_TTL_MS,
-    };
-    store::auth::insert_token(svc.store.writer(), &new, now).await?;
-    let url = confirm_url(svc, &token);
-    let mail = Mail {
-        to: request.email,
-        subject: "Your AgentKey sign-in link".into(),
-        text: format!(
-            "Sign in to AgentKey:\n\n{url}\n\nThe link works once and expires in 15 minutes. \
-             If you did not ask for it, ignore this message."
-        ),
-        html: format!(
-            "<p>Sign in to AgentKey:</p><p><a href=\"{0}\">{0}</a></p>\
-             <p>The link works once and expires in 15 minutes. If you did not ask for it, ignore this message.</p>",
-            escape_html(&url)
-        ),
-        message_id: None,
-    };
-    svc.mailer.send(mail).await
 }
 
 /// On an instance without any member, issues the one-time link that creates the first
