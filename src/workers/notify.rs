@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use app::server::notify::deliver;
 use app::server::outbound::SendError;
-use app::server::store::notify::DeliveryRow;
+use app::server::store::outbox::DeliveryRow;
 use app::server::{Services, clock};
 use tokio::task::JoinSet;
 

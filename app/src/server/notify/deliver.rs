@@ -15,7 +15,7 @@ use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::outbound::SendError;
 use crate::server::service::actor::{Actor, RequestMeta};
-use crate::server::store::{self, notify::DeliveryRow};
+use crate::server::store::{self, outbox::DeliveryRow};
 use crate::server::{Services, clock};
 
 /// The sealed slot of a channel's webhook URL.
@@ -33,14 +33,14 @@ pub async fn claim(svc: &Services, limit: usize) -> store::StoreResult<Vec<Deliv
     let now = clock::now_ms();
     let lease = i64::try_from(svc.notifier.policy.lease.as_millis()).unwrap_or(i64::MAX);
     let max = i64::from(svc.notifier.policy.max_attempts);
-    let given_up = store::notify::dead_letter_exhausted(svc.store.writer(), now, max).await?;
+    let given_up = store::outbox::dead_letter_exhausted(svc.store.writer(), now, max).await?;
     if given_up > 0 {
         tracing::warn!(
             rows = given_up,
             "notifications dead-lettered: their last attempt recorded no outcome"
         );
     }
-    store::notify::claim_due(
+    store::outbox::claim_due(
         svc.store.writer(),
         svc.store.backend(),
         now,
@@ -53,7 +53,7 @@ pub async fn claim(svc: &Services, limit: usize) -> store::StoreResult<Vec<Deliv
 
 /// When the next row falls due, if any.
 pub async fn next_due(svc: &Services) -> store::StoreResult<Option<i64>> {
-    store::notify::next_due(svc.store.reader()).await
+    store::outbox::next_due(svc.store.reader()).await
 }
 
 /// The saved webhook URL of a channel (decrypted) and the channel id, re-validated: a URL
@@ -157,7 +157,7 @@ pub async fn finish(
     for (row, result) in &results {
         match result {
             Ok(()) => {
-                store::notify::mark_delivered(&mut *tx, &row.id, row.attempts, now).await?;
+                store::outbox::mark_delivered(&mut *tx, &row.id, row.attempts, now).await?;
                 channel_status.insert((row.organization_id.clone(), row.channel), None);
             }
             Err(err) => {
@@ -175,7 +175,7 @@ pub async fn finish(
                         }
                         _ => None,
                     };
-                store::notify::mark_failed(&mut *tx, &row.id, row.attempts, err.message(), retry)
+                store::outbox::mark_failed(&mut *tx, &row.id, row.attempts, err.message(), retry)
                     .await?;
                 channel_status.insert(
                     (row.organization_id.clone(), row.channel),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{AlertEvent, ChannelKind, OrgId};
 use crate::server::service::new_id;
-use crate::server::store::{self, Tx, notify::NewDelivery};
+use crate::server::store::{self, Tx, outbox::NewDelivery};
 
 /// What an alert says. Stored as the outbox payload with agent-written text still raw: each
 /// channel neutralises it for its own markup when it renders.
@@ -186,7 +186,7 @@ pub async fn enqueue(tx: &mut Tx, org_id: &OrgId, mut alert: Alert) -> store::St
                 event: alert.event,
                 payload: &payload,
             };
-            store::notify::insert_delivery(tx, &row, alert.at).await?;
+            store::outbox::insert_delivery(tx, &row, alert.at).await?;
             written += 1;
         }
     }

@@ -45,8 +45,8 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
             },
         })
         .collect();
-    let (pending, delivered, _) = store::notify::count_by_status(reader, &ctx.org_id).await?;
-    let dead = store::notify::list_dead(reader, &ctx.org_id, DEAD_LETTERS_SHOWN)
+    let (pending, delivered, _) = store::outbox::count_by_status(reader, &ctx.org_id).await?;
+    let dead = store::outbox::list_dead(reader, &ctx.org_id, DEAD_LETTERS_SHOWN)
         .await?
         .into_iter()
         .map(|row| {
@@ -215,7 +215,7 @@ pub async fn remove_channel(
         ));
     }
     let dropped =
-        store::notify::dead_letter_channel(&mut tx, &ctx.org_id, kind, "the channel was removed")
+        store::outbox::dead_letter_channel(&mut tx, &ctx.org_id, kind, "the channel was removed")
             .await?;
     let entry = AuditEntry::new(
         &ctx.org_id,
@@ -336,7 +336,7 @@ pub async fn retry(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<()
         return Err(not_found());
     }
     let mut tx = svc.store.begin().await?;
-    if !store::notify::requeue_dead(&mut tx, &ctx.org_id, id, clock::now_ms()).await? {
+    if !store::outbox::requeue_dead(&mut tx, &ctx.org_id, id, clock::now_ms()).await? {
         return Err(not_found());
     }
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "notification.retried")

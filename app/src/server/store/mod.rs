@@ -17,6 +17,7 @@ pub mod keys;
 pub mod members;
 pub mod notify;
 pub mod orgs;
+pub mod outbox;
 pub mod requests;
 pub mod suggestions;
 pub mod tools;

@@ -133,7 +133,7 @@ async fn end_membership(
     // What they could do ends with them: sessions, approvals on pending requests, queued mail.
     let ended = store::members::delete_user_sessions(&mut tx, user_id).await?;
     store::votes::withdraw_pending_votes(&mut tx, &ctx.org_id, user_id).await?;
-    store::notify::dead_letter_recipient(&mut tx, &ctx.org_id, &member.email).await?;
+    store::outbox::dead_letter_recipient(&mut tx, &ctx.org_id, &member.email).await?;
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, action)
         .target("user", user_id)
         .meta(json!({ "email": member.email, "role": member.role, "sessions_ended": ended }));
