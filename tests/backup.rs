@@ -1,12 +1,14 @@
 //! `agentkey backup` against a running server (SQLite: a file copy; PostgreSQL: a logical
 //! export into a SQLite file): a consistent copy that opens, verifies and still decrypts with
 //! the same master key; an existing file is never overwritten. `agentkey migrate-data` moves
-//! everything between backends and refuses a non-empty target.
+//! everything between backends and refuses a non-empty target. `agentkey tool list` shows
+//! each tool's health as the dashboard does.
 
 mod common;
 
 use std::process::Command;
 
+use app::model::CredentialMode;
 use common::{TestBackend, TestDb, spawn_app, spawn_app_on, start_on};
 
 fn backup(app: &common::TestApp, to: &std::path::Path) -> std::process::Output {
@@ -169,5 +171,58 @@ async fn migrate_data_moves_everything_from_sqlite_to_postgres_and_back() {
     assert_eq!(
         round["audit_rows_verified"], audit_rows,
         "including the rows the PostgreSQL server added"
+    );
+}
+
+/// Tool health is the service's rule, so the CLI lists it too: a shared tool without a secret,
+/// and one whose secret was last set 100 days ago.
+#[tokio::test]
+async fn the_cli_tool_list_shows_what_needs_attention() {
+    let app = spawn_app().await;
+    let missing = app
+        .create_tool("Linear", None, CredentialMode::Shared, None, None)
+        .await;
+    let stale = app.create_shared_tool("GitHub", None, "ghp_stale").await;
+    let hundred_days_ago = common::now_ms() - 100 * 86_400_000;
+    app.exec(&format!(
+        "UPDATE tools SET credential_rotated_at = {hundred_days_ago} WHERE id = '{}'",
+        stale.id
+    ))
+    .await;
+    let tool_list = |json: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentkey"));
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .args(["tool", "list"])
+            .env("AGENTKEY_DATABASE_URL", app.db_url())
+            .env(
+                "AGENTKEY_MASTER_KEY_FILE",
+                app.dir.path().join("master.key"),
+            )
+            .output()
+            .expect("agentkey tool list runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let listed: serde_json::Value = serde_json::from_str(&tool_list(true)).expect("JSON");
+    let health = |id: &str| {
+        listed
+            .as_array()
+            .and_then(|tools| tools.iter().find(|t| t["id"] == id))
+            .map(|t| t["health"].clone())
+    };
+    assert_eq!(health(&missing.id), Some(serde_json::json!(["no_secret"])));
+    assert_eq!(health(&stale.id), Some(serde_json::json!(["rotation_due"])));
+    let text = tool_list(false);
+    assert!(
+        text.contains("no secret") && text.contains("rotated over 90 days ago"),
+        "{text}"
     );
 }

@@ -229,10 +229,18 @@ pub async fn tool(
                             secret,
                             format!("v{}", t.instructions_version),
                             or_dash(t.url.as_deref()),
+                            t.health
+                                .iter()
+                                .map(|h| h.label())
+                                .collect::<Vec<_>>()
+                                .join(", "),
                         ]
                     })
                     .collect();
-                table(&["id", "name", "auth", "secret", "guide", "url"], rows)
+                table(
+                    &["id", "name", "auth", "secret", "guide", "url", "health"],
+                    rows,
+                )
             })
         }
         ToolCmd::SetCredential { id, expires_at } => {

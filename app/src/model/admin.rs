@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{
     ActorType, AgentStatus, AuthType, CredentialMode, RequestOrigin, RequestStatus,
-    SuggestionStatus,
+    SuggestionStatus, ToolHealth,
 };
 
 /// An organization.
@@ -78,6 +78,9 @@ pub struct ToolView {
     #[serde(default = "one")]
     pub approvals_required: i64,
     pub created_at: String,
+    /// What needs attention about the secret (computed by the server at read time).
+    #[serde(default)]
+    pub health: Vec<ToolHealth>,
 }
 
 fn one() -> i64 {

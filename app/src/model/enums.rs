@@ -157,6 +157,34 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Something about a tool's secret that needs a human's attention.
+    ToolHealth {
+        NoSecret => "no_secret",
+        RotationDue => "rotation_due",
+        ExpiringSoon => "expiring_soon",
+    }
+);
+
+impl ToolHealth {
+    /// Shown beside the tool, in the dashboard and the CLI.
+    pub fn label(self) -> &'static str {
+        match self {
+            ToolHealth::NoSecret => "no secret",
+            ToolHealth::RotationDue => "rotated over 90 days ago",
+            ToolHealth::ExpiringSoon => "expires soon",
+        }
+    }
+
+    /// `warn` for a chore, `danger` for access about to break.
+    pub fn severity(self) -> &'static str {
+        match self {
+            ToolHealth::ExpiringSoon => "danger",
+            _ => "warn",
+        }
+    }
+}
+
 impl ChannelKind {
     /// Name shown to people.
     pub fn label(self) -> &'static str {

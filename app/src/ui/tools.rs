@@ -13,7 +13,6 @@ use crate::api::tools::{
 use crate::model::{AuthType, CredentialMode, ToolView};
 
 /// A secret older than this many days is flagged for rotation.
-const ROTATE_AFTER_DAYS: i64 = 90;
 
 #[component]
 pub fn ToolsPage() -> impl IntoView {
@@ -144,56 +143,8 @@ fn CreateTool() -> impl IntoView {
     }
 }
 
-fn health(t: &ToolView) -> Vec<(&'static str, String)> {
-    let mut badges = Vec::new();
-    if t.credential_mode == CredentialMode::Shared && !t.credential_configured {
-        badges.push(("warn", "no secret".to_owned()));
-    }
-    let now = js_now_ms();
-    if let Some(rotated) = t.credential_rotated_at.as_deref().and_then(parse_ms)
-        && now - rotated > ROTATE_AFTER_DAYS * 86_400_000
-    {
-        badges.push(("warn", format!("rotated over {ROTATE_AFTER_DAYS} days ago")));
-    }
-    if let Some(expires) = t.credential_expires_at.as_deref().and_then(parse_ms)
-        && expires - now < 14 * 86_400_000
-    {
-        badges.push(("danger", "expires soon".to_owned()));
-    }
-    badges
-}
-
-fn js_now_ms() -> i64 {
-    #[cfg(feature = "hydrate")]
-    return web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0, |p| (p.time_origin() + p.now()) as i64);
-    #[cfg(feature = "ssr")]
-    return crate::server::clock::now_ms();
-    #[expect(
-        unreachable_code,
-        reason = "the fallback of a build with neither feature"
-    )]
-    0
-}
-
-/// Milliseconds of `YYYY-MM-DDTHH:MM:SS…Z` (enough precision for badges).
-fn parse_ms(iso: &str) -> Option<i64> {
-    let date = iso.get(0..10)?;
-    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some((era * 146_097 + doe - 719_468) * 86_400_000)
-}
-
 fn tool_row(t: ToolView) -> impl IntoView {
-    let badges = health(&t);
+    let badges = t.health.clone();
     let editing = RwSignal::new(false);
     let secret = RwSignal::new(String::new());
     let guide = RwSignal::new(t.instructions.clone());
@@ -314,7 +265,7 @@ fn tool_row(t: ToolView) -> impl IntoView {
             <div class="main">
                 <strong>{t.name.clone()}</strong>
                 " " <span class="badge">{t.credential_mode.as_str()}</span>
-                {badges.into_iter().map(|(kind, text)| view! { " " <span class=format!("badge {kind}")>{text}</span> }).collect_view()}
+                {badges.into_iter().map(|h| view! { " " <span class=format!("badge {}", h.severity())>{h.label()}</span> }).collect_view()}
                 <p class="muted">{t.description.clone()} {t.url.clone().map(|u| format!(" · {u}"))}</p>
                 <span class="muted">
                     {if t.credential_configured { format!("secret v{}", t.credential_version) } else { "no shared secret".into() }}
@@ -434,11 +385,5 @@ mod tests {
             ]
         );
         assert!(line_diff("same", "same").iter().all(|(m, _)| *m == ' '));
-    }
-
-    #[test]
-    fn dates_parse_to_epoch_milliseconds() {
-        assert_eq!(parse_ms("1970-01-02T00:00:00Z"), Some(86_400_000));
-        assert_eq!(parse_ms("2026-11-28T10:00:00Z"), Some(1_795_824_000_000));
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::actor::{AdminCtx, Permission};
 use super::new_id;
 use super::validate::{Check, limits};
-use crate::model::{CredentialMode, ToolId, ToolView};
+use crate::model::{CredentialMode, ToolHealth, ToolId, ToolView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::events::EventKind;
@@ -37,8 +37,37 @@ pub fn credential_slot<'a>(org_id: &'a str, tool_id: &'a str) -> Slot<'a> {
     }
 }
 
+/// A secret is due for rotation this long after it was last set.
+pub const ROTATE_AFTER_MS: i64 = 90 * DAY_MS;
+/// A secret's expiry is announced this long ahead.
+pub const EXPIRY_WARNING_MS: i64 = 14 * DAY_MS;
+const DAY_MS: i64 = 86_400_000;
+
+/// What needs attention about a tool's secret at `now`: a shared tool without one, one not
+/// rotated for 90 days, one expiring within 14 days (or already expired).
+pub fn health(row: &ToolRow, now: i64) -> Vec<ToolHealth> {
+    let mut found = Vec::new();
+    if row.credential_mode == CredentialMode::Shared && row.credential_blob.is_none() {
+        found.push(ToolHealth::NoSecret);
+    }
+    if row
+        .credential_rotated_at
+        .is_some_and(|at| now - at > ROTATE_AFTER_MS)
+    {
+        found.push(ToolHealth::RotationDue);
+    }
+    if row
+        .credential_expires_at
+        .is_some_and(|at| at - now < EXPIRY_WARNING_MS)
+    {
+        found.push(ToolHealth::ExpiringSoon);
+    }
+    found
+}
+
 pub(crate) fn view(row: ToolRow) -> ToolView {
     ToolView {
+        health: health(&row, clock::now_ms()),
         auth_type: row.auth_type,
         credential_mode: row.credential_mode,
         credential_configured: row.credential_blob.is_some(),
@@ -213,4 +242,75 @@ pub async fn set_approvals_required(
     tx.commit().await?;
     svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
     get(svc, ctx, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OrgId;
+
+    fn tool(
+        mode: CredentialMode,
+        secret: bool,
+        rotated: Option<i64>,
+        expires: Option<i64>,
+    ) -> ToolRow {
+        ToolRow {
+            id: ToolId::new("t"),
+            organization_id: OrgId::new("o"),
+            config_key: String::new(),
+            name: "GitHub".into(),
+            normalized_name: "github".into(),
+            description: String::new(),
+            url: None,
+            domain: None,
+            auth_type: crate::model::AuthType::ApiKey,
+            credential_mode: mode,
+            credential_blob: secret.then(|| "v1.k.x".to_owned()),
+            credential_version: i64::from(secret),
+            credential_rotated_at: rotated,
+            credential_expires_at: expires,
+            instructions: String::new(),
+            instructions_version: 1,
+            approvals_required: 1,
+            created_by: "test".into(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn health_names_a_missing_stale_or_expiring_secret() {
+        let now = 1_000 * DAY_MS;
+        let healthy = tool(CredentialMode::Shared, true, Some(now - DAY_MS), None);
+        assert!(health(&healthy, now).is_empty());
+        let missing = tool(CredentialMode::Shared, false, None, None);
+        assert_eq!(health(&missing, now), [ToolHealth::NoSecret]);
+        let per_agent = tool(CredentialMode::PerAgent, false, None, None);
+        assert!(
+            health(&per_agent, now).is_empty(),
+            "per-agent secrets come with approvals"
+        );
+        let stale = tool(
+            CredentialMode::Shared,
+            true,
+            Some(now - ROTATE_AFTER_MS - 1),
+            None,
+        );
+        assert_eq!(health(&stale, now), [ToolHealth::RotationDue]);
+        let expiring = tool(
+            CredentialMode::Shared,
+            true,
+            Some(now),
+            Some(now + 13 * DAY_MS),
+        );
+        assert_eq!(health(&expiring, now), [ToolHealth::ExpiringSoon]);
+        let later = tool(
+            CredentialMode::Shared,
+            true,
+            Some(now),
+            Some(now + 15 * DAY_MS),
+        );
+        assert!(health(&later, now).is_empty());
+    }
 }
