@@ -6,8 +6,9 @@ mod common;
 use app::model::{OrgId, RequestStatus, Role, UserId};
 use app::server::service::actor::{AdminCtx, RequestMeta};
 use app::server::service::{agents, auth, grants, members, tools};
+use common::rpc::OWNER;
 use common::smtp::SmtpSink;
-use common::{TestApp, spawn_app_with};
+use common::{TestApp, spawn_app, spawn_app_with};
 
 async fn team_app() -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
@@ -630,4 +631,69 @@ async fn a_grant_on_a_tool_with_a_quorum_is_one_vote_and_refusals_write_nothing(
         .expect("second");
     assert_eq!(done.status, RequestStatus::Approved);
     app.stop().await;
+}
+
+/// A bulk decision is the service's: each request on its own, the first failure stops the
+/// batch and says how many were decided before it, and those decisions stand.
+#[tokio::test]
+async fn a_bulk_approval_stops_at_the_first_refusal_and_keeps_what_it_decided() {
+    let app = spawn_app().await;
+    let tool = app.create_shared_tool("Linear", None, "lin_bulk").await;
+    let (_, first_key) = app.create_agent("first-bot").await;
+    let (_, second_key) = app.create_agent("second-bot").await;
+    let first = app.request_access(&first_key, &tool.id).await;
+    let second = app.request_access(&second_key, &tool.id).await;
+    grants::deny(&app.services, &app.admin, &second, Some("not now"))
+        .await
+        .expect("deny");
+
+    let err = grants::decide_many(
+        &app.services,
+        &app.admin,
+        &[first.clone(), second.clone(), first.clone()],
+        true,
+        None,
+    )
+    .await
+    .expect_err("the denied request cannot be approved");
+
+    assert_eq!(err.status().as_u16(), 409);
+    assert!(
+        err.body().error.starts_with("1 decided, then: "),
+        "{}",
+        err.body().error
+    );
+    assert_eq!(
+        app.fetch(&first_key, &tool.id).await.status(),
+        200,
+        "the first decision stands"
+    );
+    let too_many = vec![first; grants::BULK_MAX + 1];
+    let err = grants::decide_many(&app.services, &app.admin, &too_many, false, None)
+        .await
+        .expect_err("over the limit");
+    assert_eq!(err.status().as_u16(), 409);
+}
+
+/// Switching organization is checked against the memberships in the database: one's own
+/// organization is accepted, another existing one is not found.
+#[tokio::test]
+async fn switching_to_an_organization_one_is_not_a_member_of_is_not_found() {
+    let app = spawn_app().await;
+    let other = app.other_org("Elsewhere").await;
+    let owner = app::server::store::auth::find_member_user(app.services.store.reader(), OWNER)
+        .await
+        .expect("lookup")
+        .expect("the owner is a member");
+
+    let own = auth::switch_target(&app.services, &owner, &app.org_id).await;
+    assert_eq!(own.expect("own organization").as_str(), app.org_id);
+    let err = auth::switch_target(&app.services, &owner, &other.org_id)
+        .await
+        .expect_err("not a member");
+    assert_eq!(err.status().as_u16(), 404);
+    let err = auth::switch_target(&app.services, &owner, "../not-an-id")
+        .await
+        .expect_err("not an id");
+    assert_eq!(err.status().as_u16(), 404);
 }

@@ -87,15 +87,12 @@ pub async fn end_session(handle: String) -> Result<(), ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "auth/switch-org")]
 pub async fn switch_org(org_id: String) -> Result<(), ServerFnError> {
     let caller = guard::caller().await?;
-    if !caller.member.organizations.iter().any(|o| o.id == org_id) {
-        return Err(fail(crate::server::ServiceError::not_found(
-            "Organization not found.",
-            "Pick one of your organizations.",
-        )));
-    }
+    let org_id = service::switch_target(&caller.svc, &caller.member.user_id, &org_id)
+        .await
+        .map_err(fail)?;
     caller
         .session
-        .insert(crate::server::auth::ORG_KEY, org_id)
+        .insert(crate::server::auth::ORG_KEY, org_id.into_string())
         .await
         .map_err(|_| ServerFnError::new("Could not switch organization; retry."))?;
     Ok(())

@@ -88,27 +88,9 @@ pub async fn bulk_decide(
     reason: String,
 ) -> Result<usize, ServerFnError> {
     let c = caller().await?;
-    if ids.len() > 200 {
-        return Err(fail(crate::server::ServiceError::conflict(
-            "Too many requests at once.",
-            "Decide at most 200 at a time.",
-        )));
-    }
-    for (done, id) in ids.iter().enumerate() {
-        let result = if approve {
-            grants::approve(&c.svc, &c.ctx, id, None, None).await
-        } else {
-            grants::deny(&c.svc, &c.ctx, id, Some(&reason)).await
-        };
-        if let Err(err) = result {
-            let err = fail(err);
-            return Err(ServerFnError::new(format!(
-                "{done} decided, then: {}",
-                super::error_text(&err)
-            )));
-        }
-    }
-    Ok(ids.len())
+    grants::decide_many(&c.svc, &c.ctx, &ids, approve, Some(&reason))
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "suggestions/dismiss")]

@@ -72,6 +72,22 @@ impl ServiceError {
         ServiceError::Forbidden(ErrorBody::new(error).hint(hint))
     }
 
+    /// The same error with `prefix` before its message (a 5xx keeps its generic body).
+    pub fn prefixed(self, prefix: &str) -> Self {
+        let add = |mut body: ErrorBody| {
+            body.error = format!("{prefix}{}", body.error);
+            body
+        };
+        match self {
+            ServiceError::Invalid(b) => ServiceError::Invalid(add(b)),
+            ServiceError::Unauthenticated(b) => ServiceError::Unauthenticated(add(b)),
+            ServiceError::Forbidden(b) => ServiceError::Forbidden(add(b)),
+            ServiceError::NotFound(b) => ServiceError::NotFound(add(b)),
+            ServiceError::Conflict(b) => ServiceError::Conflict(add(b)),
+            internal @ ServiceError::Internal(_) => internal,
+        }
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {

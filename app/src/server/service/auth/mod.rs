@@ -300,6 +300,20 @@ pub async fn record_sign_out(svc: &Services, ctx: &AdminCtx) -> ServiceResult<()
     Ok(())
 }
 
+/// The organization a signed-in person may switch to: one they are a member of, read again
+/// from the database rather than taken from the page.
+pub async fn switch_target(svc: &Services, user_id: &UserId, org_id: &str) -> ServiceResult<OrgId> {
+    let not_found =
+        || ServiceError::not_found("Organization not found.", "Pick one of your organizations.");
+    let org_id = OrgId::parse(org_id).ok_or_else(not_found)?;
+    let memberships = store::auth::find_memberships(svc.store.reader(), user_id).await?;
+    if memberships.iter().any(|m| m.organization_id == org_id) {
+        Ok(org_id)
+    } else {
+        Err(not_found())
+    }
+}
+
 /// The caller's live sessions; `current_hash` marks the one making the request.
 pub async fn list_sessions(
     svc: &Services,

@@ -142,3 +142,34 @@ pub(super) async fn decide_in(
     }
     Ok(view(row))
 }
+
+/// Most requests one bulk decision takes.
+pub const BULK_MAX: usize = 200;
+
+/// Approves (without per-agent secrets) or denies several requests, each on its own: the
+/// first failure stops the batch, and its message says how many were decided before it (those
+/// decisions stand).
+pub async fn decide_many(
+    svc: &Services,
+    ctx: &AdminCtx,
+    ids: &[String],
+    approve: bool,
+    reason: Option<&str>,
+) -> ServiceResult<usize> {
+    ctx.require(Permission::Decide)?;
+    if ids.len() > BULK_MAX {
+        return Err(ServiceError::conflict(
+            "Too many requests at once.",
+            &format!("Decide at most {BULK_MAX} at a time."),
+        ));
+    }
+    for (done, id) in ids.iter().enumerate() {
+        let decided = if approve {
+            super::approve(svc, ctx, id, None, None).await.map(|_| ())
+        } else {
+            deny(svc, ctx, id, reason).await.map(|_| ())
+        };
+        decided.map_err(|err| err.prefixed(&format!("{done} decided, then: ")))?;
+    }
+    Ok(ids.len())
+}

@@ -14,7 +14,7 @@ mod request;
 
 pub use approve::approve;
 pub(crate) use approve::attach_votes;
-pub use decide::{deny, revoke};
+pub use decide::{BULK_MAX, decide_many, deny, revoke};
 pub use grant::{grant, set_grant_credential};
 pub use request::{request_access, validate_request};
 
