@@ -45,16 +45,12 @@ async fn sign_in_answers_members_and_strangers_in_the_same_time_even_with_a_slow
         "a member's answer waited for the mail server: {member:?}"
     );
     assert!(
-        member.abs_diff(stranger) < Duration::from_millis(250),
+        member.abs_diff(stranger) < delay / 4,
         "members {member:?} and strangers {stranger:?} are told apart by the answer's time"
     );
     let mail = sink.wait_for(0).await;
     assert!(mail.contains("/auth/confirm?token="), "{mail}");
-    assert_eq!(
-        sink.count_to(OWNER),
-        sink.count(),
-        "only the member gets mail"
-    );
+    assert!(sink.all_to(OWNER), "only the member gets mail");
 }
 
 #[tokio::test]

@@ -83,15 +83,14 @@ impl SmtpSink {
         self.messages.lock().expect("lock").len()
     }
 
-    /// Messages received so far whose headers name `address` as the recipient.
-    pub fn count_to(&self, address: &str) -> usize {
+    /// True when every message received so far names `address` as its recipient.
+    pub fn all_to(&self, address: &str) -> bool {
         let to = format!("To: {address}");
         self.messages
             .lock()
             .expect("lock")
             .iter()
-            .filter(|m| m.lines().any(|l| l.eq_ignore_ascii_case(&to)))
-            .count()
+            .all(|m| m.lines().any(|l| l.eq_ignore_ascii_case(&to)))
     }
 
     /// Waits for message number `index` (0-based) and returns it with quoted-printable undone.

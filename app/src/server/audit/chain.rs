@@ -34,7 +34,7 @@ pub fn row_hash(row: &AuditRow) -> String {
     field(Some(&seq));
     field(Some(&row.id));
     field(Some(&created));
-    field(Some(row.actor_type.as_str()));
+    field(Some(&row.actor_type));
     field(Some(&row.actor_id));
     field(Some(&row.actor_label));
     field(Some(&row.action));

@@ -135,7 +135,7 @@ fn chain_rows(batch: &[&AuditEntry], first_seq: i64, mut prev: String, now: i64)
                 organization_id: entry.org_id.clone(),
                 seq: first_seq + offset as i64,
                 created_at: now,
-                actor_type: entry.actor_type,
+                actor_type: entry.actor_type.as_str().to_owned(),
                 actor_id: entry.actor_id.clone(),
                 actor_label: entry.actor_label.clone(),
                 action: entry.action.to_owned(),

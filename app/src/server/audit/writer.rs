@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use super::{AuditEntry, append};
 use crate::model::AgentId;
 use crate::server::clock;
-use crate::server::store::{self, Store, StoreResult, Tx};
+use crate::server::store::{self, Store, StoreError, StoreResult, Tx};
 
 const QUEUE: usize = 16_384;
 const MAX_BATCH: usize = 512;
@@ -167,12 +167,19 @@ async fn try_commit<G: CommitGuard>(
     let now = clock::now_ms();
     let mut tx = store.begin().await?;
     let guards: Vec<&G> = batch.iter().filter_map(|j| j.guard.as_ref()).collect();
-    let mut held = if guards.is_empty() {
+    let held = if guards.is_empty() {
         Vec::new()
     } else {
         G::check_all(&guards, &mut tx, now).await?
+    };
+    if held.len() != guards.len() {
+        // A guard that answers for the wrong number of entries cannot be matched to them:
+        // nothing of this batch is written, so nothing is released.
+        return Err(StoreError::Invalid(
+            "a commit guard answered for the wrong number of entries",
+        ));
     }
-    .into_iter();
+    let mut held = held.into_iter();
     // `held` answers the guarded jobs in order; an unguarded job is always written.
     let valid: Vec<bool> = batch
         .iter()

@@ -1,6 +1,6 @@
 //! Reading and verifying the audit log.
 
-use crate::model::{AuditEvent, ChainReport};
+use crate::model::{ActorType, AuditEvent, ChainReport};
 use crate::server::audit::chain;
 use crate::server::store::{self, audit::AuditFilter};
 use crate::server::{ServiceResult, Services, clock};
@@ -26,7 +26,7 @@ pub async fn list(
         .into_iter()
         .map(|r| AuditEvent {
             metadata: serde_json::from_str(&r.metadata).unwrap_or(serde_json::Value::Null),
-            actor_type: r.actor_type,
+            actor_type: ActorType::parse(&r.actor_type).unwrap_or(ActorType::System),
             id: r.id,
             seq: r.seq,
             created_at: clock::iso(r.created_at),

@@ -62,7 +62,7 @@ pub async fn settings(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Notificat
                 .unwrap_or_default();
             DeadLetterView {
                 channel: row.channel,
-                event: row.event,
+                event: AlertEvent::parse(&row.event).unwrap_or(AlertEvent::AccessRequested),
                 id: row.id,
                 recipient: row.recipient,
                 summary,

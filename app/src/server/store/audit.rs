@@ -1,6 +1,6 @@
 //! The append-only audit log and its per-organization hash chain.
 
-use crate::model::{ActorType, AgentId, OrgId, ToolId};
+use crate::model::{AgentId, OrgId, ToolId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +16,9 @@ pub struct AuditRow {
     pub organization_id: OrgId,
     pub seq: i64,
     pub created_at: i64,
-    pub actor_type: ActorType,
+    /// As stored, not decoded: the chain hashes the stored text, and a tampered value must
+    /// show up as a broken chain, not as a row that cannot be read.
+    pub actor_type: String,
     pub actor_id: String,
     pub actor_label: String,
     pub action: String,

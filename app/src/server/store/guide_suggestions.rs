@@ -1,4 +1,5 @@
-//! Guide suggestions: facts agents learned about a tool, proposed for its usage guide; their backers live in the shared supporter tables.
+//! Guide suggestions: facts agents learned about a tool, proposed for its usage guide; their
+//! backers live in the shared supporter tables.
 
 use sqlx::{AnyExecutor, FromRow};
 

@@ -1,4 +1,5 @@
-//! The notification outbox: one row per alert and destination, written in the event's transaction, claimed and retried by the delivery worker.
+//! The notification outbox: one row per alert and destination, written in the event's transaction,
+//! claimed and retried by the delivery worker.
 
 use sqlx::{AnyExecutor, FromRow};
 
@@ -40,7 +41,9 @@ pub struct DeliveryRow {
     pub organization_id: OrgId,
     pub channel: ChannelKind,
     pub recipient: Option<String>,
-    pub event: AlertEvent,
+    /// As stored: an event this version does not know (written by a newer instance) fails
+    /// that one delivery, not the whole claim.
+    pub event: String,
     pub payload: String,
     pub status: DeliveryStatus,
     pub attempts: i64,

@@ -1,4 +1,5 @@
-//! What the credential path reads: the plan of a fetch in one round trip, and the state its commit-time guard re-checks.
+//! What the credential path reads: the plan of a fetch in one round trip, and the state its commit-
+//! time guard re-checks.
 
 use sqlx::{AnyExecutor, FromRow};
 

@@ -1,6 +1,11 @@
 //! Sign-in links are made and mailed after the answer, by one task: the answer to a member and
 //! to a stranger is then the same work, and takes the same time.
 
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::sync::mpsc::error::TrySendError;
+
 use super::{LINK_TTL_MS, confirm_url, new_token};
 use crate::server::mail::{Mail, escape_html};
 use crate::server::service::new_id;
@@ -28,13 +33,22 @@ impl SignInMailQueue {
     }
 
     pub(super) fn push(&self, request: LinkRequest) {
-        if self.0.try_send(request).is_err() {
-            tracing::error!("sign-in mail queue is full; a link request was dropped");
+        match self.0.try_send(request) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::error!("sign-in mail queue is full; a link request was dropped");
+            }
+            Err(TrySendError::Closed(_)) => {
+                tracing::error!("sign-in mail task has stopped; a link request was dropped");
+            }
         }
     }
 }
 
 const SIGN_IN_QUEUE: usize = 256;
+/// Links mailed at once: a slow mail server delays a burst of sign-ins by its answer time, not
+/// by that times the queue length.
+const SENDS_AT_ONCE: usize = 4;
 
 /// Makes and mails the queued links until the services are gone. Holds them weakly, so that a
 /// dropped [`Services`] ends the task.
@@ -42,13 +56,21 @@ pub async fn run_sign_in_mail(
     svc: std::sync::Weak<crate::server::Inner>,
     mut rx: tokio::sync::mpsc::Receiver<LinkRequest>,
 ) {
+    let sends = Arc::new(Semaphore::new(SENDS_AT_ONCE));
     while let Some(request) = rx.recv().await {
+        let Ok(permit) = sends.clone().acquire_owned().await else {
+            break;
+        };
         let Some(inner) = svc.upgrade() else { break };
         let svc = Services(inner);
-        if let Err(err) = send_link(&svc, request).await {
-            // The requester saw the neutral answer; the operator sees why no mail arrived.
-            tracing::error!(error = %err, "sign-in mail could not be sent");
-        }
+        // Each send is its own task: one that fails or panics loses only its own link.
+        tokio::spawn(async move {
+            if let Err(err) = send_link(&svc, request).await {
+                // The requester saw the neutral answer; the operator sees why no mail arrived.
+                tracing::error!(error = %err, "sign-in mail could not be sent");
+            }
+            drop(permit);
+        });
     }
 }
 

@@ -1,4 +1,5 @@
-//! Denials and revocations, and the one path every decision takes: state change, audit row and decision notice in one transaction.
+//! Denials and revocations, and the one path every decision takes: state change, audit row and
+//! decision notice in one transaction.
 
 use serde_json::json;
 
@@ -169,7 +170,15 @@ pub async fn decide_many(
         } else {
             deny(svc, ctx, id, reason).await.map(|_| ())
         };
-        decided.map_err(|err| err.prefixed(&format!("{done} decided, then: ")))?;
+        if let Err(err) = decided {
+            // A 5xx body stays generic, so the count goes to the log as well.
+            tracing::warn!(
+                decided = done,
+                of = ids.len(),
+                "bulk decision stopped early"
+            );
+            return Err(err.prefixed(&format!("{done} decided, then: ")));
+        }
     }
     Ok(ids.len())
 }

@@ -1,4 +1,5 @@
-//! Admin-side grants: giving an agent a tool without waiting for it to ask, and rotating the secret of a per-agent grant.
+//! Admin-side grants: giving an agent a tool without waiting for it to ask, and rotating the secret
+//! of a per-agent grant.
 
 use secrecy::SecretString;
 use serde_json::json;

@@ -1,4 +1,5 @@
-//! An agent asks for access to a catalog tool: one pending request, never a duplicate of a live one.
+//! An agent asks for access to a catalog tool: one pending request, never a duplicate of a live
+//! one.
 
 use serde_json::json;
 

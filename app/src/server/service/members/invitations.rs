@@ -1,4 +1,5 @@
-//! Invitations: an owner or admin invites by email, the link (hashed, 7 days, once) creates the membership when accepted.
+//! Invitations: an owner or admin invites by email, the link (hashed, 7 days, once) creates the
+//! membership when accepted.
 
 use serde_json::json;
 

@@ -1,4 +1,5 @@
-//! When a tool is added: the suggestions it answers are closed and their backers get pending requests, in the caller's transaction.
+//! When a tool is added: the suggestions it answers are closed and their backers get pending
+//! requests, in the caller's transaction.
 
 use std::collections::HashSet;
 

@@ -1,4 +1,5 @@
-//! Adding a tool: validation and sealing first, then the writes, so that a catalog import can validate everything before its one transaction.
+//! Adding a tool: validation and sealing first, then the writes, so that a catalog import can
+//! validate everything before its one transaction.
 
 use secrecy::SecretString;
 use serde_json::json;
