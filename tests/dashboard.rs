@@ -729,17 +729,8 @@ async fn a_catalog_import_that_fails_midway_leaves_nothing_behind() {
         .await;
     // The last new tool of the import is refused by the database, after the update and the
     // first new tool were written.
-    let (when, body) = match app.db.backend() {
-        common::TestBackend::Sqlite => (
-            "BEFORE INSERT ON tools WHEN NEW.name = 'Zeta'",
-            "SELECT RAISE(ABORT, 'refused by the test')",
-        ),
-        common::TestBackend::Postgres => (
-            "BEFORE INSERT ON tools",
-            "IF NEW.name = 'Zeta' THEN RAISE EXCEPTION 'refused by the test'; END IF",
-        ),
-    };
-    app.create_trigger("refuse_zeta", when, body).await;
+    app.refuse_inserts("refuse_zeta", "tools", "NEW.name = 'Zeta'")
+        .await;
     let catalog = serde_json::json!([
         { "name": "GitHub", "description": "Code", "url": "https://github.com", "instructions": "Use the GraphQL API." },
         { "name": "Alpha", "instructions": "First new tool." },

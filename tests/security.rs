@@ -1004,17 +1004,12 @@ async fn fetches_are_refused_while_their_audit_row_cannot_be_written() {
     assert_eq!(json(res).await["credential"], secret);
     assert_eq!(count_action(&app, "credential.vended").await, 1);
 
-    let (when, body) = match app.db.backend() {
-        common::TestBackend::Sqlite => (
-            "BEFORE INSERT ON audit_log WHEN NEW.action = 'credential.vended'",
-            "SELECT RAISE(ABORT, 'refused by the test')",
-        ),
-        common::TestBackend::Postgres => (
-            "BEFORE INSERT ON audit_log",
-            "IF NEW.action = 'credential.vended' THEN RAISE EXCEPTION 'refused by the test'; END IF",
-        ),
-    };
-    app.create_trigger("refuse_vended", when, body).await;
+    app.refuse_inserts(
+        "refuse_vended",
+        "audit_log",
+        "NEW.action = 'credential.vended'",
+    )
+    .await;
     for _ in 0..3 {
         let res = app.fetch(&key, &tool.id).await;
         let status = res.status().as_u16();

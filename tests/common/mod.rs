@@ -417,6 +417,22 @@ impl TestApp {
         }
     }
 
+    /// A trigger that makes the database refuse inserts into `table` whose row matches
+    /// `condition` (an expression over `NEW` that reads the same in both dialects).
+    pub async fn refuse_inserts(&self, name: &str, table: &str, condition: &str) {
+        let (when, body) = match self.db.backend() {
+            TestBackend::Sqlite => (
+                format!("BEFORE INSERT ON {table} WHEN {condition}"),
+                "SELECT RAISE(ABORT, 'refused by the test')".to_owned(),
+            ),
+            TestBackend::Postgres => (
+                format!("BEFORE INSERT ON {table}"),
+                format!("IF {condition} THEN RAISE EXCEPTION 'refused by the test'; END IF"),
+            ),
+        };
+        self.create_trigger(name, &when, &body).await;
+    }
+
     /// Drops a trigger of `table` (as someone with access to the database could).
     pub async fn drop_trigger(&self, name: &str, table: &str) {
         match self.db.backend() {

@@ -167,6 +167,11 @@ text_enum!(
 );
 
 impl ToolHealth {
+    /// A secret is due for rotation this many days after it was last set (the label says so).
+    pub const ROTATE_AFTER_DAYS: i64 = 90;
+    /// A secret's expiry is announced this many days ahead.
+    pub const EXPIRY_WARNING_DAYS: i64 = 14;
+
     /// Shown beside the tool, in the dashboard and the CLI.
     pub fn label(self) -> &'static str {
         match self {

@@ -175,9 +175,9 @@ async fn try_commit<G: CommitGuard>(
     if held.len() != guards.len() {
         // A guard that answers for the wrong number of entries cannot be matched to them:
         // nothing of this batch is written, so nothing is released.
-        return Err(StoreError::Invalid(
-            "a commit guard answered for the wrong number of entries",
-        ));
+        return Err(StoreError::Other(sqlx::Error::Protocol(
+            "a commit guard answered for the wrong number of entries".into(),
+        )));
     }
     let mut held = held.into_iter();
     // `held` answers the guarded jobs in order; an unguarded job is always written.

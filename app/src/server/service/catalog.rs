@@ -2,13 +2,8 @@
 
 use super::actor::AgentCtx;
 use crate::model::{Access, CatalogTool, DeniedTool, Me, ToolList};
-use crate::server::store::{self, requests::RequestRow};
+use crate::server::store;
 use crate::server::{ServiceResult, Services, clock};
-
-/// The agent's effective access from its newest request row (time-bound grants expire).
-pub fn access_of(row: Option<&RequestRow>, now: i64) -> Access {
-    store::requests::access_of(row.map(|r| r.status), row.and_then(|r| r.expires_at), now)
-}
 
 /// `GET /api/tools`: every tool of the organization, newest first, with `your_access`.
 pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<ToolList> {
@@ -20,12 +15,12 @@ pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<T
         .into_iter()
         .map(|t| {
             let latest = requests.iter().find(|r| r.tool_id == t.id);
-            let access = access_of(latest, now);
+            let access = latest.map_or(Access::None, |r| r.access(now));
             CatalogTool {
                 denial_reason: latest
                     .filter(|_| access == Access::Denied)
                     .and_then(|r| r.decision_note.clone()),
-                request_id: latest.map(|r| r.id.clone()).map(Into::into),
+                request_id: latest.map(|r| r.id.to_string()),
                 grant_expires_at: latest
                     .filter(|_| access == Access::Approved)
                     .and_then(|r| clock::iso_opt(r.expires_at)),

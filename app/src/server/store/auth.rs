@@ -39,7 +39,8 @@ pub async fn insert_token(ex: impl AnyExecutor<'_>, t: &NewToken<'_>, now: i64) 
     .bind(t.expires_at)
     .execute(ex)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all)]
@@ -74,7 +75,8 @@ pub async fn expire_bootstrap_tokens(ex: impl AnyExecutor<'_>, now: i64) -> Stor
         .bind(now)
         .execute(ex)
         .await
-        .map(|_| ()).map_err(Into::into)
+        .map(|_| ())
+        .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all)]

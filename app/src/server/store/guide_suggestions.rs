@@ -43,7 +43,8 @@ pub async fn insert_guide_suggestion(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]

@@ -26,7 +26,8 @@ pub async fn insert_data_key(tx: &mut Tx, row: &DataKeyRow, now: i64) -> StoreRe
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// The id of a master key other than `kek_id` that wraps some data key, if any.

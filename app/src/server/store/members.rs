@@ -138,7 +138,8 @@ pub async fn insert_invitation(tx: &mut Tx, i: &NewInvitation<'_>, now: i64) -> 
     .bind(i.expires_at)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// Open invitations of an organization (not accepted, not revoked, not expired).

@@ -86,7 +86,8 @@ pub async fn upsert_channel(tx: &mut Tx, w: &ChannelWrite<'_>, now: i64) -> Stor
     .bind(w.new_target)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id, kind = %kind))]
@@ -119,7 +120,8 @@ pub async fn record_channel_result(
     .bind(error)
     .execute(ex)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// Addresses of the members of `org_id` who opted in to alert mail.

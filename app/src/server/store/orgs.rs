@@ -85,7 +85,8 @@ pub async fn insert_membership(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// Instance-wide counts for the status page: agents, tools, pending requests, audit rows.

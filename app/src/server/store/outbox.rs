@@ -31,7 +31,8 @@ pub async fn insert_delivery(tx: &mut Tx, d: &NewDelivery<'_>, now: i64) -> Stor
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// An outbox row as the worker and the settings page see it.
@@ -137,7 +138,8 @@ pub async fn mark_delivered(
     .bind(attempt)
     .execute(ex)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// Schedules another attempt, or dead-letters the row when `next_attempt_at` is `None`.
@@ -160,7 +162,8 @@ pub async fn mark_failed(
     .bind(attempt)
     .execute(ex)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// Dead-lettered rows of an organization, newest first.

@@ -72,7 +72,8 @@ pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> Stor
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
@@ -137,6 +138,11 @@ impl RequestRow {
     /// [`is_live_grant`] for this request.
     pub fn is_live_grant(&self, now: i64) -> bool {
         is_live_grant(self.status, self.expires_at, now)
+    }
+
+    /// What the agent sees of this request ([`access_of`]).
+    pub fn access(&self, now: i64) -> Access {
+        access_of(Some(self.status), self.expires_at, now)
     }
 
     /// Pending, or a live grant: a new request for the same tool would duplicate it.

@@ -42,7 +42,8 @@ pub async fn insert_tool_suggestion(tx: &mut Tx, row: &ToolSuggestionRow) -> Sto
         .bind(row.updated_at)
         .execute(&mut **tx)
         .await
-        .map(|_| ()).map_err(Into::into)
+        .map(|_| ())
+        .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
@@ -141,7 +142,8 @@ pub async fn reopen_tool_suggestion(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 /// Closes a pending suggestion (dismissed with a cooldown, or accepted into a tool).

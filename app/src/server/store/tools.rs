@@ -61,7 +61,8 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     .bind(row.approvals_required)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
@@ -149,7 +150,8 @@ pub async fn update_tool_credential(
     .bind(expires_at)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -167,7 +169,8 @@ pub async fn update_tool_guide(
         .bind(now)
         .execute(&mut **tx)
         .await
-        .map(|_| ()).map_err(Into::into)
+        .map(|_| ())
+        .map_err(Into::into)
 }
 
 /// New name, description and URL (with the identity columns derived from them).
@@ -199,7 +202,8 @@ pub async fn update_tool_details(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -244,7 +248,8 @@ pub async fn insert_guide_version(
     .bind(row.created_at)
     .execute(&mut **tx)
     .await
-    .map(|_| ()).map_err(Into::into)
+    .map(|_| ())
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all, fields(tool_id = %tool_id))]

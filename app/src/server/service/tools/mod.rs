@@ -37,11 +37,9 @@ pub fn credential_slot<'a>(org_id: &'a str, tool_id: &'a str) -> Slot<'a> {
     }
 }
 
-/// A secret is due for rotation this long after it was last set.
-pub const ROTATE_AFTER_MS: i64 = 90 * DAY_MS;
-/// A secret's expiry is announced this long ahead.
-pub const EXPIRY_WARNING_MS: i64 = 14 * DAY_MS;
 const DAY_MS: i64 = 86_400_000;
+const ROTATE_AFTER_MS: i64 = ToolHealth::ROTATE_AFTER_DAYS * DAY_MS;
+const EXPIRY_WARNING_MS: i64 = ToolHealth::EXPIRY_WARNING_DAYS * DAY_MS;
 
 /// What needs attention about a tool's secret at `now`: a shared tool without one, one not
 /// rotated for 90 days, one expiring within 14 days (or already expired).
