@@ -7,6 +7,7 @@ mod audit;
 mod output;
 mod requests;
 mod secrets;
+mod suggestions;
 mod tools;
 
 use std::path::PathBuf;
@@ -57,7 +58,7 @@ pub enum Command {
     Request(requests::RequestCmd),
     /// Tool and guide suggestions from agents.
     #[command(subcommand)]
-    Suggestion(tools::SuggestionCmd),
+    Suggestion(suggestions::SuggestionCmd),
     /// Master key management.
     #[command(subcommand)]
     Keys(audit::KeysCmd),
@@ -151,7 +152,7 @@ async fn dispatch(
         Command::Agent(cmd) => admin::agent(services, &ctx, &out, cmd).await,
         Command::Tool(cmd) => tools::tool(services, &ctx, &out, cmd).await,
         Command::Request(cmd) => requests::request(services, &ctx, &out, cmd).await,
-        Command::Suggestion(cmd) => tools::suggestion(services, &ctx, &out, cmd).await,
+        Command::Suggestion(cmd) => suggestions::suggestion(services, &ctx, &out, cmd).await,
         Command::Audit(cmd) => audit::audit(services, &ctx, &out, cmd).await,
         Command::Serve
         | Command::Migrate
