@@ -172,6 +172,55 @@ async fn link_requests_are_rate_limited_per_mailbox() {
     assert!(sixth.body.contains("Too many sign-in attempts"));
 }
 
+/// Every server function error reaches the browser as one typed JSON error whose status is
+/// the response's: the UI decides on it (401 goes to sign-in) and marks the fields it names.
+#[tokio::test]
+async fn server_function_errors_are_typed_with_the_status_of_the_response() {
+    use app::model::RpcError;
+    let (app, sink) = app_with_mail().await;
+    let typed = |reply: &common::rpc::Reply| -> RpcError {
+        serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
+    };
+
+    let anonymous = rpc(&app, "inbox", &[], None).await;
+    let err = typed(&anonymous);
+    assert_eq!((anonymous.status, err.status), (401, 401));
+    assert!(err.is_signed_out());
+    assert!(
+        err.hint.as_deref().is_some_and(|h| h.contains("Sign in")),
+        "{err:?}"
+    );
+
+    let bad = rpc(&app, "auth/request", &[("email", "not-an-address")], None).await;
+    let err = typed(&bad);
+    assert_eq!((bad.status, err.status), (400, 400));
+    assert!(err.field("email").is_some(), "the field is named: {err:?}");
+    assert!(!err.is_signed_out());
+
+    let cookie = sign_in(&app, &sink).await;
+    let unreadable = rpc(
+        &app,
+        "tools/quorum",
+        &[("id", "x"), ("approvals", "many")],
+        Some(&cookie),
+    )
+    .await;
+    let err = typed(&unreadable);
+    assert_eq!((unreadable.status, err.status), (400, 400));
+    assert!(err.message.contains("could not be read"), "{err:?}");
+
+    let unknown = rpc(
+        &app,
+        "agents/delete",
+        &[("id", "0190aaaa-0000-7000-8000-000000000000")],
+        Some(&cookie),
+    )
+    .await;
+    let err = typed(&unknown);
+    assert_eq!((unknown.status, err.status), (404, 404));
+    assert!(err.hint.is_some(), "{err:?}");
+}
+
 #[tokio::test]
 async fn server_functions_refuse_missing_sessions_and_cross_site_requests() {
     let (app, sink) = app_with_mail().await;

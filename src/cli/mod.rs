@@ -4,6 +4,7 @@
 
 mod admin;
 mod audit;
+mod data;
 mod output;
 mod requests;
 mod secrets;
@@ -118,8 +119,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(cmd) => audit::keys(&settings, cmd).await,
-        Command::Backup { to } => audit::backup(&settings, &to, cli.json).await,
-        Command::MigrateData { from, to } => audit::migrate_data(&from, &to, cli.json).await,
+        Command::Backup { to } => data::backup(&settings, &to, cli.json).await,
+        Command::MigrateData { from, to } => data::migrate_data(&from, &to, cli.json).await,
         command => {
             let services = startup::open(&settings).await?;
             // Changes made here reach the servers' open dashboards (PostgreSQL: NOTIFY).

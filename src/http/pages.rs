@@ -11,6 +11,7 @@ use axum::routing::post;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
 
+use app::model::RpcError;
 use app::ui::{App, shell};
 
 use super::{AppState, dashboard};
@@ -36,7 +37,7 @@ pub fn router(state: &AppState, secure_cookies: bool) -> Router<AppState> {
             browser_bundle(&state.leptos),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(axum::middleware::from_fn(bad_arguments))
+        .layer(axum::middleware::from_fn(rpc_status))
         .layer(from_fn_with_state(state.clone(), dashboard::same_origin))
         .layer(dashboard::session_layer(state, secure_cookies))
         .layer(from_fn_with_state(state.clone(), dashboard::request_meta))
@@ -88,31 +89,33 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> impl In
     handle_server_fns_with_context(move || provide_context(services.clone()), req).await
 }
 
-/// Largest error body inspected when classifying a server function failure.
+/// Largest error body inspected when reading a server function error's status.
 const ERROR_PEEK: usize = 16 * 1024;
 
-/// Leptos answers server function arguments it cannot decode (a word where a number belongs,
-/// a missing field) with 500. That is the caller's mistake: this says so with a 400.
-async fn bad_arguments(req: Request<Body>, next: Next) -> axum::response::Response {
+/// Leptos sends every server function error as a 500, with the error (an [`RpcError`]) as
+/// the body. The error knows its status (401 signed out, 400 unreadable arguments, 409, …):
+/// this gives the response that status, so clients and logs see the same one the UI acts on.
+async fn rpc_status(req: Request<Body>, next: Next) -> axum::response::Response {
     let is_rpc = req.uri().path().starts_with("/rpc/");
     let response = next.run(req).await;
     if !is_rpc || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return response;
     }
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, ERROR_PEEK)
-        .await
-        .unwrap_or_default();
-    match std::str::from_utf8(&bytes)
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, ERROR_PEEK).await else {
+        tracing::error!("a server function error body was unreadable or too large");
+        return (
+            parts,
+            Body::from(r#"{"status":500,"message":"Internal server error."}"#),
+        )
+            .into_response();
+    };
+    if let Some(status) = serde_json::from_slice::<RpcError>(&bytes)
         .ok()
-        .and_then(|t| t.strip_prefix("Args|"))
+        .and_then(|err| StatusCode::from_u16(err.status).ok())
+        .filter(|status| status.is_client_error() || status.is_server_error())
     {
-        Some(detail) => {
-            let message = format!(
-                "The request's fields could not be read ({detail}). Send every field the form has, numbers as digits."
-            );
-            (StatusCode::BAD_REQUEST, format!("ServerError|{message}")).into_response()
-        }
-        None => axum::response::Response::from_parts(parts, Body::from(bytes)),
+        parts.status = status;
     }
+    axum::response::Response::from_parts(parts, Body::from(bytes))
 }

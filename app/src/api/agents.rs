@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::model::RpcError;
 use crate::model::{AgentView, IssuedKey};
 
 #[cfg(feature = "ssr")]
@@ -10,14 +11,14 @@ use super::guard::{caller, fail};
 use crate::server::service::agents;
 
 #[server(prefix = "/rpc", endpoint = "agents")]
-pub async fn list_agents() -> Result<Vec<AgentView>, ServerFnError> {
+pub async fn list_agents() -> Result<Vec<AgentView>, RpcError> {
     let c = caller().await?;
     agents::list(&c.svc, &c.ctx).await.map_err(fail)
 }
 
 /// Registers an agent. The response is the only time its key is visible.
 #[server(prefix = "/rpc", endpoint = "agents/create")]
-pub async fn create_agent(name: String, description: String) -> Result<IssuedKey, ServerFnError> {
+pub async fn create_agent(name: String, description: String) -> Result<IssuedKey, RpcError> {
     let c = caller().await?;
     no_store();
     agents::create(&c.svc, &c.ctx, &name, &description)
@@ -27,14 +28,14 @@ pub async fn create_agent(name: String, description: String) -> Result<IssuedKey
 
 /// Issues a new key; the old one stops working at once.
 #[server(prefix = "/rpc", endpoint = "agents/rotate")]
-pub async fn rotate_agent_key(id: String) -> Result<IssuedKey, ServerFnError> {
+pub async fn rotate_agent_key(id: String) -> Result<IssuedKey, RpcError> {
     let c = caller().await?;
     no_store();
     agents::rotate_key(&c.svc, &c.ctx, &id).await.map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "agents/status")]
-pub async fn set_agent_active(id: String, active: bool) -> Result<AgentView, ServerFnError> {
+pub async fn set_agent_active(id: String, active: bool) -> Result<AgentView, RpcError> {
     let c = caller().await?;
     let status = if active {
         crate::model::AgentStatus::Active
@@ -47,7 +48,7 @@ pub async fn set_agent_active(id: String, active: bool) -> Result<AgentView, Ser
 }
 
 #[server(prefix = "/rpc", endpoint = "agents/delete")]
-pub async fn delete_agent(id: String) -> Result<(), ServerFnError> {
+pub async fn delete_agent(id: String) -> Result<(), RpcError> {
     let c = caller().await?;
     agents::delete(&c.svc, &c.ctx, &id).await.map_err(fail)
 }

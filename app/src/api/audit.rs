@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::model::RpcError;
 use crate::model::{AuditEvent, AuditQuery, ChainReport};
 
 #[cfg(feature = "ssr")]
@@ -11,7 +12,7 @@ use super::guard::{caller, fail};
 pub const AUDIT_PAGE: i64 = 50;
 
 #[server(prefix = "/rpc", endpoint = "audit")]
-pub async fn audit_events(query: AuditQuery) -> Result<Vec<AuditEvent>, ServerFnError> {
+pub async fn audit_events(query: AuditQuery) -> Result<Vec<AuditEvent>, RpcError> {
     let c = caller().await?;
     let filter = crate::server::service::audit::filter_from(&query).map_err(fail)?;
     crate::server::service::audit::list(&c.svc, &c.ctx, &filter, AUDIT_PAGE)
@@ -20,7 +21,7 @@ pub async fn audit_events(query: AuditQuery) -> Result<Vec<AuditEvent>, ServerFn
 }
 
 #[server(prefix = "/rpc", endpoint = "audit/verify")]
-pub async fn chain_status() -> Result<ChainReport, ServerFnError> {
+pub async fn chain_status() -> Result<ChainReport, RpcError> {
     let c = caller().await?;
     crate::server::service::audit::verify(&c.svc, &c.ctx)
         .await

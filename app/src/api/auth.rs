@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::model::RpcError;
 use crate::model::{ConfirmView, MemberView, SessionView};
 
 #[cfg(feature = "ssr")]
@@ -11,8 +12,8 @@ use crate::server::service::auth as service;
 
 /// Emails a sign-in link to a member's address. Same answer for unknown addresses.
 #[server(prefix = "/rpc", endpoint = "auth/request")]
-pub async fn request_sign_in(email: String) -> Result<(), ServerFnError> {
-    let svc = expect_context::<crate::server::Services>();
+pub async fn request_sign_in(email: String) -> Result<(), RpcError> {
+    let svc = super::guard::services()?;
     service::request_link(&svc, &email, &guard::meta().await)
         .await
         .map_err(fail)
@@ -20,8 +21,8 @@ pub async fn request_sign_in(email: String) -> Result<(), ServerFnError> {
 
 /// What the confirmation page should ask for this link (does not use it).
 #[server(prefix = "/rpc", endpoint = "auth/check")]
-pub async fn check_link(token: String) -> Result<ConfirmView, ServerFnError> {
-    let svc = expect_context::<crate::server::Services>();
+pub async fn check_link(token: String) -> Result<ConfirmView, RpcError> {
+    let svc = super::guard::services()?;
     service::peek(&svc, &token).await.map_err(fail)
 }
 
@@ -32,8 +33,8 @@ pub async fn confirm_sign_in(
     token: String,
     email: Option<String>,
     org_name: Option<String>,
-) -> Result<(), ServerFnError> {
-    let svc = expect_context::<crate::server::Services>();
+) -> Result<(), RpcError> {
+    let svc = super::guard::services()?;
     let meta = guard::meta().await;
     let bootstrap = match (&org_name, &email) {
         (Some(org), Some(email)) => Some((org.as_str(), email.as_str())),
@@ -49,7 +50,7 @@ pub async fn confirm_sign_in(
 
 /// Ends the current session.
 #[server(prefix = "/rpc", endpoint = "auth/sign-out")]
-pub async fn sign_out() -> Result<(), ServerFnError> {
+pub async fn sign_out() -> Result<(), RpcError> {
     if let Some(caller) = guard::optional_caller().await? {
         service::record_sign_out(&caller.svc, &caller.ctx)
             .await
@@ -61,13 +62,13 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
 
 /// The signed-in member, or `None`.
 #[server(prefix = "/rpc", endpoint = "auth/me")]
-pub async fn whoami() -> Result<Option<MemberView>, ServerFnError> {
+pub async fn whoami() -> Result<Option<MemberView>, RpcError> {
     Ok(guard::optional_caller().await?.map(|c| c.member))
 }
 
 /// The caller's live sessions.
 #[server(prefix = "/rpc", endpoint = "auth/sessions")]
-pub async fn my_sessions() -> Result<Vec<SessionView>, ServerFnError> {
+pub async fn my_sessions() -> Result<Vec<SessionView>, RpcError> {
     let caller = guard::caller().await?;
     service::list_sessions(&caller.svc, &caller.member.user_id, &caller.session_hash())
         .await
@@ -76,7 +77,7 @@ pub async fn my_sessions() -> Result<Vec<SessionView>, ServerFnError> {
 
 /// Ends one of the caller's sessions (another device, or this one).
 #[server(prefix = "/rpc", endpoint = "auth/sessions/end")]
-pub async fn end_session(handle: String) -> Result<(), ServerFnError> {
+pub async fn end_session(handle: String) -> Result<(), RpcError> {
     let caller = guard::caller().await?;
     service::revoke_session(&caller.svc, &caller.member.user_id, &handle)
         .await
@@ -85,7 +86,7 @@ pub async fn end_session(handle: String) -> Result<(), ServerFnError> {
 
 /// Switches the organization the dashboard works in.
 #[server(prefix = "/rpc", endpoint = "auth/switch-org")]
-pub async fn switch_org(org_id: String) -> Result<(), ServerFnError> {
+pub async fn switch_org(org_id: String) -> Result<(), RpcError> {
     let caller = guard::caller().await?;
     let org_id = service::switch_target(&caller.svc, &caller.member.user_id, &org_id)
         .await
@@ -94,6 +95,6 @@ pub async fn switch_org(org_id: String) -> Result<(), ServerFnError> {
         .session
         .insert(crate::server::auth::ORG_KEY, org_id.into_string())
         .await
-        .map_err(|_| ServerFnError::new("Could not switch organization; retry."))?;
+        .map_err(|_| RpcError::new(503, "Could not switch organization.").hint("Retry."))?;
     Ok(())
 }

@@ -1,12 +1,10 @@
 //! Server-side half of every dashboard server function: who is calling, in which
 //! organization, and how a service error becomes a response.
 
-use axum::http::StatusCode;
 use leptos::prelude::*;
-use leptos_axum::ResponseOptions;
 use tower_sessions::Session;
 
-use crate::model::MemberView;
+use crate::model::{MemberView, RpcError};
 use crate::server::auth::session_store::{IP_KEY, USER_AGENT_KEY, USER_KEY, id_hash};
 use crate::server::auth::{ORG_KEY, SIGNED_IN_AT_KEY};
 use crate::server::service::actor::{AdminCtx, RequestMeta};
@@ -27,29 +25,28 @@ impl Caller {
     }
 }
 
-/// Maps a service error to the server function error and sets the response status.
-pub fn fail(err: ServiceError) -> ServerFnError {
-    if let Some(options) = use_context::<ResponseOptions>() {
-        options.set_status(err.status());
-    }
+/// The service error as the browser receives it. The response takes the error's status (see
+/// `rpc_status` in the HTTP layer); an internal cause is logged here and never sent.
+pub fn fail(err: ServiceError) -> RpcError {
     if let ServiceError::Internal(cause) = &err {
         tracing::error!(error = format!("{cause:#}"), "server function failed");
     }
-    let body = err.body();
-    ServerFnError::new(match body.hint {
-        Some(hint) => format!("{} {}", body.error, hint),
-        None => body.error,
-    })
+    RpcError::from_body(err.status().as_u16(), err.body())
 }
 
-fn signed_out() -> ServerFnError {
-    if let Some(options) = use_context::<ResponseOptions>() {
-        options.set_status(StatusCode::UNAUTHORIZED);
-    }
-    ServerFnError::new(format!(
-        "{} Sign in again from the sign-in page.",
-        super::guard_text::SIGNED_OUT
-    ))
+fn signed_out() -> RpcError {
+    RpcError::new(401, "You are signed out.").hint("Sign in again from the sign-in page.")
+}
+
+/// The services, provided by the HTTP layer to every route that renders or answers. A route
+/// without them answers 500 instead of panicking.
+pub fn services() -> Result<Services, RpcError> {
+    use_context::<Services>().ok_or_else(|| {
+        tracing::error!("a server function ran without the services in its context");
+        fail(ServiceError::Internal(anyhow::anyhow!(
+            "services missing from the context"
+        )))
+    })
 }
 
 /// Transport facts of the current request (set by the HTTP layer).
@@ -60,15 +57,15 @@ pub async fn meta() -> RequestMeta {
         .unwrap_or_default()
 }
 
-pub async fn session() -> Result<Session, ServerFnError> {
+pub async fn session() -> Result<Session, RpcError> {
     leptos_axum::extract::<Session>()
         .await
-        .map_err(|_| ServerFnError::new("Sessions are not available on this route."))
+        .map_err(|_| RpcError::new(500, "Sessions are not available on this route."))
 }
 
 /// The signed-in member, or `None` (no session, expired, or no longer a member).
-pub async fn optional_caller() -> Result<Option<Caller>, ServerFnError> {
-    let svc = expect_context::<Services>();
+pub async fn optional_caller() -> Result<Option<Caller>, RpcError> {
+    let svc = services()?;
     let session = session().await?;
     match crate::server::auth::current(&svc, &session, meta().await).await {
         Ok(Some((ctx, member))) => Ok(Some(Caller {
@@ -83,7 +80,7 @@ pub async fn optional_caller() -> Result<Option<Caller>, ServerFnError> {
 }
 
 /// The signed-in member; 401 otherwise.
-pub async fn caller() -> Result<Caller, ServerFnError> {
+pub async fn caller() -> Result<Caller, RpcError> {
     optional_caller().await?.ok_or_else(signed_out)
 }
 
@@ -94,8 +91,8 @@ pub async fn start_session(
     user_id: &str,
     org_id: &str,
     meta: &RequestMeta,
-) -> Result<(), ServerFnError> {
-    let store_err = |_| ServerFnError::new("Could not start a session; retry.");
+) -> Result<(), RpcError> {
+    let store_err = |_| RpcError::new(503, "Could not start a session.").hint("Retry.");
     session.cycle_id().await.map_err(store_err)?;
     session.insert(USER_KEY, user_id).await.map_err(store_err)?;
     session.insert(ORG_KEY, org_id).await.map_err(store_err)?;

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::model::RpcError;
 use crate::model::{AccessRequestView, InboxView, OverviewView};
 
 #[cfg(feature = "ssr")]
@@ -10,20 +11,20 @@ use super::guard::{caller, fail};
 use crate::server::service::{dashboard, grants, guides, suggestions};
 
 #[server(prefix = "/rpc", endpoint = "overview")]
-pub async fn get_overview() -> Result<OverviewView, ServerFnError> {
+pub async fn get_overview() -> Result<OverviewView, RpcError> {
     let c = caller().await?;
     dashboard::overview(&c.svc, &c.ctx).await.map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "inbox")]
-pub async fn get_inbox() -> Result<InboxView, ServerFnError> {
+pub async fn get_inbox() -> Result<InboxView, RpcError> {
     let c = caller().await?;
     dashboard::inbox(&c.svc, &c.ctx).await.map_err(fail)
 }
 
 /// Every request of the organization (newest first), for grant lists.
 #[server(prefix = "/rpc", endpoint = "requests")]
-pub async fn list_requests() -> Result<Vec<AccessRequestView>, ServerFnError> {
+pub async fn list_requests() -> Result<Vec<AccessRequestView>, RpcError> {
     let c = caller().await?;
     grants::list(&c.svc, &c.ctx, None, 1000).await.map_err(fail)
 }
@@ -33,7 +34,7 @@ pub async fn list_requests() -> Result<Vec<AccessRequestView>, ServerFnError> {
 pub async fn approve_request(
     id: String,
     secret: Option<String>,
-) -> Result<AccessRequestView, ServerFnError> {
+) -> Result<AccessRequestView, RpcError> {
     let c = caller().await?;
     let secret = secret
         .filter(|s| !s.is_empty())
@@ -50,7 +51,7 @@ pub async fn grant_tool(
     tool_id: String,
     reason: String,
     secret: Option<String>,
-) -> Result<AccessRequestView, ServerFnError> {
+) -> Result<AccessRequestView, RpcError> {
     let c = caller().await?;
     let secret = secret
         .filter(|s| !s.is_empty())
@@ -61,7 +62,7 @@ pub async fn grant_tool(
 }
 
 #[server(prefix = "/rpc", endpoint = "requests/deny")]
-pub async fn deny_request(id: String, reason: String) -> Result<AccessRequestView, ServerFnError> {
+pub async fn deny_request(id: String, reason: String) -> Result<AccessRequestView, RpcError> {
     let c = caller().await?;
     grants::deny(&c.svc, &c.ctx, &id, Some(&reason))
         .await
@@ -69,10 +70,7 @@ pub async fn deny_request(id: String, reason: String) -> Result<AccessRequestVie
 }
 
 #[server(prefix = "/rpc", endpoint = "requests/revoke")]
-pub async fn revoke_request(
-    id: String,
-    reason: String,
-) -> Result<AccessRequestView, ServerFnError> {
+pub async fn revoke_request(id: String, reason: String) -> Result<AccessRequestView, RpcError> {
     let c = caller().await?;
     grants::revoke(&c.svc, &c.ctx, &id, Some(&reason))
         .await
@@ -86,7 +84,7 @@ pub async fn bulk_decide(
     ids: Vec<String>,
     approve: bool,
     reason: String,
-) -> Result<usize, ServerFnError> {
+) -> Result<usize, RpcError> {
     let c = caller().await?;
     grants::decide_many(&c.svc, &c.ctx, &ids, approve, Some(&reason))
         .await
@@ -94,7 +92,7 @@ pub async fn bulk_decide(
 }
 
 #[server(prefix = "/rpc", endpoint = "suggestions/dismiss")]
-pub async fn dismiss_tool_suggestion(id: String, reason: String) -> Result<(), ServerFnError> {
+pub async fn dismiss_tool_suggestion(id: String, reason: String) -> Result<(), RpcError> {
     let c = caller().await?;
     suggestions::dismiss(&c.svc, &c.ctx, &id, &reason)
         .await
@@ -103,7 +101,7 @@ pub async fn dismiss_tool_suggestion(id: String, reason: String) -> Result<(), S
 }
 
 #[server(prefix = "/rpc", endpoint = "guide-suggestions/accept")]
-pub async fn accept_guide_suggestion(id: String) -> Result<(), ServerFnError> {
+pub async fn accept_guide_suggestion(id: String) -> Result<(), RpcError> {
     let c = caller().await?;
     guides::accept(&c.svc, &c.ctx, &id, None)
         .await
@@ -112,7 +110,7 @@ pub async fn accept_guide_suggestion(id: String) -> Result<(), ServerFnError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "guide-suggestions/dismiss")]
-pub async fn dismiss_guide_suggestion(id: String, reason: String) -> Result<(), ServerFnError> {
+pub async fn dismiss_guide_suggestion(id: String, reason: String) -> Result<(), RpcError> {
     let c = caller().await?;
     guides::dismiss(&c.svc, &c.ctx, &id, &reason)
         .await

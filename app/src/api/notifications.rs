@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use crate::model::RpcError;
 use crate::model::{ChannelView, NotificationSettingsView, TestResult};
 
 #[cfg(feature = "ssr")]
@@ -14,7 +15,7 @@ use crate::model::{AlertEvent, ChannelKind};
 use crate::server::{ServiceError, service::notifications};
 
 #[cfg(feature = "ssr")]
-fn kind(text: &str) -> Result<ChannelKind, ServerFnError> {
+fn kind(text: &str) -> Result<ChannelKind, RpcError> {
     ChannelKind::parse(text).ok_or_else(|| {
         fail(ServiceError::field(
             "kind",
@@ -25,7 +26,7 @@ fn kind(text: &str) -> Result<ChannelKind, ServerFnError> {
 }
 
 #[cfg(feature = "ssr")]
-fn events(text: &str) -> Result<Vec<AlertEvent>, ServerFnError> {
+fn events(text: &str) -> Result<Vec<AlertEvent>, RpcError> {
     let parts: Vec<&str> = text
         .split(',')
         .map(str::trim)
@@ -43,7 +44,7 @@ fn events(text: &str) -> Result<Vec<AlertEvent>, ServerFnError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "notifications")]
-pub async fn notification_settings() -> Result<NotificationSettingsView, ServerFnError> {
+pub async fn notification_settings() -> Result<NotificationSettingsView, RpcError> {
     let c = caller().await?;
     notifications::settings(&c.svc, &c.ctx).await.map_err(fail)
 }
@@ -54,7 +55,7 @@ pub async fn save_webhook(
     kind: String,
     url: String,
     events: String,
-) -> Result<ChannelView, ServerFnError> {
+) -> Result<ChannelView, RpcError> {
     let c = caller().await?;
     let (kind, events) = (self::kind(&kind)?, self::events(&events)?);
     notifications::save_webhook(
@@ -69,10 +70,7 @@ pub async fn save_webhook(
 }
 
 #[server(prefix = "/rpc", endpoint = "notifications/events")]
-pub async fn set_channel_events(
-    kind: String,
-    events: String,
-) -> Result<ChannelView, ServerFnError> {
+pub async fn set_channel_events(kind: String, events: String) -> Result<ChannelView, RpcError> {
     let c = caller().await?;
     let (kind, events) = (self::kind(&kind)?, self::events(&events)?);
     notifications::set_events(&c.svc, &c.ctx, kind, &events)
@@ -81,7 +79,7 @@ pub async fn set_channel_events(
 }
 
 #[server(prefix = "/rpc", endpoint = "notifications/remove")]
-pub async fn remove_channel(kind: String) -> Result<(), ServerFnError> {
+pub async fn remove_channel(kind: String) -> Result<(), RpcError> {
     let c = caller().await?;
     let kind = self::kind(&kind)?;
     notifications::remove_channel(&c.svc, &c.ctx, kind)
@@ -90,7 +88,7 @@ pub async fn remove_channel(kind: String) -> Result<(), ServerFnError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "notifications/test")]
-pub async fn send_test(kind: String) -> Result<TestResult, ServerFnError> {
+pub async fn send_test(kind: String) -> Result<TestResult, RpcError> {
     let c = caller().await?;
     let kind = self::kind(&kind)?;
     notifications::send_test(&c.svc, &c.ctx, kind)
@@ -100,7 +98,7 @@ pub async fn send_test(kind: String) -> Result<TestResult, ServerFnError> {
 
 /// Turns alert mail on or off for the signed-in member.
 #[server(prefix = "/rpc", endpoint = "notifications/email")]
-pub async fn set_email_alerts(on: bool) -> Result<(), ServerFnError> {
+pub async fn set_email_alerts(on: bool) -> Result<(), RpcError> {
     let c = caller().await?;
     notifications::set_email_opt_in(&c.svc, &c.ctx, on)
         .await
@@ -108,7 +106,7 @@ pub async fn set_email_alerts(on: bool) -> Result<(), ServerFnError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "notifications/retry")]
-pub async fn retry_notification(id: String) -> Result<(), ServerFnError> {
+pub async fn retry_notification(id: String) -> Result<(), RpcError> {
     let c = caller().await?;
     notifications::retry(&c.svc, &c.ctx, &id)
         .await

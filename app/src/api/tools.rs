@@ -6,6 +6,7 @@
 
 use leptos::prelude::*;
 
+use crate::model::RpcError;
 use crate::model::{
     AuthType, CatalogFormat, CatalogPlan, CredentialMode, GuideVersion, ToolCreated, ToolView,
 };
@@ -16,7 +17,7 @@ use super::guard::{caller, fail};
 use crate::server::service::tools;
 
 #[server(prefix = "/rpc", endpoint = "tools")]
-pub async fn list_tools() -> Result<Vec<ToolView>, ServerFnError> {
+pub async fn list_tools() -> Result<Vec<ToolView>, RpcError> {
     let c = caller().await?;
     tools::list(&c.svc, &c.ctx).await.map_err(fail)
 }
@@ -32,7 +33,7 @@ pub async fn create_tool(
     credential: String,
     instructions: String,
     suggestion_id: Option<String>,
-) -> Result<ToolCreated, ServerFnError> {
+) -> Result<ToolCreated, RpcError> {
     let c = caller().await?;
     let input = tools::NewTool {
         name,
@@ -57,7 +58,7 @@ pub async fn update_tool(
     name: String,
     description: String,
     url: String,
-) -> Result<ToolView, ServerFnError> {
+) -> Result<ToolView, RpcError> {
     let c = caller().await?;
     tools::update_details(&c.svc, &c.ctx, &id, &name, &description, &url)
         .await
@@ -67,7 +68,7 @@ pub async fn update_tool(
 /// Sets or rotates a shared tool's secret. The secret is never sent back.
 /// Sets how many distinct reviewers must approve each request for the tool (1–3).
 #[server(prefix = "/rpc", endpoint = "tools/quorum")]
-pub async fn set_tool_quorum(id: String, approvals: i64) -> Result<ToolView, ServerFnError> {
+pub async fn set_tool_quorum(id: String, approvals: i64) -> Result<ToolView, RpcError> {
     let c = caller().await?;
     tools::set_approvals_required(&c.svc, &c.ctx, &id, approvals)
         .await
@@ -75,7 +76,7 @@ pub async fn set_tool_quorum(id: String, approvals: i64) -> Result<ToolView, Ser
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/credential")]
-pub async fn set_tool_credential(id: String, secret: String) -> Result<ToolView, ServerFnError> {
+pub async fn set_tool_credential(id: String, secret: String) -> Result<ToolView, RpcError> {
     let c = caller().await?;
     tools::set_credential(
         &c.svc,
@@ -89,7 +90,7 @@ pub async fn set_tool_credential(id: String, secret: String) -> Result<ToolView,
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/guide")]
-pub async fn update_guide(id: String, text: String) -> Result<ToolView, ServerFnError> {
+pub async fn update_guide(id: String, text: String) -> Result<ToolView, RpcError> {
     let c = caller().await?;
     tools::update_guide(&c.svc, &c.ctx, &id, &text)
         .await
@@ -97,7 +98,7 @@ pub async fn update_guide(id: String, text: String) -> Result<ToolView, ServerFn
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/guide-history")]
-pub async fn guide_history(id: String) -> Result<Vec<GuideVersion>, ServerFnError> {
+pub async fn guide_history(id: String) -> Result<Vec<GuideVersion>, RpcError> {
     let c = caller().await?;
     tools::guide_history(&c.svc, &c.ctx, &id)
         .await
@@ -105,7 +106,7 @@ pub async fn guide_history(id: String) -> Result<Vec<GuideVersion>, ServerFnErro
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/guide-restore")]
-pub async fn restore_guide(id: String, version: i64) -> Result<ToolView, ServerFnError> {
+pub async fn restore_guide(id: String, version: i64) -> Result<ToolView, RpcError> {
     let c = caller().await?;
     tools::restore_guide(&c.svc, &c.ctx, &id, version)
         .await
@@ -114,7 +115,7 @@ pub async fn restore_guide(id: String, version: i64) -> Result<ToolView, ServerF
 
 /// How many live grants and pending requests a delete would end.
 #[server(prefix = "/rpc", endpoint = "tools/delete-impact")]
-pub async fn tool_delete_impact(id: String) -> Result<(i64, i64), ServerFnError> {
+pub async fn tool_delete_impact(id: String) -> Result<(i64, i64), RpcError> {
     let c = caller().await?;
     tools::delete_impact(&c.svc, &c.ctx, &id)
         .await
@@ -122,7 +123,7 @@ pub async fn tool_delete_impact(id: String) -> Result<(i64, i64), ServerFnError>
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/delete")]
-pub async fn delete_tool(id: String) -> Result<(), ServerFnError> {
+pub async fn delete_tool(id: String) -> Result<(), RpcError> {
     let c = caller().await?;
     tools::delete(&c.svc, &c.ctx, &id)
         .await
@@ -132,7 +133,7 @@ pub async fn delete_tool(id: String) -> Result<(), ServerFnError> {
 
 /// The catalog as pretty JSON (the default) or YAML, without secrets.
 #[server(prefix = "/rpc", endpoint = "tools/export")]
-pub async fn export_catalog(format: Option<CatalogFormat>) -> Result<String, ServerFnError> {
+pub async fn export_catalog(format: Option<CatalogFormat>) -> Result<String, RpcError> {
     let c = caller().await?;
     let entries = crate::server::service::catalog_io::export(&c.svc, &c.ctx)
         .await
@@ -143,7 +144,7 @@ pub async fn export_catalog(format: Option<CatalogFormat>) -> Result<String, Ser
 
 /// Plans (dry run) or applies a catalog import.
 #[server(prefix = "/rpc", endpoint = "tools/import")]
-pub async fn import_catalog(json: String, apply: bool) -> Result<CatalogPlan, ServerFnError> {
+pub async fn import_catalog(json: String, apply: bool) -> Result<CatalogPlan, RpcError> {
     let c = caller().await?;
     let entries = crate::server::service::catalog_io::parse(&json).map_err(fail)?;
     crate::server::service::catalog_io::import(&c.svc, &c.ctx, entries, apply)

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{copy, dialogs, error_box, live, short_time, toasts};
+use super::widgets::{copy, dialogs, error_box, live, mutation, short_time};
 use crate::api::agents::{
     create_agent, delete_agent, list_agents, rotate_agent_key, set_agent_active,
 };
@@ -72,20 +72,12 @@ fn CreateAgent(issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        busy.set(true);
-        let toasts = toasts();
-        let live = live();
-        leptos::task::spawn_local(async move {
-            match create_agent(name.get_untracked(), description.get_untracked()).await {
-                Ok(key) => {
-                    issued.set(Some(key));
-                    name.set(String::new());
-                    description.set(String::new());
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
-            busy.set(false);
+        let call = create_agent(name.get_untracked(), description.get_untracked());
+        mutation().busy(busy).run_quietly(call, move |key| {
+            issued.set(Some(key));
+            name.set(String::new());
+            description.set(String::new());
+            None
         });
     };
     view! {
@@ -146,58 +138,30 @@ fn agent_row(
     let (id1, id2, id3) = (a.id.clone(), a.id.clone(), a.id.clone());
     let name = a.name.clone();
     let toggle = move |_| {
-        let id = id1.clone();
-        let toasts = toasts();
-        let live = live();
-        leptos::task::spawn_local(async move {
-            match set_agent_active(id, !active).await {
-                Ok(a) => {
-                    toasts.ok(format!("{} is now {}.", a.name, a.status.as_str()));
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
+        mutation().run(set_agent_active(id1.clone(), !active), |a| {
+            format!("{} is now {}.", a.name, a.status.as_str())
         });
     };
     let rotate = move |_| {
-        let id = id2.clone();
-        let toasts = toasts();
+        let (id, m) = (id2.clone(), mutation());
         dialogs().confirm(
             "Rotate this agent's key?",
             "A new key is issued and the current one stops working at once.",
             "Rotate key",
             move || {
-                let id = id.clone();
-                leptos::task::spawn_local(async move {
-                    match rotate_agent_key(id).await {
-                        Ok(key) => issued.set(Some(key)),
-                        Err(err) => toasts.err(&err),
-                    }
-                });
+                m.then(rotate_agent_key(id.clone()), move |key| {
+                    issued.set(Some(key))
+                })
             },
         );
     };
     let delete = move |_| {
-        let id = id3.clone();
-        let toasts = toasts();
-        let live = live();
-        let message = "Its key stops working and its grants end. The audit log keeps its history.";
+        let (id, m) = (id3.clone(), mutation());
         dialogs().confirm(
             format!("Delete {name}?"),
-            message,
+            "Its key stops working and its grants end. The audit log keeps its history.",
             "Delete agent",
-            move || {
-                let id = id.clone();
-                leptos::task::spawn_local(async move {
-                    match delete_agent(id).await {
-                        Ok(()) => {
-                            toasts.ok("Agent deleted.");
-                            live.bump();
-                        }
-                        Err(err) => toasts.err(&err),
-                    }
-                });
-            },
+            move || m.run(delete_agent(id.clone()), |()| "Agent deleted.".to_owned()),
         );
     };
     let live_grants: Vec<AccessRequestView> = grants
@@ -238,22 +202,13 @@ fn grant_item(g: AccessRequestView) -> impl IntoView {
     let approved = g.status == RequestStatus::Approved;
     let id = g.id.clone();
     let revoke = move |_| {
-        let id = id.clone();
-        let toasts = toasts();
-        let live = live();
+        let (id, m) = (id.clone(), mutation());
         dialogs().reason(
             "Revoke this grant? The agent's next fetch is refused.",
             move |reason| {
-                let id = id.clone();
-                leptos::task::spawn_local(async move {
-                    match revoke_request(id, reason).await {
-                        Ok(r) => {
-                            toasts.ok(format!("Revoked {} for {}.", r.tool_name, r.agent_name));
-                            live.bump();
-                        }
-                        Err(err) => toasts.err(&err),
-                    }
-                });
+                m.run(revoke_request(id.clone(), reason), |r| {
+                    format!("Revoked {} for {}.", r.tool_name, r.agent_name)
+                })
             },
         );
     };
@@ -278,26 +233,16 @@ fn grant_form(agent_id: String, tools: Vec<ToolView>) -> AnyView {
     let needs_secret = move || per_agent.contains(&tool.get());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let agent_id = agent_id.clone();
-        let toasts = toasts();
-        let live = live();
-        leptos::task::spawn_local(async move {
-            match grant_tool(
-                agent_id,
-                tool.get_untracked(),
-                reason.get_untracked(),
-                Some(secret.get_untracked()),
-            )
-            .await
-            {
-                Ok(r) => {
-                    toasts.ok(format!("{} can now use {}.", r.agent_name, r.tool_name));
-                    reason.set(String::new());
-                    secret.set(String::new());
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
+        let call = grant_tool(
+            agent_id.clone(),
+            tool.get_untracked(),
+            reason.get_untracked(),
+            Some(secret.get_untracked()),
+        );
+        mutation().run(call, move |r| {
+            reason.set(String::new());
+            secret.set(String::new());
+            format!("{} can now use {}.", r.agent_name, r.tool_name)
         });
     };
     view! {

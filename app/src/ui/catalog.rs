@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{live, toasts};
+use super::widgets::mutation;
 use crate::api::tools::{export_catalog, import_catalog};
 use crate::model::CatalogFormat;
 
@@ -14,36 +14,23 @@ pub fn CatalogTransfer() -> impl IntoView {
     let text = RwSignal::new(String::new());
     let plan = RwSignal::new(None::<crate::model::CatalogPlan>);
     let run = move |apply: bool| {
-        let toasts = toasts();
-        let live = live();
-        leptos::task::spawn_local(async move {
-            match import_catalog(text.get_untracked(), apply).await {
-                Ok(p) => {
-                    if p.applied {
-                        toasts.ok(format!(
-                            "Catalog imported: {} created, {} updated.",
-                            p.create.len(),
-                            p.update.len()
-                        ));
-                        live.bump();
-                    }
-                    plan.set(Some(p));
-                }
-                Err(err) => toasts.err(&err),
-            }
+        mutation().run_quietly(import_catalog(text.get_untracked(), apply), move |p| {
+            let said = p.applied.then(|| {
+                format!(
+                    "Catalog imported: {} created, {} updated.",
+                    p.create.len(),
+                    p.update.len()
+                )
+            });
+            plan.set(Some(p));
+            said
         });
     };
     let export = move |format: CatalogFormat| {
-        let toasts = toasts();
-        leptos::task::spawn_local(async move {
-            match export_catalog(Some(format)).await {
-                Ok(json) => {
-                    text.set(json);
-                    open.set(true);
-                    plan.set(None);
-                }
-                Err(err) => toasts.err(&err),
-            }
+        mutation().then(export_catalog(Some(format)), move |json| {
+            text.set(json);
+            open.set(true);
+            plan.set(None);
         });
     };
     view! {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use leptos::prelude::*;
 
-use super::widgets::{dialogs, error_box, live, short_time, toasts};
+use super::widgets::{dialogs, error_box, live, mutation, short_time, toasts};
 use crate::api::inbox::{
     accept_guide_suggestion, approve_request, bulk_decide, deny_request, dismiss_guide_suggestion,
     dismiss_tool_suggestion, get_inbox,
@@ -186,86 +186,65 @@ fn hide(ui: Ui, id: &str, on: bool) {
 }
 
 fn approve(id: String, secret: Option<String>, ui: Ui) {
-    let toasts = toasts();
-    let live = live();
     hide(ui, &id, true);
-    leptos::task::spawn_local(async move {
-        match approve_request(id.clone(), secret.filter(|s| !s.is_empty())).await {
-            Ok(r) if r.status == crate::model::RequestStatus::Pending => {
+    let call = approve_request(id.clone(), secret.filter(|s| !s.is_empty()));
+    let shown_again = id.clone();
+    mutation()
+        .undo(move || hide(ui, &shown_again, false))
+        .run(call, move |r| {
+            if r.status == crate::model::RequestStatus::Pending {
                 // A vote towards the quorum: the request stays in the inbox.
                 hide(ui, &id, false);
-                toasts.ok(format!(
+                format!(
                     "Approval recorded: {} of {}.",
                     r.approved_by.len(),
                     r.approvals_required
-                ));
-                live.bump();
+                )
+            } else {
+                format!("Approved {} for {}.", r.tool_name, r.agent_name)
             }
-            Ok(r) => {
-                toasts.ok(format!("Approved {} for {}.", r.tool_name, r.agent_name));
-                live.bump();
-            }
-            Err(err) => {
-                hide(ui, &id, false);
-                toasts.err(&err);
-            }
-        }
-    });
+        });
 }
 
 fn deny(id: String, ui: Ui) {
-    let toasts = toasts();
-    let live = live();
+    let m = mutation();
     dialogs().reason("Deny this request?", move |reason| {
-        let id = id.clone();
         hide(ui, &id, true);
-        leptos::task::spawn_local(async move {
-            match deny_request(id.clone(), reason).await {
-                Ok(r) => {
-                    toasts.ok(format!("Denied {} for {}.", r.tool_name, r.agent_name));
-                    live.bump();
-                }
-                Err(err) => {
-                    hide(ui, &id, false);
-                    toasts.err(&err);
-                }
-            }
-        });
+        let shown_again = id.clone();
+        m.undo(move || hide(ui, &shown_again, false))
+            .run(deny_request(id.clone(), reason), |r| {
+                format!("Denied {} for {}.", r.tool_name, r.agent_name)
+            });
     });
 }
 
 fn bulk_bar(ui: Ui) -> impl IntoView {
-    let toasts = toasts();
-    let live = live();
+    let m = mutation();
     let dialogs = dialogs();
     let decide = move |approve: bool, reason: String| {
         let ids: Vec<String> = ui.checked.get_untracked().into_iter().collect();
         for id in &ids {
             hide(ui, id, true);
         }
-        leptos::task::spawn_local(async move {
-            match bulk_decide(ids.clone(), approve, reason).await {
-                Ok(n) => {
-                    toasts.ok(if approve {
-                        format!("{n} approvals recorded.")
-                    } else {
-                        format!("{n} requests denied.")
-                    });
-                    // Requests still short of their quorum stay pending: the refetch shows them.
-                    for id in &ids {
-                        hide(ui, id, false);
-                    }
-                }
-                Err(err) => {
-                    for id in &ids {
-                        hide(ui, id, false);
-                    }
-                    toasts.err(&err);
-                }
+        // Requests still short of their quorum stay pending: the refetch shows them again.
+        let show_all = move |ids: &[String]| {
+            for id in ids {
+                hide(ui, id, false);
             }
             ui.checked.set(HashSet::new());
-            live.bump();
-        });
+        };
+        let shown_again = ids.clone();
+        m.undo(move || show_all(&shown_again)).run(
+            bulk_decide(ids.clone(), approve, reason),
+            move |n| {
+                show_all(&ids);
+                if approve {
+                    format!("{n} approvals recorded.")
+                } else {
+                    format!("{n} requests denied.")
+                }
+            },
+        );
     };
     let run = move |approve: bool| {
         if approve {
@@ -287,38 +266,20 @@ fn bulk_bar(ui: Ui) -> impl IntoView {
 }
 
 fn dismiss_suggestion(id: String, guide: bool) {
-    let toasts = toasts();
-    let live = live();
+    let m = mutation();
     dialogs().reason("Dismiss this suggestion?", move |reason| {
-        let id = id.clone();
-        leptos::task::spawn_local(async move {
-            let result = if guide {
-                dismiss_guide_suggestion(id, reason).await
-            } else {
-                dismiss_tool_suggestion(id, reason).await
-            };
-            match result {
-                Ok(()) => {
-                    toasts.ok("Suggestion dismissed.");
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
-        });
+        let (id, done) = (id.clone(), |()| "Suggestion dismissed.".to_owned());
+        if guide {
+            m.run(dismiss_guide_suggestion(id, reason), done);
+        } else {
+            m.run(dismiss_tool_suggestion(id, reason), done);
+        }
     });
 }
 
 fn accept_guide(id: String) {
-    let toasts = toasts();
-    let live = live();
-    leptos::task::spawn_local(async move {
-        match accept_guide_suggestion(id).await {
-            Ok(()) => {
-                toasts.ok("Added to the usage guide as a new version.");
-                live.bump();
-            }
-            Err(err) => toasts.err(&err),
-        }
+    mutation().run(accept_guide_suggestion(id), |()| {
+        "Added to the usage guide as a new version.".to_owned()
     });
 }
 

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
 
-use super::widgets::{DialogHost, Dialogs, Live, ToastList, Toasts, go_to, toasts};
+use super::widgets::{DialogHost, Dialogs, Live, ToastList, Toasts, go_to, mutation};
 use crate::api::auth::{sign_out, whoami};
 use crate::model::MemberView;
 
@@ -31,15 +31,7 @@ pub fn Dashboard() -> impl IntoView {
 
 fn frame(member: MemberView) -> impl IntoView {
     provide_context(member.clone());
-    let toasts = toasts();
-    let do_sign_out = move |_| {
-        leptos::task::spawn_local(async move {
-            match sign_out().await {
-                Ok(()) => go_to("/login"),
-                Err(err) => toasts.err(&err),
-            }
-        });
-    };
+    let do_sign_out = move |_| mutation().then(sign_out(), |()| go_to("/login"));
     view! {
         <div class="app">
             <nav class="sidebar" aria-label="Main">
@@ -81,7 +73,7 @@ fn connect_live(live: Live) {
             };
             let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
                 move |_event: web_sys::MessageEvent| {
-                    live.bump();
+                    live.0.update(|v| *v += 1);
                     // Lets tests (and curious people) see that the stream is up.
                     let body = web_sys::window()
                         .and_then(|w| w.document())

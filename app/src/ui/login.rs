@@ -4,9 +4,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::widgets::go_to;
+use super::widgets::{go_to, mutation};
 use crate::api::auth::{check_link, confirm_sign_in, request_sign_in};
-use crate::api::error_text;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -16,15 +15,12 @@ pub fn LoginPage() -> impl IntoView {
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            match request_sign_in(email.get_untracked()).await {
-                Ok(()) => sent.set(true),
-                Err(err) => error.set(Some(error_text(&err))),
-            }
-            busy.set(false);
-        });
+        mutation()
+            .busy(busy)
+            .inline_error(error)
+            .then(request_sign_in(email.get_untracked()), move |()| {
+                sent.set(true)
+            });
     };
     view! {
         <main class="narrow auth">
@@ -58,23 +54,15 @@ pub fn ConfirmPage() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let confirm = move |bootstrap: bool| {
-        busy.set(true);
-        error.set(None);
-        let token = token();
         let (email, org) = if bootstrap {
             (Some(email.get_untracked()), Some(org_name.get_untracked()))
         } else {
             (None, None)
         };
-        leptos::task::spawn_local(async move {
-            match confirm_sign_in(token, email, org).await {
-                Ok(()) => go_to("/inbox"),
-                Err(err) => {
-                    error.set(Some(error_text(&err)));
-                    busy.set(false);
-                }
-            }
-        });
+        mutation()
+            .busy(busy)
+            .inline_error(error)
+            .then(confirm_sign_in(token(), email, org), |()| go_to("/inbox"));
     };
     view! {
         <main class="narrow auth">
@@ -100,7 +88,7 @@ pub fn ConfirmPage() -> impl IntoView {
                     Ok(_) => view! {
                         <p class="card error" role="alert">"This link is invalid, used or expired. " <a href="/login">"Request a new one."</a></p>
                     }.into_any(),
-                    Err(err) => view! { <p class="error" role="alert">{error_text(&err)}</p> }.into_any(),
+                    Err(err) => view! { <p class="error" role="alert">{err.text()}</p> }.into_any(),
                 })}
             </Suspense>
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}

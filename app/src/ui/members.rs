@@ -5,33 +5,16 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::widgets::{dialogs, error_box, go_to, short_time, toasts};
-use crate::api::error_text;
+use super::widgets::{dialogs, error_box, go_to, mutation, short_time};
 use crate::api::members::{
     accept_invitation, change_member_role, check_invitation, invite_member, leave_organization,
     list_members, remove_member, resend_invitation, revoke_invitation, set_allowed_domains,
 };
 use crate::model::{InvitationView, MemberEntry, MembersView, Role};
 
-type Task = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, ServerFnError>>>>;
-
-/// Runs a mutation, toasts its outcome and refreshes the page data.
-fn run(refresh: RwSignal<u32>, task: Task) {
-    let toasts = toasts();
-    leptos::task::spawn_local(async move {
-        match task.await {
-            Ok(message) => {
-                toasts.ok(message);
-                refresh.update(|r| *r += 1);
-            }
-            Err(err) => toasts.err(&err),
-        }
-    });
-}
-
 #[component]
 pub fn MembersPage() -> impl IntoView {
-    let refresh = RwSignal::new(0_u32);
+    let refresh = RwSignal::new(0_u64);
     let data = super::widgets::rpc_resource(move || refresh.get(), |_| list_members());
     view! {
         <h1>"Members"</h1>
@@ -52,7 +35,7 @@ pub fn MembersPage() -> impl IntoView {
     }
 }
 
-fn members_view(v: MembersView, refresh: RwSignal<u32>) -> impl IntoView {
+fn members_view(v: MembersView, refresh: RwSignal<u64>) -> impl IntoView {
     let (can_invite, can_manage) = (v.can_invite, v.can_manage);
     let domains = v.allowed_domains.join(", ");
     view! {
@@ -74,21 +57,16 @@ fn members_view(v: MembersView, refresh: RwSignal<u32>) -> impl IntoView {
 }
 
 #[component]
-fn InviteForm(refresh: RwSignal<u32>, owners: bool) -> impl IntoView {
+fn InviteForm(refresh: RwSignal<u64>, owners: bool) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let role = RwSignal::new(String::from("approver"));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (e, r) = (email.get_untracked(), role.get_untracked());
         email.set(String::new());
-        run(
-            refresh,
-            Box::pin(async move {
-                invite_member(e, r)
-                    .await
-                    .map(|i| format!("Invitation sent to {}.", i.email))
-            }),
-        );
+        mutation().refetch(refresh).run(invite_member(e, r), |i| {
+            format!("Invitation sent to {}.", i.email)
+        });
     };
     view! {
         <form class="card" id="invite" on:submit=submit>
@@ -104,19 +82,16 @@ fn InviteForm(refresh: RwSignal<u32>, owners: bool) -> impl IntoView {
     }
 }
 
-fn member_row(m: MemberEntry, can_manage: bool, refresh: RwSignal<u32>) -> impl IntoView {
+fn member_row(m: MemberEntry, can_manage: bool, refresh: RwSignal<u64>) -> impl IntoView {
     let (id, id2) = (m.user_id.clone(), m.user_id.clone());
     let email = m.email.clone();
     let change = move |ev: leptos::ev::Event| {
         let (id, role) = (id.clone(), event_target_value(&ev));
-        run(
-            refresh,
-            Box::pin(async move {
-                change_member_role(id, role)
-                    .await
-                    .map(|()| "Role changed.".to_owned())
-            }),
-        );
+        mutation()
+            .refetch(refresh)
+            .run(change_member_role(id, role), |()| {
+                "Role changed.".to_owned()
+            });
     };
     let remove = move |_| {
         let id = id2.clone();
@@ -126,31 +101,19 @@ fn member_row(m: MemberEntry, can_manage: bool, refresh: RwSignal<u32>) -> impl 
             "Remove",
             move || {
                 let id = id.clone();
-                run(
-                    refresh,
-                    Box::pin(async move {
-                        remove_member(id)
-                            .await
-                            .map(|()| "Member removed.".to_owned())
-                    }),
-                );
+                mutation()
+                    .refetch(refresh)
+                    .run(remove_member(id), |()| "Member removed.".to_owned());
             },
         );
     };
     let leave = move |_| {
+        let m = mutation();
         dialogs().confirm(
             "Leave this organization?",
             "You lose access to it at once.",
             "Leave",
-            move || {
-                let toasts = toasts();
-                leptos::task::spawn_local(async move {
-                    match leave_organization().await {
-                        Ok(()) => go_to("/"),
-                        Err(err) => toasts.err(&err),
-                    }
-                });
-            },
+            move || m.then(leave_organization(), |()| go_to("/")),
         );
     };
     let role = m.role;
@@ -178,29 +141,19 @@ fn member_row(m: MemberEntry, can_manage: bool, refresh: RwSignal<u32>) -> impl 
     }
 }
 
-fn invitation_row(i: InvitationView, can_invite: bool, refresh: RwSignal<u32>) -> impl IntoView {
+fn invitation_row(i: InvitationView, can_invite: bool, refresh: RwSignal<u64>) -> impl IntoView {
     let (id, id2) = (i.id.clone(), i.id.clone());
     let resend = move |_| {
         let id = id.clone();
-        run(
-            refresh,
-            Box::pin(async move {
-                resend_invitation(id)
-                    .await
-                    .map(|i| format!("Sent again to {}.", i.email))
-            }),
-        );
+        mutation().refetch(refresh).run(resend_invitation(id), |i| {
+            format!("Sent again to {}.", i.email)
+        });
     };
     let revoke = move |_| {
         let id = id2.clone();
-        run(
-            refresh,
-            Box::pin(async move {
-                revoke_invitation(id)
-                    .await
-                    .map(|()| "Invitation revoked.".to_owned())
-            }),
-        );
+        mutation()
+            .refetch(refresh)
+            .run(revoke_invitation(id), |()| "Invitation revoked.".to_owned());
     };
     let email = i.email.clone();
     view! {
@@ -220,19 +173,16 @@ fn invitation_row(i: InvitationView, can_invite: bool, refresh: RwSignal<u32>) -
 }
 
 #[component]
-fn Domains(current: String, refresh: RwSignal<u32>) -> impl IntoView {
+fn Domains(current: String, refresh: RwSignal<u64>) -> impl IntoView {
     let value = RwSignal::new(current);
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let text = value.get_untracked();
-        run(
-            refresh,
-            Box::pin(async move {
-                set_allowed_domains(text)
-                    .await
-                    .map(|_| "Allowed domains saved.".to_owned())
-            }),
-        );
+        mutation()
+            .refetch(refresh)
+            .run(set_allowed_domains(text), |_| {
+                "Allowed domains saved.".to_owned()
+            });
     };
     view! {
         <form class="card" on:submit=save>
@@ -256,17 +206,10 @@ pub fn InvitePage() -> impl IntoView {
     let busy = RwSignal::new(false);
     let accept = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        busy.set(true);
-        let token = token();
-        leptos::task::spawn_local(async move {
-            match accept_invitation(token).await {
-                Ok(()) => go_to("/inbox"),
-                Err(err) => {
-                    error.set(Some(error_text(&err)));
-                    busy.set(false);
-                }
-            }
-        });
+        mutation()
+            .busy(busy)
+            .inline_error(error)
+            .then(accept_invitation(token()), |()| go_to("/inbox"));
     };
     view! {
         <main class="narrow auth">
@@ -281,7 +224,7 @@ pub fn InvitePage() -> impl IntoView {
                         </form>
                     }.into_any(),
                     Ok(_) => view! { <p class="card error" role="alert">"This invitation is invalid, used, revoked or expired. Ask for a new one."</p> }.into_any(),
-                    Err(err) => view! { <p class="error" role="alert">{error_text(&err)}</p> }.into_any(),
+                    Err(err) => view! { <p class="error" role="alert">{err.text()}</p> }.into_any(),
                 })}
             </Suspense>
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}

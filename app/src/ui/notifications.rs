@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{dialogs, error_box, short_time, toasts};
+use super::widgets::{dialogs, error_box, mutation, short_time, toasts};
 use crate::api::notifications::{
     notification_settings, remove_channel, retry_notification, save_webhook, send_test,
     set_channel_events, set_email_alerts,
@@ -15,7 +15,7 @@ use crate::model::{
 
 #[component]
 pub fn NotificationsSection() -> impl IntoView {
-    let refresh = RwSignal::new(0_u32);
+    let refresh = RwSignal::new(0_u64);
     let settings = super::widgets::rpc_resource(move || refresh.get(), |_| notification_settings());
     view! {
         <section class="card" id="notifications">
@@ -30,7 +30,7 @@ pub fn NotificationsSection() -> impl IntoView {
     }
 }
 
-fn settings_view(s: NotificationSettingsView, refresh: RwSignal<u32>) -> impl IntoView {
+fn settings_view(s: NotificationSettingsView, refresh: RwSignal<u64>) -> impl IntoView {
     let can_manage = s.can_manage;
     let summary = format!(
         "{} waiting · {} delivered · {} failed for good",
@@ -57,7 +57,7 @@ fn settings_view(s: NotificationSettingsView, refresh: RwSignal<u32>) -> impl In
 fn Channel(
     channel: ChannelView,
     can_manage: bool,
-    refresh: RwSignal<u32>,
+    refresh: RwSignal<u64>,
     recipients: i64,
     opted_in: bool,
 ) -> impl IntoView {
@@ -75,24 +75,7 @@ fn Channel(
             .collect::<Vec<_>>()
             .join(",")
     };
-    let run = move |task: std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<String, ServerFnError>>>,
-    >| {
-        let toasts = toasts();
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            match task.await {
-                Ok(message) => {
-                    if !message.is_empty() {
-                        toasts.ok(message);
-                    }
-                    refresh.update(|r| *r += 1);
-                }
-                Err(err) => toasts.err(&err),
-            }
-            busy.set(false);
-        });
-    };
+    let m = move || mutation().busy(busy).refetch(refresh);
     let toggle = move |event: AlertEvent, on: bool| {
         events.update(|list| {
             list.retain(|e| *e != event);
@@ -102,33 +85,24 @@ fn Channel(
         });
         if configured {
             let list = joined();
-            run(Box::pin(async move {
-                set_channel_events(kind.as_str().into(), list)
-                    .await
-                    .map(|_| "Events saved.".to_owned())
-            }));
+            m().run(set_channel_events(kind.as_str().into(), list), |_| {
+                "Events saved.".to_owned()
+            });
         }
     };
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (value, list) = (url.get_untracked(), joined());
         url.set(String::new());
-        run(Box::pin(async move {
-            save_webhook(kind.as_str().into(), value, list)
-                .await
-                .map(|_| "Webhook saved.".to_owned())
-        }));
+        m().run(save_webhook(kind.as_str().into(), value, list), |_| {
+            "Webhook saved.".to_owned()
+        });
     };
     let test = move |_| {
         let toasts = toasts();
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            match send_test(kind.as_str().into()).await {
-                Ok(result) => toasts.show(result.message, !result.delivered),
-                Err(err) => toasts.err(&err),
-            }
-            refresh.update(|r| *r += 1);
-            busy.set(false);
+        m().run_quietly(send_test(kind.as_str().into()), move |result| {
+            toasts.show(result.message, !result.delivered);
+            None
         });
     };
     let remove = move |_| {
@@ -137,25 +111,21 @@ fn Channel(
             "Its webhook is deleted; notifications not yet delivered to it are marked failed.",
             "Remove",
             move || {
-                run(Box::pin(async move {
-                    remove_channel(kind.as_str().into())
-                        .await
-                        .map(|()| "Channel removed.".to_owned())
-                }))
+                m().run(remove_channel(kind.as_str().into()), |()| {
+                    "Channel removed.".to_owned()
+                })
             },
         );
     };
     let opt = move |on: bool| {
-        run(Box::pin(async move {
-            set_email_alerts(on).await.map(|()| {
-                if on {
-                    "Alert mail on."
-                } else {
-                    "Alert mail off."
-                }
-                .to_owned()
-            })
-        }))
+        m().run(set_email_alerts(on), move |()| {
+            if on {
+                "Alert mail on."
+            } else {
+                "Alert mail off."
+            }
+            .to_owned()
+        })
     };
     let status = channel.last_status.clone().map(|s| {
         let text = match (&channel.last_at, &channel.last_error) {
@@ -202,19 +172,14 @@ fn Channel(
     }
 }
 
-fn dead_row(d: DeadLetterView, can_manage: bool, refresh: RwSignal<u32>) -> impl IntoView {
+fn dead_row(d: DeadLetterView, can_manage: bool, refresh: RwSignal<u64>) -> impl IntoView {
     let id = d.id.clone();
     let retry = move |_| {
-        let (id, toasts) = (id.clone(), toasts());
-        leptos::task::spawn_local(async move {
-            match retry_notification(id).await {
-                Ok(()) => {
-                    toasts.ok("Queued again.");
-                    refresh.update(|r| *r += 1);
-                }
-                Err(err) => toasts.err(&err),
-            }
-        });
+        mutation()
+            .refetch(refresh)
+            .run(retry_notification(id.clone()), |()| {
+                "Queued again.".to_owned()
+            });
     };
     let to = d.recipient.map(|r| format!(" to {r}")).unwrap_or_default();
     view! {

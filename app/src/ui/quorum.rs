@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{live, toasts};
+use super::widgets::mutation;
 use crate::api::tools::set_tool_quorum;
 
 /// How many distinct reviewers must approve each request for the tool.
@@ -11,19 +11,12 @@ pub fn Quorum(id: String, current: i64) -> impl IntoView {
     let value = RwSignal::new(current.to_string());
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (id, toasts, live) = (id.clone(), toasts(), live());
         let n: i64 = value.get_untracked().parse().unwrap_or(1);
-        leptos::task::spawn_local(async move {
-            match set_tool_quorum(id, n).await {
-                Ok(t) => {
-                    toasts.ok(format!(
-                        "{} now needs {} approval(s) per request.",
-                        t.name, t.approvals_required
-                    ));
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
+        mutation().run(set_tool_quorum(id.clone(), n), |t| {
+            format!(
+                "{} now needs {} approval(s) per request.",
+                t.name, t.approvals_required
+            )
         });
     };
     view! {

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{dialogs, error_box, go_to, short_time, toasts};
+use super::widgets::{dialogs, error_box, go_to, mutation, short_time};
 use crate::api::auth::{end_session, my_sessions, switch_org};
 use crate::api::members::delete_organization;
 use crate::model::MemberView;
@@ -10,32 +10,22 @@ use crate::model::MemberView;
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let member = expect_context::<MemberView>();
-    let refresh = RwSignal::new(0_u32);
+    let refresh = RwSignal::new(0_u64);
     let sessions = super::widgets::rpc_resource(move || refresh.get(), |_| my_sessions());
     let end = move |handle: String, current: bool| {
-        let toasts = toasts();
-        leptos::task::spawn_local(async move {
-            match end_session(handle).await {
-                Ok(()) if current => go_to("/login"),
-                Ok(()) => {
-                    toasts.ok("Session ended.");
-                    refresh.update(|r| *r += 1);
+        mutation()
+            .refetch(refresh)
+            .run_quietly(end_session(handle), move |()| {
+                if current {
+                    go_to("/login");
                 }
-                Err(err) => toasts.err(&err),
-            }
-        });
+                (!current).then(|| "Session ended.".to_owned())
+            });
     };
-    let switch = move |org_id: String| {
-        let toasts = toasts();
-        leptos::task::spawn_local(async move {
-            match switch_org(org_id).await {
-                Ok(()) => go_to("/"),
-                Err(err) => toasts.err(&err),
-            }
-        });
-    };
+    let switch = move |org_id: String| mutation().then(switch_org(org_id), |()| go_to("/"));
     let org_name = member.org_name.clone();
     let delete_org = move |_| {
+        let m = mutation();
         let expected = org_name.clone();
         let message = format!(
             "Type \"{expected}\" to confirm. Its agents stop, its secrets are destroyed and its members lose access; the audit log is kept."
@@ -44,15 +34,7 @@ pub fn SettingsPage() -> impl IntoView {
             "Delete this organization?",
             message,
             "Delete",
-            move |typed| {
-                let toasts = toasts();
-                leptos::task::spawn_local(async move {
-                    match delete_organization(typed).await {
-                        Ok(()) => go_to("/"),
-                        Err(err) => toasts.err(&err),
-                    }
-                });
-            },
+            move |typed| m.then(delete_organization(typed), |()| go_to("/")),
         );
     };
     view! {

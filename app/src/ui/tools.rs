@@ -4,15 +4,13 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::widgets::{dialogs, error_box, live, short_time, toasts};
+use super::widgets::{dialogs, error_box, live, mutation, short_time};
 use crate::api::inbox::get_inbox;
 use crate::api::tools::{
     create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential,
     tool_delete_impact, update_guide, update_tool,
 };
-use crate::model::{AuthType, CredentialMode, ToolView};
-
-/// A secret older than this many days is flagged for rotation.
+use crate::model::{AuthType, CredentialMode, GuideVersion, ToolView};
 
 #[component]
 pub fn ToolsPage() -> impl IntoView {
@@ -86,41 +84,28 @@ fn CreateTool() -> impl IntoView {
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        busy.set(true);
-        let toasts = toasts();
-        let live = live();
         let mode = CredentialMode::parse(&mode.get_untracked()).unwrap_or(CredentialMode::Shared);
-        leptos::task::spawn_local(async move {
-            let result = create_tool(
-                name.get_untracked(),
-                description.get_untracked(),
-                url.get_untracked(),
-                AuthType::ApiKey,
-                mode,
-                secret.get_untracked(),
-                instructions.get_untracked(),
-                from(),
-            )
-            .await;
-            match result {
-                Ok(created) => {
-                    let opened = created.opened_requests.len();
-                    toasts.ok(if opened > 0 {
-                        format!(
-                            "{} added; {opened} pending request(s) opened for its backers.",
-                            created.tool.name
-                        )
-                    } else {
-                        format!("{} added.", created.tool.name)
-                    });
-                    for s in [name, url, description, secret, instructions] {
-                        s.set(String::new());
-                    }
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
+        let call = create_tool(
+            name.get_untracked(),
+            description.get_untracked(),
+            url.get_untracked(),
+            AuthType::ApiKey,
+            mode,
+            secret.get_untracked(),
+            instructions.get_untracked(),
+            from(),
+        );
+        mutation().busy(busy).run(call, move |created| {
+            for field in [name, url, description, secret, instructions] {
+                field.set(String::new());
             }
-            busy.set(false);
+            match created.opened_requests.len() {
+                0 => format!("{} added.", created.tool.name),
+                opened => format!(
+                    "{} added; {opened} pending request(s) opened for its backers.",
+                    created.tool.name
+                ),
+            }
         });
     };
     view! {
@@ -143,129 +128,32 @@ fn CreateTool() -> impl IntoView {
     }
 }
 
+/// One tool: what it is and how healthy its secret is; admins open its editors and delete it.
 fn tool_row(t: ToolView) -> impl IntoView {
-    let badges = t.health.clone();
     let editing = RwSignal::new(false);
-    let secret = RwSignal::new(String::new());
-    let guide = RwSignal::new(t.instructions.clone());
-    let edit_name = RwSignal::new(t.name.clone());
-    let edit_description = RwSignal::new(t.description.clone());
-    let edit_url = RwSignal::new(t.url.clone().unwrap_or_default());
-    let id_details = t.id.clone();
-    let save_details = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let id = id_details.clone();
-        let toasts = toasts();
-        let live = live();
-        leptos::task::spawn_local(async move {
-            match update_tool(
-                id,
-                edit_name.get_untracked(),
-                edit_description.get_untracked(),
-                edit_url.get_untracked(),
-            )
-            .await
-            {
-                Ok(t) => {
-                    toasts.ok(format!("{} saved.", t.name));
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
-        });
-    };
-    let history = RwSignal::new(None::<Vec<crate::model::GuideVersion>>);
-    let (id_cred, id_guide, id_hist, id_del) =
-        (t.id.clone(), t.id.clone(), t.id.clone(), t.id.clone());
+    let id = t.id.clone();
     let name = t.name.clone();
-    let shared = t.credential_mode == CredentialMode::Shared;
-    let save_secret = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let id = id_cred.clone();
-        let toasts = toasts();
-        let live = live();
-        leptos::task::spawn_local(async move {
-            match set_tool_credential(id, secret.get_untracked()).await {
-                Ok(t) => {
-                    secret.set(String::new());
-                    toasts.ok(format!(
-                        "Secret of {} saved (version {}). Agents get it on their next fetch.",
-                        t.name, t.credential_version
-                    ));
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
-        });
-    };
-    let save_guide = move |_| {
-        let id = id_guide.clone();
-        let toasts = toasts();
-        let live = live();
-        leptos::task::spawn_local(async move {
-            match update_guide(id, guide.get_untracked()).await {
-                Ok(t) => {
-                    toasts.ok(format!(
-                        "Usage guide saved as version {}.",
-                        t.instructions_version
-                    ));
-                    live.bump();
-                }
-                Err(err) => toasts.err(&err),
-            }
-        });
-    };
-    let show_history = move |_| {
-        let id = id_hist.clone();
-        let toasts = toasts();
-        leptos::task::spawn_local(async move {
-            match guide_history(id).await {
-                Ok(list) => history.set(Some(list)),
-                Err(err) => toasts.err(&err),
-            }
-        });
-    };
     let delete = move |_| {
-        let id = id_del.clone();
-        let name = name.clone();
-        let toasts = toasts();
-        let live = live();
-        let dialogs = dialogs();
-        leptos::task::spawn_local(async move {
-            let (grants, pending) = match tool_delete_impact(id.clone()).await {
-                Ok(n) => n,
-                Err(err) => return toasts.err(&err),
-            };
-            let message = format!(
-                "{grants} active grant(s) end and {pending} pending request(s) close. Agents lose access at once."
-            );
+        let (id, name, dialogs, m) = (id.clone(), name.clone(), dialogs(), mutation());
+        m.then(tool_delete_impact(id.clone()), move |(grants, pending)| {
             dialogs.confirm(
                 format!("Delete {name}?"),
-                message,
+                format!(
+                    "{grants} active grant(s) end and {pending} pending request(s) close. Agents lose access at once."
+                ),
                 "Delete tool",
-                move || {
-                    let id = id.clone();
-                    leptos::task::spawn_local(async move {
-                        match delete_tool(id).await {
-                            Ok(()) => {
-                                toasts.ok("Tool deleted.");
-                                live.bump();
-                            }
-                            Err(err) => toasts.err(&err),
-                        }
-                    });
-                },
+                move || m.run(delete_tool(id.clone()), |()| "Tool deleted.".to_owned()),
             );
         });
     };
-    let tool_id = StoredValue::new(t.id.clone());
-    let quorum_id = t.id.clone();
+    let shared = t.credential_mode == CredentialMode::Shared;
+    let editors = t.clone();
     view! {
         <li class="row tool" data-id=t.id.clone()>
             <div class="main">
                 <strong>{t.name.clone()}</strong>
                 " " <span class="badge">{t.credential_mode.as_str()}</span>
-                {badges.into_iter().map(|h| view! { " " <span class=format!("badge {}", h.severity())>{h.label()}</span> }).collect_view()}
+                {t.health.iter().map(|h| view! { " " <span class=format!("badge {}", h.severity())>{h.label()}</span> }).collect_view()}
                 <p class="muted">{t.description.clone()} {t.url.clone().map(|u| format!(" · {u}"))}</p>
                 <span class="muted">
                     {if t.credential_configured { format!("secret v{}", t.credential_version) } else { "no shared secret".into() }}
@@ -274,54 +162,10 @@ fn tool_row(t: ToolView) -> impl IntoView {
                     {(t.approvals_required > 1).then(|| format!(" · {} approvals per request", t.approvals_required))}
                 </span>
                 <Show when=move || editing.get()>
-                    <super::quorum::Quorum id=quorum_id.clone() current=t.approvals_required/>
-                    <form class="inline-form tool-details" on:submit=save_details.clone()>
-                        <label>"Name " <input required minlength="2" maxlength="120" bind:value=edit_name/></label>
-                        <label>"Description " <input maxlength="500" bind:value=edit_description/></label>
-                        <label>"URL " <input type="url" maxlength="500" bind:value=edit_url/></label>
-                        <button type="submit">"Save details"</button>
-                    </form>
-                    {shared.then(|| view! {
-                        <form class="inline-form" on:submit=save_secret.clone()>
-                            <label>"New secret (write-only) " <input type="password" autocomplete="off" class="tool-secret-input" bind:value=secret/></label>
-                            <button type="submit">"Save secret"</button>
-                        </form>
-                    })}
-                    <label class="wide">"Usage guide" <textarea rows="4" class="guide-input" bind:value=guide></textarea></label>
-                    <div class="actions">
-                        <button type="button" on:click=save_guide.clone()>"Save guide"</button>
-                        <button type="button" on:click=show_history.clone()>"History"</button>
-                    </div>
-                    {move || history.get().map(|list| view! {
-                        <ul class="history">
-                            {list.into_iter().map(|v| {
-                                let id = tool_id.get_value();
-                                let version = v.version;
-                                view! {
-                                    <li>
-                                        {format!("v{} · {} · {} ", v.version, short_time(&v.created_at), v.source)}
-                                        <button type="button" class="link" on:click=move |_| {
-                                            let id = id.clone();
-                                            let toasts = toasts();
-                                            let live = live();
-                                            leptos::task::spawn_local(async move {
-                                                match restore_guide(id, version).await {
-                                                    Ok(t) => { toasts.ok(format!("Restored as version {}.", t.instructions_version)); live.bump(); }
-                                                    Err(err) => toasts.err(&err),
-                                                }
-                                            });
-                                        }>"Restore"</button>
-                                        <pre class="diff" aria-label="Changes from this version to the current guide">
-                                            {line_diff(&v.instructions, &guide.get_untracked()).into_iter().map(|(mark, line)| {
-                                                let class = match mark { '+' => "add", '-' => "del", _ => "same" };
-                                                view! { <span class=class>{format!("{mark} {line}\n")}</span> }
-                                            }).collect_view()}
-                                        </pre>
-                                    </li>
-                                }
-                            }).collect_view()}
-                        </ul>
-                    })}
+                    <super::quorum::Quorum id=editors.id.clone() current=editors.approvals_required/>
+                    <ToolDetails tool=editors.clone()/>
+                    {shared.then(|| view! { <ToolSecret id=editors.id.clone()/> })}
+                    <GuideEditor id=editors.id.clone() current=editors.instructions.clone()/>
                 </Show>
             </div>
             {expect_context::<crate::model::MemberView>().role.can_administer().then(|| view! {
@@ -331,6 +175,122 @@ fn tool_row(t: ToolView) -> impl IntoView {
                 </div>
             })}
         </li>
+    }
+}
+
+/// Name, description and URL of a tool.
+#[component]
+fn ToolDetails(tool: ToolView) -> impl IntoView {
+    let name = RwSignal::new(tool.name.clone());
+    let description = RwSignal::new(tool.description.clone());
+    let url = RwSignal::new(tool.url.clone().unwrap_or_default());
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        mutation().run(
+            update_tool(
+                tool.id.clone(),
+                name.get_untracked(),
+                description.get_untracked(),
+                url.get_untracked(),
+            ),
+            |t| format!("{} saved.", t.name),
+        );
+    };
+    view! {
+        <form class="inline-form tool-details" on:submit=save>
+            <label>"Name " <input required minlength="2" maxlength="120" bind:value=name/></label>
+            <label>"Description " <input maxlength="500" bind:value=description/></label>
+            <label>"URL " <input type="url" maxlength="500" bind:value=url/></label>
+            <button type="submit">"Save details"</button>
+        </form>
+    }
+}
+
+/// A new shared secret, write-only: the field empties once it is saved.
+#[component]
+fn ToolSecret(id: String) -> impl IntoView {
+    let secret = RwSignal::new(String::new());
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        mutation().run(
+            set_tool_credential(id.clone(), secret.get_untracked()),
+            move |t| {
+                secret.set(String::new());
+                format!(
+                    "Secret of {} saved (version {}). Agents get it on their next fetch.",
+                    t.name, t.credential_version
+                )
+            },
+        );
+    };
+    view! {
+        <form class="inline-form" on:submit=save>
+            <label>"New secret (write-only) " <input type="password" autocomplete="off" class="tool-secret-input" bind:value=secret/></label>
+            <button type="submit">"Save secret"</button>
+        </form>
+    }
+}
+
+/// The usage guide agents receive, saved as a new version; its history opens below.
+#[component]
+fn GuideEditor(id: String, current: String) -> impl IntoView {
+    let guide = RwSignal::new(current);
+    let history = RwSignal::new(None::<Vec<GuideVersion>>);
+    let id = StoredValue::new(id);
+    let save = move |_| {
+        mutation().run(update_guide(id.get_value(), guide.get_untracked()), |t| {
+            format!("Usage guide saved as version {}.", t.instructions_version)
+        });
+    };
+    let show_history = move |_| {
+        mutation().then(guide_history(id.get_value()), move |list| {
+            history.set(Some(list))
+        });
+    };
+    view! {
+        <label class="wide">"Usage guide" <textarea rows="4" class="guide-input" bind:value=guide></textarea></label>
+        <div class="actions">
+            <button type="button" on:click=save>"Save guide"</button>
+            <button type="button" on:click=show_history>"History"</button>
+        </div>
+        {move || history.get().map(|versions| view! {
+            <GuideHistory id=id.get_value() versions current=guide/>
+        })}
+    }
+}
+
+/// Earlier versions of a guide, each with its changes up to the text being edited and a
+/// restore button.
+#[component]
+fn GuideHistory(
+    id: String,
+    versions: Vec<GuideVersion>,
+    current: RwSignal<String>,
+) -> impl IntoView {
+    let id = StoredValue::new(id);
+    view! {
+        <ul class="history">
+            {versions.into_iter().map(|v| {
+                let version = v.version;
+                let restore = move |_| {
+                    mutation().run(restore_guide(id.get_value(), version), |t| {
+                        format!("Restored as version {}.", t.instructions_version)
+                    });
+                };
+                view! {
+                    <li>
+                        {format!("v{} · {} · {} ", v.version, short_time(&v.created_at), v.source)}
+                        <button type="button" class="link" on:click=restore>"Restore"</button>
+                        <pre class="diff" aria-label="Changes from this version to the current guide">
+                            {line_diff(&v.instructions, &current.get_untracked()).into_iter().map(|(mark, line)| {
+                                let class = match mark { '+' => "add", '-' => "del", _ => "same" };
+                                view! { <span class=class>{format!("{mark} {line}\n")}</span> }
+                            }).collect_view()}
+                        </pre>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
     }
 }
 

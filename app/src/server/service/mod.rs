@@ -6,6 +6,7 @@ pub mod agent_auth;
 pub mod agents;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod catalog;
 pub mod catalog_io;
 pub mod dashboard;
