@@ -327,3 +327,46 @@ test("a second reviewer joins by invitation, a quorum of two decides, an auditor
     for (const c of contexts) await c.close();
   }
 });
+
+test("a tool's guide is edited and restored from its history; a change after the session is gone goes to sign-in", async () => {
+  const problems = [];
+  // The one refusal this test provokes: the change sent after the cookie is gone.
+  const context = await launch();
+  const page = await context.newPage();
+  watch(page, problems, (res) => res.status() === 401 && res.url().includes("/rpc/tools/guide"));
+  try {
+    await signIn(page);
+    await open(page, "/tools");
+    await page.fill("#tool-name", "Notion");
+    await page.fill("#tool-instructions", "Use the v1 API.");
+    await page.click("#create-tool");
+    const row = page.locator("#tools .tool", { hasText: "Notion" });
+    await row.waitFor();
+    await row.locator("button", { hasText: "Edit" }).click();
+
+    // Saving the guide makes version 2; its history shows version 1 with the change marked.
+    await row.locator(".guide-input").fill("Use the v2 API.");
+    await row.locator("button", { hasText: "Save guide" }).click();
+    await page.locator(".toast", { hasText: "Usage guide saved as version 2." }).waitFor();
+    await row.locator("button", { hasText: "History" }).click();
+    const first = row.locator(".history li", { hasText: "v1 ·" });
+    await first.waitFor();
+    assert.match(await first.locator(".diff .del").textContent(), /Use the v1 API\./);
+    assert.match(await first.locator(".diff .add").textContent(), /Use the v2 API\./);
+    await first.locator("button", { hasText: "Restore" }).click();
+    await page.locator(".toast", { hasText: "Restored as version 3." }).waitFor();
+    await row.locator(".muted", { hasText: "guide v3" }).waitFor();
+
+    // The session ends behind the page's back: the next change answers 401 and the page,
+    // deciding on that status, goes to sign-in.
+    await context.clearCookies();
+    await row.locator("button", { hasText: "Save guide" }).click();
+    await page.waitForURL(/\/login$/, { timeout: 5_000 });
+    await page.waitForSelector("#email");
+    // The browser logs the refused call itself; anything else is a problem.
+    const refused = "Failed to load resource: the server responded with a status of 401";
+    assert.deepEqual(problems.filter((p) => !p.includes(refused)), []);
+  } finally {
+    await context.close();
+  }
+});

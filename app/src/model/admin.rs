@@ -59,7 +59,7 @@ impl std::fmt::Debug for IssuedKey {
 }
 
 /// A catalog tool as admins see it: whether a secret is configured, never the secret.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ToolView {
     pub id: String,
     pub config_key: String,

@@ -1,6 +1,8 @@
 //! The tool catalog: health badges, create (also from a suggestion), write-only credentials,
 //! usage guide editing with history and restore, delete with its impact spelled out.
 
+use std::collections::HashSet;
+
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -17,6 +19,15 @@ pub fn ToolsPage() -> impl IntoView {
     let live = live();
     let tools = super::widgets::rpc_resource(move || live.0.get(), |_| list_tools());
     let search = RwSignal::new(String::new());
+    // Tools whose editors are open: kept across refetches and re-renders of a row.
+    let open = RwSignal::new(HashSet::<String>::new());
+    let shown = move || {
+        let needle = search.get().to_lowercase();
+        let list = tools.get().and_then(Result::ok).unwrap_or_default();
+        list.into_iter()
+            .filter(|t| needle.is_empty() || t.name.to_lowercase().contains(&needle))
+            .collect::<Vec<ToolView>>()
+    };
     view! {
         <h1>"Tools"</h1>
         {expect_context::<crate::model::MemberView>().role.can_administer().then(|| view! {
@@ -28,17 +39,17 @@ pub fn ToolsPage() -> impl IntoView {
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || tools.get().map(|r| match r {
-                Ok(list) => {
-                    let needle = search.get().to_lowercase();
-                    let shown: Vec<ToolView> = list.into_iter().filter(|t| needle.is_empty() || t.name.to_lowercase().contains(&needle)).collect();
-                    if shown.is_empty() {
-                        view! { <p class="empty card">"No tools yet. Add the first one above."</p> }.into_any()
-                    } else {
-                        view! { <ul class="rows" id="tools">{shown.into_iter().map(tool_row).collect_view()}</ul> }.into_any()
-                    }
+                Ok(list) if list.is_empty() => {
+                    view! { <p class="empty card">"No tools yet. Add the first one above."</p> }.into_any()
                 }
+                Ok(_) => ().into_any(),
                 Err(err) => error_box(&err),
             })}
+            // Keyed by the whole view: a refetch re-renders only the tools that changed, so an
+            // editor open on another tool keeps what is being typed into it.
+            <ul class="rows" id="tools">
+                <For each=shown key=|t| t.clone() let:tool>{tool_row(tool, open)}</For>
+            </ul>
         </Transition>
     }
 }
@@ -129,8 +140,17 @@ fn CreateTool() -> impl IntoView {
 }
 
 /// One tool: what it is and how healthy its secret is; admins open its editors and delete it.
-fn tool_row(t: ToolView) -> impl IntoView {
-    let editing = RwSignal::new(false);
+fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
+    let tool_id = t.id.clone();
+    let editing = Memo::new(move |_| open.with(|o| o.contains(&tool_id)));
+    let toggle_id = t.id.clone();
+    let toggle = move |_| {
+        open.update(|o| {
+            if !o.remove(&toggle_id) {
+                o.insert(toggle_id.clone());
+            }
+        })
+    };
     let id = t.id.clone();
     let name = t.name.clone();
     let delete = move |_| {
@@ -170,7 +190,7 @@ fn tool_row(t: ToolView) -> impl IntoView {
             </div>
             {expect_context::<crate::model::MemberView>().role.can_administer().then(|| view! {
                 <div class="actions">
-                    <button type="button" on:click=move |_| editing.update(|e| *e = !*e)>{move || if editing.get() { "Close" } else { "Edit" }}</button>
+                    <button type="button" on:click=toggle>{move || if editing.get() { "Close" } else { "Edit" }}</button>
                     <button type="button" class="danger" on:click=delete>"Delete"</button>
                 </div>
             })}

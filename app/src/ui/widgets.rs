@@ -161,6 +161,7 @@ impl Mutation {
                         counter.update(|n| *n += 1);
                     }
                 }
+                Err(err) if err.is_signed_out() => go_to("/login"),
                 Err(err) => {
                     if let Some(undo) = self.undo {
                         undo.run(());
@@ -170,12 +171,7 @@ impl Mutation {
                         counter.update(|n| *n += 1);
                     }
                     match (self.inline_error, self.toasts) {
-                        (Some(error), _) => {
-                            if err.is_signed_out() {
-                                go_to("/login");
-                            }
-                            error.set(Some(err.text()));
-                        }
+                        (Some(error), _) => error.set(Some(err.text())),
                         (None, Some(toasts)) => toasts.err(&err),
                         (None, None) => {}
                     }
@@ -220,8 +216,16 @@ pub fn error_box(err: &RpcError) -> AnyView {
 /// client-side while this navigation is under way, and the two race.
 pub fn go_to(path: &str) {
     #[cfg(feature = "hydrate")]
-    if let Some(window) = web_sys::window() {
-        let _ = window.location().set_href(path);
+    {
+        // The first navigation wins: a second one (several refetches all finding the session
+        // gone) would abort it and start the same load again.
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static LEAVING: AtomicBool = AtomicBool::new(false);
+        if let Some(window) = web_sys::window()
+            && !LEAVING.swap(true, Ordering::Relaxed)
+        {
+            let _ = window.location().set_href(path);
+        }
     }
     let _ = path;
 }
