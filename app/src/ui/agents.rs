@@ -3,7 +3,8 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{copy, dialogs, error_box, live, mutation, short_time};
+use super::mutation::mutation;
+use super::widgets::{copy, dialogs, error_box, live, short_time};
 use crate::api::agents::{
     create_agent, delete_agent, list_agents, rotate_agent_key, set_agent_active,
 };

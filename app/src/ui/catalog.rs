@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::mutation;
+use super::mutation::mutation;
 use crate::api::tools::{export_catalog, import_catalog};
 use crate::model::CatalogFormat;
 

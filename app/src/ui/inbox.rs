@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 use leptos::prelude::*;
 
-use super::widgets::{dialogs, error_box, live, mutation, short_time, toasts};
+use super::mutation::mutation;
+use super::widgets::{dialogs, error_box, live, short_time, toasts};
 use crate::api::inbox::{
     accept_guide_suggestion, approve_request, bulk_decide, deny_request, dismiss_guide_suggestion,
     dismiss_tool_suggestion, get_inbox,

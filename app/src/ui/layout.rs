@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
 
-use super::widgets::{DialogHost, Dialogs, Live, ToastList, Toasts, go_to, mutation};
+use super::mutation::mutation;
+use super::widgets::{DialogHost, Dialogs, Live, ToastList, Toasts, go_to};
 use crate::api::auth::{sign_out, whoami};
 use crate::model::MemberView;
 

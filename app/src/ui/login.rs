@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::widgets::{go_to, mutation};
+use super::mutation::mutation;
+use super::widgets::go_to;
 use crate::api::auth::{check_link, confirm_sign_in, request_sign_in};
 
 #[component]

@@ -5,7 +5,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::widgets::{dialogs, error_box, go_to, mutation, short_time};
+use super::mutation::mutation;
+use super::widgets::{dialogs, error_box, go_to, short_time};
 use crate::api::members::{
     accept_invitation, change_member_role, check_invitation, invite_member, leave_organization,
     list_members, remove_member, resend_invitation, revoke_invitation, set_allowed_domains,

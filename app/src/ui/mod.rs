@@ -8,6 +8,7 @@ mod inbox;
 mod layout;
 mod login;
 mod members;
+mod mutation;
 mod notifications;
 mod overview;
 mod quorum;

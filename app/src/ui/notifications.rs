@@ -4,7 +4,8 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{dialogs, error_box, mutation, short_time, toasts};
+use super::mutation::mutation;
+use super::widgets::{dialogs, error_box, short_time, toasts};
 use crate::api::notifications::{
     notification_settings, remove_channel, retry_notification, save_webhook, send_test,
     set_channel_events, set_email_alerts,

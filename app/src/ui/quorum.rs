@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::mutation;
+use super::mutation::mutation;
 use crate::api::tools::set_tool_quorum;
 
 /// How many distinct reviewers must approve each request for the tool.

@@ -2,7 +2,8 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{dialogs, error_box, go_to, mutation, short_time};
+use super::mutation::mutation;
+use super::widgets::{dialogs, error_box, go_to, short_time};
 use crate::api::auth::{end_session, my_sessions, switch_org};
 use crate::api::members::delete_organization;
 use crate::model::MemberView;

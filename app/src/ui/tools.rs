@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::widgets::{dialogs, error_box, live, mutation, short_time};
+use super::mutation::mutation;
+use super::widgets::{dialogs, error_box, live, short_time};
 use crate::api::inbox::get_inbox;
 use crate::api::tools::{
     create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential,

@@ -1,0 +1,135 @@
+//! The one path of every dashboard change: call the server, report, refetch, undo on failure.
+
+use leptos::prelude::*;
+
+use super::widgets::{Live, Toasts, go_to};
+use crate::model::RpcError;
+
+/// How the dashboard runs a change: call the server, then on success say what happened and
+/// refetch what the page shows; on failure say why (a gone session goes to sign-in) and undo
+/// what the page did in advance. Every button and form that changes something goes through it.
+#[derive(Clone, Copy)]
+pub struct Mutation {
+    toasts: Option<Toasts>,
+    refetch: Option<RwSignal<u64>>,
+    busy: Option<RwSignal<bool>>,
+    inline_error: Option<RwSignal<Option<String>>>,
+    undo: Option<Callback<()>>,
+}
+
+/// A mutation reporting through the page's toasts and refetching its live resources. Create
+/// it where the page's context is at hand (an event handler), then move it into dialogs.
+pub fn mutation() -> Mutation {
+    Mutation {
+        toasts: use_context::<Toasts>(),
+        refetch: use_context::<Live>().map(|live| live.0),
+        busy: None,
+        inline_error: None,
+        undo: None,
+    }
+}
+
+impl Mutation {
+    /// `busy` is true while the call runs (a submit button reads it to disable itself).
+    pub fn busy(mut self, busy: RwSignal<bool>) -> Self {
+        self.busy = Some(busy);
+        self
+    }
+
+    /// Refetch what reads `counter` instead of the live resources.
+    pub fn refetch(mut self, counter: RwSignal<u64>) -> Self {
+        self.refetch = Some(counter);
+        self
+    }
+
+    /// Show a failure in `error` (beside the form) instead of a toast.
+    pub fn inline_error(mut self, error: RwSignal<Option<String>>) -> Self {
+        self.inline_error = Some(error);
+        self
+    }
+
+    /// Run `undo` when the call fails (e.g. show a row hidden in advance again).
+    pub fn undo(mut self, undo: impl Fn() + Send + Sync + 'static) -> Self {
+        self.undo = Some(Callback::new(move |()| undo()));
+        self
+    }
+
+    /// Runs `call`; on success toasts what `done` returns and refetches.
+    pub fn run<T: 'static>(
+        self,
+        call: impl Future<Output = Result<T, RpcError>> + 'static,
+        done: impl FnOnce(T) -> String + 'static,
+    ) {
+        self.spawn(call, move |value| Some(done(value)), true);
+    }
+
+    /// Runs `call`; on success hands its value to `then` (no toast, no refetch): loads for
+    /// the page, navigations, a key to show once.
+    pub fn then<T: 'static>(
+        self,
+        call: impl Future<Output = Result<T, RpcError>> + 'static,
+        then: impl FnOnce(T) + 'static,
+    ) {
+        self.spawn(
+            call,
+            move |value| {
+                then(value);
+                None
+            },
+            false,
+        );
+    }
+
+    /// Runs `call`; `done` says what to toast, if anything; then refetches.
+    pub fn run_quietly<T: 'static>(
+        self,
+        call: impl Future<Output = Result<T, RpcError>> + 'static,
+        done: impl FnOnce(T) -> Option<String> + 'static,
+    ) {
+        self.spawn(call, done, true);
+    }
+
+    fn spawn<T: 'static>(
+        self,
+        call: impl Future<Output = Result<T, RpcError>> + 'static,
+        done: impl FnOnce(T) -> Option<String> + 'static,
+        refetch: bool,
+    ) {
+        if let Some(busy) = self.busy {
+            busy.set(true);
+        }
+        if let Some(error) = self.inline_error {
+            error.set(None);
+        }
+        leptos::task::spawn_local(async move {
+            match call.await {
+                Ok(value) => {
+                    if let (Some(text), Some(toasts)) = (done(value), self.toasts) {
+                        toasts.ok(text);
+                    }
+                    if let (true, Some(counter)) = (refetch, self.refetch) {
+                        counter.update(|n| *n += 1);
+                    }
+                }
+                Err(err) if err.is_signed_out() => go_to("/login"),
+                Err(err) => {
+                    if let Some(undo) = self.undo {
+                        undo.run(());
+                    }
+                    // Part of it may have happened, or someone else changed the same thing.
+                    if let (true, Some(counter)) = (refetch, self.refetch) {
+                        counter.update(|n| *n += 1);
+                    }
+                    match (self.inline_error, self.toasts) {
+                        (Some(error), _) => error.set(Some(err.text())),
+                        (None, Some(toasts)) => toasts.err(&err),
+                        (None, None) => {}
+                    }
+                }
+            }
+            if let Some(busy) = self.busy {
+                busy.set(false);
+            }
+        });
+    }
+}
