@@ -174,6 +174,7 @@ pub struct Application {
     listener: TcpListener,
     services: Services,
     router: axum::Router,
+    connections: http::serve::Connections,
 }
 
 impl Application {
@@ -188,6 +189,7 @@ impl Application {
             listener,
             services,
             router,
+            connections: settings.connections,
         })
     }
 
@@ -209,17 +211,6 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        use axum::serve::ListenerExt;
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        // Streamed pages go out in several small writes: without TCP_NODELAY each one after
-        // the first waits for the peer's delayed ACK (40 ms on Linux).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
         let worker = tokio::spawn(crate::workers::notify::run(self.services.clone()));
         // Several instances on one PostgreSQL: live events cross instances through NOTIFY.
         let relay = self.services.store.postgres_url().map(|url| {
@@ -236,8 +227,10 @@ impl Application {
             // Open event streams end now; without this the drain would wait for them forever.
             services.begin_shutdown();
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+        let connections = self
+            .connections
+            .fitted_to(http::serve::raise_open_file_limit());
+        http::serve::serve(self.listener, self.router, connections, shutdown)
             .await
             .context("HTTP server failed")?;
         // The worker stops taking rows at shutdown and records the sends already under way.

@@ -154,6 +154,12 @@ pub async fn read_json<T: FromJsonBody>(
                 .is_some()
             {
                 too_large()
+            } else if super::serve::is_body_timeout(err.as_ref()) {
+                ApiError::status(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "The request body did not arrive in time.",
+                    "Send the whole body right after the headers and retry.",
+                )
             } else {
                 ApiError::status(
                     StatusCode::BAD_REQUEST,

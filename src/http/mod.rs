@@ -10,6 +10,7 @@ pub mod error;
 pub mod limits;
 mod ops;
 mod pages;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -58,6 +59,7 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
         trusted_proxies: settings.trusted_proxies,
         base_origin: origin_of(&settings.base_url),
     };
+    let body_timeout = settings.connections.body_timeout;
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
         // The path only: query strings and headers (Authorization!) are never logged.
@@ -90,6 +92,9 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
             "frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
         ))
         .layer(tower::util::option_layer(hsts))
+        .layer(tower::util::MapRequestLayer::new(move |req| {
+            serve::with_body_deadline(req, body_timeout)
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid)))

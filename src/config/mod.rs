@@ -5,13 +5,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+
+mod spec;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use app::server::notify::Policy;
 use app::server::store::{Backend, sqlite_path};
 
-use crate::http::limits::{Limit, Limits, Tier};
+use crate::http::limits::Limits;
+use crate::http::serve::Connections;
 
 /// Everything the server and CLI need to know.
 #[derive(Debug, Clone)]
@@ -41,6 +44,8 @@ pub struct Settings {
     pub smtp_from: String,
     /// Retry schedule of notification delivery.
     pub notify_policy: Policy,
+    /// Connection cap and timeouts of the HTTP server.
+    pub connections: Connections,
     /// Tests only: lets webhooks point at a plain-http loopback receiver. Refused unless the
     /// server itself listens on loopback only.
     pub test_loopback_webhooks: bool,
@@ -60,6 +65,7 @@ struct FileSettings {
     site_root: Option<String>,
     smtp_from: Option<String>,
     notify_retry: Option<String>,
+    connections: Option<String>,
 }
 
 const DEFAULT_DATABASE: &str = "sqlite://data/agentkey.db";
@@ -140,7 +146,7 @@ impl Settings {
         };
         let mut limits = Limits::default();
         if let Some(spec) = env("AGENTKEY_RATE_LIMITS").or(file.rate_limits) {
-            apply_limits(&mut limits, &spec)?;
+            spec::apply_limits(&mut limits, &spec)?;
         }
         let site_root = env("AGENTKEY_SITE_ROOT")
             .or(file.site_root)
@@ -158,7 +164,11 @@ impl Settings {
             .unwrap_or_else(|| "AgentKey <agentkey@localhost>".into());
         let mut notify_policy = Policy::default();
         if let Some(spec) = env("AGENTKEY_NOTIFY_RETRY").or(file.notify_retry) {
-            apply_retry(&mut notify_policy, &spec)?;
+            spec::apply_retry(&mut notify_policy, &spec)?;
+        }
+        let mut connections = Connections::default();
+        if let Some(spec) = env("AGENTKEY_CONNECTIONS").or(file.connections) {
+            spec::apply_connections(&mut connections, &spec)?;
         }
         let test_loopback_webhooks = matches!(
             env("AGENTKEY_TEST_LOOPBACK_WEBHOOKS").as_deref(),
@@ -180,6 +190,7 @@ impl Settings {
         }
         Ok(Settings {
             notify_policy,
+            connections,
             test_loopback_webhooks,
             smtp_url: smtp_url.map(SecretString::from),
             smtp_from,
@@ -225,89 +236,12 @@ fn database_dir(url: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Parses `read=120/m,credential=60/m,request=10/h` (units s, m, h) over the defaults.
-fn apply_limits(limits: &mut Limits, spec: &str) -> anyhow::Result<()> {
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let parsed = (|| {
-            let (tier, rest) = part.split_once('=')?;
-            let (max, unit) = rest.split_once('/')?;
-            let tier = Tier::parse(tier.trim())?;
-            let max: u32 = max.trim().parse().ok()?;
-            let window_secs = match unit.trim() {
-                "s" => 1,
-                "m" => 60,
-                "h" => 3600,
-                _ => return None,
-            };
-            Some((tier, Limit { max, window_secs }))
-        })();
-        let Some((tier, limit)) = parsed else {
-            bail!(
-                "AGENTKEY_RATE_LIMITS: cannot read {part:?}; use tier=N/unit, e.g. read=120/m (tiers: preauth, read, credential, request, suggest, instruction; units s, m, h)"
-            );
-        };
-        limits.set(tier, limit);
-    }
-    Ok(())
-}
-
-/// Parses `base=2s,cap=30m,attempts=15,lease=60s` (units ms, s, m, h) over the defaults.
-fn apply_retry(policy: &mut Policy, spec: &str) -> anyhow::Result<()> {
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let applied = part.split_once('=').and_then(|(key, value)| {
-            let value = value.trim();
-            match key.trim() {
-                "attempts" => value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .map(|n| policy.max_attempts = n),
-                key => {
-                    let duration = parse_duration(value)?;
-                    match key {
-                        "base" => policy.base = duration,
-                        "cap" => policy.cap = duration,
-                        "lease" => policy.lease = duration,
-                        _ => return None,
-                    }
-                    Some(())
-                }
-            }
-        });
-        if applied.is_none() {
-            bail!(
-                "AGENTKEY_NOTIFY_RETRY: cannot read {part:?}; use e.g. base=2s,cap=30m,attempts=15,lease=60s (units ms, s, m, h)"
-            );
-        }
-    }
-    if policy.cap < policy.base {
-        bail!("AGENTKEY_NOTIFY_RETRY: cap must not be shorter than base");
-    }
-    if policy.lease < std::time::Duration::from_secs(1) {
-        bail!(
-            "AGENTKEY_NOTIFY_RETRY: lease must be at least 1s (longer than a send takes: webhooks time out after 5s, mail after 10s)"
-        );
-    }
-    Ok(())
-}
-
-fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = text.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n.checked_mul(1000)?,
-        "m" => n.checked_mul(60_000)?,
-        "h" => n.checked_mul(3_600_000)?,
-        _ => return None,
-    };
-    Some(std::time::Duration::from_millis(ms))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::http::limits::{Limit, Tier};
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: std::collections::HashMap<String, String> = pairs
@@ -376,6 +310,31 @@ mod tests {
         let err = Settings::from_sources(None, vars(&[("AGENTKEY_NOTIFY_RETRY", "base=soon")]))
             .expect_err("invalid");
         assert!(err.to_string().contains("AGENTKEY_NOTIFY_RETRY"));
+    }
+
+    #[test]
+    fn connection_limits_are_configurable_and_checked() {
+        let s = Settings::from_sources(
+            None,
+            vars(&[("AGENTKEY_CONNECTIONS", "max=64, header=500ms, body=2s")]),
+        )
+        .expect("valid");
+        assert_eq!(s.connections.max, 64);
+        assert_eq!(s.connections.header_timeout, Duration::from_millis(500));
+        assert_eq!(s.connections.body_timeout, Duration::from_secs(2));
+        assert_eq!(
+            s.connections.idle_timeout,
+            Duration::from_secs(60),
+            "default kept"
+        );
+        for bad in ["max=0", "header=0s", "idle=soon", "speed=1s"] {
+            let err = Settings::from_sources(None, vars(&[("AGENTKEY_CONNECTIONS", bad)]))
+                .expect_err(bad);
+            assert!(
+                err.to_string().contains("AGENTKEY_CONNECTIONS"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! The compact settings written `key=value,…`: rate limits, the notification retry schedule
+//! and the connection limits.
+
+use anyhow::bail;
+
+use app::server::notify::Policy;
+
+use crate::http::limits::{Limit, Limits, Tier};
+use crate::http::serve::Connections;
+
+/// Parses `read=120/m,credential=60/m,request=10/h` (units s, m, h) over the defaults.
+pub(super) fn apply_limits(limits: &mut Limits, spec: &str) -> anyhow::Result<()> {
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = (|| {
+            let (tier, rest) = part.split_once('=')?;
+            let (max, unit) = rest.split_once('/')?;
+            let tier = Tier::parse(tier.trim())?;
+            let max: u32 = max.trim().parse().ok()?;
+            let window_secs = match unit.trim() {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                _ => return None,
+            };
+            Some((tier, Limit { max, window_secs }))
+        })();
+        let Some((tier, limit)) = parsed else {
+            bail!(
+                "AGENTKEY_RATE_LIMITS: cannot read {part:?}; use tier=N/unit, e.g. read=120/m (tiers: preauth, read, credential, request, suggest, instruction; units s, m, h)"
+            );
+        };
+        limits.set(tier, limit);
+    }
+    Ok(())
+}
+
+/// Parses `base=2s,cap=30m,attempts=15,lease=60s` (units ms, s, m, h) over the defaults.
+pub(super) fn apply_retry(policy: &mut Policy, spec: &str) -> anyhow::Result<()> {
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let applied = part.split_once('=').and_then(|(key, value)| {
+            let value = value.trim();
+            match key.trim() {
+                "attempts" => value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .map(|n| policy.max_attempts = n),
+                key => {
+                    let duration = parse_duration(value)?;
+                    match key {
+                        "base" => policy.base = duration,
+                        "cap" => policy.cap = duration,
+                        "lease" => policy.lease = duration,
+                        _ => return None,
+                    }
+                    Some(())
+                }
+            }
+        });
+        if applied.is_none() {
+            bail!(
+                "AGENTKEY_NOTIFY_RETRY: cannot read {part:?}; use e.g. base=2s,cap=30m,attempts=15,lease=60s (units ms, s, m, h)"
+            );
+        }
+    }
+    if policy.cap < policy.base {
+        bail!("AGENTKEY_NOTIFY_RETRY: cap must not be shorter than base");
+    }
+    if policy.lease < std::time::Duration::from_secs(1) {
+        bail!(
+            "AGENTKEY_NOTIFY_RETRY: lease must be at least 1s (longer than a send takes: webhooks time out after 5s, mail after 10s)"
+        );
+    }
+    Ok(())
+}
+
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(ms))
+}
+
+/// Parses `max=1024,header=10s,idle=60s,body=30s` (units ms, s, m, h) over the defaults.
+pub(super) fn apply_connections(conns: &mut Connections, spec: &str) -> anyhow::Result<()> {
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let applied = part.split_once('=').and_then(|(key, value)| {
+            let value = value.trim();
+            match key.trim() {
+                "max" => value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .map(|n| conns.max = n),
+                key => {
+                    let duration = parse_duration(value).filter(|d| !d.is_zero())?;
+                    match key {
+                        "header" => conns.header_timeout = duration,
+                        "idle" => conns.idle_timeout = duration,
+                        "body" => conns.body_timeout = duration,
+                        _ => return None,
+                    }
+                    Some(())
+                }
+            }
+        });
+        if applied.is_none() {
+            bail!(
+                "AGENTKEY_CONNECTIONS: cannot read {part:?}; use e.g. max=1024,header=10s,idle=60s,body=30s (max at least 1; times above zero in ms, s, m, h)"
+            );
+        }
+    }
+    Ok(())
+}
