@@ -1434,3 +1434,70 @@ async fn every_response_carries_security_headers_and_a_request_id() {
         assert!(h.contains_key("x-request-id"));
     }
 }
+
+/// A tool id whose percent-encoding is not UTF-8 is an unknown tool like any other non-UUID:
+/// JSON 404 on every route that takes one, before authentication.
+#[tokio::test]
+async fn tool_ids_that_are_not_text_get_the_json_404_of_unknown_ids() {
+    let f = fixture_with(&[]).await;
+    for (method, path) in [
+        (Method::GET, "/api/tools/%FF/credentials"),
+        (Method::POST, "/api/tools/%FF%FE/request"),
+        (Method::POST, "/api/tools/%C3%28/instructions/suggest"),
+    ] {
+        for key in [f.key.as_str(), "ak_not_a_key"] {
+            let res = f
+                .app
+                .client
+                .request(method.clone(), f.app.url(path))
+                .bearer_auth(key)
+                .json(&json!({"reason": "Need it for the release."}))
+                .send()
+                .await
+                .expect("send");
+            let body = expect_error(res, 404).await;
+            assert!(
+                body["hint"]
+                    .as_str()
+                    .is_some_and(|h| h.contains("GET /api/tools")),
+                "{path}: {body}"
+            );
+        }
+    }
+}
+
+/// `www.` or dots alone name no domain: such suggestions are refused instead of merging on
+/// an empty domain, and a guide fact without letters or digits is refused too.
+#[tokio::test]
+async fn urls_without_a_domain_and_facts_without_letters_are_refused() {
+    let f = fixture_with(&[]).await;
+    for url in ["https://www.", "www.", "https://www./pricing", "http://./"] {
+        let res = f
+            .app
+            .post(
+                "/api/tools/suggest",
+                &f.key,
+                json!({"name": format!("Tool at {url}"), "url": url, "reason": "We need this tool."}),
+            )
+            .await;
+        expect_invalid_field(res, "url").await;
+    }
+    assert_eq!(
+        f.app.count("SELECT COUNT(*) FROM tool_suggestions").await,
+        0
+    );
+    let fact = json!({"learned": "!!! ??? ...", "why": "Punctuation only."});
+    let res = f
+        .app
+        .post(
+            &format!("/api/tools/{}/instructions/suggest", f.approved),
+            &f.key,
+            fact,
+        )
+        .await;
+    expect_invalid_field(res, "learned").await;
+    assert_eq!(
+        f.app.count("SELECT COUNT(*) FROM guide_suggestions").await,
+        0
+    );
+}

@@ -1196,3 +1196,79 @@ async fn the_browser_bundle_goes_out_precompressed_and_only_build_hashed_chunks_
     assert_eq!(res.status(), 404);
     assert!(res.headers().get("cache-control").is_none());
 }
+
+/// Raw request bytes to the app: the status line and the `Location`, if any.
+async fn raw_request(app: &TestApp, request: &str) -> (String, Option<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut reply))
+        .await
+        .expect("answered")
+        .expect("read");
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let status = reply.lines().next().unwrap_or_default().to_owned();
+    let location = reply
+        .lines()
+        .find_map(|l| l.strip_prefix("location: ").map(str::to_owned));
+    (status, location)
+}
+
+/// Paths no route matches get an answer rendered with the pages' context (the not-found
+/// page), a redirect to the canonical page path, or the answer to `*`; never an empty reply
+/// from a panicked task.
+#[tokio::test]
+async fn trailing_slashes_dot_segments_and_asterisk_targets_get_proper_answers() {
+    let app = spawn_app_with(&[]).await;
+    let get =
+        |path: &str| format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    for (path, location) in [
+        ("/agents/", "/agents"),
+        ("/status/", "/status"),
+        ("/invite/?token=abc", "/invite?token=abc"),
+        ("/auth/confirm/", "/auth/confirm"),
+        ("/x/%2e%2e/", "/x/%2e%2e"),
+        ("/tools//", "/tools"),
+    ] {
+        let (status, to) = raw_request(&app, &get(path)).await;
+        assert_eq!(status, "HTTP/1.1 308 Permanent Redirect", "{path}");
+        assert_eq!(to.as_deref(), Some(location), "{path}");
+    }
+    for path in [
+        "//evil.example/",
+        "/no-such-page",
+        "/x/%2e%2e",
+        "/\\evil.example/",
+    ] {
+        let (status, to) = raw_request(&app, &get(path)).await;
+        assert_eq!(status, "HTTP/1.1 404 Not Found", "{path}");
+        assert!(
+            to.as_deref()
+                .is_none_or(|l| l.starts_with('/') && !l.starts_with("//") && !l.contains('\\')),
+            "{path}: never a redirect to another host ({to:?})"
+        );
+    }
+    let post = format!(
+        "POST /agents/ HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        app.addr, app.base
+    );
+    assert_eq!(raw_request(&app, &post).await.0, "HTTP/1.1 404 Not Found");
+    let (status, _) = raw_request(
+        &app,
+        "OPTIONS * HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 204 No Content");
+    assert_eq!(
+        raw_request(&app, &get("*")).await.0,
+        "HTTP/1.1 400 Bad Request"
+    );
+    // Still serving.
+    assert_eq!(
+        raw_request(&app, &get("/healthz")).await.0,
+        "HTTP/1.1 200 OK"
+    );
+}

@@ -36,11 +36,64 @@ pub fn router(state: &AppState, secure_cookies: bool) -> Router<AppState> {
             &format!("/{}", state.leptos.site_pkg_dir),
             browser_bundle(&state.leptos),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(fallback)
         .layer(axum::middleware::from_fn(rpc_status))
         .layer(from_fn_with_state(state.clone(), dashboard::same_origin))
         .layer(dashboard::session_layer(state, secure_cookies))
         .layer(from_fn_with_state(state.clone(), dashboard::request_meta))
+}
+
+/// Whatever no route matched: `OPTIONS *` and `GET *` get their answer, a page path with a
+/// trailing slash goes to the page, and the rest is a static file of the site or the
+/// not-found page, rendered with the same context as the routed pages.
+async fn fallback(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    req: Request<Body>,
+) -> axum::response::Response {
+    use axum::http::{Method, header};
+    let path = uri.path();
+    if path == "*" {
+        return if req.method() == Method::OPTIONS {
+            (
+                StatusCode::NO_CONTENT,
+                [(header::ALLOW, "GET, HEAD, POST, OPTIONS")],
+            )
+                .into_response()
+        } else {
+            (
+                StatusCode::BAD_REQUEST,
+                "A request target of * is only meaningful for OPTIONS.\n",
+            )
+                .into_response()
+        };
+    }
+    if matches!(*req.method(), Method::GET | Method::HEAD)
+        && let Some(canonical) = without_trailing_slash(path)
+    {
+        let location = match uri.query() {
+            Some(query) => format!("{canonical}?{query}"),
+            None => canonical.to_owned(),
+        };
+        return axum::response::Redirect::permanent(&location).into_response();
+    }
+    let services = state.services.clone();
+    let handler = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+        move || {
+            provide_context(services.clone());
+            leptos::nonce::provide_nonce();
+        },
+        shell,
+    );
+    handler(uri, State(state), req).await
+}
+
+/// `/agents/` → `/agents`. `None` for the root, and for paths whose canonical form would read
+/// as another host (`//host/` → `//host`) or carry a backslash.
+fn without_trailing_slash(path: &str) -> Option<&str> {
+    let trimmed = path.trim_end_matches('/');
+    let unsafe_target = trimmed.is_empty() || trimmed.starts_with("//") || trimmed.contains('\\');
+    (path.ends_with('/') && !unsafe_target).then_some(trimmed)
 }
 
 /// The browser bundle (`target/site/pkg`): gzip copies made by `scripts/build-site.sh` are sent

@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use app::server::service::{agent_auth, vend};
 
-use super::{authorization, meta, preauth, spend, tool_id};
+use super::{RawToolId, authorization, meta, preauth, spend, tool_id};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::limits::Tier;
@@ -18,7 +18,7 @@ use crate::http::limits::Tier;
 pub async fn fetch(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(raw_id): Path<String>,
+    RawToolId(raw_id): RawToolId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = tool_id(&raw_id)?;

@@ -4,14 +4,14 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use app::model::SuggestGuideBody;
 use app::server::service::guides;
 
-use super::{authenticate, meta, spend, tool_id};
+use super::{RawToolId, authenticate, meta, spend, tool_id};
 use crate::http::AppState;
 use crate::http::body::read_json;
 use crate::http::error::ApiError;
@@ -22,7 +22,7 @@ const HINT: &str = "GET /api/tools/{tool_id}/instructions/suggest for the schema
 pub async fn suggest(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(raw_id): Path<String>,
+    RawToolId(raw_id): RawToolId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {

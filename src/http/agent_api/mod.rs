@@ -109,17 +109,40 @@ pub(crate) fn meta(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> R
     }
 }
 
+/// The `{tool_id}` segment as text. Any segment that is not text (invalid UTF-8 in its
+/// percent-encoding) is, like any other non-UUID, an unknown tool: a JSON 404, not axum's
+/// plain-text rejection.
+pub struct RawToolId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RawToolId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(raw)) => Ok(RawToolId(raw)),
+            Err(_) => Err(unknown_tool_id()),
+        }
+    }
+}
+
 /// 404 for a path id that is not a UUID, before any authentication.
 pub(crate) fn tool_id(raw: &str) -> Result<&str, ApiError> {
     if is_uuid(raw) {
         Ok(raw)
     } else {
-        Err(ApiError::status(
-            StatusCode::NOT_FOUND,
-            "Tool ID is not a valid identifier.",
-            "Use the `id` of a tool from GET /api/tools.",
-        ))
+        Err(unknown_tool_id())
     }
+}
+
+fn unknown_tool_id() -> ApiError {
+    ApiError::status(
+        StatusCode::NOT_FOUND,
+        "Tool ID is not a valid identifier.",
+        "Use the `id` of a tool from GET /api/tools.",
+    )
 }
 
 /// Pre-auth IP limit, then the bearer key.

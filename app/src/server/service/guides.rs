@@ -26,6 +26,11 @@ pub fn validate_guide(body: &SuggestGuideBody) -> ServiceResult<(String, String)
     let mut check = Check::new();
     let learned = check.text("learned", &body.learned, limits::LEARNED, true);
     let why = check.text("why", &body.why, limits::LEARNED, true);
+    // Facts are told apart by their letters and digits: one without any would merge with
+    // every other such fact.
+    if !learned.is_empty() && normalize::name(&learned).is_empty() {
+        check.fail("learned", "must contain letters or digits");
+    }
     check.finish("Send {learned, why}, each 5–2000 characters; GET this URL for the schema.")?;
     Ok((learned, why))
 }

@@ -52,7 +52,15 @@ pub fn url(text: &str) -> Result<Option<NormalUrl>, &'static str> {
         return Err("must not contain credentials");
     }
     let host = host.to_ascii_lowercase();
-    let domain = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+    let domain = host
+        .strip_prefix("www.")
+        .unwrap_or(&host)
+        .trim_end_matches('.')
+        .to_owned();
+    // `www.` alone, or dots only, names no domain: suggestions would merge on the empty one.
+    if domain == "www" || !domain.chars().any(|c| c.is_ascii_alphanumeric()) {
+        return Err("must include a domain name, e.g. linear.app");
+    }
     Ok(Some(NormalUrl {
         url: parsed.to_string(),
         domain,
@@ -94,6 +102,24 @@ mod tests {
         assert_eq!(url("  "), Ok(None));
         assert!(url("ftp://example.com").is_err());
         assert!(url("https://user:pw@example.com").is_err());
+    }
+
+    #[test]
+    fn hosts_without_a_domain_are_refused() {
+        for text in [
+            "www.",
+            "https://www.",
+            "https://www./x",
+            "http://./",
+            "...",
+            "www",
+        ] {
+            assert!(url(text).is_err(), "{text:?} names no domain");
+        }
+        let u = url("https://Linear.app./docs")
+            .expect("valid")
+            .expect("present");
+        assert_eq!(u.domain, "linear.app", "a trailing dot is the same domain");
     }
 
     #[test]
