@@ -1272,3 +1272,37 @@ async fn trailing_slashes_dot_segments_and_asterisk_targets_get_proper_answers()
         "HTTP/1.1 200 OK"
     );
 }
+
+/// An agent cannot make its reason read differently from what is stored: the inbox shows
+/// bidirectional overrides and zero-width characters as marks.
+#[tokio::test]
+async fn the_inbox_shows_reordering_and_invisible_characters_in_agent_text_marked() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let (_agent, key) = app.create_agent("tricky-bot").await;
+    let tool = app
+        .create_shared_tool("GitHub", Some("github.com"), "ghp_bidi_secret")
+        .await;
+    let reason = "Read-only access \u{202E}etirw lluf\u{202C} for the\u{200B} audit";
+    let res = app
+        .post(
+            &format!("/api/tools/{}/request", tool.id),
+            &key,
+            serde_json::json!({ "reason": reason }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let page = app
+        .client
+        .get(app.url("/inbox"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("inbox");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("Read-only access ⟨U+202E⟩etirw lluf⟨U+202C⟩ for the⟨U+200B⟩ audit"),
+        "the reason is shown with its hidden characters marked"
+    );
+}

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::mutation::mutation;
-use super::widgets::{copy, dialogs, error_box, live, short_time};
+use super::widgets::{copy, dialogs, error_box, live, short_time, shown};
 use crate::api::agents::{
     create_agent, delete_agent, list_agents, rotate_agent_key, set_agent_active,
 };
@@ -172,9 +172,9 @@ fn agent_row(
     view! {
         <li class="row agent" data-id=a.id.clone()>
             <div class="main">
-                <strong>{a.name.clone()}</strong>
+                <strong>{shown(&a.name)}</strong>
                 <span class=format!("badge {}", a.status.as_str())>{a.status.as_str()}</span>
-                <p class="muted">{a.description.clone()}</p>
+                <p class="muted">{shown(&a.description)}</p>
                 <span class="muted">
                     <code>{a.key_prefix.clone()} "…"</code>
                     {format!(" · created {}", short_time(&a.created_at))}

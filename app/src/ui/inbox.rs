@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use leptos::prelude::*;
 
 use super::mutation::mutation;
-use super::widgets::{dialogs, error_box, live, short_time, toasts};
+use super::widgets::{dialogs, error_box, live, short_time, shown, toasts};
 use crate::api::inbox::{
     accept_guide_suggestion, approve_request, bulk_decide, deny_request, dismiss_guide_suggestion,
     dismiss_tool_suggestion, get_inbox,
@@ -86,10 +86,10 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
                         view! {
                             <li class="row suggestion" data-id=s.id.clone()>
                                 <div class="main">
-                                    <strong>{s.name.clone()}</strong>
-                                    {s.url.clone().map(|u| view! { " " <span class="muted">{u}</span> })}
+                                    <strong>{shown(&s.name)}</strong>
+                                    {s.url.clone().map(|u| view! { " " <span class="muted">{shown(&u)}</span> })}
                                     <ul class="backers">
-                                        {s.supporters.into_iter().map(|b| view! { <li><strong>{b.agent_name}</strong> ": " {b.reason}</li> }).collect_view()}
+                                        {s.supporters.into_iter().map(|b| view! { <li><strong>{shown(&b.agent_name)}</strong> ": " {shown(&b.reason)}</li> }).collect_view()}
                                     </ul>
                                 </div>
                                 <div class="actions">
@@ -116,7 +116,7 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
                             <li class="row guide-suggestion" data-id=g.id.clone()>
                                 <div class="main">
                                     <span class="muted">{g.tool_name}</span>
-                                    <p>{g.learned}</p>
+                                    <p>{shown(&g.learned)}</p>
                                     <span class="muted">{format!("{} agent(s)", g.supporters.len())}</span>
                                 </div>
                                 <div class="actions">
@@ -156,8 +156,8 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
                 prop:checked=move || ui.checked.with(|c| c.contains(&check_id))
                 on:change=move |_| ui.checked.update(|c| { if !c.remove(&check_id2) { c.insert(check_id2.clone()); } })/>
             <div class="main">
-                <div><strong class="agent">{r.agent_name.clone()}</strong> " wants " <strong class="tool">{r.tool_name.clone()}</strong></div>
-                <p class="reason">{r.reason.clone()}</p>
+                <div><strong class="agent">{shown(&r.agent_name)}</strong> " wants " <strong class="tool">{r.tool_name.clone()}</strong></div>
+                <p class="reason">{shown(&r.reason)}</p>
                 <span class="muted">{short_time(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}</span>
                 {quorum}
                 {(per_agent && decides).then(|| view! {

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::mutation::mutation;
-use super::widgets::{dialogs, error_box, live, short_time};
+use super::widgets::{dialogs, error_box, live, short_time, shown};
 use crate::api::inbox::get_inbox;
 use crate::api::tools::{
     create_tool, delete_tool, guide_history, list_tools, restore_guide, set_tool_credential,
@@ -172,10 +172,10 @@ fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
     view! {
         <li class="row tool" data-id=t.id.clone()>
             <div class="main">
-                <strong>{t.name.clone()}</strong>
+                <strong>{shown(&t.name)}</strong>
                 " " <span class="badge">{t.credential_mode.as_str()}</span>
                 {t.health.iter().map(|h| view! { " " <span class=format!("badge {}", h.severity())>{h.label()}</span> }).collect_view()}
-                <p class="muted">{t.description.clone()} {t.url.clone().map(|u| format!(" · {u}"))}</p>
+                <p class="muted">{shown(&t.description)} {t.url.as_deref().map(|u| format!(" · {}", shown(u)))}</p>
                 <span class="muted">
                     {if t.credential_configured { format!("secret v{}", t.credential_version) } else { "no shared secret".into() }}
                     {t.credential_rotated_at.as_deref().map(|r| format!(" · rotated {}", short_time(r)))}

@@ -67,6 +67,36 @@ pub fn ToastList() -> impl IntoView {
     }
 }
 
+/// Text an agent wrote (names, reasons, suggestions, guide facts), as a reviewer must read it:
+/// characters that reorder text or take no room (bidirectional overrides and isolates,
+/// direction marks, zero-width spaces and joiners, the byte-order mark) are shown as
+/// `⟨U+202E⟩`, so a reason cannot be made to read differently from what is stored.
+pub fn shown(text: &str) -> String {
+    let hidden = |c: char| {
+        matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+    };
+    if !text.chars().any(hidden) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&format!("⟨U+{:04X}⟩", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `2026-11-28T10:00:00Z` → `2026-11-28 10:00`.
 pub fn short_time(iso: &str) -> String {
     iso.get(0..16)
@@ -267,4 +297,27 @@ where
     Fut: std::future::Future<Output = T> + Send + 'static,
 {
     Resource::new_with_options(source, fetcher, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn reordering_and_invisible_characters_are_shown_marked() {
+        assert_eq!(shown("Deploy the fix"), "Deploy the fix");
+        assert_eq!(
+            shown("approve\u{202E}lanoitpecxe"),
+            "approve⟨U+202E⟩lanoitpecxe"
+        );
+        assert_eq!(
+            shown("a\u{200B}b\u{2066}c\u{FEFF}"),
+            "a⟨U+200B⟩b⟨U+2066⟩c⟨U+FEFF⟩"
+        );
+        assert_eq!(
+            shown("Grüße, 日本"),
+            "Grüße, 日本",
+            "other text is untouched"
+        );
+    }
 }
