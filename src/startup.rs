@@ -42,13 +42,12 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
     }
     let outbound = app::server::outbound::Outbound::new(settings.test_loopback_webhooks)?;
     let notifier = app::server::notify::Notifier::new(outbound, settings.notify_policy);
-    Ok(Services::new(
-        store,
-        ring,
-        settings.base_url.clone(),
-        mailer,
-        notifier,
-    ))
+    let services = Services::new(store, ring, settings.base_url.clone(), mailer, notifier);
+    // Blobs written before the credential version was bound into their associated data.
+    keys::reseal_legacy_blobs(&services)
+        .await
+        .context("re-sealing stored secrets failed")?;
+    Ok(services)
 }
 
 /// The master key: `AGENTKEY_MASTER_KEY`, else the key file: on the embedded default generated on

@@ -1057,3 +1057,116 @@ async fn fetches_are_refused_while_their_audit_row_cannot_be_written() {
         .expect("verify");
     assert_eq!(report.broken_at_seq, None, "{:?}", report.problem);
 }
+
+async fn tool_blob(app: &TestApp, tool_id: &str) -> String {
+    let mut db = app.raw_db().await;
+    sqlx::query_scalar::<_, String>("SELECT credential_blob FROM tools WHERE id = $1")
+        .bind(tool_id)
+        .fetch_one(&mut db)
+        .await
+        .expect("blob")
+}
+
+/// A secret rotated away cannot be put back: the blob of version 1 written over version 2's
+/// does not open (generic 500, nothing released), and the current blob still does.
+#[tokio::test]
+async fn a_rotated_away_blob_written_back_over_the_new_one_is_refused() {
+    let app = spawn_app().await;
+    let (_agent, key) = app.create_agent("rollback-bot").await;
+    let tool = app
+        .create_shared_tool("Stripe", Some("stripe.com"), "sk_old_secret_71c")
+        .await;
+    app.grant(&key, &tool.id).await;
+    let old_blob = tool_blob(&app, &tool.id).await;
+    tools::set_credential(
+        &app.services,
+        &app.admin,
+        &tool.id,
+        SecretString::from("sk_new_secret_93a"),
+        None,
+    )
+    .await
+    .expect("rotate");
+    let new_blob = tool_blob(&app, &tool.id).await;
+    assert!(new_blob.starts_with("v2."), "{new_blob}");
+
+    app.exec(&format!(
+        "UPDATE tools SET credential_blob = '{old_blob}' WHERE id = '{}'",
+        tool.id
+    ))
+    .await;
+    let res = app.fetch(&key, &tool.id).await;
+    assert_eq!(res.status(), 500);
+    assert_generic_500(
+        &res.text().await.expect("text"),
+        &["sk_old_secret_71c", "sk_new_secret_93a"],
+    );
+    let vended = app
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'")
+        .await;
+    assert_eq!(vended, 0, "nothing was released");
+
+    app.exec(&format!(
+        "UPDATE tools SET credential_blob = '{new_blob}' WHERE id = '{}'",
+        tool.id
+    ))
+    .await;
+    // A direct write bypasses the invalidation every service write does.
+    app.services.vend_cache.clear();
+    let body = json(app.fetch(&key, &tool.id).await).await;
+    assert_eq!(body["credential"], "sk_new_secret_93a", "{body}");
+    assert_eq!(body["credential_version"], 2);
+}
+
+/// Blobs of the format before the version binding are re-sealed at start: they open again,
+/// bound to their row's version, and a second pass has nothing to do.
+#[tokio::test]
+async fn legacy_blobs_are_resealed_bound_to_their_version() {
+    use app::server::crypto::Slot;
+    use app::server::service::keys;
+    let app = spawn_app().await;
+    let (_agent, key) = app.create_agent("legacy-bot").await;
+    let tool = app
+        .create_shared_tool("Linear", Some("linear.app"), "lin_legacy_secret_4f2")
+        .await;
+    app.grant(&key, &tool.id).await;
+    let slot = Slot {
+        org_id: &app.admin.org_id,
+        table: "tools",
+        row_id: &tool.id,
+        column: "credential_blob",
+        version: 1,
+    };
+    let legacy = app
+        .services
+        .keys
+        .seal_legacy(slot, &SecretString::from("lin_legacy_secret_4f2"))
+        .expect("legacy blob");
+    app.exec(&format!(
+        "UPDATE tools SET credential_blob = '{legacy}' WHERE id = '{}'",
+        tool.id
+    ))
+    .await;
+    assert_eq!(
+        app.fetch(&key, &tool.id).await.status(),
+        500,
+        "a legacy blob is not opened as a current one"
+    );
+
+    assert_eq!(
+        keys::reseal_legacy_blobs(&app.services)
+            .await
+            .expect("reseal"),
+        1
+    );
+    let blob = tool_blob(&app, &tool.id).await;
+    assert!(blob.starts_with("v2.") && blob != legacy, "{blob}");
+    let body = json(app.fetch(&key, &tool.id).await).await;
+    assert_eq!(body["credential"], "lin_legacy_secret_4f2");
+    assert_eq!(
+        keys::reseal_legacy_blobs(&app.services)
+            .await
+            .expect("again"),
+        0
+    );
+}

@@ -63,12 +63,35 @@ impl Keyring {
 
     /// Opens a blob with the data key it names.
     pub fn open(&self, slot: Slot<'_>, blob: &str) -> Result<SecretString, CryptoError> {
+        let dek = self.key_of(blob)?;
+        open(&dek, slot, blob)
+    }
+
+    /// Opens a legacy blob (see [`super::open_legacy`]) with the data key it names.
+    pub fn open_legacy(&self, slot: Slot<'_>, blob: &str) -> Result<SecretString, CryptoError> {
+        let dek = self.key_of(blob)?;
+        super::open_legacy(&dek, slot, blob)
+    }
+
+    /// Seals in the legacy format with the organization's current data key (tests of the
+    /// re-seal write real legacy blobs with it).
+    pub fn seal_legacy(
+        &self,
+        slot: Slot<'_>,
+        plaintext: &SecretString,
+    ) -> Result<String, CryptoError> {
+        let dek = self
+            .current(slot.org_id)
+            .ok_or_else(|| CryptoError::UnknownKey(slot.org_id.to_owned()))?;
+        Ok(super::seal_legacy(&dek, slot, plaintext))
+    }
+
+    fn key_of(&self, blob: &str) -> Result<Arc<DataKey>, CryptoError> {
         let id = blob_key_id(blob)?;
-        let dek = read_lock(&self.keys)
+        read_lock(&self.keys)
             .get(id)
             .cloned()
-            .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))?;
-        open(&dek, slot, blob)
+            .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))
     }
 }
 

@@ -1,9 +1,11 @@
 //! AES-256-GCM envelope encryption.
 //!
 //! A master key (KEK) wraps one data key (DEK) per organization. Every secret blob is sealed by
-//! its organization's DEK with associated data naming the organization, table, row and column,
-//! so a blob copied to another row, column or organization does not open. Blob text:
-//! `v1.<data key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`.
+//! its organization's DEK with associated data naming the organization, table, row, column and
+//! the version of the write, so a blob copied to another row, column or organization does not
+//! open, nor does an older blob written back over a newer one. Blob text:
+//! `v2.<data key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`. Blobs of the `v1` format (bound
+//! to the slot without its version) are re-sealed at start by `service::keys`.
 
 mod keyring;
 
@@ -17,7 +19,12 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-const BLOB_VERSION: &str = "v1";
+/// Format of data keys wrapped by the master key.
+const WRAP_VERSION: &str = "v1";
+/// Format of secret blobs: bound to their slot and its version.
+const BLOB_VERSION: &str = "v2";
+/// Secret blobs written before the version was bound; only opened to be re-sealed.
+const LEGACY_BLOB_VERSION: &str = "v1";
 const NONCE_LEN: usize = 12;
 
 /// Why a key or blob was refused. Deliberately vague: never says which byte was wrong.
@@ -25,7 +32,7 @@ const NONCE_LEN: usize = 12;
 pub enum CryptoError {
     #[error("master key must be base64 of exactly 32 bytes")]
     BadMasterKey,
-    #[error("blob is not in the v1 format")]
+    #[error("blob is not in the expected format")]
     Malformed,
     #[error("no data key {0} is loaded")]
     UnknownKey(String),
@@ -85,9 +92,9 @@ impl MasterKey {
 
     /// Wraps a data key for `org_id`.
     pub fn wrap(&self, org_id: &str, dek: &DataKey) -> String {
-        let aad = format!("agentkey/dek/{BLOB_VERSION}|{org_id}|{}", dek.id);
+        let aad = format!("agentkey/dek/{WRAP_VERSION}|{org_id}|{}", dek.id);
         let sealed = seal_raw(&self.key, aad.as_bytes(), dek.key.as_slice());
-        format!("{BLOB_VERSION}.{}.{sealed}", self.id)
+        format!("{WRAP_VERSION}.{}.{sealed}", self.id)
     }
 
     /// Unwraps a data key stored by [`MasterKey::wrap`].
@@ -97,11 +104,11 @@ impl MasterKey {
         dek_id: &str,
         wrapped: &str,
     ) -> Result<DataKey, CryptoError> {
-        let (kek_id, body) = split_blob(wrapped)?;
+        let (kek_id, body) = split_blob(wrapped, WRAP_VERSION)?;
         if kek_id != self.id {
             return Err(CryptoError::Refused);
         }
-        let aad = format!("agentkey/dek/{BLOB_VERSION}|{org_id}|{dek_id}");
+        let aad = format!("agentkey/dek/{WRAP_VERSION}|{org_id}|{dek_id}");
         let plain = Zeroizing::new(open_raw(&self.key, aad.as_bytes(), body)?);
         let key: [u8; 32] = plain
             .as_slice()
@@ -143,18 +150,28 @@ impl DataKey {
     }
 }
 
-/// Where a blob lives: bound into the associated data.
+/// Where a blob lives, and which write of that place it is: bound into the associated data.
 #[derive(Clone, Copy, Debug)]
 pub struct Slot<'a> {
     pub org_id: &'a str,
     pub table: &'a str,
     pub row_id: &'a str,
     pub column: &'a str,
+    /// The version the row records for this value (a tool's or a grant's
+    /// `credential_version`); a blob sealed for another version does not open.
+    pub version: i64,
 }
 
 fn aad(dek_id: &str, slot: Slot<'_>) -> String {
     format!(
-        "agentkey/{BLOB_VERSION}|{dek_id}|{}|{}|{}|{}",
+        "agentkey/{BLOB_VERSION}|{dek_id}|{}|{}|{}|{}|{}",
+        slot.org_id, slot.table, slot.row_id, slot.column, slot.version
+    )
+}
+
+fn legacy_aad(dek_id: &str, slot: Slot<'_>) -> String {
+    format!(
+        "agentkey/{LEGACY_BLOB_VERSION}|{dek_id}|{}|{}|{}|{}",
         slot.org_id, slot.table, slot.row_id, slot.column
     )
 }
@@ -169,26 +186,59 @@ pub fn seal(dek: &DataKey, slot: Slot<'_>, plaintext: &SecretString) -> String {
     format!("{BLOB_VERSION}.{}.{sealed}", dek.id)
 }
 
-/// The data key id a blob was sealed with.
+/// The data key id a blob was sealed with (either format).
 pub fn blob_key_id(blob: &str) -> Result<&str, CryptoError> {
-    split_blob(blob).map(|(id, _)| id)
+    split_blob(blob, BLOB_VERSION)
+        .or_else(|_| split_blob(blob, LEGACY_BLOB_VERSION))
+        .map(|(id, _)| id)
 }
 
-/// Opens a blob sealed for `slot`; refuses other slots, other keys and any tampering.
+/// True for a blob of the format without the version binding.
+pub fn is_legacy(blob: &str) -> bool {
+    split_blob(blob, LEGACY_BLOB_VERSION).is_ok()
+}
+
+/// Opens a blob sealed for `slot`; refuses other slots, other versions, other keys, the
+/// legacy format and any tampering.
 pub fn open(dek: &DataKey, slot: Slot<'_>, blob: &str) -> Result<SecretString, CryptoError> {
-    let (dek_id, body) = split_blob(blob)?;
+    open_as(dek, blob, BLOB_VERSION, aad(&dek.id, slot))
+}
+
+/// Opens a legacy blob (bound to the slot without its version), to re-seal it.
+pub fn open_legacy(dek: &DataKey, slot: Slot<'_>, blob: &str) -> Result<SecretString, CryptoError> {
+    open_as(dek, blob, LEGACY_BLOB_VERSION, legacy_aad(&dek.id, slot))
+}
+
+/// Seals in the legacy format, as releases before the version binding did (kept so the
+/// re-seal can be tested against real legacy blobs).
+pub fn seal_legacy(dek: &DataKey, slot: Slot<'_>, plaintext: &SecretString) -> String {
+    let sealed = seal_raw(
+        &dek.key,
+        legacy_aad(&dek.id, slot).as_bytes(),
+        plaintext.expose_secret().as_bytes(),
+    );
+    format!("{LEGACY_BLOB_VERSION}.{}.{sealed}", dek.id)
+}
+
+fn open_as(
+    dek: &DataKey,
+    blob: &str,
+    format: &str,
+    aad: String,
+) -> Result<SecretString, CryptoError> {
+    let (dek_id, body) = split_blob(blob, format)?;
     if dek_id != dek.id {
         return Err(CryptoError::UnknownKey(dek_id.to_owned()));
     }
-    let plain = Zeroizing::new(open_raw(&dek.key, aad(&dek.id, slot).as_bytes(), body)?);
+    let plain = Zeroizing::new(open_raw(&dek.key, aad.as_bytes(), body)?);
     let text = std::str::from_utf8(&plain).map_err(|_| CryptoError::Refused)?;
     Ok(SecretString::from(text.to_owned()))
 }
 
-fn split_blob(blob: &str) -> Result<(&str, &str), CryptoError> {
+fn split_blob<'b>(blob: &'b str, format: &str) -> Result<(&'b str, &'b str), CryptoError> {
     let mut parts = blob.splitn(3, '.');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(BLOB_VERSION), Some(id), Some(body)) if !id.is_empty() && !body.is_empty() => {
+        (Some(f), Some(id), Some(body)) if f == format && !id.is_empty() && !body.is_empty() => {
             Ok((id, body))
         }
         _ => Err(CryptoError::Malformed),
@@ -255,6 +305,7 @@ mod tests {
             table: "tools",
             row_id: row,
             column: "credential_blob",
+            version: 1,
         }
     }
 
@@ -266,7 +317,7 @@ mod tests {
     fn sealed_blob_round_trips_and_hides_the_plaintext() {
         let dek = DataKey::generate();
         let blob = seal(&dek, slot("row-1"), &secret("ghp_topsecret"));
-        assert!(blob.starts_with("v1."));
+        assert!(blob.starts_with("v2."));
         assert!(!blob.contains("topsecret"));
         assert_eq!(
             open(&dek, slot("row-1"), &blob).map(|s| s.expose_secret().to_owned()),
@@ -290,6 +341,33 @@ mod tests {
             open(&dek, other_column, &blob).err(),
             Some(CryptoError::Refused)
         );
+    }
+
+    #[test]
+    fn blob_of_an_earlier_version_is_refused_and_legacy_blobs_open_only_as_legacy() {
+        let dek = DataKey::generate();
+        let first = seal(&dek, slot("row-1"), &secret("old"));
+        let next = Slot {
+            version: 2,
+            ..slot("row-1")
+        };
+        assert_eq!(open(&dek, next, &first).err(), Some(CryptoError::Refused));
+        let legacy = seal_legacy(&dek, slot("row-1"), &secret("legacy"));
+        assert!(is_legacy(&legacy) && !is_legacy(&first));
+        assert_eq!(
+            open(&dek, slot("row-1"), &legacy).err(),
+            Some(CryptoError::Malformed)
+        );
+        assert_eq!(
+            open_legacy(&dek, next, &legacy).map(|s| s.expose_secret().to_owned()),
+            Ok("legacy".into()),
+            "the legacy format never bound the version"
+        );
+        assert_eq!(
+            open_legacy(&dek, slot("row-2"), &legacy).err(),
+            Some(CryptoError::Refused)
+        );
+        assert_eq!(blob_key_id(&legacy), blob_key_id(&first));
     }
 
     #[test]

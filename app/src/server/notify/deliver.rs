@@ -18,13 +18,15 @@ use crate::server::service::actor::{Actor, RequestMeta};
 use crate::server::store::{self, outbox::DeliveryRow};
 use crate::server::{Services, clock};
 
-/// The sealed slot of a channel's webhook URL.
+/// The sealed slot of a channel's webhook URL. Not versioned: a webhook URL written back
+/// from an earlier save still opens (it is the organization's own earlier receiver).
 pub fn webhook_slot<'a>(org_id: &'a str, channel_id: &'a str) -> Slot<'a> {
     Slot {
         org_id,
         table: "notification_channels",
         row_id: channel_id,
         column: "target_blob",
+        version: 0,
     }
 }
 

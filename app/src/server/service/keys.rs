@@ -112,3 +112,50 @@ pub async fn open(svc: &Services, slot: Slot<'_>, blob: &str) -> anyhow::Result<
         other => Ok(other?),
     }
 }
+
+/// Re-seals every blob of the legacy format (bound to its slot but not to the version its
+/// row records) into the current format, bound to that version, so that a blob written back
+/// over a newer one no longer opens. Runs at start, before anything is served; idempotent and
+/// safe with several instances (a blob is replaced only while it is still the one read).
+/// Returns how many blobs were re-sealed.
+pub async fn reseal_legacy_blobs(svc: &Services) -> anyhow::Result<usize> {
+    let mut resealed = 0;
+    for &sealed in store::keys::SEALED_COLUMNS {
+        let (table, column, _) = sealed;
+        for row in store::keys::legacy_blobs(svc.store.reader(), sealed).await? {
+            let slot = Slot {
+                org_id: &row.organization_id,
+                table,
+                row_id: &row.id,
+                column,
+                version: row.version,
+            };
+            let opened = match svc.keys.open_legacy(slot, &row.blob) {
+                Err(CryptoError::UnknownKey(_)) => {
+                    load_org_keys(svc, &OrgId::new(slot.org_id)).await?;
+                    svc.keys.open_legacy(slot, &row.blob)
+                }
+                other => other,
+            };
+            let secret = match opened {
+                Ok(secret) => secret,
+                Err(err) => {
+                    // Left as it is: it would not open for a fetch either.
+                    tracing::warn!(table, id = %row.id, error = %err, "a legacy blob does not open; not re-sealed");
+                    continue;
+                }
+            };
+            let blob = seal(svc, slot, &secret).await?;
+            let mut tx = svc.store.begin().await?;
+            if store::keys::replace_blob(&mut tx, sealed, &row.id, &row.blob, &blob).await? {
+                resealed += 1;
+            }
+            tx.commit().await?;
+        }
+    }
+    if resealed > 0 {
+        tracing::info!(resealed, "re-sealed secrets bound to their version");
+        svc.vend_cache.clear();
+    }
+    Ok(resealed)
+}

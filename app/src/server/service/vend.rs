@@ -297,9 +297,13 @@ async fn build_response(
     plan: &VendPlan,
 ) -> ServiceResult<CredentialResponse> {
     let slot = if plan.per_agent {
-        grants::credential_slot(&agent.org_id, &plan.request_id)
+        grants::credential_slot(
+            &agent.org_id,
+            &plan.request_id,
+            plan.grant_credential_version,
+        )
     } else {
-        tools::credential_slot(&agent.org_id, &plan.tool_id)
+        tools::credential_slot(&agent.org_id, &plan.tool_id, plan.tool_credential_version)
     };
     let secret = super::keys::open(svc, slot, &plan.blob)
         .await

@@ -86,3 +86,54 @@ pub async fn list_data_keys_for_org(
     .await
     .map_err(Into::into)
 }
+
+/// Every sealed column: its table, the column, and the expression of the version its blob is
+/// bound to (a column of the row, or a constant for values that are not versioned).
+pub const SEALED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("tools", "credential_blob", "credential_version"),
+    ("access_requests", "credential_blob", "credential_version"),
+    ("notification_channels", "target_blob", "CAST(0 AS BIGINT)"),
+];
+
+/// A blob of the legacy format (`v1.`), with what its slot needs.
+#[derive(Clone, Debug, FromRow)]
+pub struct LegacyBlobRow {
+    pub organization_id: String,
+    pub id: String,
+    pub version: i64,
+    pub blob: String,
+}
+
+/// The legacy blobs of one of [`SEALED_COLUMNS`].
+#[tracing::instrument(skip_all, fields(table = %table))]
+pub async fn legacy_blobs(
+    ex: impl AnyExecutor<'_>,
+    (table, column, version): (&str, &str, &str),
+) -> StoreResult<Vec<LegacyBlobRow>> {
+    // Only the constant names above reach this text.
+    let sql = format!(
+        "SELECT organization_id, id, {version} AS version, {column} AS blob FROM {table} \
+         WHERE {column} LIKE 'v1.%'"
+    );
+    sqlx::query_as(&sql).fetch_all(ex).await.map_err(Into::into)
+}
+
+/// Replaces a blob if it is still `old` (another instance may have re-sealed it meanwhile).
+#[tracing::instrument(skip_all, fields(table = %table, id = %id))]
+pub async fn replace_blob(
+    tx: &mut Tx,
+    (table, column, _): (&str, &str, &str),
+    id: &str,
+    old: &str,
+    new: &str,
+) -> StoreResult<bool> {
+    let sql = format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3");
+    sqlx::query(&sql)
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(&mut **tx)
+        .await
+        .map(|done| done.rows_affected() == 1)
+        .map_err(Into::into)
+}

@@ -125,7 +125,8 @@ pub async fn approve(
     }
     let blob = match (&secret, completes) {
         (Some(s), true) if has_secret => Some(
-            crate::server::service::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), s)
+            // The grant's first secret: version 1, as recorded below.
+            crate::server::service::keys::seal(svc, credential_slot(&ctx.org_id, &row.id, 1), s)
                 .await?,
         ),
         _ => None,

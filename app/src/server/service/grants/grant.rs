@@ -43,10 +43,9 @@ pub async fn set_grant_credential(
             "Provide the new secret.",
         ));
     }
-    let blob =
-        crate::server::service::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), &secret)
-            .await?;
     let version = row.credential_version + 1;
+    let slot = credential_slot(&ctx.org_id, &row.id, version);
+    let blob = crate::server::service::keys::seal(svc, slot, &secret).await?;
     let mut tx = svc.store.begin().await?;
     if !store::requests::update_grant_credential(&mut tx, &row.id, &blob, version, clock::now_ms())
         .await?

@@ -18,13 +18,14 @@ pub use decide::{BULK_MAX, decide_many, deny, revoke};
 pub use grant::{grant, set_grant_credential};
 pub use request::{request_access, validate_request};
 
-/// The slot a per-agent secret is sealed into.
-pub fn credential_slot<'a>(org_id: &'a str, request_id: &'a str) -> Slot<'a> {
+/// The slot a per-agent secret of `version` (the grant's `credential_version`) is sealed into.
+pub fn credential_slot<'a>(org_id: &'a str, request_id: &'a str, version: i64) -> Slot<'a> {
     Slot {
         org_id,
         table: "access_requests",
         row_id: request_id,
         column: "credential_blob",
+        version,
     }
 }
 

@@ -131,8 +131,13 @@ pub(crate) async fn prepare(
     let tool_id = ToolId::generate();
     let blob = match &input.credential {
         Some(secret) => Some(
-            crate::server::service::keys::seal(svc, credential_slot(&ctx.org_id, &tool_id), secret)
-                .await?,
+            // The tool's first secret: version 1, as recorded below.
+            crate::server::service::keys::seal(
+                svc,
+                credential_slot(&ctx.org_id, &tool_id, 1),
+                secret,
+            )
+            .await?,
         ),
         None => None,
     };

@@ -27,13 +27,14 @@ pub(crate) use details::{Details, check_details, details_in};
 pub(crate) use guide::{check_guide, save_guide};
 pub use guide::{guide_history, restore_guide, update_guide};
 
-/// The slot a tool's shared secret is sealed into.
-pub fn credential_slot<'a>(org_id: &'a str, tool_id: &'a str) -> Slot<'a> {
+/// The slot a tool's shared secret of `version` (its `credential_version`) is sealed into.
+pub fn credential_slot<'a>(org_id: &'a str, tool_id: &'a str, version: i64) -> Slot<'a> {
     Slot {
         org_id,
         table: "tools",
         row_id: tool_id,
         column: "credential_blob",
+        version,
     }
 }
 
@@ -165,8 +166,9 @@ pub async fn set_credential(
         ));
     }
     let now = clock::now_ms();
-    let blob = super::keys::seal(svc, credential_slot(&ctx.org_id, &row.id), &secret).await?;
     let version = row.credential_version + 1;
+    let slot = credential_slot(&ctx.org_id, &row.id, version);
+    let blob = super::keys::seal(svc, slot, &secret).await?;
     let mut tx = svc.store.begin().await?;
     store::tools::update_tool_credential(&mut tx, &row.id, &blob, version, expires_at, now).await?;
     let action = if row.credential_blob.is_some() {
