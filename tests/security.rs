@@ -1118,8 +1118,9 @@ async fn a_rotated_away_blob_written_back_over_the_new_one_is_refused() {
     assert_eq!(body["credential_version"], 2);
 }
 
-/// Blobs of the format before the version binding are re-sealed at start: they open again,
-/// bound to their row's version, and a second pass has nothing to do.
+/// Blobs of the format before the version binding are re-sealed at start, once per database:
+/// they open again, bound to their row's version; after that pass, a legacy blob written in
+/// is refused rather than adopted.
 #[tokio::test]
 async fn legacy_blobs_are_resealed_bound_to_their_version() {
     use app::server::crypto::Slot;
@@ -1153,6 +1154,18 @@ async fn legacy_blobs_are_resealed_bound_to_their_version() {
         "a legacy blob is not opened as a current one"
     );
 
+    // This database has been re-sealed already (at start): a legacy blob written in now is a
+    // replay, and is not adopted.
+    assert_eq!(
+        keys::reseal_legacy_blobs(&app.services)
+            .await
+            .expect("done"),
+        0
+    );
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 500);
+
+    // A database from before the upgrade: its legacy blobs are re-sealed once.
+    app.exec("DELETE FROM maintenance_runs").await;
     assert_eq!(
         keys::reseal_legacy_blobs(&app.services)
             .await
@@ -1161,12 +1174,60 @@ async fn legacy_blobs_are_resealed_bound_to_their_version() {
     );
     let blob = tool_blob(&app, &tool.id).await;
     assert!(blob.starts_with("v2.") && blob != legacy, "{blob}");
+    app.services.vend_cache.clear();
     let body = json(app.fetch(&key, &tool.id).await).await;
-    assert_eq!(body["credential"], "lin_legacy_secret_4f2");
+    assert_eq!(body["credential"], "lin_legacy_secret_4f2", "{body}");
     assert_eq!(
         keys::reseal_legacy_blobs(&app.services)
             .await
             .expect("again"),
         0
     );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM maintenance_runs WHERE name = 'reseal_blobs_v2'")
+            .await,
+        1
+    );
+}
+
+/// Rotations at the same moment cannot both write the same version with different secrets:
+/// each one that succeeds has its own version, the others are told to reload (409).
+#[tokio::test]
+async fn concurrent_rotations_never_share_a_version() {
+    let app = spawn_app().await;
+    let tool = app
+        .create_shared_tool("Race", Some("race.example"), "first_secret")
+        .await;
+    let mut versions = Vec::new();
+    for round in 0..5 {
+        let rotate = |n: usize| {
+            tools::set_credential(
+                &app.services,
+                &app.admin,
+                &tool.id,
+                SecretString::from(format!("secret_{round}_{n}")),
+                None,
+            )
+        };
+        let results = futures_util::future::join_all((0..4).map(rotate)).await;
+        for result in results {
+            match result {
+                Ok(view) => versions.push(view.credential_version),
+                Err(err) => assert_eq!(err.status().as_u16(), 409, "{err}"),
+            }
+        }
+    }
+    let distinct: HashSet<i64> = versions.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        versions.len(),
+        "a version was written twice: {versions:?}"
+    );
+    let stored = app
+        .count(&format!(
+            "SELECT credential_version FROM tools WHERE id = '{}'",
+            tool.id
+        ))
+        .await;
+    assert_eq!(stored, 1 + versions.len() as i64);
 }

@@ -333,7 +333,13 @@ test("a tool's guide is edited and restored from its history; a change after the
   // The one refusal this test provokes: the change sent after the cookie is gone.
   const context = await launch();
   const page = await context.newPage();
-  watch(page, problems, (res) => res.status() === 401 && res.url().includes("/rpc/tools/guide"));
+  watch(
+    page,
+    problems,
+    (res) =>
+      (res.status() === 401 && res.url().includes("/rpc/tools/guide")) ||
+      (res.status() === 400 && res.url().includes("/rpc/requests/approve")),
+  );
   try {
     await signIn(page);
     await open(page, "/tools");
@@ -357,6 +363,23 @@ test("a tool's guide is edited and restored from its history; a change after the
     await page.locator(".toast", { hasText: "Restored as version 3." }).waitFor();
     await row.locator(".muted", { hasText: "guide v3" }).waitFor();
 
+    // A decision the server refuses (a per-agent tool approved without the agent's secret)
+    // shows its reason and puts the optimistically hidden row back; the page keeps working.
+    const cli = (...args) => JSON.parse(execFileSync(process.env.AGENTKEY_BIN, ["--json", ...args]).toString());
+    const vault = cli("tool", "create", "--name", "Vault", "--mode", "per-agent").tool;
+    const bot = agent(cli("agent", "create", "--name", "e2e-vault-bot").api_key);
+    assert.equal((await bot.request(vault.id, "Read the staging secrets.")).status, 201);
+    await open(page, "/inbox");
+    const request = page.locator("#requests .request", { hasText: "e2e-vault-bot" });
+    await request.locator("button.approve").click();
+    await page.locator(".toast.error").waitFor();
+    await request.waitFor();
+    await request.locator("input[type=password]").fill("vault_token_e2e");
+    await request.locator("button.approve").click();
+    await page.locator(".toast", { hasText: "Approved Vault for e2e-vault-bot." }).waitFor();
+    assert.equal((await bot.fetchCredential(vault.id)).json.credential, "vault_token_e2e");
+    await open(page, "/tools");
+
     // The session ends behind the page's back: the next change answers 401 and the page,
     // deciding on that status, goes to sign-in.
     await context.clearCookies();
@@ -364,8 +387,8 @@ test("a tool's guide is edited and restored from its history; a change after the
     await page.waitForURL(/\/login$/, { timeout: 5_000 });
     await page.waitForSelector("#email");
     // The browser logs the refused call itself; anything else is a problem.
-    const refused = "Failed to load resource: the server responded with a status of 401";
-    assert.deepEqual(problems.filter((p) => !p.includes(refused)), []);
+    const refused = /Failed to load resource: the server responded with a status of (400|401)/;
+    assert.deepEqual(problems.filter((p) => !refused.test(p)), []);
   } finally {
     await context.close();
   }

@@ -6,7 +6,7 @@ use anyhow::bail;
 use app::server::notify::Policy;
 
 use crate::http::limits::{Limit, Limits, Tier};
-use crate::http::serve::Connections;
+use crate::http::serve::{Connections, MAX_CONNECTIONS};
 
 /// Parses `read=120/m,credential=60/m,request=10/h` (units s, m, h) over the defaults.
 pub(super) fn apply_limits(limits: &mut Limits, spec: &str) -> anyhow::Result<()> {
@@ -97,7 +97,7 @@ pub(super) fn apply_connections(conns: &mut Connections, spec: &str) -> anyhow::
                 "max" => value
                     .parse()
                     .ok()
-                    .filter(|n| *n >= 1)
+                    .filter(|n| (1..=MAX_CONNECTIONS).contains(n))
                     .map(|n| conns.max = n),
                 key => {
                     let duration = parse_duration(value).filter(|d| !d.is_zero())?;
@@ -113,7 +113,7 @@ pub(super) fn apply_connections(conns: &mut Connections, spec: &str) -> anyhow::
         });
         if applied.is_none() {
             bail!(
-                "AGENTKEY_CONNECTIONS: cannot read {part:?}; use e.g. max=1024,header=10s,idle=60s,body=30s (max at least 1; times above zero in ms, s, m, h)"
+                "AGENTKEY_CONNECTIONS: cannot read {part:?}; use e.g. max=1024,header=10s,idle=60s,body=30s (max from 1 to 1048576; times above zero in ms, s, m, h)"
             );
         }
     }

@@ -21,6 +21,12 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, Sleep, sleep_until};
 use tower::ServiceExt;
 
+/// How long a shutdown waits for open connections to finish their responses.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(20);
+
+/// The largest accepted connection cap.
+pub const MAX_CONNECTIONS: usize = 1 << 20;
+
 /// How many connections are served at once and how long each may keep the server waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connections {
@@ -29,8 +35,8 @@ pub struct Connections {
     /// From the moment the server waits for a request (a new connection, or the previous
     /// response sent) to the end of its headers. Idle keep-alive connections close after it.
     pub header_timeout: Duration,
-    /// A connection on which nothing is read or written for this long is closed (a client
-    /// that stops reading its response, or stops sending).
+    /// A connection the server cannot write to for this long, with nothing read or written
+    /// meanwhile, is closed (a client that stops reading its response).
     pub idle_timeout: Duration,
     /// A request body must have arrived whole within this, counted from its headers.
     pub body_timeout: Duration,
@@ -76,7 +82,11 @@ impl Connections {
 pub fn raise_open_file_limit() -> Option<u64> {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
+    // `None` is unlimited: a soft limit that is already unlimited needs nothing, and an
+    // unlimited hard limit cannot be copied into the soft one on every system.
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum)
+        && current < maximum
+    {
         let raised = rustix::process::Rlimit {
             current: limit.maximum,
             maximum: limit.maximum,
@@ -180,14 +190,23 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    // Every connection holds a slot until it closes.
+    // Every connection holds a slot until it closes; the ones still open after the drain
+    // time are left to end with the process.
     let all = u32::try_from(conns.max).unwrap_or(u32::MAX);
-    let _ = slots.acquire_many(all).await;
+    if tokio::time::timeout(SHUTDOWN_DRAIN, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = conns.max - slots.available_permits(),
+            "connections still open after the shutdown drain time; stopping anyway"
+        );
+    }
     Ok(())
 }
 
-/// A connection that fails with `TimedOut` once nothing has been read or written on it for
-/// `idle` while the server waits on it.
+/// A connection that fails with `TimedOut` once the server has waited `idle` to write to it
+/// (a client that stops reading its response) with nothing read or written meanwhile.
 struct IdleIo<T> {
     inner: T,
     idle: Duration,
@@ -238,9 +257,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        // Waiting to read is not idleness: hyper also reads while a handler runs (to notice a
+        // client that leaves), and waits for headers and bodies have their own limits.
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        this.on(cx, poll)
+        if poll.is_ready() {
+            this.last_activity = Instant::now();
+        }
+        poll
     }
 }
 

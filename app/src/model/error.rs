@@ -140,6 +140,12 @@ impl leptos::server_fn::error::FromServerFnError for RpcError {
         match value {
             E::Request(_) => Self::new(Self::UNREACHED, "The server could not be reached.")
                 .hint("Check your connection and retry."),
+            // On the server this is the request that could not be read (its body stopped
+            // arriving, or was too large); in the browser, the server's answer.
+            #[cfg(feature = "ssr")]
+            E::Deserialization(_) => Self::new(400, "The request could not be read.")
+                .hint("Send the whole form again."),
+            #[cfg(not(feature = "ssr"))]
             E::Deserialization(_) => Self::new(
                 Self::UNREACHED,
                 "The server's answer could not be read.",

@@ -115,7 +115,7 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
                         view! {
                             <li class="row guide-suggestion" data-id=g.id.clone()>
                                 <div class="main">
-                                    <span class="muted">{g.tool_name}</span>
+                                    <span class="muted">{shown(&g.tool_name)}</span>
                                     <p>{shown(&g.learned)}</p>
                                     <span class="muted">{format!("{} agent(s)", g.supporters.len())}</span>
                                 </div>
@@ -156,7 +156,7 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
                 prop:checked=move || ui.checked.with(|c| c.contains(&check_id))
                 on:change=move |_| ui.checked.update(|c| { if !c.remove(&check_id2) { c.insert(check_id2.clone()); } })/>
             <div class="main">
-                <div><strong class="agent">{shown(&r.agent_name)}</strong> " wants " <strong class="tool">{r.tool_name.clone()}</strong></div>
+                <div><strong class="agent">{shown(&r.agent_name)}</strong> " wants " <strong class="tool">{shown(&r.tool_name)}</strong></div>
                 <p class="reason">{shown(&r.reason)}</p>
                 <span class="muted">{short_time(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}</span>
                 {quorum}
@@ -212,7 +212,8 @@ fn deny(id: String, ui: Ui) {
     dialogs().reason("Deny this request?", move |reason| {
         hide(ui, &id, true);
         let shown_again = id.clone();
-        m.undo(move || hide(ui, &shown_again, false))
+        m.clone()
+            .undo(move || hide(ui, &shown_again, false))
             .run(deny_request(id.clone(), reason), |r| {
                 format!("Denied {} for {}.", r.tool_name, r.agent_name)
             });
@@ -220,7 +221,6 @@ fn deny(id: String, ui: Ui) {
 }
 
 fn bulk_bar(ui: Ui) -> impl IntoView {
-    let m = mutation();
     let dialogs = dialogs();
     let decide = move |approve: bool, reason: String| {
         let ids: Vec<String> = ui.checked.get_untracked().into_iter().collect();
@@ -232,10 +232,10 @@ fn bulk_bar(ui: Ui) -> impl IntoView {
             for id in ids {
                 hide(ui, id, false);
             }
-            ui.checked.set(HashSet::new());
+            ui.checked.try_set(HashSet::new());
         };
         let shown_again = ids.clone();
-        m.undo(move || show_all(&shown_again)).run(
+        mutation().undo(move || show_all(&shown_again)).run(
             bulk_decide(ids.clone(), approve, reason),
             move |n| {
                 show_all(&ids);

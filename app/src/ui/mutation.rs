@@ -8,13 +8,15 @@ use crate::model::RpcError;
 /// How the dashboard runs a change: call the server, then on success say what happened and
 /// refetch what the page shows; on failure say why (a gone session goes to sign-in) and undo
 /// what the page did in advance. Every button and form that changes something goes through it.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Mutation {
     toasts: Option<Toasts>,
     refetch: Option<RwSignal<u64>>,
     busy: Option<RwSignal<bool>>,
     inline_error: Option<RwSignal<Option<String>>>,
-    undo: Option<Callback<()>>,
+    /// Not a `Callback`: those live in the reactive owner of the row or dialog that created
+    /// them, which is often gone (the row hidden, the dialog closed) when the answer arrives.
+    undo: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// A mutation reporting through the page's toasts and refetching its live resources. Create
@@ -50,13 +52,13 @@ impl Mutation {
 
     /// Run `undo` when the call fails (e.g. show a row hidden in advance again).
     pub fn undo(mut self, undo: impl Fn() + Send + Sync + 'static) -> Self {
-        self.undo = Some(Callback::new(move |()| undo()));
+        self.undo = Some(std::sync::Arc::new(undo));
         self
     }
 
     /// Runs `call`; on success toasts what `done` returns and refetches.
     pub fn run<T: 'static>(
-        self,
+        &self,
         call: impl Future<Output = Result<T, RpcError>> + 'static,
         done: impl FnOnce(T) -> String + 'static,
     ) {
@@ -66,7 +68,7 @@ impl Mutation {
     /// Runs `call`; on success hands its value to `then` (no toast, no refetch): loads for
     /// the page, navigations, a key to show once.
     pub fn then<T: 'static>(
-        self,
+        &self,
         call: impl Future<Output = Result<T, RpcError>> + 'static,
         then: impl FnOnce(T) + 'static,
     ) {
@@ -82,7 +84,7 @@ impl Mutation {
 
     /// Runs `call`; `done` says what to toast, if anything; then refetches.
     pub fn run_quietly<T: 'static>(
-        self,
+        &self,
         call: impl Future<Output = Result<T, RpcError>> + 'static,
         done: impl FnOnce(T) -> Option<String> + 'static,
     ) {
@@ -90,45 +92,49 @@ impl Mutation {
     }
 
     fn spawn<T: 'static>(
-        self,
+        &self,
         call: impl Future<Output = Result<T, RpcError>> + 'static,
         done: impl FnOnce(T) -> Option<String> + 'static,
         refetch: bool,
     ) {
         if let Some(busy) = self.busy {
-            busy.set(true);
+            busy.try_set(true);
         }
         if let Some(error) = self.inline_error {
-            error.set(None);
+            error.try_set(None);
         }
+        let this = self.clone();
         leptos::task::spawn_local(async move {
             match call.await {
                 Ok(value) => {
-                    if let (Some(text), Some(toasts)) = (done(value), self.toasts) {
+                    if let (Some(text), Some(toasts)) = (done(value), this.toasts) {
                         toasts.ok(text);
                     }
-                    if let (true, Some(counter)) = (refetch, self.refetch) {
-                        counter.update(|n| *n += 1);
+                    if let (true, Some(counter)) = (refetch, this.refetch) {
+                        counter.try_update(|n| *n += 1);
                     }
                 }
                 Err(err) if err.is_signed_out() => go_to("/login"),
                 Err(err) => {
-                    if let Some(undo) = self.undo {
-                        undo.run(());
+                    if let Some(undo) = &this.undo {
+                        undo();
                     }
                     // Part of it may have happened, or someone else changed the same thing.
-                    if let (true, Some(counter)) = (refetch, self.refetch) {
-                        counter.update(|n| *n += 1);
+                    if let (true, Some(counter)) = (refetch, this.refetch) {
+                        counter.try_update(|n| *n += 1);
                     }
-                    match (self.inline_error, self.toasts) {
-                        (Some(error), _) => error.set(Some(err.text())),
+                    match (this.inline_error, this.toasts) {
+                        (Some(error), _) => {
+                            error.try_set(Some(err.text()));
+                        }
                         (None, Some(toasts)) => toasts.err(&err),
                         (None, None) => {}
                     }
                 }
             }
-            if let Some(busy) = self.busy {
-                busy.set(false);
+            // The page may have been left meanwhile: its signals are then gone.
+            if let Some(busy) = this.busy {
+                busy.try_set(false);
             }
         });
     }

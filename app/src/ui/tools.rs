@@ -156,6 +156,7 @@ fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
     let name = t.name.clone();
     let delete = move |_| {
         let (id, name, dialogs, m) = (id.clone(), name.clone(), dialogs(), mutation());
+        let confirmed = m.clone();
         m.then(tool_delete_impact(id.clone()), move |(grants, pending)| {
             dialogs.confirm(
                 format!("Delete {name}?"),
@@ -163,7 +164,7 @@ fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
                     "{grants} active grant(s) end and {pending} pending request(s) close. Agents lose access at once."
                 ),
                 "Delete tool",
-                move || m.run(delete_tool(id.clone()), |()| "Tool deleted.".to_owned()),
+                move || confirmed.run(delete_tool(id.clone()), |()| "Tool deleted.".to_owned()),
             );
         });
     };

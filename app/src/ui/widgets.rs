@@ -69,18 +69,29 @@ pub fn ToastList() -> impl IntoView {
 
 /// Text an agent wrote (names, reasons, suggestions, guide facts), as a reviewer must read it:
 /// characters that reorder text or take no room (bidirectional overrides and isolates,
-/// direction marks, zero-width spaces and joiners, the byte-order mark) are shown as
-/// `⟨U+202E⟩`, so a reason cannot be made to read differently from what is stored.
+/// direction marks, zero-width and invisible fillers, variation selectors, line separators,
+/// the byte-order mark, and the tag characters that can smuggle invisible text to a model)
+/// are shown as `⟨U+202E⟩`, so a reason cannot be made to read differently from what is
+/// stored.
 pub fn shown(text: &str) -> String {
     let hidden = |c: char| {
         matches!(
             c,
-            '\u{061C}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
                 | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
         )
     };
     if !text.chars().any(hidden) {
@@ -148,7 +159,9 @@ pub struct Ask {
     /// Ask for a reason (sent to the agent) before confirming.
     pub reason: bool,
     pub confirm: &'static str,
-    pub then: Callback<String>,
+    /// Held by the dialog, not by a reactive owner: the row that opened the dialog may be
+    /// re-rendered (and its owner disposed) while the dialog is open.
+    pub then: std::sync::Arc<dyn Fn(String) + Send + Sync>,
 }
 
 /// The page's one dialog, provided by the dashboard layout.
@@ -183,7 +196,7 @@ impl Dialogs {
             message: message.into(),
             reason: true,
             confirm: label,
-            then: Callback::new(then),
+            then: std::sync::Arc::new(then),
         }));
     }
 
@@ -200,7 +213,7 @@ impl Dialogs {
             message: message.into(),
             reason: false,
             confirm: label,
-            then: Callback::new(move |_: String| then()),
+            then: std::sync::Arc::new(move |_: String| then()),
         }));
     }
 
@@ -230,7 +243,7 @@ pub fn DialogHost() -> impl IntoView {
             return;
         }
         close();
-        ask.then.run(value);
+        (ask.then)(value);
     };
     Effect::new(move |_| {
         if d.0.with(Option::is_some) {

@@ -121,9 +121,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RawToolId {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::PathRejection;
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(raw)) => Ok(RawToolId(raw)),
-            Err(_) => Err(unknown_tool_id()),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(unknown_tool_id()),
+            // A route without the segment: a fault of the router, not of the caller.
+            Err(err) => Err(app::server::ServiceError::Internal(anyhow::anyhow!(
+                "tool id path: {err}"
+            ))
+            .into()),
         }
     }
 }

@@ -113,13 +113,22 @@ pub async fn open(svc: &Services, slot: Slot<'_>, blob: &str) -> anyhow::Result<
     }
 }
 
+/// The maintenance step recorded once every legacy blob was re-sealed.
+const RESEAL_STEP: &str = "reseal_blobs_v2";
+
 /// Re-seals every blob of the legacy format (bound to its slot but not to the version its
 /// row records) into the current format, bound to that version, so that a blob written back
-/// over a newer one no longer opens. Runs at start, before anything is served; idempotent and
-/// safe with several instances (a blob is replaced only while it is still the one read).
-/// Returns how many blobs were re-sealed.
+/// over a newer one no longer opens. Runs at start, before anything is served, until one pass
+/// has re-sealed everything; it is then recorded and never runs again on this database, so a
+/// legacy blob written in later (a replay of a pre-upgrade secret) is refused, not adopted.
+/// Safe with several instances (a blob is replaced only while it is still the one read at
+/// its version). Returns how many blobs were re-sealed.
 pub async fn reseal_legacy_blobs(svc: &Services) -> anyhow::Result<usize> {
+    if store::keys::maintenance_done(svc.store.reader(), RESEAL_STEP).await? {
+        return Ok(0);
+    }
     let mut resealed = 0;
+    let mut left = 0;
     for &sealed in store::keys::SEALED_COLUMNS {
         let (table, column, _) = sealed;
         for row in store::keys::legacy_blobs(svc.store.reader(), sealed).await? {
@@ -142,16 +151,24 @@ pub async fn reseal_legacy_blobs(svc: &Services) -> anyhow::Result<usize> {
                 Err(err) => {
                     // Left as it is: it would not open for a fetch either.
                     tracing::warn!(table, id = %row.id, error = %err, "a legacy blob does not open; not re-sealed");
+                    left += 1;
                     continue;
                 }
             };
             let blob = seal(svc, slot, &secret).await?;
             let mut tx = svc.store.begin().await?;
-            if store::keys::replace_blob(&mut tx, sealed, &row.id, &row.blob, &blob).await? {
+            if store::keys::replace_blob(&mut tx, sealed, &row.id, &row.blob, row.version, &blob)
+                .await?
+            {
                 resealed += 1;
             }
             tx.commit().await?;
         }
+    }
+    if left == 0 {
+        let mut tx = svc.store.begin().await?;
+        store::keys::record_maintenance(&mut tx, RESEAL_STEP, clock::now_ms()).await?;
+        tx.commit().await?;
     }
     if resealed > 0 {
         tracing::info!(resealed, "re-sealed secrets bound to their version");

@@ -33,6 +33,7 @@ pub const TABLES: &[&str] = &[
     "notification_outbox",
     "invitations",
     "request_votes",
+    "maintenance_runs",
 ];
 
 /// Parameters per INSERT: under SQLite's and PostgreSQL's limits.

@@ -118,22 +118,52 @@ pub async fn legacy_blobs(
     sqlx::query_as(&sql).fetch_all(ex).await.map_err(Into::into)
 }
 
-/// Replaces a blob if it is still `old` (another instance may have re-sealed it meanwhile).
+/// Replaces a blob if it is still `old` at `version` (another instance may have re-sealed
+/// or rotated it meanwhile).
 #[tracing::instrument(skip_all, fields(table = %table, id = %id))]
 pub async fn replace_blob(
     tx: &mut Tx,
-    (table, column, _): (&str, &str, &str),
+    (table, column, version_expr): (&str, &str, &str),
     id: &str,
     old: &str,
+    version: i64,
     new: &str,
 ) -> StoreResult<bool> {
-    let sql = format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3");
+    let sql = format!(
+        "UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3 AND {version_expr} = $4"
+    );
     sqlx::query(&sql)
         .bind(new)
         .bind(id)
         .bind(old)
+        .bind(version)
         .execute(&mut **tx)
         .await
         .map(|done| done.rows_affected() == 1)
         .map_err(Into::into)
+}
+
+/// True when the one-time maintenance step `name` has finished on this database.
+#[tracing::instrument(skip_all, fields(name = %name))]
+pub async fn maintenance_done(ex: impl AnyExecutor<'_>, name: &str) -> StoreResult<bool> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM maintenance_runs WHERE name = $1")
+        .bind(name)
+        .fetch_one(ex)
+        .await
+        .map(|n| n > 0)
+        .map_err(Into::into)
+}
+
+/// Records that `name` has finished (a second record of the same step is ignored).
+#[tracing::instrument(skip_all, fields(name = %name))]
+pub async fn record_maintenance(tx: &mut Tx, name: &str, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO maintenance_runs (name, finished_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+    .map_err(Into::into)
 }

@@ -314,7 +314,7 @@ pub async fn update_grant_credential(
 ) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE access_requests SET credential_blob = $2, credential_version = $3, updated_at = $4 \
-         WHERE id = $1 AND status = 'approved'",
+         WHERE id = $1 AND status = 'approved' AND credential_version = $3 - 1",
     )
     .bind(id)
     .bind(blob)

@@ -138,10 +138,12 @@ pub async fn update_tool_credential(
     version: i64,
     expires_at: Option<i64>,
     now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
+) -> StoreResult<bool> {
+    // Only over the version the blob was sealed after: two rotations at once cannot both
+    // write the same version with different secrets.
+    let done = sqlx::query(
         "UPDATE tools SET credential_blob = $2, credential_version = $3, credential_rotated_at = $4, \
-         credential_expires_at = $5, updated_at = $4 WHERE id = $1",
+         credential_expires_at = $5, updated_at = $4 WHERE id = $1 AND credential_version = $3 - 1",
     )
     .bind(id)
     .bind(blob)
@@ -149,9 +151,8 @@ pub async fn update_tool_credential(
     .bind(now)
     .bind(expires_at)
     .execute(&mut **tx)
-    .await
-    .map(|_| ())
-    .map_err(Into::into)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[tracing::instrument(skip_all, fields(id = %id))]

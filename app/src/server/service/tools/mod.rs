@@ -170,7 +170,14 @@ pub async fn set_credential(
     let slot = credential_slot(&ctx.org_id, &row.id, version);
     let blob = super::keys::seal(svc, slot, &secret).await?;
     let mut tx = svc.store.begin().await?;
-    store::tools::update_tool_credential(&mut tx, &row.id, &blob, version, expires_at, now).await?;
+    if !store::tools::update_tool_credential(&mut tx, &row.id, &blob, version, expires_at, now)
+        .await?
+    {
+        return Err(ServiceError::conflict(
+            "The tool's secret changed meanwhile.",
+            "Reload the tool and set the secret again.",
+        ));
+    }
     let action = if row.credential_blob.is_some() {
         "tool.credential_rotated"
     } else {
