@@ -379,6 +379,8 @@ test("a tool's guide is edited and restored from its history; a change after the
     await page.locator(".toast", { hasText: "Approved Vault for e2e-vault-bot." }).waitFor();
     assert.equal((await bot.fetchCredential(vault.id)).json.credential, "vault_token_e2e");
     await open(page, "/tools");
+    await row.locator("button", { hasText: "Edit" }).click();
+    await row.locator(".guide-input").waitFor();
 
     // The session ends behind the page's back: the next change answers 401 and the page,
     // deciding on that status, goes to sign-in.
