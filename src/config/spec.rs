@@ -10,11 +10,13 @@ use crate::http::serve::{Connections, MAX_CONNECTIONS};
 
 /// Parses `read=120/m,credential=60/m,request=10/h` (units s, m, h) over the defaults.
 pub(super) fn apply_limits(limits: &mut Limits, spec: &str) -> anyhow::Result<()> {
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let parsed = (|| {
-            let (tier, rest) = part.split_once('=')?;
+    each_setting(
+        spec,
+        "AGENTKEY_RATE_LIMITS",
+        "use tier=N/unit, e.g. read=120/m (tiers: preauth, read, credential, request, suggest, instruction; units s, m, h)",
+        |tier, rest| {
             let (max, unit) = rest.split_once('/')?;
-            let tier = Tier::parse(tier.trim())?;
+            let tier = Tier::parse(tier)?;
             let max: u32 = max.trim().parse().ok()?;
             let window_secs = match unit.trim() {
                 "s" => 1,
@@ -22,47 +24,36 @@ pub(super) fn apply_limits(limits: &mut Limits, spec: &str) -> anyhow::Result<()
                 "h" => 3600,
                 _ => return None,
             };
-            Some((tier, Limit { max, window_secs }))
-        })();
-        let Some((tier, limit)) = parsed else {
-            bail!(
-                "AGENTKEY_RATE_LIMITS: cannot read {part:?}; use tier=N/unit, e.g. read=120/m (tiers: preauth, read, credential, request, suggest, instruction; units s, m, h)"
-            );
-        };
-        limits.set(tier, limit);
-    }
-    Ok(())
+            limits.set(tier, Limit { max, window_secs });
+            Some(())
+        },
+    )
 }
 
 /// Parses `base=2s,cap=30m,attempts=15,lease=60s` (units ms, s, m, h) over the defaults.
 pub(super) fn apply_retry(policy: &mut Policy, spec: &str) -> anyhow::Result<()> {
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let applied = part.split_once('=').and_then(|(key, value)| {
-            let value = value.trim();
-            match key.trim() {
-                "attempts" => value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .map(|n| policy.max_attempts = n),
-                key => {
-                    let duration = parse_duration(value)?;
-                    match key {
-                        "base" => policy.base = duration,
-                        "cap" => policy.cap = duration,
-                        "lease" => policy.lease = duration,
-                        _ => return None,
-                    }
-                    Some(())
+    each_setting(
+        spec,
+        "AGENTKEY_NOTIFY_RETRY",
+        "use e.g. base=2s,cap=30m,attempts=15,lease=60s (units ms, s, m, h)",
+        |key, value| match key {
+            "attempts" => value
+                .parse()
+                .ok()
+                .filter(|n| *n >= 1)
+                .map(|n| policy.max_attempts = n),
+            key => {
+                let duration = parse_duration(value)?;
+                match key {
+                    "base" => policy.base = duration,
+                    "cap" => policy.cap = duration,
+                    "lease" => policy.lease = duration,
+                    _ => return None,
                 }
+                Some(())
             }
-        });
-        if applied.is_none() {
-            bail!(
-                "AGENTKEY_NOTIFY_RETRY: cannot read {part:?}; use e.g. base=2s,cap=30m,attempts=15,lease=60s (units ms, s, m, h)"
-            );
-        }
-    }
+        },
+    )?;
     if policy.cap < policy.base {
         bail!("AGENTKEY_NOTIFY_RETRY: cap must not be shorter than base");
     }
@@ -90,31 +81,44 @@ fn parse_duration(text: &str) -> Option<std::time::Duration> {
 
 /// Parses `max=1024,header=10s,idle=60s,body=30s` (units ms, s, m, h) over the defaults.
 pub(super) fn apply_connections(conns: &mut Connections, spec: &str) -> anyhow::Result<()> {
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let applied = part.split_once('=').and_then(|(key, value)| {
-            let value = value.trim();
-            match key.trim() {
-                "max" => value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_CONNECTIONS).contains(n))
-                    .map(|n| conns.max = n),
-                key => {
-                    let duration = parse_duration(value).filter(|d| !d.is_zero())?;
-                    match key {
-                        "header" => conns.header_timeout = duration,
-                        "idle" => conns.idle_timeout = duration,
-                        "body" => conns.body_timeout = duration,
-                        _ => return None,
-                    }
-                    Some(())
+    each_setting(
+        spec,
+        "AGENTKEY_CONNECTIONS",
+        "use e.g. max=1024,header=10s,idle=60s,body=30s (max from 1 to 1048576; times above zero in ms, s, m, h)",
+        |key, value| match key {
+            "max" => value
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_CONNECTIONS).contains(n))
+                .map(|n| conns.max = n),
+            key => {
+                let duration = parse_duration(value).filter(|d| !d.is_zero())?;
+                match key {
+                    "header" => conns.header_timeout = duration,
+                    "idle" => conns.idle_timeout = duration,
+                    "body" => conns.body_timeout = duration,
+                    _ => return None,
                 }
+                Some(())
             }
-        });
+        },
+    )
+}
+
+/// Applies each `key=value` of a comma-separated setting (both sides trimmed); a part that
+/// `apply` cannot read fails with the variable's name and `usage`.
+fn each_setting(
+    spec: &str,
+    variable: &str,
+    usage: &str,
+    mut apply: impl FnMut(&str, &str) -> Option<()>,
+) -> anyhow::Result<()> {
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let applied = part
+            .split_once('=')
+            .and_then(|(key, value)| apply(key.trim(), value.trim()));
         if applied.is_none() {
-            bail!(
-                "AGENTKEY_CONNECTIONS: cannot read {part:?}; use e.g. max=1024,header=10s,idle=60s,body=30s (max from 1 to 1048576; times above zero in ms, s, m, h)"
-            );
+            bail!("{variable}: cannot read {part:?}; {usage}");
         }
     }
     Ok(())

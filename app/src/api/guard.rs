@@ -42,9 +42,8 @@ fn signed_out() -> RpcError {
 /// without them answers 500 instead of panicking.
 pub fn services() -> Result<Services, RpcError> {
     use_context::<Services>().ok_or_else(|| {
-        tracing::error!("a server function ran without the services in its context");
         fail(ServiceError::Internal(anyhow::anyhow!(
-            "services missing from the context"
+            "a server function ran without the services in its context"
         )))
     })
 }

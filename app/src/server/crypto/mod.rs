@@ -8,8 +8,10 @@
 //! to the slot without its version) are re-sealed at start by `service::keys`.
 
 mod keyring;
+mod legacy;
 
 pub use keyring::Keyring;
+pub use legacy::{is_legacy, open_legacy, seal_legacy};
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload, rand_core::RngCore};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -23,8 +25,6 @@ use zeroize::Zeroizing;
 const WRAP_VERSION: &str = "v1";
 /// Format of secret blobs: bound to their slot and its version.
 const BLOB_VERSION: &str = "v2";
-/// Secret blobs written before the version was bound; only opened to be re-sealed.
-const LEGACY_BLOB_VERSION: &str = "v1";
 const NONCE_LEN: usize = 12;
 
 /// Why a key or blob was refused. Deliberately vague: never says which byte was wrong.
@@ -169,55 +169,31 @@ fn aad(dek_id: &str, slot: Slot<'_>) -> String {
     )
 }
 
-fn legacy_aad(dek_id: &str, slot: Slot<'_>) -> String {
-    format!(
-        "agentkey/{LEGACY_BLOB_VERSION}|{dek_id}|{}|{}|{}|{}",
-        slot.org_id, slot.table, slot.row_id, slot.column
-    )
-}
-
 /// Seals `plaintext` into a blob bound to `slot`.
 pub fn seal(dek: &DataKey, slot: Slot<'_>, plaintext: &SecretString) -> String {
+    seal_as(dek, BLOB_VERSION, aad(&dek.id, slot), plaintext)
+}
+
+fn seal_as(dek: &DataKey, format: &str, aad: String, plaintext: &SecretString) -> String {
     let sealed = seal_raw(
         &dek.key,
-        aad(&dek.id, slot).as_bytes(),
+        aad.as_bytes(),
         plaintext.expose_secret().as_bytes(),
     );
-    format!("{BLOB_VERSION}.{}.{sealed}", dek.id)
+    format!("{format}.{}.{sealed}", dek.id)
 }
 
 /// The data key id a blob was sealed with (either format).
 pub fn blob_key_id(blob: &str) -> Result<&str, CryptoError> {
     split_blob(blob, BLOB_VERSION)
-        .or_else(|_| split_blob(blob, LEGACY_BLOB_VERSION))
+        .or_else(|_| split_blob(blob, legacy::FORMAT))
         .map(|(id, _)| id)
-}
-
-/// True for a blob of the format without the version binding.
-pub fn is_legacy(blob: &str) -> bool {
-    split_blob(blob, LEGACY_BLOB_VERSION).is_ok()
 }
 
 /// Opens a blob sealed for `slot`; refuses other slots, other versions, other keys, the
 /// legacy format and any tampering.
 pub fn open(dek: &DataKey, slot: Slot<'_>, blob: &str) -> Result<SecretString, CryptoError> {
     open_as(dek, blob, BLOB_VERSION, aad(&dek.id, slot))
-}
-
-/// Opens a legacy blob (bound to the slot without its version), to re-seal it.
-pub fn open_legacy(dek: &DataKey, slot: Slot<'_>, blob: &str) -> Result<SecretString, CryptoError> {
-    open_as(dek, blob, LEGACY_BLOB_VERSION, legacy_aad(&dek.id, slot))
-}
-
-/// Seals in the legacy format, as releases before the version binding did (kept so the
-/// re-seal can be tested against real legacy blobs).
-pub fn seal_legacy(dek: &DataKey, slot: Slot<'_>, plaintext: &SecretString) -> String {
-    let sealed = seal_raw(
-        &dek.key,
-        legacy_aad(&dek.id, slot).as_bytes(),
-        plaintext.expose_secret().as_bytes(),
-    );
-    format!("{LEGACY_BLOB_VERSION}.{}.{sealed}", dek.id)
 }
 
 fn open_as(
@@ -341,33 +317,6 @@ mod tests {
             open(&dek, other_column, &blob).err(),
             Some(CryptoError::Refused)
         );
-    }
-
-    #[test]
-    fn blob_of_an_earlier_version_is_refused_and_legacy_blobs_open_only_as_legacy() {
-        let dek = DataKey::generate();
-        let first = seal(&dek, slot("row-1"), &secret("old"));
-        let next = Slot {
-            version: 2,
-            ..slot("row-1")
-        };
-        assert_eq!(open(&dek, next, &first).err(), Some(CryptoError::Refused));
-        let legacy = seal_legacy(&dek, slot("row-1"), &secret("legacy"));
-        assert!(is_legacy(&legacy) && !is_legacy(&first));
-        assert_eq!(
-            open(&dek, slot("row-1"), &legacy).err(),
-            Some(CryptoError::Malformed)
-        );
-        assert_eq!(
-            open_legacy(&dek, next, &legacy).map(|s| s.expose_secret().to_owned()),
-            Ok("legacy".into()),
-            "the legacy format never bound the version"
-        );
-        assert_eq!(
-            open_legacy(&dek, slot("row-2"), &legacy).err(),
-            Some(CryptoError::Refused)
-        );
-        assert_eq!(blob_key_id(&legacy), blob_key_id(&first));
     }
 
     #[test]

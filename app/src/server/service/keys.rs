@@ -91,26 +91,30 @@ async fn load_org_keys(svc: &Services, org_id: &OrgId) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seals with the organization's data key, loading it first if needed.
-pub async fn seal(svc: &Services, slot: Slot<'_>, secret: &SecretString) -> anyhow::Result<String> {
-    match svc.keys.seal(slot, secret) {
+/// Runs `op` on the keyring, loading the organization's data keys first when it names one that
+/// is not loaded yet (another instance created it, or this process has not used it).
+async fn with_org_keys<T>(
+    svc: &Services,
+    org_id: &str,
+    op: impl Fn(&Keyring) -> Result<T, CryptoError>,
+) -> anyhow::Result<T> {
+    match op(&svc.keys) {
         Err(CryptoError::UnknownKey(_)) => {
-            load_org_keys(svc, &OrgId::new(slot.org_id)).await?;
-            Ok(svc.keys.seal(slot, secret)?)
+            load_org_keys(svc, &OrgId::new(org_id)).await?;
+            Ok(op(&svc.keys)?)
         }
         other => Ok(other?),
     }
 }
 
+/// Seals with the organization's data key, loading it first if needed.
+pub async fn seal(svc: &Services, slot: Slot<'_>, secret: &SecretString) -> anyhow::Result<String> {
+    with_org_keys(svc, slot.org_id, |keys| keys.seal(slot, secret)).await
+}
+
 /// Opens a blob, loading the organization's data keys first if needed.
 pub async fn open(svc: &Services, slot: Slot<'_>, blob: &str) -> anyhow::Result<SecretString> {
-    match svc.keys.open(slot, blob) {
-        Err(CryptoError::UnknownKey(_)) => {
-            load_org_keys(svc, &OrgId::new(slot.org_id)).await?;
-            Ok(svc.keys.open(slot, blob)?)
-        }
-        other => Ok(other?),
-    }
+    with_org_keys(svc, slot.org_id, |keys| keys.open(slot, blob)).await
 }
 
 /// The maintenance step recorded once every legacy blob was re-sealed.
@@ -139,13 +143,8 @@ pub async fn reseal_legacy_blobs(svc: &Services) -> anyhow::Result<usize> {
                 column,
                 version: row.version,
             };
-            let opened = match svc.keys.open_legacy(slot, &row.blob) {
-                Err(CryptoError::UnknownKey(_)) => {
-                    load_org_keys(svc, &OrgId::new(slot.org_id)).await?;
-                    svc.keys.open_legacy(slot, &row.blob)
-                }
-                other => other,
-            };
+            let opened =
+                with_org_keys(svc, slot.org_id, |keys| keys.open_legacy(slot, &row.blob)).await;
             let secret = match opened {
                 Ok(secret) => secret,
                 Err(err) => {
