@@ -42,7 +42,21 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
     }
     let outbound = app::server::outbound::Outbound::new(settings.test_loopback_webhooks)?;
     let notifier = app::server::notify::Notifier::new(outbound, settings.notify_policy);
-    let services = Services::new(store, ring, settings.base_url.clone(), mailer, notifier);
+    if settings.test_loopback_upstreams {
+        tracing::warn!(
+            "AGENTKEY_TEST_LOOPBACK_UPSTREAMS is on: proxied tools may target plain-http loopback upstreams (tests only)"
+        );
+    }
+    let upstreams =
+        app::server::outbound::Upstreams::new(settings.test_loopback_upstreams, settings.proxy)?;
+    let services = Services::new(
+        store,
+        ring,
+        settings.base_url.clone(),
+        mailer,
+        notifier,
+        upstreams,
+    );
     // Blobs written before the credential version was bound into their associated data.
     keys::reseal_legacy_blobs(&services)
         .await

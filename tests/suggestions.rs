@@ -418,6 +418,8 @@ async fn creating_a_matching_tool_opens_pending_requests_for_active_backers_only
             credential_expires_at: None,
             instructions: String::new(),
             source_suggestion_id: None,
+            delivery: None,
+            proxy: Default::default(),
         },
     )
     .await
@@ -530,6 +532,8 @@ async fn creating_a_tool_from_a_dismissed_source_suggestion_is_refused_and_creat
             credential_expires_at: None,
             instructions: String::new(),
             source_suggestion_id: Some(id.to_owned()),
+            delivery: None,
+            proxy: Default::default(),
         },
     )
     .await

@@ -5,6 +5,7 @@
 mod admin;
 mod audit;
 mod data;
+mod delivery;
 mod output;
 mod requests;
 mod secrets;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 
-use app::model::RequestStatus;
+use app::model::{GrantScope, RequestStatus};
 use app::server::Services;
 use app::server::clock;
 use app::server::service::{actor::AdminCtx, grants};
@@ -32,6 +32,15 @@ pub enum RequestCmd {
         /// Make the grant time-bound, e.g. 12h or 7d.
         #[arg(long)]
         expires_in: Option<String>,
+        /// Proxied calls: GET and HEAD only.
+        #[arg(long)]
+        read_only: bool,
+        /// Proxied calls: only this one of the tool's rules ('METHOD /path'); repeat for several.
+        #[arg(long = "rule", value_name = "RULE")]
+        rules: Vec<String>,
+        /// Proxied calls: at most this many per UTC day (default: the tool's budget).
+        #[arg(long)]
+        max_calls_per_day: Option<i64>,
     },
     /// Deny a pending request; the reason is shown to the agent.
     Deny {
@@ -84,6 +93,7 @@ pub async fn request(
                             r.status.to_string(),
                             r.reason.chars().take(50).collect(),
                             or_dash(r.decision_note.as_deref()),
+                            proxy_use(r),
                             r.created_at.clone(),
                         ]
                     })
@@ -96,6 +106,7 @@ pub async fn request(
                         "status",
                         "reason",
                         "note",
+                        "proxy use",
                         "requested",
                     ],
                     rows,
@@ -106,6 +117,9 @@ pub async fn request(
             id,
             credential_stdin,
             expires_in,
+            read_only,
+            rules,
+            max_calls_per_day,
         } => {
             let secret = if credential_stdin {
                 Some(read_stdin("agent's secret")?)
@@ -117,7 +131,16 @@ pub async fn request(
                 .map(parse_duration_ms)
                 .transpose()?
                 .map(|ms| clock::now_ms() + ms);
-            let r = grants::approve(services, ctx, &id, secret, expires_at)
+            let approval = grants::Approval {
+                secret,
+                expires_at,
+                scope: GrantScope {
+                    read_only,
+                    rules: (!rules.is_empty()).then_some(rules),
+                    calls_per_day: max_calls_per_day,
+                },
+            };
+            let r = grants::approve_with(services, ctx, &id, approval)
                 .await
                 .map_err(service_error)?;
             out.show(&r, decided("Approved"))
@@ -142,4 +165,23 @@ pub async fn request(
             out.show(&r, decided("Secret replaced"))
         }
     }
+}
+
+/// How a grant may use the proxy and how much it did today, e.g. `read-only · 3/100 today`.
+fn proxy_use(r: &app::model::AccessRequestView) -> String {
+    if !r.delivery.proxies() {
+        return "-".into();
+    }
+    let mut parts = Vec::new();
+    if r.scope.read_only {
+        parts.push("read-only".to_owned());
+    }
+    if let Some(rules) = &r.scope.rules {
+        parts.push(rules.join(", "));
+    }
+    parts.push(match r.calls_per_day {
+        Some(n) => format!("{}/{n} today", r.calls_today),
+        None => format!("{} today", r.calls_today),
+    });
+    parts.join(" · ")
 }

@@ -8,6 +8,7 @@ use app::server::Services;
 use app::server::clock;
 use app::server::service::{actor::AdminCtx, tools};
 
+use super::delivery::{DeliveryFlags, describe};
 use super::output::{Out, or_dash, service_error, table};
 use super::secrets::read_stdin;
 
@@ -56,6 +57,22 @@ pub enum ToolCmd {
         /// When the secret expires (RFC 3339), for health warnings.
         #[arg(long)]
         expires_at: Option<String>,
+        #[command(flatten)]
+        delivery: DeliveryFlags,
+    },
+    /// Change a tool's name, description, URL, or how agents use it (flags not given keep
+    /// their value).
+    Update {
+        /// Tool id (see `agentkey tool list`).
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        url: Option<String>,
+        #[command(flatten)]
+        delivery: DeliveryFlags,
     },
     /// List the catalog (never shows secrets).
     List,
@@ -131,6 +148,7 @@ pub async fn tool(
             instructions_file,
             from_suggestion,
             expires_at,
+            delivery,
         } => {
             let instructions = match instructions_file {
                 Some(path) => std::fs::read_to_string(&path)
@@ -159,12 +177,15 @@ pub async fn tool(
                 credential_expires_at: parse_time(expires_at.as_deref())?,
                 instructions,
                 source_suggestion_id: from_suggestion,
+                delivery: delivery.delivery(),
+                proxy: delivery.over(&Default::default()),
             };
             let created = tools::create(services, ctx, input)
                 .await
                 .map_err(service_error)?;
             out.show(&created, |c| {
                 let mut text = format!("Tool created: {} ({}), key {}\n", c.tool.name, c.tool.id, c.tool.config_key);
+                text.push_str(&describe(&c.tool));
                 if !c.tool.credential_configured && c.tool.credential_mode == CredentialMode::Shared {
                     text.push_str("No secret yet: set it with `agentkey tool set-credential <id>` (reads stdin).\n");
                 }
@@ -176,6 +197,44 @@ pub async fn tool(
                     ));
                 }
                 text
+            })
+        }
+        ToolCmd::Update {
+            id,
+            name,
+            description,
+            url,
+            delivery,
+        } => {
+            let mut tool = tools::get(services, ctx, &id)
+                .await
+                .map_err(service_error)?;
+            if name.is_none() && description.is_none() && url.is_none() && delivery.is_empty() {
+                anyhow::bail!(
+                    "nothing to change: give --name, --description, --url or a delivery flag (see --help)"
+                );
+            }
+            if name.is_some() || description.is_some() || url.is_some() {
+                tool = tools::update_details(
+                    services,
+                    ctx,
+                    &id,
+                    name.as_deref().unwrap_or(&tool.name),
+                    description.as_deref().unwrap_or(&tool.description),
+                    url.as_deref().or(tool.url.as_deref()).unwrap_or(""),
+                )
+                .await
+                .map_err(service_error)?;
+            }
+            if !delivery.is_empty() {
+                let settings = delivery.over(&tool.proxy);
+                let mode = delivery.delivery().unwrap_or(tool.delivery);
+                tool = tools::set_proxy(services, ctx, &id, Some(mode), &settings)
+                    .await
+                    .map_err(service_error)?;
+            }
+            out.show(&tool, |t| {
+                format!("Tool {} saved.\n{}", t.name, describe(t))
             })
         }
         ToolCmd::List => {
@@ -195,6 +254,7 @@ pub async fn tool(
                             t.auth_type.to_string(),
                             secret,
                             format!("v{}", t.instructions_version),
+                            t.delivery.to_string(),
                             or_dash(t.url.as_deref()),
                             t.health
                                 .iter()
@@ -205,7 +265,9 @@ pub async fn tool(
                     })
                     .collect();
                 table(
-                    &["id", "name", "auth", "secret", "guide", "url", "health"],
+                    &[
+                        "id", "name", "auth", "secret", "guide", "delivery", "url", "health",
+                    ],
                     rows,
                 )
             })

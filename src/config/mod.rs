@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use app::server::notify::Policy;
+use app::server::outbound::ProxyLimits;
 use app::server::store::{Backend, sqlite_path};
 
 use crate::http::limits::Limits;
@@ -49,6 +50,11 @@ pub struct Settings {
     /// Tests only: lets webhooks point at a plain-http loopback receiver. Refused unless the
     /// server itself listens on loopback only.
     pub test_loopback_webhooks: bool,
+    /// Tests only: lets proxied tools point at a plain-http loopback upstream, under the same
+    /// conditions as `test_loopback_webhooks`.
+    pub test_loopback_upstreams: bool,
+    /// Timeouts and size caps of proxied calls.
+    pub proxy: ProxyLimits,
 }
 
 /// The optional TOML file; every key mirrors an `AGENTKEY_*` variable.
@@ -66,6 +72,7 @@ struct FileSettings {
     smtp_from: Option<String>,
     notify_retry: Option<String>,
     connections: Option<String>,
+    proxy: Option<String>,
 }
 
 const DEFAULT_DATABASE: &str = "sqlite://data/agentkey.db";
@@ -170,10 +177,13 @@ impl Settings {
         if let Some(spec) = env("AGENTKEY_CONNECTIONS").or(file.connections) {
             spec::apply_connections(&mut connections, &spec)?;
         }
-        let test_loopback_webhooks = matches!(
-            env("AGENTKEY_TEST_LOOPBACK_WEBHOOKS").as_deref(),
-            Some("1" | "true")
-        );
+        let mut proxy = ProxyLimits::default();
+        if let Some(spec) = env("AGENTKEY_PROXY").or(file.proxy) {
+            spec::apply_proxy(&mut proxy, &spec)?;
+        }
+        let switch = |name: &str| matches!(env(name).as_deref(), Some("1" | "true"));
+        let test_loopback_webhooks = switch("AGENTKEY_TEST_LOOPBACK_WEBHOOKS");
+        let test_loopback_upstreams = switch("AGENTKEY_TEST_LOOPBACK_UPSTREAMS");
         // A production install also listens on loopback behind its proxy, so the public URL
         // must be plain-http loopback too: then the instance cannot be anyone's real service.
         let local_base = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
@@ -183,15 +193,22 @@ impl Settings {
                     .strip_prefix(p)
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
             });
-        if test_loopback_webhooks && !(bind.ip().is_loopback() && local_base) {
-            bail!(
-                "AGENTKEY_TEST_LOOPBACK_WEBHOOKS is for tests on one machine: it needs AGENTKEY_BIND on loopback and an http://127.0.0.1 or http://localhost AGENTKEY_BASE_URL (got {bind} and {base_url})"
-            );
+        for (on, name) in [
+            (test_loopback_webhooks, "AGENTKEY_TEST_LOOPBACK_WEBHOOKS"),
+            (test_loopback_upstreams, "AGENTKEY_TEST_LOOPBACK_UPSTREAMS"),
+        ] {
+            if on && !(bind.ip().is_loopback() && local_base) {
+                bail!(
+                    "{name} is for tests on one machine: it needs AGENTKEY_BIND on loopback and an http://127.0.0.1 or http://localhost AGENTKEY_BASE_URL (got {bind} and {base_url})"
+                );
+            }
         }
         Ok(Settings {
             notify_policy,
             connections,
             test_loopback_webhooks,
+            test_loopback_upstreams,
+            proxy,
             smtp_url: smtp_url.map(SecretString::from),
             smtp_from,
             database_url,

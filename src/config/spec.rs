@@ -4,6 +4,7 @@
 use anyhow::bail;
 
 use app::server::notify::Policy;
+use app::server::outbound::ProxyLimits;
 
 use crate::http::limits::{Limit, Limits, Tier};
 use crate::http::serve::{Connections, MAX_CONNECTIONS};
@@ -13,7 +14,7 @@ pub(super) fn apply_limits(limits: &mut Limits, spec: &str) -> anyhow::Result<()
     each_setting(
         spec,
         "AGENTKEY_RATE_LIMITS",
-        "use tier=N/unit, e.g. read=120/m (tiers: preauth, read, credential, request, suggest, instruction; units s, m, h)",
+        "use tier=N/unit, e.g. read=120/m (tiers: preauth, read, credential, request, suggest, instruction, proxy; units s, m, h)",
         |tier, rest| {
             let (max, unit) = rest.split_once('/')?;
             let tier = Tier::parse(tier)?;
@@ -103,6 +104,58 @@ pub(super) fn apply_connections(conns: &mut Connections, spec: &str) -> anyhow::
             }
         },
     )
+}
+
+/// Parses `connect=5s,total=30s,request_body=10MiB,response_body=50MiB` over the defaults
+/// (times in ms, s, m, h; sizes in B, KiB, MiB, GiB).
+pub(super) fn apply_proxy(limits: &mut ProxyLimits, spec: &str) -> anyhow::Result<()> {
+    each_setting(
+        spec,
+        "AGENTKEY_PROXY",
+        "use e.g. connect=5s,total=30s,request_body=10MiB,response_body=50MiB (times above zero in ms, s, m, h; sizes in B, KiB, MiB, GiB)",
+        |key, value| {
+            match key {
+                "connect" | "total" => {
+                    let d = parse_duration(value).filter(|d| !d.is_zero())?;
+                    if key == "connect" {
+                        limits.connect = d;
+                    } else {
+                        limits.total = d;
+                    }
+                }
+                "request_body" | "response_body" => {
+                    let n = parse_size(value).filter(|n| *n > 0)?;
+                    if key == "request_body" {
+                        limits.request_body = n;
+                    } else {
+                        limits.response_body = n;
+                    }
+                }
+                _ => return None,
+            }
+            Some(())
+        },
+    )?;
+    if limits.connect > limits.total {
+        bail!("AGENTKEY_PROXY: connect must not be longer than total");
+    }
+    Ok(())
+}
+
+fn parse_size(text: &str) -> Option<u64> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(factor)
 }
 
 /// Applies each `key=value` of a comma-separated setting (both sides trimmed); a part that

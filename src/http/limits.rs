@@ -22,16 +22,18 @@ pub enum Tier {
     Request,
     Suggest,
     Instruction,
+    Proxy,
 }
 
 impl Tier {
-    const ALL: [Tier; 6] = [
+    const ALL: [Tier; 7] = [
         Tier::Preauth,
         Tier::Read,
         Tier::Credential,
         Tier::Request,
         Tier::Suggest,
         Tier::Instruction,
+        Tier::Proxy,
     ];
 
     /// The tier's name in `AGENTKEY_RATE_LIMITS`.
@@ -47,6 +49,7 @@ impl Tier {
             Tier::Request => "request",
             Tier::Suggest => "suggest",
             Tier::Instruction => "instruction",
+            Tier::Proxy => "proxy",
         }
     }
 
@@ -64,7 +67,7 @@ pub struct Limit {
 
 /// The configured limit of every tier.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits([Limit; 6]);
+pub struct Limits([Limit; 7]);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -83,6 +86,7 @@ impl Default for Limits {
             per_hour(10),
             per_hour(10),
             per_hour(10),
+            per_min(600),
         ])
     }
 }

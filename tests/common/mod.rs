@@ -253,6 +253,8 @@ impl TestApp {
                 credential_expires_at: None,
                 instructions: format!("Use {name} carefully."),
                 source_suggestion_id: from_suggestion.map(Into::into),
+                delivery: None,
+                proxy: Default::default(),
             },
         )
         .await
@@ -519,6 +521,8 @@ impl TestApp {
                 credential_expires_at: None,
                 instructions: format!("Use {name} carefully."),
                 source_suggestion_id: None,
+                delivery: None,
+                proxy: Default::default(),
             },
         )
         .await

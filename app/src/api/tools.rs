@@ -8,7 +8,8 @@ use leptos::prelude::*;
 
 use crate::model::RpcError;
 use crate::model::{
-    AuthType, CatalogFormat, CatalogPlan, CredentialMode, GuideVersion, ToolCreated, ToolView,
+    AuthType, CatalogFormat, CatalogPlan, CredentialMode, Delivery, GuideVersion, ProxySettings,
+    ToolCreated, ToolView,
 };
 
 #[cfg(feature = "ssr")]
@@ -33,6 +34,8 @@ pub async fn create_tool(
     credential: String,
     instructions: String,
     suggestion_id: Option<String>,
+    delivery: Option<Delivery>,
+    proxy: ProxySettings,
 ) -> Result<ToolCreated, RpcError> {
     let c = caller().await?;
     let input = tools::NewTool {
@@ -47,6 +50,8 @@ pub async fn create_tool(
         credential_expires_at: None,
         instructions,
         source_suggestion_id: suggestion_id.filter(|s| !s.is_empty()),
+        delivery,
+        proxy,
     };
     tools::create(&c.svc, &c.ctx, input).await.map_err(fail)
 }
@@ -65,7 +70,19 @@ pub async fn update_tool(
         .map_err(fail)
 }
 
-/// Sets or rotates a shared tool's secret. The secret is never sent back.
+/// Changes how approved agents use the tool: delivery, upstream, injection, rules, budget.
+#[server(prefix = "/rpc", endpoint = "tools/proxy")]
+pub async fn set_tool_proxy(
+    id: String,
+    delivery: Delivery,
+    proxy: ProxySettings,
+) -> Result<ToolView, RpcError> {
+    let c = caller().await?;
+    tools::set_proxy(&c.svc, &c.ctx, &id, Some(delivery), &proxy)
+        .await
+        .map_err(fail)
+}
+
 /// Sets how many distinct reviewers must approve each request for the tool (1–3).
 #[server(prefix = "/rpc", endpoint = "tools/quorum")]
 pub async fn set_tool_quorum(id: String, approvals: i64) -> Result<ToolView, RpcError> {
@@ -75,6 +92,7 @@ pub async fn set_tool_quorum(id: String, approvals: i64) -> Result<ToolView, Rpc
         .map_err(fail)
 }
 
+/// Sets or rotates a shared tool's secret. The secret is never sent back.
 #[server(prefix = "/rpc", endpoint = "tools/credential")]
 pub async fn set_tool_credential(id: String, secret: String) -> Result<ToolView, RpcError> {
     let c = caller().await?;

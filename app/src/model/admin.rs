@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    ActorType, AgentStatus, AuthType, CredentialMode, RequestOrigin, RequestStatus,
+    ActorType, AgentStatus, AuthType, CredentialMode, Delivery, RequestOrigin, RequestStatus,
     SuggestionStatus, ToolHealth,
 };
 
@@ -81,6 +81,43 @@ pub struct ToolView {
     /// What needs attention about the secret (computed by the server at read time).
     #[serde(default)]
     pub health: Vec<ToolHealth>,
+    /// How approved agents use the credential.
+    #[serde(default)]
+    pub delivery: Delivery,
+    #[serde(default)]
+    pub proxy: ProxySettings,
+}
+
+/// How a tool is used through the proxy. Holds no secret: `inject` is the rule with its
+/// `{secret}` placeholder.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProxySettings {
+    /// Base URL calls are forwarded to.
+    #[serde(default)]
+    pub upstream_url: Option<String>,
+    /// Where the secret goes, e.g. `Authorization: Bearer {secret}` or `?api_key={secret}`.
+    #[serde(default)]
+    pub inject: Option<String>,
+    /// `METHOD /path-pattern` rules; empty allows every call under the base URL.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Default calls-per-day budget of each grant.
+    #[serde(default)]
+    pub calls_per_day: Option<i64>,
+}
+
+/// How an approval narrows a grant's proxied use.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GrantScope {
+    /// GET and HEAD only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// A subset of the tool's rules; `None` keeps all of them.
+    #[serde(default)]
+    pub rules: Option<Vec<String>>,
+    /// Calls per day; `None` takes the tool's default.
+    #[serde(default)]
+    pub calls_per_day: Option<i64>,
 }
 
 fn one() -> i64 {
@@ -128,6 +165,16 @@ pub struct AccessRequestView {
     pub approvals_required: i64,
     #[serde(default)]
     pub approved_by: Vec<String>,
+    /// How the tool is used and how the approval narrowed the proxied use.
+    #[serde(default)]
+    pub delivery: Delivery,
+    #[serde(default)]
+    pub scope: GrantScope,
+    /// The budget in force (the grant's own or the tool's default) and today's proxied calls.
+    #[serde(default)]
+    pub calls_per_day: Option<i64>,
+    #[serde(default)]
+    pub calls_today: i64,
 }
 
 /// An agent backing a suggestion, with its latest reason.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Access, AuthType, CredentialMode, RequestStatus, SuggestionStatus};
+use super::{Access, AuthType, CredentialMode, Delivery, RequestStatus, SuggestionStatus};
 
 /// `GET /api/tools`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +28,18 @@ pub struct CatalogTool {
     pub request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_expires_at: Option<String>,
+    /// `fetch`: GET the credentials route; `proxy`: call the tool through `proxy_url`, the
+    /// secret is never handed out; `both`.
+    pub delivery: Delivery,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+    /// The calls the agent's grant allows through the proxy (`METHOD /path-pattern`), when
+    /// it is narrowed; absent when every call under the tool's base URL is allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_rules: Option<Vec<String>>,
+    /// True when the agent's grant allows only GET and HEAD through the proxy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proxy_read_only: bool,
 }
 
 /// `GET /api/me`.

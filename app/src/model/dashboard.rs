@@ -96,6 +96,16 @@ pub struct CatalogEntry {
     pub credential_mode: super::CredentialMode,
     #[serde(default)]
     pub instructions: String,
+    #[serde(default)]
+    pub delivery: super::Delivery,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls_per_day: Option<i64>,
 }
 
 fn default_auth_type() -> super::AuthType {

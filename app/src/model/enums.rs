@@ -82,6 +82,31 @@ text_enum!(
 );
 
 text_enum!(
+    /// How an approved agent uses a tool's credential: it receives the secret (`fetch`),
+    /// AgentKey uses it on the agent's behalf without ever handing it out (`proxy`), or either.
+    Delivery { Fetch => "fetch", Proxy => "proxy", Both => "both" }
+);
+
+impl Default for Delivery {
+    /// What a tool saved before proxy mode existed does.
+    fn default() -> Self {
+        Delivery::Fetch
+    }
+}
+
+impl Delivery {
+    /// Whether the credential route hands the secret out.
+    pub fn fetches(self) -> bool {
+        self != Delivery::Proxy
+    }
+
+    /// Whether the proxy route forwards calls.
+    pub fn proxies(self) -> bool {
+        self != Delivery::Fetch
+    }
+}
+
+text_enum!(
     /// Lifecycle of one access request row. A re-request is a new row.
     RequestStatus { Pending => "pending", Approved => "approved", Denied => "denied", Revoked => "revoked", Expired => "expired" }
 );

@@ -27,6 +27,9 @@ pub enum ServiceError {
     /// 409: the object's state does not allow this.
     #[error("{0}")]
     Conflict(ErrorBody),
+    /// 429: a budget is spent; `retry_after` seconds until it refills.
+    #[error("{body}")]
+    Exhausted { body: ErrorBody, retry_after: u64 },
     /// 500: a fault on our side; the body says nothing more, the log has the cause.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -84,6 +87,10 @@ impl ServiceError {
             ServiceError::Forbidden(b) => ServiceError::Forbidden(add(b)),
             ServiceError::NotFound(b) => ServiceError::NotFound(add(b)),
             ServiceError::Conflict(b) => ServiceError::Conflict(add(b)),
+            ServiceError::Exhausted { body, retry_after } => ServiceError::Exhausted {
+                body: add(body),
+                retry_after,
+            },
             internal @ ServiceError::Internal(_) => internal,
         }
     }
@@ -96,6 +103,7 @@ impl ServiceError {
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::Exhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,7 +115,8 @@ impl ServiceError {
             | ServiceError::Unauthenticated(b)
             | ServiceError::Forbidden(b)
             | ServiceError::NotFound(b)
-            | ServiceError::Conflict(b) => b.clone(),
+            | ServiceError::Conflict(b)
+            | ServiceError::Exhausted { body: b, .. } => b.clone(),
             ServiceError::Internal(_) => ErrorBody::new("Internal server error.")
                 .hint("Retry shortly; if it persists, tell the AgentKey operator the time of the failure."),
         }
@@ -144,6 +153,11 @@ impl IntoResponse for ServiceError {
             // Logged once here, at the boundary; the request id comes from the span.
             tracing::error!(error = format!("{err:#}"), "request failed");
         }
-        (self.status(), axum::Json(self.body())).into_response()
+        let mut res = (self.status(), axum::Json(self.body())).into_response();
+        if let ServiceError::Exhausted { retry_after, .. } = &self {
+            res.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from(*retry_after));
+        }
+        res
     }
 }

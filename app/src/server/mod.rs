@@ -33,6 +33,8 @@ pub struct Inner {
     pub mailer: mail::Mailer,
     /// Outbox side of notifications: guarded client, retry schedule, worker wake-up.
     pub notifier: notify::Notifier,
+    /// Guarded client and limits of proxied calls.
+    pub upstreams: outbound::Upstreams,
     pub sign_in_limits: auth::limiter::KeyedLimiter,
     /// Sign-in links wait here to be made and mailed after the answer.
     pub sign_in_mail: service::auth::SignInMailQueue,
@@ -60,6 +62,7 @@ impl Services {
         base_url: String,
         mailer: mail::Mailer,
         notifier: notify::Notifier,
+        upstreams: outbound::Upstreams,
     ) -> Self {
         let audit = audit::AuditWriter::start(store.clone());
         let (sign_in_mail, sign_in_requests) = service::auth::SignInMailQueue::new();
@@ -72,6 +75,7 @@ impl Services {
             reject_throttle: Default::default(),
             mailer,
             notifier,
+            upstreams,
             sign_in_limits: Default::default(),
             sign_in_mail,
             base_url: base_url.trim_end_matches('/').to_owned(),

@@ -106,6 +106,8 @@ fn CreateTool() -> impl IntoView {
             secret.get_untracked(),
             instructions.get_untracked(),
             from(),
+            None,
+            Default::default(),
         );
         mutation().busy(busy).run(call, move |created| {
             for field in [name, url, description, secret, instructions] {

@@ -5,6 +5,7 @@
 mod catalog;
 mod credentials;
 mod guide;
+mod proxy;
 mod request;
 pub mod schema;
 mod suggest;
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .options(preflight)
                 .fallback(method_not_allowed),
         )
+        .route("/api/tools/{tool_id}/proxy", any(proxy::forward))
+        .route("/api/tools/{tool_id}/proxy/{*path}", any(proxy::forward))
         .route(
             "/api/openapi.json",
             get(schema::openapi)

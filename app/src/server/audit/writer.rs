@@ -195,7 +195,7 @@ async fn try_commit<G: CommitGuard>(
         append(&mut tx, store.heads(), &entries).await?;
         let mut agents: Vec<&AgentId> = entries
             .iter()
-            .filter(|e| e.action == "credential.vended")
+            .filter(|e| e.action == "credential.vended" || e.action == "proxy.called")
             .filter_map(|e| e.agent_id.as_ref())
             .collect();
         agents.sort_unstable();

@@ -1,10 +1,12 @@
-//! The one HTTP client that talks to user-supplied URLs (webhooks today). Such a URL is chosen
-//! by whoever configures the organization, so it must not become a way into the server's own
-//! network: every address a name resolves to must be public, the connection goes to exactly
-//! the addresses that were checked (the check is the resolver, so DNS cannot change its answer
-//! in between), redirects are not followed, and every call ends within five seconds.
+//! The HTTP clients that talk to user-supplied URLs: webhooks here, proxied calls in
+//! [`forward`]. Such a URL is chosen by whoever configures the organization, so it must not
+//! become a way into the server's own network: every address a name resolves to must be
+//! public, the connection goes to exactly the addresses that were checked (the check is the
+//! resolver, so DNS cannot change its answer in between), redirects are not followed, and every
+//! call ends within its timeout (five seconds for webhooks).
 
 mod address;
+mod forward;
 
 use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
@@ -15,6 +17,9 @@ use url::{Host, Url};
 
 pub use address::is_public;
 use address::{GuardedResolver, Refused, allowed, check_all};
+pub use forward::{ForwardError, ProxyLimits, Upstreams, forward_error};
+/// The HTTP client crate, for callers that hand bodies to [`Upstreams::send`].
+pub use reqwest;
 
 /// Every outbound call ends within this.
 pub const TIMEOUT: Duration = Duration::from_secs(5);

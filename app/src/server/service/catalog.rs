@@ -24,6 +24,23 @@ pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<T
                 grant_expires_at: latest
                     .filter(|_| access == Access::Approved)
                     .and_then(|r| clock::iso_opt(r.expires_at)),
+                delivery: t.delivery,
+                proxy_url: t
+                    .delivery
+                    .proxies()
+                    .then(|| format!("{}/api/tools/{}/proxy", svc.base_url, t.id)),
+                proxy_rules: t
+                    .delivery
+                    .proxies()
+                    .then(|| {
+                        let grant = latest
+                            .filter(|_| access == Access::Approved)
+                            .and_then(|r| r.proxy_rules.as_deref());
+                        super::proxy::rules::lines(grant.unwrap_or(&t.allow_rules))
+                    })
+                    .filter(|rules| !rules.is_empty()),
+                proxy_read_only: latest
+                    .is_some_and(|r| access == Access::Approved && r.proxy_read_only != 0),
                 your_access: access,
                 auth_type: t.auth_type,
                 credential_mode: t.credential_mode,

@@ -2,7 +2,7 @@
 //! repository. Exports never contain secrets; an import is planned first (dry run) and applied
 //! only when no entry is refused, in one transaction. Tools are matched by normalized name.
 
-use crate::model::{CatalogEntry, CatalogFormat, CatalogPlan, ToolId};
+use crate::model::{CatalogEntry, CatalogFormat, CatalogPlan, ProxySettings, ToolId};
 use crate::server::audit;
 use crate::server::events::EventKind;
 use crate::server::store;
@@ -29,6 +29,11 @@ pub async fn export(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<Catalog
             auth_type: t.auth_type,
             credential_mode: t.credential_mode,
             instructions: t.instructions,
+            delivery: t.delivery,
+            upstream_url: t.proxy.upstream_url,
+            inject: t.proxy.inject,
+            allow: t.proxy.allow,
+            calls_per_day: t.proxy.calls_per_day,
         })
         .collect())
 }
@@ -121,6 +126,9 @@ pub async fn import(
                 if tool.instructions != entry.instructions.trim() {
                     fields.push("instructions".to_owned());
                 }
+                if proxy_differs(tool, &entry) {
+                    fields.push("delivery".to_owned());
+                }
                 if fields.is_empty() {
                     plan.unchanged.push(entry.name.clone());
                 } else {
@@ -139,6 +147,7 @@ pub async fn import(
     for (target, entry) in work {
         prepared.push(match target {
             None => {
+                let proxy = settings_of(&entry);
                 let input = NewTool {
                     name: entry.name,
                     description: entry.description,
@@ -147,8 +156,10 @@ pub async fn import(
                     credential_mode: entry.credential_mode,
                     credential: None,
                     credential_expires_at: None,
-                    instructions: entry.instructions,
                     source_suggestion_id: None,
+                    delivery: Some(entry.delivery),
+                    proxy,
+                    instructions: entry.instructions,
                 };
                 Change::Create(Box::new(tools::prepare(svc, ctx, input).await?))
             }
@@ -169,7 +180,28 @@ pub async fn import(
                     .any(|f| f == "instructions")
                     .then(|| tools::check_guide(&entry.instructions))
                     .transpose()?;
-                Change::Update { id, details, guide }
+                let proxy = if fields.iter().any(|f| f == "delivery") {
+                    let mut check = super::validate::Check::new();
+                    let checked = tools::check_proxy(
+                        svc,
+                        &mut check,
+                        Some(entry.delivery),
+                        &settings_of(&entry),
+                    )
+                    .await;
+                    check
+                        .finish("Fix the tool's delivery settings in the catalog file.")
+                        .map_err(|e| e.prefixed(&format!("{}: ", entry.name)))?;
+                    checked
+                } else {
+                    None
+                };
+                Change::Update {
+                    id,
+                    details,
+                    guide,
+                    proxy,
+                }
             }
         });
     }
@@ -186,7 +218,12 @@ pub async fn import(
                 let (_, outcome) = tools::insert_in(&mut tx, ctx, *tool, &mut entries).await?;
                 opened_requests |= !outcome.opened.is_empty();
             }
-            Change::Update { id, details, guide } => {
+            Change::Update {
+                id,
+                details,
+                guide,
+                proxy,
+            } => {
                 // Read again inside the transaction: the plan was made from an earlier read.
                 let mut row = store::tools::find_tool(&mut *tx, &ctx.org_id, &id)
                     .await?
@@ -204,6 +241,9 @@ pub async fn import(
                     entries.extend(
                         tools::save_guide(&mut tx, ctx, &row, &text, "manual", None).await?,
                     );
+                }
+                if let Some(proxy) = proxy {
+                    entries.push(tools::proxy_in(&mut tx, ctx, &row, &proxy).await?);
                 }
             }
         }
@@ -225,7 +265,45 @@ enum Change {
         id: ToolId,
         details: Option<tools::Details>,
         guide: Option<String>,
+        proxy: Option<tools::CheckedProxy>,
     },
+}
+
+/// An entry's proxy settings as the tools service takes them.
+fn settings_of(entry: &CatalogEntry) -> ProxySettings {
+    ProxySettings {
+        upstream_url: entry.upstream_url.clone(),
+        inject: entry.inject.clone(),
+        allow: entry.allow.clone(),
+        calls_per_day: entry.calls_per_day,
+    }
+}
+
+/// Whether an entry's delivery or proxy settings differ from the tool's (compared in their
+/// stored form where the entry's parse; an entry that does not parse differs, and its import
+/// then says why).
+fn proxy_differs(tool: &store::tools::ToolRow, entry: &CatalogEntry) -> bool {
+    let upstream = entry
+        .upstream_url
+        .as_deref()
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty());
+    let inject = entry
+        .inject
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| super::proxy::inject::Injection::parse(t).map(|r| r.text()));
+    let allow = super::proxy::rules::parse_all(&entry.allow).map(|r| super::proxy::rules::join(&r));
+    tool.delivery != entry.delivery
+        || tool.upstream_url.as_deref() != upstream
+        || match inject {
+            None => tool.inject_rule.is_some(),
+            Some(Ok(text)) => tool.inject_rule.as_deref() != Some(text.as_str()),
+            Some(Err(_)) => true,
+        }
+        || allow.as_deref().is_ok_and(|a| a != tool.allow_rules)
+        || allow.is_err()
+        || tool.calls_per_day != entry.calls_per_day
 }
 
 /// The first field rule an entry breaks (the same limits as creating a tool by hand).

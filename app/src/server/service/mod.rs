@@ -18,6 +18,7 @@ pub mod normalize;
 pub mod notifications;
 pub mod onboarding;
 pub mod orgs;
+pub mod proxy;
 pub mod status;
 pub mod suggestions;
 pub mod tools;

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use super::actor::{AgentCtx, RequestMeta};
 use super::{agent_auth, grants, tools};
 use crate::model::{
-    Access, AgentId, AgentStatus, AuthType, CredentialMode, CredentialResponse, ErrorBody,
-    RequestId, ToolId,
+    Access, AgentId, AgentStatus, AuthType, CredentialMode, CredentialResponse, Delivery,
+    ErrorBody, RequestId, ToolId,
 };
 use crate::server::audit::{AuditEntry, CommitError, CommitGuard};
 use crate::server::events::EventKind;
@@ -30,28 +30,54 @@ use crate::server::store::{
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 const CACHE_LIMIT: usize = 50_000;
-const ATTEMPTS: usize = 3;
+pub(super) const ATTEMPTS: usize = 3;
+const DAY_MS: i64 = 86_400_000;
 
-/// Everything needed to answer a fetch, minus the plaintext.
+/// Everything needed to answer a fetch or a proxied call, minus the plaintext.
 #[derive(Clone, Debug)]
 pub struct VendPlan {
-    tool_id: ToolId,
-    tool_name: String,
+    pub(super) tool_id: ToolId,
+    pub(super) tool_name: String,
     auth_type: AuthType,
     per_agent: bool,
-    request_id: RequestId,
+    pub(super) request_id: RequestId,
     blob: String,
     grant_credential_version: i64,
     tool_credential_version: i64,
     instructions: String,
     instructions_version: i64,
     expires_at: Option<i64>,
+    pub(super) delivery: Delivery,
+    pub(super) upstream_url: Option<String>,
+    pub(super) inject_rule: Option<String>,
+    pub(super) allow_rules: String,
+    pub(super) proxy_version: i64,
+    pub(super) read_only: bool,
+    pub(super) grant_rules: Option<String>,
+    /// The grant's budget, else the tool's default.
+    pub(super) calls_per_day: Option<i64>,
+    /// Proxied calls on `usage_day` when planned.
+    pub(super) usage_day: i64,
+    pub(super) calls_on_day: i64,
+}
+
+/// Days since the epoch (UTC) at `ms`: the period of a calls-per-day budget.
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+/// Seconds from `ms` to the next UTC midnight, when a daily budget refills.
+pub fn secs_to_next_day(ms: i64) -> u64 {
+    (((day_of(ms) + 1) * DAY_MS - ms + 999) / 1000).max(1) as u64
 }
 
 /// The state a fetch was planned against. The audit writer re-checks it inside the
 /// transaction that records the fetch, and the credential is released only when it held there:
 /// a revoke, suspension, key rotation, secret rotation or guide change committed before the
 /// audit row always wins, even when another process made it.
+///
+/// A proxied call's guard also claims one call of the grant's daily budget in that
+/// transaction (`claim`: the limit), so a budget holds across instances.
 #[derive(Clone, Debug)]
 pub struct VendGuard {
     request_id: RequestId,
@@ -59,9 +85,24 @@ pub struct VendGuard {
     grant_credential_version: i64,
     tool_credential_version: i64,
     instructions_version: i64,
+    proxy_version: i64,
+    claim: Option<i64>,
 }
 
 impl VendGuard {
+    /// The guard of a call planned from `plan`; `claim` spends one call of the budget.
+    pub(super) fn of(agent: &AgentCtx, plan: &VendPlan, claim: bool) -> Self {
+        VendGuard {
+            request_id: plan.request_id.clone(),
+            key_hash: agent.key_hash.clone(),
+            grant_credential_version: plan.grant_credential_version,
+            tool_credential_version: plan.tool_credential_version,
+            instructions_version: plan.instructions_version,
+            proxy_version: plan.proxy_version,
+            claim: claim.then(|| plan.calls_per_day.unwrap_or(i64::MAX)),
+        }
+    }
+
     fn holds(&self, row: &GuardRow, now: i64) -> bool {
         row.request_id == self.request_id
             && store::requests::is_live_grant(row.status, row.expires_at, now)
@@ -70,6 +111,7 @@ impl VendGuard {
             && row.grant_credential_version == self.grant_credential_version
             && row.tool_credential_version == self.tool_credential_version
             && row.instructions_version == self.instructions_version
+            && row.proxy_version == self.proxy_version
     }
 }
 
@@ -77,10 +119,15 @@ impl CommitGuard for VendGuard {
     async fn check_all(guards: &[&Self], tx: &mut Tx, now: i64) -> StoreResult<Vec<bool>> {
         let ids: Vec<&RequestId> = guards.iter().map(|g| &g.request_id).collect();
         let rows = store::vend::find_guard_rows(tx, &ids).await?;
-        Ok(guards
-            .iter()
-            .map(|g| rows.iter().any(|row| g.holds(row, now)))
-            .collect())
+        let mut held = Vec::with_capacity(guards.len());
+        for g in guards {
+            let mut ok = rows.iter().any(|row| g.holds(row, now));
+            if ok && let Some(limit) = g.claim {
+                ok = store::requests::claim_call(tx, &g.request_id, day_of(now), limit).await?;
+            }
+            held.push(ok);
+        }
+        Ok(held)
     }
 }
 
@@ -149,7 +196,7 @@ pub async fn authenticate(svc: &Services, key: &str, meta: RequestMeta) -> Servi
     Ok(agent)
 }
 
-fn not_found() -> ServiceError {
+pub(super) fn not_found() -> ServiceError {
     ServiceError::not_found("Tool not found.", "Browse the catalog with GET /api/tools.")
 }
 
@@ -162,19 +209,17 @@ pub async fn fetch(
     let tool_id = &ToolId::parse(tool_id).ok_or_else(not_found)?;
     let mut agent = agent.clone();
     for attempt in 0..ATTEMPTS {
-        let cached = if attempt == 0 {
-            svc.vend_cache.plan(&agent.agent_id, tool_id)
-        } else {
-            None
-        };
-        let plan = match cached {
-            Some(plan) => plan,
-            None => {
-                let plan = Arc::new(load_plan(svc, &agent, tool_id).await?);
-                svc.vend_cache.put_plan(&agent.agent_id, plan.clone());
-                plan
-            }
-        };
+        let plan = plan(svc, &agent, tool_id, attempt == 0).await?;
+        if !plan.delivery.fetches() {
+            return Err(ServiceError::Forbidden(
+                ErrorBody::new("This tool is used through the proxy; its credential is never handed out.")
+                    .hint(format!(
+                        "Call the tool's API through AgentKey instead: /api/tools/{tool_id}/proxy/{{path}} with your usual Authorization header; AgentKey adds the credential."
+                    ))
+                    .with("delivery", plan.delivery.as_str())
+                    .with("proxy_url", format!("{}/api/tools/{tool_id}/proxy", svc.base_url)),
+            ));
+        }
         let response = build_response(svc, &agent, &plan).await?;
         let entry = AuditEntry::new(
             &agent.org_id,
@@ -189,27 +234,14 @@ pub async fn fetch(
             "tool_name": plan.tool_name, "request_id": plan.request_id,
             "credential_version": response.credential_version,
         }));
-        let guard = VendGuard {
-            request_id: plan.request_id.clone(),
-            key_hash: agent.key_hash.clone(),
-            grant_credential_version: plan.grant_credential_version,
-            tool_credential_version: plan.tool_credential_version,
-            instructions_version: plan.instructions_version,
-        };
+        let guard = VendGuard::of(&agent, &plan, false);
         match svc.audit.commit(entry, Some(guard)).await {
             Ok(()) => {
                 svc.events
                     .publish(&agent.org_id, EventKind::CredentialVended);
                 return Ok(response);
             }
-            Err(CommitError::Stale) => {
-                // Something changed: forget the cached view and re-check the agent itself
-                // (it may be suspended, deleted or rotated) before planning again.
-                svc.vend_cache
-                    .forget(&agent.key_hash, &agent.agent_id, tool_id);
-                agent =
-                    agent_auth::authenticate_hash(svc, &agent.key_hash, agent.meta.clone()).await?;
-            }
+            Err(CommitError::Stale) => agent = replan(svc, agent, tool_id).await?,
             Err(CommitError::Failed(reason)) => {
                 return Err(ServiceError::Internal(anyhow::anyhow!(
                     "credential not released: {reason}"
@@ -223,12 +255,45 @@ pub async fn fetch(
     ))
 }
 
+/// The plan of a call: the cached one when `cached` allows it, else read from the database
+/// (and cached).
+pub(super) async fn plan(
+    svc: &Services,
+    agent: &AgentCtx,
+    tool_id: &ToolId,
+    cached: bool,
+) -> ServiceResult<Arc<VendPlan>> {
+    if cached && let Some(plan) = svc.vend_cache.plan(&agent.agent_id, tool_id) {
+        return Ok(plan);
+    }
+    let plan = Arc::new(load_plan(svc, agent, tool_id).await?);
+    svc.vend_cache.put_plan(&agent.agent_id, plan.clone());
+    Ok(plan)
+}
+
+/// After a guard failed: forgets the cached view and re-checks the agent itself (it may be
+/// suspended, deleted or rotated) before the caller plans again.
+pub(super) async fn replan(
+    svc: &Services,
+    agent: AgentCtx,
+    tool_id: &ToolId,
+) -> ServiceResult<AgentCtx> {
+    svc.vend_cache
+        .forget(&agent.key_hash, &agent.agent_id, tool_id);
+    agent_auth::authenticate_hash(svc, &agent.key_hash, agent.meta.clone()).await
+}
+
 async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &ToolId) -> ServiceResult<VendPlan> {
-    let row =
-        store::vend::find_vend_row(svc.store.reader(), &agent.org_id, &agent.agent_id, tool_id)
-            .await?
-            .ok_or_else(not_found)?;
     let now = clock::now_ms();
+    let row = store::vend::find_vend_row(
+        svc.store.reader(),
+        &agent.org_id,
+        &agent.agent_id,
+        tool_id,
+        day_of(now),
+    )
+    .await?
+    .ok_or_else(not_found)?;
     let access = store::requests::access_of(row.status, row.expires_at, now);
     if access != Access::Approved {
         return Err(not_approved(&row, access, tool_id));
@@ -258,6 +323,16 @@ async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &ToolId) -> Servic
         instructions: row.instructions,
         instructions_version: row.instructions_version,
         expires_at: row.expires_at,
+        delivery: row.delivery,
+        upstream_url: row.upstream_url,
+        inject_rule: row.inject_rule,
+        allow_rules: row.allow_rules,
+        proxy_version: row.proxy_version,
+        read_only: row.proxy_read_only.unwrap_or(0) != 0,
+        grant_rules: row.proxy_rules,
+        calls_per_day: row.grant_calls_per_day.or(row.tool_calls_per_day),
+        usage_day: day_of(now),
+        calls_on_day: row.calls_on_day.unwrap_or(0),
     })
 }
 
@@ -291,11 +366,12 @@ fn not_approved(row: &VendRow, access: Access, tool_id: &str) -> ServiceError {
     ServiceError::Forbidden(body)
 }
 
-async fn build_response(
+/// The plaintext of the plan's secret (shared or the grant's own).
+pub(super) async fn open_secret(
     svc: &Services,
     agent: &AgentCtx,
     plan: &VendPlan,
-) -> ServiceResult<CredentialResponse> {
+) -> ServiceResult<secrecy::SecretString> {
     let slot = if plan.per_agent {
         grants::credential_slot(
             &agent.org_id,
@@ -305,9 +381,17 @@ async fn build_response(
     } else {
         tools::credential_slot(&agent.org_id, &plan.tool_id, plan.tool_credential_version)
     };
-    let secret = super::keys::open(svc, slot, &plan.blob)
+    Ok(super::keys::open(svc, slot, &plan.blob)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open credential of tool {}: {e:#}", plan.tool_id))?;
+        .map_err(|e| anyhow::anyhow!("cannot open credential of tool {}: {e:#}", plan.tool_id))?)
+}
+
+async fn build_response(
+    svc: &Services,
+    agent: &AgentCtx,
+    plan: &VendPlan,
+) -> ServiceResult<CredentialResponse> {
+    let secret = open_secret(svc, agent, plan).await?;
     let text = secret.expose_secret();
     // OAuth credentials are often JSON documents (token + refresh token); hand them over as
     // JSON when they parse, as the original did.

@@ -33,6 +33,7 @@ pub const TABLES: &[&str] = &[
     "notification_outbox",
     "invitations",
     "request_votes",
+    "grant_usage",
     "maintenance_runs",
 ];
 

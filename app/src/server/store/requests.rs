@@ -1,8 +1,8 @@
 //! Access requests (which become grants when approved). History is kept: one row per request.
 
 use crate::model::{
-    Access, AgentId, CredentialMode, OrgId, RequestId, RequestOrigin, RequestStatus, SuggestionId,
-    ToolId,
+    Access, AgentId, CredentialMode, Delivery, OrgId, RequestId, RequestOrigin, RequestStatus,
+    SuggestionId, ToolId,
 };
 use sqlx::{AnyExecutor, FromRow};
 
@@ -34,12 +34,19 @@ pub struct RequestRow {
     pub approvals_required: i64,
     /// Who registered the agent (separation of duties).
     pub agent_created_by: String,
+    pub delivery: Delivery,
+    /// How the approval narrowed proxied use (see the proxy migration).
+    pub proxy_read_only: i64,
+    pub proxy_rules: Option<String>,
+    pub grant_calls_per_day: Option<i64>,
+    pub tool_calls_per_day: Option<i64>,
 }
 
 const SELECT: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agent_name, r.tool_id, t.name AS tool_name, \
      CASE WHEN r.approvals_required > t.approvals_required THEN r.approvals_required ELSE t.approvals_required END AS approvals_required, \
      a.created_by AS agent_created_by, t.credential_mode, r.status, r.reason, r.origin, r.suggestion_id, r.decided_by, r.decided_at, r.decision_note, \
-     r.credential_blob, r.credential_version, r.expires_at, r.created_at \
+     r.credential_blob, r.credential_version, r.expires_at, r.created_at, t.delivery, r.proxy_read_only, r.proxy_rules, \
+     r.calls_per_day AS grant_calls_per_day, t.calls_per_day AS tool_calls_per_day \
      FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id";
 
 /// Fields of a new request.
@@ -243,6 +250,62 @@ pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> StoreRes
     .bind(d.credential_blob)
     .bind(d.credential_version)
     .bind(d.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records how an approval narrows a grant's proxied use (inside the approving transaction).
+#[tracing::instrument(skip_all, fields(id = %id))]
+pub async fn set_scope(
+    tx: &mut Tx,
+    id: &RequestId,
+    read_only: bool,
+    rules: Option<&str>,
+    calls_per_day: Option<i64>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE access_requests SET proxy_read_only = $2, proxy_rules = $3, calls_per_day = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(i64::from(read_only))
+    .bind(rules)
+    .bind(calls_per_day)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+    .map_err(Into::into)
+}
+
+/// Proxied calls made today (`day`, days since the epoch, UTC) by the organization's grants.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub async fn usage_on(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+    day: i64,
+) -> StoreResult<Vec<(RequestId, i64)>> {
+    sqlx::query_as(
+        "SELECT u.request_id, u.calls FROM grant_usage u JOIN access_requests r ON r.id = u.request_id \
+         WHERE r.organization_id = $1 AND u.day = $2",
+    )
+    .bind(org_id)
+    .bind(day)
+    .fetch_all(ex)
+    .await
+    .map_err(Into::into)
+}
+
+/// Claims one call of a grant's budget for `day` in the auditing transaction: false when
+/// `limit` calls were already made that day (the row lock serializes instances).
+#[tracing::instrument(skip_all, fields(id = %id))]
+pub async fn claim_call(tx: &mut Tx, id: &RequestId, day: i64, limit: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO grant_usage (request_id, day, calls) SELECT $1, $2, 1 WHERE $3 >= 1 \
+         ON CONFLICT (request_id, day) DO UPDATE SET calls = grant_usage.calls + 1 WHERE grant_usage.calls < $3",
+    )
+    .bind(id)
+    .bind(day)
+    .bind(limit)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -1,6 +1,6 @@
 //! Catalog tools and usage-guide versions.
 
-use crate::model::{AuthType, CredentialMode, OrgId, ToolId};
+use crate::model::{AuthType, CredentialMode, Delivery, OrgId, ToolId};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -28,16 +28,24 @@ pub struct ToolRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub approvals_required: i64,
+    pub delivery: Delivery,
+    pub upstream_url: Option<String>,
+    pub inject_rule: Option<String>,
+    /// One `METHOD /path-pattern` per line.
+    pub allow_rules: String,
+    pub calls_per_day: Option<i64>,
+    pub proxy_version: i64,
 }
 
 const COLUMNS: &str = "id, organization_id, config_key, name, normalized_name, description, url, domain, auth_type, \
                        credential_mode, credential_blob, credential_version, credential_rotated_at, \
-                       credential_expires_at, instructions, instructions_version, created_by, created_at, updated_at, approvals_required";
+                       credential_expires_at, instructions, instructions_version, created_by, created_at, updated_at, approvals_required, \
+                       delivery, upstream_url, inject_rule, allow_rules, calls_per_day, proxy_version";
 
 #[tracing::instrument(skip_all, fields(tool_id = %row.id))]
 pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+        "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
     ))
     .bind(&row.id)
     .bind(&row.organization_id)
@@ -59,6 +67,12 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     .bind(row.created_at)
     .bind(row.updated_at)
     .bind(row.approvals_required)
+    .bind(row.delivery)
+    .bind(&row.upstream_url)
+    .bind(&row.inject_rule)
+    .bind(&row.allow_rules)
+    .bind(row.calls_per_day)
+    .bind(row.proxy_version)
     .execute(&mut **tx)
     .await
     .map(|_| ())
@@ -205,6 +219,42 @@ pub async fn update_tool_details(
     .await
     .map(|_| ())
     .map_err(Into::into)
+}
+
+/// A tool's delivery and proxy settings.
+pub struct ProxyColumns<'a> {
+    pub delivery: Delivery,
+    pub upstream_url: Option<&'a str>,
+    pub inject_rule: Option<&'a str>,
+    pub allow_rules: &'a str,
+    pub calls_per_day: Option<i64>,
+}
+
+/// Writes new proxy settings over `version` (the `proxy_version` they were read at); false
+/// when someone else changed them first.
+#[tracing::instrument(skip_all, fields(id = %id))]
+pub async fn update_tool_proxy(
+    tx: &mut Tx,
+    id: &ToolId,
+    p: &ProxyColumns<'_>,
+    version: i64,
+    now: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tools SET delivery = $2, upstream_url = $3, inject_rule = $4, allow_rules = $5, calls_per_day = $6, \
+         proxy_version = $7 + 1, updated_at = $8 WHERE id = $1 AND proxy_version = $7",
+    )
+    .bind(id)
+    .bind(p.delivery)
+    .bind(p.upstream_url)
+    .bind(p.inject_rule)
+    .bind(p.allow_rules)
+    .bind(p.calls_per_day)
+    .bind(version)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[tracing::instrument(skip_all, fields(id = %id))]

@@ -6,10 +6,14 @@ use serde_json::json;
 
 use super::decide::decide_in;
 use super::{credential_slot, load, request_not_found, view};
-use crate::model::{AccessRequestView, AgentStatus, CredentialMode, OrgId, RequestStatus};
+use crate::model::{
+    AccessRequestView, AgentStatus, CredentialMode, GrantScope, OrgId, RequestStatus,
+};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::service::actor::{AdminCtx, Permission};
+use crate::server::service::proxy::rules;
+use crate::server::service::tools;
 use crate::server::service::validate::Check;
 use crate::server::store::{self, requests::Decision};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
@@ -59,8 +63,100 @@ pub async fn approve(
     secret: Option<SecretString>,
     expires_at: Option<i64>,
 ) -> ServiceResult<AccessRequestView> {
+    approve_with(
+        svc,
+        ctx,
+        id,
+        Approval {
+            secret,
+            expires_at,
+            scope: GrantScope::default(),
+        },
+    )
+    .await
+}
+
+/// What a reviewer decides with an approval.
+#[derive(Default)]
+pub struct Approval {
+    /// The agent's own secret (per-agent tools, with the final approval).
+    pub secret: Option<SecretString>,
+    pub expires_at: Option<i64>,
+    /// How the grant's proxied use is narrowed (taken from the final approval).
+    pub scope: GrantScope,
+}
+
+/// Checks a narrowing against the tool: rules must be the tool's own (when it has any),
+/// budgets in range, and only tools used through the proxy take one. Returns the stored rules.
+fn check_scope(
+    check: &mut Check,
+    tool: &store::tools::ToolRow,
+    scope: &GrantScope,
+) -> Option<String> {
+    if *scope != GrantScope::default() && !tool.delivery.proxies() {
+        check.fail(
+            "scope",
+            "narrows proxied calls, but this tool hands out its credential (delivery fetch)",
+        );
+        return None;
+    }
+    if let Some(n) = scope.calls_per_day
+        && !(1..=tools::MAX_CALLS_PER_DAY).contains(&n)
+    {
+        check.fail(
+            "calls_per_day",
+            format!("must be from 1 to {}", tools::MAX_CALLS_PER_DAY),
+        );
+    }
+    let lines = scope.rules.as_ref()?;
+    let parsed = match rules::parse_all(lines) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            check.fail("rules", message);
+            return None;
+        }
+    };
+    let own = rules::stored(&tool.allow_rules);
+    if !own.is_empty()
+        && let Some(extra) = parsed.iter().find(|r| !own.contains(r))
+    {
+        check.fail(
+            "rules",
+            format!(
+                "{} is not one of the tool's rules ({})",
+                extra.text(),
+                rules::join(&own).replace('\n', ", ")
+            ),
+        );
+        return None;
+    }
+    if parsed.is_empty() {
+        check.fail(
+            "rules",
+            "must keep at least one rule (revoke or deny to allow nothing)",
+        );
+        return None;
+    }
+    Some(rules::join(&parsed))
+}
+
+/// [`approve`] with a narrowing of the grant's proxied use.
+pub async fn approve_with(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &str,
+    approval: Approval,
+) -> ServiceResult<AccessRequestView> {
+    let Approval {
+        secret,
+        expires_at,
+        scope,
+    } = approval;
     ctx.require(Permission::Decide)?;
     let row = load(svc, ctx, id).await?;
+    let tool = store::tools::find_tool(svc.store.reader(), &ctx.org_id, &row.tool_id)
+        .await?
+        .ok_or_else(request_not_found)?;
     let per_agent = row.credential_mode == CredentialMode::PerAgent;
     let now = clock::now_ms();
     let required = row.approvals_required.max(1);
@@ -100,6 +196,7 @@ pub async fn approve(
     if expires_at.is_some_and(|t| t <= now) {
         check.fail("expires_at", "must be in the future");
     }
+    let scope_rules = check_scope(&mut check, &tool, &scope);
     check.finish("Fix the listed fields and approve again.")?;
     if has_secret {
         ctx.require(Permission::ManageCredentials)?;
@@ -195,10 +292,20 @@ pub async fn approve(
         credential_version: i64::from(blob.is_some()),
         expires_at,
     };
+    store::requests::set_scope(
+        &mut tx,
+        &row.id,
+        scope.read_only,
+        scope_rules.as_deref(),
+        scope.calls_per_day,
+    )
+    .await?;
     let entry = base("grant.approved").meta(json!({
         "agent_name": row.agent_name, "tool_name": row.tool_name,
         "credential_mode": row.credential_mode, "expires_at": clock::iso_opt(expires_at),
         "approvals": approvers.len(), "required": required, "approved_by": approvers,
+        "read_only": scope.read_only, "rules": scope_rules.as_deref().map(rules::lines),
+        "calls_per_day": scope.calls_per_day,
     }));
     let mut out = decide_in(svc, ctx, tx, &decision, entry).await?;
     out.approved_by = approvers;

@@ -2,7 +2,7 @@
 //! needed), deny with a reason, or revoke. A re-request is a new row; history is kept.
 
 use super::actor::{AdminCtx, Permission};
-use crate::model::{AccessRequestView, RequestId, RequestStatus};
+use crate::model::{AccessRequestView, GrantScope, OrgId, RequestId, RequestStatus};
 use crate::server::crypto::Slot;
 use crate::server::store::{self, requests::RequestRow};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
@@ -12,8 +12,8 @@ mod decide;
 mod grant;
 mod request;
 
-pub use approve::approve;
 pub(crate) use approve::attach_votes;
+pub use approve::{Approval, approve, approve_with};
 pub use decide::{BULK_MAX, decide_many, deny, revoke};
 pub use grant::{grant, set_grant_credential};
 pub use request::{request_access, validate_request};
@@ -47,7 +47,34 @@ pub(crate) fn view(row: RequestRow) -> AccessRequestView {
         created_at: clock::iso(row.created_at),
         approvals_required: row.approvals_required,
         approved_by: Vec::new(),
+        delivery: row.delivery,
+        scope: GrantScope {
+            read_only: row.proxy_read_only != 0,
+            rules: row.proxy_rules.as_deref().map(super::proxy::rules::lines),
+            calls_per_day: row.grant_calls_per_day,
+        },
+        calls_per_day: row.grant_calls_per_day.or(row.tool_calls_per_day),
+        calls_today: 0,
     }
+}
+
+/// Fills in today's proxied calls of the approved grants, in one query.
+pub(crate) async fn attach_usage(
+    svc: &Services,
+    org_id: &OrgId,
+    views: &mut [AccessRequestView],
+) -> ServiceResult<()> {
+    if !views.iter().any(|v| v.status == RequestStatus::Approved) {
+        return Ok(());
+    }
+    let day = super::vend::day_of(clock::now_ms());
+    let usage = store::requests::usage_on(svc.store.reader(), org_id, day).await?;
+    for v in views.iter_mut() {
+        if let Some((_, calls)) = usage.iter().find(|(id, _)| **id == *v.id) {
+            v.calls_today = *calls;
+        }
+    }
+    Ok(())
 }
 
 fn tool_not_found() -> ServiceError {
@@ -88,5 +115,6 @@ pub async fn list(
     .await?;
     let mut views: Vec<AccessRequestView> = rows.into_iter().map(view).collect();
     attach_votes(svc, &ctx.org_id, &mut views).await?;
+    attach_usage(svc, &ctx.org_id, &mut views).await?;
     Ok(views)
 }

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::{check_secret, credential_slot, guide_row, view};
-use crate::model::{AuthType, CredentialMode, OrgId, ToolCreated, ToolId};
+use crate::model::{AuthType, CredentialMode, Delivery, OrgId, ProxySettings, ToolCreated, ToolId};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::service::actor::{AdminCtx, Permission};
@@ -26,6 +26,9 @@ pub struct NewTool {
     pub instructions: String,
     /// The suggestion this tool answers (its backers get pending requests).
     pub source_suggestion_id: Option<String>,
+    /// `None`: proxy when an upstream is given, else fetch.
+    pub delivery: Option<Delivery>,
+    pub proxy: ProxySettings,
 }
 
 impl NewTool {
@@ -41,6 +44,8 @@ impl NewTool {
             credential_expires_at: None,
             instructions: String::new(),
             source_suggestion_id: None,
+            delivery: None,
+            proxy: ProxySettings::default(),
         }
     }
 }
@@ -125,7 +130,13 @@ pub(crate) async fn prepare(
     {
         check.fail("source_suggestion_id", "must be a suggestion id");
     }
+    let proxy = super::check_proxy(svc, &mut check, input.delivery, &input.proxy).await;
     check.finish("Fix the listed fields and try again.")?;
+    let Some(proxy) = proxy else {
+        return Err(crate::server::ServiceError::Internal(anyhow::anyhow!(
+            "proxy settings failed without a field error"
+        )));
+    };
 
     let now = clock::now_ms();
     let tool_id = ToolId::generate();
@@ -162,6 +173,12 @@ pub(crate) async fn prepare(
         created_at: now,
         updated_at: now,
         approvals_required: 1,
+        delivery: proxy.delivery,
+        upstream_url: proxy.upstream_url,
+        inject_rule: proxy.inject_rule,
+        allow_rules: proxy.allow_rules,
+        calls_per_day: proxy.calls_per_day,
+        proxy_version: 0,
     };
     Ok(PreparedTool {
         row,
@@ -203,6 +220,7 @@ pub(crate) async fn insert_in(
             .meta(json!({
                 "name": row.name, "auth_type": row.auth_type, "credential_mode": row.credential_mode,
                 "credential_configured": row.credential_blob.is_some(), "url": row.url,
+                "delivery": row.delivery, "upstream_url": row.upstream_url,
             })),
     );
     let mut outcome = suggestions::resolve_for_tool(

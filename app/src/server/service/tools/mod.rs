@@ -6,7 +6,7 @@ use serde_json::json;
 use super::actor::{AdminCtx, Permission};
 use super::new_id;
 use super::validate::{Check, limits};
-use crate::model::{CredentialMode, ToolHealth, ToolId, ToolView};
+use crate::model::{CredentialMode, ProxySettings, ToolHealth, ToolId, ToolView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::events::EventKind;
@@ -19,6 +19,7 @@ use crate::server::{ServiceError, ServiceResult, Services, clock};
 mod create;
 mod details;
 mod guide;
+mod proxy;
 
 pub use create::{NewTool, create};
 pub(crate) use create::{PreparedTool, insert_in, prepare};
@@ -26,6 +27,8 @@ pub use details::update_details;
 pub(crate) use details::{Details, check_details, details_in};
 pub(crate) use guide::{check_guide, save_guide};
 pub use guide::{guide_history, restore_guide, update_guide};
+pub(crate) use proxy::{CheckedProxy, check_proxy, proxy_in};
+pub use proxy::{MAX_CALLS_PER_DAY, set_proxy};
 
 /// The slot a tool's shared secret of `version` (its `credential_version`) is sealed into.
 pub fn credential_slot<'a>(org_id: &'a str, tool_id: &'a str, version: i64) -> Slot<'a> {
@@ -82,6 +85,13 @@ pub(crate) fn view(row: ToolRow) -> ToolView {
         instructions_version: row.instructions_version,
         approvals_required: row.approvals_required,
         created_at: clock::iso(row.created_at),
+        delivery: row.delivery,
+        proxy: ProxySettings {
+            upstream_url: row.upstream_url,
+            inject: row.inject_rule,
+            allow: super::proxy::rules::lines(&row.allow_rules),
+            calls_per_day: row.calls_per_day,
+        },
     }
 }
 
@@ -283,6 +293,12 @@ mod tests {
             created_by: "test".into(),
             created_at: 0,
             updated_at: 0,
+            delivery: crate::model::Delivery::Fetch,
+            upstream_url: None,
+            inject_rule: None,
+            allow_rules: String::new(),
+            calls_per_day: None,
+            proxy_version: 0,
         }
     }
 
