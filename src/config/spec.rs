@@ -136,9 +136,8 @@ pub(super) fn apply_proxy(limits: &mut ProxyLimits, spec: &str) -> anyhow::Resul
             Some(())
         },
     )?;
-    if limits.connect > limits.total {
-        bail!("AGENTKEY_PROXY: connect must not be longer than total");
-    }
+    // Connecting is part of the whole call.
+    limits.connect = limits.connect.min(limits.total);
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod receiver;
 pub mod rpc;
 pub mod smtp;
 pub mod testdb;
+pub mod upstream;
 
 use std::collections::HashMap;
 use std::io::Write;

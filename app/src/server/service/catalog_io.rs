@@ -192,7 +192,7 @@ pub async fn import(
                     check
                         .finish("Fix the tool's delivery settings in the catalog file.")
                         .map_err(|e| e.prefixed(&format!("{}: ", entry.name)))?;
-                    checked
+                    checked.map(Box::new)
                 } else {
                     None
                 };
@@ -265,7 +265,7 @@ enum Change {
         id: ToolId,
         details: Option<tools::Details>,
         guide: Option<String>,
-        proxy: Option<tools::CheckedProxy>,
+        proxy: Option<Box<tools::CheckedProxy>>,
     },
 }
 

@@ -229,15 +229,15 @@ mod tests {
 
     #[test]
     fn header_templates_render() {
-        let bearer = Injection::parse("Authorization: Bearer {secret}").unwrap();
-        let r = bearer.render("tok_123").unwrap();
+        let bearer = Injection::parse("Authorization: Bearer {secret}").expect("test step");
+        let r = bearer.render("tok_123").expect("test step");
         assert_eq!(r.target, Target::Header("authorization".into()));
         assert_eq!(r.value, "Bearer tok_123");
-        let key = Injection::parse("x-api-key:{secret}").unwrap();
+        let key = Injection::parse("x-api-key:{secret}").expect("test step");
         assert_eq!(key.text(), "X-Api-Key: {secret}");
-        assert_eq!(key.render("k").unwrap().value, "k");
-        let basic = Injection::parse("Authorization: Basic {secret}").unwrap();
-        let r = basic.render("user:pass").unwrap();
+        assert_eq!(key.render("k").expect("test step").value, "k");
+        let basic = Injection::parse("Authorization: Basic {secret}").expect("test step");
+        let r = basic.render("user:pass").expect("test step");
         assert_eq!(r.value, "Basic dXNlcjpwYXNz");
         assert!(r.needles.contains(&b"dXNlcjpwYXNz".to_vec()));
         assert!(r.needles.contains(&b"user:pass".to_vec()));
@@ -245,9 +245,10 @@ mod tests {
 
     #[test]
     fn json_fields_and_query_parameters() {
-        let oauth = Injection::parse("Authorization: Bearer {secret.access_token}").unwrap();
+        let oauth =
+            Injection::parse("Authorization: Bearer {secret.access_token}").expect("test step");
         let secret = r#"{"access_token":"at_abcdefgh","refresh_token":"rt_ijklmnop"}"#;
-        let r = oauth.render(secret).unwrap();
+        let r = oauth.render(secret).expect("test step");
         assert_eq!(r.value, "Bearer at_abcdefgh");
         assert!(
             r.needles.contains(&b"rt_ijklmnop".to_vec()),
@@ -255,13 +256,13 @@ mod tests {
         );
         assert!(oauth.render("plain").is_err());
         assert!(oauth.render(r#"{"other":"x"}"#).is_err());
-        let query = Injection::parse("?api_key={secret}").unwrap();
+        let query = Injection::parse("?api_key={secret}").expect("test step");
         assert_eq!(query.target(), &Target::Query("api_key".into()));
-        assert_eq!(query.render("a b").unwrap().value, "a b");
+        assert_eq!(query.render("a b").expect("test step").value, "a b");
         assert!(
             query
                 .render("a b")
-                .unwrap()
+                .expect("test step")
                 .needles
                 .contains(&b"a+b".to_vec())
         );
@@ -284,8 +285,8 @@ mod tests {
         ] {
             assert!(Injection::parse(bad).is_err(), "{bad} should be refused");
         }
-        let bearer = Injection::parse(DEFAULT).unwrap();
-        let err = bearer.render("line\r\nX-Evil: 1").err().unwrap();
+        let bearer = Injection::parse(DEFAULT).expect("test step");
+        let err = bearer.render("line\r\nX-Evil: 1").err().expect("test step");
         assert!(!err.contains("X-Evil"), "the error never holds the secret");
     }
 }

@@ -106,7 +106,7 @@ mod tests {
             out.extend(r.push(c.as_bytes()));
         }
         out.extend(r.finish());
-        (String::from_utf8(out).unwrap(), r.hits())
+        (String::from_utf8(out).expect("test step"), r.hits())
     }
 
     #[test]

@@ -242,9 +242,9 @@ mod tests {
 
     #[test]
     fn upstream_bases_are_https_and_plain() {
-        let ok = upstream_base("https://api.github.com/", false).unwrap();
+        let ok = upstream_base("https://api.github.com/", false).expect("test step");
         assert_eq!(base_text(&ok), "https://api.github.com");
-        let path = upstream_base("https://example.com/v1/", false).unwrap();
+        let path = upstream_base("https://example.com/v1/", false).expect("test step");
         assert_eq!(base_text(&path), "https://example.com/v1");
         for bad in [
             "http://api.github.com",
