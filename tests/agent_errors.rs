@@ -1383,7 +1383,7 @@ async fn schema_discovery_on_the_three_post_routes_needs_no_auth() {
 }
 
 #[tokio::test]
-async fn openapi_document_is_3_1_json_listing_all_six_agent_paths() {
+async fn openapi_document_is_3_1_json_listing_every_agent_path() {
     let f = fixture().await;
 
     let res = f
@@ -1408,8 +1408,13 @@ async fn openapi_document_is_3_1_json_listing_all_six_agent_paths() {
         "/api/tools/{tool_id}/request",
         "/api/tools/{tool_id}/credentials",
         "/api/tools/{tool_id}/instructions/suggest",
+        "/api/tools/{tool_id}/proxy/{path}",
     ] {
         assert!(paths.contains_key(path), "missing {path}");
+    }
+    let proxy = &paths["/api/tools/{tool_id}/proxy/{path}"];
+    for method in ["get", "post", "delete"] {
+        assert!(proxy[method]["responses"]["502"].is_object(), "{method}");
     }
     assert!(paths["/api/tools/{tool_id}/request"]["post"]["requestBody"].is_object());
     assert!(

@@ -250,6 +250,12 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
             true,
         ),
         case(
+            "tools/proxy",
+            &[("id", tool_id), ("delivery", "fetch")],
+            Admin,
+            true,
+        ),
+        case(
             "tools/quorum",
             &[("id", tool_id), ("approvals", "1")],
             Admin,

@@ -851,3 +851,131 @@ async fn upstreams_must_be_https_on_public_addresses_at_save_and_at_every_call()
         assert!(fields.iter().any(|x| x == f), "{f} in {fields:?}");
     }
 }
+
+/// `agentkey` as an operator runs it, on the server's database.
+fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agentkey"))
+        .arg("--json")
+        .args(args)
+        .env("AGENTKEY_DATABASE_URL", app.db_url())
+        .env(
+            "AGENTKEY_MASTER_KEY_FILE",
+            app.dir.path().join("master.key"),
+        )
+        .env(LOOPBACK.0, LOOPBACK.1)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("agentkey runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("agentkey finishes");
+    assert!(
+        out.status.success(),
+        "agentkey {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+#[tokio::test]
+async fn the_cli_creates_updates_and_approves_proxied_tools() {
+    let app = proxy_app(&[]).await;
+    let upstream = Upstream::start().await;
+    let base = upstream.base();
+    let created = cli(
+        &app,
+        &[
+            "tool",
+            "create",
+            "--name",
+            "GitHub",
+            "--credential-stdin",
+            "--delivery",
+            "proxy",
+            "--upstream",
+            &base,
+            "--inject",
+            "Authorization: Bearer {secret}",
+            "--allow",
+            "GET /repos/**",
+            "--allow",
+            "POST /repos/*/issues",
+        ],
+        Some(SECRET),
+    );
+    let id = created["tool"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["tool"]["delivery"], "proxy");
+    assert_eq!(
+        created["tool"]["proxy"]["allow"],
+        serde_json::json!(["GET /repos/**", "POST /repos/*/issues"])
+    );
+    assert!(!created.to_string().contains(SECRET));
+
+    let updated = cli(
+        &app,
+        &[
+            "tool",
+            "update",
+            &id,
+            "--calls-per-day",
+            "100",
+            "--delivery",
+            "both",
+        ],
+        None,
+    );
+    assert_eq!(updated["delivery"], "both");
+    assert_eq!(updated["proxy"]["calls_per_day"], 100);
+    assert_eq!(
+        updated["proxy"]["upstream_url"],
+        base.as_str(),
+        "unnamed settings are kept"
+    );
+
+    let (_, key) = app.create_agent("cli-agent").await;
+    let request = app.request_access(&key, &id).await;
+    let approved = cli(
+        &app,
+        &[
+            "request",
+            "approve",
+            &request,
+            "--read-only",
+            "--max-calls-per-day",
+            "3",
+        ],
+        None,
+    );
+    assert_eq!(approved["scope"]["read_only"], true);
+    assert_eq!(approved["calls_per_day"], 3);
+    app.services.vend_cache.clear();
+    let body = expect_error(
+        app.call(
+            Method::POST,
+            &format!("/api/tools/{id}/proxy/repos/a/issues"),
+            Some(&key),
+            Some(serde_json::json!({})),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert!(
+        body["hint"]
+            .as_str()
+            .expect("hint")
+            .contains("GET and HEAD only")
+    );
+    assert_eq!(
+        app.get(&format!("/api/tools/{id}/proxy/repos/a"), &key)
+            .await
+            .status(),
+        200
+    );
+}

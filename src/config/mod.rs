@@ -355,28 +355,52 @@ mod tests {
     }
 
     #[test]
-    fn loopback_webhooks_are_refused_on_a_public_bind() {
-        let err = Settings::from_sources(
+    fn loopback_test_switches_are_refused_on_a_public_bind() {
+        for switch in [
+            "AGENTKEY_TEST_LOOPBACK_WEBHOOKS",
+            "AGENTKEY_TEST_LOOPBACK_UPSTREAMS",
+        ] {
+            let err = Settings::from_sources(
+                None,
+                vars(&[(switch, "1"), ("AGENTKEY_BIND", "0.0.0.0:3000")]),
+            )
+            .expect_err("refused");
+            assert!(err.to_string().contains(switch));
+            let behind_proxy = [
+                (switch, "1"),
+                ("AGENTKEY_BASE_URL", "https://keys.example.com"),
+            ];
+            assert!(
+                Settings::from_sources(None, vars(&behind_proxy)).is_err(),
+                "a real public URL refuses {switch}"
+            );
+            let on = Settings::from_sources(None, vars(&[(switch, "1")])).expect("loopback bind");
+            assert!(on.test_loopback_webhooks || on.test_loopback_upstreams);
+            assert_ne!(
+                on.test_loopback_webhooks, on.test_loopback_upstreams,
+                "independent switches"
+            );
+        }
+    }
+
+    #[test]
+    fn proxy_limits_parse_times_and_sizes() {
+        let s = Settings::from_sources(
             None,
-            vars(&[
-                ("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"),
-                ("AGENTKEY_BIND", "0.0.0.0:3000"),
-            ]),
+            vars(&[(
+                "AGENTKEY_PROXY",
+                "connect=2s,total=1m,request_body=64KiB,response_body=1GiB",
+            )]),
         )
-        .expect_err("refused");
-        assert!(err.to_string().contains("AGENTKEY_TEST_LOOPBACK_WEBHOOKS"));
-        let behind_proxy = [
-            ("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1"),
-            ("AGENTKEY_BASE_URL", "https://keys.example.com"),
-        ];
-        assert!(
-            Settings::from_sources(None, vars(&behind_proxy)).is_err(),
-            "a real public URL refuses the test setting"
-        );
-        assert!(
-            Settings::from_sources(None, vars(&[("AGENTKEY_TEST_LOOPBACK_WEBHOOKS", "1")]))
-                .expect("loopback bind")
-                .test_loopback_webhooks
-        );
+        .expect("valid");
+        assert_eq!(s.proxy.connect, std::time::Duration::from_secs(2));
+        assert_eq!(s.proxy.total, std::time::Duration::from_secs(60));
+        assert_eq!(s.proxy.request_body, 64 * 1024);
+        assert_eq!(s.proxy.response_body, 1 << 30);
+        for bad in ["total=0s", "request_body=10XB", "speed=1"] {
+            let err =
+                Settings::from_sources(None, vars(&[("AGENTKEY_PROXY", bad)])).expect_err(bad);
+            assert!(err.to_string().contains("AGENTKEY_PROXY"), "{err}");
+        }
     }
 }

@@ -29,17 +29,28 @@ pub async fn list_requests() -> Result<Vec<AccessRequestView>, RpcError> {
     grants::list(&c.svc, &c.ctx, None, 1000).await.map_err(fail)
 }
 
-/// Approves a request; `secret` is the agent's own credential for per-agent tools.
+/// Approves a request; `secret` is the agent's own credential for per-agent tools; a
+/// proxied tool's grant may be narrowed to GET/HEAD and a daily budget.
 #[server(prefix = "/rpc", endpoint = "requests/approve")]
 pub async fn approve_request(
     id: String,
     secret: Option<String>,
+    #[server(default)] read_only: bool,
+    calls_per_day: Option<i64>,
 ) -> Result<AccessRequestView, RpcError> {
     let c = caller().await?;
-    let secret = secret
-        .filter(|s| !s.is_empty())
-        .map(secrecy::SecretString::from);
-    grants::approve(&c.svc, &c.ctx, &id, secret, None)
+    let approval = grants::Approval {
+        secret: secret
+            .filter(|s| !s.is_empty())
+            .map(secrecy::SecretString::from),
+        expires_at: None,
+        scope: crate::model::GrantScope {
+            read_only,
+            rules: None,
+            calls_per_day,
+        },
+    };
+    grants::approve_with(&c.svc, &c.ctx, &id, approval)
         .await
         .map_err(fail)
 }

@@ -35,7 +35,7 @@ pub async fn create_tool(
     instructions: String,
     suggestion_id: Option<String>,
     delivery: Option<Delivery>,
-    proxy: ProxySettings,
+    #[server(default)] proxy: ProxySettings,
 ) -> Result<ToolCreated, RpcError> {
     let c = caller().await?;
     let input = tools::NewTool {
@@ -75,7 +75,7 @@ pub async fn update_tool(
 pub async fn set_tool_proxy(
     id: String,
     delivery: Delivery,
-    proxy: ProxySettings,
+    #[server(default)] proxy: ProxySettings,
 ) -> Result<ToolView, RpcError> {
     let c = caller().await?;
     tools::set_proxy(&c.svc, &c.ctx, &id, Some(delivery), &proxy)

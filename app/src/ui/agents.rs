@@ -11,7 +11,8 @@ use crate::api::agents::{
 use crate::api::inbox::{grant_tool, list_requests, revoke_request};
 use crate::api::tools::list_tools;
 use crate::model::{
-    AccessRequestView, AgentStatus, AgentView, CredentialMode, IssuedKey, RequestStatus, ToolView,
+    AccessRequestView, AgentStatus, AgentView, CredentialMode, Delivery, IssuedKey, RequestStatus,
+    ToolView,
 };
 
 #[component]
@@ -216,9 +217,32 @@ fn grant_item(g: AccessRequestView) -> impl IntoView {
     view! {
         <li class="grant" data-id=g.id.clone()>
             {g.tool_name.clone()} " · " <span class=format!("badge {}", g.status.as_str())>{g.status.as_str()}</span>
+            {approved.then(|| view! { " " <span class="muted grant-use">{grant_use(&g)}</span> })}
             {approved.then(|| view! { " " <button type="button" class="link revoke" on:click=revoke.clone()>"Revoke"</button> })}
         </li>
     }
+}
+
+/// How the grant exposes the secret and, through the proxy, what it may do and did today:
+/// a fetched secret is seen by the agent, a proxied one only used.
+fn grant_use(g: &AccessRequestView) -> String {
+    let exposure = match g.delivery {
+        Delivery::Fetch => return "sees the secret (fetch)".to_owned(),
+        Delivery::Proxy => "uses the secret through the proxy, never sees it",
+        Delivery::Both => "may fetch the secret or use it through the proxy",
+    };
+    let mut parts = vec![exposure.to_owned()];
+    if g.scope.read_only {
+        parts.push("read-only".to_owned());
+    }
+    if let Some(rules) = &g.scope.rules {
+        parts.push(rules.join(", "));
+    }
+    parts.push(match g.calls_per_day {
+        Some(n) => format!("{} of {n} calls today", g.calls_today),
+        None => format!("{} calls today", g.calls_today),
+    });
+    parts.join(" · ")
 }
 
 /// Grants a tool to the agent directly (an admin request approved at once).

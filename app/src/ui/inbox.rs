@@ -2,7 +2,7 @@
 //! the organization's event stream), keyboard-driven (j/k to move, a to approve, d to deny),
 //! with bulk decisions and optimistic removal that rolls back on error.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use leptos::prelude::*;
 
@@ -20,6 +20,15 @@ struct Ui {
     selected: RwSignal<usize>,
     checked: RwSignal<HashSet<String>>,
     order: RwSignal<Vec<AccessRequestView>>,
+    /// How the reviewer narrows each proxied grant before approving (kept across refetches).
+    narrow: RwSignal<HashMap<String, Narrow>>,
+}
+
+/// A proxied grant's narrowing as typed into its row.
+#[derive(Clone, Default)]
+struct Narrow {
+    read_only: bool,
+    calls_per_day: String,
 }
 
 #[component]
@@ -31,6 +40,7 @@ pub fn InboxPage() -> impl IntoView {
         selected: RwSignal::new(0),
         checked: RwSignal::new(HashSet::new()),
         order: RwSignal::new(Vec::new()),
+        narrow: RwSignal::new(HashMap::new()),
     };
     keyboard(ui);
     view! {
@@ -160,6 +170,7 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
                 <p class="reason">{shown(&r.reason)}</p>
                 <span class="muted">{short_time(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}</span>
                 {quorum}
+                {(r.delivery.proxies() && decides).then(|| narrow_inputs(&r, ui))}
                 {(per_agent && decides).then(|| view! {
                     <label class="secret">"This agent's own secret (per-agent tool) "
                         <input type="password" autocomplete="off" bind:value=secret/>
@@ -186,9 +197,53 @@ fn hide(ui: Ui, id: &str, on: bool) {
     });
 }
 
+/// Read-only and a daily budget for a proxied tool's grant, set before approving.
+fn narrow_inputs(r: &AccessRequestView, ui: Ui) -> impl IntoView {
+    let (id, id2, id3, id4) = (r.id.clone(), r.id.clone(), r.id.clone(), r.id.clone());
+    let default = match r.calls_per_day {
+        Some(n) => format!("tool default {n}"),
+        None => "no limit".to_owned(),
+    };
+    view! {
+        <div class="narrow">
+            <label><input type="checkbox" class="read-only"
+                prop:checked=move || ui.narrow.with(|n| n.get(&id).is_some_and(|s| s.read_only))
+                on:change=move |ev| { let on = event_target_checked(&ev); ui.narrow.update(|n| n.entry(id2.clone()).or_default().read_only = on); }/>
+                " Read-only (GET/HEAD)"</label>
+            " "
+            <label>"Calls per day "
+                <input type="number" min="1" class="calls-per-day" placeholder=default
+                    prop:value=move || ui.narrow.with(|n| n.get(&id3).map(|s| s.calls_per_day.clone()).unwrap_or_default())
+                    on:input=move |ev| { let v = event_target_value(&ev); ui.narrow.update(|n| n.entry(id4.clone()).or_default().calls_per_day = v); }/>
+            </label>
+        </div>
+    }
+}
+
 fn approve(id: String, secret: Option<String>, ui: Ui) {
+    let narrow = ui
+        .narrow
+        .with_untracked(|n| n.get(&id).cloned())
+        .unwrap_or_default();
+    let calls = narrow.calls_per_day.trim();
+    let calls_per_day = match calls.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) if calls.is_empty() => None,
+        Err(_) => {
+            toasts().show(
+                "Calls per day must be a whole number, or empty for the tool's default.",
+                true,
+            );
+            return;
+        }
+    };
     hide(ui, &id, true);
-    let call = approve_request(id.clone(), secret.filter(|s| !s.is_empty()));
+    let call = approve_request(
+        id.clone(),
+        secret.filter(|s| !s.is_empty()),
+        narrow.read_only,
+        calls_per_day,
+    );
     let shown_again = id.clone();
     mutation()
         .undo(move || hide(ui, &shown_again, false))

@@ -4,6 +4,7 @@
 mod agents;
 mod audit;
 mod catalog;
+mod delivery;
 mod inbox;
 mod layout;
 mod login;

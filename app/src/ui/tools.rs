@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use super::delivery::{DeliveryFields, DeliveryForm, ToolDelivery};
 use super::mutation::mutation;
 use super::widgets::{dialogs, error_box, live, short_time, shown};
 use crate::api::inbox::get_inbox;
@@ -75,6 +76,7 @@ fn CreateTool() -> impl IntoView {
     let mode = RwSignal::new(String::from("shared"));
     let secret = RwSignal::new(String::new());
     let instructions = RwSignal::new(String::new());
+    let delivery = DeliveryForm::new();
     let busy = RwSignal::new(false);
     // Prefill from the suggestion being answered.
     Effect::new(move |_| {
@@ -97,6 +99,7 @@ fn CreateTool() -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let mode = CredentialMode::parse(&mode.get_untracked()).unwrap_or(CredentialMode::Shared);
+        let (how, proxy) = delivery.value();
         let call = create_tool(
             name.get_untracked(),
             description.get_untracked(),
@@ -106,13 +109,14 @@ fn CreateTool() -> impl IntoView {
             secret.get_untracked(),
             instructions.get_untracked(),
             from(),
-            None,
-            Default::default(),
+            Some(how),
+            proxy,
         );
         mutation().busy(busy).run(call, move |created| {
             for field in [name, url, description, secret, instructions] {
                 field.set(String::new());
             }
+            delivery.clear();
             match created.opened_requests.len() {
                 0 => format!("{} added.", created.tool.name),
                 opened => format!(
@@ -137,6 +141,7 @@ fn CreateTool() -> impl IntoView {
             </label>
             <label>"Secret (write-only)" <input id="tool-secret" type="password" autocomplete="off" bind:value=secret/></label>
             <label class="wide">"Usage guide for agents" <textarea id="tool-instructions" rows="3" bind:value=instructions></textarea></label>
+            <DeliveryFields form=delivery/>
             <button type="submit" class="primary" id="create-tool" disabled=move || busy.get()>"Add tool"</button>
         </form>
     }
@@ -177,6 +182,7 @@ fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
             <div class="main">
                 <strong>{shown(&t.name)}</strong>
                 " " <span class="badge">{t.credential_mode.as_str()}</span>
+                " " <span class="badge delivery">{t.delivery.as_str()}</span>
                 {t.health.iter().map(|h| view! { " " <span class=format!("badge {}", h.severity())>{h.label()}</span> }).collect_view()}
                 <p class="muted">{shown(&t.description)} {t.url.as_deref().map(|u| format!(" · {}", shown(u)))}</p>
                 <span class="muted">
@@ -185,9 +191,11 @@ fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
                     {format!(" · guide v{}", t.instructions_version)}
                     {(t.approvals_required > 1).then(|| format!(" · {} approvals per request", t.approvals_required))}
                 </span>
+                <p class="muted delivery-summary">{super::delivery::summary(&t)}</p>
                 <Show when=move || editing.get()>
                     <super::quorum::Quorum id=editors.id.clone() current=editors.approvals_required/>
                     <ToolDetails tool=editors.clone()/>
+                    <ToolDelivery tool=editors.clone()/>
                     {shared.then(|| view! { <ToolSecret id=editors.id.clone()/> })}
                     <GuideEditor id=editors.id.clone() current=editors.instructions.clone()/>
                 </Show>

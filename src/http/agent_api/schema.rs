@@ -165,6 +165,36 @@ fn post_op(route: &Route) -> Value {
     })
 }
 
+/// The proxy route: every method, the upstream's answer passed through.
+fn proxy_path() -> Value {
+    let op = |method: &str| {
+        json!({
+            "summary": format!("{method} through the proxy: forwarded to the tool's upstream base URL + path + query, with the tool's credential injected (you never receive it)."),
+            "description": "Use for tools whose catalog entry has delivery `proxy` or `both` (see its `proxy_url` and `proxy_rules`). Your Authorization, cookies, Proxy-* and hop-by-hop headers are not forwarded; an injected header cannot be overridden. Paths with `..`, encoded slashes, dots or percent signs, `//`, backslashes or control characters are refused before anything is sent. Redirects are returned, not followed. Echoes of the secret in the answer are replaced by [redacted].",
+            "responses": {
+                "default": { "description": "The upstream's status, headers (minus hop-by-hop ones and Set-Cookie) and body, streamed." },
+                "400": error_ref("The path or query is refused (nothing was sent)."),
+                "401": error_ref("Missing or unknown key."),
+                "403": error_ref("Not approved, suspended, a fetch-only tool, or a call outside the rules your grant allows (the hint lists them)."),
+                "404": error_ref("Unknown tool."),
+                "409": error_ref("The tool has no secret or upstream configured yet."),
+                "413": error_ref("Request body over the proxy's cap."),
+                "429": error_ref("Rate limited, or the grant's calls-per-day budget is spent; see Retry-After."),
+                "502": error_ref("The upstream is down, refused (not a public https address), compressed, or its answer is too large."),
+                "504": error_ref("The upstream did not answer in time."),
+            }
+        })
+    };
+    let mut item = json!({ "parameters": [
+        { "name": "tool_id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+        { "name": "path", "in": "path", "required": true, "description": "The upstream API's path (several segments).", "schema": { "type": "string" } },
+    ] });
+    for method in ["get", "head", "post", "put", "patch", "delete", "options"] {
+        item[method] = op(&method.to_ascii_uppercase());
+    }
+    item
+}
+
 fn schema_op() -> Value {
     json!({ "summary": "JSON schema of the POST body (no auth).", "security": [], "responses": { "200": { "description": "{schema: {...}}" } } })
 }
@@ -181,7 +211,7 @@ pub async fn openapi() -> Json<Value> {
     Json(json!({
         "openapi": "3.1.0",
         "info": { "title": "AgentKey agent API", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Agents list the catalog, request access or suggest tools, and fetch approved credentials." },
+                  "description": "Agents list the catalog, request access or suggest tools, and fetch approved credentials or call approved tools through the proxy without seeing their secret." },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "The agent's ak_ key." } },
             "schemas": {
@@ -193,7 +223,7 @@ pub async fn openapi() -> Json<Value> {
         "security": [{ "bearer": [] }],
         "paths": {
             "/api/tools": { "get": { "summary": "The catalog with your access to each tool.", "responses": {
-                "200": { "description": "{tools: [{id, name, description, url?, auth_type, credential_mode, your_access, denial_reason?, request_id?, grant_expires_at?}]}",
+                "200": { "description": "{tools: [{id, name, description, url?, auth_type, credential_mode, your_access, denial_reason?, request_id?, grant_expires_at?, delivery, proxy_url?, proxy_rules?, proxy_read_only?}]}",
                          "content": { "application/json": { "schema": { "type": "object", "properties": { "tools": { "type": "array", "items": { "type": "object", "properties": { "your_access": { "enum": access } } } } } } } } },
                 "401": error_ref("Missing or unknown key."), "403": error_ref("Suspended."), "429": error_ref("Rate limited.") } } },
             "/api/me": { "get": { "summary": "Your identity and access summary.", "responses": {
@@ -205,9 +235,10 @@ pub async fn openapi() -> Json<Value> {
                 "summary": "The credential and usage guide (only with approved access). Sent with Cache-Control: no-store.",
                 "responses": {
                     "200": { "description": "{tool_id, tool_name, auth_type, credential, instructions, suggest_instructions_endpoint, grant_expires_at, credential_version, instructions_version}" },
-                    "401": error_ref("Missing or unknown key."), "403": error_ref("Not approved (your_access says why), suspended, or a disallowed browser origin."),
+                    "401": error_ref("Missing or unknown key."), "403": error_ref("Not approved (your_access says why), suspended, a proxy-only tool (the hint names the proxy route), or a disallowed browser origin."),
                     "404": error_ref("Unknown tool."), "409": error_ref("No secret configured yet."), "429": error_ref("Rate limited.") } } },
             "/api/tools/{tool_id}/instructions/suggest": { "parameters": tool_id_param(), "get": schema_op(), "post": post_op(&GUIDE) },
+            "/api/tools/{tool_id}/proxy/{path}": proxy_path(),
             "/api/openapi.json": { "get": { "summary": "This document.", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
         }
     }))

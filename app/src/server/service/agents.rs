@@ -81,10 +81,26 @@ pub async fn create(
     tx.commit().await?;
     svc.events.publish(&ctx.org_id, EventKind::AgentChanged);
     Ok(IssuedKey {
-        snippets: onboarding::snippets(&svc.base_url, &key.key),
+        snippets: onboarding::snippets(
+            &svc.base_url,
+            &key.key,
+            proxy_example(svc, &ctx.org_id).await?.as_ref(),
+        ),
         api_key: key.key,
         agent: view(row),
     })
+}
+
+/// A proxied tool of the organization for the onboarding curl example (the oldest one).
+async fn proxy_example(
+    svc: &Services,
+    org_id: &crate::model::OrgId,
+) -> ServiceResult<Option<onboarding::ProxyExample>> {
+    let tools = store::tools::list_tools(svc.store.reader(), org_id).await?;
+    Ok(tools.iter().rev().find(|t| t.delivery.proxies()).map(|t| {
+        let rules = super::proxy::rules::lines(&t.allow_rules);
+        onboarding::ProxyExample::new(&t.id, &t.name, &rules)
+    }))
 }
 
 /// Every agent of the organization, newest first.
@@ -130,7 +146,11 @@ pub async fn rotate_key(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResu
     row.key_prefix = key.prefix.clone();
     row.updated_at = now;
     Ok(IssuedKey {
-        snippets: onboarding::snippets(&svc.base_url, &key.key),
+        snippets: onboarding::snippets(
+            &svc.base_url,
+            &key.key,
+            proxy_example(svc, &ctx.org_id).await?.as_ref(),
+        ),
         api_key: key.key,
         agent: view(row),
     })
