@@ -22,6 +22,9 @@ async function open(page, path) {
   await page.waitForSelector("body[data-hydrated]", { timeout: 15_000 });
 }
 
+/** The delivery choice of the "Add a tool" form. */
+const CREATE_DELIVERY = "form[aria-label='Add a tool'] select.tool-delivery";
+
 const shot = (page, name) => page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
 
 /** A fresh browser with a signed-in page that records problems. */
@@ -71,6 +74,9 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.fill("#tool-url", "https://github.com");
     await page.fill("#tool-secret", "ghp_e2e_secret_value");
     await page.fill("#tool-instructions", "Use the REST API v3.");
+    // New tools default to the proxy; this one hands its secret out.
+    assert.equal(await page.inputValue(CREATE_DELIVERY), "proxy");
+    await page.selectOption(CREATE_DELIVERY, "fetch");
     await page.click("#create-tool");
     await page.waitForSelector("#tools .tool");
     assert.ok(!(await page.content()).includes("ghp_e2e_secret_value"), "secret must never be shown back");
@@ -136,6 +142,7 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.waitForSelector("#backers-note");
     assert.equal(await page.inputValue("#tool-name"), "Linear");
     await page.fill("#tool-secret", "lin_e2e_secret");
+    await page.selectOption(CREATE_DELIVERY, "fetch");
     await page.click("#create-tool");
     await page.waitForSelector("#tools .tool:has-text('Linear')");
     await open(page, "/inbox");
@@ -345,6 +352,7 @@ test("a tool's guide is edited and restored from its history; a change after the
     await open(page, "/tools");
     await page.fill("#tool-name", "Notion");
     await page.fill("#tool-instructions", "Use the v1 API.");
+    await page.selectOption(CREATE_DELIVERY, "fetch");
     await page.click("#create-tool");
     const row = page.locator("#tools .tool", { hasText: "Notion" });
     await row.waitFor();
@@ -393,5 +401,76 @@ test("a tool's guide is edited and restored from its history; a change after the
     assert.deepEqual(problems.filter((p) => !refused.test(p)), []);
   } finally {
     await context.close();
+  }
+});
+
+test("a proxied tool: the reviewer narrows the grant, the agent uses the secret without seeing it", async () => {
+  // The tool's API on loopback (the e2e server runs with AGENTKEY_TEST_LOOPBACK_UPSTREAMS).
+  const seen = [];
+  const upstream = createServer((req, res) => {
+    seen.push({ method: req.method, url: req.url, authorization: req.headers.authorization });
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ data: [{ id: "ch_1" }], echoed: req.headers.authorization }));
+  });
+  await new Promise((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+  const base = `http://127.0.0.1:${upstream.address().port}`;
+  const problems = [];
+  const { context, page } = await signedIn(problems);
+  try {
+    await open(page, "/tools");
+    await page.fill("#tool-name", "Stripe");
+    await page.fill("#tool-secret", "sk_e2e_proxy_secret");
+    const form = page.locator("form[aria-label='Add a tool']");
+    await form.locator(".tool-upstream").fill(base);
+    await form.locator(".tool-inject").fill("Authorization: Bearer {secret}");
+    await form.locator(".tool-allow").fill("GET /v1/**\nPOST /v1/refunds");
+    await page.click("#create-tool");
+    const row = page.locator("#tools .tool", { hasText: "Stripe" });
+    await row.waitFor();
+    assert.match(await row.locator(".delivery-summary").textContent(), /proxy only/);
+
+    await open(page, "/agents");
+    await page.fill("#agent-name", "e2e-payments");
+    await page.fill("#agent-description", "Uses Stripe through the proxy");
+    await page.click("#create-agent");
+    const key = (await page.textContent("#new-key", { timeout: 10_000 })).trim();
+    assert.match(await page.textContent("#snippet"), /proxy/);
+    const bot = agent(key);
+    const stripe = (await bot.tools()).json.tools.find((t) => t.name === "Stripe");
+    assert.equal(stripe.delivery, "proxy");
+    assert.ok(stripe.proxy_url.endsWith(`/api/tools/${stripe.id}/proxy`));
+    assert.equal((await bot.request(stripe.id, "Look up charges for the refund report.")).status, 201);
+
+    // The reviewer approves read-only with a budget of 5 calls a day.
+    await open(page, "/inbox");
+    const request = page.locator("#requests .request", { hasText: "e2e-payments" });
+    await request.waitFor({ timeout: 5_000 });
+    await request.locator("input.read-only").check();
+    await request.locator("input.calls-per-day").fill("5");
+    await shot(page, "inbox-proxy-narrow");
+    await request.locator("button.approve").click();
+    await page.locator(".toast", { hasText: "Approved Stripe" }).waitFor();
+
+    const call = (method, path) =>
+      fetch(`${stripe.proxy_url}${path}`, { method, headers: { authorization: `Bearer ${key}` } });
+    const listed = await call("GET", "/v1/charges?limit=3");
+    assert.equal(listed.status, 200);
+    const text = await listed.text();
+    assert.ok(!text.includes("sk_e2e_proxy_secret"), "the echoed secret is redacted");
+    assert.equal(seen.at(-1).authorization, "Bearer sk_e2e_proxy_secret");
+    assert.equal(seen.at(-1).url, "/v1/charges?limit=3");
+    assert.equal((await call("POST", "/v1/refunds")).status, 403, "the grant is read-only");
+    assert.equal((await bot.fetchCredential(stripe.id)).status, 403, "the secret is never handed out");
+    assert.equal(seen.length, 1);
+
+    await open(page, "/agents");
+    const use = page.locator(".grant .grant-use", { hasText: "never sees it" });
+    await use.waitFor();
+    assert.match(await use.textContent(), /read-only · 1 of 5 calls today/);
+    await shot(page, "agents-proxy-use");
+    assert.deepEqual(problems.filter((p) => !p.includes("/proxy/v1/refunds") && !p.includes("/credentials")), []);
+  } finally {
+    await context.close();
+    upstream.close();
   }
 });

@@ -206,6 +206,7 @@ fn narrow_inputs(r: &AccessRequestView, ui: Ui) -> impl IntoView {
     };
     view! {
         <div class="narrow">
+            <span class="muted">"Through the proxy:"</span>
             <label><input type="checkbox" class="read-only"
                 prop:checked=move || ui.narrow.with(|n| n.get(&id).is_some_and(|s| s.read_only))
                 on:change=move |ev| { let on = event_target_checked(&ev); ui.narrow.update(|n| n.entry(id2.clone()).or_default().read_only = on); }/>
