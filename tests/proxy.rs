@@ -169,6 +169,11 @@ async fn injection_rules_query_basic_and_json_fields_cannot_be_overridden() {
         .get(&path(&query, "/items?api_key=mine&q=a%20b"), &key)
         .await;
     assert_eq!(res.status(), 200);
+    let echoed = res.text().await.expect("body");
+    assert!(
+        !echoed.contains(SECRET) && echoed.contains("[redacted]"),
+        "{echoed}"
+    );
     let target = upstream.seen().last().expect("test step").target.clone();
     assert!(target.contains(&format!("api_key={SECRET}")), "{target}");
     assert!(
@@ -225,7 +230,16 @@ async fn injection_rules_query_basic_and_json_fields_cannot_be_overridden() {
     .expect("test step")
     .tool;
     app.grant(&key, &basic.id).await;
-    assert_eq!(app.get(&path(&basic, "/b"), &key).await.status(), 200);
+    let echoed = app
+        .get(&path(&basic, "/b"), &key)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !echoed.contains("dXNlcjpwYXNz"),
+        "the encoded form is redacted too: {echoed}"
+    );
     assert_eq!(
         upstream
             .seen()
@@ -341,7 +355,7 @@ async fn delivery_decides_which_route_answers_and_the_catalog_says_how() {
         .iter()
         .find(|e| e.name == "Upstream API")
         .expect("test step");
-    assert_eq!(e.delivery, Delivery::Proxy);
+    assert_eq!(e.delivery, Some(Delivery::Proxy));
     assert_eq!(e.upstream_url.as_deref(), Some(&*upstream.base()));
     assert_eq!(e.allow, ["GET /repos/**"]);
     let mut changed = exported.clone();
@@ -378,6 +392,7 @@ async fn paths_that_could_leave_the_base_are_refused_before_anything_is_sent() {
         "/http://evil.example/",
         "/a%252e%252e",
         "/./x",
+        "/public/..;/admin",
     ] {
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n",
@@ -978,4 +993,199 @@ async fn the_cli_creates_updates_and_approves_proxied_tools() {
             .status(),
         200
     );
+}
+
+#[tokio::test]
+async fn a_budget_holds_exactly_under_a_concurrent_burst_over_two_instances() {
+    let vars = [
+        LOOPBACK,
+        ("AGENTKEY_RATE_LIMITS", "preauth=100000/m,proxy=100000/m"),
+    ];
+    let app = spawn_app_with(&vars).await;
+    let upstream = Upstream::start().await;
+    let tool = proxied_with(&app, &upstream, None, &[], Some(10), Delivery::Proxy).await;
+    let (_, key) = app.create_agent("burst-budget").await;
+    app.grant(&key, &tool.id).await;
+    let other = app.second_instance(&vars).await;
+    let mut burst = Vec::new();
+    for i in 0..30 {
+        let base = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            other.base.clone()
+        };
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("{base}{}", path(&tool, "/b")),
+            key.clone(),
+        );
+        burst.push(tokio::spawn(async move {
+            client
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in burst {
+        statuses.push(task.await.expect("task").expect("answer"));
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(upstream.seen().len(), 10, "refused calls were never sent");
+    assert_eq!(
+        app.count("SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM grant_usage")
+            .await,
+        10
+    );
+    assert_eq!(rows(&app, "proxy.called").await, 10);
+    other.stop().await;
+}
+
+#[tokio::test]
+async fn headers_that_change_the_method_or_slice_the_answer_never_reach_the_upstream() {
+    let app = proxy_app(&[("AGENTKEY_PROXY", "request_body=1KiB")]).await;
+    let upstream = Upstream::start().await;
+    let tool = proxied(&app, &upstream, None, &["GET /v1/**", "POST /v1/items"]).await;
+    let (_, key) = app.create_agent("override-agent").await;
+    app.grant(&key, &tool.id).await;
+    let res = app
+        .client
+        .post(app.url(&path(&tool, "/v1/items")))
+        .bearer_auth(&key)
+        .header("x-http-method-override", "DELETE")
+        .header("x-original-url", "/admin")
+        .header("range", "bytes=0-3")
+        .body("{}")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("sandbox")
+    );
+    let seen = upstream.seen();
+    let headers = seen[0].all_headers();
+    for gone in ["x-http-method-override", "x-original-url", "range"] {
+        assert!(!headers.contains(gone), "{gone}: {headers}");
+    }
+    assert_eq!(
+        seen[0].header("content-length").as_deref(),
+        Some("2"),
+        "a declared length is kept"
+    );
+    let body = expect_error(
+        app.get(&path(&tool, "/v1/items?_method=DELETE"), &key)
+            .await,
+        403,
+    )
+    .await;
+    assert!(
+        body["error"].as_str().expect("error").contains("_method"),
+        "{body}"
+    );
+    assert_eq!(upstream.seen().len(), 1);
+
+    // HEAD keeps the upstream's length, and its outcome is recorded as complete.
+    let head = app
+        .call(Method::HEAD, &path(&tool, "/v1/big"), Some(&key), None)
+        .await;
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "4096");
+    wait_rows(&app, "proxy.completed", 1).await;
+    let mut db = app.raw_db().await;
+    let errors: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action IN ('proxy.completed', 'proxy.secret_echoed') \
+         AND metadata LIKE '%\"error\":\"%'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("count");
+    assert_eq!(errors, 0, "complete calls carry no error");
+
+    // A chunked upload over the cap is cut off with a 413, whatever it declared.
+    let chunk = "x".repeat(600);
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n",
+        path(&tool, "/v1/items")
+    );
+    let (status, text) = app.raw_http(request.as_bytes()).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(
+        upstream.seen().iter().all(|s| s.body.len() <= 1024),
+        "never more than the cap"
+    );
+}
+
+#[tokio::test]
+async fn a_narrowed_grant_on_a_tool_of_both_deliveries_is_proxy_only() {
+    let app = proxy_app(&[]).await;
+    let upstream = Upstream::start().await;
+    let tool = proxied_with(&app, &upstream, None, &[], None, Delivery::Both).await;
+    let (_, key) = app.create_agent("both-agent").await;
+    let id = app.request_access(&key, &tool.id).await;
+    grants::approve_with(
+        &app.services,
+        &app.admin,
+        &id,
+        grants::Approval {
+            scope: GrantScope {
+                read_only: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("approve");
+    let body = expect_error(app.fetch(&key, &tool.id).await, 403).await;
+    assert!(!body.to_string().contains(SECRET));
+    assert!(
+        body["hint"].as_str().expect("hint").contains("/proxy/"),
+        "{body}"
+    );
+    assert_eq!(app.get(&path(&tool, "/x"), &key).await.status(), 200);
+    expect_error(
+        app.call(Method::DELETE, &path(&tool, "/x"), Some(&key), None)
+            .await,
+        403,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_catalog_file_without_delivery_keeps_the_tools_proxy_settings() {
+    let app = proxy_app(&[]).await;
+    let upstream = Upstream::start().await;
+    let tool = proxied(&app, &upstream, None, &["GET /repos/**"]).await;
+    let mut exported = app::server::service::catalog_io::export(&app.services, &app.admin)
+        .await
+        .expect("export");
+    for e in &mut exported {
+        e.delivery = None;
+        e.upstream_url = None;
+        e.allow = Vec::new();
+    }
+    let plan = app::server::service::catalog_io::import(&app.services, &app.admin, exported, true)
+        .await
+        .expect("import");
+    assert_eq!(plan.unchanged, ["Upstream API"], "{plan:?}");
+    let now = tools::get(&app.services, &app.admin, &tool.id)
+        .await
+        .expect("tool");
+    assert_eq!(now.delivery, Delivery::Proxy);
+    assert_eq!(now.proxy.allow, ["GET /repos/**"]);
 }

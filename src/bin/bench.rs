@@ -9,18 +9,21 @@
 //! the instances for a fixed time. Usage: `agentkey-bench [--connections 64] [--seconds 10]
 //! [--warmup 3] [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--instances 1]`.
 
+mod support;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::{Request, header};
 use hyper_util::rt::TokioIo;
 use sqlx::Connection;
 use tokio::net::TcpStream;
+
+use support::{Server, cli, figures, get, load, server_binary, tempfile_dir};
 
 struct Options {
     connections: usize,
@@ -56,150 +59,6 @@ fn options() -> anyhow::Result<Options> {
         bail!("--instances above 1 needs --postgres (instances share one PostgreSQL database)");
     }
     Ok(o)
-}
-
-/// The server under test; killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cli(
-    bin: &Path,
-    env: &[(&str, String)],
-    args: &[&str],
-    stdin: Option<&str>,
-) -> anyhow::Result<serde_json::Value> {
-    use std::io::Write;
-    let mut cmd = Command::new(bin);
-    cmd.arg("--json")
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    let mut child = cmd.spawn().context("failed to run agentkey")?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!("agentkey {args:?} failed");
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-async fn get(addr: SocketAddr, path: &str, key: Option<&str>) -> anyhow::Result<(u16, Bytes)> {
-    let stream = TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let res = sender.send_request(request(addr, path, key)?).await?;
-    let status = res.status().as_u16();
-    Ok((status, res.into_body().collect().await?.to_bytes()))
-}
-
-fn request(
-    addr: SocketAddr,
-    path: &str,
-    key: Option<&str>,
-) -> anyhow::Result<Request<Empty<Bytes>>> {
-    let mut req = Request::get(path).header(header::HOST, addr.to_string());
-    if let Some(key) = key {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
-    }
-    Ok(req.body(Empty::new())?)
-}
-
-/// Latencies (µs) of successful calls and the count of failures, over `seconds`; connections
-/// are spread round-robin over `addrs`.
-async fn load(
-    addrs: &[SocketAddr],
-    path: &str,
-    key: Option<&str>,
-    connections: usize,
-    seconds: u64,
-) -> anyhow::Result<(Vec<u32>, usize)> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for i in 0..connections {
-        let addr = addrs[i % addrs.len()];
-        let path = path.to_owned();
-        let key = key.map(str::to_owned);
-        tasks.push(tokio::spawn(async move {
-            let stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(conn);
-            let (mut lat, mut failed) = (Vec::with_capacity(100_000), 0_usize);
-            while Instant::now() < deadline {
-                let started = Instant::now();
-                let res = sender
-                    .send_request(request(addr, &path, key.as_deref())?)
-                    .await?;
-                let ok = res.status().is_success();
-                res.into_body().collect().await?;
-                if ok {
-                    lat.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
-                } else {
-                    failed += 1;
-                }
-            }
-            anyhow::Ok((lat, failed))
-        }));
-    }
-    let (mut all, mut failed) = (Vec::new(), 0);
-    for t in tasks {
-        let (lat, f) = t.await??;
-        all.extend(lat);
-        failed += f;
-    }
-    all.sort_unstable();
-    Ok((all, failed))
-}
-
-struct Figures {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    ok: usize,
-    failed: usize,
-}
-
-fn figures(lat: &[u32], failed: usize, seconds: u64) -> Figures {
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    Figures {
-        rps: lat.len() as f64 / seconds as f64,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        ok: lat.len(),
-        failed,
-    }
-}
-
-fn server_binary() -> anyhow::Result<PathBuf> {
-    let me = std::env::current_exe()?;
-    let bin = me.with_file_name("agentkey");
-    if !bin.exists() {
-        bail!(
-            "{} not found: build it with `cargo build --release --bins`",
-            bin.display()
-        );
-    }
-    Ok(bin)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -387,12 +246,6 @@ async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow:
     println!("result: {}", if verdict { "PASS" } else { "BELOW TARGET" });
     drop(servers);
     Ok(())
-}
-
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("agentkey-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 async fn vended_rows(database_url: &str) -> anyhow::Result<i64> {

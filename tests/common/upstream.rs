@@ -162,7 +162,7 @@ async fn route(State(shared): State<Shared>, request: Request) -> Response {
             )],
         )
             .into_response(),
-        "/big" => vec![b'x'; 4096].into_response(),
+        "/big" | "/v1/big" => vec![b'x'; 4096].into_response(),
         "/big-stream" => {
             let chunks = (0..8).map(|_| Ok::<Bytes, std::io::Error>(Bytes::from(vec![b'y'; 1024])));
             Body::from_stream(futures_util::stream::iter(chunks)).into_response()

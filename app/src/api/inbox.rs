@@ -37,6 +37,7 @@ pub async fn approve_request(
     secret: Option<String>,
     #[server(default)] read_only: bool,
     calls_per_day: Option<i64>,
+    #[server(default)] rules: Vec<String>,
 ) -> Result<AccessRequestView, RpcError> {
     let c = caller().await?;
     let approval = grants::Approval {
@@ -46,7 +47,7 @@ pub async fn approve_request(
         expires_at: None,
         scope: crate::model::GrantScope {
             read_only,
-            rules: None,
+            rules: (!rules.is_empty()).then_some(rules),
             calls_per_day,
         },
     };

@@ -175,6 +175,9 @@ pub struct AccessRequestView {
     pub calls_per_day: Option<i64>,
     #[serde(default)]
     pub calls_today: i64,
+    /// The tool's proxy rules, which an approval may narrow to a subset.
+    #[serde(default)]
+    pub tool_rules: Vec<String>,
 }
 
 /// An agent backing a suggestion, with its latest reason.

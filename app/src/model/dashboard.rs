@@ -96,8 +96,10 @@ pub struct CatalogEntry {
     pub credential_mode: super::CredentialMode,
     #[serde(default)]
     pub instructions: String,
-    #[serde(default)]
-    pub delivery: super::Delivery,
+    /// Absent (a file written before proxy mode): an import keeps the tool's delivery and
+    /// proxy settings as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<super::Delivery>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

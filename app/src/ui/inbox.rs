@@ -29,6 +29,14 @@ struct Ui {
 struct Narrow {
     read_only: bool,
     calls_per_day: String,
+    /// The tool's rules kept for this grant (none checked: all of them).
+    rules: Vec<String>,
+}
+
+impl Narrow {
+    fn is_set(&self) -> bool {
+        self.read_only || !self.calls_per_day.trim().is_empty() || !self.rules.is_empty()
+    }
 }
 
 #[component]
@@ -148,9 +156,9 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
     let decides = expect_context::<crate::model::MemberView>()
         .role
         .can_decide();
-    // The per-agent secret goes with the approval that completes the quorum.
-    let per_agent = r.credential_mode == CredentialMode::PerAgent
-        && r.approved_by.len() as i64 + 1 >= r.approvals_required;
+    // The per-agent secret and a narrowing go with the approval that completes the quorum.
+    let completes = r.approved_by.len() as i64 + 1 >= r.approvals_required;
+    let per_agent = r.credential_mode == CredentialMode::PerAgent && completes;
     let quorum = (r.approvals_required > 1).then(|| {
         let by = if r.approved_by.is_empty() { String::new() } else { format!(" · approved by {}", r.approved_by.join(", ")) };
         view! { <p class="quorum">{format!("{} of {} approvals{by}", r.approved_by.len(), r.approvals_required)}</p> }
@@ -170,7 +178,7 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
                 <p class="reason">{shown(&r.reason)}</p>
                 <span class="muted">{short_time(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}</span>
                 {quorum}
-                {(r.delivery.proxies() && decides).then(|| narrow_inputs(&r, ui))}
+                {(r.delivery.proxies() && decides && completes).then(|| narrow_inputs(&r, ui))}
                 {(per_agent && decides).then(|| view! {
                     <label class="secret">"This agent's own secret (per-agent tool) "
                         <input type="password" autocomplete="off" bind:value=secret/>
@@ -217,8 +225,37 @@ fn narrow_inputs(r: &AccessRequestView, ui: Ui) -> impl IntoView {
                     prop:value=move || ui.narrow.with(|n| n.get(&id3).map(|s| s.calls_per_day.clone()).unwrap_or_default())
                     on:input=move |ev| { let v = event_target_value(&ev); ui.narrow.update(|n| n.entry(id4.clone()).or_default().calls_per_day = v); }/>
             </label>
+            {rule_choices(r, ui)}
         </div>
     }
+}
+
+/// The tool's rules as checkboxes: the checked ones are all the grant keeps.
+fn rule_choices(r: &AccessRequestView, ui: Ui) -> impl IntoView {
+    (!r.tool_rules.is_empty()).then(|| {
+        let boxes = r
+            .tool_rules
+            .iter()
+            .map(|rule| {
+                let (id, id2, text) = (r.id.clone(), r.id.clone(), rule.clone());
+                let (rule, rule2) = (rule.clone(), rule.clone());
+                view! {
+                    <label><input type="checkbox" class="rule"
+                        prop:checked=move || ui.narrow.with(|n| n.get(&id).is_some_and(|s| s.rules.contains(&rule)))
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            ui.narrow.update(|n| {
+                                let rules = &mut n.entry(id2.clone()).or_default().rules;
+                                rules.retain(|x| *x != rule2);
+                                if on { rules.push(rule2.clone()); }
+                            });
+                        }/>
+                        " " <code>{text}</code></label>
+                }
+            })
+            .collect_view();
+        view! { <span class="muted">"Only:"</span> {boxes} }
+    })
 }
 
 fn approve(id: String, secret: Option<String>, ui: Ui) {
@@ -244,6 +281,7 @@ fn approve(id: String, secret: Option<String>, ui: Ui) {
         secret.filter(|s| !s.is_empty()),
         narrow.read_only,
         calls_per_day,
+        narrow.rules.clone(),
     );
     let shown_again = id.clone();
     mutation()
@@ -304,7 +342,19 @@ fn bulk_bar(ui: Ui) -> impl IntoView {
         );
     };
     let run = move |approve: bool| {
-        if approve {
+        let narrowed = ui.narrow.with_untracked(|n| {
+            ui.checked
+                .get_untracked()
+                .iter()
+                .any(|id| n.get(id).is_some_and(Narrow::is_set))
+        });
+        if approve && narrowed {
+            // Bulk approval grants full access: a narrowing typed into a row must not be lost.
+            toasts().show(
+                "Some checked rows are narrowed (read-only or a budget): approve those one by one.",
+                true,
+            );
+        } else if approve {
             decide(true, String::new());
         } else {
             let n = ui.checked.with_untracked(HashSet::len);

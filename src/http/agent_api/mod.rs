@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .fallback(method_not_allowed),
         )
         .route("/api/tools/{tool_id}/proxy", any(proxy::forward))
+        .route("/api/tools/{tool_id}/proxy/", any(proxy::forward))
         .route("/api/tools/{tool_id}/proxy/{*path}", any(proxy::forward))
         .route(
             "/api/openapi.json",

@@ -25,14 +25,22 @@ use crate::http::error::ApiError;
 use crate::http::limits::Tier;
 
 /// Request headers never forwarded: the agent's own credentials, what routes or frames the
-/// request (set again by the client), and what would let the upstream compress the answer
-/// past the redaction.
+/// request (set again by the client; a declared length is set again from the checked value),
+/// what would let the upstream compress or slice the answer past the redaction, and what
+/// would make it act on another method or path than the rules checked.
 const DROPPED_REQUEST: &[&str] = &[
     "authorization",
     "cookie",
     "host",
     "content-length",
     "transfer-encoding",
+    "range",
+    "if-range",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
     "connection",
     "keep-alive",
     "te",
@@ -46,7 +54,8 @@ const DROPPED_REQUEST: &[&str] = &[
 ];
 
 /// Response headers never passed back: hop-by-hop ones, the upstream's cookies (a session is
-/// a credential too) and the length (redaction may change it).
+/// a credential too), the length (redaction may change it), and what would act on AgentKey's
+/// own origin in a browser (transport security, CORS, site data, alternative services).
 const DROPPED_RESPONSE: &[&str] = &[
     "connection",
     "keep-alive",
@@ -56,6 +65,12 @@ const DROPPED_RESPONSE: &[&str] = &[
     "upgrade",
     "set-cookie",
     "content-length",
+    "strict-transport-security",
+    "alt-svc",
+    "clear-site-data",
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "x-frame-options",
 ];
 
 pub async fn forward(
@@ -102,7 +117,11 @@ pub async fn forward(
     let sent = Arc::new(AtomicU64::new(0));
     let over = Arc::new(AtomicBool::new(false));
     let outgoing = has_body.then(|| capped(body, limits.request_body, &sent, &over));
-    let headers = outgoing_headers(&parts.headers, &call);
+    let mut headers = outgoing_headers(&parts.headers, &call);
+    if let Some(n) = declared.filter(|_| has_body) {
+        // hyper checked that the body matches it; some upstreams refuse chunked uploads.
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
     let ProxyCall {
         url,
         needles,
@@ -136,9 +155,11 @@ pub async fn forward(
                     "The tool's API did not answer in time.".to_owned(),
                     "Retry later; if it keeps timing out, tell a human.",
                 ),
-                ForwardError::Refused(reason) => (
+                // The reason (which address a name resolves to) is for the audit log, not the agent.
+                ForwardError::Refused(_) => (
                     StatusCode::BAD_GATEWAY,
-                    format!("The tool's upstream is refused: {reason}."),
+                    "The tool's upstream address is refused: it is not a public https address."
+                        .to_owned(),
                     "Tell a human: the tool's upstream must be an https address on the public internet.",
                 ),
                 ForwardError::Unreachable(reason) => (
@@ -147,8 +168,12 @@ pub async fn forward(
                     "Retry later; if it stays down, tell a human.",
                 ),
             };
+            let reason = match &err {
+                ForwardError::Refused(r) => format!("upstream refused: {r}"),
+                _ => error.clone(),
+            };
             let refusal = ApiError::status(status, &error, hint);
-            return Err(fail(record, request_bytes, &error, refusal));
+            return Err(fail(record, request_bytes, &reason, refusal));
         }
     };
     relay(
@@ -166,6 +191,7 @@ pub async fn forward(
         (
             &upstream_base,
             &format!("{}{proxy_base}", state.services.base_url),
+            &proxy_base,
         ),
     )
 }
@@ -284,7 +310,7 @@ fn relay(
     upstream: reqwest::Response,
     method: Method,
     mut relay: Relay,
-    (upstream_base, proxy_url): (&str, &str),
+    (upstream_base, proxy_url, proxy_path): (&str, &str, &str),
 ) -> Result<Response, ApiError> {
     let status = upstream.status();
     relay.status = status.as_u16();
@@ -324,19 +350,39 @@ fn relay(
         let mut bytes = relay.redactor.whole(value.as_bytes());
         if name == header::LOCATION
             && let Ok(text) = std::str::from_utf8(&bytes)
-            && let Some(under) = text.strip_prefix(upstream_base)
-            && (under.is_empty() || under.starts_with(['/', '?']))
+            && let Some(mapped) = map_location(text, upstream_base, proxy_url, proxy_path)
         {
-            bytes = format!("{proxy_url}{under}").into_bytes();
+            bytes = mapped.into_bytes();
         }
         if let Ok(value) = HeaderValue::from_bytes(&bytes) {
             headers.append(name.clone(), value);
         }
     }
-    if method == Method::HEAD
-        && let Some(n) = length
-    {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    // Proxied answers never act on AgentKey's origin in a browser.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let bodiless = method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if bodiless {
+        if method == Method::HEAD
+            && let Some(n) = upstream.headers().get(header::CONTENT_LENGTH)
+        {
+            headers.insert(header::CONTENT_LENGTH, n.clone());
+        }
+        // Nothing follows: the outcome is known now (hyper never polls such a body).
+        relay.finish();
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        return Ok(response);
     }
     let stream = futures_util::stream::unfold(Some((upstream, relay)), |state| async move {
         let (mut upstream, mut relay) = state?;
@@ -377,4 +423,25 @@ fn relay(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
+}
+
+/// A redirect into the upstream base, as the proxy route: absolute under the base, or
+/// relative to the upstream's host and under the base's path. Anything else stays as it is.
+fn map_location(location: &str, base: &str, proxy_url: &str, proxy_path: &str) -> Option<String> {
+    let under = |rest: &str| (rest.is_empty() || rest.starts_with(['/', '?'])).then_some(());
+    if let Some(rest) = location.strip_prefix(base) {
+        under(rest)?;
+        return Some(format!("{proxy_url}{rest}"));
+    }
+    if location.starts_with('/') && !location.starts_with("//") {
+        let base_path = reqwest::Url::parse(base)
+            .ok()?
+            .path()
+            .trim_end_matches('/')
+            .to_owned();
+        let rest = location.strip_prefix(&base_path)?;
+        under(rest)?;
+        return Some(format!("{proxy_path}{rest}"));
+    }
+    None
 }

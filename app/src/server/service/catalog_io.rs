@@ -29,7 +29,7 @@ pub async fn export(svc: &Services, ctx: &AdminCtx) -> ServiceResult<Vec<Catalog
             auth_type: t.auth_type,
             credential_mode: t.credential_mode,
             instructions: t.instructions,
-            delivery: t.delivery,
+            delivery: Some(t.delivery),
             upstream_url: t.proxy.upstream_url,
             inject: t.proxy.inject,
             allow: t.proxy.allow,
@@ -157,7 +157,7 @@ pub async fn import(
                     credential: None,
                     credential_expires_at: None,
                     source_suggestion_id: None,
-                    delivery: Some(entry.delivery),
+                    delivery: entry.delivery,
                     proxy,
                     instructions: entry.instructions,
                 };
@@ -182,13 +182,9 @@ pub async fn import(
                     .transpose()?;
                 let proxy = if fields.iter().any(|f| f == "delivery") {
                     let mut check = super::validate::Check::new();
-                    let checked = tools::check_proxy(
-                        svc,
-                        &mut check,
-                        Some(entry.delivery),
-                        &settings_of(&entry),
-                    )
-                    .await;
+                    let checked =
+                        tools::check_proxy(svc, &mut check, entry.delivery, &settings_of(&entry))
+                            .await;
                     check
                         .finish("Fix the tool's delivery settings in the catalog file.")
                         .map_err(|e| e.prefixed(&format!("{}: ", entry.name)))?;
@@ -283,19 +279,27 @@ fn settings_of(entry: &CatalogEntry) -> ProxySettings {
 /// stored form where the entry's parse; an entry that does not parse differs, and its import
 /// then says why).
 fn proxy_differs(tool: &store::tools::ToolRow, entry: &CatalogEntry) -> bool {
+    let Some(delivery) = entry.delivery else {
+        return false;
+    };
     let upstream = entry
         .upstream_url
         .as_deref()
-        .map(|u| u.trim().trim_end_matches('/'))
-        .filter(|u| !u.is_empty());
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            url::Url::parse(u)
+                .map(|p| p.as_str().trim_end_matches('/').to_owned())
+                .unwrap_or_else(|_| u.to_owned())
+        });
     let inject = entry
         .inject
         .as_deref()
         .filter(|t| !t.trim().is_empty())
         .map(|t| super::proxy::inject::Injection::parse(t).map(|r| r.text()));
     let allow = super::proxy::rules::parse_all(&entry.allow).map(|r| super::proxy::rules::join(&r));
-    tool.delivery != entry.delivery
-        || tool.upstream_url.as_deref() != upstream
+    tool.delivery != delivery
+        || tool.upstream_url != upstream
         || match inject {
             None => tool.inject_rule.is_some(),
             Some(Ok(text)) => tool.inject_rule.as_deref() != Some(text.as_str()),

@@ -22,8 +22,7 @@ impl ProxyExample {
                 let literal: Vec<&str> = p.split('/').take_while(|s| !s.contains('*')).collect();
                 literal.join("/")
             })
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/".to_owned());
+            .unwrap_or_default();
         ProxyExample {
             tool_id: tool_id.to_owned(),
             tool_name: tool_name.to_owned(),
@@ -130,6 +129,6 @@ mod tests {
             s.curl
         );
         assert!(s.claude_md.contains("proxy_url"));
-        assert_eq!(ProxyExample::new("t", "T", &[]).path, "/");
+        assert_eq!(ProxyExample::new("t", "T", &[]).path, "");
     }
 }

@@ -56,6 +56,9 @@ pub struct VendPlan {
     pub(super) grant_rules: Option<String>,
     /// The grant's budget, else the tool's default.
     pub(super) calls_per_day: Option<i64>,
+    /// The approval narrowed the grant (read-only, rules, own budget): proxied use only,
+    /// even when the tool also hands its secret out.
+    pub(super) narrowed: bool,
     /// Proxied calls on `usage_day` when planned.
     pub(super) usage_day: i64,
     pub(super) calls_on_day: i64,
@@ -119,13 +122,39 @@ impl CommitGuard for VendGuard {
     async fn check_all(guards: &[&Self], tx: &mut Tx, now: i64) -> StoreResult<Vec<bool>> {
         let ids: Vec<&RequestId> = guards.iter().map(|g| &g.request_id).collect();
         let rows = store::vend::find_guard_rows(tx, &ids).await?;
-        let mut held = Vec::with_capacity(guards.len());
-        for g in guards {
-            let mut ok = rows.iter().any(|row| g.holds(row, now));
-            if ok && let Some(limit) = g.claim {
-                ok = store::requests::claim_call(tx, &g.request_id, day_of(now), limit).await?;
+        let mut held: Vec<bool> = guards
+            .iter()
+            .map(|g| rows.iter().any(|row| g.holds(row, now)))
+            .collect();
+        // Budget claims: one statement per grant of the batch; one per call only for a grant
+        // whose calls do not all fit in what is left of its budget.
+        let mut groups: Vec<(&RequestId, i64, Vec<usize>)> = Vec::new();
+        for (i, g) in guards.iter().enumerate() {
+            let Some(limit) = g.claim.filter(|_| held[i]) else {
+                continue;
+            };
+            match groups
+                .iter_mut()
+                .find(|(id, l, _)| **id == g.request_id && *l == limit)
+            {
+                Some((_, _, members)) => members.push(i),
+                None => groups.push((&g.request_id, limit, vec![i])),
             }
-            held.push(ok);
+        }
+        let day = day_of(now);
+        for (id, limit, members) in groups {
+            let n = members.len() as i64;
+            if store::requests::claim_calls(tx, id, day, n, limit).await? {
+                continue;
+            }
+            for k in 0..members.len() {
+                if !store::requests::claim_calls(tx, id, day, 1, limit).await? {
+                    for j in &members[k..] {
+                        held[*j] = false;
+                    }
+                    break;
+                }
+            }
         }
         Ok(held)
     }
@@ -210,6 +239,22 @@ pub async fn fetch(
     let mut agent = agent.clone();
     for attempt in 0..ATTEMPTS {
         let plan = plan(svc, &agent, tool_id, attempt == 0).await?;
+        let proxy_only = !plan.delivery.fetches() || plan.narrowed;
+        if proxy_only && attempt == 0 {
+            // Never refuse from the cache: another process may have changed the delivery.
+            agent = replan(svc, agent, tool_id).await?;
+            continue;
+        }
+        if plan.narrowed && plan.delivery.fetches() {
+            return Err(ServiceError::Forbidden(
+                ErrorBody::new("Your grant for this tool was narrowed to proxied calls; its credential is not handed out to you.")
+                    .hint(format!(
+                        "Call the tool's API through AgentKey: /api/tools/{tool_id}/proxy/{{path}} with your usual Authorization header."
+                    ))
+                    .with("delivery", "proxy")
+                    .with("proxy_url", format!("{}/api/tools/{tool_id}/proxy", svc.base_url)),
+            ));
+        }
         if !plan.delivery.fetches() {
             return Err(ServiceError::Forbidden(
                 ErrorBody::new("This tool is used through the proxy; its credential is never handed out.")
@@ -329,6 +374,9 @@ async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &ToolId) -> Servic
         allow_rules: row.allow_rules,
         proxy_version: row.proxy_version,
         read_only: row.proxy_read_only.unwrap_or(0) != 0,
+        narrowed: row.proxy_read_only.unwrap_or(0) != 0
+            || row.proxy_rules.is_some()
+            || row.grant_calls_per_day.is_some(),
         grant_rules: row.proxy_rules,
         calls_per_day: row.grant_calls_per_day.or(row.tool_calls_per_day),
         usage_day: day_of(now),

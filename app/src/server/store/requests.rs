@@ -40,13 +40,15 @@ pub struct RequestRow {
     pub proxy_rules: Option<String>,
     pub grant_calls_per_day: Option<i64>,
     pub tool_calls_per_day: Option<i64>,
+    /// The tool's allow-list (one rule per line), which an approval may narrow to a subset.
+    pub tool_rules: String,
 }
 
 const SELECT: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agent_name, r.tool_id, t.name AS tool_name, \
      CASE WHEN r.approvals_required > t.approvals_required THEN r.approvals_required ELSE t.approvals_required END AS approvals_required, \
      a.created_by AS agent_created_by, t.credential_mode, r.status, r.reason, r.origin, r.suggestion_id, r.decided_by, r.decided_at, r.decision_note, \
      r.credential_blob, r.credential_version, r.expires_at, r.created_at, t.delivery, r.proxy_read_only, r.proxy_rules, \
-     r.calls_per_day AS grant_calls_per_day, t.calls_per_day AS tool_calls_per_day \
+     r.calls_per_day AS grant_calls_per_day, t.calls_per_day AS tool_calls_per_day, t.allow_rules AS tool_rules \
      FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id";
 
 /// Fields of a new request.
@@ -295,16 +297,24 @@ pub async fn usage_on(
     .map_err(Into::into)
 }
 
-/// Claims one call of a grant's budget for `day` in the auditing transaction: false when
-/// `limit` calls were already made that day (the row lock serializes instances).
+/// Claims `n` calls of a grant's budget for `day` in the auditing transaction: false (and
+/// nothing claimed) when fewer than `n` of `limit` are left that day. The row lock serializes
+/// instances.
 #[tracing::instrument(skip_all, fields(id = %id))]
-pub async fn claim_call(tx: &mut Tx, id: &RequestId, day: i64, limit: i64) -> StoreResult<bool> {
+pub async fn claim_calls(
+    tx: &mut Tx,
+    id: &RequestId,
+    day: i64,
+    n: i64,
+    limit: i64,
+) -> StoreResult<bool> {
     let done = sqlx::query(
-        "INSERT INTO grant_usage (request_id, day, calls) SELECT $1, $2, 1 WHERE $3 >= 1 \
-         ON CONFLICT (request_id, day) DO UPDATE SET calls = grant_usage.calls + 1 WHERE grant_usage.calls < $3",
+        "INSERT INTO grant_usage (request_id, day, calls) SELECT $1, $2, $3 WHERE $3 <= $4 \
+         ON CONFLICT (request_id, day) DO UPDATE SET calls = grant_usage.calls + $3 WHERE grant_usage.calls <= $4 - $3",
     )
     .bind(id)
     .bind(day)
+    .bind(n)
     .bind(limit)
     .execute(&mut **tx)
     .await?;

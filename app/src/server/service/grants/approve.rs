@@ -94,6 +94,7 @@ fn check_scope(
     scope: &GrantScope,
 ) -> Option<String> {
     if *scope != GrantScope::default() && !tool.delivery.proxies() {
+        // (On a `both` tool a narrowed grant is proxy-only: its secret is not handed out.)
         check.fail(
             "scope",
             "narrows proxied calls, but this tool hands out its credential (delivery fetch)",
@@ -197,6 +198,14 @@ pub async fn approve_with(
         check.fail("expires_at", "must be in the future");
     }
     let scope_rules = check_scope(&mut check, &tool, &scope);
+    if scope != GrantScope::default() && !completes {
+        // One reviewer's narrowing must not be dropped by the next vote: it goes with the
+        // approval that decides, as a per-agent secret does.
+        check.fail(
+            "scope",
+            "is given with the final approval, not this one (this approval is one vote of the quorum)",
+        );
+    }
     check.finish("Fix the listed fields and approve again.")?;
     if has_secret {
         ctx.require(Permission::ManageCredentials)?;

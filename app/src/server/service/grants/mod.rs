@@ -55,6 +55,7 @@ pub(crate) fn view(row: RequestRow) -> AccessRequestView {
         },
         calls_per_day: row.grant_calls_per_day.or(row.tool_calls_per_day),
         calls_today: 0,
+        tool_rules: super::proxy::rules::lines(&row.tool_rules),
     }
 }
 

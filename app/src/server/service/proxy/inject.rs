@@ -178,6 +178,13 @@ impl Injection {
             }
         };
         needles.push(value.as_bytes().to_vec());
+        if self.basic
+            && let Some((_, password)) = value.split_once(':')
+            && password.len() >= 6
+        {
+            // A `user:token` pair: the token alone is the secret part.
+            needles.push(password.as_bytes().to_vec());
+        }
         let substituted = if self.basic {
             let encoded = base64::engine::general_purpose::STANDARD.encode(value.as_bytes());
             needles.push(encoded.as_bytes().to_vec());
@@ -194,10 +201,24 @@ impl Injection {
                     .into(),
             );
         }
-        // The form a query parameter takes on the wire, too.
-        let encoded: String =
-            url::form_urlencoded::byte_serialize(substituted.as_bytes()).collect();
-        needles.push(encoded.into_bytes());
+        // The forms an echo takes: URL-encoded (with + or %20, upper- or lower-case hex) and
+        // JSON-escaped (also with escaped slashes).
+        let mut forms = Vec::new();
+        for n in &needles {
+            let text = String::from_utf8_lossy(n).into_owned();
+            let encoded: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+            let spaced = encoded.replace('+', "%20");
+            forms.push(lower_hex(&spaced));
+            forms.push(spaced);
+            forms.push(lower_hex(&encoded));
+            forms.push(encoded);
+            if let Ok(json) = serde_json::to_string(&text) {
+                let inner = json[1..json.len() - 1].to_owned();
+                forms.push(inner.replace('/', "\\/"));
+                forms.push(inner);
+            }
+        }
+        needles.extend(forms.into_iter().map(String::into_bytes));
         needles.sort();
         needles.dedup();
         needles.retain(|n| !n.is_empty());
@@ -207,6 +228,20 @@ impl Injection {
             needles,
         })
     }
+}
+
+/// `%2F` → `%2f`.
+fn lower_hex(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = rest.get(at..at + 3).unwrap_or(&rest[at..]);
+        out.push_str(&escape.to_ascii_lowercase());
+        rest = &rest[at + escape.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `x-api-key` → `X-Api-Key`, for display.
@@ -241,6 +276,10 @@ mod tests {
         assert_eq!(r.value, "Basic dXNlcjpwYXNz");
         assert!(r.needles.contains(&b"dXNlcjpwYXNz".to_vec()));
         assert!(r.needles.contains(&b"user:pass".to_vec()));
+        let jira = basic.render("me@example.com:tok/en+1").expect("renders");
+        for form in ["tok/en+1", "tok\\/en+1", "tok%2Fen%2B1", "tok%2fen%2b1"] {
+            assert!(jira.needles.contains(&form.as_bytes().to_vec()), "{form}");
+        }
     }
 
     #[test]

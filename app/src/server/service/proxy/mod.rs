@@ -132,6 +132,15 @@ pub async fn begin(
     for attempt in 0..vend::ATTEMPTS {
         let plan = vend::plan(svc, &agent, tool_id, attempt == 0).await?;
         let now = clock::now_ms();
+        // A refusal is never answered from the cache: the settings may have been widened by
+        // another process, so the first attempt's refusal is checked against the database.
+        let refused = !plan.delivery.proxies()
+            || refusal(&plan, call.method, &segments, query).is_some()
+            || over_budget(&plan, now);
+        if refused && attempt == 0 {
+            agent = vend::replan(svc, agent, tool_id).await?;
+            continue;
+        }
         if !plan.delivery.proxies() {
             return Err(ServiceError::Forbidden(
                 ErrorBody::new("This tool is not used through the proxy.")
@@ -141,7 +150,7 @@ pub async fn begin(
                     .with("delivery", plan.delivery.as_str()),
             ));
         }
-        if let Some(reason) = refusal(&plan, call.method, &segments) {
+        if let Some(reason) = refusal(&plan, call.method, &segments, query) {
             refuse(svc, &agent, &plan, call, &reason.0).await;
             return Err(ServiceError::Forbidden(
                 ErrorBody::new(format!("This call is outside what your grant allows: {}.", reason.0))
@@ -151,10 +160,7 @@ pub async fn begin(
                     )),
             ));
         }
-        if let Some(limit) = plan.calls_per_day
-            && plan.usage_day == vend::day_of(now)
-            && plan.calls_on_day >= limit
-        {
+        if let Some(limit) = plan.calls_per_day.filter(|_| over_budget(&plan, now)) {
             refuse(svc, &agent, &plan, call, "daily budget spent").await;
             let wait = vend::secs_to_next_day(now);
             return Err(ServiceError::Exhausted {
@@ -252,6 +258,12 @@ pub async fn begin(
     ))
 }
 
+/// Whether the plan shows the grant's budget spent today.
+fn over_budget(plan: &VendPlan, now: i64) -> bool {
+    plan.calls_per_day
+        .is_some_and(|limit| plan.usage_day == vend::day_of(now) && plan.calls_on_day >= limit)
+}
+
 fn display_path(path: &str) -> String {
     if path.is_empty() {
         "/".into()
@@ -261,9 +273,32 @@ fn display_path(path: &str) -> String {
 }
 
 /// Why the plan's rules refuse the call, and the rules as text for the hint.
-fn refusal(plan: &VendPlan, method: &str, segments: &[&str]) -> Option<(String, String)> {
+fn refusal(
+    plan: &VendPlan,
+    method: &str,
+    segments: &[&str],
+    query: Option<&str>,
+) -> Option<(String, String)> {
     let tool: Vec<Rule> = rules::stored(&plan.allow_rules);
     let subset: Option<Vec<Rule>> = plan.grant_rules.as_deref().map(rules::stored);
+    let narrowed = plan.read_only || subset.is_some() || !tool.is_empty();
+    // `_method=DELETE` turns a checked method into another one on many frameworks.
+    if narrowed && query.is_some_and(overrides_method) {
+        let rules: Vec<&str> = subset
+            .as_ref()
+            .unwrap_or(&tool)
+            .iter()
+            .map(Rule::text)
+            .collect();
+        return Some((
+            "a _method query parameter would change the method the rules checked".to_owned(),
+            if rules.is_empty() {
+                "GET and HEAD only".to_owned()
+            } else {
+                rules.join(", ")
+            },
+        ));
+    }
     let read_only_ok = !plan.read_only || matches!(method, "GET" | "HEAD");
     let tool_ok =
         plan.allow_rules.trim().is_empty() || tool.iter().any(|r| r.allows(method, segments));
@@ -291,6 +326,10 @@ fn refusal(plan: &VendPlan, method: &str, segments: &[&str]) -> Option<(String, 
         "the grant is read-only".to_owned()
     };
     Some((reason, allowed))
+}
+
+fn overrides_method(query: &str) -> bool {
+    url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k.eq_ignore_ascii_case("_method"))
 }
 
 /// Audits a refused call (not waiting on the grant: the refusal itself is the record).

@@ -80,9 +80,13 @@ impl Rule {
         &self.text
     }
 
-    /// Whether the rule allows `method` on the path made of `segments`.
+    /// Whether the rule allows `method` on the path made of `segments` (a GET rule allows
+    /// HEAD too: the same answer without its body).
     pub fn allows(&self, method: &str, segments: &[&str]) -> bool {
-        self.method.as_deref().is_none_or(|m| m == method) && matches(&self.pattern, segments)
+        self.method
+            .as_deref()
+            .is_none_or(|m| m == method || (m == "GET" && method == "HEAD"))
+            && matches(&self.pattern, segments)
     }
 
     /// True when the rule can only allow GET or HEAD.
@@ -196,8 +200,9 @@ pub fn check_path(raw: &str) -> Result<Vec<&str>, &'static str> {
     let trimmed = rest.strip_suffix('/').unwrap_or(rest);
     let segments: Vec<&str> = trimmed.split('/').collect();
     for s in &segments {
-        match *s {
-            "" => return Err("empty path segments (//) are not allowed"),
+        // `..;x` is `..` to servers that drop path parameters (Tomcat, Spring).
+        match s.split(';').next().unwrap_or_default() {
+            _ if s.is_empty() => return Err("empty path segments (//) are not allowed"),
             "." | ".." => return Err("the path may not contain . or .. segments"),
             _ => {}
         }
@@ -219,6 +224,7 @@ mod tests {
         assert!(any.allows("GET", &["repos"]));
         assert!(any.allows("GET", &["repos", "a", "b"]));
         assert!(!any.allows("POST", &["repos", "a"]));
+        assert!(any.allows("HEAD", &["repos", "a"]), "GET rules allow HEAD");
         assert!(!any.allows("GET", &["users"]));
         let one = rule("post /repos/*/issues");
         assert_eq!(one.text(), "POST /repos/*/issues");
@@ -278,6 +284,8 @@ mod tests {
             "/a%252e",
             "/a%zz",
             "/a b",
+            "/public/..;/admin",
+            "/.;x",
         ] {
             assert!(check_path(bad).is_err(), "{bad} should be refused");
         }
