@@ -85,6 +85,34 @@ async fn wait_rows(app: &TestApp, action: &str, n: i64) {
     panic!("{action}: fewer than {n} audit rows");
 }
 
+/// The outcomes recorded so far in `proxy.completed` batches.
+async fn completed_calls(app: &TestApp) -> Vec<serde_json::Value> {
+    let mut db = app.raw_db().await;
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT metadata FROM audit_log WHERE action = 'proxy.completed'")
+            .fetch_all(&mut db)
+            .await
+            .expect("outcome rows");
+    rows.iter()
+        .flat_map(|m| {
+            let meta: serde_json::Value = serde_json::from_str(m).expect("JSON metadata");
+            meta["calls"].as_array().cloned().unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Waits (bounded) until `n` outcomes are recorded: they are flushed in batches.
+async fn wait_calls(app: &TestApp, n: usize) -> Vec<serde_json::Value> {
+    for _ in 0..250 {
+        let calls = completed_calls(app).await;
+        if calls.len() >= n {
+            return calls;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {n} proxied call outcomes recorded");
+}
+
 #[tokio::test]
 async fn the_credential_is_injected_and_the_agents_own_headers_never_reach_the_upstream() {
     let app = proxy_app(&[]).await;
@@ -613,7 +641,12 @@ async fn upstream_failures_are_json_errors_without_the_secret_and_redirects_are_
     assert!(!body.to_string().contains(SECRET), "{body}");
     assert!(!captured_logs().contains(SECRET));
     // Every call that went out has its outcome row, none holds the secret.
-    wait_rows(&app, "proxy.completed", 5).await;
+    let outcomes = wait_calls(&app, 5).await;
+    assert!(
+        outcomes.iter().any(|c| c["status"] == 302)
+            && outcomes.iter().any(|c| c["error"].is_string()),
+        "{outcomes:?}"
+    );
     let mut db = app.raw_db().await;
     let all: Vec<String> = sqlx::query_scalar("SELECT metadata FROM audit_log")
         .fetch_all(&mut db)
@@ -1105,7 +1138,8 @@ async fn headers_that_change_the_method_or_slice_the_answer_never_reach_the_upst
         .await;
     assert_eq!(head.status(), 200);
     assert_eq!(head.headers()["content-length"], "4096");
-    wait_rows(&app, "proxy.completed", 1).await;
+    let outcomes = wait_calls(&app, 1).await;
+    assert_eq!(outcomes[0]["method"], "HEAD");
     let mut db = app.raw_db().await;
     let errors: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_log WHERE action IN ('proxy.completed', 'proxy.secret_echoed') \

@@ -35,6 +35,8 @@ pub struct Inner {
     pub notifier: notify::Notifier,
     /// Guarded client and limits of proxied calls.
     pub upstreams: outbound::Upstreams,
+    /// Outcomes of proxied calls waiting for their audit batch.
+    pub proxy_outcomes: service::proxy::outcomes::OutcomeLog,
     pub sign_in_limits: auth::limiter::KeyedLimiter,
     /// Sign-in links wait here to be made and mailed after the answer.
     pub sign_in_mail: service::auth::SignInMailQueue,
@@ -76,6 +78,7 @@ impl Services {
             mailer,
             notifier,
             upstreams,
+            proxy_outcomes: Default::default(),
             sign_in_limits: Default::default(),
             sign_in_mail,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -86,6 +89,7 @@ impl Services {
             Arc::downgrade(&svc.0),
             sign_in_requests,
         ));
+        tokio::spawn(service::proxy::outcomes::run(Arc::downgrade(&svc.0)));
         svc
     }
 
@@ -109,6 +113,7 @@ impl Services {
 
     /// Waits for queued audit rows to be committed; call after the HTTP server has drained.
     pub async fn shutdown(&self) {
+        service::proxy::outcomes::flush(self).await;
         self.audit.shutdown().await;
     }
 }

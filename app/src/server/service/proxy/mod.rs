@@ -8,6 +8,7 @@
 //! [`CallRecord::record`].
 
 pub mod inject;
+pub mod outcomes;
 pub mod redact;
 pub mod rules;
 
@@ -76,26 +77,37 @@ pub struct Outcome {
 }
 
 impl CallRecord {
-    /// Queues the outcome row (`proxy.completed`, or `proxy.secret_echoed` when the upstream
-    /// sent the secret back) without waiting for its commit.
+    /// Records the outcome without waiting: with the next batch of `proxy.completed`, or at
+    /// once on its own `proxy.secret_echoed` row when the upstream sent the secret back.
     pub fn record(self, outcome: Outcome) {
-        let action = if outcome.redacted > 0 {
-            "proxy.secret_echoed"
-        } else {
-            "proxy.completed"
-        };
-        let entry = AuditEntry::new(&self.org_id, &self.actor, &self.meta, action)
+        let echoed = outcome.redacted > 0;
+        let details = json!({
+            "call_id": self.call_id, "request_id": self.request_id,
+            "method": self.method, "path": self.path, "status": outcome.status,
+            "request_bytes": outcome.request_bytes, "response_bytes": outcome.response_bytes,
+            "duration_ms": self.started.elapsed().as_millis() as u64,
+            "secret_echoed": echoed, "redactions": outcome.redacted,
+            "error": outcome.error,
+        });
+        if !echoed {
+            self.svc.proxy_outcomes.push(outcomes::Pending {
+                org_id: self.org_id,
+                actor: self.actor,
+                meta: self.meta,
+                agent_id: self.agent_id,
+                tool_id: self.tool_id,
+                tool_name: self.tool_name,
+                outcome: details,
+            });
+            return;
+        }
+        let mut details = details;
+        details["tool_name"] = self.tool_name.into();
+        let entry = AuditEntry::new(&self.org_id, &self.actor, &self.meta, "proxy.secret_echoed")
             .target("tool", &self.tool_id)
             .agent(&self.agent_id)
             .tool(&self.tool_id)
-            .meta(json!({
-                "call_id": self.call_id, "tool_name": self.tool_name, "request_id": self.request_id,
-                "method": self.method, "path": self.path, "status": outcome.status,
-                "request_bytes": outcome.request_bytes, "response_bytes": outcome.response_bytes,
-                "duration_ms": self.started.elapsed().as_millis() as u64,
-                "secret_echoed": outcome.redacted > 0, "redactions": outcome.redacted,
-                "error": outcome.error,
-            }));
+            .meta(details);
         let svc = self.svc;
         tokio::spawn(async move {
             if let Err(err) = svc.audit.commit(entry, None).await {
