@@ -6,8 +6,10 @@
 //! Starts a small HTTP upstream on its own thread, then `agentkey serve` (the binary next to
 //! this one) on a fresh SQLite file with the loopback-upstream test switch, seeds one agent
 //! with an approved proxied tool through the CLI, warms up, and drives each target with 64
-//! keep-alive connections for a fixed time. Usage: `agentkey-bench-proxy [--connections 64]
-//! [--seconds 10] [--warmup 3]`.
+//! keep-alive connections for a fixed time. `--upstream-ms N` makes the upstream take N ms per
+//! answer, as a real API does (0, the default, measures AgentKey's own cost against a server
+//! that answers at once). Usage: `agentkey-bench-proxy [--connections 64] [--seconds 10]
+//! [--warmup 3] [--upstream-ms 0]`.
 
 mod support;
 
@@ -33,6 +35,7 @@ struct Options {
     connections: usize,
     seconds: u64,
     warmup: u64,
+    upstream_ms: u64,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -40,6 +43,7 @@ fn options() -> anyhow::Result<Options> {
         connections: 64,
         seconds: 10,
         warmup: 3,
+        upstream_ms: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -48,7 +52,10 @@ fn options() -> anyhow::Result<Options> {
             "--connections" => o.connections = value.parse()?,
             "--seconds" => o.seconds = value.parse()?,
             "--warmup" => o.warmup = value.parse()?,
-            other => bail!("unknown option {other}; use --connections, --seconds, --warmup"),
+            "--upstream-ms" => o.upstream_ms = value.parse()?,
+            other => bail!(
+                "unknown option {other}; use --connections, --seconds, --warmup, --upstream-ms"
+            ),
         }
     }
     Ok(o)
@@ -63,7 +70,7 @@ struct Counts {
 
 /// The upstream: a small JSON answer on every path, keep-alive, on its own thread and runtime
 /// (so it costs the same whether the load comes directly or through the proxy).
-fn start_upstream(counts: Arc<Counts>) -> anyhow::Result<SocketAddr> {
+fn start_upstream(counts: Arc<Counts>, delay: Duration) -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -86,6 +93,9 @@ fn start_upstream(counts: Arc<Counts>) -> anyhow::Result<SocketAddr> {
                         hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                             let counts = counts.clone();
                             async move {
+                                if !delay.is_zero() {
+                                    tokio::time::sleep(delay).await;
+                                }
                                 counts.calls.fetch_add(1, Ordering::Relaxed);
                                 let injected =
                                     req.headers().get(header::AUTHORIZATION).is_some_and(|v| {
@@ -126,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(o: &Options, bin: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<()> {
     let counts = Arc::new(Counts::default());
-    let upstream = start_upstream(counts.clone())?;
+    let upstream = start_upstream(counts.clone(), Duration::from_millis(o.upstream_ms))?;
     let addr = SocketAddr::from((
         [127, 0, 0, 1],
         std::net::TcpListener::bind("127.0.0.1:0")?
@@ -225,8 +235,8 @@ async fn run(o: &Options, bin: &std::path::Path, dir: &std::path::Path) -> anyho
     }
 
     println!(
-        "SQLite; warm-up {} s per target, then {} s per target with {} connections",
-        o.warmup, o.seconds, o.connections
+        "SQLite; upstream answers after {} ms; warm-up {} s per target, then {} s per target with {} connections",
+        o.upstream_ms, o.warmup, o.seconds, o.connections
     );
     load(&[upstream], "/v1/items", None, o.connections, o.warmup).await?;
     load(&[addr], &proxied, Some(&key), o.connections, o.warmup).await?;
