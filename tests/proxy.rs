@@ -1223,3 +1223,30 @@ async fn a_catalog_file_without_delivery_keeps_the_tools_proxy_settings() {
     assert_eq!(now.delivery, Delivery::Proxy);
     assert_eq!(now.proxy.allow, ["GET /repos/**"]);
 }
+
+#[tokio::test]
+async fn open_dashboards_hear_of_proxied_use_once_per_batch() {
+    let app = proxy_app(&[]).await;
+    let upstream = Upstream::start().await;
+    let tool = proxied(&app, &upstream, None, &[]).await;
+    let (_, key) = app.create_agent("live-agent").await;
+    app.grant(&key, &tool.id).await;
+    let mut events = app.services.events.subscribe();
+    for _ in 0..3 {
+        // An answer without an echo of the secret: its outcome goes to the batch.
+        assert_eq!(app.get(&path(&tool, "/big"), &key).await.status(), 200);
+    }
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match events.recv().await {
+                Ok(e) if e.kind == app::server::events::EventKind::CredentialVended => return e,
+                Ok(_) => continue,
+                Err(err) => panic!("event stream: {err}"),
+            }
+        }
+    })
+    .await
+    .expect("a use event within the flush period");
+    assert_eq!(heard.org_id, app.org_id);
+    assert_eq!(wait_calls(&app, 3).await.len(), 3);
+}

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::model::{AgentId, OrgId, ToolId};
 use crate::server::Services;
 use crate::server::audit::AuditEntry;
+use crate::server::events::EventKind;
 use crate::server::service::actor::{Actor, RequestMeta};
 
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -65,6 +66,12 @@ pub async fn flush(svc: &Services) {
             }
         }
     }
+    let mut orgs: Vec<OrgId> = groups
+        .iter()
+        .map(|(first, _)| first.org_id.clone())
+        .collect();
+    orgs.sort_unstable();
+    orgs.dedup();
     let commits = groups.into_iter().map(|(first, outcomes)| {
         let entry = AuditEntry::new(&first.org_id, &first.actor, &first.meta, "proxy.completed")
             .target("tool", &first.tool_id)
@@ -79,6 +86,10 @@ pub async fn flush(svc: &Services) {
         if let Err(err) = result {
             tracing::error!(error = %err, "proxied call outcomes not recorded");
         }
+    }
+    // Open dashboards refresh the use they show: once per batch, not once per call.
+    for org in orgs {
+        svc.events.publish(&org, EventKind::CredentialVended);
     }
 }
 
