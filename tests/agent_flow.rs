@@ -86,7 +86,7 @@ async fn re_request_after_deny_is_a_new_row_and_the_denial_reason_is_shown() {
 }
 
 #[tokio::test]
-async fn fetch_after_revoke_returns_403_and_the_catalog_says_revoked() {
+async fn fetch_after_revoke_returns_403_and_the_catalog_says_revoked_and_why() {
     let app = spawn_app().await;
     let (_agent, key) = app.create_agent("ci-bot").await;
     let tool = app
@@ -105,17 +105,18 @@ async fn fetch_after_revoke_returns_403_and_the_catalog_says_revoked() {
 
     let body = expect_error(app.fetch(&key, &tool.id).await, 403).await;
     assert_eq!(body["your_access"], "revoked");
-    assert!(
-        body["hint"]
-            .as_str()
-            .expect("hint")
-            .contains(&format!("/api/tools/{}/request", tool.id))
-    );
-    assert!(!body.to_string().contains("ghp_revoke_flow"));
     assert_eq!(
-        catalog_entry(&app, &key, &tool.id).await["your_access"],
-        "revoked"
+        body["revocation_reason"], "offboarding",
+        "the agent reads why"
     );
+    let hint = body["hint"].as_str().expect("hint");
+    assert!(hint.contains(&format!("/api/tools/{}/request", tool.id)));
+    assert!(hint.contains("offboarding"), "{hint}");
+    assert!(!body.to_string().contains("ghp_revoke_flow"));
+    let entry = catalog_entry(&app, &key, &tool.id).await;
+    assert_eq!(entry["your_access"], "revoked");
+    assert_eq!(entry["revocation_reason"], "offboarding");
+    assert!(entry.get("denial_reason").is_none());
     let again = app
         .post(
             &format!("/api/tools/{}/request", tool.id),

@@ -753,7 +753,11 @@ async fn a_revoke_mid_burst_stops_every_later_call() {
         after, 0,
         "no call is audited (or sent) after the revoke commits"
     );
-    expect_error(app.get(&path(&tool, "/late"), &key).await, 403).await;
+    let body = expect_error(app.get(&path(&tool, "/late"), &key).await, 403).await;
+    assert_eq!(
+        body["revocation_reason"], "burst test",
+        "the agent reads why"
+    );
     assert_eq!(upstream.seen().len() as i64, called);
 }
 

@@ -24,6 +24,9 @@ pub struct CatalogTool {
     pub your_access: Access,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denial_reason: Option<String>,
+    /// Why a reviewer revoked the agent's grant (`your_access` revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -223,7 +223,7 @@ pub async fn openapi() -> Json<Value> {
         "security": [{ "bearer": [] }],
         "paths": {
             "/api/tools": { "get": { "summary": "The catalog with your access to each tool.", "responses": {
-                "200": { "description": "{tools: [{id, name, description, url?, auth_type, credential_mode, your_access, denial_reason?, request_id?, grant_expires_at?, delivery, proxy_url?, proxy_rules?, proxy_read_only?}]}",
+                "200": { "description": "{tools: [{id, name, description, url?, auth_type, credential_mode, your_access, denial_reason?, revocation_reason?, request_id?, grant_expires_at?, delivery, proxy_url?, proxy_rules?, proxy_read_only?}]}",
                          "content": { "application/json": { "schema": { "type": "object", "properties": { "tools": { "type": "array", "items": { "type": "object", "properties": { "your_access": { "enum": access } } } } } } } } },
                 "401": error_ref("Missing or unknown key."), "403": error_ref("Suspended."), "429": error_ref("Rate limited.") } } },
             "/api/me": { "get": { "summary": "Your identity and access summary.", "responses": {
@@ -235,7 +235,7 @@ pub async fn openapi() -> Json<Value> {
                 "summary": "The credential and usage guide (only with approved access). Sent with Cache-Control: no-store.",
                 "responses": {
                     "200": { "description": "{tool_id, tool_name, auth_type, credential, instructions, suggest_instructions_endpoint, grant_expires_at, credential_version, instructions_version}" },
-                    "401": error_ref("Missing or unknown key."), "403": error_ref("Not approved (your_access says why), suspended, a proxy-only tool (the hint names the proxy route), or a disallowed browser origin."),
+                    "401": error_ref("Missing or unknown key."), "403": error_ref("Not approved (your_access says why, with denial_reason or revocation_reason), suspended, a proxy-only tool (the hint names the proxy route), or a disallowed browser origin."),
                     "404": error_ref("Unknown tool."), "409": error_ref("No secret configured yet."), "429": error_ref("Rate limited.") } } },
             "/api/tools/{tool_id}/instructions/suggest": { "parameters": tool_id_param(), "get": schema_op(), "post": post_op(&GUIDE) },
             "/api/tools/{tool_id}/proxy/{path}": proxy_path(),

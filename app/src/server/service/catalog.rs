@@ -20,6 +20,9 @@ pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<T
                 denial_reason: latest
                     .filter(|_| access == Access::Denied)
                     .and_then(|r| r.decision_note.clone()),
+                revocation_reason: latest
+                    .filter(|_| access == Access::Revoked)
+                    .and_then(|r| r.decision_note.clone()),
                 request_id: latest.map(|r| r.id.to_string()),
                 grant_expires_at: latest
                     .filter(|_| access == Access::Approved)

@@ -398,7 +398,11 @@ fn not_approved(row: &VendRow, access: Access, tool_id: &str) -> ServiceError {
                 .unwrap_or_default()
         ),
         Access::Revoked => format!(
-            "Your access was revoked. Request again with POST /api/tools/{tool_id}/request if you still need it."
+            "Your access was revoked{}. Request again with POST /api/tools/{tool_id}/request if you still need it.",
+            row.decision_note
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
         ),
         Access::Expired => {
             format!("Your access expired. Request again with POST /api/tools/{tool_id}/request.")
@@ -408,8 +412,10 @@ fn not_approved(row: &VendRow, access: Access, tool_id: &str) -> ServiceError {
     let mut body = ErrorBody::new("This tool has not been approved for the agent.")
         .hint(hint)
         .with("your_access", access.as_str());
-    if access == Access::Denied {
-        body = body.with("denial_reason", row.decision_note.clone());
+    match access {
+        Access::Denied => body = body.with("denial_reason", row.decision_note.clone()),
+        Access::Revoked => body = body.with("revocation_reason", row.decision_note.clone()),
+        _ => {}
     }
     ServiceError::Forbidden(body)
 }
