@@ -147,6 +147,17 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.waitForSelector("#tools .tool:has-text('Linear')");
     await open(page, "/inbox");
     await page.waitForSelector("#requests .request:has-text('Linear')", { timeout: 5_000 });
+    // Deny from the keyboard: `d` opens the dialog without typing itself into the reason,
+    // Ctrl+Enter confirms, and the agent reads exactly what was typed.
+    await page.keyboard.press("d");
+    await page.waitForSelector("#dialog[role=dialog]");
+    await page.keyboard.type("Not needed");
+    assert.equal(await page.inputValue("#dialog-reason"), "Not needed");
+    await page.keyboard.press("Control+Enter");
+    await page.waitForSelector(".toast:has-text('Denied Linear')", { timeout: 5_000 });
+    const linear = (await bot.tools()).json.tools.find((t) => t.name === "Linear");
+    assert.equal(linear.your_access, "denied");
+    assert.equal(linear.denial_reason, "Not needed");
 
     // The audit log, reached through the sidebar: the router loads the page's chunks on the
     // way (no full page load). Filter by action, export links, chain verified.

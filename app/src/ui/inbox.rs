@@ -432,6 +432,10 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
             return;
         }
         let current = ui.selected.get_untracked().min(rows.len() - 1);
+        if matches!(ev.key().as_str(), "j" | "k" | "a" | "d") {
+            // The key is a command: it must not also type itself into the dialog it opens.
+            ev.prevent_default();
+        }
         match ev.key().as_str() {
             "j" => ui.selected.set((current + 1).min(rows.len() - 1)),
             "k" => ui.selected.set(current.saturating_sub(1)),

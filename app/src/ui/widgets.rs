@@ -222,8 +222,8 @@ impl Dialogs {
     }
 }
 
-/// Renders the open dialog: modal, labelled, Escape cancels, focus on the reason field (or on
-/// Cancel for a plain confirmation, so Enter never destroys by accident).
+/// Renders the open dialog: modal, labelled, Escape cancels, Ctrl/Cmd+Enter confirms, focus on
+/// the reason field (or on Cancel for a plain confirmation, so Enter never destroys by accident).
 #[component]
 pub fn DialogHost() -> impl IntoView {
     let d = dialogs();
@@ -258,7 +258,15 @@ pub fn DialogHost() -> impl IntoView {
         {move || d.0.get().map(|ask| view! {
             <div class="overlay" on:click=move |_| close()></div>
             <div class="dialog card" role="dialog" aria-modal="true" aria-labelledby="dialog-title" id="dialog"
-                on:keydown=move |ev| if ev.key() == "Escape" { close() }>
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        close();
+                    } else if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
+                        // Ctrl/Cmd+Enter confirms, as in most editors.
+                        ev.prevent_default();
+                        ok();
+                    }
+                }>
                 <h2 id="dialog-title">{ask.title.clone()}</h2>
                 <p class="muted">{ask.message.clone()}</p>
                 {ask.reason.then(|| view! {
