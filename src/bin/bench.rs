@@ -14,16 +14,13 @@ mod support;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use hyper::body::Bytes;
-use hyper::{Request, header};
-use hyper_util::rt::TokioIo;
 use sqlx::Connection;
-use tokio::net::TcpStream;
 
-use support::{Server, cli, figures, get, load, server_binary, tempfile_dir};
+use support::{
+    Server, cli, figures, get, load, request_and_approve, server_binary, tempfile_dir, wait_healthy,
+};
 
 struct Options {
     connections: usize,
@@ -165,33 +162,9 @@ async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow:
                 .stdout(Stdio::null())
                 .spawn()?,
         ));
-        for _ in 0..200 {
-            if get(*a, "/healthz", None).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(*a).await;
     }
-    let post = {
-        let stream = TcpStream::connect(addr).await?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
-        let req = Request::post(format!("/api/tools/{tool_id}/request"))
-            .header(header::HOST, addr.to_string())
-            .header(header::AUTHORIZATION, format!("Bearer {key}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(http_body_util::Full::new(Bytes::from_static(
-                br#"{"reason":"benchmark the fetch path"}"#,
-            )))?;
-        sender.send_request(req).await?.status().as_u16()
-    };
-    if post != 201 {
-        bail!("request for access failed with {post}");
-    }
-    let requests = cli(bin, &env, &["request", "list", "--status", "pending"], None)?;
-    let request_id = requests[0]["id"].as_str().context("request id")?.to_owned();
-    cli(bin, &env, &["request", "approve", &request_id], None)?;
+    request_and_approve(bin, &env, addr, &tool_id, &key).await?;
     let cred_path = format!("/api/tools/{tool_id}/credentials");
     let (status, body) = get(addr, &cred_path, Some(&key)).await?;
     if status != 200 || !String::from_utf8_lossy(&body).contains("bench-secret-value") {

@@ -27,7 +27,9 @@ use hyper::{Request, Response, header};
 use hyper_util::rt::TokioIo;
 use sqlx::Connection;
 
-use support::{Server, cli, figures, get, load, server_binary, tempfile_dir};
+use support::{
+    Server, cli, figures, get, load, request_and_approve, server_binary, tempfile_dir, wait_healthy,
+};
 
 const SECRET: &str = "bench-upstream-secret";
 
@@ -199,32 +201,8 @@ async fn run(o: &Options, bin: &std::path::Path, dir: &std::path::Path) -> anyho
             .stdout(Stdio::null())
             .spawn()?,
     );
-    for _ in 0..200 {
-        if get(addr, "/healthz", None).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let request = {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
-        let req = Request::post(format!("/api/tools/{tool_id}/request"))
-            .header(header::HOST, addr.to_string())
-            .header(header::AUTHORIZATION, format!("Bearer {key}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from_static(
-                br#"{"reason":"benchmark the proxy path"}"#,
-            )))?;
-        sender.send_request(req).await?.status().as_u16()
-    };
-    if request != 201 {
-        bail!("request for access failed with {request}");
-    }
-    let pending = cli(bin, &env, &["request", "list", "--status", "pending"], None)?;
-    let request_id = pending[0]["id"].as_str().context("request id")?.to_owned();
-    cli(bin, &env, &["request", "approve", &request_id], None)?;
+    wait_healthy(addr).await;
+    request_and_approve(bin, &env, addr, &tool_id, &key).await?;
     let proxied = format!("/api/tools/{tool_id}/proxy/v1/items");
     let (status, body) = get(addr, &proxied, Some(&key)).await?;
     if status != 200 || !String::from_utf8_lossy(&body).contains("items") {

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use leptos::prelude::*;
 
 use super::mutation::mutation;
+use super::narrow::{Narrow, Narrowing};
 use super::widgets::{dialogs, error_box, live, short_time, shown, toasts};
 use crate::api::inbox::{
     accept_guide_suggestion, approve_request, bulk_decide, deny_request, dismiss_guide_suggestion,
@@ -21,22 +22,7 @@ struct Ui {
     checked: RwSignal<HashSet<String>>,
     order: RwSignal<Vec<AccessRequestView>>,
     /// How the reviewer narrows each proxied grant before approving (kept across refetches).
-    narrow: RwSignal<HashMap<String, Narrow>>,
-}
-
-/// A proxied grant's narrowing as typed into its row.
-#[derive(Clone, Default)]
-struct Narrow {
-    read_only: bool,
-    calls_per_day: String,
-    /// The tool's rules kept for this grant (none checked: all of them).
-    rules: Vec<String>,
-}
-
-impl Narrow {
-    fn is_set(&self) -> bool {
-        self.read_only || !self.calls_per_day.trim().is_empty() || !self.rules.is_empty()
-    }
+    narrow: Narrowing,
 }
 
 #[component]
@@ -178,7 +164,7 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
                 <p class="reason">{shown(&r.reason)}</p>
                 <span class="muted">{short_time(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}</span>
                 {quorum}
-                {(r.delivery.proxies() && decides && completes).then(|| narrow_inputs(&r, ui))}
+                {(r.delivery.proxies() && decides && completes).then(|| super::narrow::inputs(&r, ui.narrow))}
                 {(per_agent && decides).then(|| view! {
                     <label class="secret">"This agent's own secret (per-agent tool) "
                         <input type="password" autocomplete="off" bind:value=secret/>
@@ -203,59 +189,6 @@ fn hide(ui: Ui, id: &str, on: bool) {
             h.remove(id);
         }
     });
-}
-
-/// Read-only and a daily budget for a proxied tool's grant, set before approving.
-fn narrow_inputs(r: &AccessRequestView, ui: Ui) -> impl IntoView {
-    let (id, id2, id3, id4) = (r.id.clone(), r.id.clone(), r.id.clone(), r.id.clone());
-    let default = match r.calls_per_day {
-        Some(n) => format!("tool default {n}"),
-        None => "no limit".to_owned(),
-    };
-    view! {
-        <div class="narrow">
-            <span class="muted">"Through the proxy:"</span>
-            <label><input type="checkbox" class="read-only"
-                prop:checked=move || ui.narrow.with(|n| n.get(&id).is_some_and(|s| s.read_only))
-                on:change=move |ev| { let on = event_target_checked(&ev); ui.narrow.update(|n| n.entry(id2.clone()).or_default().read_only = on); }/>
-                " Read-only (GET/HEAD)"</label>
-            " "
-            <label>"Calls per day "
-                <input type="number" min="1" class="calls-per-day" placeholder=default
-                    prop:value=move || ui.narrow.with(|n| n.get(&id3).map(|s| s.calls_per_day.clone()).unwrap_or_default())
-                    on:input=move |ev| { let v = event_target_value(&ev); ui.narrow.update(|n| n.entry(id4.clone()).or_default().calls_per_day = v); }/>
-            </label>
-            {rule_choices(r, ui)}
-        </div>
-    }
-}
-
-/// The tool's rules as checkboxes: the checked ones are all the grant keeps.
-fn rule_choices(r: &AccessRequestView, ui: Ui) -> impl IntoView {
-    (!r.tool_rules.is_empty()).then(|| {
-        let boxes = r
-            .tool_rules
-            .iter()
-            .map(|rule| {
-                let (id, id2, text) = (r.id.clone(), r.id.clone(), rule.clone());
-                let (rule, rule2) = (rule.clone(), rule.clone());
-                view! {
-                    <label><input type="checkbox" class="rule"
-                        prop:checked=move || ui.narrow.with(|n| n.get(&id).is_some_and(|s| s.rules.contains(&rule)))
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            ui.narrow.update(|n| {
-                                let rules = &mut n.entry(id2.clone()).or_default().rules;
-                                rules.retain(|x| *x != rule2);
-                                if on { rules.push(rule2.clone()); }
-                            });
-                        }/>
-                        " " <code>{text}</code></label>
-                }
-            })
-            .collect_view();
-        view! { <span class="muted">"Only:"</span> {boxes} }
-    })
 }
 
 fn approve(id: String, secret: Option<String>, ui: Ui) {

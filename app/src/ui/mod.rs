@@ -10,6 +10,7 @@ mod layout;
 mod login;
 mod members;
 mod mutation;
+mod narrow;
 mod notifications;
 mod overview;
 mod quorum;

@@ -162,3 +162,41 @@ pub fn tempfile_dir() -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// Waits (at most 10 s) until the server at `addr` answers `/healthz`.
+pub async fn wait_healthy(addr: SocketAddr) {
+    for _ in 0..200 {
+        if get(addr, "/healthz", None).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The agent asks for `tool_id` over HTTP, and the operator approves it with the CLI.
+pub async fn request_and_approve(
+    bin: &Path,
+    env: &[(&str, String)],
+    addr: SocketAddr,
+    tool_id: &str,
+    key: &str,
+) -> anyhow::Result<()> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = Request::post(format!("/api/tools/{tool_id}/request"))
+        .header(header::HOST, addr.to_string())
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(http_body_util::Full::new(Bytes::from_static(
+            br#"{"reason":"benchmark the hot path"}"#,
+        )))?;
+    let status = sender.send_request(req).await?.status().as_u16();
+    if status != 201 {
+        bail!("request for access failed with {status}");
+    }
+    let pending = cli(bin, env, &["request", "list", "--status", "pending"], None)?;
+    let request_id = pending[0]["id"].as_str().context("request id")?.to_owned();
+    cli(bin, env, &["request", "approve", &request_id], None)?;
+    Ok(())
+}

@@ -6,6 +6,7 @@ mod catalog;
 mod credentials;
 mod guide;
 mod proxy;
+mod relay;
 mod request;
 pub mod schema;
 mod suggest;

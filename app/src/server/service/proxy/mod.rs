@@ -5,7 +5,7 @@
 //! grant and claims one call of the grant's daily budget in that transaction, before anything
 //! is sent. A revoke committed first always wins. Moving the bytes (streaming, header
 //! filtering, redacting echoes) is the HTTP layer's job; its outcome comes back to
-//! [`CallRecord::record`].
+//! [`CallRecord::record`] (in `outcomes`).
 
 pub mod inject;
 pub mod outcomes;
@@ -18,13 +18,15 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use url::Url;
 
-use super::actor::{Actor, AgentCtx, RequestMeta};
+use super::actor::AgentCtx;
 use super::vend::{self, VendGuard, VendPlan};
-use crate::model::{AgentId, ErrorBody, OrgId, RequestId, ToolId};
+use crate::model::{ErrorBody, ToolId};
 use crate::server::audit::{AuditEntry, CommitError};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 use inject::{Injection, Target};
 use rules::Rule;
+
+pub use outcomes::{CallRecord, Outcome};
 
 /// The agent's call as it arrived: method, path after `/proxy` (still percent-encoded) and
 /// raw query.
@@ -45,76 +47,6 @@ pub struct ProxyCall {
     pub upstream_base: String,
     pub proxy_base: String,
     pub record: CallRecord,
-}
-
-/// Records how a call ended, as a second audit row beside its `proxy.called`.
-pub struct CallRecord {
-    svc: Services,
-    org_id: OrgId,
-    actor: Actor,
-    meta: RequestMeta,
-    agent_id: AgentId,
-    tool_id: ToolId,
-    tool_name: String,
-    request_id: RequestId,
-    call_id: String,
-    method: String,
-    path: String,
-    started: Instant,
-}
-
-/// What the transport saw of a call.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// The upstream's status, when it answered.
-    pub status: Option<u16>,
-    pub request_bytes: u64,
-    pub response_bytes: u64,
-    /// How many echoes of the secret were replaced.
-    pub redacted: usize,
-    /// Why the call failed or was cut short (never holds the secret).
-    pub error: Option<String>,
-}
-
-impl CallRecord {
-    /// Records the outcome without waiting: with the next batch of `proxy.completed`, or at
-    /// once on its own `proxy.secret_echoed` row when the upstream sent the secret back.
-    pub fn record(self, outcome: Outcome) {
-        let echoed = outcome.redacted > 0;
-        let details = json!({
-            "call_id": self.call_id, "request_id": self.request_id,
-            "method": self.method, "path": self.path, "status": outcome.status,
-            "request_bytes": outcome.request_bytes, "response_bytes": outcome.response_bytes,
-            "duration_ms": self.started.elapsed().as_millis() as u64,
-            "secret_echoed": echoed, "redactions": outcome.redacted,
-            "error": outcome.error,
-        });
-        if !echoed {
-            self.svc.proxy_outcomes.push(outcomes::Pending {
-                org_id: self.org_id,
-                actor: self.actor,
-                meta: self.meta,
-                agent_id: self.agent_id,
-                tool_id: self.tool_id,
-                tool_name: self.tool_name,
-                outcome: details,
-            });
-            return;
-        }
-        let mut details = details;
-        details["tool_name"] = self.tool_name.into();
-        let entry = AuditEntry::new(&self.org_id, &self.actor, &self.meta, "proxy.secret_echoed")
-            .target("tool", &self.tool_id)
-            .agent(&self.agent_id)
-            .tool(&self.tool_id)
-            .meta(details);
-        let svc = self.svc;
-        tokio::spawn(async move {
-            if let Err(err) = svc.audit.commit(entry, None).await {
-                tracing::error!(error = %err, "proxied call outcome not recorded");
-            }
-        });
-    }
 }
 
 fn bad_path(reason: &str) -> ServiceError {
@@ -146,9 +78,8 @@ pub async fn begin(
         let now = clock::now_ms();
         // A refusal is never answered from the cache: the settings may have been widened by
         // another process, so the first attempt's refusal is checked against the database.
-        let refused = !plan.delivery.proxies()
-            || refusal(&plan, call.method, &segments, query).is_some()
-            || over_budget(&plan, now);
+        let outside = refusal(&plan, call.method, &segments, query);
+        let refused = !plan.delivery.proxies() || outside.is_some() || over_budget(&plan, now);
         if refused && attempt == 0 {
             agent = vend::replan(svc, agent, tool_id).await?;
             continue;
@@ -162,7 +93,7 @@ pub async fn begin(
                     .with("delivery", plan.delivery.as_str()),
             ));
         }
-        if let Some(reason) = refusal(&plan, call.method, &segments, query) {
+        if let Some(reason) = outside {
             refuse(svc, &agent, &plan, call, &reason.0).await;
             return Err(ServiceError::Forbidden(
                 ErrorBody::new(format!("This call is outside what your grant allows: {}.", reason.0))

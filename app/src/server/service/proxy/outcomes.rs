@@ -5,11 +5,11 @@
 //! secret is recorded at once, on its own `proxy.secret_echoed` row.
 
 use std::sync::{Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::model::{AgentId, OrgId, ToolId};
+use crate::model::{AgentId, OrgId, RequestId, ToolId};
 use crate::server::Services;
 use crate::server::audit::AuditEntry;
 use crate::server::events::EventKind;
@@ -17,8 +17,78 @@ use crate::server::service::actor::{Actor, RequestMeta};
 
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
+/// Records how a call ended, as a second audit row beside its `proxy.called`.
+pub struct CallRecord {
+    pub(super) svc: Services,
+    pub(super) org_id: OrgId,
+    pub(super) actor: Actor,
+    pub(super) meta: RequestMeta,
+    pub(super) agent_id: AgentId,
+    pub(super) tool_id: ToolId,
+    pub(super) tool_name: String,
+    pub(super) request_id: RequestId,
+    pub(super) call_id: String,
+    pub(super) method: String,
+    pub(super) path: String,
+    pub(super) started: Instant,
+}
+
+/// What the transport saw of a call.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The upstream's status, when it answered.
+    pub status: Option<u16>,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    /// How many echoes of the secret were replaced.
+    pub redacted: usize,
+    /// Why the call failed or was cut short (never holds the secret).
+    pub error: Option<String>,
+}
+
+impl CallRecord {
+    /// Records the outcome without waiting: with the next batch of `proxy.completed`, or at
+    /// once on its own `proxy.secret_echoed` row when the upstream sent the secret back.
+    pub fn record(self, outcome: Outcome) {
+        let echoed = outcome.redacted > 0;
+        let details = json!({
+            "call_id": self.call_id, "request_id": self.request_id,
+            "method": self.method, "path": self.path, "status": outcome.status,
+            "request_bytes": outcome.request_bytes, "response_bytes": outcome.response_bytes,
+            "duration_ms": self.started.elapsed().as_millis() as u64,
+            "secret_echoed": echoed, "redactions": outcome.redacted,
+            "error": outcome.error,
+        });
+        if !echoed {
+            self.svc.proxy_outcomes.push(Pending {
+                org_id: self.org_id,
+                actor: self.actor,
+                meta: self.meta,
+                agent_id: self.agent_id,
+                tool_id: self.tool_id,
+                tool_name: self.tool_name,
+                outcome: details,
+            });
+            return;
+        }
+        let mut details = details;
+        details["tool_name"] = self.tool_name.into();
+        let entry = AuditEntry::new(&self.org_id, &self.actor, &self.meta, "proxy.secret_echoed")
+            .target("tool", &self.tool_id)
+            .agent(&self.agent_id)
+            .tool(&self.tool_id)
+            .meta(details);
+        let svc = self.svc;
+        tokio::spawn(async move {
+            if let Err(err) = svc.audit.commit(entry, None).await {
+                tracing::error!(error = %err, "proxied call outcome not recorded");
+            }
+        });
+    }
+}
+
 /// One finished call waiting for its batch.
-pub(super) struct Pending {
+struct Pending {
     pub org_id: OrgId,
     pub actor: Actor,
     pub meta: RequestMeta,
@@ -35,7 +105,7 @@ pub struct OutcomeLog {
 }
 
 impl OutcomeLog {
-    pub(super) fn push(&self, call: Pending) {
+    fn push(&self, call: Pending) {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -9,8 +9,7 @@
 //! revoked grant, a suspended agent, a rotated key or a stale secret — even when the change was
 //! made by another process (the CLI) that cannot clear this process's cache.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -18,18 +17,19 @@ use serde_json::{Value, json};
 use super::actor::{AgentCtx, RequestMeta};
 use super::{agent_auth, grants, tools};
 use crate::model::{
-    Access, AgentId, AgentStatus, AuthType, CredentialMode, CredentialResponse, Delivery,
-    ErrorBody, RequestId, ToolId,
+    Access, AuthType, CredentialMode, CredentialResponse, Delivery, ErrorBody, RequestId, ToolId,
 };
-use crate::server::audit::{AuditEntry, CommitError, CommitGuard};
+use crate::server::audit::{AuditEntry, CommitError};
 use crate::server::events::EventKind;
-use crate::server::store::{
-    self, StoreResult, Tx,
-    vend::{GuardRow, VendRow},
-};
+use crate::server::store::{self, vend::VendRow};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
-const CACHE_LIMIT: usize = 50_000;
+mod cache;
+mod guard;
+
+pub use cache::VendCache;
+pub use guard::VendGuard;
+
 pub(super) const ATTEMPTS: usize = 3;
 const DAY_MS: i64 = 86_400_000;
 
@@ -72,142 +72,6 @@ pub fn day_of(ms: i64) -> i64 {
 /// Seconds from `ms` to the next UTC midnight, when a daily budget refills.
 pub fn secs_to_next_day(ms: i64) -> u64 {
     (((day_of(ms) + 1) * DAY_MS - ms + 999) / 1000).max(1) as u64
-}
-
-/// The state a fetch was planned against. The audit writer re-checks it inside the
-/// transaction that records the fetch, and the credential is released only when it held there:
-/// a revoke, suspension, key rotation, secret rotation or guide change committed before the
-/// audit row always wins, even when another process made it.
-///
-/// A proxied call's guard also claims one call of the grant's daily budget in that
-/// transaction (`claim`: the limit), so a budget holds across instances.
-#[derive(Clone, Debug)]
-pub struct VendGuard {
-    request_id: RequestId,
-    key_hash: String,
-    grant_credential_version: i64,
-    tool_credential_version: i64,
-    instructions_version: i64,
-    proxy_version: i64,
-    claim: Option<i64>,
-}
-
-impl VendGuard {
-    /// The guard of a call planned from `plan`; `claim` spends one call of the budget.
-    pub(super) fn of(agent: &AgentCtx, plan: &VendPlan, claim: bool) -> Self {
-        VendGuard {
-            request_id: plan.request_id.clone(),
-            key_hash: agent.key_hash.clone(),
-            grant_credential_version: plan.grant_credential_version,
-            tool_credential_version: plan.tool_credential_version,
-            instructions_version: plan.instructions_version,
-            proxy_version: plan.proxy_version,
-            claim: claim.then(|| plan.calls_per_day.unwrap_or(i64::MAX)),
-        }
-    }
-
-    fn holds(&self, row: &GuardRow, now: i64) -> bool {
-        row.request_id == self.request_id
-            && store::requests::is_live_grant(row.status, row.expires_at, now)
-            && row.agent_status == AgentStatus::Active
-            && row.key_hash == self.key_hash
-            && row.grant_credential_version == self.grant_credential_version
-            && row.tool_credential_version == self.tool_credential_version
-            && row.instructions_version == self.instructions_version
-            && row.proxy_version == self.proxy_version
-    }
-}
-
-impl CommitGuard for VendGuard {
-    async fn check_all(guards: &[&Self], tx: &mut Tx, now: i64) -> StoreResult<Vec<bool>> {
-        let ids: Vec<&RequestId> = guards.iter().map(|g| &g.request_id).collect();
-        let rows = store::vend::find_guard_rows(tx, &ids).await?;
-        let mut held: Vec<bool> = guards
-            .iter()
-            .map(|g| rows.iter().any(|row| g.holds(row, now)))
-            .collect();
-        // Budget claims: one statement per grant of the batch; one per call only for a grant
-        // whose calls do not all fit in what is left of its budget.
-        let mut groups: Vec<(&RequestId, i64, Vec<usize>)> = Vec::new();
-        for (i, g) in guards.iter().enumerate() {
-            let Some(limit) = g.claim.filter(|_| held[i]) else {
-                continue;
-            };
-            match groups
-                .iter_mut()
-                .find(|(id, l, _)| **id == g.request_id && *l == limit)
-            {
-                Some((_, _, members)) => members.push(i),
-                None => groups.push((&g.request_id, limit, vec![i])),
-            }
-        }
-        let day = day_of(now);
-        for (id, limit, members) in groups {
-            let n = members.len() as i64;
-            if store::requests::claim_calls(tx, id, day, n, limit).await? {
-                continue;
-            }
-            for k in 0..members.len() {
-                if !store::requests::claim_calls(tx, id, day, 1, limit).await? {
-                    for j in &members[k..] {
-                        held[*j] = false;
-                    }
-                    break;
-                }
-            }
-        }
-        Ok(held)
-    }
-}
-
-/// Cached agents (by key hash) and plans (by agent and tool). Cleared on every local change.
-#[derive(Default)]
-pub struct VendCache {
-    agents: Mutex<HashMap<String, Arc<AgentCtx>>>,
-    plans: Mutex<HashMap<(AgentId, ToolId), Arc<VendPlan>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl VendCache {
-    /// Drops everything (called after any local write that could affect a fetch).
-    pub fn clear(&self) {
-        lock(&self.agents).clear();
-        lock(&self.plans).clear();
-    }
-
-    fn agent(&self, key_hash: &str) -> Option<Arc<AgentCtx>> {
-        lock(&self.agents).get(key_hash).cloned()
-    }
-
-    fn put_agent(&self, agent: AgentCtx) {
-        let mut agents = lock(&self.agents);
-        if agents.len() >= CACHE_LIMIT {
-            agents.clear();
-        }
-        agents.insert(agent.key_hash.clone(), Arc::new(agent));
-    }
-
-    fn plan(&self, agent_id: &AgentId, tool_id: &ToolId) -> Option<Arc<VendPlan>> {
-        lock(&self.plans)
-            .get(&(agent_id.to_owned(), tool_id.to_owned()))
-            .cloned()
-    }
-
-    fn put_plan(&self, agent_id: &AgentId, plan: Arc<VendPlan>) {
-        let mut plans = lock(&self.plans);
-        if plans.len() >= CACHE_LIMIT {
-            plans.clear();
-        }
-        plans.insert((agent_id.to_owned(), plan.tool_id.clone()), plan);
-    }
-
-    fn forget(&self, key_hash: &str, agent_id: &AgentId, tool_id: &ToolId) {
-        lock(&self.agents).remove(key_hash);
-        lock(&self.plans).remove(&(agent_id.to_owned(), tool_id.to_owned()));
-    }
 }
 
 /// Authenticates for the credential route, from the cache when possible. A cached agent is
