@@ -88,11 +88,6 @@ impl Rule {
             .is_none_or(|m| m == method || (m == "GET" && method == "HEAD"))
             && matches(&self.pattern, segments)
     }
-
-    /// True when the rule can only allow GET or HEAD.
-    pub fn is_read_only(&self) -> bool {
-        matches!(self.method.as_deref(), Some("GET" | "HEAD"))
-    }
 }
 
 fn matches(pattern: &[Part], segments: &[&str]) -> bool {
