@@ -1067,6 +1067,44 @@ async fn invalid_bodies_do_not_spend_quota() {
 }
 
 #[tokio::test]
+async fn unknown_tools_and_duplicate_requests_do_not_spend_the_request_quota() {
+    let f = quiet_fixture(&[("AGENTKEY_RATE_LIMITS", "request=2/h")]).await;
+    let path = format!("/api/tools/{}/request", f.fresh);
+    let body = json!({"reason": "Need it for the sprint"});
+    let first = f.app.post(&path, &f.key, body.clone()).await;
+    assert_eq!(first.status(), 201);
+    assert_eq!(header(&first, "x-ratelimit-remaining"), "1");
+    for _ in 0..8 {
+        let unknown = format!("/api/tools/{}/request", uuid::Uuid::now_v7());
+        expect_error(f.app.post(&unknown, &f.key, body.clone()).await, 404).await;
+        expect_error(f.app.post(&path, &f.key, body.clone()).await, 409).await;
+    }
+    let second = f
+        .app
+        .post(
+            &format!("/api/tools/{}/request", f.approved),
+            &f.key,
+            body.clone(),
+        )
+        .await;
+    assert_eq!(
+        second.status(),
+        201,
+        "sixteen unweighed refusals left the second request's quota"
+    );
+    assert_eq!(header(&second, "x-ratelimit-remaining"), "0");
+    let third = f
+        .app
+        .post(
+            &format!("/api/tools/{}/request", uuid::Uuid::now_v7()),
+            &f.key,
+            body,
+        )
+        .await;
+    expect_error(third, 429).await;
+}
+
+#[tokio::test]
 async fn rate_tiers_are_separate_per_tier_and_per_agent() {
     let f = fixture_with(&[("AGENTKEY_RATE_LIMITS", "read=2/m")]).await;
     let (_other, other_key) = f.app.create_agent("second-bot").await;

@@ -781,3 +781,50 @@ async fn an_expired_grant_is_not_counted_as_live_by_the_delete_impact_or_the_ove
         .expect("impact");
     assert_eq!((impact, overview(&app).await), ((0, 0), 0));
 }
+
+/// Every string in `value` that reads as a timestamp.
+fn timestamps(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) if app::server::clock::parse_iso(s).is_some() => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| timestamps(v, out)),
+        Value::Object(map) => map.values().for_each(|v| timestamps(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_timestamp_the_agent_reads_has_exactly_three_fraction_digits() {
+    let app = spawn_app().await;
+    let (_agent, key) = app.create_agent("clock-bot").await;
+    let tool = app
+        .create_shared_tool("Vercel", Some("vercel.com"), "vc_clock_secret")
+        .await;
+    let request_id = app.request_access(&key, &tool.id).await;
+    // A whole second: the form that used to lose its zeros (`…:40Z`).
+    let expires = (now_ms() / 1000 + 3600) * 1000;
+    grants::approve(&app.services, &app.admin, &request_id, None, Some(expires))
+        .await
+        .expect("approve");
+    let mut seen = Vec::new();
+    for path in [
+        "/api/tools".to_owned(),
+        "/api/me".to_owned(),
+        format!("/api/tools/{}/credentials", tool.id),
+    ] {
+        timestamps(&json(app.get(&path, &key).await).await, &mut seen);
+    }
+    assert!(
+        seen.iter().any(|t| t.ends_with(".000Z")),
+        "the whole-second expiry is among them: {seen:?}"
+    );
+    for t in &seen {
+        let b = t.as_bytes();
+        let shaped = b.len() == 24
+            && b[4] == b'-'
+            && b[10] == b'T'
+            && b[19] == b'.'
+            && b[23] == b'Z'
+            && t[20..23].bytes().all(|c| c.is_ascii_digit());
+        assert!(shaped, "{t} is not YYYY-MM-DDTHH:MM:SS.sssZ");
+    }
+}

@@ -190,6 +190,12 @@ async fn suggesting_a_tool_already_in_the_catalog_is_409_with_its_tool_id() {
         assert_eq!(body["tool_id"], tool.id.as_str(), "{name}");
         assert_eq!(body["tool_name"], tool.name.as_str());
         assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(tool.name.as_str())),
+            "the original's message field names the tool: {body}"
+        );
+        assert!(
             body["hint"]
                 .as_str()
                 .expect("hint")
@@ -832,6 +838,7 @@ async fn a_dismissed_guide_fact_resubmitted_gets_409_with_the_dismissal_reason()
             body["dismissal_reason"],
             "Webhooks are needed for the e2e suite"
         );
+        assert!(body["message"].is_string(), "the original's message: {body}");
     }
     assert_eq!(
         app.count("SELECT COUNT(*) FROM guide_suggestion_supporters")

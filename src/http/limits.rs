@@ -195,6 +195,21 @@ impl RateLimiter {
         };
         if allowed { Ok(info) } else { Err(info) }
     }
+
+    /// Gives back a hit counted by `hit` (the `info` it returned), if its window is still the
+    /// current one: a call the service turned away without weighing it does not count.
+    pub fn refund(&self, tier: Tier, subject: &str, info: RateInfo) {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(w) = windows.get_mut(&(tier, subject.to_owned()))
+            && w.start_ms.saturating_add(i64::try_from(info.window_secs * 1000).unwrap_or(i64::MAX))
+                == info.reset_ms
+        {
+            w.count = w.count.saturating_sub(1);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -228,5 +243,32 @@ mod tests {
             "subjects are independent"
         );
         assert!(rl.hit(Tier::Suggest, "a").is_ok(), "tiers are independent");
+    }
+
+    #[test]
+    fn a_refund_gives_back_one_hit_of_the_same_window_only() {
+        let mut limits = Limits::default();
+        limits.set(
+            Tier::Request,
+            Limit {
+                max: 1,
+                window_secs: 3600,
+            },
+        );
+        let rl = RateLimiter::new(limits);
+        let first = rl.hit(Tier::Request, "a").expect("first hit");
+        assert!(rl.hit(Tier::Request, "a").is_err(), "the limit is spent");
+        rl.refund(Tier::Request, "a", first);
+        assert!(rl.hit(Tier::Request, "a").is_ok(), "the refund freed one hit");
+        assert!(rl.hit(Tier::Request, "a").is_err());
+        let stale = RateInfo {
+            reset_ms: first.reset_ms - 1,
+            ..first
+        };
+        rl.refund(Tier::Request, "a", stale);
+        assert!(
+            rl.hit(Tier::Request, "a").is_err(),
+            "a refund from another window gives nothing back"
+        );
     }
 }

@@ -9,14 +9,21 @@ pub fn now_ms() -> i64 {
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// RFC 3339 text in UTC with millisecond precision, e.g. `2026-11-28T14:00:00.123Z`.
+/// RFC 3339 text in UTC with exactly three fraction digits, e.g. `2026-11-28T14:00:00.120Z`
+/// (the original's `Date.toISOString` form; agents parse it with fixed-width patterns).
 pub fn iso(ms: i64) -> String {
     let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let dt = dt
-        .replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000)
-        .unwrap_or(dt);
-    dt.format(&Rfc3339).unwrap_or_default()
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.millisecond()
+    )
 }
 
 /// [`iso`] for optional columns.
@@ -40,5 +47,15 @@ mod tests {
         let text = iso(ms);
         assert!(text.ends_with(".123Z"), "{text}");
         assert_eq!(parse_iso(&text), Some(ms));
+    }
+
+    #[test]
+    fn iso_always_has_three_fraction_digits() {
+        assert_eq!(iso(1_795_000_000_590), "2026-11-18T11:06:40.590Z");
+        assert_eq!(iso(1_795_000_000_000), "2026-11-18T11:06:40.000Z");
+        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
+        for ms in [1_795_000_000_590, 1_795_000_000_000, 5] {
+            assert_eq!(parse_iso(&iso(ms)), Some(ms));
+        }
     }
 }

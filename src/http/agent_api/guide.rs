@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use app::model::SuggestGuideBody;
 use app::server::service::guides;
 
-use super::{RawToolId, authenticate, meta, spend, tool_id};
+use super::{RawToolId, authenticate, meta, refund_unweighed, spend, tool_id};
 use crate::http::AppState;
 use crate::http::body::read_json;
 use crate::http::error::ApiError;
@@ -31,6 +31,8 @@ pub async fn suggest(
     let input: SuggestGuideBody = read_json(&headers, body, HINT).await?;
     guides::validate_guide(&input)?;
     let rate = spend(&state, Tier::Instruction, &agent)?;
-    let created = guides::suggest_guide(&state.services, &agent, id, &input).await?;
+    let created = guides::suggest_guide(&state.services, &agent, id, &input).await;
+    refund_unweighed(&state, Tier::Instruction, &agent, rate, &created);
+    let created = created?;
     Ok((StatusCode::CREATED, rate, Json(created)).into_response())
 }

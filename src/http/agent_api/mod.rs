@@ -19,6 +19,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
 
 use app::server::service::actor::{AgentCtx, RequestMeta};
+use app::server::ServiceError;
 use app::server::service::{agent_auth, is_uuid};
 
 use super::AppState;
@@ -179,6 +180,24 @@ pub(crate) fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+}
+
+/// Gives the call back to the agent's `tier` when the service turned it away without
+/// weighing its content: an unknown tool (404) or one already asked for (409). Eight guesses
+/// at an id must not lock an agent out of asking for an hour.
+pub(crate) fn refund_unweighed<T>(
+    state: &AppState,
+    tier: Tier,
+    agent: &AgentCtx,
+    rate: RateInfo,
+    result: &Result<T, ServiceError>,
+) {
+    if matches!(
+        result,
+        Err(ServiceError::NotFound(_) | ServiceError::Conflict(_))
+    ) {
+        state.limiter.refund(tier, &agent.agent_id, rate);
+    }
 }
 
 /// Spends one call of the agent's `tier`.

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use app::model::RequestAccessBody;
 use app::server::service::grants;
 
-use super::{RawToolId, authenticate, meta, spend, tool_id};
+use super::{RawToolId, authenticate, meta, refund_unweighed, spend, tool_id};
 use crate::http::AppState;
 use crate::http::body::read_json;
 use crate::http::error::ApiError;
@@ -32,6 +32,8 @@ pub async fn request(
     let input: RequestAccessBody = read_json(&headers, body, HINT).await?;
     grants::validate_request(&input)?;
     let rate = spend(&state, Tier::Request, &agent)?;
-    let created = grants::request_access(&state.services, &agent, id, &input).await?;
+    let created = grants::request_access(&state.services, &agent, id, &input).await;
+    refund_unweighed(&state, Tier::Request, &agent, rate, &created);
+    let created = created?;
     Ok((StatusCode::CREATED, rate, Json(created)).into_response())
 }

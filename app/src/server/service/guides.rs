@@ -85,7 +85,11 @@ pub async fn suggest_guide(
                         "Resubmit only after the guide changes, or with genuinely new information.",
                     )
                     .with("suggestion_id", s.id)
-                    .with("dismissal_reason", s.dismissal_reason),
+                    .with("dismissal_reason", s.dismissal_reason)
+                    .with(
+                        "message",
+                        "A reviewer dismissed this fact for the current guide; it was not stored again.",
+                    ),
             ));
         }
         Some(s) if s.status == SuggestionStatus::Accepted => {

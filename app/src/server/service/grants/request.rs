@@ -47,7 +47,7 @@ pub async fn request_access(
             RequestStatus::Pending => {
                 return Err(ServiceError::Conflict(
                     ErrorBody::new("You already have a pending request for this tool.")
-                        .hint("Wait for a human to decide; poll GET /api/tools for your_access.")
+                        .hint(format!("Wait for a human to decide: check `your_access` of tool {tool_id} in GET /api/tools every 30 to 60 seconds."))
                         .with("request_id", latest.id),
                 ));
             }
@@ -114,7 +114,7 @@ pub async fn request_access(
         request_id: id,
         status: RequestStatus::Pending,
         message: format!(
-            "Access to {} requested. A human will review it; poll GET /api/tools for the decision.",
+            "Access to {} requested. A human will review it; check `your_access` of tool {tool_id} in GET /api/tools every 30 to 60 seconds for the decision.",
             tool.name
         ),
     })

@@ -49,10 +49,10 @@ pub struct ProxyCall {
     pub record: CallRecord,
 }
 
-fn bad_path(reason: &str) -> ServiceError {
+fn bad_path(tool_id: &ToolId, reason: &str) -> ServiceError {
     ServiceError::Invalid(
         ErrorBody::new(format!("The proxied path is refused: {reason}."))
-            .hint("Send the upstream API's path as it is, under /proxy (e.g. /api/tools/{tool_id}/proxy/repos/owner/name); nothing was sent."),
+            .hint(format!("Send the upstream API's path as it is, under /proxy (e.g. /api/tools/{tool_id}/proxy/repos/owner/name); nothing was sent.")),
     )
 }
 
@@ -70,7 +70,7 @@ pub async fn begin(
                 .hint("Use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS."),
         ));
     }
-    let segments = rules::check_path(call.path).map_err(bad_path)?;
+    let segments = rules::check_path(call.path).map_err(|r| bad_path(tool_id, r))?;
     let query = check_query(call.query)?;
     let mut agent = agent.clone();
     for attempt in 0..vend::ATTEMPTS {
@@ -149,7 +149,7 @@ pub async fn begin(
         let url = Url::parse(&target)
             .ok()
             .filter(|u| u.as_str().starts_with(&base))
-            .ok_or_else(|| bad_path("it does not form a URL under the tool's base"))?;
+            .ok_or_else(|| bad_path(tool_id, "it does not form a URL under the tool's base"))?;
         let call_id = super::new_id();
         let entry = AuditEntry::new(&agent.org_id, &agent.actor(), &agent.meta, "proxy.called")
             .target("tool", &plan.tool_id)

@@ -113,7 +113,14 @@ async fn try_suggest(
                     tool.id
                 ))
                 .with("tool_id", tool.id.clone())
-                .with("tool_name", tool.name.clone()),
+                .with("tool_name", tool.name.clone())
+                .with(
+                    "message",
+                    format!(
+                        "{} is already in the catalog; request access to it instead of suggesting it.",
+                        tool.name
+                    ),
+                ),
         ));
     }
 

@@ -250,12 +250,11 @@ async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &ToolId) -> Servic
 
 fn not_approved(row: &VendRow, access: Access, tool_id: &str) -> ServiceError {
     let hint = match access {
-        Access::Pending => {
-            "Your request is pending; wait for a human to approve it (poll GET /api/tools)."
-                .to_owned()
-        }
+        Access::Pending => format!(
+            "Your request is pending; wait for a human to approve it. Check `your_access` of tool {tool_id} in GET /api/tools every 30 to 60 seconds."
+        ),
         Access::Denied => format!(
-            "Your request was denied{}. You may request again with a better justification.",
+            "Your request was denied{}. You may request again with POST /api/tools/{tool_id}/request and a better justification.",
             row.decision_note
                 .as_deref()
                 .map(|r| format!(": {r}"))
