@@ -25,7 +25,24 @@ pub struct Fields<'a> {
     errors: Vec<FieldError>,
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
+    /// Reads the fields of `obj` (a body, or an MCP tool's arguments).
+    pub fn new(obj: &'a Map<String, Value>) -> Self {
+        Fields {
+            obj,
+            errors: Vec::new(),
+        }
+    }
+
+    /// `typed` when every field read so far was valid, else a 400 listing the fields.
+    pub fn finish<T>(self, typed: T, hint: &str) -> Result<T, ServiceError> {
+        if self.errors.is_empty() {
+            Ok(typed)
+        } else {
+            Err(ServiceError::validation(self.errors, hint))
+        }
+    }
+
     /// A required string field.
     pub fn string(&mut self, name: &str) -> String {
         match self.obj.get(name) {
@@ -186,14 +203,7 @@ pub async fn read_json<T: FromJsonBody>(
         )
         .into());
     };
-    let mut fields = Fields {
-        obj,
-        errors: Vec::new(),
-    };
+    let mut fields = Fields::new(obj);
     let typed = T::from_fields(&mut fields);
-    if fields.errors.is_empty() {
-        Ok(typed)
-    } else {
-        Err(ServiceError::validation(fields.errors, hint).into())
-    }
+    Ok(fields.finish(typed, hint)?)
 }

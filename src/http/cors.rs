@@ -22,7 +22,7 @@ impl CorsPolicy {
         CorsPolicy { origins }
     }
 
-    fn allows(&self, origin: &str) -> bool {
+    pub(crate) fn allows(&self, origin: &str) -> bool {
         self.origins.iter().any(|o| o == origin)
     }
 }

@@ -34,17 +34,44 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The status and body the caller reads (a transport without headers, MCP, gets the wait
+    /// of a 429 in `retry_after_seconds`).
+    pub fn parts(self) -> (StatusCode, ErrorBody) {
+        match self {
+            ApiError::Service(err) => {
+                if let ServiceError::Internal(cause) = &err {
+                    tracing::error!(error = format!("{cause:#}"), "request failed");
+                }
+                let mut body = err.body();
+                if let ServiceError::Exhausted { retry_after, .. } = &err {
+                    body = body.with("retry_after_seconds", *retry_after);
+                }
+                (err.status(), body)
+            }
+            ApiError::Status(status, body) => (status, body),
+            ApiError::Limited(info) => (StatusCode::TOO_MANY_REQUESTS, limited_body(&info)),
+        }
+    }
+}
+
+fn limited_body(info: &RateInfo) -> ErrorBody {
+    ErrorBody::new("Rate limit exceeded.")
+        .hint(format!(
+            "Wait {} seconds (see Retry-After) before calling again; do not retry in a tight loop.",
+            info.retry_after_secs()
+        ))
+        .with("retry_after_seconds", info.retry_after_secs())
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Service(err) => err.into_response(),
             ApiError::Status(status, body) => (status, Json(body)).into_response(),
             ApiError::Limited(info) => {
-                let body = ErrorBody::new("Rate limit exceeded.").hint(format!(
-                    "Wait {} seconds (see Retry-After) before calling again; do not retry in a tight loop.",
-                    info.retry_after_secs()
-                ));
-                let mut res = (StatusCode::TOO_MANY_REQUESTS, info, Json(body)).into_response();
+                let mut res =
+                    (StatusCode::TOO_MANY_REQUESTS, info, Json(limited_body(&info))).into_response();
                 res.headers_mut()
                     .insert("retry-after", HeaderValue::from(info.retry_after_secs()));
                 res

@@ -8,6 +8,7 @@ pub mod cors;
 pub mod dashboard;
 pub mod error;
 pub mod limits;
+mod mcp;
 mod ops;
 mod pages;
 pub mod serve;
@@ -81,6 +82,7 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
     });
     Ok(Router::new()
         .merge(agent_api::router(state.clone()))
+        .merge(mcp::router(state.clone()))
         .merge(ops::router())
         .merge(pages::router(&state, settings.secure_cookies()))
         .with_state(state)

@@ -7,12 +7,14 @@ use super::{Access, AuthType, CredentialMode, Delivery, RequestStatus, Suggestio
 
 /// `GET /api/tools`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ToolList {
     pub tools: Vec<CatalogTool>,
 }
 
 /// One catalog entry as an agent sees it, with its own access state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct CatalogTool {
     pub id: String,
     pub name: String,
@@ -47,6 +49,7 @@ pub struct CatalogTool {
 
 /// `GET /api/me`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Me {
     pub agent_id: String,
     pub agent_name: String,
@@ -62,6 +65,7 @@ pub struct Me {
 
 /// A denied tool in `GET /api/me`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct DeniedTool {
     pub name: String,
     pub reason: Option<String>,
@@ -75,6 +79,7 @@ pub struct RequestAccessBody {
 
 /// 201 of `POST /api/tools/{id}/request`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct RequestCreated {
     pub request_id: String,
     pub status: RequestStatus,
@@ -99,6 +104,7 @@ pub struct SuggestGuideBody {
 
 /// 201 of both suggestion routes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SuggestionCreated {
     pub suggestion_id: String,
     pub status: SuggestionStatus,
@@ -109,6 +115,7 @@ pub struct SuggestionCreated {
 /// `GET /api/tools/{id}/credentials`. Holds a plaintext secret: `Debug` is redacted and the
 /// value lives only as long as the response being written.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct CredentialResponse {
     pub tool_id: String,
     pub tool_name: String,

@@ -5,7 +5,7 @@
 mod catalog;
 mod credentials;
 mod guide;
-mod proxy;
+pub(crate) mod proxy;
 mod relay;
 mod request;
 pub mod schema;

@@ -164,6 +164,27 @@ pub async fn fetch(
     ))
 }
 
+/// The usage guide of a tool the agent holds a live grant for, without its secret.
+pub struct UsageGuide {
+    pub tool_id: String,
+    pub tool_name: String,
+    pub instructions: String,
+    pub instructions_version: i64,
+}
+
+/// Reads the usage guide of an approved tool (MCP serves it as a resource). Checked against
+/// the database, not the cache: a revoked grant's guide is refused at once.
+pub async fn guide(svc: &Services, agent: &AgentCtx, tool_id: &str) -> ServiceResult<UsageGuide> {
+    let tool_id = &ToolId::parse(tool_id).ok_or_else(not_found)?;
+    let plan = plan(svc, agent, tool_id, false).await?;
+    Ok(UsageGuide {
+        tool_id: plan.tool_id.to_string(),
+        tool_name: plan.tool_name.clone(),
+        instructions: plan.instructions.clone(),
+        instructions_version: plan.instructions_version,
+    })
+}
+
 /// The plan of a call: the cached one when `cached` allows it, else read from the database
 /// (and cached).
 pub(super) async fn plan(

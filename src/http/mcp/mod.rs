@@ -1,0 +1,283 @@
+//! `POST /mcp`: the agent API over the Model Context Protocol (streamable HTTP, stateless, one
+//! JSON answer per message), served by the official Rust SDK (`rmcp`). This file is the gate
+//! in front of the SDK: it checks `Origin`, authenticates the agent's bearer key on every
+//! message (the same pre-auth IP limit and refusals as the REST routes), refuses what is not
+//! one JSON-RPC message with a JSON-RPC error, and hands the caller to the tools
+//! ([`broker`]), which call the same service functions as the REST handlers.
+
+mod broker;
+mod call_api;
+mod tools;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+
+use app::server::service::actor::AgentCtx;
+use app::server::service::agent_auth;
+
+use super::AppState;
+use super::agent_api::{authorization, meta, preauth};
+use super::error::ApiError;
+
+/// Largest accepted MCP message (a `call_tool_api` body travels inside it).
+pub const MAX_MESSAGE: usize = 1024 * 1024;
+
+/// JSON-RPC error codes the gate answers with.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+
+/// Who is calling, as the gate authenticated them; read by the tools.
+#[derive(Clone)]
+pub(crate) struct Caller {
+    pub agent: AgentCtx,
+    /// The `Authorization` header as sent, for the proxied calls of `call_tool_api`.
+    pub authorization: HeaderValue,
+    /// `X-Forwarded-For` as sent, so the proxied call resolves the same client address.
+    pub forwarded_for: Vec<HeaderValue>,
+    pub peer: SocketAddr,
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        // Every message carries the agent's key and browsers' origins are checked by the
+        // gate, so the Host header (a reverse proxy's public name) is not restricted.
+        .disable_allowed_hosts()
+        .with_max_request_body_bytes(MAX_MESSAGE);
+    let for_tools = state.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(broker::Broker::new(for_tools.clone())),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    Router::new()
+        .route_service("/mcp", service)
+        .layer(from_fn_with_state(state, gate))
+}
+
+async fn gate(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    if parts.method != Method::POST {
+        let mut res = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            axum::Json(json!({
+                "error": "The MCP endpoint takes POST only (streamable HTTP, stateless).",
+                "hint": "Configure your MCP client with this URL and transport `http` (streamable HTTP); it POSTs each message.",
+            })),
+        )
+            .into_response();
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return res;
+    }
+    if let Some(origin) = parts.headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if origin != state.base_origin && !state.cors.allows(origin) {
+            return ApiError::status(
+                StatusCode::FORBIDDEN,
+                "This origin may not call the MCP endpoint.",
+                "Browsers may call it only from AgentKey's own origin or an origin in AGENTKEY_CORS_ORIGINS.",
+            )
+            .into_response();
+        }
+    }
+    let request_meta = meta(&state, &parts.headers, peer);
+    if let Err(refusal) = preauth(&state, &request_meta) {
+        return refusal.into_response();
+    }
+    let agent = match authenticate(&state, &parts.headers, request_meta).await {
+        Ok(agent) => agent,
+        Err(refusal) => {
+            let mut res = refusal.into_response();
+            if res.status() == StatusCode::UNAUTHORIZED {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"agentkey\""),
+                );
+            }
+            return res;
+        }
+    };
+    let bytes = match read_message(body).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
+    };
+    let id = match check_message(&bytes) {
+        Ok(id) => id,
+        Err(refusal) => return refusal,
+    };
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static(""));
+    let forwarded_for = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .cloned()
+        .collect();
+    parts.extensions.insert(Caller {
+        agent,
+        authorization,
+        forwarded_for,
+        peer,
+    });
+    let answer = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    as_json_rpc(answer, id).await
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    request_meta: app::server::service::actor::RequestMeta,
+) -> Result<AgentCtx, ApiError> {
+    let key = agent_auth::bearer(authorization(headers))?;
+    Ok(agent_auth::authenticate(&state.services, key, request_meta).await?)
+}
+
+/// A JSON-RPC error answer with an HTTP status.
+fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {"code": code, "message": message},
+        })),
+    )
+        .into_response()
+}
+
+async fn read_message(body: Body) -> Result<Bytes, Response> {
+    match http_body_util::Limited::new(body, MAX_MESSAGE).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(rpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Value::Null,
+                INVALID_REQUEST,
+                &format!(
+                    "The message is larger than {MAX_MESSAGE} bytes; send less (a smaller body for call_tool_api)."
+                ),
+            ))
+        }
+        Err(_) => Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            INVALID_REQUEST,
+            "The message could not be read; send the whole body and retry.",
+        )),
+    }
+}
+
+/// One JSON-RPC message (request, notification or response), not a batch; returns its id.
+fn check_message(bytes: &[u8]) -> Result<Value, Response> {
+    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            PARSE_ERROR,
+            "The message is not valid JSON.",
+        ));
+    };
+    let Value::Object(message) = value else {
+        let what = if value.is_array() {
+            "Batches are not supported: send one JSON-RPC message per POST."
+        } else {
+            "A message must be a JSON-RPC 2.0 object."
+        };
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            INVALID_REQUEST,
+            what,
+        ));
+    };
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let valid_id = matches!(id, Value::Null | Value::String(_) | Value::Number(_));
+    if message.get("jsonrpc") != Some(&Value::from("2.0")) || !valid_id {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            if valid_id { id } else { Value::Null },
+            INVALID_REQUEST,
+            "A message must be a JSON-RPC 2.0 object with \"jsonrpc\": \"2.0\" and a string or number id.",
+        ));
+    }
+    if let Some(method) = message.get("method")
+        && !method.is_string()
+    {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            INVALID_REQUEST,
+            "\"method\" must be a string.",
+        ));
+    }
+    Ok(id)
+}
+
+/// The SDK answers transport refusals (a missing `Accept`, a message it cannot type) in plain
+/// text; the agent gets them as JSON-RPC errors with the same status.
+async fn as_json_rpc(answer: Response, id: Value) -> Response {
+    let is_json = answer
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    let status = answer.status();
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return answer;
+    }
+    let text = match http_body_util::Limited::new(answer.into_body(), 4096)
+        .collect()
+        .await
+    {
+        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), answer = %text, "MCP transport failed");
+    }
+    // The SDK says 415 for a JSON message it cannot type (the media type itself is checked
+    // before): for the agent that is a bad request.
+    let untyped = status == StatusCode::UNSUPPORTED_MEDIA_TYPE && text.contains("deserialize");
+    let message = match status {
+        StatusCode::NOT_ACCEPTABLE => {
+            "Send `Accept: application/json, text/event-stream` (what MCP clients send).".to_owned()
+        }
+        _ if untyped => format!(
+            "The message is not a JSON-RPC request, notification or response this server can read: {text}"
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "Send the message with `Content-Type: application/json`.".to_owned()
+        }
+        _ if status.is_server_error() => "Internal server error.".to_owned(),
+        _ => text,
+    };
+    let status = if untyped {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    rpc_error(status, id, INVALID_REQUEST, &message)
+}

@@ -1,0 +1,341 @@
+//! The MCP endpoint at the protocol level, over real HTTP: the handshake revisions, the tool
+//! list following the agent's grants, each tool doing what its REST route does (same tiers,
+//! audit rows and refusals), the stateless 2026-07-28 revision, and bad input (no key, wrong
+//! key, suspended agent, unknown tool, oversize, malformed JSON-RPC, unknown method, batches)
+//! answered without a 500 and without a secret. The flow through an official SDK client is
+//! in end2end/tests/mcp.test.mjs.
+
+mod common;
+
+use app::model::{Delivery, ProxySettings, ToolView};
+use app::server::service::{grants, tools};
+use common::upstream::Upstream;
+use common::{TestApp, spawn_app_with};
+use serde_json::{Value, json};
+
+const SECRET: &str = "mcp-s3cret-0123456789";
+const LOOPBACK: (&str, &str) = ("AGENTKEY_TEST_LOOPBACK_UPSTREAMS", "1");
+
+async fn app_with(extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![LOOPBACK];
+    vars.extend_from_slice(extra);
+    spawn_app_with(&vars).await
+}
+
+/// POSTs one message to `/mcp` as an MCP client does; returns the status and JSON body.
+async fn post_raw(
+    app: &TestApp,
+    key: Option<&str>,
+    version: Option<&str>,
+    body: String,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = app
+        .client
+        .post(app.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    if let Some(version) = version {
+        req = req.header("mcp-protocol-version", version);
+    }
+    let res = req.send().await.expect("mcp post");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, value)
+}
+
+async fn rpc(app: &TestApp, key: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+    let (status, _, value) = post_raw(app, Some(key), Some("2025-11-25"), body.to_string()).await;
+    assert_eq!(status, 200, "{method}: {value}");
+    assert_eq!(value["id"], 7, "{value}");
+    value
+}
+
+/// `tools/call`; returns the result object.
+async fn call(app: &TestApp, key: &str, tool: &str, args: Value) -> Value {
+    let value = rpc(app, key, "tools/call", json!({"name": tool, "arguments": args})).await;
+    value["result"].clone()
+}
+
+/// The JSON error body of a tool error.
+fn refusal(result: &Value) -> Value {
+    assert_eq!(result["isError"], true, "a tool error: {result}");
+    let text = result["content"][0]["text"].as_str().expect("text");
+    serde_json::from_str(text).expect("the REST error body")
+}
+
+async fn tool_names(app: &TestApp, key: &str) -> Vec<String> {
+    rpc(app, key, "tools/list", json!({})).await["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+async fn proxied(app: &TestApp, upstream: &Upstream) -> ToolView {
+    let input = tools::NewTool {
+        delivery: Some(Delivery::Proxy),
+        proxy: ProxySettings {
+            upstream_url: Some(upstream.base()),
+            inject: None,
+            allow: Vec::new(),
+            calls_per_day: None,
+        },
+        ..tools::NewTool::shared("Upstream API", "proxied for MCP tests", SECRET)
+    };
+    tools::create(&app.services, &app.admin, input)
+        .await
+        .expect("proxied tool")
+        .tool
+}
+
+#[tokio::test]
+async fn initialize_negotiates_the_handshake_revisions_and_announces_tools_and_resources() {
+    let app = app_with(&[]).await;
+    let (_agent, key) = app.create_agent("mcp-init-bot").await;
+    for version in ["2025-11-25", "2025-06-18"] {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": version, "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"}}});
+        let (status, _, value) = post_raw(&app, Some(&key), None, body.to_string()).await;
+        assert_eq!(status, 200, "{value}");
+        let result = &value["result"];
+        assert_eq!(result["protocolVersion"], version, "{value}");
+        assert_eq!(result["serverInfo"]["name"], "agentkey");
+        assert_eq!(result["capabilities"]["tools"]["listChanged"], true);
+        assert!(result["capabilities"]["resources"].is_object());
+        assert!(
+            result["instructions"]
+                .as_str()
+                .is_some_and(|i| i.contains("list_tools"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_tool_list_follows_the_agents_grants_in_a_fixed_order_with_schemas() {
+    let app = app_with(&[]).await;
+    let upstream = Upstream::start().await;
+    let (_agent, key) = app.create_agent("mcp-list-bot").await;
+    assert_eq!(
+        tool_names(&app, &key).await,
+        ["list_tools", "request_access", "suggest_tool"],
+        "without a grant only discovery and asking"
+    );
+    let fetched = app
+        .create_shared_tool("GitHub", Some("github.com"), "ghp_mcp_list")
+        .await;
+    app.grant(&key, &fetched.id).await;
+    assert_eq!(
+        tool_names(&app, &key).await,
+        [
+            "list_tools",
+            "request_access",
+            "suggest_tool",
+            "get_credential",
+            "suggest_instructions"
+        ]
+    );
+    let proxy = proxied(&app, &upstream).await;
+    app.grant(&key, &proxy.id).await;
+    let list = rpc(&app, &key, "tools/list", json!({})).await;
+    let tools = list["result"]["tools"].as_array().expect("tools");
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "list_tools",
+            "request_access",
+            "suggest_tool",
+            "get_credential",
+            "call_tool_api",
+            "suggest_instructions"
+        ]
+    );
+    for tool in tools {
+        assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
+        assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
+        assert!(tool["outputSchema"].get("$schema").is_none());
+        assert!(!tool.to_string().contains("$ref"), "inline schemas: {tool}");
+        assert!(tool["annotations"]["readOnlyHint"].is_boolean(), "{tool}");
+        assert!(tool["annotations"]["destructiveHint"].is_boolean(), "{tool}");
+        assert!(tool["description"].as_str().is_some_and(|d| d.len() > 40));
+    }
+    let by_name = |n: &str| tools.iter().find(|t| t["name"] == n).expect("tool");
+    assert_eq!(by_name("list_tools")["annotations"]["readOnlyHint"], true);
+    assert_eq!(by_name("call_tool_api")["annotations"]["destructiveHint"], true);
+    assert!(
+        by_name("get_credential")["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("enters this conversation"))
+    );
+    let input = &by_name("request_access")["inputSchema"];
+    assert_eq!(input["required"], json!(["tool_id", "reason"]));
+    let catalog = &by_name("list_tools")["outputSchema"]["properties"]["tools"]["items"];
+    assert!(
+        catalog["properties"]["your_access"]["enum"]
+            .as_array()
+            .is_some_and(|e| e.contains(&json!("expired"))),
+        "{catalog}"
+    );
+}
+
+#[tokio::test]
+async fn each_tool_does_what_its_rest_route_does_and_the_secret_stays_out_of_proxied_answers() {
+    let app = app_with(&[]).await;
+    let upstream = Upstream::start().await;
+    let (_agent, key) = app.create_agent("mcp-flow-bot").await;
+    let proxy = proxied(&app, &upstream).await;
+    let fetched = app
+        .create_shared_tool("Linear", Some("linear.app"), "lin_mcp_secret")
+        .await;
+
+    let listed = call(&app, &key, "list_tools", json!({})).await;
+    let entries = listed["structuredContent"]["tools"].as_array().expect("tools");
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|t| t["your_access"] == "none"));
+
+    let asked = call(
+        &app,
+        &key,
+        "request_access",
+        json!({"tool_id": proxy.id, "reason": "Triage the open issues"}),
+    )
+    .await;
+    assert_eq!(asked["isError"], false, "{asked}");
+    let created = &asked["structuredContent"];
+    assert_eq!(created["status"], "pending");
+    let message = created["message"].as_str().expect("message");
+    assert!(message.contains("list_tools") && message.contains(&proxy.id), "{message}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'grant.requested'")
+            .await,
+        1
+    );
+    let again = refusal(
+        &call(
+            &app,
+            &key,
+            "request_access",
+            json!({"tool_id": proxy.id, "reason": "Triage the open issues"}),
+        )
+        .await,
+    );
+    assert_eq!(again["status"], 409);
+    assert_eq!(again["request_id"], created["request_id"]);
+
+    app.approve(created["request_id"].as_str().expect("id")).await;
+    let answered = call(
+        &app,
+        &key,
+        "call_tool_api",
+        json!({"tool_id": proxy.id, "method": "get", "path": "/echo/issues",
+               "query": {"state": "open", "page": 2},
+               "headers": {"Authorization": "Bearer stolen", "X-Trace": "t-1"}}),
+    )
+    .await;
+    assert_eq!(answered["isError"], false, "{answered}");
+    let answer = &answered["structuredContent"];
+    assert_eq!(answer["status"], 200);
+    let seen = upstream.seen();
+    let last = seen.last().expect("the upstream was called");
+    assert_eq!(last.method, "GET");
+    assert_eq!(last.target, "/echo/issues?page=2&state=open");
+    assert_eq!(last.header("authorization").as_deref(), Some(&*format!("Bearer {SECRET}")));
+    assert_eq!(last.header("x-trace").as_deref(), Some("t-1"));
+    assert!(!last.all_headers().contains(&key), "the agent's key never goes upstream");
+    assert!(!answered.to_string().contains(SECRET), "the echo is redacted: {answered}");
+    assert!(answered.to_string().contains("[redacted]"));
+
+    let posted = call(
+        &app,
+        &key,
+        "call_tool_api",
+        json!({"tool_id": proxy.id, "method": "POST", "path": "/echo", "body": {"title": "Bug"}}),
+    )
+    .await;
+    assert_eq!(posted["structuredContent"]["status"], 200, "{posted}");
+    let last = upstream.seen().pop().expect("posted");
+    assert_eq!(last.body, br#"{"title":"Bug"}"#);
+    assert_eq!(last.header("content-type").as_deref(), Some("application/json"));
+
+    let refused = refusal(
+        &call(&app, &key, "get_credential", json!({"tool_id": proxy.id})).await,
+    );
+    assert_eq!(refused["status"], 403, "a proxy-only tool is never fetched");
+    assert!(refused["hint"].as_str().is_some());
+
+    app.grant(&key, &fetched.id).await;
+    let credential = call(&app, &key, "get_credential", json!({"tool_id": fetched.id})).await;
+    assert_eq!(credential["structuredContent"]["credential"], "lin_mcp_secret");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'")
+            .await,
+        1,
+        "the fetch is audited as on REST"
+    );
+
+    let guides = rpc(&app, &key, "resources/list", json!({})).await;
+    let uris: Vec<&str> = guides["result"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["uri"].as_str())
+        .collect();
+    let linear_guide = format!("agentkey://tools/{}/guide", fetched.id);
+    assert!(uris.contains(&linear_guide.as_str()), "{uris:?}");
+    let read = rpc(&app, &key, "resources/read", json!({"uri": linear_guide})).await;
+    assert_eq!(
+        read["result"]["contents"][0]["text"], "Use Linear carefully.",
+        "{read}"
+    );
+    assert!(!read.to_string().contains("lin_mcp_secret"));
+
+    let suggested = call(
+        &app,
+        &key,
+        "suggest_tool",
+        json!({"name": "Notion", "url": "notion.so", "reason": "Team docs live there"}),
+    )
+    .await;
+    assert_eq!(suggested["structuredContent"]["status"], "pending", "{suggested}");
+    let learned = call(
+        &app,
+        &key,
+        "suggest_instructions",
+        json!({"tool_id": fetched.id, "learned": "Use the GraphQL API", "why": "REST is gone"}),
+    )
+    .await;
+    assert_eq!(learned["isError"], false, "{learned}");
+
+    let request_id = created["request_id"].as_str().expect("id").to_owned();
+    grants::revoke(&app.services, &app.admin, &request_id, Some("Project ended"))
+        .await
+        .expect("revoke");
+    let after = refusal(
+        &call(
+            &app,
+            &key,
+            "call_tool_api",
+            json!({"tool_id": proxy.id, "method": "GET", "path": "/echo"}),
+        )
+        .await,
+    );
+    assert_eq!(after["status"], 403);
+    assert_eq!(after["revocation_reason"], "Project ended");
+    let read = rpc(
+        &app,
+        &key,
+        "resources/read",
+        json!({"uri": format!("agentkey://tools/{}/guide", proxy.id)}),
+    )
+    .await;
+    assert!(read["error"].is_object(), "a revoked tool's guide is refused: {read}");
+}
