@@ -7,10 +7,10 @@
 
 mod common;
 
-use app::model::{Delivery, ProxySettings, ToolView};
-use app::server::service::{grants, tools};
+use app::model::{AgentStatus, Delivery, ProxySettings, ToolView};
+use app::server::service::{agents, grants, tools};
 use common::upstream::Upstream;
-use common::{TestApp, spawn_app_with};
+use common::{TestApp, json, spawn_app_with};
 use serde_json::{Value, json};
 
 const SECRET: &str = "mcp-s3cret-0123456789";
@@ -59,7 +59,13 @@ async fn rpc(app: &TestApp, key: &str, method: &str, params: Value) -> Value {
 
 /// `tools/call`; returns the result object.
 async fn call(app: &TestApp, key: &str, tool: &str, args: Value) -> Value {
-    let value = rpc(app, key, "tools/call", json!({"name": tool, "arguments": args})).await;
+    let value = rpc(
+        app,
+        key,
+        "tools/call",
+        json!({"name": tool, "arguments": args}),
+    )
+    .await;
     value["result"].clone()
 }
 
@@ -165,12 +171,18 @@ async fn the_tool_list_follows_the_agents_grants_in_a_fixed_order_with_schemas()
         assert!(tool["outputSchema"].get("$schema").is_none());
         assert!(!tool.to_string().contains("$ref"), "inline schemas: {tool}");
         assert!(tool["annotations"]["readOnlyHint"].is_boolean(), "{tool}");
-        assert!(tool["annotations"]["destructiveHint"].is_boolean(), "{tool}");
+        assert!(
+            tool["annotations"]["destructiveHint"].is_boolean(),
+            "{tool}"
+        );
         assert!(tool["description"].as_str().is_some_and(|d| d.len() > 40));
     }
     let by_name = |n: &str| tools.iter().find(|t| t["name"] == n).expect("tool");
     assert_eq!(by_name("list_tools")["annotations"]["readOnlyHint"], true);
-    assert_eq!(by_name("call_tool_api")["annotations"]["destructiveHint"], true);
+    assert_eq!(
+        by_name("call_tool_api")["annotations"]["destructiveHint"],
+        true
+    );
     assert!(
         by_name("get_credential")["description"]
             .as_str()
@@ -198,7 +210,9 @@ async fn each_tool_does_what_its_rest_route_does_and_the_secret_stays_out_of_pro
         .await;
 
     let listed = call(&app, &key, "list_tools", json!({})).await;
-    let entries = listed["structuredContent"]["tools"].as_array().expect("tools");
+    let entries = listed["structuredContent"]["tools"]
+        .as_array()
+        .expect("tools");
     assert_eq!(entries.len(), 2);
     assert!(entries.iter().all(|t| t["your_access"] == "none"));
 
@@ -213,7 +227,10 @@ async fn each_tool_does_what_its_rest_route_does_and_the_secret_stays_out_of_pro
     let created = &asked["structuredContent"];
     assert_eq!(created["status"], "pending");
     let message = created["message"].as_str().expect("message");
-    assert!(message.contains("list_tools") && message.contains(&proxy.id), "{message}");
+    assert!(
+        message.contains("list_tools") && message.contains(&proxy.id),
+        "{message}"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'grant.requested'")
             .await,
@@ -231,7 +248,8 @@ async fn each_tool_does_what_its_rest_route_does_and_the_secret_stays_out_of_pro
     assert_eq!(again["status"], 409);
     assert_eq!(again["request_id"], created["request_id"]);
 
-    app.approve(created["request_id"].as_str().expect("id")).await;
+    app.approve(created["request_id"].as_str().expect("id"))
+        .await;
     let answered = call(
         &app,
         &key,
@@ -248,10 +266,19 @@ async fn each_tool_does_what_its_rest_route_does_and_the_secret_stays_out_of_pro
     let last = seen.last().expect("the upstream was called");
     assert_eq!(last.method, "GET");
     assert_eq!(last.target, "/echo/issues?page=2&state=open");
-    assert_eq!(last.header("authorization").as_deref(), Some(&*format!("Bearer {SECRET}")));
+    assert_eq!(
+        last.header("authorization").as_deref(),
+        Some(&*format!("Bearer {SECRET}"))
+    );
     assert_eq!(last.header("x-trace").as_deref(), Some("t-1"));
-    assert!(!last.all_headers().contains(&key), "the agent's key never goes upstream");
-    assert!(!answered.to_string().contains(SECRET), "the echo is redacted: {answered}");
+    assert!(
+        !last.all_headers().contains(&key),
+        "the agent's key never goes upstream"
+    );
+    assert!(
+        !answered.to_string().contains(SECRET),
+        "the echo is redacted: {answered}"
+    );
     assert!(answered.to_string().contains("[redacted]"));
 
     let posted = call(
@@ -264,17 +291,21 @@ async fn each_tool_does_what_its_rest_route_does_and_the_secret_stays_out_of_pro
     assert_eq!(posted["structuredContent"]["status"], 200, "{posted}");
     let last = upstream.seen().pop().expect("posted");
     assert_eq!(last.body, br#"{"title":"Bug"}"#);
-    assert_eq!(last.header("content-type").as_deref(), Some("application/json"));
-
-    let refused = refusal(
-        &call(&app, &key, "get_credential", json!({"tool_id": proxy.id})).await,
+    assert_eq!(
+        last.header("content-type").as_deref(),
+        Some("application/json")
     );
+
+    let refused = refusal(&call(&app, &key, "get_credential", json!({"tool_id": proxy.id})).await);
     assert_eq!(refused["status"], 403, "a proxy-only tool is never fetched");
     assert!(refused["hint"].as_str().is_some());
 
     app.grant(&key, &fetched.id).await;
     let credential = call(&app, &key, "get_credential", json!({"tool_id": fetched.id})).await;
-    assert_eq!(credential["structuredContent"]["credential"], "lin_mcp_secret");
+    assert_eq!(
+        credential["structuredContent"]["credential"],
+        "lin_mcp_secret"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'")
             .await,
@@ -305,7 +336,10 @@ async fn each_tool_does_what_its_rest_route_does_and_the_secret_stays_out_of_pro
         json!({"name": "Notion", "url": "notion.so", "reason": "Team docs live there"}),
     )
     .await;
-    assert_eq!(suggested["structuredContent"]["status"], "pending", "{suggested}");
+    assert_eq!(
+        suggested["structuredContent"]["status"], "pending",
+        "{suggested}"
+    );
     let learned = call(
         &app,
         &key,
@@ -316,9 +350,14 @@ async fn each_tool_does_what_its_rest_route_does_and_the_secret_stays_out_of_pro
     assert_eq!(learned["isError"], false, "{learned}");
 
     let request_id = created["request_id"].as_str().expect("id").to_owned();
-    grants::revoke(&app.services, &app.admin, &request_id, Some("Project ended"))
-        .await
-        .expect("revoke");
+    grants::revoke(
+        &app.services,
+        &app.admin,
+        &request_id,
+        Some("Project ended"),
+    )
+    .await
+    .expect("revoke");
     let after = refusal(
         &call(
             &app,
@@ -337,5 +376,345 @@ async fn each_tool_does_what_its_rest_route_does_and_the_secret_stays_out_of_pro
         json!({"uri": format!("agentkey://tools/{}/guide", proxy.id)}),
     )
     .await;
-    assert!(read["error"].is_object(), "a revoked tool's guide is refused: {read}");
+    assert!(
+        read["error"].is_object(),
+        "a revoked tool's guide is refused: {read}"
+    );
+}
+
+/// A `tools/list` or `tools/call` of the stateless 2026-07-28 revision: no handshake, the
+/// revision in `_meta` and in the headers.
+async fn stateless(app: &TestApp, key: &str, method: &str, mut params: Value) -> (u16, Value) {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let mut req = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = params["name"].as_str() {
+        req = req.header("mcp-name", name);
+    }
+    let res = req
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string())
+        .send()
+        .await
+        .expect("send");
+    let status = res.status().as_u16();
+    (status, json(res).await)
+}
+
+#[tokio::test]
+async fn the_stateless_2026_07_28_revision_lists_and_calls_without_a_handshake() {
+    let app = app_with(&[]).await;
+    let (_agent, key) = app.create_agent("mcp-2026-bot").await;
+    let tool = app
+        .create_shared_tool("Sentry", Some("sentry.io"), "sntrys_2026")
+        .await;
+    let (status, listed) = stateless(&app, &key, "tools/list", json!({})).await;
+    assert_eq!(status, 200, "{listed}");
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["list_tools", "request_access", "suggest_tool"]);
+    assert_eq!(
+        listed["result"]["cacheScope"], "private",
+        "the list is per agent"
+    );
+    let (status, asked) = stateless(
+        &app,
+        &key,
+        "tools/call",
+        json!({"name": "request_access", "arguments": {"tool_id": tool.id, "reason": "Read the error reports"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{asked}");
+    assert_eq!(
+        asked["result"]["structuredContent"]["status"], "pending",
+        "{asked}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_rpc_batches_unknown_methods_and_tools_get_clear_errors_never_a_500() {
+    let app = app_with(&[]).await;
+    let (_agent, key) = app.create_agent("mcp-bad-bot").await;
+    let cases: Vec<(&str, String, u16, i64)> = vec![
+        ("malformed", "{\"jsonrpc\":".into(), 400, -32700),
+        (
+            "not json-rpc",
+            json!({"id": 1, "method": "ping"}).to_string(),
+            400,
+            -32600,
+        ),
+        (
+            "array batch",
+            json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]).to_string(),
+            400,
+            -32600,
+        ),
+        ("scalar", "42".into(), 400, -32600),
+        (
+            "object id",
+            json!({"jsonrpc": "2.0", "id": {"a": 1}, "method": "ping"}).to_string(),
+            400,
+            -32600,
+        ),
+        (
+            "params of the wrong type",
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": 5}).to_string(),
+            400,
+            -32600,
+        ),
+        (
+            "unknown method",
+            json!({"jsonrpc": "2.0", "id": 2, "method": "admin/dump"}).to_string(),
+            200,
+            -32601,
+        ),
+        (
+            "unknown tool",
+            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "rm_rf"}})
+                .to_string(),
+            200,
+            -32602,
+        ),
+    ];
+    for (name, body, status, code) in cases {
+        let (got, _, value) = post_raw(&app, Some(&key), Some("2025-11-25"), body).await;
+        assert_eq!(got, status, "{name}: {value}");
+        assert_eq!(value["jsonrpc"], "2.0", "{name}: {value}");
+        assert_eq!(value["error"]["code"], code, "{name}: {value}");
+        let message = value["error"]["message"].as_str().expect("message");
+        assert!(message.len() > 5, "{name}: {value}");
+    }
+    let (_, _, value) = post_raw(
+        &app,
+        Some(&key),
+        Some("2025-11-25"),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "rm_rf"}})
+            .to_string(),
+    )
+    .await;
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("list_tools")),
+        "an unknown tool's error names the real ones: {value}"
+    );
+    let huge = json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {
+        "name": "request_access",
+        "arguments": {"tool_id": "x", "reason": "r".repeat(2 * 1024 * 1024)}}});
+    let (status, _, value) = post_raw(&app, Some(&key), None, huge.to_string()).await;
+    assert_eq!(status, 413, "{value}");
+    assert_eq!(value["error"]["code"], -32600);
+
+    let res = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(json!({"jsonrpc": "2.0", "id": 4, "method": "ping"}).to_string())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 406);
+    let body = json(res).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Accept"))
+    );
+    let res = app
+        .client
+        .get(app.url("/mcp"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "POST");
+
+    // Tool arguments are checked field by field, as REST bodies are.
+    let result = call(&app, &key, "request_access", json!({"reason": 5})).await;
+    let body = refusal(&result);
+    assert_eq!(body["status"], 400);
+    let fields: Vec<&str> = body["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .filter_map(|d| d["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["tool_id", "reason"]);
+    let unknown = refusal(
+        &call(
+            &app,
+            &key,
+            "request_access",
+            json!({"tool_id": uuid::Uuid::now_v7().to_string(), "reason": "Need it today"}),
+        )
+        .await,
+    );
+    assert_eq!(unknown["status"], 404, "{unknown}");
+    let api = refusal(
+        &call(
+            &app,
+            &key,
+            "call_tool_api",
+            json!({"tool_id": "../../etc", "method": "GET", "path": "/x"}),
+        )
+        .await,
+    );
+    assert_eq!(api["status"], 404);
+    let bad_path = refusal(
+        &call(
+            &app,
+            &key,
+            "call_tool_api",
+            json!({"tool_id": uuid::Uuid::now_v7().to_string(), "method": "GET", "path": "x?y=1"}),
+        )
+        .await,
+    );
+    assert_eq!(bad_path["status"], 400, "{bad_path}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM access_requests").await,
+        0,
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn missing_wrong_and_suspended_keys_and_foreign_origins_are_refused_before_any_tool() {
+    let app = app_with(&[]).await;
+    let (agent, key) = app.create_agent("mcp-auth-bot").await;
+    let tool = app
+        .create_shared_tool("Stripe", Some("stripe.com"), "sk_live_mcp_auth")
+        .await;
+    app.grant(&key, &tool.id).await;
+    let fetch = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get_credential", "arguments": {"tool_id": tool.id}}})
+    .to_string();
+    let (status, headers, body) = post_raw(&app, None, None, fetch.clone()).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("Bearer")
+    );
+    assert!(
+        body["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("AGENTKEY_API_KEY"))
+    );
+    let wrong = format!("ak_{}", "0".repeat(40));
+    let (status, _, body) = post_raw(&app, Some(&wrong), None, fetch.clone()).await;
+    assert_eq!(status, 401, "{body}");
+
+    let res = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("origin", "https://evil.example")
+        .body(fetch.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 403);
+    assert!(!res.text().await.expect("body").contains("sk_live_mcp_auth"));
+
+    agents::set_status(
+        &app.services,
+        &app.admin,
+        &agent.id,
+        AgentStatus::Suspended,
+        None,
+    )
+    .await
+    .expect("suspend");
+    let (status, _, body) = post_raw(&app, Some(&key), None, fetch).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.to_string().contains("sk_live_mcp_auth"));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'credential.vended'")
+            .await,
+        0,
+        "no refused call vended anything"
+    );
+    let logs = common::captured_logs();
+    assert!(
+        !logs.contains("sk_live_mcp_auth"),
+        "the secret is in no log"
+    );
+    assert!(!logs.contains(&key), "the key is in no log");
+}
+
+#[tokio::test]
+async fn mcp_and_rest_share_the_agents_rate_tiers() {
+    let app = app_with(&[("AGENTKEY_RATE_LIMITS", "request=2/h,credential=1/m")]).await;
+    let (_agent, key) = app.create_agent("mcp-rate-bot").await;
+    let a = app
+        .create_shared_tool("Figma", Some("figma.com"), "fig_rate")
+        .await;
+    let b = app
+        .create_shared_tool("Miro", Some("miro.com"), "miro_rate")
+        .await;
+    let c = app
+        .create_shared_tool("Asana", Some("asana.com"), "asana_rate")
+        .await;
+    let rest = app
+        .post(
+            &format!("/api/tools/{}/request", a.id),
+            &key,
+            json!({"reason": "Design review"}),
+        )
+        .await;
+    assert_eq!(rest.status(), 201);
+    let first = json(rest).await["request_id"]
+        .as_str()
+        .expect("request id")
+        .to_owned();
+    let ok = call(
+        &app,
+        &key,
+        "request_access",
+        json!({"tool_id": b.id, "reason": "Boards"}),
+    )
+    .await;
+    assert_eq!(ok["isError"], false, "{ok}");
+    let limited = refusal(
+        &call(
+            &app,
+            &key,
+            "request_access",
+            json!({"tool_id": c.id, "reason": "Tasks"}),
+        )
+        .await,
+    );
+    assert_eq!(limited["status"], 429, "{limited}");
+    assert!(
+        limited["retry_after_seconds"]
+            .as_i64()
+            .is_some_and(|s| s > 0)
+    );
+
+    app.approve(&first).await;
+    let fetched = call(&app, &key, "get_credential", json!({"tool_id": a.id})).await;
+    assert_eq!(fetched["isError"], false, "{fetched}");
+    let rest = app.fetch(&key, &a.id).await;
+    assert_eq!(
+        rest.status(),
+        429,
+        "the MCP fetch spent the credential tier"
+    );
 }

@@ -838,7 +838,10 @@ async fn a_dismissed_guide_fact_resubmitted_gets_409_with_the_dismissal_reason()
             body["dismissal_reason"],
             "Webhooks are needed for the e2e suite"
         );
-        assert!(body["message"].is_string(), "the original's message: {body}");
+        assert!(
+            body["message"].is_string(),
+            "the original's message: {body}"
+        );
     }
     assert_eq!(
         app.count("SELECT COUNT(*) FROM guide_suggestion_supporters")

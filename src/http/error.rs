@@ -70,8 +70,12 @@ impl IntoResponse for ApiError {
             ApiError::Service(err) => err.into_response(),
             ApiError::Status(status, body) => (status, Json(body)).into_response(),
             ApiError::Limited(info) => {
-                let mut res =
-                    (StatusCode::TOO_MANY_REQUESTS, info, Json(limited_body(&info))).into_response();
+                let mut res = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    info,
+                    Json(limited_body(&info)),
+                )
+                    .into_response();
                 res.headers_mut()
                     .insert("retry-after", HeaderValue::from(info.retry_after_secs()));
                 res

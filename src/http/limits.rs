@@ -204,7 +204,8 @@ impl RateLimiter {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(w) = windows.get_mut(&(tier, subject.to_owned()))
-            && w.start_ms.saturating_add(i64::try_from(info.window_secs * 1000).unwrap_or(i64::MAX))
+            && w.start_ms
+                .saturating_add(i64::try_from(info.window_secs * 1000).unwrap_or(i64::MAX))
                 == info.reset_ms
         {
             w.count = w.count.saturating_sub(1);
@@ -259,7 +260,10 @@ mod tests {
         let first = rl.hit(Tier::Request, "a").expect("first hit");
         assert!(rl.hit(Tier::Request, "a").is_err(), "the limit is spent");
         rl.refund(Tier::Request, "a", first);
-        assert!(rl.hit(Tier::Request, "a").is_ok(), "the refund freed one hit");
+        assert!(
+            rl.hit(Tier::Request, "a").is_ok(),
+            "the refund freed one hit"
+        );
         assert!(rl.hit(Tier::Request, "a").is_err());
         let stale = RateInfo {
             reset_ms: first.reset_ms - 1,

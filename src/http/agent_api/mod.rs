@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
 
-use app::server::service::actor::{AgentCtx, RequestMeta};
 use app::server::ServiceError;
+use app::server::service::actor::{AgentCtx, RequestMeta};
 use app::server::service::{agent_auth, is_uuid};
 
 use super::AppState;

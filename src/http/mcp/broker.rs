@@ -7,10 +7,11 @@ use std::borrow::Cow;
 
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
-    Implementation, JsonObject, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ServerCapabilities, ServerConfig, SubscriptionFilter,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, ErrorData, Implementation, JsonObject, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig,
+    SubscriptionFilter,
 };
 use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use serde::Serialize;
@@ -27,7 +28,7 @@ use super::Caller;
 use super::tools::{self, Name};
 use crate::http::AppState;
 use crate::http::agent_api::{refund_unweighed, spend};
-use crate::http::body::{FromJsonBody, Fields};
+use crate::http::body::{Fields, FromJsonBody};
 use crate::http::error::ApiError;
 use crate::http::limits::Tier;
 
@@ -183,7 +184,8 @@ impl Broker {
     }
 }
 
-const REQUEST_HINT: &str = "Arguments: {\"tool_id\": \"an id from list_tools\", \"reason\": \"5–500 characters\"}.";
+const REQUEST_HINT: &str =
+    "Arguments: {\"tool_id\": \"an id from list_tools\", \"reason\": \"5–500 characters\"}.";
 const SUGGEST_HINT: &str = "Arguments: {\"name\": \"Linear\", \"url\": \"linear.app\" (optional), \"reason\": \"5–500 characters\"}.";
 const TOOL_ID_HINT: &str = "Arguments: {\"tool_id\": \"an id from list_tools\"}.";
 const GUIDE_HINT: &str = "Arguments: {\"tool_id\": \"an id from list_tools\", \"learned\": \"5–2000 characters\", \"why\": \"5–2000 characters\"}.";
@@ -313,6 +315,21 @@ impl ServerHandler for Broker {
         }
     }
 
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            format!(
+                "Method not found: {:?}. This server answers initialize, ping, tools/list, tools/call, resources/list and resources/read.",
+                request.method.chars().take(80).collect::<String>()
+            ),
+            None,
+        ))
+    }
+
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
@@ -335,7 +352,10 @@ impl ServerHandler for Broker {
             let relevant = match event {
                 Ok(e) => {
                     e.org_id == caller.agent.org_id.as_str()
-                        && !matches!(e.kind, EventKind::CredentialVended | EventKind::SuggestionChanged)
+                        && !matches!(
+                            e.kind,
+                            EventKind::CredentialVended | EventKind::SuggestionChanged
+                        )
                         || e.kind == EventKind::Resync
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,

@@ -80,7 +80,8 @@ fn proxied(args: &JsonObject, caller: &Caller) -> Result<Request, ApiError> {
     let query = strings(args, "query")?;
     let mut uri = format!("/api/tools/{tool_id}/proxy{path}");
     if !query.is_empty() {
-        let mut url = Url::parse("http://query.invalid/").map_err(|e| invalid("query", &e.to_string()))?;
+        let mut url =
+            Url::parse("http://query.invalid/").map_err(|e| invalid("query", &e.to_string()))?;
         url.query_pairs_mut().extend_pairs(&query);
         uri.push('?');
         uri.push_str(url.query().unwrap_or_default());
@@ -90,8 +91,12 @@ fn proxied(args: &JsonObject, caller: &Caller) -> Result<Request, ApiError> {
     for (name, value) in strings(args, "headers")? {
         let name = HeaderName::try_from(name.as_str())
             .map_err(|_| invalid("headers", &format!("{name:?} is not a header name")))?;
-        let value = HeaderValue::try_from(value.as_str())
-            .map_err(|_| invalid("headers", &format!("the value of {name} is not a header value")))?;
+        let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+            invalid(
+                "headers",
+                &format!("the value of {name} is not a header value"),
+            )
+        })?;
         has_type |= name == header::CONTENT_TYPE;
         builder = builder.header(name, value);
     }
@@ -159,7 +164,11 @@ pub async fn call(
         .await
     {
         Ok(body) => body.to_bytes(),
-        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(err)
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return Ok(refusal_of(
                 StatusCode::BAD_GATEWAY.as_u16(),
                 ErrorBody::new("The tool's answer is larger than an MCP result may carry.")

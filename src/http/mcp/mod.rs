@@ -169,9 +169,16 @@ fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Respons
 }
 
 async fn read_message(body: Body) -> Result<Bytes, Response> {
-    match http_body_util::Limited::new(body, MAX_MESSAGE).collect().await {
+    match http_body_util::Limited::new(body, MAX_MESSAGE)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(err)
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             Err(rpc_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Value::Null,

@@ -14,7 +14,10 @@ use app::model::{CredentialResponse, RequestCreated, SuggestionCreated, ToolList
 
 /// Arguments of `request_access`.
 #[derive(JsonSchema)]
-#[expect(dead_code, reason = "read field by field for REST-identical errors; here for the schema")]
+#[expect(
+    dead_code,
+    reason = "read field by field for REST-identical errors; here for the schema"
+)]
 pub struct RequestAccessArgs {
     /// The `id` of a tool from `list_tools`.
     tool_id: String,
@@ -24,7 +27,10 @@ pub struct RequestAccessArgs {
 
 /// Arguments of `suggest_tool`.
 #[derive(JsonSchema)]
-#[expect(dead_code, reason = "read field by field for REST-identical errors; here for the schema")]
+#[expect(
+    dead_code,
+    reason = "read field by field for REST-identical errors; here for the schema"
+)]
 pub struct SuggestToolArgs {
     /// The tool's name, e.g. "Linear".
     name: String,
@@ -36,7 +42,10 @@ pub struct SuggestToolArgs {
 
 /// Arguments of the tools that name one catalog tool.
 #[derive(JsonSchema)]
-#[expect(dead_code, reason = "read field by field for REST-identical errors; here for the schema")]
+#[expect(
+    dead_code,
+    reason = "read field by field for REST-identical errors; here for the schema"
+)]
 pub struct ToolIdArgs {
     /// The `id` of a tool from `list_tools`.
     tool_id: String,
@@ -44,7 +53,10 @@ pub struct ToolIdArgs {
 
 /// Arguments of `call_tool_api`.
 #[derive(JsonSchema)]
-#[expect(dead_code, reason = "read field by field for REST-identical errors; here for the schema")]
+#[expect(
+    dead_code,
+    reason = "read field by field for REST-identical errors; here for the schema"
+)]
 pub struct CallApiArgs {
     /// The `id` of a proxy-mode tool from `list_tools` you hold a grant for.
     tool_id: String,
@@ -62,7 +74,10 @@ pub struct CallApiArgs {
 
 /// Arguments of `suggest_instructions`.
 #[derive(JsonSchema)]
-#[expect(dead_code, reason = "read field by field for REST-identical errors; here for the schema")]
+#[expect(
+    dead_code,
+    reason = "read field by field for REST-identical errors; here for the schema"
+)]
 pub struct SuggestGuideArgs {
     /// The `id` of a tool you hold a grant for.
     tool_id: String,
