@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info";
+// The MCP SDK logs every stateless message at info (with the client's details): warn only.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info,rmcp=warn";
 
 /// Installs the global subscriber writing to stderr. `AGENTKEY_LOG` overrides the filter,
 /// `AGENTKEY_LOG_FORMAT=json|text` the format.

@@ -170,6 +170,13 @@ async fn the_tool_list_follows_the_agents_grants_in_a_fixed_order_with_schemas()
         assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
         assert!(tool["outputSchema"].get("$schema").is_none());
         assert!(!tool.to_string().contains("$ref"), "inline schemas: {tool}");
+        for schema in ["inputSchema", "outputSchema"] {
+            let properties = tool[schema]["properties"].as_object();
+            assert!(
+                properties.is_none_or(|p| p.values().all(Value::is_object)),
+                "every property's schema is an object (clients refuse `true`): {tool}"
+            );
+        }
         assert!(tool["annotations"]["readOnlyHint"].is_boolean(), "{tool}");
         assert!(
             tool["annotations"]["destructiveHint"].is_boolean(),

@@ -117,9 +117,40 @@ fn schema<T: JsonSchema>(output: bool) -> Arc<JsonObject> {
         Value::Object(object) => object,
         _ => JsonObject::new(),
     };
+    // The tool's description speaks to the model; the type's doc comment is for developers.
     object.remove("title");
+    object.remove("description");
     object.insert("type".into(), "object".into());
-    Arc::new(object)
+    let mut root = Value::Object(object);
+    objects_only(&mut root);
+    match root {
+        Value::Object(object) => Arc::new(object),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+/// Replaces boolean subschemas (`true` for "any JSON value") with `{}`: clients check that
+/// every property's schema is an object.
+fn objects_only(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, sub) in map.iter_mut() {
+                let holds_schemas = key == "properties" || key == "$defs";
+                if key == "items" && sub.is_boolean() {
+                    *sub = Value::Object(JsonObject::new());
+                } else if holds_schemas && let Value::Object(schemas) = sub {
+                    for schema in schemas.values_mut() {
+                        if schema.is_boolean() {
+                            *schema = Value::Object(JsonObject::new());
+                        }
+                    }
+                }
+                objects_only(sub);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(objects_only),
+        _ => {}
+    }
 }
 
 /// A tool in the fixed order of [`ALL`].
