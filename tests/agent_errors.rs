@@ -1455,11 +1455,76 @@ async fn openapi_document_is_3_1_json_listing_every_agent_path() {
         assert!(proxy[method]["responses"]["502"].is_object(), "{method}");
     }
     assert!(paths["/api/tools/{tool_id}/request"]["post"]["requestBody"].is_object());
+    for path in ["/api/instructions.md", "/mcp"] {
+        assert!(paths.contains_key(path), "missing {path}");
+    }
+    // Every success body is described, generated from the Rust types, and every reference
+    // resolves inside the document.
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for (path, op, status) in [
+        ("/api/tools", "get", "200"),
+        ("/api/me", "get", "200"),
+        ("/api/tools/{tool_id}/credentials", "get", "200"),
+        ("/api/tools/suggest", "post", "201"),
+        ("/api/tools/{tool_id}/request", "post", "201"),
+        ("/api/tools/{tool_id}/instructions/suggest", "post", "201"),
+    ] {
+        let schema = &paths[path][op]["responses"][status]["content"]["application/json"]["schema"];
+        let name = schema["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .unwrap_or_else(|| panic!("{path} {status} has a generated schema: {schema}"));
+        assert!(schemas.contains_key(name), "{name}");
+    }
+    let text = doc.to_string();
+    for reference in text.split("\"$ref\":\"").skip(1) {
+        let target = reference.split('"').next().expect("ref");
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .expect("local ref");
+        assert!(schemas.contains_key(name), "dangling {target}");
+    }
+    let catalog = &schemas["ToolList"]["properties"]["tools"]["items"];
+    let entry = &schemas[catalog["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .expect("CatalogTool ref")];
+    for field in ["id", "your_access", "delivery"] {
+        assert!(
+            entry["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!(field))),
+            "{field} is required in {entry}"
+        );
+    }
+    assert!(entry["properties"]["revocation_reason"].is_object());
     assert!(
         doc["components"]["schemas"]["Error"]["required"]
             .as_array()
             .is_some_and(|r| r.contains(&json!("error")))
     );
+}
+
+#[tokio::test]
+async fn the_guide_is_served_as_markdown_without_a_key() {
+    let f = fixture().await;
+    let res = f
+        .app
+        .call(Method::GET, "/api/instructions.md", None, None)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/markdown")
+    );
+    let text = res.text().await.expect("text");
+    assert!(text.starts_with("# Using AgentKey"));
+    let base = &f.app.services.base_url;
+    assert!(text.contains(&format!("{base}/api/tools")), "{text}");
+    assert!(text.contains(&format!("{base}/mcp")));
+    assert!(!text.contains(&f.key));
 }
 
 #[tokio::test]

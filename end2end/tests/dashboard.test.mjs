@@ -65,6 +65,12 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.click("#create-agent");
     const key = (await page.textContent("#new-key", { timeout: 10_000 })).trim();
     assert.match(key, /^ak_/);
+    // The first tab is an MCP client's setup: the endpoint, and the key read from the environment.
+    const mcpSetup = await page.textContent("#snippet");
+    assert.match(mcpSetup, /\/mcp /);
+    assert.match(mcpSetup, /AGENTKEY_API_KEY/);
+    assert.ok(!mcpSetup.includes(key), "no setup inlines the key");
+    await page.getByRole("tab", { name: "CLAUDE.md", exact: true }).click();
     assert.match(await page.textContent("#snippet"), /AgentKey/);
     await shot(page, "agents-key");
 
@@ -445,6 +451,7 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
     await page.fill("#agent-description", "Uses Stripe through the proxy");
     await page.click("#create-agent");
     const key = (await page.textContent("#new-key", { timeout: 10_000 })).trim();
+    await page.getByRole("tab", { name: "CLAUDE.md", exact: true }).click();
     assert.match(await page.textContent("#snippet"), /proxy/);
     const bot = agent(key);
     const stripe = (await bot.tools()).json.tools.find((t) => t.name === "Stripe");

@@ -167,7 +167,7 @@ fn issued_text(title: &str, i: &IssuedKey) -> String {
     format!(
         "{title}: {} ({})\n\nAPI key — shown only now, store it in the agent's environment:\n\n  {}\n\n\
          ---- environment ----\n{}\n\n---- CLAUDE.md ----\n{}\n---- AGENTS.md ----\n{}\n---- .cursorrules ----\n{}\n\
-         ---- system prompt ----\n{}\n\n---- curl ----\n{}",
+         ---- system prompt ----\n{}\n\n---- curl ----\n{}{}",
         i.agent.name,
         i.agent.id,
         i.api_key,
@@ -176,6 +176,10 @@ fn issued_text(title: &str, i: &IssuedKey) -> String {
         s.agents_md,
         s.cursorrules,
         s.system_prompt,
-        s.curl
+        s.curl,
+        s.mcp
+            .iter()
+            .map(|m| format!("\n---- MCP: {} ({}) ----\n{}", m.client, m.place, m.text))
+            .collect::<String>()
     )
 }

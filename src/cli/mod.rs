@@ -95,9 +95,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = startup::Application::build(&settings).await?;
             tracing::info!(addr = %app.addr(), database = %app.services().store.location(), "AgentKey is listening");
             eprintln!(
-                "AgentKey is listening on http://{} (dashboard at /, agent API under /api)",
+                "AgentKey is listening on http://{} (dashboard at /, agent API under /api, MCP at /mcp)",
                 app.addr()
             );
+            if let Some(problem) = settings.base_url_problem()
+                && settings.base_url_configured
+            {
+                eprintln!("warning: {problem}");
+            }
             let bootstrap = app::server::service::auth::bootstrap_link(app.services())
                 .await
                 .map_err(output::service_error)?;
@@ -123,6 +128,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { to } => data::backup(&settings, &to, cli.json).await,
         Command::MigrateData { from, to } => data::migrate_data(&from, &to, cli.json).await,
         command => {
+            if matches!(
+                command,
+                Command::Agent(admin::AgentCmd::Create { .. } | admin::AgentCmd::Rotate { .. })
+            ) && let Some(problem) = settings.base_url_problem()
+            {
+                eprintln!("warning: {problem}");
+            }
             let services = startup::open(&settings).await?;
             // Changes made here reach the servers' open dashboards (PostgreSQL: NOTIFY).
             let mut changes = services.events.collect();

@@ -25,6 +25,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Public URL agents use; appears in onboarding snippets.
     pub base_url: String,
+    /// Whether the public URL was configured, rather than derived from the listener.
+    pub base_url_configured: bool,
     /// Master key from the environment (base64 of 32 bytes).
     pub master_key: Option<SecretString>,
     /// Where the embedded default keeps a generated master key.
@@ -118,9 +120,18 @@ impl Settings {
         let bind: SocketAddr = bind_text.parse().with_context(|| {
             format!("AGENTKEY_BIND must be host:port, e.g. 127.0.0.1:3000 (got {bind_text:?})")
         })?;
-        let base_url = env("AGENTKEY_BASE_URL")
-            .or(file.base_url)
-            .unwrap_or_else(|| format!("http://{bind}"));
+        let configured_base = env("AGENTKEY_BASE_URL").or(file.base_url);
+        let base_url_configured = configured_base.is_some();
+        // Without a public URL, links name the listener; an unspecified address (0.0.0.0)
+        // is no address a client can use, so loopback stands in for it.
+        let base_url = configured_base.unwrap_or_else(|| {
+            let host = if bind.ip().is_unspecified() {
+                std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bind.port())
+            } else {
+                bind
+            };
+            format!("http://{host}")
+        });
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             bail!("AGENTKEY_BASE_URL must be an http(s) URL (got {base_url:?})");
         }
@@ -214,6 +225,7 @@ impl Settings {
             database_url,
             bind,
             base_url,
+            base_url_configured,
             master_key: env("AGENTKEY_MASTER_KEY").map(SecretString::from),
             master_key_file,
             master_key_file_named,
@@ -221,6 +233,28 @@ impl Settings {
             trusted_proxies,
             limits,
             site_root,
+        })
+    }
+
+    /// Why the links and snippets AgentKey hands out may not work for agents elsewhere: no
+    /// public URL is configured, or it names no reachable host.
+    pub fn base_url_problem(&self) -> Option<String> {
+        let host = self
+            .base_url
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(rest))
+            .unwrap_or_default();
+        if host.starts_with("0.0.0.0") || host.starts_with("[::]") {
+            return Some(format!(
+                "AGENTKEY_BASE_URL is {}, which no agent can connect to; set it to the address agents use (e.g. https://agentkey.example.com).",
+                self.base_url
+            ));
+        }
+        (!self.base_url_configured).then(|| {
+            format!(
+                "no public URL is configured (AGENTKEY_BASE_URL), so the snippets name {}; agents on other machines cannot reach it. Set AGENTKEY_BASE_URL to the address agents use.",
+                self.base_url
+            )
         })
     }
 

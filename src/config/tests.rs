@@ -147,3 +147,29 @@ fn proxy_limits_parse_times_and_sizes() {
         assert!(err.to_string().contains("AGENTKEY_PROXY"), "{err}");
     }
 }
+
+#[test]
+fn a_missing_or_unreachable_public_url_is_named_for_the_snippets() {
+    let s = Settings::from_sources(None, vars(&[])).expect("defaults");
+    assert_eq!(s.base_url, "http://127.0.0.1:3000");
+    assert!(
+        s.base_url_problem()
+            .is_some_and(|p| p.contains("AGENTKEY_BASE_URL")),
+        "no public URL configured"
+    );
+    let s = Settings::from_sources(None, vars(&[("AGENTKEY_BIND", "0.0.0.0:8080")]))
+        .expect("wildcard bind");
+    assert_eq!(
+        s.base_url, "http://127.0.0.1:8080",
+        "links never name the wildcard address"
+    );
+    let s = Settings::from_sources(None, vars(&[("AGENTKEY_BASE_URL", "http://0.0.0.0:3000")]))
+        .expect("configured");
+    assert!(s.base_url_problem().is_some_and(|p| p.contains("0.0.0.0")));
+    let s = Settings::from_sources(
+        None,
+        vars(&[("AGENTKEY_BASE_URL", "https://keys.example.com")]),
+    )
+    .expect("configured");
+    assert_eq!(s.base_url_problem(), None);
+}

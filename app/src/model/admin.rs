@@ -39,6 +39,19 @@ pub struct OnboardingSnippets {
     pub cursorrules: String,
     pub system_prompt: String,
     pub curl: String,
+    /// MCP client configurations, one per client; each reads the key from `AGENTKEY_API_KEY`.
+    #[serde(default)]
+    pub mcp: Vec<McpSetup>,
+}
+
+/// How one MCP client connects to AgentKey's `/mcp` endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct McpSetup {
+    /// The client, e.g. "Claude Code".
+    pub client: String,
+    /// Where the text goes, e.g. ".mcp.json" or "a terminal".
+    pub place: String,
+    pub text: String,
 }
 
 /// Result of creating an agent or rotating its key: the only time the key is visible.

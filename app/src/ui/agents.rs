@@ -94,14 +94,23 @@ fn CreateAgent(issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
 fn key_panel(key: IssuedKey, issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
     let tab = RwSignal::new(0_usize);
     let s = key.snippets.clone();
-    let tabs: Vec<(&'static str, String)> = vec![
-        ("CLAUDE.md", s.claude_md),
-        ("AGENTS.md", s.agents_md),
-        (".cursorrules", s.cursorrules),
-        ("System prompt", s.system_prompt),
-        ("curl", s.curl),
-        (".env", s.env),
-    ];
+    // MCP first: a client configured with it needs no instruction file at all.
+    let mut tabs: Vec<(String, String)> = s
+        .mcp
+        .iter()
+        .map(|m| (format!("MCP · {} ({})", m.client, m.place), m.text.clone()))
+        .collect();
+    tabs.extend(
+        [
+            ("CLAUDE.md", s.claude_md),
+            ("AGENTS.md", s.agents_md),
+            (".cursorrules", s.cursorrules),
+            ("System prompt", s.system_prompt),
+            ("curl", s.curl),
+            (".env", s.env),
+        ]
+        .map(|(label, text)| (label.to_owned(), text)),
+    );
     let api_key = key.api_key.clone();
     let texts: Vec<String> = tabs.iter().map(|(_, t)| t.clone()).collect();
     view! {
@@ -114,7 +123,7 @@ fn key_panel(key: IssuedKey, issued: RwSignal<Option<IssuedKey>>) -> impl IntoVi
             </div>
             <div class="tabs" role="tablist">
                 {tabs.iter().enumerate().map(|(i, (label, _))| view! {
-                    <button type="button" role="tab" aria-selected=move || (tab.get() == i).to_string() on:click=move |_| tab.set(i)>{*label}</button>
+                    <button type="button" role="tab" aria-selected=move || (tab.get() == i).to_string() on:click=move |_| tab.set(i)>{label.clone()}</button>
                 }).collect_view()}
             </div>
             <pre class="snippet" id="snippet">{move || texts[tab.get()].clone()}</pre>

@@ -72,6 +72,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/tools/{tool_id}/proxy/", any(proxy::forward))
         .route("/api/tools/{tool_id}/proxy/{*path}", any(proxy::forward))
         .route(
+            "/api/instructions.md",
+            get(instructions)
+                .options(preflight)
+                .fallback(method_not_allowed),
+        )
+        .route(
             "/api/openapi.json",
             get(schema::openapi)
                 .options(preflight)
@@ -81,6 +87,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/", any(unknown_route))
         .route("/api/{*rest}", any(unknown_route))
         .layer(from_fn_with_state(state, super::cors::layer))
+}
+
+/// `GET /api/instructions.md`: the agent's guide (the text of its onboarding snippet), with
+/// no key, so an agent can re-read how to use AgentKey.
+async fn instructions(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        app::server::service::onboarding::instructions_document(&state.services.base_url),
+    )
 }
 
 /// OPTIONS without an `Origin` (allowed origins are answered by the CORS layer).

@@ -142,17 +142,57 @@ fn body_schema(route: &Route) -> Value {
     json!({ "type": "object", "properties": properties, "required": required })
 }
 
+/// A success answer whose body is `schema` (a `$ref` into the generated components).
+fn ok(description: &str, schema: &Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+/// The success bodies, generated from the Rust types the handlers return (so the document
+/// cannot drift from the answers): a `$ref` for each, and the component schemas.
+struct Bodies {
+    tools: Value,
+    me: Value,
+    request: Value,
+    suggestion: Value,
+    credential: Value,
+    components: serde_json::Map<String, Value>,
+}
+
+fn bodies() -> Bodies {
+    use app::model::{CredentialResponse, Me, RequestCreated, SuggestionCreated, ToolList};
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+        })
+        .for_serialize()
+        .into_generator();
+    let tools = generator.subschema_for::<ToolList>().to_value();
+    let me = generator.subschema_for::<Me>().to_value();
+    let request = generator.subschema_for::<RequestCreated>().to_value();
+    let suggestion = generator.subschema_for::<SuggestionCreated>().to_value();
+    let credential = generator.subschema_for::<CredentialResponse>().to_value();
+    Bodies {
+        tools,
+        me,
+        request,
+        suggestion,
+        credential,
+        components: generator.take_definitions(true),
+    }
+}
+
 fn error_ref(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
 }
 
-fn post_op(route: &Route) -> Value {
+fn post_op(route: &Route, created: &Value) -> Value {
     json!({
         "summary": route.summary,
         "security": [{ "bearer": [] }],
         "requestBody": { "required": true, "content": { "application/json": { "schema": body_schema(route) } } },
         "responses": {
-            "201": { "description": route.created },
+            "201": ok(route.created, created),
             "400": error_ref("Malformed JSON or invalid fields."),
             "401": error_ref("Missing or unknown key."),
             "403": error_ref("Suspended or not allowed."),
@@ -205,40 +245,51 @@ fn tool_id_param() -> Value {
 
 /// `GET /api/openapi.json`.
 pub async fn openapi() -> Json<Value> {
-    let access = json!([
-        "none", "pending", "approved", "denied", "revoked", "expired"
-    ]);
+    let Bodies {
+        tools,
+        me,
+        request,
+        suggestion,
+        credential,
+        mut components,
+    } = bodies();
+    components.insert(
+        "Error".into(),
+        json!({ "type": "object", "required": ["error"], "properties": {
+            "error": { "type": "string" }, "hint": { "type": "string" },
+            "details": { "type": "array", "items": { "type": "object", "properties": { "field": { "type": "string" }, "message": { "type": "string" } } } } } }),
+    );
     Json(json!({
         "openapi": "3.1.0",
         "info": { "title": "AgentKey agent API", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Agents list the catalog, request access or suggest tools, and fetch approved credentials or call approved tools through the proxy without seeing their secret." },
+                  "description": "Agents list the catalog, request access or suggest tools, and fetch approved credentials or call approved tools through the proxy without seeing their secret. The same steps are MCP tools at POST /mcp." },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "The agent's ak_ key." } },
-            "schemas": {
-                "Error": { "type": "object", "required": ["error"], "properties": {
-                    "error": { "type": "string" }, "hint": { "type": "string" },
-                    "details": { "type": "array", "items": { "type": "object", "properties": { "field": { "type": "string" }, "message": { "type": "string" } } } } } },
-            }
+            "schemas": components,
         },
         "security": [{ "bearer": [] }],
         "paths": {
             "/api/tools": { "get": { "summary": "The catalog with your access to each tool.", "responses": {
-                "200": { "description": "{tools: [{id, name, description, url?, auth_type, credential_mode, your_access, denial_reason?, revocation_reason?, request_id?, grant_expires_at?, delivery, proxy_url?, proxy_rules?, proxy_read_only?}]}",
-                         "content": { "application/json": { "schema": { "type": "object", "properties": { "tools": { "type": "array", "items": { "type": "object", "properties": { "your_access": { "enum": access } } } } } } } } },
+                "200": ok("The catalog; `your_access` is none, pending, approved, denied, revoked or expired.", &tools),
                 "401": error_ref("Missing or unknown key."), "403": error_ref("Suspended."), "429": error_ref("Rate limited.") } } },
             "/api/me": { "get": { "summary": "Your identity and access summary.", "responses": {
-                "200": { "description": "{agent_id, agent_name, description, created_at, tools_approved, tools_pending, tools_denied, tools_available, hint?}" },
+                "200": ok("Who you are and what you hold.", &me),
                 "401": error_ref("Missing or unknown key."), "403": error_ref("Suspended."), "429": error_ref("Rate limited.") } } },
-            "/api/tools/suggest": { "get": schema_op(), "post": post_op(&SUGGEST) },
-            "/api/tools/{tool_id}/request": { "parameters": tool_id_param(), "get": schema_op(), "post": post_op(&REQUEST) },
+            "/api/tools/suggest": { "get": schema_op(), "post": post_op(&SUGGEST, &suggestion) },
+            "/api/tools/{tool_id}/request": { "parameters": tool_id_param(), "get": schema_op(), "post": post_op(&REQUEST, &request) },
             "/api/tools/{tool_id}/credentials": { "parameters": tool_id_param(), "get": {
                 "summary": "The credential and usage guide (only with approved access). Sent with Cache-Control: no-store.",
                 "responses": {
-                    "200": { "description": "{tool_id, tool_name, auth_type, credential, instructions, suggest_instructions_endpoint, grant_expires_at, credential_version, instructions_version}" },
+                    "200": ok("The credential (a string, or a JSON object for multi-part secrets) and the usage guide.", &credential),
                     "401": error_ref("Missing or unknown key."), "403": error_ref("Not approved (your_access says why, with denial_reason or revocation_reason), suspended, a proxy-only tool (the hint names the proxy route), or a disallowed browser origin."),
                     "404": error_ref("Unknown tool."), "409": error_ref("No secret configured yet."), "429": error_ref("Rate limited.") } } },
-            "/api/tools/{tool_id}/instructions/suggest": { "parameters": tool_id_param(), "get": schema_op(), "post": post_op(&GUIDE) },
+            "/api/tools/{tool_id}/instructions/suggest": { "parameters": tool_id_param(), "get": schema_op(), "post": post_op(&GUIDE, &suggestion) },
             "/api/tools/{tool_id}/proxy/{path}": proxy_path(),
+            "/api/instructions.md": { "get": { "summary": "How to use AgentKey, as the onboarding snippet says it (Markdown, no auth).", "security": [],
+                "responses": { "200": { "description": "The guide.", "content": { "text/markdown": { "schema": { "type": "string" } } } } } } },
+            "/mcp": { "post": { "summary": "The same steps as MCP tools (streamable HTTP, stateless; revisions 2025-06-18, 2025-11-25 and 2026-07-28). Configure an MCP client with this URL and the bearer header.",
+                "responses": { "200": { "description": "A JSON-RPC answer." }, "400": { "description": "Not one JSON-RPC 2.0 message (batches are refused)." },
+                    "401": error_ref("Missing or unknown key."), "403": error_ref("Suspended, or a browser origin that is not allowed."), "413": { "description": "Message over 1 MiB." } } } },
             "/api/openapi.json": { "get": { "summary": "This document.", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
         }
     }))
