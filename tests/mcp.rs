@@ -725,3 +725,68 @@ async fn mcp_and_rest_share_the_agents_rate_tiers() {
         "the MCP fetch spent the credential tier"
     );
 }
+
+/// Reads an event stream until `needle` arrives (bounded by `secs`); returns what was read.
+async fn read_until(res: &mut reqwest::Response, needle: &str, secs: u64) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !seen.contains(needle) {
+        match tokio::time::timeout_at(deadline, res.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_2026_subscription_announces_tool_list_changes_when_a_grant_changes_what_the_agent_can_use()
+ {
+    let app = app_with(&[]).await;
+    let (_agent, key) = app.create_agent("mcp-listen-bot").await;
+    let tool = app
+        .create_shared_tool("Datadog", Some("datadoghq.com"), "dd_listen")
+        .await;
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "subscriptions/listen", "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+        "notifications": {"toolsListChanged": true, "resourcesListChanged": true},
+    }});
+    let mut res = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("listen");
+    assert_eq!(res.status(), 200);
+    let ack = read_until(&mut res, "notifications/subscriptions/acknowledged", 5).await;
+    assert!(ack.contains("toolsListChanged"), "{ack}");
+
+    // Another agent's grant first: it changes nothing this agent can use.
+    let (_other, other_key) = app.create_agent("mcp-listen-other").await;
+    app.grant(&other_key, &tool.id).await;
+    let request_id = app.request_access(&key, &tool.id).await;
+    app.approve(&request_id).await;
+    let mut seen = read_until(&mut res, "notifications/tools/list_changed", 5).await;
+    assert!(seen.contains("notifications/tools/list_changed"), "{seen}");
+    if !seen.contains("notifications/resources/list_changed") {
+        seen.push_str(&read_until(&mut res, "notifications/resources/list_changed", 5).await);
+    }
+    assert!(
+        seen.contains("notifications/resources/list_changed"),
+        "the new grant's guide is a new resource: {seen}"
+    );
+    assert_eq!(
+        seen.matches("notifications/tools/list_changed").count(),
+        1,
+        "announced once: {seen}"
+    );
+}
