@@ -117,11 +117,11 @@ async fn gate(
     };
     let bytes = match read_message(body).await {
         Ok(bytes) => bytes,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let id = match check_message(&bytes) {
         Ok(id) => id,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let authorization = parts
         .headers
@@ -156,19 +156,37 @@ async fn authenticate(
 }
 
 /// A JSON-RPC error answer with an HTTP status.
-fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": {"code": code, "message": message},
-        })),
-    )
-        .into_response()
+struct RpcError {
+    status: StatusCode,
+    id: Value,
+    code: i64,
+    message: String,
 }
 
-async fn read_message(body: Body) -> Result<Bytes, Response> {
+fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> RpcError {
+    RpcError {
+        status,
+        id,
+        code,
+        message: message.to_owned(),
+    }
+}
+
+impl IntoResponse for RpcError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({
+                "jsonrpc": "2.0",
+                "id": self.id,
+                "error": {"code": self.code, "message": self.message},
+            })),
+        )
+            .into_response()
+    }
+}
+
+async fn read_message(body: Body) -> Result<Bytes, RpcError> {
     match http_body_util::Limited::new(body, MAX_MESSAGE)
         .collect()
         .await
@@ -198,7 +216,7 @@ async fn read_message(body: Body) -> Result<Bytes, Response> {
 }
 
 /// One JSON-RPC message (request, notification or response), not a batch; returns its id.
-fn check_message(bytes: &[u8]) -> Result<Value, Response> {
+fn check_message(bytes: &[u8]) -> Result<Value, RpcError> {
     let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
         return Err(rpc_error(
             StatusCode::BAD_REQUEST,
@@ -286,5 +304,5 @@ async fn as_json_rpc(answer: Response, id: Value) -> Response {
     } else {
         status
     };
-    rpc_error(status, id, INVALID_REQUEST, &message)
+    rpc_error(status, id, INVALID_REQUEST, &message).into_response()
 }
