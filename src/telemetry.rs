@@ -5,8 +5,11 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-// The MCP SDK logs every stateless message at info (with the client's details): warn only.
-const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info,rmcp=warn";
+const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info";
+
+/// Added to every filter, the operator's too: the MCP SDK logs each message at info and the
+/// requests and results themselves (a fetched credential, a proxied body) at debug.
+const ALWAYS: &str = "rmcp=warn";
 
 /// Installs the global subscriber writing to stderr. `AGENTKEY_LOG` overrides the filter,
 /// `AGENTKEY_LOG_FORMAT=json|text` the format.
@@ -25,11 +28,12 @@ pub fn init_with<W>(writer: W, json: bool, filter: Option<&str>) -> bool
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = match filter {
-        Some(f) => EnvFilter::new(f),
-        None => EnvFilter::try_from_env("AGENTKEY_LOG")
-            .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER)),
-    };
+    let chosen = filter
+        .map(str::to_owned)
+        .or_else(|| std::env::var("AGENTKEY_LOG").ok())
+        .filter(|f| EnvFilter::try_new(f).is_ok())
+        .unwrap_or_else(|| DEFAULT_FILTER.to_owned());
+    let filter = EnvFilter::new(format!("{chosen},{ALWAYS}"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -4,12 +4,12 @@
 
 mod catalog;
 mod credentials;
-mod guide;
+pub(crate) mod guide;
 pub(crate) mod proxy;
 mod relay;
-mod request;
+pub(crate) mod request;
 pub mod schema;
-mod suggest;
+pub(crate) mod suggest;
 
 use std::net::SocketAddr;
 

@@ -15,6 +15,7 @@ use axum::response::Response;
 use futures_util::StreamExt;
 
 use app::server::outbound::{ForwardError, reqwest};
+use app::server::service::actor::AgentCtx;
 use app::server::service::proxy::redact::Redactor;
 use app::server::service::proxy::{self, CallRecord, CallSpec, Outcome, ProxyCall};
 use app::server::service::{agent_auth, is_uuid, vend};
@@ -53,25 +54,39 @@ const DROPPED_REQUEST: &[&str] = &[
     "origin",
 ];
 
-pub async fn forward(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let path = parts.uri.path();
-    // `/api/tools/{id}/proxy…`: the id as sent (a percent-encoded one is no UUID).
+/// `/api/tools/{id}/proxy…`: the id as sent (a percent-encoded one is no UUID) and the path
+/// under the proxy route.
+fn route_of(path: &str) -> Result<(&str, &str), ApiError> {
     let rest = path.strip_prefix("/api/tools/").unwrap_or_default();
     let (id, rest) = rest.split_once('/').unwrap_or((rest, ""));
     if !is_uuid(id) {
         return Err(unknown_tool_id());
     }
-    let sub_path = rest.strip_prefix("proxy").unwrap_or_default();
-    let meta = meta(&state, &parts.headers, peer);
+    Ok((id, rest.strip_prefix("proxy").unwrap_or_default()))
+}
+
+pub async fn forward(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    route_of(request.uri().path())?;
+    let meta = meta(&state, request.headers(), peer);
     preauth(&state, &meta)?;
-    let key = agent_auth::bearer(authorization(&parts.headers))?;
+    let key = agent_auth::bearer(authorization(request.headers()))?;
     let agent = vend::authenticate(&state.services, key, meta).await?;
-    spend(&state, Tier::Proxy, &agent)?;
+    forward_as(&state, &agent, request).await
+}
+
+/// The proxied call of an authenticated agent (the REST route's, or MCP's `call_tool_api`).
+pub(crate) async fn forward_as(
+    state: &AppState,
+    agent: &AgentCtx,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let (id, sub_path) = route_of(parts.uri.path())?;
+    spend(state, Tier::Proxy, agent)?;
     let limits = state.services.upstreams.limits;
     let declared = parts
         .headers
@@ -83,7 +98,7 @@ pub async fn forward(
     }
     let call = proxy::begin(
         &state.services,
-        &agent,
+        agent,
         id,
         &CallSpec {
             method: parts.method.as_str(),
@@ -99,7 +114,8 @@ pub async fn forward(
     let outgoing = has_body.then(|| capped(body, limits.request_body, &sent, &over));
     let mut headers = outgoing_headers(&parts.headers, &call);
     if let Some(n) = declared.filter(|_| has_body) {
-        // hyper checked that the body matches it; some upstreams refuse chunked uploads.
+        // It matches the body (hyper checked it on the wire; MCP's `call_tool_api` sets it
+        // from the body it built); some upstreams refuse chunked uploads.
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
     }
     let ProxyCall {

@@ -243,8 +243,13 @@ fn tool_id_param() -> Value {
     json!([{ "name": "tool_id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }])
 }
 
-/// `GET /api/openapi.json`.
+/// `GET /api/openapi.json`, built once.
 pub async fn openapi() -> Json<Value> {
+    static DOCUMENT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(document);
+    Json(DOCUMENT.clone())
+}
+
+fn document() -> Value {
     let Bodies {
         tools,
         me,
@@ -259,7 +264,7 @@ pub async fn openapi() -> Json<Value> {
             "error": { "type": "string" }, "hint": { "type": "string" },
             "details": { "type": "array", "items": { "type": "object", "properties": { "field": { "type": "string" }, "message": { "type": "string" } } } } } }),
     );
-    Json(json!({
+    json!({
         "openapi": "3.1.0",
         "info": { "title": "AgentKey agent API", "version": env!("CARGO_PKG_VERSION"),
                   "description": "Agents list the catalog, request access or suggest tools, and fetch approved credentials or call approved tools through the proxy without seeing their secret. The same steps are MCP tools at POST /mcp." },
@@ -292,5 +297,5 @@ pub async fn openapi() -> Json<Value> {
                     "401": error_ref("Missing or unknown key."), "403": error_ref("Suspended, or a browser origin that is not allowed."), "413": { "description": "Message over 1 MiB." } } } },
             "/api/openapi.json": { "get": { "summary": "This document.", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
         }
-    }))
+    })
 }

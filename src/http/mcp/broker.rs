@@ -10,8 +10,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
     CustomResult, ErrorData, Implementation, JsonObject, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig,
-    SubscriptionFilter,
+    ServerCapabilities, ServerConfig, SubscriptionFilter,
 };
 use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use serde::Serialize;
@@ -21,32 +20,28 @@ use app::model::{
     Access, ErrorBody, RequestAccessBody, SuggestGuideBody, SuggestToolBody, ToolList,
 };
 use app::server::ServiceError;
-use app::server::events::EventKind;
-use app::server::service::{agent_auth, catalog, grants, guides, suggestions, vend};
+use app::server::service::{catalog, vend};
 
 use super::Caller;
 use super::tools::{self, Name};
 use crate::http::AppState;
-use crate::http::agent_api::{refund_unweighed, spend};
+use crate::http::agent_api::{guide, request, spend, suggest};
 use crate::http::body::{Fields, FromJsonBody};
 use crate::http::error::ApiError;
 use crate::http::limits::Tier;
 
-/// Where a tool's usage guide is read as a resource.
-const GUIDE_PREFIX: &str = "agentkey://tools/";
-const GUIDE_SUFFIX: &str = "/guide";
-
 pub struct Broker {
-    state: AppState,
+    pub(super) state: AppState,
+    listeners: std::sync::Arc<super::listen::Listeners>,
 }
 
 impl Broker {
-    pub fn new(state: AppState) -> Self {
-        Broker { state }
+    pub fn new(state: AppState, listeners: std::sync::Arc<super::listen::Listeners>) -> Self {
+        Broker { state, listeners }
     }
 }
 
-fn caller(extensions: &rmcp::model::Extensions) -> Result<Caller, ErrorData> {
+pub(super) fn caller(extensions: &rmcp::model::Extensions) -> Result<Caller, ErrorData> {
     extensions
         .get::<axum::http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<Caller>())
@@ -61,12 +56,49 @@ pub(super) fn refusal(err: ApiError) -> CallToolResult {
 }
 
 pub(super) fn refusal_of(status: u16, body: ErrorBody) -> CallToolResult {
+    let mut object = error_object(status, body);
+    mcp_hint(&mut object);
+    CallToolResult::error(vec![ContentBlock::text(Value::Object(object).to_string())])
+}
+
+fn error_object(status: u16, body: ErrorBody) -> Map<String, Value> {
     let mut object = match serde_json::to_value(&body) {
         Ok(Value::Object(object)) => object,
         _ => Map::new(),
     };
     object.insert("status".into(), status.into());
-    CallToolResult::error(vec![ContentBlock::text(Value::Object(object).to_string())])
+    object
+}
+
+/// A refusal that points at the other delivery names REST routes and "your usual
+/// Authorization header", which an MCP model does not have: it names the tool to use instead.
+fn mcp_hint(object: &mut Map<String, Value>) {
+    let instead = match object.get("delivery").and_then(Value::as_str) {
+        Some("proxy" | "both") if object.contains_key("proxy_url") => {
+            "Use call_tool_api with this tool_id: AgentKey adds the credential and you never see it."
+        }
+        Some("fetch") => "Use get_credential with this tool_id, then call the tool yourself.",
+        _ => return,
+    };
+    object.insert("hint".into(), instead.into());
+}
+
+/// A protocol error (for methods that are not tools) from a refusal: its message and hint,
+/// with the status and any wait in `data`.
+pub(super) fn protocol_error(err: ApiError) -> ErrorData {
+    let (status, body) = err.parts();
+    let message = match &body.hint {
+        Some(hint) => format!("{} {hint}", body.error),
+        None => body.error.clone(),
+    };
+    let data = Value::Object(error_object(status.as_u16(), body));
+    if status.is_server_error() {
+        ErrorData::internal_error(message, Some(data))
+    } else if status == axum::http::StatusCode::NOT_FOUND {
+        ErrorData::resource_not_found(message, Some(data))
+    } else {
+        ErrorData::invalid_params(message, Some(data))
+    }
 }
 
 fn answer<T: Serialize>(value: &T) -> CallToolResult {
@@ -77,9 +109,9 @@ fn answer<T: Serialize>(value: &T) -> CallToolResult {
 }
 
 /// What an agent's grants make visible: the tools it can use now, and its guides.
-struct Exposure {
-    tools: Vec<Name>,
-    guides: Vec<(String, String)>,
+pub(super) struct Exposure {
+    pub(super) tools: Vec<Name>,
+    pub(super) guides: Vec<(String, String)>,
 }
 
 fn exposure(list: &ToolList) -> Exposure {
@@ -88,9 +120,9 @@ fn exposure(list: &ToolList) -> Exposure {
         .iter()
         .filter(|t| t.your_access == Access::Approved)
         .collect();
-    let fetches = approved
-        .iter()
-        .any(|t| t.delivery.fetches() && t.proxy_rules.is_none() && !t.proxy_read_only);
+    // Whether a narrowed grant may still fetch is the credential route's to say (its refusal
+    // names call_tool_api); the list only follows deliveries.
+    let fetches = approved.iter().any(|t| t.delivery.fetches());
     let proxies = approved.iter().any(|t| t.delivery.proxies());
     let tools = tools::ALL
         .into_iter()
@@ -109,11 +141,18 @@ fn exposure(list: &ToolList) -> Exposure {
 }
 
 impl Broker {
-    async fn exposure(&self, caller: &Caller) -> Result<Exposure, ErrorData> {
+    pub(super) async fn exposure(&self, caller: &Caller) -> Result<Exposure, ErrorData> {
         catalog::list_for_agent(&self.state.services, &caller.agent)
             .await
             .map(|list| exposure(&list))
-            .map_err(|err| ErrorData::internal_error(err.body().error, None))
+            .map_err(|err| protocol_error(err.into()))
+    }
+
+    /// The protocol's list methods read the catalog: they spend the `read` tier as
+    /// `GET /api/tools` does.
+    async fn listed(&self, caller: &Caller) -> Result<Exposure, ErrorData> {
+        spend(&self.state, Tier::Read, &caller.agent).map_err(protocol_error)?;
+        self.exposure(caller).await
     }
 
     async fn call(&self, name: Name, args: &JsonObject, caller: &Caller) -> CallToolResult {
@@ -142,14 +181,10 @@ impl Broker {
                 let tool_id = f.string("tool_id");
                 let body = RequestAccessBody::from_fields(&mut f);
                 let (tool_id, body) = f.finish((tool_id, body), REQUEST_HINT)?;
-                grants::validate_request(&body)?;
-                let rate = spend(state, Tier::Request, agent)?;
-                let created = grants::request_access(svc, agent, &tool_id, &body).await;
-                refund_unweighed(state, Tier::Request, agent, rate, &created);
-                let mut created = created?;
+                let (_, mut created) =
+                    request::request_access(state, agent, &tool_id, &body).await?;
                 created.message = format!(
-                    "{} Do not ask again: call list_tools now and then (every 30 to 60 seconds at most) and read `your_access` of tool {tool_id}.",
-                    created.message.split(';').next().unwrap_or_default()
+                    "A human will review your request. Do not ask again: call list_tools now and then (every 30 to 60 seconds at most) and read `your_access` of tool {tool_id}."
                 );
                 Ok(answer(&created))
             }
@@ -157,9 +192,7 @@ impl Broker {
                 let mut f = Fields::new(args);
                 let body = SuggestToolBody::from_fields(&mut f);
                 let body = f.finish(body, SUGGEST_HINT)?;
-                suggestions::validate_suggestion(&body)?;
-                spend(state, Tier::Suggest, agent)?;
-                Ok(answer(&suggestions::suggest_tool(svc, agent, &body).await?))
+                Ok(answer(&suggest::suggest_tool(state, agent, &body).await?.1))
             }
             Name::GetCredential => {
                 let mut f = Fields::new(args);
@@ -174,11 +207,9 @@ impl Broker {
                 let tool_id = f.string("tool_id");
                 let body = SuggestGuideBody::from_fields(&mut f);
                 let (tool_id, body) = f.finish((tool_id, body), GUIDE_HINT)?;
-                guides::validate_guide(&body)?;
-                let rate = spend(state, Tier::Instruction, agent)?;
-                let created = guides::suggest_guide(svc, agent, &tool_id, &body).await;
-                refund_unweighed(state, Tier::Instruction, agent, rate, &created);
-                Ok(answer(&created?))
+                Ok(answer(
+                    &guide::suggest_guide(state, agent, &tool_id, &body).await?.1,
+                ))
             }
         }
     }
@@ -189,10 +220,6 @@ const REQUEST_HINT: &str =
 const SUGGEST_HINT: &str = "Arguments: {\"name\": \"Linear\", \"url\": \"linear.app\" (optional), \"reason\": \"5–500 characters\"}.";
 const TOOL_ID_HINT: &str = "Arguments: {\"tool_id\": \"an id from list_tools\"}.";
 const GUIDE_HINT: &str = "Arguments: {\"tool_id\": \"an id from list_tools\", \"learned\": \"5–2000 characters\", \"why\": \"5–2000 characters\"}.";
-
-fn guide_uri(tool_id: &str) -> String {
-    format!("{GUIDE_PREFIX}{tool_id}{GUIDE_SUFFIX}")
-}
 
 impl ServerHandler for Broker {
     fn get_info(&self) -> ServerConfig {
@@ -224,7 +251,7 @@ impl ServerHandler for Broker {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let caller = caller(&ctx.extensions)?;
-        let exposure = self.exposure(&caller).await?;
+        let exposure = self.listed(&caller).await?;
         Ok(ListToolsResult::with_all_items(
             exposure.tools.into_iter().map(tools::definition).collect(),
         ))
@@ -257,20 +284,8 @@ impl ServerHandler for Broker {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let caller = caller(&ctx.extensions)?;
-        let exposure = self.exposure(&caller).await?;
-        Ok(ListResourcesResult::with_all_items(
-            exposure
-                .guides
-                .into_iter()
-                .map(|(id, name)| {
-                    Resource::new(guide_uri(&id), format!("{name} usage guide"))
-                        .with_description(format!(
-                            "How this organization uses {name}: read it before calling the tool."
-                        ))
-                        .with_mime_type("text/markdown")
-                })
-                .collect(),
-        ))
+        let exposure = self.listed(&caller).await?;
+        Ok(super::listen::guides(exposure))
     }
 
     async fn read_resource(
@@ -279,40 +294,7 @@ impl ServerHandler for Broker {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let caller = caller(&ctx.extensions)?;
-        let not_found = || {
-            ErrorData::resource_not_found(
-                "No such resource: usage guides are agentkey://tools/{tool_id}/guide for tools you hold a grant for (see resources/list).",
-                None,
-            )
-        };
-        let tool_id = request
-            .uri
-            .strip_prefix(GUIDE_PREFIX)
-            .and_then(|rest| rest.strip_suffix(GUIDE_SUFFIX))
-            .ok_or_else(not_found)?;
-        spend(&self.state, Tier::Read, &caller.agent)
-            .map_err(|err| ErrorData::invalid_request(err.parts().1.error, None))?;
-        match vend::guide(&self.state.services, &caller.agent, tool_id).await {
-            Ok(guide) => {
-                let mut contents = ResourceContents::text(guide.instructions, &request.uri);
-                if let ResourceContents::TextResourceContents { mime_type, .. } = &mut contents {
-                    *mime_type = Some("text/markdown".into());
-                }
-                Ok(ReadResourceResult::new(vec![contents]).into())
-            }
-            Err(ServiceError::Internal(err)) => {
-                tracing::error!(error = format!("{err:#}"), "MCP guide read failed");
-                Err(ErrorData::internal_error("Internal server error.", None))
-            }
-            Err(err) => {
-                let body = err.body();
-                let message = match &body.hint {
-                    Some(hint) => format!("{} {hint}", body.error),
-                    None => body.error,
-                };
-                Err(ErrorData::invalid_params(message, None))
-            }
-        }
+        super::listen::read_guide(&self.state, &caller, &request.uri).await
     }
 
     async fn on_custom_request(
@@ -337,45 +319,8 @@ impl ServerHandler for Broker {
         Some(requested.supported_by(&self.get_info().capabilities))
     }
 
-    /// 2026-07-28 subscriptions: the tool and resource lists change when the agent's grants
-    /// do; each change of what it may use is announced once.
+    /// 2026-07-28 subscriptions: see [`super::listen`].
     async fn listen(&self, ctx: SubscriptionContext) -> Result<(), ErrorData> {
-        let caller = caller(&ctx.request_context().extensions)?;
-        let svc = &self.state.services;
-        let mut events = svc.events.subscribe();
-        let mut seen = self.exposure(&caller).await?;
-        loop {
-            let event = tokio::select! {
-                () = ctx.cancelled() => return Ok(()),
-                event = events.recv() => event,
-            };
-            let relevant = match event {
-                Ok(e) => {
-                    e.org_id == caller.agent.org_id.as_str()
-                        && !matches!(
-                            e.kind,
-                            EventKind::CredentialVended | EventKind::SuggestionChanged
-                        )
-                        || e.kind == EventKind::Resync
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
-            };
-            if !relevant {
-                continue;
-            }
-            // A suspended or deleted agent's subscription ends.
-            agent_auth::authenticate_hash(svc, &caller.agent.key_hash, caller.agent.meta.clone())
-                .await
-                .map_err(|err| ErrorData::invalid_request(err.body().error, None))?;
-            let now = self.exposure(&caller).await?;
-            if now.tools != seen.tools {
-                let _ = ctx.sink().notify_tool_list_changed().await;
-            }
-            if now.guides != seen.guides {
-                let _ = ctx.sink().notify_resource_list_changed().await;
-            }
-            seen = now;
-        }
+        super::listen::listen(self, &self.listeners, ctx).await
     }
 }

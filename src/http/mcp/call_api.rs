@@ -1,11 +1,11 @@
-//! `call_tool_api`: the model's call, made as a proxied call of the agent (the same route
-//! handler, so the same checks, rate tier, injection, redaction and audit as
+//! `call_tool_api`: the model's call, made as a proxied call of the authenticated agent (the
+//! proxy route's own code, so the same checks, rate tier, injection, redaction and audit as
 //! `/api/tools/{id}/proxy/…`), with the answer collected into the tool's result.
 
 use std::collections::BTreeMap;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use base64::Engine;
 use http_body_util::BodyExt;
@@ -20,11 +20,24 @@ use super::Caller;
 use super::broker::refusal_of;
 use super::tools::ApiAnswer;
 use crate::http::AppState;
-use crate::http::agent_api::proxy::forward;
+use crate::http::agent_api::proxy::forward_as;
 use crate::http::error::ApiError;
 
 /// Largest answer passed back into the model's context.
 pub const MAX_ANSWER: usize = 1024 * 1024;
+
+/// Headers of the model's `headers` argument that are ignored: the framing of the call, and
+/// what the proxy route drops anyway (credentials, routing, the client's address).
+const SET_BY_AGENTKEY: &[&str] = &[
+    "authorization",
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "connection",
+];
 
 const HINT: &str = "Arguments: {\"tool_id\", \"method\": \"GET\", \"path\": \"/the/api/path\", \"query\"?: {\"name\": \"value\"}, \"headers\"?: {\"Name\": \"value\"}, \"body\"?: JSON or text}.";
 
@@ -57,7 +70,7 @@ fn text(args: &JsonObject, field: &str) -> Result<String, ApiError> {
 }
 
 /// Builds the proxied request the agent would have sent.
-fn proxied(args: &JsonObject, caller: &Caller) -> Result<Request, ApiError> {
+fn proxied(args: &JsonObject) -> Result<Request, ApiError> {
     let tool_id = text(args, "tool_id")?;
     if !is_uuid(&tool_id) {
         return Err(app::server::ServiceError::not_found(
@@ -91,6 +104,10 @@ fn proxied(args: &JsonObject, caller: &Caller) -> Result<Request, ApiError> {
     for (name, value) in strings(args, "headers")? {
         let name = HeaderName::try_from(name.as_str())
             .map_err(|_| invalid("headers", &format!("{name:?} is not a header name")))?;
+        // What frames the call or says who sent it is AgentKey's to set, not the model's.
+        if SET_BY_AGENTKEY.contains(&name.as_str()) {
+            continue;
+        }
         let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
             invalid(
                 "headers",
@@ -115,24 +132,14 @@ fn proxied(args: &JsonObject, caller: &Caller) -> Result<Request, ApiError> {
             serde_json::to_vec(json).unwrap_or_default()
         }
     };
-    let mut request = builder
-        .header(header::CONTENT_LENGTH, body.len())
+    let length = body.len();
+    let request = builder
         .body(Body::from(body))
         .map_err(|_| invalid("path", "does not form a valid URL path"))?;
-    // The agent's own key authenticates the proxied call, whatever `headers` said.
+    let mut request = request;
     request
         .headers_mut()
-        .insert(header::AUTHORIZATION, caller.authorization.clone());
-    for value in &caller.forwarded_for {
-        request
-            .headers_mut()
-            .append("x-forwarded-for", value.clone());
-    }
-    if let Some(agent) = &caller.agent.meta.user_agent
-        && let Ok(agent) = HeaderValue::try_from(agent.as_str())
-    {
-        request.headers_mut().insert(header::USER_AGENT, agent);
-    }
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     Ok(request)
 }
 
@@ -141,8 +148,8 @@ pub async fn call(
     args: &JsonObject,
     caller: &Caller,
 ) -> Result<CallToolResult, ApiError> {
-    let request = proxied(args, caller)?;
-    let response = forward(State(state.clone()), ConnectInfo(caller.peer), request).await?;
+    let request = proxied(args)?;
+    let response = forward_as(state, &caller.agent, request).await?;
     let status = response.status();
     let mut headers = BTreeMap::new();
     for (name, value) in response.headers() {

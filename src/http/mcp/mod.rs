@@ -7,6 +7,7 @@
 
 mod broker;
 mod call_api;
+mod listen;
 mod tools;
 
 use std::net::SocketAddr;
@@ -41,11 +42,6 @@ const INVALID_REQUEST: i64 = -32600;
 #[derive(Clone)]
 pub(crate) struct Caller {
     pub agent: AgentCtx,
-    /// The `Authorization` header as sent, for the proxied calls of `call_tool_api`.
-    pub authorization: HeaderValue,
-    /// `X-Forwarded-For` as sent, so the proxied call resolves the same client address.
-    pub forwarded_for: Vec<HeaderValue>,
-    pub peer: SocketAddr,
 }
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -57,8 +53,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .disable_allowed_hosts()
         .with_max_request_body_bytes(MAX_MESSAGE);
     let for_tools = state.clone();
+    let listeners = Arc::new(listen::Listeners::default());
     let service = StreamableHttpService::new(
-        move || Ok(broker::Broker::new(for_tools.clone())),
+        move || Ok(broker::Broker::new(for_tools.clone(), listeners.clone())),
         Arc::new(NeverSessionManager::default()),
         config,
     );
@@ -89,11 +86,11 @@ async fn gate(
     }
     if let Some(origin) = parts.headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
-        if origin != state.base_origin && !state.cors.allows(origin) {
+        if origin != state.base_origin {
             return ApiError::status(
                 StatusCode::FORBIDDEN,
                 "This origin may not call the MCP endpoint.",
-                "Browsers may call it only from AgentKey's own origin or an origin in AGENTKEY_CORS_ORIGINS.",
+                "Connect your MCP client from the agent's process (it sends no Origin); browser pages of other sites may not call it.",
             )
             .into_response();
         }
@@ -123,27 +120,17 @@ async fn gate(
         Ok(id) => id,
         Err(refusal) => return refusal.into_response(),
     };
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static(""));
-    let forwarded_for = parts
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .cloned()
-        .collect();
-    parts.extensions.insert(Caller {
-        agent,
-        authorization,
-        forwarded_for,
-        peer,
-    });
+    parts.extensions.insert(Caller { agent });
     let answer = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    as_json_rpc(answer, id).await
+    let mut answer = as_json_rpc(answer, id).await;
+    // An answer may hold a credential (get_credential): never stored by a cache.
+    answer.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, private"),
+    );
+    answer
 }
 
 async fn authenticate(
@@ -290,14 +277,21 @@ async fn as_json_rpc(answer: Response, id: Value) -> Response {
         StatusCode::NOT_ACCEPTABLE => {
             "Send `Accept: application/json, text/event-stream` (what MCP clients send).".to_owned()
         }
-        _ if untyped => format!(
-            "The message is not a JSON-RPC request, notification or response this server can read: {text}"
-        ),
+        _ if untyped => {
+            tracing::debug!(detail = %text, "MCP message not understood");
+            "The message is not a JSON-RPC request, notification or response this server can read (check the method's params against the MCP schema).".to_owned()
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             "Send the message with `Content-Type: application/json`.".to_owned()
         }
         _ if status.is_server_error() => "Internal server error.".to_owned(),
-        _ => text,
+        _ => {
+            tracing::debug!(status = status.as_u16(), detail = %text, "MCP transport refusal");
+            format!(
+                "The MCP transport refused the message (HTTP {}).",
+                status.as_u16()
+            )
+        }
     };
     let status = if untyped {
         StatusCode::BAD_REQUEST

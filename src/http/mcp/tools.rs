@@ -287,5 +287,27 @@ pub struct Empty {}
 
 /// The definition of `name`.
 pub fn definition(name: Name) -> Tool {
-    DEFINITIONS[name as usize].clone()
+    DEFINITIONS
+        .iter()
+        .find(|t| t.name == name.as_str())
+        .cloned()
+        .unwrap_or_else(|| Tool::new(name.as_str(), "", Arc::new(JsonObject::new())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_has_one_definition_in_the_fixed_order() {
+        let names: Vec<String> = DEFINITIONS.iter().map(|t| t.name.to_string()).collect();
+        let fixed: Vec<&str> = ALL.iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, fixed);
+        for name in ALL {
+            assert_eq!(Name::parse(name.as_str()), Some(name));
+            let tool = definition(name);
+            assert!(tool.output_schema.is_some(), "{}", name.as_str());
+            assert!(tool.annotations.is_some());
+        }
+    }
 }
