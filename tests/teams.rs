@@ -697,3 +697,101 @@ async fn switching_to_an_organization_one_is_not_a_member_of_is_not_found() {
         .expect_err("not an id");
     assert_eq!(err.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn a_quorum_the_team_cannot_reach_is_refused_or_warned_with_the_number_of_reviewers_it_has() {
+    let (app, sink) = team_app().await;
+    // The owner and carol: a two-person team, and carol registers the agent.
+    let carol = join(&app, &sink, "carol@example.com", Role::Admin).await;
+    agents::create(&app.services, &carol, "carols-bot", "")
+        .await
+        .expect("agent");
+    let tool = app.create_shared_tool("Stripe", None, "sk_live_q").await;
+
+    let err = tools::set_approvals_required(&app.services, &carol, &tool.id, 3)
+        .await
+        .expect_err("two reviewers never make three approvals");
+    assert_eq!(err.status().as_u16(), 409);
+    let body = err.body();
+    assert_eq!(body.extra["eligible_reviewers"], 2);
+    assert_eq!(body.extra["reviewers_needed"], 3);
+    assert!(
+        body.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("Invite 1 more"))
+    );
+    assert_eq!(
+        tools::get(&app.services, &app.admin, &tool.id)
+            .await
+            .expect("tool")
+            .approvals_required,
+        1,
+        "nothing changed"
+    );
+
+    let two = tools::set_approvals_required(&app.services, &carol, &tool.id, 2)
+        .await
+        .expect("reachable for agents the others registered");
+    let warning = two.warning.expect("a clear warning");
+    assert!(
+        warning.contains("carols-bot")
+            && warning.contains("carol@example.com")
+            && warning.contains("2 member(s)"),
+        "it says whose requests cannot reach the quorum: {warning}"
+    );
+
+    let dave = join(&app, &sink, "dave@example.com", Role::Approver).await;
+    let two = tools::set_approvals_required(&app.services, &carol, &tool.id, 2)
+        .await
+        .expect("three reviewers");
+    assert_eq!(two.warning, None);
+    let three = tools::set_approvals_required(&app.services, &carol, &tool.id, 3)
+        .await
+        .expect("three reviewers, one of them the registrant");
+    assert!(three.warning.is_some_and(|w| w.contains("carols-bot")));
+    tools::set_approvals_required(&app.services, &carol, &tool.id, 2)
+        .await
+        .expect("back to two");
+
+    // The inbox tells each reviewer whether they may approve, and why not.
+    let bot_key = agents::list(&app.services, &app.admin)
+        .await
+        .expect("agents");
+    assert_eq!(bot_key.len(), 1);
+    let issued = agents::rotate_key(&app.services, &carol, &bot_key[0].id)
+        .await
+        .expect("key");
+    let id = app.request_access(&issued.api_key, &tool.id).await;
+    let row = |list: Vec<app::model::AccessRequestView>| {
+        list.into_iter().find(|r| r.id == id).expect("the request")
+    };
+    let for_carol = row(grants::list(&app.services, &carol, None, 50)
+        .await
+        .expect("list"));
+    assert!(
+        for_carol
+            .cannot_approve
+            .as_deref()
+            .is_some_and(|w| w.contains("You registered this agent")),
+        "{:?}",
+        for_carol.cannot_approve
+    );
+    let for_dave = row(grants::list(&app.services, &dave, None, 50)
+        .await
+        .expect("list"));
+    assert_eq!(for_dave.cannot_approve, None);
+    grants::approve(&app.services, &dave, &id, None, None)
+        .await
+        .expect("first vote");
+    let for_dave = row(grants::list(&app.services, &dave, None, 50)
+        .await
+        .expect("list"));
+    assert!(
+        for_dave
+            .cannot_approve
+            .as_deref()
+            .is_some_and(|w| w.contains("approved already")),
+        "{:?}",
+        for_dave.cannot_approve
+    );
+}

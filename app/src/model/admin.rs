@@ -99,6 +99,10 @@ pub struct ToolView {
     pub delivery: Delivery,
     #[serde(default)]
     pub proxy: ProxySettings,
+    /// What the change just made may not achieve (a quorum some requests cannot reach);
+    /// only on the answer to that change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// How a tool is used through the proxy. Holds no secret: `inject` is the rule with its
@@ -191,6 +195,11 @@ pub struct AccessRequestView {
     /// The tool's proxy rules, which an approval may narrow to a subset.
     #[serde(default)]
     pub tool_rules: Vec<String>,
+    /// Why the member reading the list may not approve this pending request (they registered
+    /// the agent and the tool needs several approvals, they already approved, or their role
+    /// does not decide); `None` when they may.
+    #[serde(default)]
+    pub cannot_approve: Option<String>,
 }
 
 /// An agent backing a suggestion, with its latest reason.

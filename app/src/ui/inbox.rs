@@ -150,6 +150,7 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
         view! { <p class="quorum">{format!("{} of {} approvals{by}", r.approved_by.len(), r.approvals_required)}</p> }
     });
     let secret = RwSignal::new(String::new());
+    let blocked = r.cannot_approve.clone();
     let id = r.id.clone();
     let (approve_id, deny_id, check_id, check_id2) =
         (id.clone(), id.clone(), id.clone(), id.clone());
@@ -173,7 +174,13 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
             </div>
             {decides.then(|| view! {
                 <div class="actions">
-                    <button type="button" class="primary approve" on:click=move |_| approve(approve_id.clone(), Some(secret.get_untracked()), ui)>"Approve"</button>
+                    {match blocked.clone() {
+                        // Approve is not offered to who may not approve; the row says why.
+                        Some(why) => view! { <p class="cannot-approve muted">{why}</p> }.into_any(),
+                        None => view! {
+                            <button type="button" class="primary approve" on:click=move |_| approve(approve_id.clone(), Some(secret.get_untracked()), ui)>"Approve"</button>
+                        }.into_any(),
+                    }}
                     <button type="button" class="deny" on:click=move |_| deny(deny_id.clone(), ui)>"Deny"</button>
                 </div>
             })}
@@ -372,6 +379,10 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
         match ev.key().as_str() {
             "j" => ui.selected.set((current + 1).min(rows.len() - 1)),
             "k" => ui.selected.set(current.saturating_sub(1)),
+            "a" if rows[current].cannot_approve.is_some() => toasts().show(
+                rows[current].cannot_approve.clone().unwrap_or_default(),
+                true,
+            ),
             "a" if rows[current].credential_mode == CredentialMode::Shared => {
                 approve(rows[current].id.clone(), None, ui)
             }

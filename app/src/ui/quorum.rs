@@ -13,8 +13,12 @@ pub fn Quorum(id: String, current: i64) -> impl IntoView {
         ev.prevent_default();
         let n: i64 = value.get_untracked().parse().unwrap_or(1);
         mutation().run(set_tool_quorum(id.clone(), n), |t| {
+            let warning = t
+                .warning
+                .map(|w| format!(" Warning: {w}"))
+                .unwrap_or_default();
             format!(
-                "{} now needs {} approval(s) per request.",
+                "{} now needs {} approval(s) per request.{warning}",
                 t.name, t.approvals_required
             )
         });

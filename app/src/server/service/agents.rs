@@ -5,10 +5,10 @@ use serde_json::json;
 use super::actor::{AdminCtx, Permission};
 use super::validate::{Check, limits};
 use super::{agent_auth, onboarding};
-use crate::model::{AgentId, AgentStatus, AgentView, IssuedKey};
+use crate::model::{AgentId, AgentStatus, AgentView, ErrorBody, IssuedKey};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
-use crate::server::store::{self, agents::AgentRow};
+use crate::server::store::{self, StoreError, agents::AgentRow};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 fn view(row: AgentRow) -> AgentView {
@@ -72,7 +72,23 @@ pub async fn create(
         last_used_at: None,
     };
     let mut tx = svc.store.begin().await?;
-    store::agents::insert_agent(&mut tx, &row).await?;
+    // The unique index decides (two registrations at once); the lookup names the holder.
+    if let Err(err) = store::agents::insert_agent(&mut tx, &row).await {
+        return Err(match err {
+            StoreError::Unique => {
+                match store::agents::find_agent_by_name(svc.store.reader(), &ctx.org_id, &row.name)
+                    .await?
+                {
+                    Some(existing) => name_taken(&existing),
+                    None => ServiceError::conflict(
+                        "An agent with this name was just registered.",
+                        "Pick another name.",
+                    ),
+                }
+            }
+            other => other.into(),
+        });
+    }
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "agent.created")
         .target("agent", &row.id)
         .agent(&row.id)
@@ -89,6 +105,19 @@ pub async fn create(
         api_key: key.key,
         agent: view(row),
     })
+}
+
+/// 409 naming the agent that already has the name (names are unique whatever their case).
+fn name_taken(existing: &AgentRow) -> ServiceError {
+    ServiceError::Conflict(
+        ErrorBody::new(format!(
+            "An agent named \"{}\" already exists (id {}).",
+            existing.name, existing.id
+        ))
+        .hint("Agent names are unique in the organization, whatever their case: pick another name, or rotate that agent's key instead.")
+        .with("agent_id", existing.id.to_string())
+        .with("agent_name", existing.name.clone()),
+    )
 }
 
 /// A proxied tool of the organization for the onboarding curl example (the oldest one).

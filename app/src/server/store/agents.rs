@@ -24,10 +24,20 @@ pub struct AgentRow {
 const COLUMNS: &str = "id, organization_id, name, description, key_hash, key_prefix, status, created_by, \
                        created_at, updated_at, last_used_at";
 
+/// The key agent names are unique by within an organization: trimmed, inner whitespace
+/// collapsed, lower-case ("Deploy  Bot" and "deploy bot" are one name).
+pub fn name_key(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// `StoreError::Unique` when the organization has an agent of the same name (any case).
 #[tracing::instrument(skip_all, fields(agent_id = %row.id))]
 pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> StoreResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        "INSERT INTO agents ({COLUMNS}, name_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
     .bind(&row.id)
     .bind(&row.organization_id)
@@ -40,9 +50,27 @@ pub async fn insert_agent(tx: &mut Tx, row: &AgentRow) -> StoreResult<()> {
     .bind(row.created_at)
     .bind(row.updated_at)
     .bind(row.last_used_at)
+    .bind(name_key(&row.name))
     .execute(&mut **tx)
     .await
     .map(|_| ())
+    .map_err(Into::into)
+}
+
+/// The organization's agent whose name is `name` in any case.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub async fn find_agent_by_name(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+    name: &str,
+) -> StoreResult<Option<AgentRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 AND name_key = $2"
+    ))
+    .bind(org_id)
+    .bind(name_key(name))
+    .fetch_optional(ex)
+    .await
     .map_err(Into::into)
 }
 

@@ -106,6 +106,23 @@ pub async fn list_tools(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult
     .map_err(Into::into)
 }
 
+/// The organization's tool with this normalized name (names are unique by it).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub async fn find_tool_by_normalized_name(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+    normalized_name: &str,
+) -> StoreResult<Option<ToolRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tools WHERE organization_id = $1 AND normalized_name = $2"
+    ))
+    .bind(org_id)
+    .bind(normalized_name)
+    .fetch_optional(ex)
+    .await
+    .map_err(Into::into)
+}
+
 /// Tools whose identity matches a suggestion: the same domain when both have one, otherwise
 /// the same normalized name (so a catalog tool without a URL is still found by name).
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]

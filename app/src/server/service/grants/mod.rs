@@ -56,7 +56,31 @@ pub(crate) fn view(row: RequestRow) -> AccessRequestView {
         calls_per_day: row.grant_calls_per_day.or(row.tool_calls_per_day),
         calls_today: 0,
         tool_rules: super::proxy::rules::lines(&row.tool_rules),
+        cannot_approve: None,
     }
+}
+
+/// Why `ctx` may not approve `v` now (after its votes are attached), as the inbox says it.
+fn why_not_approve(ctx: &AdminCtx, v: &AccessRequestView, registered_by: &str) -> Option<String> {
+    if v.status != RequestStatus::Pending {
+        return None;
+    }
+    if !ctx.role.allows(Permission::Decide) {
+        return Some("Your role does not decide requests.".into());
+    }
+    if v.approvals_required > 1 && registered_by == ctx.actor.label {
+        return Some(format!(
+            "You registered this agent: {} other reviewers must approve (separation of duties).",
+            v.approvals_required
+        ));
+    }
+    if v.approved_by.contains(&ctx.actor.label) {
+        return Some(format!(
+            "You approved already; {} more approval(s) needed from other reviewers.",
+            v.approvals_required - v.approved_by.len() as i64
+        ));
+    }
+    None
 }
 
 /// Fills in today's proxied calls of the approved grants, in one query.
@@ -114,8 +138,12 @@ pub async fn list(
         limit.clamp(1, 1000),
     )
     .await?;
+    let registered_by: Vec<String> = rows.iter().map(|r| r.agent_created_by.clone()).collect();
     let mut views: Vec<AccessRequestView> = rows.into_iter().map(view).collect();
     attach_votes(svc, &ctx.org_id, &mut views).await?;
     attach_usage(svc, &ctx.org_id, &mut views).await?;
+    for (v, by) in views.iter_mut().zip(&registered_by) {
+        v.cannot_approve = why_not_approve(ctx, v, by);
+    }
     Ok(views)
 }

@@ -11,7 +11,7 @@ use crate::server::events::EventKind;
 use crate::server::service::actor::{AdminCtx, Permission};
 use crate::server::service::validate::{Check, limits};
 use crate::server::service::{is_uuid, normalize, suggestions};
-use crate::server::store::{self, Tx, tools::ToolRow};
+use crate::server::store::{self, StoreError, Tx, tools::ToolRow};
 use crate::server::{ServiceResult, Services, clock};
 
 /// Input for creating a tool.
@@ -198,8 +198,13 @@ pub(crate) async fn insert_in(
         mut row,
         source_suggestion_id,
     } = prepared;
+    super::refuse_taken_name(tx, &ctx.org_id, &row.normalized_name, None).await?;
     row.config_key = unique_config_key(tx, &ctx.org_id, &row.name).await?;
-    store::tools::insert_tool(tx, &row).await?;
+    match store::tools::insert_tool(tx, &row).await {
+        // Another write took the name between the check and the insert.
+        Err(StoreError::Unique) => return Err(super::name_raced()),
+        inserted => inserted?,
+    }
     store::tools::insert_guide_version(
         tx,
         &ctx.org_id,

@@ -9,7 +9,7 @@ use crate::server::events::EventKind;
 use crate::server::service::actor::{AdminCtx, Permission};
 use crate::server::service::normalize;
 use crate::server::service::validate::{Check, limits};
-use crate::server::store::{self, Tx, tools::ToolRow};
+use crate::server::store::{self, StoreError, Tx, tools::ToolRow};
 use crate::server::{ServiceResult, Services, clock};
 
 /// Renames a tool or changes its description or URL. The secret, mode and guide are untouched.
@@ -89,7 +89,11 @@ pub(crate) async fn details_in(
         url: url.as_ref().map(|u| u.url.as_str()),
         domain: url.as_ref().map(|u| u.domain.as_str()),
     };
-    store::tools::update_tool_details(tx, &row.id, &update, clock::now_ms()).await?;
+    super::refuse_taken_name(tx, &ctx.org_id, &normalized, Some(&row.id)).await?;
+    match store::tools::update_tool_details(tx, &row.id, &update, clock::now_ms()).await {
+        Err(StoreError::Unique) => return Err(super::name_raced()),
+        updated => updated?,
+    }
     entries.push(
         AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.updated")
             .target("tool", &row.id)

@@ -6,12 +6,12 @@ use serde_json::json;
 use super::actor::{AdminCtx, Permission};
 use super::new_id;
 use super::validate::{Check, limits};
-use crate::model::{CredentialMode, ProxySettings, ToolHealth, ToolId, ToolView};
+use crate::model::{CredentialMode, OrgId, ProxySettings, ToolHealth, ToolId, ToolView};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::crypto::Slot;
 use crate::server::events::EventKind;
 use crate::server::store::{
-    self,
+    self, Tx,
     tools::{GuideVersionRow, ToolRow},
 };
 use crate::server::{ServiceError, ServiceResult, Services, clock};
@@ -67,6 +67,36 @@ pub fn health(row: &ToolRow, now: i64) -> Vec<ToolHealth> {
     found
 }
 
+/// 409 when another tool of the organization has this name (names are unique by their
+/// normalized form: "GitHub", "github" and "GitHub!" are one name). The message names it.
+pub(crate) async fn refuse_taken_name(
+    tx: &mut Tx,
+    org_id: &OrgId,
+    normalized_name: &str,
+    except: Option<&ToolId>,
+) -> ServiceResult<()> {
+    match store::tools::find_tool_by_normalized_name(&mut **tx, org_id, normalized_name).await? {
+        Some(existing) if Some(&existing.id) != except => Err(ServiceError::Conflict(
+            crate::model::ErrorBody::new(format!(
+                "A tool named \"{}\" already exists (id {}).",
+                existing.name, existing.id
+            ))
+            .hint("Tool names are unique in the organization, whatever their case or punctuation: pick another name, or edit that tool.")
+            .with("tool_id", existing.id.to_string())
+            .with("tool_name", existing.name),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// 409 when the name was taken between the check and the write.
+pub(crate) fn name_raced() -> ServiceError {
+    ServiceError::conflict(
+        "A tool with this name was just added.",
+        "Reload the catalog and pick another name.",
+    )
+}
+
 pub(crate) fn view(row: ToolRow) -> ToolView {
     ToolView {
         health: health(&row, clock::now_ms()),
@@ -92,6 +122,7 @@ pub(crate) fn view(row: ToolRow) -> ToolView {
             allow: super::proxy::rules::lines(&row.allow_rules),
             calls_per_day: row.calls_per_day,
         },
+        warning: None,
     }
 }
 
@@ -234,6 +265,48 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(
     Ok((approved, pending))
 }
 
+/// Whether a quorum of `n` can be reached: 409 when fewer members may decide than `n`; a
+/// warning when agents registered by one of them (who may not approve their requests) would
+/// have fewer than `n` others to approve them. Both say how many reviewers there are.
+async fn reachable_quorum(svc: &Services, org_id: &OrgId, n: i64) -> ServiceResult<Option<String>> {
+    let reader = svc.store.reader();
+    let deciders: Vec<String> = store::members::list_members(reader, org_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.role.allows(Permission::Decide))
+        .map(|m| m.email)
+        .collect();
+    let count = deciders.len() as i64;
+    if count < n {
+        return Err(ServiceError::Conflict(
+            crate::model::ErrorBody::new(format!(
+                "A quorum of {n} cannot be reached: {count} member(s) may approve requests here."
+            ))
+            .hint(format!(
+                "Invite {} more reviewer(s) (owner, admin or approver) first, or keep a smaller quorum.",
+                n - count
+            ))
+            .with("eligible_reviewers", count)
+            .with("reviewers_needed", n),
+        ));
+    }
+    if count > n {
+        return Ok(None);
+    }
+    let stuck: Vec<String> = store::agents::list_agents(reader, org_id)
+        .await?
+        .into_iter()
+        .filter(|a| deciders.contains(&a.created_by))
+        .map(|a| format!("{} (registered by {})", a.name, a.created_by))
+        .collect();
+    Ok((!stuck.is_empty()).then(|| {
+        format!(
+            "{count} member(s) may approve requests, so the requests of {} cannot reach {n} approvals: whoever registered an agent may not approve its requests. Invite another reviewer.",
+            stuck.join(", ")
+        )
+    }))
+}
+
 /// Sets the tool's quorum: how many distinct reviewers must approve each request (1–3).
 /// Pending requests are judged by the new number at their next approval.
 pub async fn set_approvals_required(
@@ -249,6 +322,11 @@ pub async fn set_approvals_required(
         check.finish("Pick how many different reviewers must approve each request.")?;
     }
     let row = load(svc, ctx, id).await?;
+    let warning = if n > 1 {
+        reachable_quorum(svc, &ctx.org_id, n).await?
+    } else {
+        None
+    };
     let mut tx = svc.store.begin().await?;
     store::tools::set_approvals_required(&mut tx, &ctx.org_id, &row.id, n, clock::now_ms()).await?;
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.quorum_changed")
@@ -258,7 +336,9 @@ pub async fn set_approvals_required(
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
     svc.events.publish(&ctx.org_id, EventKind::ToolChanged);
-    get(svc, ctx, id).await
+    let mut view = get(svc, ctx, id).await?;
+    view.warning = warning;
+    Ok(view)
 }
 
 #[cfg(test)]
