@@ -305,7 +305,11 @@ test("a second reviewer joins by invitation, a quorum of two decides, an auditor
     await row.locator("button", { hasText: "Edit" }).click();
     await row.locator("form.quorum select").selectOption("2");
     await row.locator("form.quorum button[type=submit]").click();
-    await page.locator(".toast", { hasText: "now needs 2 approval(s)" }).waitFor();
+    // Two members may approve, and the owner registered e2e-coder: its requests cannot reach
+    // two approvals, and the toast says so.
+    const quorumToast = page.locator(".toast", { hasText: "now needs 2 approval(s)" });
+    await quorumToast.waitFor();
+    assert.match(await quorumToast.textContent(), /Warning: .*e2e-coder/);
 
     // An agent registered from the CLI (so the owner did not register it) asks for GitHub.
     const created = JSON.parse(execFileSync(process.env.AGENTKEY_BIN, ["--json", "agent", "create", "--name", "e2e-quorum-bot"]).toString());
@@ -329,6 +333,22 @@ test("a second reviewer joins by invitation, a quorum of two decides, an auditor
     await ownerRow.locator("button.approve").click();
     await page.locator(".toast", { hasText: "Approved GitHub for e2e-quorum-bot." }).waitFor();
     assert.equal((await bot.fetchCredential(github.id)).status, 200);
+
+    // An agent the owner registers: the owner's inbox offers no Approve for it and says why;
+    // the reviewer's does.
+    await open(page, "/agents");
+    await page.fill("#agent-name", "e2e-owners-bot");
+    await page.click("#create-agent");
+    const ownersKey = (await page.textContent("#new-key", { timeout: 10_000 })).trim();
+    assert.equal((await agent(ownersKey).request(github.id, "Registered by the owner herself.")).status, 201);
+    await open(page, "/inbox");
+    const ownRow = page.locator("#requests .request", { hasText: "e2e-owners-bot" });
+    await ownRow.locator(".cannot-approve", { hasText: "You registered this agent" }).waitFor();
+    assert.equal(await ownRow.locator("button.approve").count(), 0, "no Approve for the registrant");
+    await open(reviewer.page, "/inbox");
+    const theirRow = reviewer.page.locator("#requests .request", { hasText: "e2e-owners-bot" });
+    await theirRow.locator("button.approve").waitFor();
+    assert.equal(await theirRow.locator(".cannot-approve").count(), 0);
 
     // The auditor reads the audit log, has no decision buttons, and the server refuses them.
     const linear = (await bot.tools()).json.tools.find((t) => t.name !== "GitHub");
