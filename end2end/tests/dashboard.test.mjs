@@ -27,6 +27,27 @@ const CREATE_DELIVERY = "form[aria-label='Add a tool'] select.tool-delivery";
 
 const shot = (page, name) => page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
 
+const AXE = new URL("../node_modules/axe-core/axe.min.js", import.meta.url).pathname;
+
+/** Runs axe-core on `paths` in the light and the dark scheme; returns every violation. */
+async function axeViolations(page, paths) {
+  // Evaluated by the browser itself before each page's scripts (the page's CSP is not asked).
+  await page.addInitScript({ path: AXE });
+  const found = [];
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const path of paths) {
+      await open(page, path);
+      const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+      for (const v of result.violations) {
+        const where = v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ");
+        found.push(`${scheme} ${path}: ${v.id} (${v.impact}) at ${where}`);
+      }
+    }
+  }
+  return found;
+}
+
 /** A fresh browser with a signed-in page that records problems. */
 async function signedIn(problems) {
   const context = await launch();
@@ -507,8 +528,20 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
     assert.match(await use.textContent(), /read-only · 1 of 5 calls today/);
     await shot(page, "agents-proxy-use");
     assert.deepEqual(problems.filter((p) => !p.includes("/proxy/v1/refunds") && !p.includes("/credentials")), []);
+
+    // Every page, now that each holds data, passes axe-core in both schemes; and so does the
+    // sign-in page, seen signed out.
+    const found = await axeViolations(page, ["/", "/inbox", "/agents", "/tools", "/audit", "/members", "/settings", "/status"]);
+    const outside = await launch();
+    try {
+      found.push(...(await axeViolations(await outside.newPage(), ["/login"])));
+    } finally {
+      await outside.close();
+    }
+    assert.deepEqual(found, [], `axe-core violations:\n${found.join("\n")}`);
   } finally {
     await context.close();
     upstream.close();
   }
 });
+

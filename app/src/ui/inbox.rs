@@ -156,7 +156,7 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
         (id.clone(), id.clone(), id.clone(), id.clone());
     let is_selected = move || ui.selected.get() == index;
     view! {
-        <li class="row request" class:selected=is_selected data-id=r.id.clone() aria-selected=move || is_selected().to_string()>
+        <li class="row request" class:selected=is_selected data-id=r.id.clone() aria-current=move || is_selected().then_some("true")>
             <input type="checkbox" aria-label="Select for bulk decision"
                 prop:checked=move || ui.checked.with(|c| c.contains(&check_id))
                 on:change=move |_| ui.checked.update(|c| { if !c.remove(&check_id2) { c.insert(check_id2.clone()); } })/>

@@ -24,7 +24,7 @@ pub fn StatusPage() -> impl IntoView {
     });
 
     view! {
-        <section class="status" id="status" data-hydrated=move || hydrated.get().to_string()>
+        <main class="status" id="status" data-hydrated=move || hydrated.get().to_string()>
             <header>
                 <h1>"AgentKey"</h1>
                 <p class="tagline">"Credentials for AI agents, on request, with approval and a record."</p>
@@ -38,7 +38,7 @@ pub fn StatusPage() -> impl IntoView {
             <button id="refresh" type="button" on:click=move |_| set_tick.update(|t| *t += 1)>
                 "Refresh"
             </button>
-        </section>
+        </main>
     }
 }
 
