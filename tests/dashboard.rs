@@ -1306,3 +1306,83 @@ async fn the_inbox_shows_reordering_and_invisible_characters_in_agent_text_marke
         "the reason is shown with its hidden characters marked"
     );
 }
+
+#[tokio::test]
+async fn the_access_picture_shows_each_pairs_latest_state_expiry_and_last_use() {
+    use app::model::Access;
+    use app::server::service::{dashboard, grants};
+    let app = spawn_app_with(&[]).await;
+    let (a, key_a) = app.create_agent("picture-a").await;
+    let (b, key_b) = app.create_agent("picture-b").await;
+    let github = app
+        .create_shared_tool("GitHub", Some("github.com"), "ghp_picture")
+        .await;
+    let linear = app
+        .create_shared_tool("Linear", Some("linear.app"), "lin_picture")
+        .await;
+    app.grant(&key_a, &github.id).await;
+    assert_eq!(app.fetch(&key_a, &github.id).await.status(), 200);
+    let denied = app.request_access(&key_a, &linear.id).await;
+    grants::deny(
+        &app.services,
+        &app.admin,
+        &denied,
+        Some("Not for this project"),
+    )
+    .await
+    .expect("deny");
+    let pending = app.request_access(&key_b, &github.id).await;
+    let expiring = app.request_access(&key_b, &linear.id).await;
+    grants::approve(
+        &app.services,
+        &app.admin,
+        &expiring,
+        None,
+        Some(common::now_ms() + 100),
+    )
+    .await
+    .expect("approve briefly");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Another organization's agents are not in the picture.
+    let elsewhere = app.other_org("Elsewhere").await;
+    app::server::service::agents::create(&app.services, &elsewhere, "outsider", "")
+        .await
+        .expect("outsider");
+
+    let picture = dashboard::access(&app.services, &app.admin)
+        .await
+        .expect("picture");
+    let names: Vec<&str> = picture.agents.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["picture-a", "picture-b"]);
+    assert_eq!(picture.tools.len(), 2);
+    let cell = |agent: &str, tool: &str| {
+        picture
+            .cells
+            .iter()
+            .find(|c| c.agent_id == agent && c.tool_id == tool)
+            .cloned()
+    };
+    let used = cell(&a.id, &github.id).expect("a × GitHub");
+    assert_eq!(used.state, Access::Approved);
+    assert!(used.last_used_at.is_some(), "the fetch is its last use");
+    assert_eq!(
+        cell(&a.id, &linear.id).expect("denied").state,
+        Access::Denied
+    );
+    let waiting = cell(&b.id, &github.id).expect("pending");
+    assert_eq!(
+        (waiting.state, waiting.request_id),
+        (Access::Pending, pending)
+    );
+    let ended = cell(&b.id, &linear.id).expect("expired");
+    assert_eq!(ended.state, Access::Expired);
+    assert!(ended.expires_at.is_some() && ended.last_used_at.is_none());
+    assert_eq!(picture.cells.len(), 4);
+    assert!(
+        picture
+            .requests
+            .iter()
+            .all(|r| r.agent_id == a.id || r.agent_id == b.id),
+        "only this organization's history"
+    );
+}

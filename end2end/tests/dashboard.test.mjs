@@ -529,9 +529,33 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
     await shot(page, "agents-proxy-use");
     assert.deepEqual(problems.filter((p) => !p.includes("/proxy/v1/refunds") && !p.includes("/credentials")), []);
 
+    // The access picture: the agent's Stripe cell is approved and used; opened, it shows the
+    // grant's history and revokes it; the filters narrow the matrix.
+    await open(page, "/access");
+    const accessRow = page.locator("#access tr", { hasText: "e2e-payments" });
+    const cell = accessRow.locator(`button.cell[data-tool='${stripe.id}']`);
+    assert.equal((await cell.textContent()).trim(), "approved");
+    assert.match(await cell.getAttribute("title"), /approved · last used \d{4}-\d\d-\d\d/);
+    await page.fill("#access-agent", "payments");
+    assert.equal(await page.locator("#access tbody tr").count(), 1, "the agent filter leaves one row");
+    await page.fill("#access-tool", "zzz-no-such-tool");
+    assert.equal(await page.locator("#access thead th").count(), 1, "the tool filter leaves no tool column");
+    await page.fill("#access-tool", "");
+    await shot(page, "access");
+    await cell.click();
+    const detail = page.locator("#grant-detail");
+    await detail.locator(".history li", { hasText: "Look up charges for the refund report." }).waitFor();
+    await detail.locator("button.revoke").click();
+    await page.fill("#dialog-reason", "Refund report is done");
+    await page.click("#dialog-confirm");
+    await page.locator(".toast", { hasText: "Revoked Stripe for e2e-payments." }).waitFor();
+    await accessRow.locator(`button.cell.revoked[data-tool='${stripe.id}']`).waitFor();
+    assert.equal((await call("GET", "/v1/charges")).status, 403, "the revoke from the picture is instant");
+    await shot(page, "access-revoked");
+
     // Every page, now that each holds data, passes axe-core in both schemes; and so does the
     // sign-in page, seen signed out.
-    const found = await axeViolations(page, ["/", "/inbox", "/agents", "/tools", "/audit", "/members", "/settings", "/status"]);
+    const found = await axeViolations(page, ["/", "/inbox", "/access", "/agents", "/tools", "/audit", "/members", "/settings", "/status"]);
     const outside = await launch();
     try {
       found.push(...(await axeViolations(await outside.newPage(), ["/login"])));

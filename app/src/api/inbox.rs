@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::model::RpcError;
-use crate::model::{AccessRequestView, InboxView, OverviewView};
+use crate::model::{AccessPicture, AccessRequestView, InboxView, OverviewView};
 
 #[cfg(feature = "ssr")]
 use super::guard::{caller, fail};
@@ -14,6 +14,13 @@ use crate::server::service::{dashboard, grants, guides, suggestions};
 pub async fn get_overview() -> Result<OverviewView, RpcError> {
     let c = caller().await?;
     dashboard::overview(&c.svc, &c.ctx).await.map_err(fail)
+}
+
+/// Every agent against every tool (`/access`).
+#[server(prefix = "/rpc", endpoint = "access")]
+pub async fn get_access() -> Result<AccessPicture, RpcError> {
+    let c = caller().await?;
+    dashboard::access(&c.svc, &c.ctx).await.map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "inbox")]

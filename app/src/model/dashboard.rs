@@ -129,3 +129,34 @@ pub struct CatalogPlan {
     pub unchanged: Vec<String>,
     pub refused: Vec<(String, String)>,
 }
+
+/// The access picture: every agent against every tool, each cell the state of the agent's
+/// latest request for the tool (`/access`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccessPicture {
+    pub agents: Vec<Named>,
+    pub tools: Vec<Named>,
+    /// Only pairs with a request; a missing pair is `none`.
+    pub cells: Vec<AccessCell>,
+    /// Every request of these pairs, newest first (a cell's history).
+    pub requests: Vec<AccessRequestView>,
+}
+
+/// An agent or a tool by id and name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+/// One agent × tool: its latest request's state, when a grant ends and when it was last used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessCell {
+    pub agent_id: String,
+    pub tool_id: String,
+    pub state: super::Access,
+    pub request_id: String,
+    pub expires_at: Option<String>,
+    /// The last credential fetch or proxied call.
+    pub last_used_at: Option<String>,
+}

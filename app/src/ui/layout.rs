@@ -40,6 +40,7 @@ fn frame(member: MemberView) -> impl IntoView {
                 <div class="org" title="Organization">{member.org_name.clone()}</div>
                 <A href="/" exact=true>"Overview"</A>
                 <A href="/inbox">"Inbox"</A>
+                <A href="/access">"Access"</A>
                 <A href="/agents">"Agents"</A>
                 <A href="/tools">"Tools"</A>
                 <A href="/audit">"Audit log"</A>

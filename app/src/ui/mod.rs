@@ -1,6 +1,7 @@
 //! Leptos pages: the dashboard (sign-in, overview, inbox, agents, tools, audit, settings) and
 //! the public status page.
 
+mod access;
 mod agents;
 mod audit;
 mod catalog;
@@ -88,6 +89,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=StaticSegment("") view=layout::Dashboard>
                     <Route path=StaticSegment("") view={Lazy::<OverviewRoute>::new()}/>
                     <Route path=StaticSegment("inbox") view={Lazy::<InboxRoute>::new()}/>
+                    <Route path=StaticSegment("access") view={Lazy::<AccessRoute>::new()}/>
                     <Route path=StaticSegment("agents") view={Lazy::<AgentsRoute>::new()}/>
                     <Route path=StaticSegment("tools") view={Lazy::<ToolsRoute>::new()}/>
                     <Route path=StaticSegment("audit") view={Lazy::<AuditRoute>::new()}/>
@@ -168,6 +170,7 @@ lazy_page! {
     InviteRoute => members::InvitePage,
     OverviewRoute => overview::OverviewPage,
     InboxRoute => inbox::InboxPage,
+    AccessRoute => access::AccessPage,
     AgentsRoute => agents::AgentsPage,
     ToolsRoute => tools::ToolsPage,
     AuditRoute => audit::AuditPage,

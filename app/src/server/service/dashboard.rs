@@ -1,6 +1,8 @@
 //! Read models of the dashboard pages that combine several aggregates.
 
-use crate::model::{InboxView, OverviewView, RequestStatus, SuggestionStatus};
+use crate::model::{
+    AccessCell, AccessPicture, InboxView, Named, OverviewView, RequestStatus, SuggestionStatus,
+};
 use crate::server::store::{self, audit::AuditFilter};
 use crate::server::{ServiceResult, Services, clock};
 
@@ -38,5 +40,64 @@ pub async fn inbox(svc: &Services, ctx: &AdminCtx) -> ServiceResult<InboxView> {
         requests,
         tool_suggestions,
         guide_suggestions,
+    })
+}
+
+/// Requests the access picture reads (the newest ones; older pairs show `none`).
+pub const ACCESS_REQUESTS: i64 = 1000;
+
+/// Every agent against every tool: the state of each pair's latest request, its expiry and
+/// last use, and each pair's history.
+pub async fn access(svc: &Services, ctx: &AdminCtx) -> ServiceResult<AccessPicture> {
+    ctx.require(Permission::ReadAll)?;
+    let reader = svc.store.reader();
+    let mut agents: Vec<Named> = store::agents::list_agents(reader, &ctx.org_id)
+        .await?
+        .into_iter()
+        .map(|a| Named {
+            id: a.id.into(),
+            name: a.name,
+        })
+        .collect();
+    let mut tools: Vec<Named> = store::tools::list_tools(reader, &ctx.org_id)
+        .await?
+        .into_iter()
+        .map(|t| Named {
+            id: t.id.into(),
+            name: t.name,
+        })
+        .collect();
+    let by_name = |a: &Named, b: &Named| a.name.to_lowercase().cmp(&b.name.to_lowercase());
+    agents.sort_by(by_name);
+    tools.sort_by(by_name);
+    let requests = super::grants::list(svc, ctx, None, ACCESS_REQUESTS).await?;
+    let uses = store::requests::last_uses(reader, &ctx.org_id).await?;
+    let now = clock::now_ms();
+    let mut cells: Vec<AccessCell> = Vec::new();
+    for r in &requests {
+        if cells
+            .iter()
+            .any(|c| c.agent_id == r.agent_id && c.tool_id == r.tool_id)
+        {
+            continue;
+        }
+        let expires = r.expires_at.as_deref().and_then(clock::parse_iso);
+        cells.push(AccessCell {
+            agent_id: r.agent_id.clone(),
+            tool_id: r.tool_id.clone(),
+            state: store::requests::access_of(Some(r.status), expires, now),
+            request_id: r.id.clone(),
+            expires_at: r.expires_at.clone(),
+            last_used_at: uses
+                .iter()
+                .find(|(a, t, _)| *a == r.agent_id && *t == r.tool_id)
+                .map(|(_, _, at)| clock::iso(*at)),
+        });
+    }
+    Ok(AccessPicture {
+        agents,
+        tools,
+        cells,
+        requests,
     })
 }
