@@ -130,6 +130,10 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     assert.equal(asked.status, 201);
     await page.waitForSelector("#requests .request:has-text('e2e-coder')", { timeout: 5_000 });
     const seenAfterMs = Date.now() - started;
+    // What waits is counted in the sidebar and the tab title, live; each page has its title.
+    await page.locator("#pending-count", { hasText: /^[1-9]\d*$/ }).waitFor();
+    const waiting = (await page.textContent("#pending-count")).trim();
+    await page.waitForFunction((n) => document.title === `(${n}) Inbox · AgentKey`, waiting);
     await shot(page, "inbox-request");
 
     // Keyboard approve: j/k select, a approves.
@@ -563,6 +567,16 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
       await outside.close();
     }
     assert.deepEqual(found, [], `axe-core violations:\n${found.join("\n")}`);
+
+    // Every page has its own tab title; an unknown address says so and links home.
+    const titled = { "/": "Overview", "/inbox": "Inbox", "/access": "Access", "/agents": "Agents", "/tools": "Tools",
+      "/audit": "Audit log", "/members": "Members", "/settings": "Settings" };
+    for (const [path, name] of Object.entries(titled)) {
+      await open(page, path);
+      await page.waitForFunction((n) => document.title === `${n} · AgentKey` || document.title.endsWith(`) ${n} · AgentKey`), name);
+    }
+    await page.goto(BASE_URL + "/no-such-page");
+    await page.locator("main a[href='/']", { hasText: "Go to the overview" }).waitFor();
   } finally {
     await context.close();
     upstream.close();

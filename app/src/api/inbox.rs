@@ -16,6 +16,13 @@ pub async fn get_overview() -> Result<OverviewView, RpcError> {
     dashboard::overview(&c.svc, &c.ctx).await.map_err(fail)
 }
 
+/// How many decisions wait: pending requests and suggestions (sidebar and tab titles).
+#[server(prefix = "/rpc", endpoint = "pending")]
+pub async fn get_pending() -> Result<i64, RpcError> {
+    let c = caller().await?;
+    dashboard::pending(&c.svc, &c.ctx).await.map_err(fail)
+}
+
 /// Every agent against every tool (`/access`).
 #[server(prefix = "/rpc", endpoint = "access")]
 pub async fn get_access() -> Result<AccessPicture, RpcError> {

@@ -19,6 +19,7 @@ pub fn AccessPage() -> impl IntoView {
     // The opened cell: (agent id, tool id).
     let open = RwSignal::new(None::<(String, String)>);
     view! {
+        {super::widgets::page_title("Access")}
         <h1>"Access"</h1>
         <form class="inline-form filters" aria-label="Filter the access picture" on:submit=|ev| ev.prevent_default()>
             <label>"Agent " <input id="access-agent" type="search" bind:value=agent_filter/></label>

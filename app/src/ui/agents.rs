@@ -25,6 +25,7 @@ pub fn AgentsPage() -> impl IntoView {
     let status = RwSignal::new(String::from("all"));
     let issued = RwSignal::new(None::<IssuedKey>);
     view! {
+        {super::widgets::page_title("Agents")}
         <h1>"Agents"</h1>
         {expect_context::<crate::model::MemberView>().role.can_administer().then(|| view! { <CreateAgent issued/> })}
         {move || issued.get().map(|key| key_panel(key, issued))}

@@ -43,6 +43,7 @@ pub fn AuditPage() -> impl IntoView {
         pages.set(vec![None]);
     };
     view! {
+        {super::widgets::page_title("Audit log")}
         <h1>"Audit log"</h1>
         <Transition fallback=|| ()>
             {move || chain.get().map(|r| match r {

@@ -38,6 +38,7 @@ pub fn InboxPage() -> impl IntoView {
     };
     keyboard(ui);
     view! {
+        {super::widgets::page_title("Inbox")}
         <h1>"Inbox"</h1>
         <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move, " <kbd>"a"</kbd> " approve, " <kbd>"d"</kbd> " deny."</p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -5,8 +5,9 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
 
 use super::mutation::mutation;
-use super::widgets::{DialogHost, Dialogs, Live, ToastList, Toasts, go_to};
+use super::widgets::{DialogHost, Dialogs, Live, Pending, ToastList, Toasts, go_to};
 use crate::api::auth::{sign_out, whoami};
+use crate::api::inbox::get_pending;
 use crate::model::MemberView;
 
 /// Layout of every dashboard page; sends anonymous visitors to the sign-in page.
@@ -16,8 +17,17 @@ pub fn Dashboard() -> impl IntoView {
     provide_context(Dialogs(RwSignal::new(None)));
     let live = Live(RwSignal::new(0));
     provide_context(live);
+    let pending = Pending(RwSignal::new(0));
+    provide_context(pending);
     let me = super::widgets::rpc_resource(|| (), |_| whoami());
     connect_live(live);
+    // The count follows every change of the organization.
+    let waiting = super::widgets::rpc_resource(move || live.0.get(), |_| get_pending());
+    Effect::new(move |_| {
+        if let Some(Ok(n)) = waiting.get() {
+            pending.0.set(n);
+        }
+    });
 
     view! {
         <Suspense fallback=|| view! { <p class="loading page">"Loading…"</p> }>
@@ -39,7 +49,10 @@ fn frame(member: MemberView) -> impl IntoView {
                 <div class="brand">"AgentKey"</div>
                 <div class="org" title="Organization">{member.org_name.clone()}</div>
                 <A href="/" exact=true>"Overview"</A>
-                <A href="/inbox">"Inbox"</A>
+                <A href="/inbox">"Inbox" {move || {
+                    let n = expect_context::<Pending>().0.get();
+                    (n > 0).then(|| view! { " " <span class="count" id="pending-count" aria-label=format!("{n} waiting")>{n}</span> })
+                }}</A>
                 <A href="/access">"Access"</A>
                 <A href="/agents">"Agents"</A>
                 <A href="/tools">"Tools"</A>

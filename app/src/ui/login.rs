@@ -25,7 +25,7 @@ pub fn LoginPage() -> impl IntoView {
     };
     view! {
         <main class="narrow auth">
-            <h1>"Sign in to AgentKey"</h1>
+            {super::widgets::page_title("Sign in")}<h1>"Sign in to AgentKey"</h1>
             <Show
                 when=move || sent.get()
                 fallback=move || view! {
@@ -67,7 +67,7 @@ pub fn ConfirmPage() -> impl IntoView {
     };
     view! {
         <main class="narrow auth">
-            <h1>"Sign in to AgentKey"</h1>
+            {super::widgets::page_title("Sign in")}<h1>"Sign in to AgentKey"</h1>
             <Suspense fallback=|| view! { <p class="loading">"Checking the link…"</p> }>
                 {move || link.get().map(|result| match result {
                     Ok(view) if view.valid && view.bootstrap => view! {

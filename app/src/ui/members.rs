@@ -18,6 +18,7 @@ pub fn MembersPage() -> impl IntoView {
     let refresh = RwSignal::new(0_u64);
     let data = super::widgets::rpc_resource(move || refresh.get(), |_| list_members());
     view! {
+        {super::widgets::page_title("Members")}
         <h1>"Members"</h1>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || data.get().map(|r| match r {
@@ -214,7 +215,7 @@ pub fn InvitePage() -> impl IntoView {
     };
     view! {
         <main class="narrow auth">
-            <h1>"Join an organization"</h1>
+            {super::widgets::page_title("Join an organization")}<h1>"Join an organization"</h1>
             <Suspense fallback=|| view! { <p class="loading">"Checking the invitation…"</p> }>
                 {move || invitation.get().map(|r| match r {
                     Ok(v) if v.valid => view! {

@@ -81,7 +81,7 @@ pub fn App() -> impl IntoView {
         <Title text="AgentKey"/>
         <div class="routing" role="progressbar" aria-label="Loading the page" hidden=move || !routing.get()></div>
         <Router set_is_routing=set_routing>
-            <Routes fallback=|| { mark_hydrated(); view! { <main class="narrow"><p class="empty">"Page not found."</p></main> } }>
+            <Routes fallback=|| { mark_hydrated(); view! { <main class="narrow">{widgets::page_title("Page not found")}<h1>"Page not found"</h1><p class="empty">"There is no page at this address. "<a href="/">"Go to the overview"</a></p></main> } }>
                 <Route path=StaticSegment("login") view={Lazy::<LoginRoute>::new()}/>
                 <Route path=(StaticSegment("auth"), StaticSegment("confirm")) view={Lazy::<ConfirmRoute>::new()}/>
                 <Route path=StaticSegment("status") view={Lazy::<StatusRoute>::new()}/>

@@ -12,6 +12,7 @@ pub fn OverviewPage() -> impl IntoView {
     let live = live();
     let data = super::widgets::rpc_resource(move || live.0.get(), |_| get_overview());
     view! {
+        {super::widgets::page_title("Overview")}
         <h1>"Overview"</h1>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || data.get().map(|r| match r {

@@ -39,6 +39,7 @@ pub fn SettingsPage() -> impl IntoView {
         );
     };
     view! {
+        {super::widgets::page_title("Settings")}
         <h1>"Settings"</h1>
         <section class="card">
             <h2>"Organization"</h2>

@@ -26,6 +26,7 @@ pub fn StatusPage() -> impl IntoView {
     view! {
         <main class="status" id="status" data-hydrated=move || hydrated.get().to_string()>
             <header>
+                {super::widgets::page_title("Status")}
                 <h1>"AgentKey"</h1>
                 <p class="tagline">"Credentials for AI agents, on request, with approval and a record."</p>
             </header>

@@ -31,6 +31,7 @@ pub fn ToolsPage() -> impl IntoView {
             .collect::<Vec<ToolView>>()
     };
     view! {
+        {super::widgets::page_title("Tools")}
         <h1>"Tools"</h1>
         {expect_context::<crate::model::MemberView>().role.can_administer().then(|| view! {
             <CreateTool/>

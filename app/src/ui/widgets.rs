@@ -55,6 +55,21 @@ pub fn live() -> Live {
     expect_context::<Live>()
 }
 
+/// How many decisions wait in the organization's inbox (requests and suggestions), kept
+/// current by the signed-in frame; shown in the sidebar and in every tab title.
+#[derive(Clone, Copy)]
+pub struct Pending(pub RwSignal<i64>);
+
+/// The page's own tab title, `(3) Inbox · AgentKey` while decisions wait.
+pub fn page_title(name: &'static str) -> impl IntoView {
+    let pending = use_context::<Pending>();
+    let text = move || match pending.map_or(0, |p| p.0.get()) {
+        0 => format!("{name} · AgentKey"),
+        n => format!("({n}) {name} · AgentKey"),
+    };
+    view! { <leptos_meta::Title text=text/> }
+}
+
 #[component]
 pub fn ToastList() -> impl IntoView {
     let toasts = toasts();

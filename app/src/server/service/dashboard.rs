@@ -27,6 +27,14 @@ pub async fn overview(svc: &Services, ctx: &AdminCtx) -> ServiceResult<OverviewV
     })
 }
 
+/// How many decisions wait: pending requests and pending tool suggestions.
+pub async fn pending(svc: &Services, ctx: &AdminCtx) -> ServiceResult<i64> {
+    ctx.require(Permission::ReadAll)?;
+    let (_, _, requests, suggestions, _) =
+        store::orgs::count_org(svc.store.reader(), &ctx.org_id, clock::now_ms()).await?;
+    Ok(requests + suggestions)
+}
+
 /// Pending access requests (oldest first, one page) and pending suggestions.
 pub async fn inbox(svc: &Services, ctx: &AdminCtx) -> ServiceResult<InboxView> {
     ctx.require(Permission::ReadAll)?;
