@@ -147,6 +147,8 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         case("auth/switch-org", &[("org_id", &org)], Member, true),
         case("overview", &[], Reads, false),
         case("inbox", &[], Reads, false),
+        case("access", &[], Reads, false),
+        case("pending", &[], Reads, false),
         case("requests", &[], Reads, false),
         case("agents", &[], Reads, false),
         case("tools", &[], Reads, false),

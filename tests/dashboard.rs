@@ -1385,4 +1385,19 @@ async fn the_access_picture_shows_each_pairs_latest_state_expiry_and_last_use() 
             .all(|r| r.agent_id == a.id || r.agent_id == b.id),
         "only this organization's history"
     );
+
+    // The log and the overview's feed name what each event concerns.
+    let overview = dashboard::overview(&app.services, &app.admin)
+        .await
+        .expect("overview");
+    let vended = overview
+        .recent
+        .iter()
+        .find(|e| e.action == "grant.requested" && e.agent_id.as_deref() == Some(b.id.as_str()))
+        .expect("b's request in the feed");
+    assert_eq!(vended.agent_name.as_deref(), Some("picture-b"));
+    assert!(matches!(
+        vended.tool_name.as_deref(),
+        Some("GitHub" | "Linear")
+    ));
 }

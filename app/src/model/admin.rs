@@ -257,6 +257,12 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub metadata: Value,
+    /// The names of the agent and tool it concerns, for people reading the log (a deleted
+    /// one's name as the event recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
 }
 
 /// Outcome of `agentkey audit verify` for one organization.

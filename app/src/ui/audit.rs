@@ -92,16 +92,16 @@ fn table(
                 <table class="audit" id="audit">
                     <thead><tr><th>"#"</th><th>"Time"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"IP"</th></tr></thead>
                     <tbody>
-                        {list.into_iter().map(|e| view! {
+                        {list.into_iter().map(|e| { let target = target_of(&e); view! {
                             <tr>
                                 <td>{e.seq}</td>
                                 <td><time>{short_time(&e.created_at)}</time></td>
                                 <td>{e.actor_label}</td>
                                 <td><code>{e.action}</code></td>
-                                <td>{e.target_type.unwrap_or_default()}</td>
+                                <td class="target">{target}</td>
                                 <td>{e.ip.unwrap_or_default()}</td>
                             </tr>
-                        }).collect_view()}
+                        }}).collect_view()}
                     </tbody>
                 </table>
             }.into_any()
@@ -141,4 +141,19 @@ fn encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// What an event concerns, by name: the tool and the agent where it has them, else the kind
+/// of target.
+fn target_of(e: &crate::model::AuditEvent) -> String {
+    let names: Vec<String> = [e.tool_name.as_deref(), e.agent_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(super::widgets::shown)
+        .collect();
+    if names.is_empty() {
+        e.target_type.clone().unwrap_or_default()
+    } else {
+        names.join(" · ")
+    }
 }

@@ -56,7 +56,8 @@ fn body(o: OverviewView) -> impl IntoView {
                 view! {
                     <ul class="activity">
                         {o.recent.into_iter().map(|e| view! {
-                            <li><time>{short_time(&e.created_at)}</time> " " <strong>{e.actor_label}</strong> " " <code>{e.action}</code></li>
+                            <li><time>{short_time(&e.created_at)}</time> " " <strong>{e.actor_label}</strong> " " <code>{e.action}</code>
+                                {e.tool_name.map(|t| view! { " · " <span class="tool">{super::widgets::shown(&t)}</span> })}</li>
                         }).collect_view()}
                     </ul>
                 }.into_any()

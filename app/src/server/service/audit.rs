@@ -22,10 +22,39 @@ pub async fn list(
         limit.clamp(1, 1000),
     )
     .await?;
+    let reader = svc.store.reader();
+    let agents: Vec<(String, String)> = store::agents::list_agents(reader, &ctx.org_id)
+        .await?
+        .into_iter()
+        .map(|a| (a.id.into(), a.name))
+        .collect();
+    let tools: Vec<(String, String)> = store::tools::list_tools(reader, &ctx.org_id)
+        .await?
+        .into_iter()
+        .map(|t| (t.id.into(), t.name))
+        .collect();
+    // The current name, else the one the event recorded (the agent or tool may be gone).
+    let name_of =
+        |list: &[(String, String)], id: Option<&str>, meta: &serde_json::Value, key: &str| {
+            let id = id?;
+            list.iter()
+                .find(|(i, _)| i == id)
+                .map(|(_, n)| n.clone())
+                .or_else(|| meta.get(key).and_then(|v| v.as_str()).map(str::to_owned))
+        };
     Ok(rows
         .into_iter()
-        .map(|r| AuditEvent {
-            metadata: serde_json::from_str(&r.metadata).unwrap_or(serde_json::Value::Null),
+        .map(|r| {
+            let metadata: serde_json::Value =
+                serde_json::from_str(&r.metadata).unwrap_or(serde_json::Value::Null);
+            let agent_name = name_of(&agents, r.agent_id.as_deref(), &metadata, "agent_name");
+            let tool_name = name_of(&tools, r.tool_id.as_deref(), &metadata, "tool_name");
+            (r, metadata, agent_name, tool_name)
+        })
+        .map(|(r, metadata, agent_name, tool_name)| AuditEvent {
+            metadata,
+            agent_name,
+            tool_name,
             actor_type: ActorType::parse(&r.actor_type).unwrap_or(ActorType::System),
             id: r.id,
             seq: r.seq,
