@@ -1401,3 +1401,22 @@ async fn the_access_picture_shows_each_pairs_latest_state_expiry_and_last_use() 
         Some("GitHub" | "Linear")
     ));
 }
+
+#[tokio::test]
+async fn the_getting_started_checklist_knows_notifications_and_reviewers() {
+    use app::server::service::dashboard;
+    let app = spawn_app_with(&[]).await;
+    let first = dashboard::overview(&app.services, &app.admin)
+        .await
+        .expect("overview");
+    assert!(!first.notifications_configured);
+    assert_eq!(first.members, 1, "the owner alone");
+    app.exec("UPDATE memberships SET email_alerts = 1").await;
+    let later = dashboard::overview(&app.services, &app.admin)
+        .await
+        .expect("overview");
+    assert!(
+        later.notifications_configured,
+        "alert mail counts as connected"
+    );
+}

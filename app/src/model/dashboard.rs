@@ -54,6 +54,12 @@ pub struct OverviewView {
     pub pending_suggestions: i64,
     pub approved_grants: i64,
     pub recent: Vec<AuditEvent>,
+    /// For the getting-started checklist: a webhook or alert mail reaches reviewers, and how
+    /// many members the organization has.
+    #[serde(default)]
+    pub notifications_configured: bool,
+    #[serde(default)]
+    pub members: i64,
 }
 
 /// Everything waiting for a decision.

@@ -39,6 +39,9 @@ pub fn AgentsPage() -> impl IntoView {
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || agents.get().map(|r| match r {
+                Ok(list) if list.is_empty() => view! {
+                    <p class="empty card" id="agents-empty">"No agents yet. An agent is an AI assistant or script (Claude Code, Cursor, a CI job…) that asks AgentKey for the tools it needs. Register one above: you get its key and a ready-to-paste setup."</p>
+                }.into_any(),
                 Ok(list) => {
                     let needle = search.get().to_lowercase();
                     let wanted = status.get();

@@ -63,7 +63,10 @@ pub fn ConfirmPage() -> impl IntoView {
         mutation()
             .busy(busy)
             .inline_error(error)
-            .then(confirm_sign_in(token(), email, org), |()| go_to("/inbox"));
+            // A new organization starts on Overview, with its getting-started checklist.
+            .then(confirm_sign_in(token(), email, org), move |()| {
+                go_to(if bootstrap { "/" } else { "/inbox" })
+            });
     };
     view! {
         <main class="narrow auth">

@@ -39,12 +39,15 @@ fn body(o: OverviewView) -> impl IntoView {
             <div><dt>"Waiting for you"</dt><dd id="count-pending">{o.pending_requests + o.pending_suggestions}</dd></div>
             <div><dt>"Active grants"</dt><dd id="count-grants">{o.approved_grants}</dd></div>
         </dl>
-        {(o.agents == 0 || o.tools == 0).then(|| view! {
-            <section class="card">
+        {(o.agents == 0 || o.tools == 0 || !o.notifications_configured || o.members < 2).then(|| view! {
+            <section class="card" id="getting-started">
                 <h2>"Getting started"</h2>
+                <p class="muted">"An agent is an AI assistant or script that asks for credentials; a tool is a service it uses (GitHub, Linear, Stripe…) whose secret AgentKey keeps."</p>
                 <ul class="checklist">
                     {step(o.agents > 0, "Register your first agent", "/agents")}
                     {step(o.tools > 0, "Add a tool to the catalog", "/tools")}
+                    {step(o.notifications_configured, "Connect Slack or Discord, or turn on alert mail", "/settings")}
+                    {step(o.members > 1, "Invite a reviewer", "/members")}
                 </ul>
             </section>
         })}

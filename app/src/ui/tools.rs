@@ -43,7 +43,7 @@ pub fn ToolsPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || tools.get().map(|r| match r {
                 Ok(list) if list.is_empty() => {
-                    view! { <p class="empty card">"No tools yet. Add the first one above."</p> }.into_any()
+                    view! { <p class="empty card" id="tools-empty">"No tools yet. A tool is a service your agents use (GitHub, Linear, Stripe…); AgentKey keeps its secret and hands it out, or calls it for them, once a human approves. Add the first one above."</p> }.into_any()
                 }
                 Ok(_) => ().into_any(),
                 Err(err) => error_box(&err),

@@ -17,6 +17,17 @@ pub async fn overview(svc: &Services, ctx: &AdminCtx) -> ServiceResult<OverviewV
     let (agents, tools, pending_requests, pending_suggestions, approved_grants) =
         store::orgs::count_org(svc.store.reader(), &ctx.org_id, clock::now_ms()).await?;
     let recent = super::audit::list(svc, ctx, &AuditFilter::default(), 10).await?;
+    let reader = svc.store.reader();
+    let webhook = store::notify::list_channels(reader, &ctx.org_id)
+        .await?
+        .iter()
+        .any(|c| c.target_blob.is_some());
+    let mail = !store::notify::email_recipients(reader, &ctx.org_id)
+        .await?
+        .is_empty();
+    let members = store::members::list_members(reader, &ctx.org_id)
+        .await?
+        .len() as i64;
     Ok(OverviewView {
         agents,
         tools,
@@ -24,6 +35,8 @@ pub async fn overview(svc: &Services, ctx: &AdminCtx) -> ServiceResult<OverviewV
         pending_suggestions,
         approved_grants,
         recent,
+        notifications_configured: webhook || mail,
+        members,
     })
 }
 
