@@ -25,10 +25,9 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::{Value, json};
 
 use app::server::service::actor::AgentCtx;
-use app::server::service::agent_auth;
 
 use super::AppState;
-use super::agent_api::{authorization, meta, preauth};
+use super::agent_api::{authenticate, meta};
 use super::error::ApiError;
 
 /// Largest accepted MCP message (a `call_tool_api` body travels inside it).
@@ -95,10 +94,8 @@ async fn gate(
             .into_response();
         }
     }
+    // The REST routes' own order: the pre-auth IP limit, then the bearer key.
     let request_meta = meta(&state, &parts.headers, peer);
-    if let Err(refusal) = preauth(&state, &request_meta) {
-        return refusal.into_response();
-    }
     let agent = match authenticate(&state, &parts.headers, request_meta).await {
         Ok(agent) => agent,
         Err(refusal) => {
@@ -131,15 +128,6 @@ async fn gate(
         HeaderValue::from_static("no-store, private"),
     );
     answer
-}
-
-async fn authenticate(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-    request_meta: app::server::service::actor::RequestMeta,
-) -> Result<AgentCtx, ApiError> {
-    let key = agent_auth::bearer(authorization(headers))?;
-    Ok(agent_auth::authenticate(&state.services, key, request_meta).await?)
 }
 
 /// A JSON-RPC error answer with an HTTP status.

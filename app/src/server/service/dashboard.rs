@@ -92,7 +92,7 @@ pub async fn access(svc: &Services, ctx: &AdminCtx) -> ServiceResult<AccessPictu
     agents.sort_by(by_name);
     tools.sort_by(by_name);
     let requests = super::grants::list(svc, ctx, None, ACCESS_REQUESTS).await?;
-    let uses = store::requests::last_uses(reader, &ctx.org_id).await?;
+    let uses = store::audit::last_uses(reader, &ctx.org_id).await?;
     let now = clock::now_ms();
     let mut cells: Vec<AccessCell> = Vec::new();
     for r in &requests {

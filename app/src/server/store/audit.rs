@@ -279,3 +279,21 @@ pub async fn scan_rows(
     .await
     .map_err(Into::into)
 }
+
+/// When each agent last used each tool (a credential fetch or a proxied call): one row per
+/// pair that has been used.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub async fn last_uses(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+) -> StoreResult<Vec<(String, String, i64)>> {
+    sqlx::query_as(
+        "SELECT agent_id, tool_id, MAX(created_at) FROM audit_log \
+         WHERE organization_id = $1 AND action IN ('credential.vended', 'proxy.called') \
+         AND agent_id IS NOT NULL AND tool_id IS NOT NULL GROUP BY agent_id, tool_id",
+    )
+    .bind(org_id)
+    .fetch_all(ex)
+    .await
+    .map_err(Into::into)
+}
