@@ -225,6 +225,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let worker = tokio::spawn(crate::workers::notify::run(self.services.clone()));
+        let maintenance = tokio::spawn(crate::workers::maintenance::run(self.services.clone()));
         // Several instances on one PostgreSQL: live events cross instances through NOTIFY.
         let relay = self.services.store.postgres_url().map(|url| {
             let (services, url) = (self.services.clone(), url.to_owned());
@@ -247,6 +248,9 @@ impl Application {
             .await
             .context("HTTP server failed")?;
         // The worker stops taking rows at shutdown and records the sends already under way.
+        if let Err(err) = maintenance.await {
+            tracing::error!(error = %err, "maintenance worker failed");
+        }
         if let Err(err) = worker.await {
             tracing::error!(error = %err, "notification worker failed");
         }

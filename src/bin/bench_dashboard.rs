@@ -111,6 +111,7 @@ async fn seed(settings: &Settings) -> anyhow::Result<()> {
         for tool_id in &tool_ids {
             let body = RequestAccessBody {
                 reason: format!("agent {a} needs this tool for the benchmark"),
+                duration: None,
             };
             grants::request_access(&svc, &agent, tool_id, &body)
                 .await

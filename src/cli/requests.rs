@@ -5,11 +5,9 @@ use clap::Subcommand;
 
 use app::model::{GrantScope, RequestStatus};
 use app::server::Services;
-use app::server::clock;
-use app::server::service::{actor::AdminCtx, grants};
+use app::server::service::{actor::AdminCtx, grants, lifecycle};
 
 use super::output::{Out, or_dash, service_error, table};
-use super::parse_duration_ms;
 use super::secrets::read_stdin;
 
 #[derive(Debug, Subcommand)]
@@ -29,9 +27,10 @@ pub enum RequestCmd {
         /// Read this agent's own secret from stdin (per-agent tools).
         #[arg(long)]
         credential_stdin: bool,
-        /// Make the grant time-bound, e.g. 12h or 7d.
-        #[arg(long)]
-        expires_in: Option<String>,
+        /// How long the grant lasts: 30m, 8h, 7d or standing (default: what the agent asked
+        /// for, else the tool's default), within the tool's maximum.
+        #[arg(long, alias = "expires-in")]
+        duration: Option<String>,
         /// Proxied calls: GET and HEAD only.
         #[arg(long)]
         read_only: bool,
@@ -116,7 +115,7 @@ pub async fn request(
         RequestCmd::Approve {
             id,
             credential_stdin,
-            expires_in,
+            duration,
             read_only,
             rules,
             max_calls_per_day,
@@ -126,14 +125,12 @@ pub async fn request(
             } else {
                 None
             };
-            let expires_at = expires_in
-                .as_deref()
-                .map(parse_duration_ms)
-                .transpose()?
-                .map(|ms| clock::now_ms() + ms);
+            let duration =
+                lifecycle::parse_duration_field(duration.as_deref()).map_err(service_error)?;
             let approval = grants::Approval {
                 secret,
-                expires_at,
+                expires_at: None,
+                duration,
                 scope: GrantScope {
                     read_only,
                     rules: (!rules.is_empty()).then_some(rules),

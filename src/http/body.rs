@@ -93,6 +93,7 @@ impl FromJsonBody for RequestAccessBody {
     fn from_fields(f: &mut Fields<'_>) -> Self {
         RequestAccessBody {
             reason: f.string("reason"),
+            duration: f.optional_string("duration"),
         }
     }
 }

@@ -1,3 +1,4 @@
 //! Background work of the server process.
 
+pub mod maintenance;
 pub mod notify;

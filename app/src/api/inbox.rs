@@ -52,13 +52,17 @@ pub async fn approve_request(
     #[server(default)] read_only: bool,
     calls_per_day: Option<i64>,
     #[server(default)] rules: Vec<String>,
+    #[server(default)] duration: Option<String>,
 ) -> Result<AccessRequestView, RpcError> {
     let c = caller().await?;
+    let duration = crate::server::service::lifecycle::parse_duration_field(duration.as_deref())
+        .map_err(fail)?;
     let approval = grants::Approval {
         secret: secret
             .filter(|s| !s.is_empty())
             .map(secrecy::SecretString::from),
         expires_at: None,
+        duration,
         scope: crate::model::GrantScope {
             read_only,
             rules: (!rules.is_empty()).then_some(rules),

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    ActorType, AgentStatus, AuthType, CredentialMode, Delivery, RequestOrigin, RequestStatus,
-    SuggestionStatus, ToolHealth,
+    ActorType, AgentStatus, AuthType, CredentialMode, Delivery, GrantDuration, RequestOrigin,
+    RequestStatus, SuggestionStatus, ToolHealth,
 };
 
 /// An organization.
@@ -103,6 +103,20 @@ pub struct ToolView {
     /// only on the answer to that change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// The longest grant an approval may give (`None`: no limit) and the length used when the
+    /// agent asks for none (`None`: the maximum, else standing).
+    #[serde(default)]
+    pub max_duration: Option<GrantDuration>,
+    #[serde(default)]
+    pub default_duration: Option<GrantDuration>,
+}
+
+/// A renewal waiting on a live grant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RenewalView {
+    pub requested_at: String,
+    pub reason: String,
+    pub duration: Option<GrantDuration>,
 }
 
 /// How a tool is used through the proxy. Holds no secret: `inject` is the rule with its
@@ -200,6 +214,22 @@ pub struct AccessRequestView {
     /// does not decide); `None` when they may.
     #[serde(default)]
     pub cannot_approve: Option<String>,
+    /// What the agent asked for, what the deciding approval gave, and the tool's limits that
+    /// bound a reviewer's choice.
+    #[serde(default)]
+    pub requested_duration: Option<GrantDuration>,
+    #[serde(default)]
+    pub granted_duration: Option<GrantDuration>,
+    #[serde(default)]
+    pub max_duration: Option<GrantDuration>,
+    #[serde(default)]
+    pub default_duration: Option<GrantDuration>,
+    /// A renewal the agent asked for on this live grant, waiting for a decision.
+    #[serde(default)]
+    pub renewal: Option<RenewalView>,
+    /// How many times the grant was renewed.
+    #[serde(default)]
+    pub renewals: i64,
 }
 
 /// An agent backing a suggestion, with its latest reason.

@@ -33,6 +33,21 @@ pub struct CatalogTool {
     pub request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_expires_at: Option<String>,
+    /// Seconds left of a time-bound grant (so an agent need not trust its own clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_expires_in_seconds: Option<i64>,
+    /// From when asking again renews the grant (its last quarter, at most its last day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_opens_at: Option<String>,
+    /// `pending` while a renewal waits, `denied` when the latest was denied (the grant then
+    /// runs out; `renewal_denial_reason` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_denial_reason: Option<String>,
+    /// What to do next about this tool's access, when there is something to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// `fetch`: GET the credentials route; `proxy`: call the tool through `proxy_url`, the
     /// secret is never handed out; `both`.
     pub delivery: Delivery,
@@ -75,6 +90,10 @@ pub struct DeniedTool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RequestAccessBody {
     pub reason: String,
+    /// How long the agent needs access: `30m`, `8h`, `7d` or `standing`; the tool's default
+    /// when absent. Kept as text so that a malformed value gets a field error, not a parse error.
+    #[serde(default)]
+    pub duration: Option<String>,
 }
 
 /// 201 of `POST /api/tools/{id}/request`.
@@ -83,6 +102,12 @@ pub struct RequestAccessBody {
 pub struct RequestCreated {
     pub request_id: String,
     pub status: RequestStatus,
+    /// True when this asks to extend a live grant (the id is the grant's); the grant keeps
+    /// working meanwhile, until `grant_expires_at`.
+    #[serde(default)]
+    pub renewal: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_expires_at: Option<String>,
     pub message: String,
 }
 
@@ -124,6 +149,9 @@ pub struct CredentialResponse {
     pub instructions: String,
     pub suggest_instructions_endpoint: String,
     pub grant_expires_at: Option<String>,
+    /// Seconds left of a time-bound grant; ask again (a renewal) before they run out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_expires_in_seconds: Option<i64>,
     pub credential_version: i64,
     pub instructions_version: i64,
 }

@@ -6,6 +6,7 @@
 mod admin;
 mod agent_api;
 mod dashboard;
+mod duration;
 mod enums;
 mod error;
 mod ids;
@@ -15,6 +16,7 @@ mod notify;
 pub use admin::*;
 pub use agent_api::*;
 pub use dashboard::*;
+pub use duration::*;
 pub use enums::*;
 pub use error::*;
 pub use ids::*;

@@ -1,9 +1,35 @@
 //! Time as integer milliseconds since the epoch (UTC), and its RFC 3339 form.
+//!
+//! Everything that decides by time whether access holds (grant expiry, pending expiry, idle
+//! revoke, reminders) reads [`Clock`], which tests move forward instead of waiting. Sign-in
+//! links, sessions and rate limits read the system time ([`now_ms`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Milliseconds since the Unix epoch.
+/// The server's clock: the system time plus an offset that only tests move.
+#[derive(Clone, Debug, Default)]
+pub struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    /// Milliseconds since the Unix epoch, as this clock tells it.
+    pub fn now_ms(&self) -> i64 {
+        now_ms().saturating_add(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock (and every clone of it) forward; for tests, which control time instead
+    /// of waiting for it.
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.0.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {
     let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
@@ -40,6 +66,16 @@ pub fn parse_iso(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_advanced_clock_runs_ahead_in_every_clone() {
+        let clock = Clock::default();
+        let copy = clock.clone();
+        let before = now_ms();
+        clock.advance(Duration::from_secs(8 * 86_400));
+        assert!(copy.now_ms() - before >= 8 * 86_400_000);
+        assert!(copy.now_ms() - now_ms() <= 8 * 86_400_000);
+    }
 
     #[test]
     fn iso_round_trips_milliseconds() {

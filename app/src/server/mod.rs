@@ -24,6 +24,8 @@ pub struct Services(Arc<Inner>);
 
 /// The parts behind [`Services`].
 pub struct Inner {
+    /// What grants, pending requests and reminders are timed by; tests move it.
+    pub clock: clock::Clock,
     pub store: store::Store,
     pub keys: crypto::Keyring,
     pub audit: audit::AuditWriter<service::vend::VendGuard>,
@@ -66,9 +68,11 @@ impl Services {
         notifier: notify::Notifier,
         upstreams: outbound::Upstreams,
     ) -> Self {
-        let audit = audit::AuditWriter::start(store.clone());
+        let clock = clock::Clock::default();
+        let audit = audit::AuditWriter::start(store.clone(), clock.clone());
         let (sign_in_mail, sign_in_requests) = service::auth::SignInMailQueue::new();
         let svc = Services(Arc::new(Inner {
+            clock,
             store,
             keys,
             audit,

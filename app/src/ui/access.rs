@@ -177,7 +177,7 @@ fn detail(
             let id = id.clone();
             view! {
                 <button type="button" class="primary approve" on:click=move |_| {
-                    mutation().run(approve_request(id.clone(), None, false, None, Vec::new()), |r| {
+                    mutation().run(approve_request(id.clone(), None, false, None, Vec::new(), None), |r| {
                         format!("Approved {} for {}.", r.tool_name, r.agent_name)
                     })
                 }>"Approve"</button>

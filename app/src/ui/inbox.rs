@@ -223,6 +223,7 @@ fn approve(id: String, secret: Option<String>, ui: Ui) {
         narrow.read_only,
         calls_per_day,
         narrow.rules.clone(),
+        Some(narrow.duration.clone()).filter(|d| !d.is_empty()),
     );
     let shown_again = id.clone();
     mutation()

@@ -17,6 +17,9 @@ pub struct Narrow {
     pub calls_per_day: String,
     /// The tool's rules kept for this grant (none checked: all of them).
     pub rules: Vec<String>,
+    /// The grant's length picked by the reviewer (`8h`…; empty: what the agent asked for, else
+    /// the tool's default).
+    pub duration: String,
 }
 
 impl Narrow {

@@ -124,6 +124,7 @@ pub(crate) async fn forward_as(
         upstream_base,
         proxy_base,
         record,
+        grant_expires_at,
         ..
     } = call;
     let method = parts.method.clone();
@@ -172,7 +173,7 @@ pub(crate) async fn forward_as(
             return Err(fail(record, request_bytes, &reason, refusal));
         }
     };
-    super::relay::relay(
+    let mut answer = super::relay::relay(
         upstream,
         method,
         super::relay::Relay {
@@ -189,7 +190,16 @@ pub(crate) async fn forward_as(
             &format!("{}{proxy_base}", state.services.base_url),
             &proxy_base,
         ),
-    )
+    )?;
+    if let Some(end) = grant_expires_at
+        && let Ok(value) = HeaderValue::from_str(&app::server::clock::iso(end))
+    {
+        // A time-bound grant says when it ends on every answer, as the credential route does.
+        answer
+            .headers_mut()
+            .insert(HeaderName::from_static("agentkey-grant-expires-at"), value);
+    }
+    Ok(answer)
 }
 
 fn too_large(cap: u64) -> ApiError {

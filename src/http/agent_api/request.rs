@@ -18,8 +18,7 @@ use crate::http::body::read_json;
 use crate::http::error::ApiError;
 use crate::http::limits::{RateInfo, Tier};
 
-const HINT: &str =
-    "GET /api/tools/{tool_id}/request for the schema: {\"reason\": \"5–500 characters\"}.";
+const HINT: &str = "GET /api/tools/{tool_id}/request for the schema: {\"reason\": \"5–500 characters\", \"duration\": \"30m, 8h, 7d or standing (optional)\"}.";
 
 pub async fn request(
     State(state): State<AppState>,

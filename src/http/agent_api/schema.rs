@@ -18,16 +18,26 @@ struct Route {
 const REQUEST: Route = Route {
     path: "/api/tools/{tool_id}/request",
     summary: "Ask a human for access to a catalog tool.",
-    fields: &[Field(
-        "reason",
-        true,
-        5,
-        500,
-        "Why you need the tool, for the reviewer.",
-        "Open pull requests for the v2 release",
-    )],
-    created: "Request recorded: {request_id, status: \"pending\", message}.",
-    conflicts: "You already have a pending request or access.",
+    fields: &[
+        Field(
+            "reason",
+            true,
+            5,
+            500,
+            "Why you need the tool, for the reviewer.",
+            "Open pull requests for the v2 release",
+        ),
+        Field(
+            "duration",
+            false,
+            2,
+            8,
+            "How long you need access: 30m, 8h, 7d (1 minute to 365 days) or standing; the tool's default when absent. A tool may cap it.",
+            "8h",
+        ),
+    ],
+    created: "Request recorded: {request_id, status: \"pending\", renewal, grant_expires_at, message}. Asked again inside the last quarter (at most the last day) of a time-bound grant, it is a renewal of that grant (`renewal: true`, the grant's id): the grant keeps working while a human decides.",
+    conflicts: "You already have a pending request, a waiting renewal, or access that is not yet renewable (`grant_expires_at`, `renewal_opens_at` say when).",
 };
 
 const SUGGEST: Route = Route {

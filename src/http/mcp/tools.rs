@@ -23,6 +23,8 @@ pub struct RequestAccessArgs {
     tool_id: String,
     /// Why you need it, for the human who decides (5–500 characters).
     reason: String,
+    /// How long you need it: 30m, 8h, 7d or standing (optional; the tool's default).
+    duration: Option<String>,
 }
 
 /// Arguments of `suggest_tool`.

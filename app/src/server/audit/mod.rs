@@ -5,7 +5,7 @@ mod writer;
 
 use serde_json::Value;
 
-pub use writer::{AuditWriter, CommitError, CommitGuard};
+pub use writer::{AuditWriter, CommitError, CommitGuard, Exposure};
 
 use crate::model::{ActorType, AgentId, OrgId, ToolId};
 use crate::server::clock;

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{AuditEntry, append};
-use crate::model::AgentId;
-use crate::server::clock;
+use crate::model::{AgentId, RequestId};
+use crate::server::clock::Clock;
 use crate::server::store::{self, Store, StoreError, StoreResult, Tx};
 
 const QUEUE: usize = 16_384;
@@ -32,6 +32,30 @@ pub trait CommitGuard: Clone + Send + Sync + 'static {
         tx: &mut Tx,
         now: i64,
     ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
+
+    /// The secret a committed entry of this guard put in an agent's hands (or used for it), for
+    /// the exposure ledger.
+    fn exposure(&self) -> Option<Exposure> {
+        None
+    }
+}
+
+/// Which version of which secret a fetch handed to an agent, or a proxied call used for it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Exposure {
+    pub request_id: RequestId,
+    /// The tool's shared secret (else the grant's own).
+    pub shared: bool,
+    pub version: i64,
+    pub proxied: bool,
+}
+
+/// What this writer last recorded, so that a busy agent costs a write a minute, not one per
+/// fetch: agents' last use, and each exposure's last time.
+#[derive(Default)]
+pub struct Touched {
+    agents: HashMap<AgentId, i64>,
+    exposures: HashMap<(AgentId, Exposure), i64>,
 }
 
 /// Why an entry was not committed.
@@ -61,10 +85,10 @@ pub struct AuditWriter<G: CommitGuard> {
 
 impl<G: CommitGuard> AuditWriter<G> {
     /// Spawns the writer on the current runtime.
-    pub fn start(store: Store) -> Self {
+    pub fn start(store: Store, clock: Clock) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(store, rx, stop_rx));
+        let task = tokio::spawn(run(store, clock, rx, stop_rx));
         AuditWriter {
             queue,
             stop,
@@ -94,10 +118,11 @@ impl<G: CommitGuard> AuditWriter<G> {
 
 async fn run<G: CommitGuard>(
     store: Store,
+    clock: Clock,
     mut rx: mpsc::Receiver<Job<G>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut touched = HashMap::new();
+    let mut touched = Touched::default();
     loop {
         let first = tokio::select! {
             job = rx.recv() => job,
@@ -111,19 +136,20 @@ async fn run<G: CommitGuard>(
                 Err(_) => break,
             }
         }
-        commit_batch(&store, batch, &mut touched).await;
+        commit_batch(&store, &clock, batch, &mut touched).await;
     }
 }
 
 async fn commit_batch<G: CommitGuard>(
     store: &Store,
+    clock: &Clock,
     batch: Vec<Job<G>>,
-    touched: &mut HashMap<AgentId, i64>,
+    touched: &mut Touched,
 ) {
     let started = std::time::Instant::now();
     let mut attempt = 0;
     let outcome = loop {
-        match try_commit(store, &batch, touched).await {
+        match try_commit(store, clock.now_ms(), &batch, touched).await {
             Ok(valid) => break Ok(valid),
             Err(err) if attempt < 2 => {
                 attempt += 1;
@@ -161,10 +187,10 @@ async fn commit_batch<G: CommitGuard>(
 /// last use (at most once a minute per agent, to keep the batch to a few statements).
 async fn try_commit<G: CommitGuard>(
     store: &Store,
+    now: i64,
     batch: &[Job<G>],
-    touched: &mut HashMap<AgentId, i64>,
+    touched: &mut Touched,
 ) -> store::StoreResult<Vec<bool>> {
-    let now = clock::now_ms();
     let mut tx = store.begin().await?;
     let guards: Vec<&G> = batch.iter().filter_map(|j| j.guard.as_ref()).collect();
     let held = if guards.is_empty() {
@@ -191,6 +217,8 @@ async fn try_commit<G: CommitGuard>(
         .filter(|(_, ok)| **ok)
         .map(|(job, _)| job.entry.clone())
         .collect();
+    let mut agents_done = Vec::new();
+    let mut exposures_done: Vec<(AgentId, Exposure)> = Vec::new();
     if !entries.is_empty() {
         append(&mut tx, store.heads(), &entries).await?;
         let mut agents: Vec<&AgentId> = entries
@@ -201,12 +229,53 @@ async fn try_commit<G: CommitGuard>(
         agents.sort_unstable();
         agents.dedup();
         for agent in agents {
-            if touched.get(agent).is_none_or(|t| now - t > TOUCH_EVERY_MS) {
+            if touched
+                .agents
+                .get(agent)
+                .is_none_or(|t| now - t > TOUCH_EVERY_MS)
+            {
                 store::agents::touch_agent(&mut *tx, agent, now).await?;
-                touched.insert(agent.clone(), now);
+                agents_done.push(agent.clone());
             }
+        }
+        for (job, _) in batch.iter().zip(&valid).filter(|(_, ok)| **ok) {
+            let (Some(exposure), Some(agent), Some(tool)) = (
+                job.guard.as_ref().and_then(CommitGuard::exposure),
+                job.entry.agent_id.as_ref(),
+                job.entry.tool_id.as_ref(),
+            ) else {
+                continue;
+            };
+            let key = (agent.clone(), exposure);
+            if exposures_done.contains(&key)
+                || touched
+                    .exposures
+                    .get(&key)
+                    .is_some_and(|t| now - t <= TOUCH_EVERY_MS)
+            {
+                continue;
+            }
+            let seen = store::exposures::Seen {
+                org_id: &job.entry.org_id,
+                tool_id: tool,
+                agent_id: agent,
+                agent_name: &job.entry.actor_label,
+                request_id: &key.1.request_id,
+                shared: key.1.shared,
+                version: key.1.version,
+                proxied: key.1.proxied,
+            };
+            store::exposures::record(&mut tx, &seen, now).await?;
+            exposures_done.push(key);
         }
     }
     tx.commit().await?;
+    // Remembered only once committed: a batch that is retried records its exposures again.
+    for agent in agents_done {
+        touched.agents.insert(agent, now);
+    }
+    for key in exposures_done {
+        touched.exposures.insert(key, now);
+    }
     Ok(valid)
 }

@@ -56,7 +56,7 @@ pub async fn create(
         "Give the agent a name of 2–120 characters and an optional description up to 500.",
     )?;
 
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let key = agent_auth::generate();
     let row = AgentRow {
         id: AgentId::generate(),
@@ -158,7 +158,7 @@ pub async fn rotate_key(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResu
             "Reactivate the agent first, then rotate its key.",
         ));
     }
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let key = agent_auth::generate();
     let mut tx = svc.store.begin().await?;
     store::agents::update_agent_key(&mut tx, &row.id, &key.hash, &key.prefix, now).await?;
@@ -199,7 +199,7 @@ pub async fn set_status(
     let note = check.optional("reason", note, limits::NOTE, true);
     check.finish("Keep the reason under 500 characters.")?;
     let mut row = load(svc, ctx, id).await?;
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let mut tx = svc.store.begin().await?;
     if !store::agents::update_agent_status(&mut tx, &row.id, status, now).await? {
         return Err(ServiceError::conflict(

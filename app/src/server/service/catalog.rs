@@ -1,6 +1,7 @@
 //! What an agent sees: the catalog with its own access, and its identity summary.
 
 use super::actor::AgentCtx;
+use super::lifecycle;
 use crate::model::{Access, CatalogTool, DeniedTool, Me, ToolList};
 use crate::server::store;
 use crate::server::{ServiceResult, Services, clock};
@@ -10,12 +11,13 @@ pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<T
     let tools = store::tools::list_tools(svc.store.reader(), &agent.org_id).await?;
     let requests =
         store::requests::latest_requests_for_agent(svc.store.reader(), &agent.agent_id).await?;
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let tools = tools
         .into_iter()
         .map(|t| {
             let latest = requests.iter().find(|r| r.tool_id == t.id);
             let access = latest.map_or(Access::None, |r| r.access(now));
+            let live = latest.filter(|_| access == Access::Approved);
             CatalogTool {
                 denial_reason: latest
                     .filter(|_| access == Access::Denied)
@@ -27,6 +29,21 @@ pub async fn list_for_agent(svc: &Services, agent: &AgentCtx) -> ServiceResult<T
                 grant_expires_at: latest
                     .filter(|_| access == Access::Approved)
                     .and_then(|r| clock::iso_opt(r.expires_at)),
+                grant_expires_in_seconds: live
+                    .and_then(|r| r.expires_at)
+                    .map(|end| (end - now).max(0) / 1000),
+                renewal_opens_at: live.and_then(lifecycle::renewal_opens_for).map(clock::iso),
+                renewal: live.and_then(|r| {
+                    if r.renewal_requested_at.is_some() {
+                        Some("pending".to_owned())
+                    } else {
+                        r.renewal_note.as_ref().map(|_| "denied".to_owned())
+                    }
+                }),
+                renewal_denial_reason: live
+                    .filter(|r| r.renewal_requested_at.is_none())
+                    .and_then(|r| r.renewal_note.clone()),
+                hint: latest.and_then(|r| lifecycle::next_step(r, access, now)),
                 delivery: t.delivery,
                 proxy_url: t
                     .delivery

@@ -15,7 +15,7 @@ pub const INBOX_PAGE: i64 = 100;
 pub async fn overview(svc: &Services, ctx: &AdminCtx) -> ServiceResult<OverviewView> {
     ctx.require(Permission::ReadAll)?;
     let (agents, tools, pending_requests, pending_suggestions, approved_grants) =
-        store::orgs::count_org(svc.store.reader(), &ctx.org_id, clock::now_ms()).await?;
+        store::orgs::count_org(svc.store.reader(), &ctx.org_id, svc.clock.now_ms()).await?;
     let recent = super::audit::list(svc, ctx, &AuditFilter::default(), 10).await?;
     let reader = svc.store.reader();
     let webhook = store::notify::list_channels(reader, &ctx.org_id)
@@ -44,7 +44,7 @@ pub async fn overview(svc: &Services, ctx: &AdminCtx) -> ServiceResult<OverviewV
 pub async fn pending(svc: &Services, ctx: &AdminCtx) -> ServiceResult<i64> {
     ctx.require(Permission::ReadAll)?;
     let (_, _, requests, suggestions, _) =
-        store::orgs::count_org(svc.store.reader(), &ctx.org_id, clock::now_ms()).await?;
+        store::orgs::count_org(svc.store.reader(), &ctx.org_id, svc.clock.now_ms()).await?;
     Ok(requests + suggestions)
 }
 
@@ -52,7 +52,7 @@ pub async fn pending(svc: &Services, ctx: &AdminCtx) -> ServiceResult<i64> {
 pub async fn inbox(svc: &Services, ctx: &AdminCtx) -> ServiceResult<InboxView> {
     ctx.require(Permission::ReadAll)?;
     let (_, _, pending, _, _) =
-        store::orgs::count_org(svc.store.reader(), &ctx.org_id, clock::now_ms()).await?;
+        store::orgs::count_org(svc.store.reader(), &ctx.org_id, svc.clock.now_ms()).await?;
     let requests = super::grants::list(svc, ctx, Some(RequestStatus::Pending), INBOX_PAGE).await?;
     let tool_suggestions = super::suggestions::list(svc, ctx, SuggestionStatus::Pending).await?;
     let guide_suggestions = super::guides::list(svc, ctx, SuggestionStatus::Pending).await?;
@@ -93,7 +93,7 @@ pub async fn access(svc: &Services, ctx: &AdminCtx) -> ServiceResult<AccessPictu
     tools.sort_by(by_name);
     let requests = super::grants::list(svc, ctx, None, ACCESS_REQUESTS).await?;
     let uses = store::audit::last_uses(reader, &ctx.org_id).await?;
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let mut cells: Vec<AccessCell> = Vec::new();
     for r in &requests {
         if cells

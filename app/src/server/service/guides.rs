@@ -48,7 +48,7 @@ pub async fn suggest_guide(
 ) -> ServiceResult<SuggestionCreated> {
     let (learned, why) = validate_guide(body)?;
     let tool_id = &ToolId::parse(tool_id).ok_or_else(tool_not_found)?;
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let mut tx = svc.store.begin().await?;
     let tool = store::tools::find_tool(&mut *tx, &agent.org_id, tool_id)
         .await?
@@ -222,7 +222,7 @@ pub async fn accept(
         None,
         Some(version),
         &ctx.actor.label,
-        clock::now_ms(),
+        svc.clock.now_ms(),
     )
     .await?
     {
@@ -265,7 +265,7 @@ pub async fn dismiss(svc: &Services, ctx: &AdminCtx, id: &str, reason: &str) -> 
         Some(&reason),
         None,
         &ctx.actor.label,
-        clock::now_ms(),
+        svc.clock.now_ms(),
     )
     .await?
     {

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod grants;
 pub mod guides;
 pub mod keys;
+pub mod lifecycle;
 pub mod members;
 pub mod normalize;
 pub mod notifications;

@@ -1,8 +1,8 @@
 //! Access requests (which become grants when approved). History is kept: one row per request.
 
 use crate::model::{
-    Access, AgentId, CredentialMode, Delivery, OrgId, RequestId, RequestOrigin, RequestStatus,
-    SuggestionId, ToolId,
+    Access, AgentId, CredentialMode, Delivery, GrantDuration, OrgId, RequestId, RequestOrigin,
+    RequestStatus, SuggestionId, ToolId,
 };
 use sqlx::{AnyExecutor, FromRow};
 
@@ -42,13 +42,25 @@ pub struct RequestRow {
     pub tool_calls_per_day: Option<i64>,
     /// The tool's allow-list (one rule per line), which an approval may narrow to a subset.
     pub tool_rules: String,
+    pub requested_duration: Option<GrantDuration>,
+    pub granted_duration: Option<GrantDuration>,
+    pub max_duration: Option<GrantDuration>,
+    pub default_duration: Option<GrantDuration>,
+    /// A renewal waiting on this live grant (see the lifecycle migration).
+    pub renewal_requested_at: Option<i64>,
+    pub renewal_reason: Option<String>,
+    pub renewal_duration: Option<GrantDuration>,
+    pub renewals: i64,
+    pub renewal_note: Option<String>,
 }
 
 const SELECT: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agent_name, r.tool_id, t.name AS tool_name, \
      CASE WHEN r.approvals_required > t.approvals_required THEN r.approvals_required ELSE t.approvals_required END AS approvals_required, \
      a.created_by AS agent_created_by, t.credential_mode, r.status, r.reason, r.origin, r.suggestion_id, r.decided_by, r.decided_at, r.decision_note, \
      r.credential_blob, r.credential_version, r.expires_at, r.created_at, t.delivery, r.proxy_read_only, r.proxy_rules, \
-     r.calls_per_day AS grant_calls_per_day, t.calls_per_day AS tool_calls_per_day, t.allow_rules AS tool_rules \
+     r.calls_per_day AS grant_calls_per_day, t.calls_per_day AS tool_calls_per_day, t.allow_rules AS tool_rules, \
+     r.requested_duration, r.granted_duration, t.max_duration, t.default_duration, \
+     r.renewal_requested_at, r.renewal_reason, r.renewal_duration, r.renewals, r.renewal_note \
      FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id";
 
 /// Fields of a new request.
@@ -61,6 +73,7 @@ pub struct NewRequest<'a> {
     pub reason: &'a str,
     pub origin: RequestOrigin,
     pub suggestion_id: Option<&'a SuggestionId>,
+    pub duration: Option<GrantDuration>,
 }
 
 /// Inserts a pending request. A unique violation means a live request already exists.
@@ -68,8 +81,8 @@ pub struct NewRequest<'a> {
 pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO access_requests (id, organization_id, agent_id, tool_id, status, reason, origin, suggestion_id, \
-         credential_version, created_at, updated_at, approvals_required) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, 0, $8, $8, \
-         (SELECT approvals_required FROM tools WHERE id = $4))",
+         credential_version, created_at, updated_at, approvals_required, requested_duration) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, 0, $8, $8, \
+         (SELECT approvals_required FROM tools WHERE id = $4), $9)",
     )
     .bind(new.id)
     .bind(new.org_id)
@@ -79,6 +92,7 @@ pub async fn insert_request(tx: &mut Tx, new: &NewRequest<'_>, now: i64) -> Stor
     .bind(new.origin)
     .bind(new.suggestion_id)
     .bind(now)
+    .bind(new.duration)
     .execute(&mut **tx)
     .await
     .map(|_| ())
@@ -232,6 +246,7 @@ pub struct Decision<'a> {
     pub credential_blob: Option<&'a str>,
     pub credential_version: i64,
     pub expires_at: Option<i64>,
+    pub granted_duration: Option<GrantDuration>,
 }
 
 /// Applies a decision; returns false when the request was no longer in `from` (a race).
@@ -240,7 +255,7 @@ pub struct Decision<'a> {
 pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE access_requests SET status = $3, decided_by = $4, decided_at = $5, decision_note = $6, \
-         credential_blob = $7, credential_version = $8, expires_at = $9, updated_at = $5 \
+         credential_blob = $7, credential_version = $8, expires_at = $9, granted_duration = $10, updated_at = $5 \
          WHERE id = $1 AND status = $2",
     )
     .bind(d.id)
@@ -252,6 +267,7 @@ pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> StoreRes
     .bind(d.credential_blob)
     .bind(d.credential_version)
     .bind(d.expires_at)
+    .bind(d.granted_duration)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -1,6 +1,6 @@
 //! Catalog tools and usage-guide versions.
 
-use crate::model::{AuthType, CredentialMode, Delivery, OrgId, ToolId};
+use crate::model::{AuthType, CredentialMode, Delivery, GrantDuration, OrgId, ToolId};
 use sqlx::{AnyExecutor, FromRow};
 
 use super::{StoreResult, Tx};
@@ -35,17 +35,21 @@ pub struct ToolRow {
     pub allow_rules: String,
     pub calls_per_day: Option<i64>,
     pub proxy_version: i64,
+    /// The longest grant an approval may give, and the length used when the agent asks for
+    /// none (see the lifecycle migration).
+    pub max_duration: Option<GrantDuration>,
+    pub default_duration: Option<GrantDuration>,
 }
 
 const COLUMNS: &str = "id, organization_id, config_key, name, normalized_name, description, url, domain, auth_type, \
                        credential_mode, credential_blob, credential_version, credential_rotated_at, \
                        credential_expires_at, instructions, instructions_version, created_by, created_at, updated_at, approvals_required, \
-                       delivery, upstream_url, inject_rule, allow_rules, calls_per_day, proxy_version";
+                       delivery, upstream_url, inject_rule, allow_rules, calls_per_day, proxy_version, max_duration, default_duration";
 
 #[tracing::instrument(skip_all, fields(tool_id = %row.id))]
 pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+        "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
     ))
     .bind(&row.id)
     .bind(&row.organization_id)
@@ -73,6 +77,8 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     .bind(&row.allow_rules)
     .bind(row.calls_per_day)
     .bind(row.proxy_version)
+    .bind(row.max_duration)
+    .bind(row.default_duration)
     .execute(&mut **tx)
     .await
     .map(|_| ())
@@ -354,6 +360,28 @@ pub async fn find_guide_version(
 
 /// Sets how many distinct reviewers must approve requests for a tool.
 #[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
+/// Sets a tool's grant durations (`max`, `default`); false when the tool is not there.
+pub async fn set_durations(
+    tx: &mut Tx,
+    org_id: &OrgId,
+    id: &ToolId,
+    max: Option<GrantDuration>,
+    default: Option<GrantDuration>,
+    now: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tools SET max_duration = $3, default_duration = $4, updated_at = $5 WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(max)
+    .bind(default)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn set_approvals_required(
     tx: &mut Tx,
     org_id: &OrgId,

@@ -7,11 +7,12 @@ use serde_json::json;
 use super::decide::decide_in;
 use super::{credential_slot, load, request_not_found, view};
 use crate::model::{
-    AccessRequestView, AgentStatus, CredentialMode, GrantScope, OrgId, RequestStatus,
+    AccessRequestView, AgentStatus, CredentialMode, GrantDuration, GrantScope, OrgId, RequestStatus,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::service::actor::{AdminCtx, Permission};
+use crate::server::service::lifecycle;
 use crate::server::service::proxy::rules;
 use crate::server::service::tools;
 use crate::server::service::validate::Check;
@@ -44,7 +45,7 @@ pub(crate) async fn attach_votes(
     Ok(())
 }
 
-pub(super) fn separation_of_duties() -> ServiceError {
+pub(crate) fn separation_of_duties() -> ServiceError {
     ServiceError::forbidden(
         "You registered this agent, so you cannot approve its requests for a tool that needs several approvals.",
         "Ask other reviewers to approve (separation of duties).",
@@ -70,6 +71,7 @@ pub async fn approve(
         Approval {
             secret,
             expires_at,
+            duration: None,
             scope: GrantScope::default(),
         },
     )
@@ -82,6 +84,9 @@ pub struct Approval {
     /// The agent's own secret (per-agent tools, with the final approval).
     pub secret: Option<SecretString>,
     pub expires_at: Option<i64>,
+    /// How long the grant lasts (with the final approval): at most the tool's maximum; the
+    /// agent's ask, else the tool's default, when absent.
+    pub duration: Option<GrantDuration>,
     /// How the grant's proxied use is narrowed (taken from the final approval).
     pub scope: GrantScope,
 }
@@ -151,15 +156,19 @@ pub async fn approve_with(
     let Approval {
         secret,
         expires_at,
+        duration,
         scope,
     } = approval;
     ctx.require(Permission::Decide)?;
     let row = load(svc, ctx, id).await?;
+    if row.status == RequestStatus::Approved && row.renewal_requested_at.is_some() {
+        return lifecycle::renew::approve(svc, ctx, row, duration).await;
+    }
     let tool = store::tools::find_tool(svc.store.reader(), &ctx.org_id, &row.tool_id)
         .await?
         .ok_or_else(request_not_found)?;
     let per_agent = row.credential_mode == CredentialMode::PerAgent;
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let required = row.approvals_required.max(1);
     let earlier = store::votes::list_votes(svc.store.reader(), &row.id).await?;
     if earlier.contains(&ctx.actor.label) {
@@ -196,6 +205,25 @@ pub async fn approve_with(
     }
     if expires_at.is_some_and(|t| t <= now) {
         check.fail("expires_at", "must be in the future");
+    }
+    if expires_at.is_some() && duration.is_some() {
+        check.fail(
+            "duration",
+            "cannot be given with expires_at: give one of them",
+        );
+    }
+    let length = match lifecycle::grant_length(&row, duration) {
+        Ok(length) => length,
+        Err(message) => {
+            check.fail("duration", message);
+            GrantDuration::Standing
+        }
+    };
+    if duration.is_some() && !completes {
+        check.fail(
+            "duration",
+            "is given with the final approval, not this one (this approval is one vote of the quorum)",
+        );
     }
     let scope_rules = check_scope(&mut check, &tool, &scope);
     if scope != GrantScope::default() && !completes {
@@ -291,6 +319,11 @@ pub async fn approve_with(
             "Approve again with the agent's secret.",
         ));
     }
+    // The grant's time starts when it is approved (an explicit end from the CLI wins).
+    let (expires_at, granted) = match expires_at {
+        Some(at) => (Some(at), None),
+        None => (length.ends(now), Some(length)),
+    };
     let decision = Decision {
         id: &row.id,
         from: RequestStatus::Pending,
@@ -300,6 +333,7 @@ pub async fn approve_with(
         credential_blob: blob.as_deref(),
         credential_version: i64::from(blob.is_some()),
         expires_at,
+        granted_duration: granted,
     };
     store::requests::set_scope(
         &mut tx,
@@ -312,6 +346,7 @@ pub async fn approve_with(
     let entry = base("grant.approved").meta(json!({
         "agent_name": row.agent_name, "tool_name": row.tool_name,
         "credential_mode": row.credential_mode, "expires_at": clock::iso_opt(expires_at),
+        "duration": granted, "requested_duration": row.requested_duration,
         "approvals": approvers.len(), "required": required, "approved_by": approvers,
         "read_only": scope.read_only, "rules": scope_rules.as_deref().map(rules::lines),
         "calls_per_day": scope.calls_per_day,

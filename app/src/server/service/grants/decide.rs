@@ -9,9 +9,10 @@ use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
 use crate::server::notify::{self, Alert};
 use crate::server::service::actor::{AdminCtx, Permission};
+use crate::server::service::lifecycle;
 use crate::server::service::validate::{Check, limits};
 use crate::server::store::{self, requests::Decision};
-use crate::server::{ServiceError, ServiceResult, Services, clock};
+use crate::server::{ServiceError, ServiceResult, Services};
 
 /// Denies a pending request; the reason goes back to the agent.
 pub async fn deny(
@@ -25,6 +26,9 @@ pub async fn deny(
     let reason = check.optional("reason", reason, limits::NOTE, true);
     check.finish("Keep the reason under 500 characters.")?;
     let row = load(svc, ctx, id).await?;
+    if row.status == RequestStatus::Approved && row.renewal_requested_at.is_some() {
+        return lifecycle::renew::deny(svc, ctx, row, reason.as_deref()).await;
+    }
     if row.status != RequestStatus::Pending {
         return Err(ServiceError::conflict(
             &format!(
@@ -43,6 +47,7 @@ pub async fn deny(
         credential_blob: None,
         credential_version: 0,
         expires_at: None,
+        granted_duration: None,
     };
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.denied")
         .target("access_request", &row.id)
@@ -84,6 +89,7 @@ pub async fn revoke(
         credential_blob: None,
         credential_version: row.credential_version,
         expires_at: row.expires_at,
+        granted_duration: row.granted_duration,
     };
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "grant.revoked")
         .target("access_request", &row.id)
@@ -112,7 +118,7 @@ pub(super) async fn decide_in(
     entry: AuditEntry,
 ) -> ServiceResult<AccessRequestView> {
     let verb = d.to.as_str();
-    if !store::requests::decide_request(&mut tx, d, clock::now_ms()).await? {
+    if !store::requests::decide_request(&mut tx, d, svc.clock.now_ms()).await? {
         return Err(ServiceError::conflict(
             &format!("The request changed before it could be {verb}."),
             "Reload the request list; someone else decided it first.",
@@ -131,7 +137,7 @@ pub(super) async fn decide_in(
             &row.tool_name,
             d.note.unwrap_or_default(),
             svc.link("/audit"),
-            clock::now_ms(),
+            svc.clock.now_ms(),
         )
     };
     let queued = notify::enqueue(&mut tx, &ctx.org_id, alert).await?;

@@ -16,7 +16,7 @@ use crate::server::service::actor::{AdminCtx, Permission};
 use crate::server::service::new_id;
 use crate::server::service::validate::{Check, limits};
 use crate::server::store::{self, StoreError, requests::NewRequest};
-use crate::server::{ServiceError, ServiceResult, Services, clock};
+use crate::server::{ServiceError, ServiceResult, Services};
 
 /// Replaces the per-agent secret of an approved grant (rotation without re-approval).
 pub async fn set_grant_credential(
@@ -47,8 +47,14 @@ pub async fn set_grant_credential(
     let slot = credential_slot(&ctx.org_id, &row.id, version);
     let blob = crate::server::service::keys::seal(svc, slot, &secret).await?;
     let mut tx = svc.store.begin().await?;
-    if !store::requests::update_grant_credential(&mut tx, &row.id, &blob, version, clock::now_ms())
-        .await?
+    if !store::requests::update_grant_credential(
+        &mut tx,
+        &row.id,
+        &blob,
+        version,
+        svc.clock.now_ms(),
+    )
+    .await?
     {
         return Err(ServiceError::conflict(
             "The grant changed meanwhile.",
@@ -128,7 +134,7 @@ pub async fn grant(
     if secret.is_some() {
         ctx.require(Permission::ManageCredentials)?;
     }
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let id = new_id();
     let mut tx = svc.store.begin().await?;
     if let Some(latest) = store::requests::latest_request(&mut *tx, agent_id, tool_id).await?
@@ -150,6 +156,7 @@ pub async fn grant(
         reason: &reason,
         origin: RequestOrigin::Admin,
         suggestion_id: None,
+        duration: None,
     };
     match store::requests::insert_request(&mut tx, &new, now).await {
         Err(StoreError::Unique) => {

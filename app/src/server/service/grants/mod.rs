@@ -2,7 +2,7 @@
 //! needed), deny with a reason, or revoke. A re-request is a new row; history is kept.
 
 use super::actor::{AdminCtx, Permission};
-use crate::model::{AccessRequestView, GrantScope, OrgId, RequestId, RequestStatus};
+use crate::model::{AccessRequestView, GrantScope, OrgId, RenewalView, RequestId, RequestStatus};
 use crate::server::crypto::Slot;
 use crate::server::store::{self, requests::RequestRow};
 use crate::server::{ServiceError, ServiceResult, Services, clock};
@@ -12,8 +12,8 @@ mod decide;
 mod grant;
 mod request;
 
-pub(crate) use approve::attach_votes;
 pub use approve::{Approval, approve, approve_with};
+pub(crate) use approve::{attach_votes, separation_of_duties};
 pub use decide::{BULK_MAX, decide_many, deny, revoke};
 pub use grant::{grant, set_grant_credential};
 pub use request::{request_access, validate_request};
@@ -57,6 +57,16 @@ pub(crate) fn view(row: RequestRow) -> AccessRequestView {
         calls_today: 0,
         tool_rules: super::proxy::rules::lines(&row.tool_rules),
         cannot_approve: None,
+        requested_duration: row.requested_duration,
+        granted_duration: row.granted_duration,
+        max_duration: row.max_duration,
+        default_duration: row.default_duration,
+        renewal: row.renewal_requested_at.map(|at| RenewalView {
+            requested_at: clock::iso(at),
+            reason: row.renewal_reason.unwrap_or_default(),
+            duration: row.renewal_duration,
+        }),
+        renewals: row.renewals,
     }
 }
 
@@ -92,7 +102,7 @@ pub(crate) async fn attach_usage(
     if !views.iter().any(|v| v.status == RequestStatus::Approved) {
         return Ok(());
     }
-    let day = super::vend::day_of(clock::now_ms());
+    let day = super::vend::day_of(svc.clock.now_ms());
     let usage = store::requests::usage_on(svc.store.reader(), org_id, day).await?;
     for v in views.iter_mut() {
         if let Some((_, calls)) = usage.iter().find(|(id, _)| **id == *v.id) {
@@ -116,11 +126,23 @@ fn request_not_found() -> ServiceError {
     )
 }
 
-async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<RequestRow> {
+pub(crate) async fn load(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<RequestRow> {
     let id = &RequestId::parse(id).ok_or_else(request_not_found)?;
     store::requests::find_request(svc.store.reader(), &ctx.org_id, id)
         .await?
         .ok_or_else(request_not_found)
+}
+
+/// One request as the dashboard shows it.
+pub(crate) async fn load_view(
+    svc: &Services,
+    ctx: &AdminCtx,
+    id: &RequestId,
+) -> ServiceResult<AccessRequestView> {
+    let row = store::requests::find_request(svc.store.reader(), &ctx.org_id, id)
+        .await?
+        .ok_or_else(request_not_found)?;
+    Ok(view(row))
 }
 
 /// Requests of the organization, newest first, optionally only one status.

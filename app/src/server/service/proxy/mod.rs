@@ -22,7 +22,7 @@ use super::actor::AgentCtx;
 use super::vend::{self, VendGuard, VendPlan};
 use crate::model::{ErrorBody, ToolId};
 use crate::server::audit::{AuditEntry, CommitError};
-use crate::server::{ServiceError, ServiceResult, Services, clock};
+use crate::server::{ServiceError, ServiceResult, Services};
 use inject::{Injection, Target};
 use rules::Rule;
 
@@ -47,6 +47,8 @@ pub struct ProxyCall {
     pub upstream_base: String,
     pub proxy_base: String,
     pub record: CallRecord,
+    /// When the grant ends (time-bound grants), sent to the agent with the answer.
+    pub grant_expires_at: Option<i64>,
 }
 
 fn bad_path(tool_id: &ToolId, reason: &str) -> ServiceError {
@@ -75,7 +77,7 @@ pub async fn begin(
     let mut agent = agent.clone();
     for attempt in 0..vend::ATTEMPTS {
         let plan = vend::plan(svc, &agent, tool_id, attempt == 0).await?;
-        let now = clock::now_ms();
+        let now = svc.clock.now_ms();
         // A refusal is never answered from the cache: the settings may have been widened by
         // another process, so the first attempt's refusal is checked against the database.
         let outside = refusal(&plan, call.method, &segments, query);
@@ -166,6 +168,7 @@ pub async fn begin(
         {
             Ok(()) => {
                 return Ok(ProxyCall {
+                    grant_expires_at: plan.expires_at,
                     url,
                     header,
                     needles: rendered.needles,

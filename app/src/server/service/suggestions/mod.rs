@@ -89,7 +89,7 @@ async fn try_suggest(
     agent: &AgentCtx,
     input: &ValidSuggestion,
 ) -> ServiceResult<Option<SuggestionCreated>> {
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let domain = input.url.as_ref().map(|u| u.domain.as_str());
     let actor = agent.actor();
     let entry =
@@ -262,7 +262,7 @@ pub async fn dismiss(
         )
     };
     let id = &SuggestionId::parse(id).ok_or_else(not_found)?;
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let until = now + COOLDOWN_MS;
     let mut tx = svc.store.begin().await?;
     let row = store::suggestions::find_tool_suggestion(&mut *tx, &ctx.org_id, id)

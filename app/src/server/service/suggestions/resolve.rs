@@ -116,6 +116,7 @@ pub(crate) async fn resolve_for_tool(
             reason: &backer.reason,
             origin: RequestOrigin::Suggestion,
             suggestion_id: Some(&backer.suggestion_id),
+            duration: None,
         };
         store::requests::insert_request(tx, &new, now).await?;
         out.audit.push(

@@ -12,7 +12,7 @@ use crate::server::service::actor::{AdminCtx, Permission};
 use crate::server::service::validate::{Check, limits};
 use crate::server::service::{is_uuid, normalize, suggestions};
 use crate::server::store::{self, StoreError, Tx, tools::ToolRow};
-use crate::server::{ServiceResult, Services, clock};
+use crate::server::{ServiceResult, Services};
 
 /// Input for creating a tool.
 pub struct NewTool {
@@ -138,7 +138,7 @@ pub(crate) async fn prepare(
         )));
     };
 
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let tool_id = ToolId::generate();
     let blob = match &input.credential {
         Some(secret) => Some(
@@ -179,6 +179,8 @@ pub(crate) async fn prepare(
         allow_rules: proxy.allow_rules,
         calls_per_day: proxy.calls_per_day,
         proxy_version: 0,
+        max_duration: None,
+        default_duration: None,
     };
     Ok(PreparedTool {
         row,

@@ -18,6 +18,7 @@ use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 mod create;
 mod details;
+mod durations;
 mod guide;
 mod proxy;
 mod quorum;
@@ -26,6 +27,7 @@ pub use create::{NewTool, create};
 pub(crate) use create::{PreparedTool, insert_in, prepare};
 pub use details::update_details;
 pub(crate) use details::{Details, check_details, details_in};
+pub use durations::set_durations;
 pub(crate) use guide::{check_guide, save_guide};
 pub use guide::{guide_history, restore_guide, update_guide};
 pub(crate) use proxy::{CheckedProxy, check_proxy, proxy_in};
@@ -125,6 +127,8 @@ pub(crate) fn view(row: ToolRow) -> ToolView {
             calls_per_day: row.calls_per_day,
         },
         warning: None,
+        max_duration: row.max_duration,
+        default_duration: row.default_duration,
     }
 }
 
@@ -208,7 +212,7 @@ pub async fn set_credential(
             "Set each agent's secret when approving its request, or replace it with `agentkey request set-credential`.",
         ));
     }
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let version = row.credential_version + 1;
     let slot = credential_slot(&ctx.org_id, &row.id, version);
     let blob = super::keys::seal(svc, slot, &secret).await?;
@@ -245,7 +249,10 @@ pub async fn set_credential(
 pub async fn delete_impact(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(i64, i64)> {
     ctx.require(Permission::ReadAll)?;
     let row = load(svc, ctx, id).await?;
-    Ok(store::requests::count_live_for_tool(svc.store.reader(), &row.id, clock::now_ms()).await?)
+    Ok(
+        store::requests::count_live_for_tool(svc.store.reader(), &row.id, svc.clock.now_ms())
+            .await?,
+    )
 }
 
 /// Deletes a tool with its grants, requests and guide; every agent loses access at once.
@@ -254,7 +261,7 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<(
     let row = load(svc, ctx, id).await?;
     let mut tx = svc.store.begin().await?;
     let (approved, pending) =
-        store::requests::count_live_for_tool(&mut *tx, &row.id, clock::now_ms()).await?;
+        store::requests::count_live_for_tool(&mut *tx, &row.id, svc.clock.now_ms()).await?;
     store::tools::delete_tool(&mut tx, &row.id).await?;
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.deleted")
         .target("tool", &row.id)
@@ -305,6 +312,8 @@ mod tests {
             allow_rules: String::new(),
             calls_per_day: None,
             proxy_version: 0,
+            max_duration: None,
+            default_duration: None,
         }
     }
 

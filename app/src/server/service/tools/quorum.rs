@@ -10,7 +10,7 @@ use crate::server::events::EventKind;
 use crate::server::service::actor::{AdminCtx, Permission};
 use crate::server::service::validate::Check;
 use crate::server::store;
-use crate::server::{ServiceError, ServiceResult, Services, clock};
+use crate::server::{ServiceError, ServiceResult, Services};
 
 /// Whether a quorum of `n` can be reached: 409 when fewer members may decide than `n`; a
 /// warning when agents registered by one of them (who may not approve their requests) would
@@ -75,7 +75,8 @@ pub async fn set_approvals_required(
         None
     };
     let mut tx = svc.store.begin().await?;
-    store::tools::set_approvals_required(&mut tx, &ctx.org_id, &row.id, n, clock::now_ms()).await?;
+    store::tools::set_approvals_required(&mut tx, &ctx.org_id, &row.id, n, svc.clock.now_ms())
+        .await?;
     let entry = AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "tool.quorum_changed")
         .target("tool", &row.id)
         .tool(&row.id)

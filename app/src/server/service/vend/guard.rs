@@ -3,7 +3,7 @@
 
 use super::{AgentCtx, VendPlan, day_of};
 use crate::model::{AgentStatus, RequestId};
-use crate::server::audit::CommitGuard;
+use crate::server::audit::{CommitGuard, Exposure};
 use crate::server::store::{self, StoreResult, Tx, vend::GuardRow};
 
 /// The state a fetch was planned against. The audit writer re-checks it inside the
@@ -22,6 +22,7 @@ pub struct VendGuard {
     instructions_version: i64,
     proxy_version: i64,
     claim: Option<i64>,
+    exposure: Exposure,
 }
 
 impl VendGuard {
@@ -35,6 +36,16 @@ impl VendGuard {
             instructions_version: plan.instructions_version,
             proxy_version: plan.proxy_version,
             claim: claim.then(|| plan.calls_per_day.unwrap_or(i64::MAX)),
+            exposure: Exposure {
+                request_id: plan.request_id.clone(),
+                shared: !plan.per_agent,
+                version: if plan.per_agent {
+                    plan.grant_credential_version
+                } else {
+                    plan.tool_credential_version
+                },
+                proxied: claim,
+            },
         }
     }
 
@@ -51,6 +62,10 @@ impl VendGuard {
 }
 
 impl CommitGuard for VendGuard {
+    fn exposure(&self) -> Option<Exposure> {
+        Some(self.exposure.clone())
+    }
+
     async fn check_all(guards: &[&Self], tx: &mut Tx, now: i64) -> StoreResult<Vec<bool>> {
         let ids: Vec<&RequestId> = guards.iter().map(|g| &g.request_id).collect();
         let rows = store::vend::find_guard_rows(tx, &ids).await?;

@@ -46,7 +46,7 @@ pub struct VendPlan {
     tool_credential_version: i64,
     instructions: String,
     instructions_version: i64,
-    expires_at: Option<i64>,
+    pub(super) expires_at: Option<i64>,
     pub(super) delivery: Delivery,
     pub(super) upstream_url: Option<String>,
     pub(super) inject_rule: Option<String>,
@@ -214,7 +214,7 @@ pub(super) async fn replan(
 }
 
 async fn load_plan(svc: &Services, agent: &AgentCtx, tool_id: &ToolId) -> ServiceResult<VendPlan> {
-    let now = clock::now_ms();
+    let now = svc.clock.now_ms();
     let row = store::vend::find_vend_row(
         svc.store.reader(),
         &agent.org_id,
@@ -348,6 +348,9 @@ async fn build_response(
         instructions: plan.instructions.clone(),
         suggest_instructions_endpoint: format!("/api/tools/{}/instructions/suggest", plan.tool_id),
         grant_expires_at: clock::iso_opt(plan.expires_at),
+        grant_expires_in_seconds: plan
+            .expires_at
+            .map(|end| (end - svc.clock.now_ms()).max(0) / 1000),
         credential_version: if plan.per_agent {
             plan.grant_credential_version
         } else {
