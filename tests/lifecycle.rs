@@ -79,7 +79,7 @@ async fn a_grant_lasts_what_was_asked_within_the_tools_maximum_and_then_expires(
         &app.services,
         &app.admin,
         &tool.id,
-        Some(GrantDuration::parse("8h").unwrap()),
+        Some(GrantDuration::parse("8h").expect("as the test set up")),
         None,
     )
     .await
@@ -105,7 +105,10 @@ async fn a_grant_lasts_what_was_asked_within_the_tools_maximum_and_then_expires(
     )
     .await;
     assert_eq!(res.status(), 201);
-    let id = json(res).await["request_id"].as_str().unwrap().to_owned();
+    let id = json(res).await["request_id"]
+        .as_str()
+        .expect("as the test set up")
+        .to_owned();
     let view = grants::list(&app.services, &app.admin, None, 10)
         .await
         .expect("list");
@@ -140,7 +143,10 @@ async fn a_grant_lasts_what_was_asked_within_the_tools_maximum_and_then_expires(
     assert!((4 * 3600 - 60..=4 * 3600).contains(&left), "{entry}");
     let fetched = json(app.fetch(&key, &tool.id).await).await;
     assert!(
-        fetched["grant_expires_in_seconds"].as_i64().unwrap() <= 4 * 3600,
+        fetched["grant_expires_in_seconds"]
+            .as_i64()
+            .expect("as the test set up")
+            <= 4 * 3600,
         "{fetched}"
     );
 
@@ -151,21 +157,36 @@ async fn a_grant_lasts_what_was_asked_within_the_tools_maximum_and_then_expires(
         .advance(4 * HOUR + Duration::from_secs(1));
     assert_eq!(app.fetch(&key, &tool.id).await.status(), 403);
     assert_eq!(
-        sweep::run_once(&app.services).await.unwrap().grants_expired,
+        sweep::run_once(&app.services)
+            .await
+            .expect("as the test set up")
+            .grants_expired,
         0,
         "within the skew margin"
     );
     app.services.clock.advance(MARGIN);
     assert_eq!(
-        sweep::run_once(&app.services).await.unwrap().grants_expired,
+        sweep::run_once(&app.services)
+            .await
+            .expect("as the test set up")
+            .grants_expired,
         1
     );
-    assert_eq!(sweep::run_once(&app.services).await.unwrap().total(), 0);
+    assert_eq!(
+        sweep::run_once(&app.services)
+            .await
+            .expect("as the test set up")
+            .total(),
+        0
+    );
     assert_eq!(actions(&app, "grant.expired").await, 1);
     let entry = catalog_entry(&app, &key, &tool.id).await;
     assert_eq!(entry["your_access"], "expired");
     assert!(
-        entry["hint"].as_str().unwrap().contains("ran out"),
+        entry["hint"]
+            .as_str()
+            .expect("as the test set up")
+            .contains("ran out"),
         "{entry}"
     );
 }
@@ -222,14 +243,17 @@ async fn inside_the_renewal_window_asking_again_renews_without_a_gap() {
         json!({ "reason": "Release the v2 branch", "duration": "8h" }),
     )
     .await;
-    let id = json(res).await["request_id"].as_str().unwrap().to_owned();
+    let id = json(res).await["request_id"]
+        .as_str()
+        .expect("as the test set up")
+        .to_owned();
     app.approve(&id).await;
     let first_end = grants::list(&app.services, &app.admin, None, 1)
         .await
-        .unwrap()[0]
+        .expect("as the test set up")[0]
         .expires_at
         .clone()
-        .unwrap();
+        .expect("as the test set up");
 
     // Too early: a 409 that says when renewal opens (the last quarter: 2 h before the end).
     let early = ask(&app, &key, &tool.id, json!({ "reason": "Still releasing" })).await;
@@ -242,7 +266,13 @@ async fn inside_the_renewal_window_asking_again_renews_without_a_gap() {
 
     app.services.clock.advance(7 * HOUR);
     let entry = catalog_entry(&app, &key, &tool.id).await;
-    assert!(entry["hint"].as_str().unwrap().contains("renew"), "{entry}");
+    assert!(
+        entry["hint"]
+            .as_str()
+            .expect("as the test set up")
+            .contains("renew"),
+        "{entry}"
+    );
     let res = ask(&app, &key, &tool.id, json!({ "reason": "Still releasing" })).await;
     assert_eq!(res.status(), 201);
     let created = json(res).await;
@@ -264,8 +294,10 @@ async fn inside_the_renewal_window_asking_again_renews_without_a_gap() {
     let renewed = grants::approve_with(&app.services, &app.admin, &id, Default::default())
         .await
         .expect("renew");
-    let new_end = app::server::clock::parse_iso(renewed.expires_at.as_deref().unwrap()).unwrap();
-    let old_end = app::server::clock::parse_iso(&first_end).unwrap();
+    let new_end =
+        app::server::clock::parse_iso(renewed.expires_at.as_deref().expect("as the test set up"))
+            .expect("as the test set up");
+    let old_end = app::server::clock::parse_iso(&first_end).expect("as the test set up");
     assert_eq!(
         new_end - old_end,
         8 * 3_600_000,
@@ -309,7 +341,7 @@ async fn a_request_nobody_decides_expires_after_seven_days_once() {
     assert_eq!(
         sweep::run_once(&app.services)
             .await
-            .unwrap()
+            .expect("as the test set up")
             .pending_expired,
         0
     );
@@ -317,12 +349,15 @@ async fn a_request_nobody_decides_expires_after_seven_days_once() {
     assert_eq!(
         sweep::run_once(&app.services)
             .await
-            .unwrap()
+            .expect("as the test set up")
             .pending_expired,
         1
     );
     assert_eq!(
-        sweep::run_once(&app.services).await.unwrap().total(),
+        sweep::run_once(&app.services)
+            .await
+            .expect("as the test set up")
+            .total(),
         0,
         "idempotent"
     );
@@ -330,7 +365,10 @@ async fn a_request_nobody_decides_expires_after_seven_days_once() {
     let entry = catalog_entry(&app, &key, &tool.id).await;
     assert_eq!(entry["your_access"], "expired");
     assert!(
-        entry["hint"].as_str().unwrap().contains("Ask again"),
+        entry["hint"]
+            .as_str()
+            .expect("as the test set up")
+            .contains("Ask again"),
         "{entry}"
     );
     // Asking again works.
@@ -348,7 +386,10 @@ async fn an_unused_grant_is_revoked_when_the_organization_sets_an_idle_limit() {
     // Off by default: nothing is idle.
     app.services.clock.advance(40 * 24 * HOUR);
     assert_eq!(
-        sweep::run_once(&app.services).await.unwrap().idle_revoked,
+        sweep::run_once(&app.services)
+            .await
+            .expect("as the test set up")
+            .idle_revoked,
         0
     );
     app.exec(&format!(
@@ -358,7 +399,9 @@ async fn an_unused_grant_is_revoked_when_the_organization_sets_an_idle_limit() {
     .await;
     assert_eq!(app.fetch(&key, &used.id).await.status(), 200);
     app.services.clock.advance(MARGIN);
-    let swept = sweep::run_once(&app.services).await.unwrap();
+    let swept = sweep::run_once(&app.services)
+        .await
+        .expect("as the test set up");
     assert_eq!(
         swept.idle_revoked, 1,
         "only the grant nobody fetched: {swept:?}"
@@ -390,7 +433,13 @@ async fn two_instances_sweeping_together_act_on_each_row_once_and_a_fast_clock_a
     other.services.clock.advance(Duration::from_secs(60));
     app.services.clock.advance(7 * 24 * HOUR);
     other.services.clock.advance(7 * 24 * HOUR);
-    assert_eq!(sweep::run_once(&other.services).await.unwrap().total(), 0);
+    assert_eq!(
+        sweep::run_once(&other.services)
+            .await
+            .expect("as the test set up")
+            .total(),
+        0
+    );
     app.services.clock.advance(MARGIN);
     other.services.clock.advance(MARGIN);
     let (a, b) = tokio::join!(

@@ -181,11 +181,36 @@ mod tests {
             GrantDuration::parse("standing"),
             Ok(GrantDuration::Standing)
         );
-        assert_eq!(GrantDuration::parse("480m").unwrap().to_string(), "8h");
-        assert_eq!(GrantDuration::parse("48h").unwrap().to_string(), "2d");
-        assert_eq!(GrantDuration::parse("90m").unwrap().to_string(), "90m");
-        assert_eq!(GrantDuration::parse("365d").unwrap().label(), "365 days");
-        assert_eq!(GrantDuration::parse("1h").unwrap().label(), "1 hour");
+        assert_eq!(
+            GrantDuration::parse("480m")
+                .expect("as the test set up")
+                .to_string(),
+            "8h"
+        );
+        assert_eq!(
+            GrantDuration::parse("48h")
+                .expect("as the test set up")
+                .to_string(),
+            "2d"
+        );
+        assert_eq!(
+            GrantDuration::parse("90m")
+                .expect("as the test set up")
+                .to_string(),
+            "90m"
+        );
+        assert_eq!(
+            GrantDuration::parse("365d")
+                .expect("as the test set up")
+                .label(),
+            "365 days"
+        );
+        assert_eq!(
+            GrantDuration::parse("1h")
+                .expect("as the test set up")
+                .label(),
+            "1 hour"
+        );
     }
 
     #[test]

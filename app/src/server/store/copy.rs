@@ -34,6 +34,7 @@ pub const TABLES: &[&str] = &[
     "invitations",
     "request_votes",
     "grant_usage",
+    "credential_exposures",
     "maintenance_runs",
 ];
 

@@ -136,8 +136,8 @@ mod tests {
             length_within(Some(H1), None, Some(GrantDuration::Standing), None),
             Ok(H1)
         );
-        let err =
-            length_within(Some(H8), None, Some(H1), Some(GrantDuration::Standing)).unwrap_err();
+        let err = length_within(Some(H8), None, Some(H1), Some(GrantDuration::Standing))
+            .expect_err("refused");
         assert!(err.contains("maximum grant of 8 hours"), "{err}");
         // A reviewer may give more than asked, within the maximum.
         assert_eq!(length_within(Some(H8), None, Some(H1), Some(H8)), Ok(H8));
