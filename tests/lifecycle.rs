@@ -8,9 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use app::model::GrantDuration;
+use app::model::{AlertEvent, ChannelKind, GrantDuration};
 use app::server::service::lifecycle::sweep;
-use app::server::service::{grants, tools};
+use app::server::service::{grants, notifications, tools};
 use common::{TestApp, expect_invalid_field, json, spawn_app};
 use serde_json::json;
 
@@ -31,6 +31,24 @@ async fn catalog_entry(app: &TestApp, key: &str, tool: &str) -> serde_json::Valu
         .find(|t| t["id"] == tool)
         .cloned()
         .expect("tool in catalog")
+}
+
+/// The owner receives alert mail for reminders.
+async fn mail_reminders(app: &TestApp) {
+    app.exec("UPDATE memberships SET email_alerts = 1").await;
+    notifications::set_events(
+        &app.services,
+        &app.admin,
+        ChannelKind::Email,
+        &[AlertEvent::Reminder],
+    )
+    .await
+    .expect("email events");
+}
+
+async fn reminder_mails(app: &TestApp) -> i64 {
+    app.count("SELECT COUNT(*) FROM notification_outbox WHERE event = 'reminder'")
+        .await
 }
 
 async fn actions(app: &TestApp, action: &str) -> i64 {
@@ -421,6 +439,7 @@ async fn an_unused_grant_is_revoked_when_the_organization_sets_an_idle_limit() {
 async fn two_instances_sweeping_together_act_on_each_row_once_and_a_fast_clock_acts_not_early() {
     let app = spawn_app().await;
     let other = app.second_instance(&[]).await;
+    mail_reminders(&app).await;
     let tool = app.create_shared_tool("Notion", None, "secret_x").await;
     let mut keys = Vec::new();
     for i in 0..6 {
@@ -433,12 +452,22 @@ async fn two_instances_sweeping_together_act_on_each_row_once_and_a_fast_clock_a
     other.services.clock.advance(Duration::from_secs(60));
     app.services.clock.advance(7 * 24 * HOUR);
     other.services.clock.advance(7 * 24 * HOUR);
-    assert_eq!(
+    // Both remind at once of the requests waiting over a day: one reminder each, in all.
+    let (a, b) = tokio::join!(
+        sweep::run_once(&app.services),
         sweep::run_once(&other.services)
-            .await
-            .expect("as the test set up")
-            .total(),
-        0
+    );
+    let (a, b) = (a.expect("first"), b.expect("second"));
+    assert_eq!(
+        a.pending_expired + b.pending_expired,
+        0,
+        "not due yet by either: {a:?} {b:?}"
+    );
+    assert_eq!(a.reminders + b.reminders, 6, "{a:?} {b:?}");
+    assert_eq!(
+        reminder_mails(&app).await,
+        6,
+        "one mail per waiting request"
     );
     app.services.clock.advance(MARGIN);
     other.services.clock.advance(MARGIN);
@@ -447,6 +476,7 @@ async fn two_instances_sweeping_together_act_on_each_row_once_and_a_fast_clock_a
         sweep::run_once(&other.services)
     );
     let (a, b) = (a.expect("first"), b.expect("second"));
+    assert_eq!(a.reminders + b.reminders, 0, "reminded once only");
     assert_eq!(a.pending_expired + b.pending_expired, 6, "{a:?} {b:?}");
     assert_eq!(actions(&app, "grant.request_expired").await, 6);
     assert_eq!(
@@ -455,4 +485,61 @@ async fn two_instances_sweeping_together_act_on_each_row_once_and_a_fast_clock_a
         6
     );
     other.stop().await;
+}
+
+#[tokio::test]
+async fn reviewers_are_reminded_once_when_a_grant_enters_its_last_quarter() {
+    let app = spawn_app().await;
+    mail_reminders(&app).await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_x").await;
+    let (_, key) = app.create_agent("ci-bot").await;
+    let body = json!({ "reason": "Release the v2 branch", "duration": "8h" });
+    let id = json(ask(&app, &key, &tool.id, body).await).await["request_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.approve(&id).await;
+    app.services.clock.advance(5 * HOUR);
+    let pass = sweep::run_once(&app.services).await.expect("pass");
+    assert_eq!(pass.reminders, 0, "not yet");
+    app.services.clock.advance(HOUR + Duration::from_secs(1));
+    assert_eq!(
+        sweep::run_once(&app.services)
+            .await
+            .expect("pass")
+            .reminders,
+        1
+    );
+    assert_eq!(
+        sweep::run_once(&app.services)
+            .await
+            .expect("pass")
+            .reminders,
+        0
+    );
+    assert_eq!(reminder_mails(&app).await, 1);
+    // An approved renewal starts a new window, which reminds again.
+    let renew = json!({ "reason": "Still releasing" });
+    assert_eq!(ask(&app, &key, &tool.id, renew).await.status(), 201);
+    grants::approve_with(&app.services, &app.admin, &id, Default::default())
+        .await
+        .expect("renew");
+    // Renewed at 6 h to end at 16 h: its last quarter starts at 13.5 h.
+    app.services.clock.advance(7 * HOUR);
+    assert_eq!(
+        sweep::run_once(&app.services)
+            .await
+            .expect("pass")
+            .reminders,
+        0
+    );
+    app.services.clock.advance(HOUR);
+    assert_eq!(
+        sweep::run_once(&app.services)
+            .await
+            .expect("pass")
+            .reminders,
+        1
+    );
+    assert_eq!(reminder_mails(&app).await, 2);
 }

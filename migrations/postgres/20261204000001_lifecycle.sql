@@ -21,6 +21,7 @@ ALTER TABLE access_requests ADD COLUMN waiting_reminded_at BIGINT;
 -- What the maintenance worker picks: grants by expiry, pending requests by age.
 CREATE INDEX access_requests_due_idx ON access_requests (status, expires_at);
 CREATE INDEX access_requests_waiting_idx ON access_requests (status, created_at);
+CREATE INDEX access_requests_renewals_idx ON access_requests (organization_id) WHERE renewal_requested_at IS NOT NULL;
 
 -- A pending request nobody decides expires after this many hours; a grant nobody used for
 -- this many days is revoked (NULL: never).

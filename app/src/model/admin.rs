@@ -111,6 +111,14 @@ pub struct ToolView {
     pub default_duration: Option<GrantDuration>,
 }
 
+impl AccessRequestView {
+    /// Waiting for a reviewer: a pending request, or a renewal asked on a live grant.
+    pub fn awaits_decision(&self) -> bool {
+        self.status == RequestStatus::Pending
+            || (self.status == RequestStatus::Approved && self.renewal.is_some())
+    }
+}
+
 /// A renewal waiting on a live grant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RenewalView {

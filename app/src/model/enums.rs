@@ -180,6 +180,7 @@ text_enum!(
         ToolSuggested => "tool_suggested",
         GuideSuggested => "guide_suggested",
         Decided => "decided",
+        Reminder => "reminder",
     }
 );
 
@@ -235,6 +236,7 @@ impl AlertEvent {
             AlertEvent::ToolSuggested => "New or reopened tool suggestion",
             AlertEvent::GuideSuggested => "New guide suggestion",
             AlertEvent::Decided => "Decisions (approved, denied, revoked)",
+            AlertEvent::Reminder => "Reminders (grants about to end, requests waiting over a day)",
         }
     }
 
@@ -243,5 +245,6 @@ impl AlertEvent {
         AlertEvent::AccessRequested,
         AlertEvent::ToolSuggested,
         AlertEvent::GuideSuggested,
+        AlertEvent::Reminder,
     ];
 }

@@ -202,7 +202,9 @@ fn detail(
     view! {
         <section class="card grant-detail" id="grant-detail" aria-label="The opened grant">
             <h2>{format!("{} × {}", shown(&agent_name), shown(&tool_name))}</h2>
-            <p class="state">{cell.as_ref().map(describe).unwrap_or_else(|| "No request yet.".into())}</p>
+            <p class="state">{cell.as_ref().map(describe).unwrap_or_else(|| "No request yet.".into())}
+                {cell.as_ref().filter(|c| c.state == Access::Approved).and_then(|c| c.expires_at.clone()).map(|until| view! { " · " <super::countdown::Countdown until/> })}
+            </p>
             {actions}
             <h3>"History"</h3>
             {if history.is_empty() {

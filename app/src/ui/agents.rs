@@ -231,6 +231,7 @@ fn grant_item(g: AccessRequestView) -> impl IntoView {
         <li class="grant" data-id=g.id.clone()>
             {g.tool_name.clone()} " · " <span class=format!("badge {}", g.status.as_str())>{g.status.as_str()}</span>
             {approved.then(|| view! { " " <span class="muted grant-use">{grant_use(&g)}</span> })}
+            {g.expires_at.clone().filter(|_| approved).map(|until| view! { " · " <super::countdown::Countdown until/> })}
             {approved.then(|| view! { " " <button type="button" class="link revoke" on:click=revoke.clone()>"Revoke"</button> })}
         </li>
     }

@@ -5,6 +5,7 @@ mod access;
 mod agents;
 mod audit;
 mod catalog;
+mod countdown;
 mod delivery;
 mod inbox;
 mod layout;

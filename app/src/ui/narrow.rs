@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 
-use crate::model::AccessRequestView;
+use crate::model::{AccessRequestView, GrantDuration};
 
 /// The narrowing typed into each row, by request id.
 pub type Narrowing = RwSignal<HashMap<String, Narrow>>;
@@ -79,4 +79,46 @@ fn rule_choices(r: &AccessRequestView, narrow: Narrowing) -> impl IntoView {
             .collect_view();
         view! { <span class="muted">"Only:"</span> {boxes} }
     })
+}
+
+/// Lengths a reviewer picks from (those within the tool's maximum are offered).
+const CHOICES: &[&str] = &[
+    "30m", "1h", "4h", "8h", "1d", "7d", "30d", "90d", "standing",
+];
+
+/// The grant's length, picked before approving: what the agent asked for (else the tool's
+/// default) unless the reviewer picks another within the tool's maximum.
+pub fn duration_choice(r: &AccessRequestView, narrow: Narrowing) -> impl IntoView {
+    let asked = r
+        .renewal
+        .as_ref()
+        .and_then(|n| n.duration)
+        .or(r.requested_duration);
+    let fallback = asked
+        .or(r.default_duration)
+        .or(r.max_duration)
+        .unwrap_or(GrantDuration::Standing);
+    let first = match asked {
+        Some(d) => format!("as asked: {}", d.label()),
+        None => format!("tool default: {}", fallback.label()),
+    };
+    let max = r.max_duration;
+    let options = CHOICES
+        .iter()
+        .filter_map(|c| GrantDuration::parse(c).ok())
+        .filter(|d| d.within(max) && *d != fallback)
+        .map(|d| view! { <option value=d.to_string()>{d.label()}</option> })
+        .collect_view();
+    let (id, id2) = (r.id.clone(), r.id.clone());
+    view! {
+        <label class="duration">"For "
+            <select class="duration-choice"
+                prop:value=move || narrow.with(|n| n.get(&id).map(|s| s.duration.clone()).unwrap_or_default())
+                on:change=move |ev| { let v = event_target_value(&ev); narrow.update(|n| n.entry(id2.clone()).or_default().duration = v); }>
+                <option value="">{first}</option>
+                {options}
+            </select>
+            {max.map(|m| view! { <span class="muted">{format!(" (at most {})", m.label())}</span> })}
+        </label>
+    }
 }

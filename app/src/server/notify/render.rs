@@ -16,6 +16,7 @@ pub fn title(alert: &Alert) -> String {
         AlertEvent::ToolSuggested => "New tool suggestion".into(),
         AlertEvent::GuideSuggested => "New guide suggestion".into(),
         AlertEvent::Decided => format!("Access {}", alert.decision.as_deref().unwrap_or("decided")),
+        AlertEvent::Reminder => alert.decision.clone().unwrap_or_else(|| "Reminder".into()),
     }
 }
 
@@ -45,7 +46,7 @@ fn text_label(alert: &Alert) -> &'static str {
     match alert.event {
         AlertEvent::AccessRequested | AlertEvent::ToolSuggested => "Reason",
         AlertEvent::GuideSuggested => "Learned",
-        AlertEvent::Decided => "Note",
+        AlertEvent::Decided | AlertEvent::Reminder => "Note",
     }
 }
 

@@ -254,3 +254,63 @@ pub async fn set_org_settings(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Live time-bound grants inside their renewal window (see `lifecycle::renewal_opens`) at
+/// `now`, not yet reminded of, with no renewal waiting.
+pub async fn due_expiry_reminders(
+    ex: impl AnyExecutor<'_>,
+    now: i64,
+    limit: i64,
+) -> StoreResult<Vec<DueRow>> {
+    let span = "(r.expires_at - COALESCE(r.decided_at, r.created_at))";
+    Ok(sqlx::query_as(&format!(
+        "{DUE}, NULL AS last_used_at FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id \
+         WHERE r.status = 'approved' AND r.expires_at IS NOT NULL AND r.expires_at > $1 AND r.expiry_reminded_at IS NULL \
+         AND r.renewal_requested_at IS NULL \
+         AND r.expires_at - CASE WHEN {span} / 4 > 86400000 THEN 86400000 ELSE {span} / 4 END <= $1 \
+         ORDER BY r.expires_at LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(ex)
+    .await?)
+}
+
+/// Pending requests asked before `before` (a day ago), not yet reminded of.
+pub async fn due_waiting_reminders(
+    ex: impl AnyExecutor<'_>,
+    before: i64,
+    limit: i64,
+) -> StoreResult<Vec<DueRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{DUE}, NULL AS last_used_at FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id \
+         WHERE r.status = 'pending' AND r.waiting_reminded_at IS NULL AND r.created_at <= $1 ORDER BY r.created_at LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(ex)
+    .await?)
+}
+
+/// Marks a reminder sent (of the grant's end when `expiry`, else of a request waiting);
+/// false when another instance sent it first.
+pub async fn mark_reminded(
+    tx: &mut Tx,
+    id: &RequestId,
+    expiry: bool,
+    now: i64,
+) -> StoreResult<bool> {
+    let column = if expiry {
+        "expiry_reminded_at"
+    } else {
+        "waiting_reminded_at"
+    };
+    let done = sqlx::query(&format!(
+        "UPDATE access_requests SET {column} = $2 WHERE id = $1 AND {column} IS NULL"
+    ))
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -112,7 +112,8 @@ pub async fn count_org(
     sqlx::query_as(&format!(
         "SELECT (SELECT COUNT(*) FROM agents WHERE organization_id = $1), \
          (SELECT COUNT(*) FROM tools WHERE organization_id = $1), \
-         (SELECT COUNT(*) FROM access_requests WHERE organization_id = $1 AND status = 'pending'), \
+         (SELECT COUNT(*) FROM access_requests WHERE organization_id = $1 AND (status = 'pending' \
+           OR (status = 'approved' AND renewal_requested_at IS NOT NULL))), \
          (SELECT COUNT(*) FROM tool_suggestions WHERE organization_id = $1 AND status = 'pending') \
            + (SELECT COUNT(*) FROM guide_suggestions WHERE organization_id = $1 AND status = 'pending'), \
          (SELECT COUNT(*) FROM access_requests r WHERE r.organization_id = $1 AND {live})",

@@ -235,6 +235,21 @@ pub async fn list_requests(
     }
 }
 
+/// Live grants of an organization with a renewal waiting (at most 1000), for the inbox.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub async fn list_renewals(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+) -> StoreResult<Vec<RequestRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE r.organization_id = $1 AND r.renewal_requested_at IS NOT NULL AND r.status = 'approved'          ORDER BY r.renewal_requested_at DESC LIMIT 1000"
+    ))
+    .bind(org_id)
+    .fetch_all(ex)
+    .await
+    .map_err(Into::into)
+}
+
 /// A decision: moves a request from `from` to `to` only if it is still in `from`.
 #[derive(Clone, Debug)]
 pub struct Decision<'a> {

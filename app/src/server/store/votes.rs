@@ -50,7 +50,7 @@ pub async fn pending_votes(
 ) -> StoreResult<Vec<(String, String)>> {
     sqlx::query_as(
         "SELECT v.request_id, v.voter_label FROM request_votes v JOIN access_requests r ON r.id = v.request_id \
-         WHERE r.organization_id = $1 AND r.status = 'pending' ORDER BY v.created_at",
+         WHERE r.organization_id = $1 AND (r.status = 'pending' OR (r.status = 'approved' AND r.renewal_requested_at IS NOT NULL)) ORDER BY v.created_at",
     )
     .bind(org_id)
     .fetch_all(ex)

@@ -27,15 +27,12 @@ pub(crate) async fn attach_votes(
 ) -> ServiceResult<()> {
     if !views
         .iter()
-        .any(|v| v.status == RequestStatus::Pending && v.approvals_required > 1)
+        .any(|v| v.awaits_decision() && v.approvals_required > 1)
     {
         return Ok(());
     }
     let votes = store::votes::pending_votes(svc.store.reader(), org_id).await?;
-    for v in views
-        .iter_mut()
-        .filter(|v| v.status == RequestStatus::Pending)
-    {
+    for v in views.iter_mut().filter(|v| v.awaits_decision()) {
         v.approved_by = votes
             .iter()
             .filter(|(id, _)| *id == v.id)

@@ -72,7 +72,7 @@ pub(crate) fn view(row: RequestRow) -> AccessRequestView {
 
 /// Why `ctx` may not approve `v` now (after its votes are attached), as the inbox says it.
 fn why_not_approve(ctx: &AdminCtx, v: &AccessRequestView, registered_by: &str) -> Option<String> {
-    if v.status != RequestStatus::Pending {
+    if !v.awaits_decision() {
         return None;
     }
     if !ctx.role.allows(Permission::Decide) {
@@ -160,6 +160,15 @@ pub async fn list(
         limit.clamp(1, 1000),
     )
     .await?;
+    let rows = if status == Some(RequestStatus::Pending) {
+        // Renewals of live grants wait in the inbox with the new requests, newest ask first.
+        let mut rows = rows;
+        rows.extend(store::requests::list_renewals(svc.store.reader(), &ctx.org_id).await?);
+        rows.sort_by_key(|r| std::cmp::Reverse(r.renewal_requested_at.unwrap_or(r.created_at)));
+        rows
+    } else {
+        rows
+    };
     let registered_by: Vec<String> = rows.iter().map(|r| r.agent_created_by.clone()).collect();
     let mut views: Vec<AccessRequestView> = rows.into_iter().map(view).collect();
     attach_votes(svc, &ctx.org_id, &mut views).await?;

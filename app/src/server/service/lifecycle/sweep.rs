@@ -21,6 +21,9 @@ use crate::server::{ServiceResult, Services, clock};
 /// How far another instance's clock may run ahead without ending anything early.
 pub const SKEW_MARGIN_MS: i64 = 120_000;
 
+/// A pending request older than this gets one reminder.
+const WAITING_MS: i64 = 24 * 3_600_000;
+
 /// Rows of each kind one pass takes; the next pass takes the rest.
 const BATCH: i64 = 200;
 
@@ -30,11 +33,13 @@ pub struct Swept {
     pub pending_expired: usize,
     pub grants_expired: usize,
     pub idle_revoked: usize,
+    /// Reminders sent: grants about to end, requests waiting over a day.
+    pub reminders: usize,
 }
 
 impl Swept {
     pub fn total(&self) -> usize {
-        self.pending_expired + self.grants_expired + self.idle_revoked
+        self.pending_expired + self.grants_expired + self.idle_revoked + self.reminders
     }
 }
 
@@ -67,6 +72,12 @@ pub async fn run_once(svc: &Services) -> ServiceResult<Swept> {
     }
     for row in store::lifecycle::due_idle(reader, before, BATCH).await? {
         swept.idle_revoked += usize::from(act(svc, &row, Due::Idle, before, now).await?);
+    }
+    for row in store::lifecycle::due_expiry_reminders(reader, now, BATCH).await? {
+        swept.reminders += usize::from(remind(svc, &row, true, now).await?);
+    }
+    for row in store::lifecycle::due_waiting_reminders(reader, now - WAITING_MS, BATCH).await? {
+        swept.reminders += usize::from(remind(svc, &row, false, now).await?);
     }
     if swept.total() > 0 {
         svc.vend_cache.clear();
@@ -151,6 +162,51 @@ async fn act(svc: &Services, row: &DueRow, due: Due, before: i64, now: i64) -> S
     tx.commit().await?;
     svc.events
         .publish(&row.organization_id, EventKind::RequestChanged);
+    if queued > 0 {
+        svc.notifier.wake();
+    }
+    Ok(true)
+}
+
+/// Tells reviewers (the channels and mail opted in to reminders) once: a grant enters its
+/// renewal window, or a request has waited over a day.
+async fn remind(svc: &Services, row: &DueRow, expiry: bool, now: i64) -> ServiceResult<bool> {
+    let mut tx = svc.store.begin().await?;
+    if !store::lifecycle::mark_reminded(&mut tx, &row.id, expiry, now).await? {
+        return Ok(false);
+    }
+    let (title, text, link) = if expiry {
+        (
+            "Grant ends soon",
+            format!(
+                "The grant ends {}; the agent may ask to renew it, or it runs out.",
+                clock::iso_opt(row.expires_at).unwrap_or_default()
+            ),
+            "/access",
+        )
+    } else {
+        (
+            "Request waiting over a day",
+            format!(
+                "Asked {}; nobody has decided yet.",
+                clock::iso(row.created_at)
+            ),
+            "/inbox",
+        )
+    };
+    let alert = Alert {
+        decision: Some(title.into()),
+        ..Alert::new(
+            AlertEvent::Reminder,
+            &row.agent_name,
+            &row.tool_name,
+            &text,
+            svc.link(link),
+            now,
+        )
+    };
+    let queued = notify::enqueue(&mut tx, &row.organization_id, alert).await?;
+    tx.commit().await?;
     if queued > 0 {
         svc.notifier.wake();
     }
