@@ -153,6 +153,21 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         case("agents", &[], Reads, false),
         case("tools", &[], Reads, false),
         case("tools/guide-history", &[("id", tool_id)], Reads, true),
+        case("tools/exposure", &[("id", tool_id)], Reads, true),
+        case("exposure/advice", &[("agent_id", agent_id)], Reads, false),
+        case("lifecycle", &[], Reads, false),
+        case(
+            "lifecycle/save",
+            &[("pending_expiry_hours", "168")],
+            Admin,
+            false,
+        ),
+        case(
+            "tools/durations",
+            &[("id", tool_id), ("max", ""), ("default", "")],
+            Admin,
+            true,
+        ),
         case("tools/delete-impact", &[("id", tool_id)], Reads, true),
         case(
             "audit",

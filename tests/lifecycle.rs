@@ -543,3 +543,71 @@ async fn reviewers_are_reminded_once_when_a_grant_enters_its_last_quarter() {
     );
     assert_eq!(reminder_mails(&app).await, 2);
 }
+
+#[tokio::test]
+async fn the_exposure_ledger_says_who_saw_which_version_and_outlives_the_agent() {
+    use app::server::service::lifecycle::exposure;
+    let app = spawn_app().await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_first").await;
+    let (seer, seer_key) = app.create_agent("seer").await;
+    let (_, other_key) = app.create_agent("other").await;
+    let seer_grant = app.grant(&seer_key, &tool.id).await;
+    app.grant(&other_key, &tool.id).await;
+    for _ in 0..3 {
+        assert_eq!(app.fetch(&seer_key, &tool.id).await.status(), 200);
+    }
+    assert_eq!(app.fetch(&other_key, &tool.id).await.status(), 200);
+
+    let ledger = exposure::for_tool(&app.services, &app.admin, &tool.id)
+        .await
+        .expect("ledger");
+    assert_eq!(
+        ledger.entries.len(),
+        2,
+        "one row per agent and version: {ledger:?}"
+    );
+    assert!(
+        ledger
+            .entries
+            .iter()
+            .all(|e| e.version == 1 && e.secret == "shared" && e.fetched_first_at.is_some())
+    );
+
+    // Revoked after it fetched the current secret: rotate? One other agent holds it.
+    grants::revoke(&app.services, &app.admin, &seer_grant, Some("done"))
+        .await
+        .expect("revoke");
+    let advice = exposure::rotation_advice(&app.services, &app.admin, &seer.id, Some(&tool.id))
+        .await
+        .expect("advice");
+    assert_eq!(advice.len(), 1, "{advice:?}");
+    assert_eq!((advice[0].version, advice[0].others_holding), (1, 1));
+    assert_eq!(advice[0].agent_name, "seer");
+
+    // Deleted, the agent is still in the ledger; once rotated, nothing current was seen.
+    app::server::service::agents::delete(&app.services, &app.admin, &seer.id)
+        .await
+        .expect("delete");
+    let ledger = exposure::for_tool(&app.services, &app.admin, &tool.id)
+        .await
+        .expect("ledger");
+    let seen = ledger
+        .entries
+        .iter()
+        .find(|e| e.agent_name == "seer")
+        .expect("kept");
+    assert!(!seen.holds_grant);
+    tools::set_credential(
+        &app.services,
+        &app.admin,
+        &tool.id,
+        "ghp_second".to_owned().into(),
+        None,
+    )
+    .await
+    .expect("rotate");
+    let advice = exposure::rotation_advice(&app.services, &app.admin, &seer.id, None)
+        .await
+        .expect("advice");
+    assert!(advice.is_empty(), "{advice:?}");
+}

@@ -6,7 +6,7 @@ use clap::{Subcommand, ValueEnum};
 use app::model::{AuthType, CredentialMode};
 use app::server::Services;
 use app::server::clock;
-use app::server::service::{actor::AdminCtx, tools};
+use app::server::service::{actor::AdminCtx, lifecycle, tools};
 
 use super::delivery::{DeliveryFlags, describe};
 use super::output::{Out, or_dash, service_error, table};
@@ -103,6 +103,22 @@ pub enum ToolCmd {
         id: String,
         /// The version to restore (see `agentkey tool guide-history`).
         version: i64,
+    },
+    /// Set the longest grant an approval may give and the length used when an agent asks for
+    /// none (30m, 8h, 7d, standing; leave out for none).
+    Durations {
+        /// Tool id (see `agentkey tool list`).
+        id: String,
+        #[arg(long)]
+        max: Option<String>,
+        #[arg(long)]
+        default: Option<String>,
+    },
+    /// Which agents received (fetch) or used through the proxy which version of the tool's
+    /// secret, first and last.
+    Exposure {
+        /// Tool id (see `agentkey tool list`).
+        id: String,
     },
     /// Delete a tool; every agent loses access at once.
     Delete {
@@ -325,6 +341,62 @@ pub async fn tool(
                 format!(
                     "Restored version {version} of {} as version {}.\n",
                     t.name, t.instructions_version
+                )
+            })
+        }
+        ToolCmd::Durations { id, max, default } => {
+            let max = lifecycle::parse_duration_field(max.as_deref()).map_err(service_error)?;
+            let default =
+                lifecycle::parse_duration_field(default.as_deref()).map_err(service_error)?;
+            let t = tools::set_durations(services, ctx, &id, max, default)
+                .await
+                .map_err(service_error)?;
+            out.show(&t, |t| {
+                format!(
+                    "{}: grants last at most {}, by default {}.\n",
+                    t.name,
+                    t.max_duration.map_or("no limit".into(), |d| d.label()),
+                    t.default_duration
+                        .or(t.max_duration)
+                        .map_or("standing".into(), |d| d.label())
+                )
+            })
+        }
+        ToolCmd::Exposure { id } => {
+            let e = lifecycle::exposure::for_tool(services, ctx, &id)
+                .await
+                .map_err(service_error)?;
+            out.show(&e, |e| {
+                let rows = e
+                    .entries
+                    .iter()
+                    .map(|x| {
+                        let current = x.secret == "shared" && x.version == e.current_version;
+                        vec![
+                            x.agent_name.clone(),
+                            format!(
+                                "{} v{}{}",
+                                x.secret,
+                                x.version,
+                                if current { " (current)" } else { "" }
+                            ),
+                            or_dash(x.fetched_first_at.as_deref()),
+                            or_dash(x.fetched_last_at.as_deref()),
+                            or_dash(x.proxied_last_at.as_deref()),
+                            if x.holds_grant { "yes" } else { "no" }.into(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "agent",
+                        "secret",
+                        "first fetched",
+                        "last fetched",
+                        "last proxied",
+                        "holds a grant",
+                    ],
+                    rows,
                 )
             })
         }

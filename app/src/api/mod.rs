@@ -6,6 +6,7 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod inbox;
+pub mod lifecycle;
 pub mod members;
 pub mod notifications;
 pub mod tools;

@@ -324,3 +324,52 @@ pub struct StatusView {
     pub pending_requests: i64,
     pub audit_events: i64,
 }
+
+/// How long things may wait or sit unused in the organization.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleSettings {
+    /// A pending request nobody decides expires after this many hours (default 168: 7 days).
+    pub pending_expiry_hours: i64,
+    /// A grant unused for this many days is revoked; `None`: never.
+    pub idle_revoke_days: Option<i64>,
+}
+
+/// Which agents received (fetched) or used through the proxy which version of a tool's
+/// secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolExposure {
+    pub tool_id: String,
+    pub tool_name: String,
+    /// The shared secret's current version (0: none stored).
+    pub current_version: i64,
+    pub entries: Vec<ExposureEntry>,
+}
+
+/// One agent and one version of a secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExposureEntry {
+    pub agent_id: String,
+    pub agent_name: String,
+    /// `shared` (the tool's secret) or `agent` (the grant's own).
+    pub secret: String,
+    pub version: i64,
+    pub fetched_first_at: Option<String>,
+    pub fetched_last_at: Option<String>,
+    pub proxied_first_at: Option<String>,
+    pub proxied_last_at: Option<String>,
+    /// The agent still exists, is active, and holds a live grant of the tool.
+    pub holds_grant: bool,
+}
+
+/// After an agent lost access (revoked, suspended, deleted): a shared secret whose current
+/// version it had received, and who else holds it — the case for rotating.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RotationAdvice {
+    pub tool_id: String,
+    pub tool_name: String,
+    pub version: i64,
+    pub agent_name: String,
+    /// Other agents holding a live grant of the tool (who get the new secret on their next
+    /// fetch).
+    pub others_holding: i64,
+}

@@ -45,3 +45,68 @@ pub async fn record(tx: &mut Tx, seen: &Seen<'_>, now: i64) -> StoreResult<()> {
     .await?;
     Ok(())
 }
+
+/// An exposure row with whether its agent still holds a live grant of the tool.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ExposureRow {
+    pub agent_id: AgentId,
+    pub agent_name: String,
+    pub secret: String,
+    pub version: i64,
+    pub fetched_first_at: Option<i64>,
+    pub fetched_last_at: Option<i64>,
+    pub proxied_first_at: Option<i64>,
+    pub proxied_last_at: Option<i64>,
+    pub holds_grant: i64,
+}
+
+/// Every exposure of a tool's secrets, newest version first, with whether each agent holds a
+/// live grant now (at `now`).
+pub async fn for_tool(
+    ex: impl sqlx::AnyExecutor<'_>,
+    org_id: &OrgId,
+    tool_id: &ToolId,
+    now: i64,
+) -> StoreResult<Vec<ExposureRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT e.agent_id, COALESCE(a.name, e.agent_name) AS agent_name, e.secret, e.version, e.fetched_first_at, \
+         e.fetched_last_at, e.proxied_first_at, e.proxied_last_at, \
+         CASE WHEN a.status = 'active' AND EXISTS (SELECT 1 FROM access_requests r WHERE r.agent_id = e.agent_id \
+           AND r.tool_id = e.tool_id AND {live}) THEN 1 ELSE 0 END AS holds_grant \
+         FROM credential_exposures e LEFT JOIN agents a ON a.id = e.agent_id \
+         WHERE e.organization_id = $1 AND e.tool_id = $2 ORDER BY e.version DESC, agent_name",
+        live = super::requests::live_grant_sql("r", 3),
+    ))
+    .bind(org_id)
+    .bind(tool_id)
+    .bind(now)
+    .fetch_all(ex)
+    .await?)
+}
+
+/// Shared secrets whose current version `agent_id` fetched (optionally of one tool), with how
+/// many other agents hold a live grant of each tool at `now`.
+pub async fn current_shared_fetched(
+    ex: impl sqlx::AnyExecutor<'_>,
+    org_id: &OrgId,
+    agent_id: &AgentId,
+    tool_id: Option<&ToolId>,
+    now: i64,
+) -> StoreResult<Vec<(ToolId, String, i64, String, i64)>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT t.id, t.name, t.credential_version, MAX(e.agent_name), \
+         (SELECT COUNT(DISTINCT r.agent_id) FROM access_requests r JOIN agents o ON o.id = r.agent_id \
+           WHERE r.tool_id = t.id AND r.agent_id <> $2 AND o.status = 'active' AND {live}) \
+         FROM credential_exposures e JOIN tools t ON t.id = e.tool_id \
+         WHERE e.organization_id = $1 AND e.agent_id = $2 AND e.secret = 'shared' AND e.version = t.credential_version \
+         AND e.fetched_first_at IS NOT NULL AND ($4 IS NULL OR t.id = $4) \
+         GROUP BY t.id, t.name, t.credential_version ORDER BY t.name",
+        live = super::requests::live_grant_sql("r", 3),
+    ))
+    .bind(org_id)
+    .bind(agent_id)
+    .bind(now)
+    .bind(tool_id)
+    .fetch_all(ex)
+    .await?)
+}

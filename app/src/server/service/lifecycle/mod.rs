@@ -6,7 +6,9 @@ use crate::server::service::validate::Check;
 use crate::server::store::requests::RequestRow;
 use crate::server::{ServiceError, clock};
 
+pub mod exposure;
 pub mod renew;
+pub mod settings;
 pub mod sweep;
 
 /// The longest renewal window: a grant may be renewed in its last day at the earliest.

@@ -1,0 +1,70 @@
+//! Grant lifecycle: a tool's grant durations, the organization's expiry settings, and the
+//! exposure ledger (who saw which secret).
+
+use leptos::prelude::*;
+
+use crate::model::{LifecycleSettings, RotationAdvice, RpcError, ToolExposure, ToolView};
+
+#[cfg(feature = "ssr")]
+use super::guard::{caller, fail};
+#[cfg(feature = "ssr")]
+use crate::server::service::{lifecycle, tools};
+
+/// Sets a tool's maximum and default grant durations (`30m`, `8h`, `7d`, `standing`; empty:
+/// none).
+#[server(prefix = "/rpc", endpoint = "tools/durations")]
+pub async fn set_tool_durations(
+    id: String,
+    max: String,
+    default: String,
+) -> Result<ToolView, RpcError> {
+    let c = caller().await?;
+    let max_d = lifecycle::parse_duration_field(Some(&max)).map_err(fail)?;
+    let default_d = lifecycle::parse_duration_field(Some(&default)).map_err(fail)?;
+    tools::set_durations(&c.svc, &c.ctx, &id, max_d, default_d)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "lifecycle")]
+pub async fn get_lifecycle_settings() -> Result<LifecycleSettings, RpcError> {
+    let c = caller().await?;
+    lifecycle::settings::settings(&c.svc, &c.ctx)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "lifecycle/save")]
+pub async fn save_lifecycle_settings(
+    pending_expiry_hours: i64,
+    #[server(default)] idle_revoke_days: Option<i64>,
+) -> Result<LifecycleSettings, RpcError> {
+    let c = caller().await?;
+    let new = LifecycleSettings {
+        pending_expiry_hours,
+        idle_revoke_days,
+    };
+    lifecycle::settings::save(&c.svc, &c.ctx, new)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "tools/exposure")]
+pub async fn get_tool_exposure(id: String) -> Result<ToolExposure, RpcError> {
+    let c = caller().await?;
+    lifecycle::exposure::for_tool(&c.svc, &c.ctx, &id)
+        .await
+        .map_err(fail)
+}
+
+/// After an agent lost access: shared secrets whose current version it had fetched.
+#[server(prefix = "/rpc", endpoint = "exposure/advice")]
+pub async fn get_rotation_advice(
+    agent_id: String,
+    #[server(default)] tool_id: Option<String>,
+) -> Result<Vec<RotationAdvice>, RpcError> {
+    let c = caller().await?;
+    lifecycle::exposure::rotation_advice(&c.svc, &c.ctx, &agent_id, tool_id.as_deref())
+        .await
+        .map_err(fail)
+}
