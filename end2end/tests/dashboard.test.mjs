@@ -136,7 +136,11 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.waitForFunction((n) => document.title === `(${n}) Inbox · AgentKey`, waiting);
     await shot(page, "inbox-request");
 
-    // Keyboard approve: j/k select, a approves.
+    // The reviewer picks how long the grant lasts (the agent asked for none), then approves
+    // from the keyboard: j/k select, a approves.
+    const row = page.locator("#requests .request:has-text('e2e-coder')");
+    await row.locator("select.duration-choice").selectOption("8h");
+    await row.locator(".reason").click();
     await page.keyboard.press("k");
     await page.keyboard.press("a");
     await page.waitForSelector("#requests .request", { state: "detached", timeout: 5_000 });
@@ -145,6 +149,9 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     const fetched = await bot.fetchCredential(github.id);
     assert.equal(fetched.status, 200);
     assert.equal(fetched.json.credential, "ghp_e2e_secret_value");
+    const left = fetched.json.grant_expires_in_seconds;
+    assert.ok(left > 8 * 3600 - 120 && left <= 8 * 3600, `an 8 h grant: ${left} s left`);
+    assert.equal((await bot.tools()).json.tools.find((t) => t.name === "GitHub").grant_expires_in_seconds > 0, true);
 
     // A guide suggestion from the approved agent, accepted into a new version.
     const tip = await bot.suggestGuide(github.id, "Set per_page=100 to avoid many round trips.", "Saves requests");
@@ -154,8 +161,9 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.waitForSelector(".guide-suggestion", { state: "detached", timeout: 5_000 });
     assert.match((await bot.fetchCredential(github.id)).json.instructions, /per_page=100/);
 
-    // Revoke from the agent's page: the next fetch is refused.
+    // The agent's page counts the grant down; revoke from there: the next fetch is refused.
     await open(page, "/agents");
+    await page.locator(".grant time.countdown", { hasText: /^7 h 5\d min left$/ }).waitFor();
     await page.click(".grant button.revoke");
     await page.waitForSelector("#dialog[role=dialog]");
     assert.equal(await page.isDisabled("#dialog-confirm"), true, "a reason is required");
@@ -164,6 +172,15 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.click("#dialog-confirm");
     await page.waitForSelector(".grant .badge.approved", { state: "detached", timeout: 5_000 });
     assert.equal((await bot.fetchCredential(github.id)).status, 403);
+    // The agent had fetched the shared secret: AgentKey offers to rotate it right there, and
+    // the new secret is taken masked and never shown back.
+    await page.locator("#dialog", { hasText: "e2e-coder saw version 1 of GitHub's secret" }).waitFor({ timeout: 5_000 });
+    assert.equal(await page.getAttribute("#dialog-secret", "type"), "password");
+    await shot(page, "rotate-after-revoke");
+    await page.fill("#dialog-secret", "ghp_e2e_rotated_value");
+    await page.click("#dialog-confirm");
+    await page.waitForSelector(".toast:has-text('secret is now version 2')", { timeout: 5_000 });
+    assert.ok(!(await page.content()).includes("ghp_e2e_rotated_value"));
 
     // A suggestion for a missing tool; adding the tool opens a request for its backer.
     const idea = await bot.suggest("Linear", "https://linear.app", "Track the e2e bugs as issues.");

@@ -16,5 +16,9 @@ test("GET /api/openapi.json validates as OpenAPI 3.1 and types every success bod
   assert.equal(catalog.properties.tools.type, "array");
   assert.ok(catalog.properties.tools.items.properties.your_access, "references resolve to the generated types");
   const created = api.paths["/api/tools/{tool_id}/request"].post.responses["201"].content["application/json"].schema;
-  assert.deepEqual(created.required.sort(), ["message", "request_id", "status"]);
+  // Always sent: whether the request renewed a live grant (then `grant_expires_at` too).
+  assert.deepEqual(created.required.sort(), ["message", "renewal", "request_id", "status"]);
+  assert.ok(created.properties.grant_expires_at, "a renewal says when the grant ends");
+  const asked = api.paths["/api/tools/{tool_id}/request"].post.requestBody.content["application/json"].schema;
+  assert.ok(asked.properties.duration, "the request body documents the duration");
 });

@@ -189,8 +189,10 @@ fn detail(
             view! {
                 <button type="button" class="danger revoke" on:click=move |_| {
                     let id = id.clone();
-                    dialogs().reason("Revoke this grant? The agent's next call is refused.", move |reason| {
-                        mutation().run(revoke_request(id.clone(), reason), |r| {
+                    let d = dialogs();
+                    d.reason("Revoke this grant? The agent's next call is refused.", move |reason| {
+                        mutation().run(revoke_request(id.clone(), reason), move |r| {
+                            super::lifecycle::offer_rotation(d, r.agent_id.clone(), Some(r.tool_id.clone()));
                             format!("Revoked {} for {}.", r.tool_name, r.agent_name)
                         })
                     });

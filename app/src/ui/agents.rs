@@ -152,8 +152,12 @@ fn agent_row(
     let active = a.status == AgentStatus::Active;
     let (id1, id2, id3) = (a.id.clone(), a.id.clone(), a.id.clone());
     let name = a.name.clone();
+    let d = dialogs();
     let toggle = move |_| {
-        mutation().run(set_agent_active(id1.clone(), !active), |a| {
+        mutation().run(set_agent_active(id1.clone(), !active), move |a| {
+            if active {
+                super::lifecycle::offer_rotation(d, a.id.clone(), None);
+            }
             format!("{} is now {}.", a.name, a.status.as_str())
         });
     };
@@ -172,11 +176,17 @@ fn agent_row(
     };
     let delete = move |_| {
         let (id, m) = (id3.clone(), mutation());
-        dialogs().confirm(
+        d.confirm(
             format!("Delete {name}?"),
             "Its key stops working and its grants end. The audit log keeps its history.",
             "Delete agent",
-            move || m.run(delete_agent(id.clone()), |()| "Agent deleted.".to_owned()),
+            move || {
+                let gone = id.clone();
+                m.run(delete_agent(id.clone()), move |()| {
+                    super::lifecycle::offer_rotation(d, gone, None);
+                    "Agent deleted.".to_owned()
+                })
+            },
         );
     };
     let live_grants: Vec<AccessRequestView> = grants
@@ -216,12 +226,18 @@ fn agent_row(
 fn grant_item(g: AccessRequestView) -> impl IntoView {
     let approved = g.status == RequestStatus::Approved;
     let id = g.id.clone();
+    let d = dialogs();
     let revoke = move |_| {
         let (id, m) = (id.clone(), mutation());
-        dialogs().reason(
+        d.reason(
             "Revoke this grant? The agent's next fetch is refused.",
             move |reason| {
-                m.run(revoke_request(id.clone(), reason), |r| {
+                m.run(revoke_request(id.clone(), reason), move |r| {
+                    super::lifecycle::offer_rotation(
+                        d,
+                        r.agent_id.clone(),
+                        Some(r.tool_id.clone()),
+                    );
                     format!("Revoked {} for {}.", r.tool_name, r.agent_name)
                 })
             },

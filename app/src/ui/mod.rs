@@ -9,6 +9,7 @@ mod countdown;
 mod delivery;
 mod inbox;
 mod layout;
+mod lifecycle;
 mod login;
 mod members;
 mod mutation;

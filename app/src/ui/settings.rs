@@ -57,6 +57,7 @@ pub fn SettingsPage() -> impl IntoView {
             })}
         </section>
         <super::notifications::NotificationsSection/>
+        <super::lifecycle::LifecycleSection/>
         <section class="card">
             <h2>"Your sessions"</h2>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>

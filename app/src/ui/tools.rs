@@ -191,10 +191,12 @@ fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
                     {t.credential_rotated_at.as_deref().map(|r| format!(" · rotated {}", short_time(r)))}
                     {format!(" · guide v{}", t.instructions_version)}
                     {(t.approvals_required > 1).then(|| format!(" · {} approvals per request", t.approvals_required))}
+                    {t.max_duration.map(|d| format!(" · grants at most {}", d.label()))}
                 </span>
                 <p class="muted delivery-summary">{super::delivery::summary(&t)}</p>
                 <Show when=move || editing.get()>
                     <super::quorum::Quorum id=editors.id.clone() current=editors.approvals_required/>
+                    <super::lifecycle::ToolDurations tool=editors.clone()/>
                     <ToolDetails tool=editors.clone()/>
                     <ToolDelivery tool=editors.clone()/>
                     {shared.then(|| view! { <ToolSecret id=editors.id.clone()/> })}

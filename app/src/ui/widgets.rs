@@ -173,6 +173,8 @@ pub struct Ask {
     pub message: String,
     /// Ask for a reason (sent to the agent) before confirming.
     pub reason: bool,
+    /// The text asked for is a secret: typed masked, never echoed.
+    pub secret: bool,
     pub confirm: &'static str,
     /// Held by the dialog, not by a reactive owner: the row that opened the dialog may be
     /// re-rendered (and its owner disposed) while the dialog is open.
@@ -210,6 +212,7 @@ impl Dialogs {
             title: title.into(),
             message: message.into(),
             reason: true,
+            secret: false,
             confirm: label,
             then: std::sync::Arc::new(then),
         }));
@@ -227,8 +230,27 @@ impl Dialogs {
             title: title.into(),
             message: message.into(),
             reason: false,
+            secret: false,
             confirm: label,
             then: std::sync::Arc::new(move |_: String| then()),
+        }));
+    }
+
+    /// Asks for a new secret (masked); `then` gets it once confirmed.
+    pub fn secret(
+        &self,
+        title: impl Into<String>,
+        message: impl Into<String>,
+        label: &'static str,
+        then: impl Fn(String) + Send + Sync + 'static,
+    ) {
+        self.0.set(Some(Ask {
+            title: title.into(),
+            message: message.into(),
+            reason: true,
+            secret: true,
+            confirm: label,
+            then: std::sync::Arc::new(then),
         }));
     }
 
@@ -244,6 +266,7 @@ pub fn DialogHost() -> impl IntoView {
     let d = dialogs();
     let text = RwSignal::new(String::new());
     let reason_field = NodeRef::<leptos::html::Textarea>::new();
+    let secret_field = NodeRef::<leptos::html::Input>::new();
     let cancel_button = NodeRef::<leptos::html::Button>::new();
     let close = move || {
         d.0.set(None);
@@ -263,6 +286,8 @@ pub fn DialogHost() -> impl IntoView {
     Effect::new(move |_| {
         if d.0.with(Option::is_some) {
             if let Some(field) = reason_field.get() {
+                let _ = field.focus();
+            } else if let Some(field) = secret_field.get() {
                 let _ = field.focus();
             } else if let Some(button) = cancel_button.get() {
                 let _ = button.focus();
@@ -284,7 +309,11 @@ pub fn DialogHost() -> impl IntoView {
                 }>
                 <h2 id="dialog-title">{ask.title.clone()}</h2>
                 <p class="muted">{ask.message.clone()}</p>
-                {ask.reason.then(|| view! {
+                {(ask.reason && ask.secret).then(|| view! {
+                    <label for="dialog-secret">"New secret"</label>
+                    <input type="password" id="dialog-secret" autocomplete="off" node_ref=secret_field bind:value=text/>
+                })}
+                {(ask.reason && !ask.secret).then(|| view! {
                     <label for="dialog-reason">"Reason"</label>
                     <textarea id="dialog-reason" rows="3" maxlength="500" node_ref=reason_field bind:value=text></textarea>
                 })}

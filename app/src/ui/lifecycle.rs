@@ -1,0 +1,154 @@
+//! Grant lifecycle in the dashboard: a tool's grant durations, the organization's expiry
+//! settings, and the offer to rotate a shared secret an agent saw before it lost access.
+
+use leptos::prelude::*;
+
+use super::mutation::mutation;
+use super::widgets::{Dialogs, error_box, rpc_resource};
+use crate::api::lifecycle::{
+    get_lifecycle_settings, get_rotation_advice, save_lifecycle_settings, set_tool_durations,
+};
+use crate::api::tools::set_tool_credential;
+use crate::model::{GrantDuration, ToolView};
+
+/// The longest grant an approval of the tool may give and the default length.
+#[component]
+pub fn ToolDurations(tool: ToolView) -> impl IntoView {
+    let text = |d: Option<GrantDuration>| d.map(|d| d.to_string()).unwrap_or_default();
+    let max = RwSignal::new(text(tool.max_duration));
+    let default = RwSignal::new(text(tool.default_duration));
+    let id = tool.id.clone();
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        mutation().run(
+            set_tool_durations(id.clone(), max.get_untracked(), default.get_untracked()),
+            |t| {
+                format!(
+                    "{}: grants last at most {}, by default {}.",
+                    t.name,
+                    t.max_duration.map_or("without limit".into(), |d| d.label()),
+                    t.default_duration
+                        .or(t.max_duration)
+                        .map_or("standing".into(), |d| d.label())
+                )
+            },
+        );
+    };
+    view! {
+        <form class="inline-form durations" on:submit=save>
+            <label>"Longest grant "
+                <input name="max_duration" class="max-duration" placeholder="no limit (e.g. 8h)" size="12" bind:value=max/>
+            </label>
+            <label>"Default "
+                <input name="default_duration" class="default-duration" placeholder="the longest, else standing" size="14" bind:value=default/>
+            </label>
+            <button type="submit">"Save"</button>
+            <span class="muted">" 30m, 8h, 7d or standing"</span>
+        </form>
+    }
+}
+
+/// How long a request may wait and a grant may sit unused, for the settings page.
+#[component]
+pub fn LifecycleSection() -> impl IntoView {
+    let settings = rpc_resource(|| (), |_| get_lifecycle_settings());
+    let admin = expect_context::<crate::model::MemberView>()
+        .role
+        .can_administer();
+    view! {
+        <section class="card lifecycle" id="lifecycle">
+            <h2>"Expiry"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || settings.get().map(|r| match r {
+                    Err(e) => error_box(&e),
+                    Ok(s) => {
+                        let hours = RwSignal::new(s.pending_expiry_hours.to_string());
+                        let idle = RwSignal::new(s.idle_revoke_days.map(|d| d.to_string()).unwrap_or_default());
+                        let save = move |ev: leptos::ev::SubmitEvent| {
+                            ev.prevent_default();
+                            let (h, i) = (hours.get_untracked(), idle.get_untracked());
+                            let Ok(h) = h.trim().parse::<i64>() else {
+                                super::widgets::toasts().show("Pending expiry must be a whole number of hours.", true);
+                                return;
+                            };
+                            let i = match i.trim() {
+                                "" => None,
+                                t => match t.parse::<i64>() {
+                                    Ok(n) => Some(n),
+                                    Err(_) => {
+                                        super::widgets::toasts().show("Idle days must be a whole number, or empty for never.", true);
+                                        return;
+                                    }
+                                },
+                            };
+                            mutation().run(save_lifecycle_settings(h, i), |s| match s.idle_revoke_days {
+                                Some(d) => format!("Requests expire after {} h; grants unused for {d} days are revoked.", s.pending_expiry_hours),
+                                None => format!("Requests expire after {} h; unused grants stay.", s.pending_expiry_hours),
+                            });
+                        };
+                        view! {
+                            <form class="inline-form" on:submit=save>
+                                <label>"A request nobody decides expires after "
+                                    <input type="number" min="1" max="2160" class="pending-hours" bind:value=hours disabled=!admin/> " hours"
+                                </label>
+                                <label>"Revoke grants unused for "
+                                    <input type="number" min="1" max="365" class="idle-days" placeholder="never" bind:value=idle disabled=!admin/> " days"
+                                </label>
+                                {admin.then(|| view! { <button type="submit">"Save"</button> })}
+                            </form>
+                            <p class="muted">"Agents see an expired request and may ask again; reviewers with reminders on hear about grants about to end and requests waiting over a day."</p>
+                        }.into_any()
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// After `agent_id` lost access (to `tool_id`, or to everything): if it had fetched the
+/// current version of a shared secret, offers to rotate it at once (write-only).
+pub fn offer_rotation(dialogs: Dialogs, agent_id: String, tool_id: Option<String>) {
+    leptos::task::spawn_local(async move {
+        let Ok(advice) = get_rotation_advice(agent_id, tool_id).await else {
+            return;
+        };
+        let Some(first) = advice.first().cloned() else {
+            return;
+        };
+        let more: Vec<String> = advice
+            .iter()
+            .skip(1)
+            .map(|a| format!("{} (version {})", a.tool_name, a.version))
+            .collect();
+        let more = if more.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " It also saw {}: rotate those on the Tools page.",
+                more.join(", ")
+            )
+        };
+        let holders = match first.others_holding {
+            0 => "no other agent holds it".to_owned(),
+            1 => "1 other agent holds it and gets the new one on its next fetch".to_owned(),
+            n => format!("{n} other agents hold it and get the new one on their next fetch"),
+        };
+        let message = format!(
+            "{} saw version {} of {}'s secret; {holders} — rotate? Paste the new secret from {}.{more}",
+            first.agent_name, first.version, first.tool_name, first.tool_name
+        );
+        dialogs.secret(
+            format!("Rotate {}'s secret?", first.tool_name),
+            message,
+            "Rotate",
+            move |secret| {
+                mutation().run(set_tool_credential(first.tool_id.clone(), secret), |t| {
+                    format!(
+                        "{}'s secret is now version {}.",
+                        t.name, t.credential_version
+                    )
+                });
+            },
+        );
+    });
+}
