@@ -156,6 +156,30 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         case("tools/exposure", &[("id", tool_id)], Reads, true),
         case("exposure/advice", &[("agent_id", agent_id)], Reads, false),
         case("lifecycle", &[], Reads, false),
+        case("rules", &[], Reads, false),
+        case(
+            "rules/add",
+            &[
+                ("tool_id", tool_id),
+                ("labels", "team:e2e"),
+                ("max_duration", "8h"),
+            ],
+            Admin,
+            true,
+        ),
+        case("rules/delete", &[("id", nobody)], Admin, false),
+        case(
+            "tools/always-human",
+            &[("id", tool_id), ("on", "false")],
+            Admin,
+            true,
+        ),
+        case(
+            "agents/labels",
+            &[("id", agent_id), ("labels", "team:e2e")],
+            Admin,
+            true,
+        ),
         case(
             "lifecycle/save",
             &[("pending_expiry_hours", "168")],

@@ -68,3 +68,54 @@ pub async fn get_rotation_advice(
         .await
         .map_err(fail)
 }
+
+#[server(prefix = "/rpc", endpoint = "rules")]
+pub async fn list_auto_rules() -> Result<Vec<crate::model::AutoRuleView>, RpcError> {
+    let c = caller().await?;
+    lifecycle::auto::list_rules(&c.svc, &c.ctx)
+        .await
+        .map_err(fail)
+}
+
+/// Adds an auto-approval rule: agents carrying every label get the tool for at most
+/// `max_duration` (read-only when proxied).
+#[server(prefix = "/rpc", endpoint = "rules/add")]
+pub async fn add_auto_rule(
+    tool_id: String,
+    labels: String,
+    max_duration: String,
+) -> Result<crate::model::AutoRuleView, RpcError> {
+    let c = caller().await?;
+    let max = lifecycle::parse_duration_field(Some(&max_duration)).map_err(fail)?;
+    lifecycle::auto::add_rule(&c.svc, &c.ctx, &tool_id, &labels, max)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "rules/delete")]
+pub async fn delete_auto_rule(id: String) -> Result<(), RpcError> {
+    let c = caller().await?;
+    lifecycle::auto::delete_rule(&c.svc, &c.ctx, &id)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "tools/always-human")]
+pub async fn set_tool_always_human(id: String, on: bool) -> Result<ToolView, RpcError> {
+    let c = caller().await?;
+    lifecycle::auto::set_always_human(&c.svc, &c.ctx, &id, on)
+        .await
+        .map_err(fail)
+}
+
+/// Replaces an agent's labels (space- or comma-separated, e.g. `team:payments env:staging`).
+#[server(prefix = "/rpc", endpoint = "agents/labels")]
+pub async fn set_agent_labels(
+    id: String,
+    labels: String,
+) -> Result<crate::model::AgentView, RpcError> {
+    let c = caller().await?;
+    lifecycle::auto::set_agent_labels(&c.svc, &c.ctx, &id, &labels)
+        .await
+        .map_err(fail)
+}

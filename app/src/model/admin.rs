@@ -28,6 +28,9 @@ pub struct AgentView {
     pub created_by: String,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    /// `key:value` labels auto-approval rules match, e.g. `team:payments`.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 /// Ready-to-paste onboarding blocks for an agent's instruction files.
@@ -109,6 +112,9 @@ pub struct ToolView {
     pub max_duration: Option<GrantDuration>,
     #[serde(default)]
     pub default_duration: Option<GrantDuration>,
+    /// Never approved by an auto-approval rule.
+    #[serde(default)]
+    pub always_human: bool,
 }
 
 impl AccessRequestView {
@@ -372,4 +378,22 @@ pub struct RotationAdvice {
     /// Other agents holding a live grant of the tool (who get the new secret on their next
     /// fetch).
     pub others_holding: i64,
+}
+
+/// A rule that approves a tool's requests without a reviewer: from agents carrying all of
+/// `labels`, for at most `max_duration`, read-only on a proxied tool.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutoRuleView {
+    pub id: String,
+    pub tool_id: String,
+    pub tool_name: String,
+    pub labels: Vec<String>,
+    pub max_duration: GrantDuration,
+    pub read_only: bool,
+    pub created_by: String,
+    pub created_at: String,
+    /// Why the rule approves nothing now (the tool always needs a human, or several
+    /// approvals); `None` while it applies.
+    #[serde(default)]
+    pub inactive: Option<String>,
 }

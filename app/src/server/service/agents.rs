@@ -21,6 +21,7 @@ fn view(row: AgentRow) -> AgentView {
         created_by: row.created_by,
         created_at: clock::iso(row.created_at),
         last_used_at: clock::iso_opt(row.last_used_at),
+        labels: row.labels.split_whitespace().map(str::to_owned).collect(),
     }
 }
 
@@ -70,6 +71,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         last_used_at: None,
+        labels: String::new(),
     };
     let mut tx = svc.store.begin().await?;
     // The unique index decides (two registrations at once); the lookup names the holder.

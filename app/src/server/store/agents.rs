@@ -19,6 +19,10 @@ pub struct AgentRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_used_at: Option<i64>,
+    /// Space-separated `key:value` labels that auto-approval rules match (see the
+    /// auto-approval migration); written on their own, so a new agent has none.
+    #[sqlx(default)]
+    pub labels: String,
 }
 
 const COLUMNS: &str = "id, organization_id, name, description, key_hash, key_prefix, status, created_by, \
@@ -65,7 +69,7 @@ pub async fn find_agent_by_name(
     name: &str,
 ) -> StoreResult<Option<AgentRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 AND name_key = $2"
+        "SELECT {COLUMNS}, labels FROM agents WHERE organization_id = $1 AND name_key = $2"
     ))
     .bind(org_id)
     .bind(name_key(name))
@@ -81,7 +85,7 @@ pub async fn find_agent(
     id: &AgentId,
 ) -> StoreResult<Option<AgentRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 AND id = $2"
+        "SELECT {COLUMNS}, labels FROM agents WHERE organization_id = $1 AND id = $2"
     ))
     .bind(org_id)
     .bind(id)
@@ -95,17 +99,19 @@ pub async fn find_agent_by_key_hash(
     ex: impl AnyExecutor<'_>,
     key_hash: &str,
 ) -> StoreResult<Option<AgentRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE key_hash = $1"))
-        .bind(key_hash)
-        .fetch_optional(ex)
-        .await
-        .map_err(Into::into)
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, labels FROM agents WHERE key_hash = $1"
+    ))
+    .bind(key_hash)
+    .fetch_optional(ex)
+    .await
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult<Vec<AgentRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM agents WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
+        "SELECT {COLUMNS}, labels FROM agents WHERE organization_id = $1 ORDER BY created_at DESC, id DESC"
     ))
     .bind(org_id)
     .fetch_all(ex)
@@ -170,4 +176,24 @@ pub async fn touch_agent(ex: impl AnyExecutor<'_>, id: &AgentId, now: i64) -> St
         .await
         .map(|_| ())
         .map_err(Into::into)
+}
+
+/// Replaces an agent's labels; false when it is not there.
+pub async fn set_labels(
+    tx: &mut Tx,
+    org_id: &OrgId,
+    id: &AgentId,
+    labels: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE agents SET labels = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(labels)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -35,6 +35,7 @@ pub const TABLES: &[&str] = &[
     "request_votes",
     "grant_usage",
     "credential_exposures",
+    "auto_approval_rules",
     "maintenance_runs",
 ];
 

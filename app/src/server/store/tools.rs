@@ -39,17 +39,19 @@ pub struct ToolRow {
     /// none (see the lifecycle migration).
     pub max_duration: Option<GrantDuration>,
     pub default_duration: Option<GrantDuration>,
+    /// Never approved by an auto-approval rule (see the auto-approval migration).
+    pub always_human: i64,
 }
 
 const COLUMNS: &str = "id, organization_id, config_key, name, normalized_name, description, url, domain, auth_type, \
                        credential_mode, credential_blob, credential_version, credential_rotated_at, \
                        credential_expires_at, instructions, instructions_version, created_by, created_at, updated_at, approvals_required, \
-                       delivery, upstream_url, inject_rule, allow_rules, calls_per_day, proxy_version, max_duration, default_duration";
+                       delivery, upstream_url, inject_rule, allow_rules, calls_per_day, proxy_version, max_duration, default_duration, always_human";
 
 #[tracing::instrument(skip_all, fields(tool_id = %row.id))]
 pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+        "INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
     ))
     .bind(&row.id)
     .bind(&row.organization_id)
@@ -79,6 +81,7 @@ pub async fn insert_tool(tx: &mut Tx, row: &ToolRow) -> StoreResult<()> {
     .bind(row.proxy_version)
     .bind(row.max_duration)
     .bind(row.default_duration)
+    .bind(row.always_human)
     .execute(&mut **tx)
     .await
     .map(|_| ())

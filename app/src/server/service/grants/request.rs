@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::tool_not_found;
 use crate::model::{
-    AlertEvent, ErrorBody, GrantDuration, RequestAccessBody, RequestCreated, RequestOrigin,
-    RequestStatus, ToolId,
+    AlertEvent, ErrorBody, GrantDuration, RequestAccessBody, RequestCreated, RequestId,
+    RequestOrigin, RequestStatus, ToolId,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
@@ -129,6 +129,17 @@ pub async fn request_access(
     .tool(tool_id)
     .meta(json!({ "tool_name": tool.name, "reason": reason, "duration": duration }));
     audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
+    let id = RequestId::new(id);
+    if let Some(approved) =
+        lifecycle::auto::try_approve(svc, &mut tx, agent, &tool, &id, duration).await?
+    {
+        // A rule decided: reviewers hear of the decision, not of a request to decide.
+        tx.commit().await?;
+        svc.vend_cache.clear();
+        svc.events.publish(&agent.org_id, EventKind::RequestChanged);
+        svc.notifier.wake();
+        return Ok(approved);
+    }
     let alert = Alert::new(
         AlertEvent::AccessRequested,
         &agent.agent_name,
@@ -144,7 +155,7 @@ pub async fn request_access(
         svc.notifier.wake();
     }
     Ok(RequestCreated {
-        request_id: id,
+        request_id: id.into(),
         status: RequestStatus::Pending,
         renewal: false,
         grant_expires_at: None,

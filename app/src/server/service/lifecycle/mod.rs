@@ -6,6 +6,7 @@ use crate::server::service::validate::Check;
 use crate::server::store::requests::RequestRow;
 use crate::server::{ServiceError, clock};
 
+pub mod auto;
 pub mod exposure;
 pub mod renew;
 pub mod settings;

@@ -181,6 +181,7 @@ pub(crate) async fn prepare(
         proxy_version: 0,
         max_duration: None,
         default_duration: None,
+        always_human: 0,
     };
     Ok(PreparedTool {
         row,

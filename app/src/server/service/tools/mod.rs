@@ -129,6 +129,7 @@ pub(crate) fn view(row: ToolRow) -> ToolView {
         warning: None,
         max_duration: row.max_duration,
         default_duration: row.default_duration,
+        always_human: row.always_human != 0,
     }
 }
 
@@ -314,6 +315,7 @@ mod tests {
             proxy_version: 0,
             max_duration: None,
             default_duration: None,
+            always_human: 0,
         }
     }
 
