@@ -199,6 +199,7 @@ fn agent_row(
                 <strong>{shown(&a.name)}</strong>
                 <span class=format!("badge {}", a.status.as_str())>{a.status.as_str()}</span>
                 <p class="muted">{shown(&a.description)}</p>
+                <super::lifecycle::AgentLabels agent=a.clone()/>
                 <span class="muted">
                     <code>{a.key_prefix.clone()} "…"</code>
                     {format!(" · created {}", short_time(&a.created_at))}

@@ -6,7 +6,8 @@ use leptos::prelude::*;
 use super::mutation::mutation;
 use super::widgets::{Dialogs, error_box, rpc_resource};
 use crate::api::lifecycle::{
-    get_lifecycle_settings, get_rotation_advice, save_lifecycle_settings, set_tool_durations,
+    add_auto_rule, delete_auto_rule, get_lifecycle_settings, get_rotation_advice, list_auto_rules,
+    save_lifecycle_settings, set_agent_labels, set_tool_always_human, set_tool_durations,
 };
 use crate::api::tools::set_tool_credential;
 use crate::model::{GrantDuration, ToolView};
@@ -151,4 +152,140 @@ pub fn offer_rotation(dialogs: Dialogs, agent_id: String, tool_id: Option<String
             },
         );
     });
+}
+
+/// Every auto-approval rule of the organization, in one place, with a form to add one.
+#[component]
+pub fn AutoRules() -> impl IntoView {
+    let live = super::widgets::live();
+    let rules = rpc_resource(move || live.0.get(), |_| list_auto_rules());
+    let tools = rpc_resource(move || live.0.get(), |_| crate::api::tools::list_tools());
+    let admin = expect_context::<crate::model::MemberView>()
+        .role
+        .can_administer();
+    // Empty until picked: the first tool of the list.
+    let tool = RwSignal::new(String::new());
+    let labels = RwSignal::new(String::new());
+    let max = RwSignal::new("8h".to_owned());
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let picked = tool.get_untracked();
+        let picked = if picked.is_empty() {
+            tools
+                .get_untracked()
+                .and_then(Result::ok)
+                .and_then(|l| l.first().map(|t| t.id.clone()))
+                .unwrap_or_default()
+        } else {
+            picked
+        };
+        mutation().run(
+            add_auto_rule(picked, labels.get_untracked(), max.get_untracked()),
+            move |r| {
+                labels.set(String::new());
+                format!(
+                    "{} is now approved for agents labelled {} (at most {}).",
+                    r.tool_name,
+                    r.labels.join(" "),
+                    r.max_duration.label()
+                )
+            },
+        );
+    };
+    let options = |list: Vec<ToolView>| {
+        list.into_iter()
+            .map(|t| view! { <option value=t.id.clone()>{t.name}</option> })
+            .collect_view()
+    };
+    view! {
+        <section class="card auto-rules" id="auto-rules">
+            <h2>"Auto-approval rules"</h2>
+            <p class="muted">"A request from an agent carrying all of a rule's labels is approved at once, for at most the rule's time, read-only on a proxied tool. Tools that always need a human, need several approvals or carry a secret per grant are never approved by a rule."</p>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || rules.get().map(|r| match r {
+                    Err(e) => error_box(&e),
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No rules: every request waits for a reviewer."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="rows">
+                            {list.into_iter().map(|r| {
+                                let id = r.id.clone();
+                                let remove = move |_| { mutation().run(delete_auto_rule(id.clone()), |()| "Rule removed.".to_owned()); };
+                                view! {
+                                    <li class="row rule" data-id=r.id.clone()>
+                                        <div class="main">
+                                            <strong>{r.tool_name.clone()}</strong> " for agents labelled "
+                                            {r.labels.iter().map(|l| view! { <span class="badge label">{l.clone()}</span> " " }).collect_view()}
+                                            <span class="muted">{format!("at most {}{} · by {}", r.max_duration.label(), if r.read_only { ", read-only" } else { "" }, r.created_by)}</span>
+                                            {r.inactive.clone().map(|w| view! { <p class="cannot-approve muted">{format!("Approves nothing now: {w}")}</p> })}
+                                        </div>
+                                        {admin.then(|| view! { <div class="actions"><button type="button" class="link" on:click=remove>"Remove"</button></div> })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                })}
+            </Transition>
+            {admin.then(|| view! {
+                <Transition fallback=|| ()>
+                    {move || tools.get().and_then(Result::ok).filter(|l| !l.is_empty()).map(|list| view! {
+                        <form class="inline-form" aria-label="Add an auto-approval rule" on:submit=add>
+                            <label>"Tool " <select class="rule-tool" prop:value=move || tool.get() on:change=move |ev| tool.set(event_target_value(&ev))>{options(list)}</select></label>
+                            <label>"Labels " <input class="rule-labels" placeholder="team:payments env:staging" bind:value=labels/></label>
+                            <label>"At most " <input class="rule-max" size="6" bind:value=max/></label>
+                            <button type="submit">"Add rule"</button>
+                        </form>
+                    })}
+                </Transition>
+            })}
+        </section>
+    }
+}
+
+/// "Always needs a human": no rule ever approves the tool.
+#[component]
+pub fn AlwaysHuman(tool: ToolView) -> impl IntoView {
+    let id = tool.id.clone();
+    view! {
+        <label class="always-human">
+            <input type="checkbox" prop:checked=tool.always_human on:change=move |ev| {
+                let on = event_target_checked(&ev);
+                mutation().run(set_tool_always_human(id.clone(), on), |t| {
+                    if t.always_human { format!("{} always needs a human now.", t.name) } else { format!("{} may be approved by rules.", t.name) }
+                });
+            }/>
+            " Always needs a human (no auto-approval)"
+        </label>
+    }
+}
+
+/// An agent's labels, which auto-approval rules match; editable by admins.
+#[component]
+pub fn AgentLabels(agent: crate::model::AgentView) -> impl IntoView {
+    let admin = expect_context::<crate::model::MemberView>()
+        .role
+        .can_administer();
+    let text = RwSignal::new(agent.labels.join(" "));
+    let id = agent.id.clone();
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        mutation().run(set_agent_labels(id.clone(), text.get_untracked()), |a| {
+            if a.labels.is_empty() {
+                format!("{} has no labels.", a.name)
+            } else {
+                format!("{} is labelled {}.", a.name, a.labels.join(" "))
+            }
+        });
+    };
+    view! {
+        <span class="labels">
+            {agent.labels.iter().map(|l| view! { <span class="badge label">{l.clone()}</span> " " }).collect_view()}
+        </span>
+        {admin.then(|| view! {
+            <form class="inline-form agent-labels" on:submit=save>
+                <label>"Labels " <input class="labels-input" placeholder="team:payments env:staging" bind:value=text/></label>
+                <button type="submit">"Save labels"</button>
+            </form>
+        })}
+    }
 }

@@ -54,6 +54,7 @@ pub fn ToolsPage() -> impl IntoView {
                 <For each=shown key=|t| t.clone() let:tool>{tool_row(tool, open)}</For>
             </ul>
         </Transition>
+        <super::lifecycle::AutoRules/>
     }
 }
 
@@ -192,11 +193,13 @@ fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
                     {format!(" · guide v{}", t.instructions_version)}
                     {(t.approvals_required > 1).then(|| format!(" · {} approvals per request", t.approvals_required))}
                     {t.max_duration.map(|d| format!(" · grants at most {}", d.label()))}
+                    {t.always_human.then_some(" · always needs a human")}
                 </span>
                 <p class="muted delivery-summary">{super::delivery::summary(&t)}</p>
                 <Show when=move || editing.get()>
                     <super::quorum::Quorum id=editors.id.clone() current=editors.approvals_required/>
                     <super::lifecycle::ToolDurations tool=editors.clone()/>
+                    <super::lifecycle::AlwaysHuman tool=editors.clone()/>
                     <ToolDetails tool=editors.clone()/>
                     <ToolDelivery tool=editors.clone()/>
                     {shared.then(|| view! { <ToolSecret id=editors.id.clone()/> })}
