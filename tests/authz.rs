@@ -157,6 +157,22 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         case("exposure/advice", &[("agent_id", agent_id)], Reads, false),
         case("lifecycle", &[], Reads, false),
         case("rules", &[], Reads, false),
+        case("reviews", &[], Reads, false),
+        case("reviews/get", &[("id", nobody)], Member, false),
+        case("reviews/export", &[("id", nobody)], Member, false),
+        case(
+            "reviews/start",
+            &[("scope", "tool"), ("scope_id", tool_id)],
+            Admin,
+            true,
+        ),
+        case(
+            "reviews/decide",
+            &[("id", nobody), ("keep", "true")],
+            Decide,
+            false,
+        ),
+        case("reviews/close", &[("id", nobody)], Admin, false),
         case(
             "rules/add",
             &[

@@ -119,3 +119,69 @@ pub async fn set_agent_labels(
         .await
         .map_err(fail)
 }
+
+#[server(prefix = "/rpc", endpoint = "reviews")]
+pub async fn list_reviews() -> Result<Vec<crate::model::AccessReviewView>, RpcError> {
+    let c = caller().await?;
+    lifecycle::reviews::list(&c.svc, &c.ctx).await.map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "reviews/get")]
+pub async fn get_review(id: String) -> Result<crate::model::AccessReviewView, RpcError> {
+    let c = caller().await?;
+    lifecycle::reviews::get(&c.svc, &c.ctx, &id)
+        .await
+        .map_err(fail)
+}
+
+/// Starts a review of all live grants (`scope` `all`), or of one tool's or agent's
+/// (`tool`/`agent` with `scope_id`).
+#[server(prefix = "/rpc", endpoint = "reviews/start")]
+pub async fn start_review(
+    scope: String,
+    #[server(default)] scope_id: String,
+    #[server(default)] revoke_unconfirmed: bool,
+) -> Result<crate::model::AccessReviewView, RpcError> {
+    use lifecycle::reviews::Scope;
+    let c = caller().await?;
+    let scope = match scope.as_str() {
+        "all" => Scope::All,
+        "tool" => Scope::Tool(&scope_id),
+        "agent" => Scope::Agent(&scope_id),
+        _ => {
+            return Err(RpcError::new(400, "Unknown review scope.").hint("Use all, tool or agent."));
+        }
+    };
+    lifecycle::reviews::start(&c.svc, &c.ctx, scope, revoke_unconfirmed)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "reviews/decide")]
+pub async fn decide_review_item(
+    id: String,
+    keep: bool,
+    #[server(default)] note: Option<String>,
+) -> Result<crate::model::AccessReviewView, RpcError> {
+    let c = caller().await?;
+    lifecycle::reviews::decide(&c.svc, &c.ctx, &id, keep, note.as_deref())
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "reviews/close")]
+pub async fn close_review(id: String) -> Result<crate::model::AccessReviewView, RpcError> {
+    let c = caller().await?;
+    lifecycle::reviews::close(&c.svc, &c.ctx, &id)
+        .await
+        .map_err(fail)
+}
+
+/// The review's evidence as CSV.
+#[server(prefix = "/rpc", endpoint = "reviews/export")]
+pub async fn export_review(id: String) -> Result<String, RpcError> {
+    let c = caller().await?;
+    lifecycle::reviews::csv(&c.svc, &c.ctx, &id)
+        .await
+        .map_err(fail)
+}

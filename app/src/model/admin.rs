@@ -397,3 +397,44 @@ pub struct AutoRuleView {
     #[serde(default)]
     pub inactive: Option<String>,
 }
+
+/// An access review: the live grants in its scope, each with a reviewer's keep or revoke.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessReviewView {
+    pub id: String,
+    /// `all`, `tool` or `agent`, and the name of the one reviewed.
+    pub scope: String,
+    pub scope_name: String,
+    /// What closing does to grants nobody confirmed: `revoke` or `keep`.
+    pub unconfirmed: String,
+    pub status: String,
+    pub started_by: String,
+    pub started_at: String,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<String>,
+    pub total: i64,
+    pub decided: i64,
+    #[serde(default)]
+    pub items: Vec<ReviewItemView>,
+}
+
+/// One grant under review.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewItemView {
+    pub id: String,
+    pub request_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub tool_id: String,
+    pub tool_name: String,
+    pub granted_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub reviewer: String,
+    /// `keep` or `revoke`; `None` until decided.
+    pub decision: Option<String>,
+    pub note: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    /// After closing: `kept`, `revoked` or `already_ended`.
+    pub outcome: Option<String>,
+}

@@ -36,6 +36,8 @@ pub const TABLES: &[&str] = &[
     "grant_usage",
     "credential_exposures",
     "auto_approval_rules",
+    "access_reviews",
+    "access_review_items",
     "maintenance_runs",
 ];
 

@@ -212,13 +212,26 @@ pub async fn expire_grant(tx: &mut Tx, id: &RequestId, before: i64, now: i64) ->
 
 /// Revokes an idle grant; false when it ended first.
 pub async fn revoke_idle(tx: &mut Tx, id: &RequestId, note: &str, now: i64) -> StoreResult<bool> {
+    revoke_grant(tx, id, "AgentKey", note, now).await
+}
+
+/// Revokes a grant on behalf of `by` (the maintenance pass, an access review); false when it
+/// ended first.
+pub async fn revoke_grant(
+    tx: &mut Tx,
+    id: &RequestId,
+    by: &str,
+    note: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE access_requests SET status = 'revoked', credential_blob = NULL, renewal_requested_at = NULL, \
-         decided_by = 'AgentKey', decided_at = $2, decision_note = $3, updated_at = $2 WHERE id = $1 AND status = 'approved'",
+         decided_by = $4, decided_at = $2, decision_note = $3, updated_at = $2 WHERE id = $1 AND status = 'approved'",
     )
     .bind(id)
     .bind(now)
     .bind(note)
+    .bind(by)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -21,6 +21,7 @@ pub mod notify;
 pub mod orgs;
 pub mod outbox;
 pub mod requests;
+pub mod reviews;
 pub mod rules;
 pub mod suggestions;
 pub mod tools;

@@ -9,6 +9,7 @@ use crate::server::{ServiceError, clock};
 pub mod auto;
 pub mod exposure;
 pub mod renew;
+pub mod reviews;
 pub mod settings;
 pub mod sweep;
 
