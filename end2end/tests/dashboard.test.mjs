@@ -550,6 +550,27 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
     await shot(page, "agents-proxy-use");
     assert.deepEqual(problems.filter((p) => !p.includes("/proxy/v1/refunds") && !p.includes("/credentials")), []);
 
+    // An access review of the agent's grants: its reviewer keeps Stripe, the review closes
+    // with nothing revoked, and the evidence exports as CSV.
+    await open(page, "/reviews");
+    await page.selectOption("select.review-scope", "agent");
+    await page.locator("select.review-target option", { hasText: "e2e-payments" }).waitFor({ state: "attached" });
+    const paymentsAgent = await page.locator("select.review-target option", { hasText: "e2e-payments" }).getAttribute("value");
+    await page.selectOption("select.review-target", paymentsAgent);
+    await page.click("#start-review");
+    const reviewed = page.locator("#review-detail tr.review-item", { hasText: "Stripe" });
+    await reviewed.waitFor({ timeout: 5_000 });
+    await reviewed.locator("button.keep").click();
+    await reviewed.locator(".badge.keep").waitFor({ timeout: 5_000 });
+    await page.click("#close-review");
+    await page.click("#dialog-confirm");
+    await page.locator(".toast", { hasText: "Review closed: 0 grant(s) revoked." }).waitFor({ timeout: 5_000 });
+    await page.locator("#review-detail .badge.kept").waitFor();
+    await page.click("#export-review");
+    const csvHref = await page.locator("#review-csv").getAttribute("href");
+    assert.match(decodeURIComponent(csvHref), /"e2e-payments","Stripe".*"keep".*"kept"/);
+    await shot(page, "review-closed");
+
     // The access picture: the agent's Stripe cell is approved and used; opened, it shows the
     // grant's history and revokes it; the filters narrow the matrix.
     await open(page, "/access");
@@ -576,7 +597,7 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
 
     // Every page, now that each holds data, passes axe-core in both schemes; and so does the
     // sign-in page, seen signed out.
-    const found = await axeViolations(page, ["/", "/inbox", "/access", "/agents", "/tools", "/audit", "/members", "/settings", "/status"]);
+    const found = await axeViolations(page, ["/", "/inbox", "/access", "/reviews", "/agents", "/tools", "/audit", "/members", "/settings", "/status"]);
     const outside = await launch();
     try {
       found.push(...(await axeViolations(await outside.newPage(), ["/login"])));
@@ -586,7 +607,7 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
     assert.deepEqual(found, [], `axe-core violations:\n${found.join("\n")}`);
 
     // Every page has its own tab title; an unknown address says so and links home.
-    const titled = { "/": "Overview", "/inbox": "Inbox", "/access": "Access", "/agents": "Agents", "/tools": "Tools",
+    const titled = { "/": "Overview", "/inbox": "Inbox", "/access": "Access", "/reviews": "Access reviews", "/agents": "Agents", "/tools": "Tools",
       "/audit": "Audit log", "/members": "Members", "/settings": "Settings" };
     for (const [path, name] of Object.entries(titled)) {
       await open(page, path);

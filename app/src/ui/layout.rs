@@ -54,6 +54,7 @@ fn frame(member: MemberView) -> impl IntoView {
                     (n > 0).then(|| view! { " " <span class="count" id="pending-count" aria-label=format!("{n} waiting")>{n}</span> })
                 }}</A>
                 <A href="/access">"Access"</A>
+                <A href="/reviews">"Reviews"</A>
                 <A href="/agents">"Agents"</A>
                 <A href="/tools">"Tools"</A>
                 <A href="/audit">"Audit log"</A>

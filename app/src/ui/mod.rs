@@ -17,6 +17,7 @@ mod narrow;
 mod notifications;
 mod overview;
 mod quorum;
+mod reviews;
 mod settings;
 mod status;
 mod tools;
@@ -92,6 +93,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view={Lazy::<OverviewRoute>::new()}/>
                     <Route path=StaticSegment("inbox") view={Lazy::<InboxRoute>::new()}/>
                     <Route path=StaticSegment("access") view={Lazy::<AccessRoute>::new()}/>
+                    <Route path=StaticSegment("reviews") view={Lazy::<ReviewsRoute>::new()}/>
                     <Route path=StaticSegment("agents") view={Lazy::<AgentsRoute>::new()}/>
                     <Route path=StaticSegment("tools") view={Lazy::<ToolsRoute>::new()}/>
                     <Route path=StaticSegment("audit") view={Lazy::<AuditRoute>::new()}/>
@@ -173,6 +175,7 @@ lazy_page! {
     OverviewRoute => overview::OverviewPage,
     InboxRoute => inbox::InboxPage,
     AccessRoute => access::AccessPage,
+    ReviewsRoute => reviews::ReviewsPage,
     AgentsRoute => agents::AgentsPage,
     ToolsRoute => tools::ToolsPage,
     AuditRoute => audit::AuditPage,
