@@ -611,3 +611,108 @@ async fn the_exposure_ledger_says_who_saw_which_version_and_outlives_the_agent()
         .expect("advice");
     assert!(advice.is_empty(), "{advice:?}");
 }
+
+#[tokio::test]
+async fn a_renewal_keeps_a_time_bound_grant_time_bound_and_a_denied_one_is_not_asked_again() {
+    let app = spawn_app().await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_x").await;
+    let (_, key) = app.create_agent("ci-bot").await;
+    // A grant given an end without a length (as the CLI's --expires-at did): renewing it
+    // gives the span it had, never standing.
+    let id = app.request_access(&key, &tool.id).await;
+    grants::approve(
+        &app.services,
+        &app.admin,
+        &id,
+        None,
+        Some(common::now_ms() + 4 * 3_600_000),
+    )
+    .await
+    .expect("approve");
+    app.services
+        .clock
+        .advance(3 * HOUR + Duration::from_secs(30));
+    assert_eq!(
+        ask(&app, &key, &tool.id, json!({ "reason": "Still needed" }))
+            .await
+            .status(),
+        201
+    );
+    let pending = grants::list(
+        &app.services,
+        &app.admin,
+        Some(app::model::RequestStatus::Pending),
+        10,
+    )
+    .await
+    .expect("inbox");
+    assert_eq!(pending.len(), 1, "the renewal waits in the inbox");
+    assert_eq!(pending[0].offered_duration, GrantDuration::parse("4h").ok());
+    let renewed = grants::approve_with(&app.services, &app.admin, &id, Default::default())
+        .await
+        .expect("renew");
+    assert!(
+        renewed.expires_at.is_some(),
+        "still time-bound: {renewed:?}"
+    );
+    // Denied, the renewal is not asked again (reviewers are not pestered). Renewed at 3.5 h
+    // to end at 8 h, its window opens at 6.9 h.
+    app.services.clock.advance(4 * HOUR);
+    assert_eq!(
+        ask(&app, &key, &tool.id, json!({ "reason": "Once more" }))
+            .await
+            .status(),
+        201
+    );
+    grants::deny(&app.services, &app.admin, &id, Some("Enough"))
+        .await
+        .expect("deny");
+    let again = ask(&app, &key, &tool.id, json!({ "reason": "Please" })).await;
+    assert_eq!(again.status(), 409);
+    assert!(
+        json(again).await["error"]
+            .as_str()
+            .expect("error")
+            .contains("Enough")
+    );
+    // A suspended agent's grant is not renewed.
+    let (_, other_key) = app.create_agent("other-bot").await;
+    let body = json!({ "reason": "Nightly sync", "duration": "8h" });
+    let other = json(ask(&app, &other_key, &tool.id, body).await).await["request_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.approve(&other).await;
+    app.services.clock.advance(7 * HOUR);
+    assert_eq!(
+        ask(
+            &app,
+            &other_key,
+            &tool.id,
+            json!({ "reason": "More time please" })
+        )
+        .await
+        .status(),
+        201
+    );
+    let other_agent = grants::list(&app.services, &app.admin, None, 20)
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|r| r.id == other)
+        .expect("row")
+        .agent_id;
+    app::server::service::agents::set_status(
+        &app.services,
+        &app.admin,
+        &other_agent,
+        app::model::AgentStatus::Suspended,
+        None,
+    )
+    .await
+    .expect("suspend");
+    let err = grants::approve_with(&app.services, &app.admin, &other, Default::default())
+        .await
+        .expect_err("suspended");
+    assert!(format!("{err:?}").contains("suspended"), "{err:?}");
+}

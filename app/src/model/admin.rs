@@ -244,6 +244,10 @@ pub struct AccessRequestView {
     /// How many times the grant was renewed.
     #[serde(default)]
     pub renewals: i64,
+    /// What approving now gives unless the reviewer picks a length (pending requests and
+    /// waiting renewals).
+    #[serde(default)]
+    pub offered_duration: Option<GrantDuration>,
 }
 
 /// An agent backing a suggestion, with its latest reason.

@@ -27,6 +27,9 @@ impl GrantDuration {
             return Ok(GrantDuration::Standing);
         }
         let refuse = || format!("{text:?} is not a duration: use {DURATION_FORMS}");
+        if !text.is_ascii() {
+            return Err(refuse());
+        }
         let (digits, unit) = text.split_at(text.len().saturating_sub(1));
         let per = match unit {
             "m" => 1,
@@ -217,7 +220,7 @@ mod tests {
     fn malformed_and_out_of_range_durations_name_the_accepted_forms() {
         for bad in [
             "0h", "-1d", "99999d", "8 h", " 8h", "8H", "８h", "٨h", "8", "h", "", "08h", "1w",
-            "+8h", "366d", "1.5h", "Standing", "9999999m",
+            "+8h", "366d", "1.5h", "Standing", "9999999m", "1é", "é", "8ｈ",
         ] {
             let err = GrantDuration::parse(bad).expect_err(bad);
             assert!(err.contains("30m, 8h or 7d"), "{bad}: {err}");

@@ -94,12 +94,13 @@ pub fn duration_choice(r: &AccessRequestView, narrow: Narrowing) -> impl IntoVie
         .as_ref()
         .and_then(|n| n.duration)
         .or(r.requested_duration);
-    let fallback = asked
-        .or(r.default_duration)
-        .or(r.max_duration)
-        .unwrap_or(GrantDuration::Standing);
+    // What the server gives without a pick: the ask within the tool's maximum, else the
+    // tool's default (a renewal: the length the grant had).
+    let fallback = r.offered_duration.unwrap_or(GrantDuration::Standing);
     let first = match asked {
-        Some(d) => format!("as asked: {}", d.label()),
+        Some(d) if d == fallback => format!("as asked: {}", d.label()),
+        Some(d) => format!("{} (asked {}, over the limit)", fallback.label(), d.label()),
+        None if r.renewal.is_some() => format!("as before: {}", fallback.label()),
         None => format!("tool default: {}", fallback.label()),
     };
     let max = r.max_duration;

@@ -210,9 +210,29 @@ pub async fn expire_grant(tx: &mut Tx, id: &RequestId, before: i64, now: i64) ->
     Ok(done.rows_affected() == 1)
 }
 
-/// Revokes an idle grant; false when it ended first.
-pub async fn revoke_idle(tx: &mut Tx, id: &RequestId, note: &str, now: i64) -> StoreResult<bool> {
-    revoke_grant(tx, id, "AgentKey", note, now).await
+/// Revokes a grant still idle at `before` (no use since, no renewal since); false when it was
+/// used, renewed or ended first.
+pub async fn revoke_idle(
+    tx: &mut Tx,
+    id: &RequestId,
+    note: &str,
+    before: i64,
+    now: i64,
+) -> StoreResult<bool> {
+    let used = later("e.fetched_last_at", "e.proxied_last_at");
+    let done = sqlx::query(&format!(
+        "UPDATE access_requests SET status = 'revoked', credential_blob = NULL, renewal_requested_at = NULL, \
+         decided_by = 'AgentKey', decided_at = $2, decision_note = $3, updated_at = $2 WHERE id = $1 AND status = 'approved' \
+         AND COALESCE((SELECT MAX({used}) FROM credential_exposures e WHERE e.request_id = access_requests.id), decided_at, created_at) \
+           + (SELECT o.idle_revoke_days FROM organizations o WHERE o.id = access_requests.organization_id) * 86400000 <= $4"
+    ))
+    .bind(id)
+    .bind(now)
+    .bind(note)
+    .bind(before)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Revokes a grant on behalf of `by` (the maintenance pass, an access review); false when it
@@ -313,13 +333,18 @@ pub async fn mark_reminded(
     expiry: bool,
     now: i64,
 ) -> StoreResult<bool> {
-    let column = if expiry {
-        "expiry_reminded_at"
+    // Still the state it was picked in: a request decided, or a grant revoked or being renewed
+    // meanwhile, is not reminded of.
+    let (column, state) = if expiry {
+        (
+            "expiry_reminded_at",
+            "status = 'approved' AND renewal_requested_at IS NULL",
+        )
     } else {
-        "waiting_reminded_at"
+        ("waiting_reminded_at", "status = 'pending'")
     };
     let done = sqlx::query(&format!(
-        "UPDATE access_requests SET {column} = $2 WHERE id = $1 AND {column} IS NULL"
+        "UPDATE access_requests SET {column} = $2 WHERE id = $1 AND {column} IS NULL AND {state}"
     ))
     .bind(id)
     .bind(now)

@@ -270,7 +270,8 @@ pub struct Decision<'a> {
 pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE access_requests SET status = $3, decided_by = $4, decided_at = $5, decision_note = $6, \
-         credential_blob = $7, credential_version = $8, expires_at = $9, granted_duration = $10, updated_at = $5 \
+         credential_blob = $7, credential_version = $8, expires_at = $9, granted_duration = $10, updated_at = $5, \
+         renewal_requested_at = NULL, renewal_reason = NULL, renewal_duration = NULL \
          WHERE id = $1 AND status = $2",
     )
     .bind(d.id)

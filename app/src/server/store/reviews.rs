@@ -146,6 +146,17 @@ pub async fn decide_item(
     by: &str,
     now: i64,
 ) -> StoreResult<bool> {
+    // Takes the review's row lock first, so a concurrent close waits for this decision (or
+    // this one sees the review closed).
+    let open = sqlx::query(
+        "UPDATE access_reviews SET status = status WHERE status = 'open' AND id = (SELECT review_id FROM access_review_items WHERE id = $1)",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    if open.rows_affected() != 1 {
+        return Ok(false);
+    }
     let done = sqlx::query(
         "UPDATE access_review_items SET decision = $2, note = $3, decided_by = $4, decided_at = $5 WHERE id = $1 \
          AND EXISTS (SELECT 1 FROM access_reviews v WHERE v.id = review_id AND v.status = 'open')",

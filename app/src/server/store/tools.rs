@@ -361,8 +361,6 @@ pub async fn find_guide_version(
     .map_err(Into::into)
 }
 
-/// Sets how many distinct reviewers must approve requests for a tool.
-#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 /// Sets a tool's grant durations (`max`, `default`); false when the tool is not there.
 pub async fn set_durations(
     tx: &mut Tx,
@@ -385,6 +383,8 @@ pub async fn set_durations(
     Ok(done.rows_affected() == 1)
 }
 
+/// Sets how many distinct reviewers must approve requests for a tool.
+#[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn set_approvals_required(
     tx: &mut Tx,
     org_id: &OrgId,

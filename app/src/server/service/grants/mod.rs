@@ -30,7 +30,11 @@ pub fn credential_slot<'a>(org_id: &'a str, request_id: &'a str, version: i64) -
 }
 
 pub(crate) fn view(row: RequestRow) -> AccessRequestView {
+    let offered_duration = (row.status == RequestStatus::Pending
+        || (row.status == RequestStatus::Approved && row.renewal_requested_at.is_some()))
+    .then(|| super::lifecycle::offered_length(&row));
     AccessRequestView {
+        offered_duration,
         credential_mode: row.credential_mode,
         status: row.status,
         id: row.id.into(),

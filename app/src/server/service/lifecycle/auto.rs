@@ -304,6 +304,9 @@ pub async fn try_approve(
     else {
         return Ok(None);
     };
+    if row.status != crate::model::AgentStatus::Active {
+        return Ok(None);
+    }
     let held: Vec<&str> = row.labels.split_whitespace().collect();
     let Some(rule) = rules
         .iter()
@@ -336,7 +339,9 @@ pub async fn try_approve(
     if !store::requests::decide_request(tx, &decision, now).await? {
         return Ok(None);
     }
-    store::requests::set_scope(tx, request_id, rule.read_only != 0, None, None).await?;
+    // Read-only whenever the tool is proxied now, whatever it was when the rule was saved.
+    let read_only = rule.read_only != 0 || tool.delivery.proxies();
+    store::requests::set_scope(tx, request_id, read_only, None, None).await?;
     let entry = AuditEntry::new(
         &agent.org_id,
         &auto_actor(),
@@ -349,7 +354,7 @@ pub async fn try_approve(
     .meta(json!({
         "agent_name": agent.agent_name, "tool_name": tool.name, "rule_id": rule.id,
         "rule_labels": rule.labels, "rule_max_duration": rule.max_duration, "duration": length,
-        "expires_at": clock::iso_opt(expires_at), "read_only": rule.read_only != 0,
+        "expires_at": clock::iso_opt(expires_at), "read_only": read_only,
     }));
     audit::append(tx, svc.store.heads(), &[entry]).await?;
     let alert = Alert {
@@ -365,7 +370,7 @@ pub async fn try_approve(
         )
     };
     notify::enqueue(tx, &agent.org_id, alert).await?;
-    let how = if tool.delivery.fetches() && rule.read_only == 0 {
+    let how = if tool.delivery.fetches() && !read_only {
         format!("fetch it with GET /api/tools/{}/credentials", tool.id)
     } else {
         format!("use it read-only through /api/tools/{}/proxy", tool.id)

@@ -55,6 +55,36 @@ fn length_within(
     }
 }
 
+/// The length a renewal of `row` gives unless the reviewer picks one: what the agent asked
+/// for, else the length the grant had (for a grant given an end without a length, the span it
+/// had), within the tool's maximum. Never standing unless asked: renewing a time-bound grant
+/// must not make it open-ended by default.
+pub fn renewal_length(row: &RequestRow) -> GrantDuration {
+    let had = row.granted_duration.or_else(|| {
+        let span = row.expires_at? - row.decided_at.unwrap_or(row.created_at);
+        let minutes = u32::try_from((span + 59_999) / 60_000).ok()?;
+        Some(GrantDuration::Minutes(
+            minutes.clamp(1, crate::model::MAX_DURATION_MINUTES),
+        ))
+    });
+    length_within(
+        row.max_duration,
+        row.default_duration,
+        row.renewal_duration.or(had),
+        None,
+    )
+    .unwrap_or(GrantDuration::Minutes(60))
+}
+
+/// What approving `row` now gives unless the reviewer picks a length (shown in the inbox).
+pub fn offered_length(row: &RequestRow) -> GrantDuration {
+    if row.renewal_requested_at.is_some() {
+        renewal_length(row)
+    } else {
+        grant_length(row, None).unwrap_or(GrantDuration::Standing)
+    }
+}
+
 /// A `duration` field as a reviewer or operator gives it (empty: none), with a field error
 /// that names the accepted forms.
 pub fn parse_duration_field(text: Option<&str>) -> Result<Option<GrantDuration>, ServiceError> {

@@ -4,9 +4,10 @@
 
 use serde_json::json;
 
-use super::{length_within, renewal_opens_for};
+use super::{length_within, renewal_length, renewal_opens_for};
 use crate::model::{
-    AccessRequestView, AlertEvent, ErrorBody, GrantDuration, RequestCreated, RequestStatus,
+    AccessRequestView, AgentStatus, AlertEvent, ErrorBody, GrantDuration, RequestCreated,
+    RequestStatus,
 };
 use crate::server::audit::{self, AuditEntry};
 use crate::server::events::EventKind;
@@ -67,6 +68,12 @@ pub async fn ask(
             ),
         )
     };
+    if let Some(reason) = grant.renewal_note.as_deref() {
+        return Err(held(
+            format!("Your renewal of this grant was denied: {reason}"),
+            format!("The grant ends {until}; after that you may ask again with a new reason."),
+        ));
+    }
     if grant.renewal_requested_at.is_some()
         || !store::lifecycle::ask_renewal(&mut tx, &grant.id, reason, duration, now).await?
     {
@@ -122,16 +129,24 @@ pub async fn approve(
     chosen: Option<GrantDuration>,
 ) -> ServiceResult<AccessRequestView> {
     let now = svc.clock.now_ms();
-    let asked = grant.renewal_duration.or(grant.granted_duration);
-    let length = length_within(grant.max_duration, grant.default_duration, asked, chosen).map_err(
-        |message| {
-            let mut check = Check::new();
-            check.fail("duration", message);
-            check
-                .finish("Pick a shorter duration.")
-                .expect_err("one failure")
-        },
-    )?;
+    let length = match chosen {
+        None => renewal_length(&grant),
+        Some(_) => length_within(grant.max_duration, grant.default_duration, None, chosen)
+            .map_err(|message| {
+                let mut check = Check::new();
+                check.fail("duration", message);
+                check
+                    .finish("Pick a shorter duration.")
+                    .expect_err("one failure")
+            })?,
+    };
+    let agent = store::agents::find_agent(svc.store.reader(), &ctx.org_id, &grant.agent_id).await?;
+    if agent.is_none_or(|a| a.status != AgentStatus::Active) {
+        return Err(ServiceError::conflict(
+            "The agent is suspended.",
+            "Reactivate the agent before renewing its grants, or deny the renewal.",
+        ));
+    }
     let required = grant.approvals_required.max(1);
     if required > 1 && grant.agent_created_by == ctx.actor.label {
         return Err(separation_of_duties());
@@ -178,7 +193,12 @@ pub async fn approve(
     // From the grant's current end, so nothing of the time it still had is lost; from now if
     // it already ran out (and the maintenance pass has not ended it yet).
     let from = grant.expires_at.map_or(now, |end| end.max(now));
-    let expires_at = length.ends(from);
+    // Never more than the tool's maximum from now, however much time the grant still had.
+    let cap = grant.max_duration.and_then(|m| m.ends(now));
+    let expires_at = match (length.ends(from), cap) {
+        (Some(end), Some(cap)) => Some(end.min(cap)),
+        (end, _) => end,
+    };
     let extension = Extension {
         id: &grant.id,
         expires_at,

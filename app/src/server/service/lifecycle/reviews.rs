@@ -262,7 +262,6 @@ pub async fn close(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<Ac
     let review = store::reviews::find_review(svc.store.reader(), &ctx.org_id, id)
         .await?
         .ok_or_else(not_found)?;
-    let items = store::reviews::items(svc.store.reader(), &review.id).await?;
     let now = svc.clock.now_ms();
     let by = format!("access review ({})", ctx.actor.label);
     let mut tx = svc.store.begin().await?;
@@ -272,6 +271,8 @@ pub async fn close(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<Ac
             "Start a new review.",
         ));
     }
+    // Read under the review's row lock: a decision made while closing is either in or refused.
+    let items = store::reviews::items(&mut *tx, &review.id).await?;
     let mut entries = Vec::new();
     let (mut revoked, mut kept, mut ended) = (0, 0, 0);
     for item in &items {
@@ -327,7 +328,7 @@ pub async fn close(svc: &Services, ctx: &AdminCtx, id: &str) -> ServiceResult<Ac
 
 /// A CSV field: quoted, quotes doubled, and a leading formula character neutralised.
 fn field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_owned()

@@ -119,7 +119,7 @@ async fn act(svc: &Services, row: &DueRow, due: Due, before: i64, now: i64) -> S
                 "Unused since {}: revoked by the organization's idle limit.",
                 clock::iso(since)
             );
-            let done = store::lifecycle::revoke_idle(&mut tx, &row.id, &note, now).await?;
+            let done = store::lifecycle::revoke_idle(&mut tx, &row.id, &note, before, now).await?;
             (done, "grant.revoked_idle", note)
         }
     };
