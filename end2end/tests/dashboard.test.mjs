@@ -161,6 +161,9 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.waitForSelector(".guide-suggestion", { state: "detached", timeout: 5_000 });
     assert.match((await bot.fetchCredential(github.id)).json.instructions, /per_page=100/);
 
+    // The tool lists who holds it, with the time left.
+    await open(page, "/tools");
+    await page.locator("#tools .holders .holder", { hasText: /^e2e-coder \(7 h 5\d min left\)$/ }).waitFor();
     // The agent's page counts the grant down; revoke from there: the next fetch is refused.
     await open(page, "/agents");
     await page.locator(".grant time.countdown", { hasText: /^7 h 5\d min left$/ }).waitFor();

@@ -289,3 +289,39 @@ pub fn AgentLabels(agent: crate::model::AgentView) -> impl IntoView {
         })}
     }
 }
+
+/// The organization's requests, loaded once for the Tools page's holder lists.
+#[derive(Clone, Copy)]
+pub struct Holders(
+    pub  Resource<
+        Result<Vec<crate::model::AccessRequestView>, crate::model::RpcError>,
+        super::widgets::RpcJson,
+    >,
+);
+
+/// Who holds a live grant of the tool, each with the time it has left.
+#[component]
+pub fn ToolHolders(tool_id: String) -> impl IntoView {
+    let Holders(grants) = expect_context::<Holders>();
+    view! {
+        <Transition fallback=|| ()>
+            {move || grants.get().and_then(Result::ok).map(|list| {
+                let mine: Vec<_> = list
+                    .into_iter()
+                    .filter(|g| g.tool_id == tool_id && g.status == crate::model::RequestStatus::Approved)
+                    .collect();
+                (!mine.is_empty()).then(|| view! {
+                    <p class="muted holders">"Held by "
+                        {mine.into_iter().map(|g| view! {
+                            <span class="holder">{super::widgets::shown(&g.agent_name)}
+                                {g.expires_at.clone().map(|until| view! { " (" <super::countdown::Countdown until/> ")" })}
+                                {g.expires_at.is_none().then_some(" (standing)")}
+                            </span>
+                            " "
+                        }).collect_view()}
+                    </p>
+                })
+            })}
+        </Transition>
+    }
+}

@@ -20,6 +20,10 @@ use crate::model::{AuthType, CredentialMode, GuideVersion, ToolView};
 pub fn ToolsPage() -> impl IntoView {
     let live = live();
     let tools = super::widgets::rpc_resource(move || live.0.get(), |_| list_tools());
+    provide_context(super::lifecycle::Holders(super::widgets::rpc_resource(
+        move || live.0.get(),
+        |_| crate::api::inbox::list_requests(),
+    )));
     let search = RwSignal::new(String::new());
     // Tools whose editors are open: kept across refetches and re-renders of a row.
     let open = RwSignal::new(HashSet::<String>::new());
@@ -196,6 +200,7 @@ fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
                     {t.always_human.then_some(" · always needs a human")}
                 </span>
                 <p class="muted delivery-summary">{super::delivery::summary(&t)}</p>
+                <super::lifecycle::ToolHolders tool_id=t.id.clone()/>
                 <Show when=move || editing.get()>
                     <super::quorum::Quorum id=editors.id.clone() current=editors.approvals_required/>
                     <super::lifecycle::ToolDurations tool=editors.clone()/>
