@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod data;
 mod delivery;
+mod lifecycle;
 mod output;
 mod requests;
 mod secrets;

@@ -10,6 +10,7 @@ mod duration;
 mod enums;
 mod error;
 mod ids;
+mod lifecycle;
 mod members;
 mod notify;
 
@@ -20,5 +21,6 @@ pub use duration::*;
 pub use enums::*;
 pub use error::*;
 pub use ids::*;
+pub use lifecycle::*;
 pub use members::*;
 pub use notify::*;

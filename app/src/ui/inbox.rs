@@ -8,12 +8,12 @@ use leptos::prelude::*;
 
 use super::mutation::mutation;
 use super::narrow::{Narrow, Narrowing};
-use super::widgets::{dialogs, error_box, live, short_time, shown, toasts};
+use super::widgets::{dialogs, error_box, live, shown, toasts};
 use crate::api::inbox::{
     accept_guide_suggestion, approve_request, bulk_decide, deny_request, dismiss_guide_suggestion,
     dismiss_tool_suggestion, get_inbox,
 };
-use crate::model::{AccessRequestView, CredentialMode, InboxView, RequestOrigin};
+use crate::model::{AccessRequestView, CredentialMode, InboxView};
 
 #[derive(Clone, Copy)]
 struct Ui {
@@ -162,26 +162,7 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
                 prop:checked=move || ui.checked.with(|c| c.contains(&check_id))
                 on:change=move |_| ui.checked.update(|c| { if !c.remove(&check_id2) { c.insert(check_id2.clone()); } })/>
             <div class="main">
-                {match r.renewal.clone() {
-                    Some(renewal) => view! {
-                        <div><span class="badge renewal">"renewal"</span> " " <strong class="agent">{shown(&r.agent_name)}</strong> " wants to keep " <strong class="tool">{shown(&r.tool_name)}</strong></div>
-                        <p class="reason">{shown(&renewal.reason)}</p>
-                        <span class="muted">{format!("asked {}", short_time(&renewal.requested_at))}
-                            {r.expires_at.clone().map(|until| view! { " · the grant has " <super::countdown::Countdown until/> })}
-                            {format!(" · approved {} by {}", r.decided_at.as_deref().map(short_time).unwrap_or_default(), r.decided_by.clone().unwrap_or_default())}
-                            {(r.renewals > 0).then(|| format!(" · renewed {} time(s) before", r.renewals))}
-                            {r.granted_duration.map(|d| format!(" · last given {}", d.label()))}
-                            {r.delivery.proxies().then(|| format!(" · {} proxied call(s) today", r.calls_today))}
-                            " · " <a href=format!("/audit?agent_id={}", r.agent_id)>"its history"</a>
-                        </span>
-                    }.into_any(),
-                    None => view! {
-                        <div><strong class="agent">{shown(&r.agent_name)}</strong> " wants " <strong class="tool">{shown(&r.tool_name)}</strong></div>
-                        <p class="reason">{shown(&r.reason)}</p>
-                        <span class="muted">{short_time(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}
-                            {r.requested_duration.map(|d| format!(" · asks for {}", d.label()))}</span>
-                    }.into_any(),
-                }}
+                {super::lifecycle::request_summary(&r)}
                 {quorum}
                 {(decides && completes).then(|| super::narrow::duration_choice(&r, ui.narrow))}
                 {(r.delivery.proxies() && decides && completes && r.renewal.is_none()).then(|| super::narrow::inputs(&r, ui.narrow))}

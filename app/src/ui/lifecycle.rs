@@ -4,12 +4,13 @@
 use leptos::prelude::*;
 
 use super::mutation::mutation;
-use super::widgets::{Dialogs, error_box, rpc_resource};
+use super::widgets::{Dialogs, error_box, rpc_resource, short_time, shown};
 use crate::api::lifecycle::{
     add_auto_rule, delete_auto_rule, get_lifecycle_settings, get_rotation_advice, list_auto_rules,
     save_lifecycle_settings, set_agent_labels, set_tool_always_human, set_tool_durations,
 };
 use crate::api::tools::set_tool_credential;
+use crate::model::{AccessRequestView, RequestOrigin};
 use crate::model::{GrantDuration, ToolView};
 
 /// The longest grant an approval of the tool may give and the default length.
@@ -323,5 +324,29 @@ pub fn ToolHolders(tool_id: String) -> impl IntoView {
                 })
             })}
         </Transition>
+    }
+}
+
+/// Who asks for what and why: a new request, or a renewal with the grant's history and use.
+pub fn request_summary(r: &AccessRequestView) -> AnyView {
+    match r.renewal.clone() {
+        Some(renewal) => view! {
+            <div><span class="badge renewal">"renewal"</span> " " <strong class="agent">{shown(&r.agent_name)}</strong> " wants to keep " <strong class="tool">{shown(&r.tool_name)}</strong></div>
+            <p class="reason">{shown(&renewal.reason)}</p>
+            <span class="muted">{format!("asked {}", short_time(&renewal.requested_at))}
+                {r.expires_at.clone().map(|until| view! { " · the grant has " <super::countdown::Countdown until/> })}
+                {format!(" · approved {} by {}", r.decided_at.as_deref().map(short_time).unwrap_or_default(), r.decided_by.clone().unwrap_or_default())}
+                {(r.renewals > 0).then(|| format!(" · renewed {} time(s) before", r.renewals))}
+                {r.granted_duration.map(|d| format!(" · last given {}", d.label()))}
+                {r.delivery.proxies().then(|| format!(" · {} proxied call(s) today", r.calls_today))}
+                " · " <a href=format!("/audit?agent_id={}", r.agent_id)>"its history"</a>
+            </span>
+        }.into_any(),
+        None => view! {
+            <div><strong class="agent">{shown(&r.agent_name)}</strong> " wants " <strong class="tool">{shown(&r.tool_name)}</strong></div>
+            <p class="reason">{shown(&r.reason)}</p>
+            <span class="muted">{short_time(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}
+                {r.requested_duration.map(|d| format!(" · asks for {}", d.label()))}</span>
+        }.into_any(),
     }
 }

@@ -208,14 +208,13 @@ impl Dialogs {
         label: &'static str,
         then: impl Fn(String) + Send + Sync + 'static,
     ) {
-        self.0.set(Some(Ask {
-            title: title.into(),
-            message: message.into(),
-            reason: true,
-            secret: false,
-            confirm: label,
-            then: std::sync::Arc::new(then),
-        }));
+        self.open(
+            title.into(),
+            message.into(),
+            label,
+            (true, false),
+            std::sync::Arc::new(then),
+        );
     }
 
     /// Asks to confirm a destructive action; `then` runs once confirmed.
@@ -226,14 +225,8 @@ impl Dialogs {
         label: &'static str,
         then: impl Fn() + Send + Sync + 'static,
     ) {
-        self.0.set(Some(Ask {
-            title: title.into(),
-            message: message.into(),
-            reason: false,
-            secret: false,
-            confirm: label,
-            then: std::sync::Arc::new(move |_: String| then()),
-        }));
+        let then = std::sync::Arc::new(move |_: String| then());
+        self.open(title.into(), message.into(), label, (false, false), then);
     }
 
     /// Asks for a new secret (masked); `then` gets it once confirmed.
@@ -244,13 +237,31 @@ impl Dialogs {
         label: &'static str,
         then: impl Fn(String) + Send + Sync + 'static,
     ) {
+        self.open(
+            title.into(),
+            message.into(),
+            label,
+            (true, true),
+            std::sync::Arc::new(then),
+        );
+    }
+
+    /// Opens the dialog; `(reason, secret)` says what it asks for.
+    fn open(
+        &self,
+        title: String,
+        message: String,
+        confirm: &'static str,
+        (reason, secret): (bool, bool),
+        then: std::sync::Arc<dyn Fn(String) + Send + Sync>,
+    ) {
         self.0.set(Some(Ask {
-            title: title.into(),
-            message: message.into(),
-            reason: true,
-            secret: true,
-            confirm: label,
-            then: std::sync::Arc::new(then),
+            title,
+            message,
+            reason,
+            secret,
+            confirm,
+            then,
         }));
     }
 

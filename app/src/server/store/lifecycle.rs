@@ -3,6 +3,7 @@
 
 use sqlx::{AnyExecutor, FromRow};
 
+use super::requests::{RequestRow, SELECT};
 use super::{StoreResult, Tx};
 use crate::model::{AgentId, GrantDuration, OrgId, RequestId, ToolId};
 
@@ -110,6 +111,8 @@ pub struct DueRow {
 
 const DUE: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agent_name, r.tool_id, t.name AS tool_name, \
      r.created_at, r.decided_at, r.expires_at";
+const FROM: &str =
+    "FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id";
 
 /// Pending requests older than their organization's pending expiry at `before` (the pass's
 /// time less its skew margin), oldest first.
@@ -119,7 +122,7 @@ pub async fn due_pending(
     limit: i64,
 ) -> StoreResult<Vec<DueRow>> {
     Ok(sqlx::query_as(&format!(
-        "{DUE}, NULL AS last_used_at FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id \
+        "{DUE}, NULL AS last_used_at {FROM} \
          JOIN organizations o ON o.id = r.organization_id \
          WHERE r.status = 'pending' AND r.created_at + o.pending_expiry_hours * 3600000 <= $1 \
          ORDER BY r.created_at LIMIT $2"
@@ -137,7 +140,7 @@ pub async fn due_expired(
     limit: i64,
 ) -> StoreResult<Vec<DueRow>> {
     Ok(sqlx::query_as(&format!(
-        "{DUE}, NULL AS last_used_at FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id \
+        "{DUE}, NULL AS last_used_at {FROM} \
          WHERE r.status = 'approved' AND r.expires_at IS NOT NULL AND r.expires_at <= $1 \
          ORDER BY r.expires_at LIMIT $2"
     ))
@@ -165,7 +168,7 @@ pub async fn due_idle(
         "COALESCE((SELECT MAX({used}) FROM credential_exposures e WHERE e.request_id = r.id), r.decided_at, r.created_at)"
     );
     Ok(sqlx::query_as(&format!(
-        "{DUE}, {since} AS last_used_at FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id \
+        "{DUE}, {since} AS last_used_at {FROM} \
          JOIN organizations o ON o.id = r.organization_id \
          WHERE r.status = 'approved' AND o.idle_revoke_days IS NOT NULL \
          AND {since} + o.idle_revoke_days * 86400000 <= $1 ORDER BY r.id LIMIT $2"
@@ -297,7 +300,7 @@ pub async fn due_expiry_reminders(
 ) -> StoreResult<Vec<DueRow>> {
     let span = "(r.expires_at - COALESCE(r.decided_at, r.created_at))";
     Ok(sqlx::query_as(&format!(
-        "{DUE}, NULL AS last_used_at FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id \
+        "{DUE}, NULL AS last_used_at {FROM} \
          WHERE r.status = 'approved' AND r.expires_at IS NOT NULL AND r.expires_at > $1 AND r.expiry_reminded_at IS NULL \
          AND r.renewal_requested_at IS NULL \
          AND r.expires_at - CASE WHEN {span} / 4 > 86400000 THEN 86400000 ELSE {span} / 4 END <= $1 \
@@ -316,7 +319,7 @@ pub async fn due_waiting_reminders(
     limit: i64,
 ) -> StoreResult<Vec<DueRow>> {
     Ok(sqlx::query_as(&format!(
-        "{DUE}, NULL AS last_used_at FROM access_requests r JOIN agents a ON a.id = r.agent_id JOIN tools t ON t.id = r.tool_id \
+        "{DUE}, NULL AS last_used_at {FROM} \
          WHERE r.status = 'pending' AND r.waiting_reminded_at IS NULL AND r.created_at <= $1 ORDER BY r.created_at LIMIT $2"
     ))
     .bind(before)
@@ -351,4 +354,19 @@ pub async fn mark_reminded(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Live grants of an organization with a renewal waiting (at most 1000), for the inbox.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub async fn list_renewals(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+) -> StoreResult<Vec<RequestRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{SELECT} WHERE r.organization_id = $1 AND r.renewal_requested_at IS NOT NULL AND r.status = 'approved' \
+         ORDER BY r.renewal_requested_at DESC LIMIT 1000"
+    ))
+    .bind(org_id)
+    .fetch_all(ex)
+    .await?)
 }

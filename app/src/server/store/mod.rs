@@ -20,6 +20,7 @@ pub mod members;
 pub mod notify;
 pub mod orgs;
 pub mod outbox;
+pub mod proxy_use;
 pub mod requests;
 pub mod reviews;
 pub mod rules;

@@ -54,7 +54,7 @@ pub struct RequestRow {
     pub renewal_note: Option<String>,
 }
 
-const SELECT: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agent_name, r.tool_id, t.name AS tool_name, \
+pub(super) const SELECT: &str = "SELECT r.id, r.organization_id, r.agent_id, a.name AS agent_name, r.tool_id, t.name AS tool_name, \
      CASE WHEN r.approvals_required > t.approvals_required THEN r.approvals_required ELSE t.approvals_required END AS approvals_required, \
      a.created_by AS agent_created_by, t.credential_mode, r.status, r.reason, r.origin, r.suggestion_id, r.decided_by, r.decided_at, r.decision_note, \
      r.credential_blob, r.credential_version, r.expires_at, r.created_at, t.delivery, r.proxy_read_only, r.proxy_rules, \
@@ -235,21 +235,6 @@ pub async fn list_requests(
     }
 }
 
-/// Live grants of an organization with a renewal waiting (at most 1000), for the inbox.
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub async fn list_renewals(
-    ex: impl AnyExecutor<'_>,
-    org_id: &OrgId,
-) -> StoreResult<Vec<RequestRow>> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE r.organization_id = $1 AND r.renewal_requested_at IS NOT NULL AND r.status = 'approved'          ORDER BY r.renewal_requested_at DESC LIMIT 1000"
-    ))
-    .bind(org_id)
-    .fetch_all(ex)
-    .await
-    .map_err(Into::into)
-}
-
 /// A decision: moves a request from `from` to `to` only if it is still in `from`.
 #[derive(Clone, Debug)]
 pub struct Decision<'a> {
@@ -284,70 +269,6 @@ pub async fn decide_request(tx: &mut Tx, d: &Decision<'_>, now: i64) -> StoreRes
     .bind(d.credential_version)
     .bind(d.expires_at)
     .bind(d.granted_duration)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Records how an approval narrows a grant's proxied use (inside the approving transaction).
-#[tracing::instrument(skip_all, fields(id = %id))]
-pub async fn set_scope(
-    tx: &mut Tx,
-    id: &RequestId,
-    read_only: bool,
-    rules: Option<&str>,
-    calls_per_day: Option<i64>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE access_requests SET proxy_read_only = $2, proxy_rules = $3, calls_per_day = $4 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(i64::from(read_only))
-    .bind(rules)
-    .bind(calls_per_day)
-    .execute(&mut **tx)
-    .await
-    .map(|_| ())
-    .map_err(Into::into)
-}
-
-/// Proxied calls made today (`day`, days since the epoch, UTC) by the organization's grants.
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub async fn usage_on(
-    ex: impl AnyExecutor<'_>,
-    org_id: &OrgId,
-    day: i64,
-) -> StoreResult<Vec<(RequestId, i64)>> {
-    sqlx::query_as(
-        "SELECT u.request_id, u.calls FROM grant_usage u JOIN access_requests r ON r.id = u.request_id \
-         WHERE r.organization_id = $1 AND u.day = $2",
-    )
-    .bind(org_id)
-    .bind(day)
-    .fetch_all(ex)
-    .await
-    .map_err(Into::into)
-}
-
-/// Claims `n` calls of a grant's budget for `day` in the auditing transaction: false (and
-/// nothing claimed) when fewer than `n` of `limit` are left that day. The row lock serializes
-/// instances.
-#[tracing::instrument(skip_all, fields(id = %id))]
-pub async fn claim_calls(
-    tx: &mut Tx,
-    id: &RequestId,
-    day: i64,
-    n: i64,
-    limit: i64,
-) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "INSERT INTO grant_usage (request_id, day, calls) SELECT $1, $2, $3 WHERE $3 <= $4 \
-         ON CONFLICT (request_id, day) DO UPDATE SET calls = grant_usage.calls + $3 WHERE grant_usage.calls <= $4 - $3",
-    )
-    .bind(id)
-    .bind(day)
-    .bind(n)
-    .bind(limit)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -1,4 +1,5 @@
-//! Auto-approval rules of tools.
+//! A tool's approval policy: its auto-approval rules, whether it always needs a human, and
+//! how long its grants may last.
 
 use sqlx::{AnyExecutor, FromRow};
 
@@ -107,11 +108,24 @@ pub async fn set_always_human(
     Ok(done.rows_affected() == 1)
 }
 
-/// Whether the tool always needs a human.
-pub async fn always_human(ex: impl AnyExecutor<'_>, tool_id: &ToolId) -> StoreResult<bool> {
-    let on: Option<i64> = sqlx::query_scalar("SELECT always_human FROM tools WHERE id = $1")
-        .bind(tool_id)
-        .fetch_optional(ex)
-        .await?;
-    Ok(on.unwrap_or(0) != 0)
+/// Sets a tool's grant durations (`max`, `default`); false when the tool is not there.
+pub async fn set_durations(
+    tx: &mut Tx,
+    org_id: &OrgId,
+    id: &ToolId,
+    max: Option<GrantDuration>,
+    default: Option<GrantDuration>,
+    now: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tools SET max_duration = $3, default_duration = $4, updated_at = $5 WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(max)
+    .bind(default)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

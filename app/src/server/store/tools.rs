@@ -361,28 +361,6 @@ pub async fn find_guide_version(
     .map_err(Into::into)
 }
 
-/// Sets a tool's grant durations (`max`, `default`); false when the tool is not there.
-pub async fn set_durations(
-    tx: &mut Tx,
-    org_id: &OrgId,
-    id: &ToolId,
-    max: Option<GrantDuration>,
-    default: Option<GrantDuration>,
-    now: i64,
-) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE tools SET max_duration = $3, default_duration = $4, updated_at = $5 WHERE organization_id = $1 AND id = $2",
-    )
-    .bind(org_id)
-    .bind(id)
-    .bind(max)
-    .bind(default)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Sets how many distinct reviewers must approve requests for a tool.
 #[tracing::instrument(skip_all, fields(org_id = %org_id, id = %id))]
 pub async fn set_approvals_required(

@@ -332,7 +332,7 @@ pub async fn approve_with(
         expires_at,
         granted_duration: granted,
     };
-    store::requests::set_scope(
+    store::proxy_use::set_scope(
         &mut tx,
         &row.id,
         scope.read_only,

@@ -107,7 +107,7 @@ pub(crate) async fn attach_usage(
         return Ok(());
     }
     let day = super::vend::day_of(svc.clock.now_ms());
-    let usage = store::requests::usage_on(svc.store.reader(), org_id, day).await?;
+    let usage = store::proxy_use::usage_on(svc.store.reader(), org_id, day).await?;
     for v in views.iter_mut() {
         if let Some((_, calls)) = usage.iter().find(|(id, _)| **id == *v.id) {
             v.calls_today = *calls;
@@ -167,7 +167,7 @@ pub async fn list(
     let rows = if status == Some(RequestStatus::Pending) {
         // Renewals of live grants wait in the inbox with the new requests, newest ask first.
         let mut rows = rows;
-        rows.extend(store::requests::list_renewals(svc.store.reader(), &ctx.org_id).await?);
+        rows.extend(store::lifecycle::list_renewals(svc.store.reader(), &ctx.org_id).await?);
         rows.sort_by_key(|r| std::cmp::Reverse(r.renewal_requested_at.unwrap_or(r.created_at)));
         rows
     } else {

@@ -112,6 +112,15 @@ fn why_never(always_human: bool, approvals_required: i64, per_agent: bool) -> Op
     }
 }
 
+/// [`why_never`] of a tool row.
+fn tool_never(tool: &ToolRow) -> Option<String> {
+    why_never(
+        tool.always_human != 0,
+        tool.approvals_required,
+        tool.credential_mode == CredentialMode::PerAgent,
+    )
+}
+
 fn rule_view(r: RuleRow, per_agent: bool) -> AutoRuleView {
     AutoRuleView {
         inactive: why_never(r.always_human != 0, r.approvals_required, per_agent),
@@ -182,12 +191,7 @@ pub async fn add_rule(
         Some(_) => {}
     }
     check.finish("Fix the listed fields and save the rule again.")?;
-    let always_human = store::rules::always_human(svc.store.reader(), &tool.id).await?;
-    if let Some(why) = why_never(
-        always_human,
-        tool.approvals_required,
-        tool.credential_mode == CredentialMode::PerAgent,
-    ) {
+    if let Some(why) = tool_never(&tool) {
         return Err(ServiceError::conflict(
             &format!("{} is never approved automatically: {why}", tool.name),
             "Keep a reviewer for this tool, or change the tool first.",
@@ -287,17 +291,11 @@ pub async fn try_approve(
     request_id: &crate::model::RequestId,
     asked: Option<GrantDuration>,
 ) -> ServiceResult<Option<RequestCreated>> {
-    let rules = store::rules::rules_for_tool(&mut **tx, &tool.id).await?;
-    let Some(first) = rules.first() else {
+    if tool_never(tool).is_some() {
         return Ok(None);
-    };
-    if why_never(
-        first.always_human != 0,
-        tool.approvals_required,
-        tool.credential_mode == CredentialMode::PerAgent,
-    )
-    .is_some()
-    {
+    }
+    let rules = store::rules::rules_for_tool(&mut **tx, &tool.id).await?;
+    if rules.is_empty() {
         return Ok(None);
     }
     let Some(row) = store::agents::find_agent(&mut **tx, &agent.org_id, &agent.agent_id).await?
@@ -341,7 +339,7 @@ pub async fn try_approve(
     }
     // Read-only whenever the tool is proxied now, whatever it was when the rule was saved.
     let read_only = rule.read_only != 0 || tool.delivery.proxies();
-    store::requests::set_scope(tx, request_id, read_only, None, None).await?;
+    store::proxy_use::set_scope(tx, request_id, read_only, None, None).await?;
     let entry = AuditEntry::new(
         &agent.org_id,
         &auto_actor(),

@@ -39,7 +39,7 @@ pub async fn set_durations(
     }
     let row = load(svc, ctx, id).await?;
     let mut tx = svc.store.begin().await?;
-    store::tools::set_durations(
+    store::rules::set_durations(
         &mut tx,
         &ctx.org_id,
         &row.id,

@@ -91,11 +91,11 @@ impl CommitGuard for VendGuard {
         let day = day_of(now);
         for (id, limit, members) in groups {
             let n = members.len() as i64;
-            if store::requests::claim_calls(tx, id, day, n, limit).await? {
+            if store::proxy_use::claim_calls(tx, id, day, n, limit).await? {
                 continue;
             }
             for k in 0..members.len() {
-                if !store::requests::claim_calls(tx, id, day, 1, limit).await? {
+                if !store::proxy_use::claim_calls(tx, id, day, 1, limit).await? {
                     for j in &members[k..] {
                         held[*j] = false;
                     }
