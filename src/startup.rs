@@ -49,6 +49,13 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
     }
     let upstreams =
         app::server::outbound::Upstreams::new(settings.test_loopback_upstreams, settings.proxy)?;
+    let ai = match &settings.ai {
+        Some(ai) => Some(
+            app::server::ai::Drafter::new(ai.clone())
+                .context("failed to set up the model client (AGENTKEY_AI_URL)")?,
+        ),
+        None => None,
+    };
     let services = Services::new(
         store,
         ring,
@@ -56,6 +63,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
         mailer,
         notifier,
         upstreams,
+        ai,
     );
     // Blobs written before the credential version was bound into their associated data.
     keys::reseal_legacy_blobs(&services)

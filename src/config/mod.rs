@@ -10,6 +10,7 @@ mod spec;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use app::server::ai::AiSettings;
 use app::server::notify::Policy;
 use app::server::outbound::ProxyLimits;
 use app::server::store::{Backend, sqlite_path};
@@ -57,6 +58,8 @@ pub struct Settings {
     pub test_loopback_upstreams: bool,
     /// Timeouts and size caps of proxied calls.
     pub proxy: ProxyLimits,
+    /// The model that drafts usage guides (`AGENTKEY_AI_*`); `None` hides the feature.
+    pub ai: Option<AiSettings>,
 }
 
 /// The optional TOML file; every key mirrors an `AGENTKEY_*` variable.
@@ -75,6 +78,53 @@ struct FileSettings {
     notify_retry: Option<String>,
     connections: Option<String>,
     proxy: Option<String>,
+    ai_url: Option<String>,
+    ai_model: Option<String>,
+    ai_timeout: Option<u64>,
+}
+
+/// The model settings: all or nothing, each problem naming its variable.
+fn ai_settings(
+    url: Option<String>,
+    model: Option<String>,
+    key: Option<String>,
+    timeout: Option<String>,
+) -> anyhow::Result<Option<AiSettings>> {
+    let Some(url) = url else {
+        if model.is_some() || key.is_some() {
+            bail!(
+                "AGENTKEY_AI_MODEL and AGENTKEY_AI_KEY need AGENTKEY_AI_URL, the chat-completions base URL (e.g. http://127.0.0.1:11434/v1 for Ollama)"
+            );
+        }
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(url.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    let Some(url) = parsed else {
+        // Not echoed: a URL may carry a password.
+        bail!(
+            "AGENTKEY_AI_URL must be an http(s) URL such as http://127.0.0.1:11434/v1 or https://api.openai.com/v1"
+        );
+    };
+    let Some(model) = model.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()) else {
+        bail!(
+            "AGENTKEY_AI_MODEL is required with AGENTKEY_AI_URL: the model name the endpoint serves (e.g. llama3.1 or gpt-4o-mini)"
+        );
+    };
+    let idle = match timeout {
+        None => 60,
+        Some(t) => match t.trim().parse::<u64>() {
+            Ok(s @ 1..=600) => s,
+            _ => bail!("AGENTKEY_AI_TIMEOUT must be seconds from 1 to 600 (got {t:?})"),
+        },
+    };
+    Ok(Some(AiSettings {
+        url,
+        model,
+        key: key.map(SecretString::from),
+        idle: std::time::Duration::from_secs(idle),
+    }))
 }
 
 const DEFAULT_DATABASE: &str = "sqlite://data/agentkey.db";
@@ -192,6 +242,12 @@ impl Settings {
         if let Some(spec) = env("AGENTKEY_PROXY").or(file.proxy) {
             spec::apply_proxy(&mut proxy, &spec)?;
         }
+        let ai = ai_settings(
+            env("AGENTKEY_AI_URL").or(file.ai_url),
+            env("AGENTKEY_AI_MODEL").or(file.ai_model),
+            env("AGENTKEY_AI_KEY"),
+            env("AGENTKEY_AI_TIMEOUT").or(file.ai_timeout.map(|t| t.to_string())),
+        )?;
         let switch = |name: &str| matches!(env(name).as_deref(), Some("1" | "true"));
         let test_loopback_webhooks = switch("AGENTKEY_TEST_LOOPBACK_WEBHOOKS");
         let test_loopback_upstreams = switch("AGENTKEY_TEST_LOOPBACK_UPSTREAMS");
@@ -215,6 +271,7 @@ impl Settings {
             }
         }
         Ok(Settings {
+            ai,
             notify_policy,
             connections,
             test_loopback_webhooks,

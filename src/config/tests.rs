@@ -173,3 +173,41 @@ fn a_missing_or_unreachable_public_url_is_named_for_the_snippets() {
     .expect("configured");
     assert_eq!(s.base_url_problem(), None);
 }
+
+#[test]
+fn the_model_settings_come_all_together_and_each_problem_names_its_variable() {
+    let off = Settings::from_sources(None, vars(&[])).expect("defaults");
+    assert!(off.ai.is_none());
+    let on = Settings::from_sources(
+        None,
+        vars(&[
+            ("AGENTKEY_AI_URL", "http://127.0.0.1:11434/v1"),
+            ("AGENTKEY_AI_MODEL", " llama3.1 "),
+            ("AGENTKEY_AI_KEY", "sk-hidden"),
+        ]),
+    )
+    .expect("valid");
+    let ai = on.ai.expect("configured");
+    assert_eq!(ai.model, "llama3.1");
+    assert_eq!(ai.idle, Duration::from_secs(60));
+    assert!(!format!("{ai:?}").contains("sk-hidden"));
+    for (pairs, names) in [
+        (vec![("AGENTKEY_AI_MODEL", "m")], "AGENTKEY_AI_URL"),
+        (vec![("AGENTKEY_AI_URL", "http://127.0.0.1:1/v1")], "AGENTKEY_AI_MODEL"),
+        (
+            vec![("AGENTKEY_AI_URL", "ftp://x/v1"), ("AGENTKEY_AI_MODEL", "m")],
+            "AGENTKEY_AI_URL",
+        ),
+        (
+            vec![
+                ("AGENTKEY_AI_URL", "http://127.0.0.1:1/v1"),
+                ("AGENTKEY_AI_MODEL", "m"),
+                ("AGENTKEY_AI_TIMEOUT", "0"),
+            ],
+            "AGENTKEY_AI_TIMEOUT",
+        ),
+    ] {
+        let err = Settings::from_sources(None, vars(&pairs)).expect_err("invalid");
+        assert!(err.to_string().contains(names), "{pairs:?}: {err}");
+    }
+}

@@ -8,6 +8,7 @@
     reason = "each test binary uses its own subset of the helpers"
 )]
 
+pub mod model;
 pub mod receiver;
 pub mod rpc;
 pub mod smtp;

@@ -8,8 +8,8 @@ use leptos::prelude::*;
 
 use crate::model::RpcError;
 use crate::model::{
-    AuthType, CatalogFormat, CatalogPlan, CredentialMode, Delivery, GuideVersion, ProxySettings,
-    ToolCreated, ToolView,
+    AiStatus, AuthType, CatalogFormat, CatalogPlan, CredentialMode, Delivery, GuideVersion, ProxySettings,
+    DraftFrame, ToolCreated, ToolView,
 };
 
 #[cfg(feature = "ssr")]
@@ -113,6 +113,49 @@ pub async fn update_guide(id: String, text: String) -> Result<ToolView, RpcError
     tools::update_guide(&c.svc, &c.ctx, &id, &text)
         .await
         .map_err(fail)
+}
+
+/// Whether guides can be drafted by a model on this server.
+#[server(prefix = "/rpc", endpoint = "tools/ai")]
+pub async fn guide_ai() -> Result<AiStatus, RpcError> {
+    let c = caller().await?;
+    Ok(AiStatus {
+        model: c.svc.ai.as_ref().map(|d| d.model().to_owned()),
+    })
+}
+
+/// Streams a draft of the tool's usage guide as [`DraftFrame`] lines; nothing is saved.
+#[server(
+    prefix = "/rpc",
+    endpoint = "tools/draft-guide",
+    output = leptos::server_fn::codec::StreamingText
+)]
+pub async fn draft_guide(
+    id: String,
+    #[server(default)] docs_url: String,
+) -> Result<leptos::server_fn::codec::TextStream<RpcError>, RpcError> {
+    use futures_util::StreamExt;
+    let c = caller().await?;
+    let draft = tools::draft_guide(&c.svc, &c.ctx, &id, &docs_url)
+        .await
+        .map_err(fail)?;
+    let ended_early = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = ended_early.clone();
+    let frames = draft.map(move |item| {
+        let frame = match item {
+            Ok(text) => DraftFrame::Text(text),
+            Err(why) => {
+                seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                DraftFrame::Error(why)
+            }
+        };
+        Ok(frame.line())
+    });
+    let end = futures_util::stream::once(async move {
+        (!ended_early.load(std::sync::atomic::Ordering::Relaxed)).then(|| Ok(DraftFrame::Done.line()))
+    })
+    .filter_map(std::future::ready);
+    Ok(leptos::server_fn::codec::TextStream::new(frames.chain(end)))
 }
 
 #[server(prefix = "/rpc", endpoint = "tools/guide-history")]

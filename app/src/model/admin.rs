@@ -334,3 +334,29 @@ pub struct StatusView {
     pub pending_requests: i64,
     pub audit_events: i64,
 }
+
+/// Whether this server drafts usage guides with a model, and which.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AiStatus {
+    /// The model's name; `None` when no model is configured (the draft button is hidden).
+    pub model: Option<String>,
+}
+
+/// One line of a streamed guide draft (JSON, one per line): more text, the sentence saying
+/// why the draft stopped early, or the end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DraftFrame {
+    Text(String),
+    Error(String),
+    Done,
+}
+
+impl DraftFrame {
+    /// The frame as it goes on the wire: JSON and a line break (JSON escapes its own).
+    pub fn line(&self) -> String {
+        let mut line = serde_json::to_string(self).unwrap_or_else(|_| "\"done\"".into());
+        line.push('\n');
+        line
+    }
+}

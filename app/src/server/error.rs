@@ -27,6 +27,12 @@ pub enum ServiceError {
     /// 409: the object's state does not allow this.
     #[error("{0}")]
     Conflict(ErrorBody),
+    /// 502: a service this one depends on (the model endpoint) failed; the body says how.
+    #[error("{0}")]
+    BadGateway(ErrorBody),
+    /// 503: the feature is not set up on this server; the hint says how to turn it on.
+    #[error("{0}")]
+    Unavailable(ErrorBody),
     /// 429: a budget is spent; `retry_after` seconds until it refills.
     #[error("{body}")]
     Exhausted { body: ErrorBody, retry_after: u64 },
@@ -87,6 +93,8 @@ impl ServiceError {
             ServiceError::Forbidden(b) => ServiceError::Forbidden(add(b)),
             ServiceError::NotFound(b) => ServiceError::NotFound(add(b)),
             ServiceError::Conflict(b) => ServiceError::Conflict(add(b)),
+            ServiceError::BadGateway(b) => ServiceError::BadGateway(add(b)),
+            ServiceError::Unavailable(b) => ServiceError::Unavailable(add(b)),
             ServiceError::Exhausted { body, retry_after } => ServiceError::Exhausted {
                 body: add(body),
                 retry_after,
@@ -103,6 +111,8 @@ impl ServiceError {
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Exhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -116,6 +126,8 @@ impl ServiceError {
             | ServiceError::Forbidden(b)
             | ServiceError::NotFound(b)
             | ServiceError::Conflict(b)
+            | ServiceError::BadGateway(b)
+            | ServiceError::Unavailable(b)
             | ServiceError::Exhausted { body: b, .. } => b.clone(),
             ServiceError::Internal(_) => ErrorBody::new("Internal server error.")
                 .hint("Retry shortly; if it persists, tell the AgentKey operator the time of the failure."),

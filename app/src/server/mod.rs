@@ -1,6 +1,7 @@
 //! Server-only half of `app` (feature `ssr`): store, crypto, audit and the service functions
 //! that the REST API, server functions, CLI and tests all call.
 
+pub mod ai;
 pub mod audit;
 pub mod auth;
 pub mod clock;
@@ -37,6 +38,8 @@ pub struct Inner {
     pub notifier: notify::Notifier,
     /// Guarded client and limits of proxied calls.
     pub upstreams: outbound::Upstreams,
+    /// The model that drafts usage guides, when one is configured.
+    pub ai: Option<ai::Drafter>,
     /// Outcomes of proxied calls waiting for their audit batch.
     pub proxy_outcomes: service::proxy::outcomes::OutcomeLog,
     pub sign_in_limits: auth::limiter::KeyedLimiter,
@@ -67,6 +70,7 @@ impl Services {
         mailer: mail::Mailer,
         notifier: notify::Notifier,
         upstreams: outbound::Upstreams,
+        ai: Option<ai::Drafter>,
     ) -> Self {
         let clock = clock::Clock::default();
         let audit = audit::AuditWriter::start(store.clone(), clock.clone());
@@ -82,6 +86,7 @@ impl Services {
             mailer,
             notifier,
             upstreams,
+            ai,
             proxy_outcomes: Default::default(),
             sign_in_limits: Default::default(),
             sign_in_mail,

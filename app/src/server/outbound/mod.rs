@@ -2,11 +2,13 @@
 //! [`forward`]. Such a URL is chosen by whoever configures the organization, so it must not
 //! become a way into the server's own network: every address a name resolves to must be
 //! public, the connection goes to exactly the addresses that were checked (the check is the
-//! resolver, so DNS cannot change its answer in between), redirects are not followed, and every
-//! call ends within its timeout (five seconds for webhooks).
+//! resolver, so DNS cannot change its answer in between), redirects are not followed (the page
+//! reader in [`page`] follows a few, checking each hop like the first), and every call ends
+//! within its timeout (five seconds for webhooks and pages).
 
 mod address;
 mod forward;
+mod page;
 
 use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +20,7 @@ use url::{Host, Url};
 pub use address::is_public;
 use address::{GuardedResolver, Refused, allowed, check_all};
 pub use forward::{ForwardError, ProxyLimits, Upstreams, forward_error};
+pub use page::{PAGE_CAP, Page};
 /// The HTTP client crate, for callers that hand bodies to [`Upstreams::send`].
 pub use reqwest;
 

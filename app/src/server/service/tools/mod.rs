@@ -18,6 +18,7 @@ use crate::server::{ServiceError, ServiceResult, Services, clock};
 
 mod create;
 mod details;
+mod draft;
 mod durations;
 mod guide;
 mod proxy;
@@ -26,6 +27,7 @@ mod quorum;
 pub use create::{NewTool, create};
 pub(crate) use create::{PreparedTool, insert_in, prepare};
 pub use details::update_details;
+pub use draft::draft_guide;
 pub(crate) use details::{Details, check_details, details_in};
 pub use durations::set_durations;
 pub(crate) use guide::{check_guide, save_guide};
