@@ -7,10 +7,13 @@ bin="$PWD/target/debug/agentkey"
 tmp=$(mktemp -d)
 port=${E2E_PORT:-3137}
 smtp_port=${E2E_SMTP_PORT:-2526}
+# The model that drafts guides: the guide-draft browser test serves it on this port.
+ai_port=${E2E_AI_PORT:-3139}
 # The Playwright test runs the SMTP server (a real one, on loopback) that catches sign-in mail.
 export AGENTKEY_DATABASE_URL="sqlite://$tmp/e2e.db" AGENTKEY_BIND="127.0.0.1:$port" \
   AGENTKEY_SMTP_URL="smtp://127.0.0.1:$smtp_port" E2E_SMTP_PORT="$smtp_port" E2E_OWNER="owner@e2e.test" \
-  AGENTKEY_TEST_LOOPBACK_WEBHOOKS=1 AGENTKEY_TEST_LOOPBACK_UPSTREAMS=1
+  AGENTKEY_TEST_LOOPBACK_WEBHOOKS=1 AGENTKEY_TEST_LOOPBACK_UPSTREAMS=1 \
+  AGENTKEY_AI_URL="http://127.0.0.1:$ai_port/v1" AGENTKEY_AI_MODEL="e2e-model" E2E_AI_PORT="$ai_port"
 "$bin" admin create-org --name "E2E" --owner-email "$E2E_OWNER" >/dev/null
 "$bin" serve >"$tmp/server.log" 2>&1 &
 pid=$!

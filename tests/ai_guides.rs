@@ -52,11 +52,27 @@ async fn without_a_configured_model_the_status_says_so_and_a_draft_is_a_503_with
     assert_eq!(status.status, 200, "{}", status.body);
     assert_eq!(status.json()["model"], Value::Null);
 
-    let reply = rpc(&app, "tools/draft-guide", &[("id", &tool.id)], Some(&cookie)).await;
+    let reply = rpc(
+        &app,
+        "tools/draft-guide",
+        &[("id", &tool.id)],
+        Some(&cookie),
+    )
+    .await;
     assert_eq!(reply.status, 503, "{}", reply.body);
     let body = reply.json();
-    assert!(body["message"].as_str().expect("message").contains("not set up"));
-    assert!(body["hint"].as_str().expect("hint").contains("AGENTKEY_AI_URL"));
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("not set up")
+    );
+    assert!(
+        body["hint"]
+            .as_str()
+            .expect("hint")
+            .contains("AGENTKEY_AI_URL")
+    );
 }
 
 #[tokio::test]
@@ -101,7 +117,10 @@ async fn a_draft_streams_the_models_text_from_fenced_untrusted_data_and_saves_no
     assert_eq!(body["stream"], true);
     let system = body["messages"][0]["content"].as_str().expect("system");
     let user = body["messages"][1]["content"].as_str().expect("user");
-    assert!(system.contains("untrusted") && system.contains("do not comply"), "{system}");
+    assert!(
+        system.contains("untrusted") && system.contains("do not comply"),
+        "{system}"
+    );
     // The docs text (after the redirect, without the script), the agent's reason and the
     // tool's name all sit between the two fence lines, which carry one random name.
     let fence_line = user
@@ -109,13 +128,18 @@ async fn a_draft_streams_the_models_text_from_fenced_untrusted_data_and_saves_no
         .find(|l| l.starts_with("BEGIN UNTRUSTED DATA "))
         .expect("opening fence");
     let name = fence_line.trim_start_matches("BEGIN UNTRUSTED DATA ");
-    assert!(name.len() >= 16, "the fence name is not random enough: {name}");
+    assert!(
+        name.len() >= 16,
+        "the fence name is not random enough: {name}"
+    );
     let open = user.find(fence_line).expect("open");
     let close = user
         .find(&format!("END UNTRUSTED DATA {name}"))
         .expect("close");
     for inside in [DOCS_FACT, DOCS_INJECTION, reason, "\"Acme\""] {
-        let at = user.find(inside).unwrap_or_else(|| panic!("{inside} missing: {user}"));
+        let at = user
+            .find(inside)
+            .unwrap_or_else(|| panic!("{inside} missing: {user}"));
         assert!(open < at && at < close, "{inside} is outside the fence");
     }
     assert!(!user.contains("var secret"), "scripts are not page text");
@@ -151,11 +175,17 @@ async fn a_model_that_answers_garbage_or_an_error_ends_the_draft_with_a_sentence
     model.set_mode(Mode::EchoKey);
     let reply = draft().await;
     assert_eq!(reply.status, 502, "{}", reply.body);
-    let message = reply.json()["message"].as_str().expect("message").to_owned();
+    let message = reply.json()["message"]
+        .as_str()
+        .expect("message")
+        .to_owned();
     assert!(message.contains("HTTP 401"), "{message}");
     assert!(message.contains("[redacted]"), "{message}");
     assert!(!reply.body.contains(KEY), "the key leaked: {}", reply.body);
-    assert!(!common::captured_logs().contains(KEY), "the key is in the log");
+    assert!(
+        !common::captured_logs().contains(KEY),
+        "the key is in the log"
+    );
 
     model.set_mode(Mode::Whole);
     let reply = draft().await;
@@ -170,10 +200,19 @@ async fn a_silent_model_is_given_up_and_a_cancelled_draft_closes_the_models_conn
     model.set_mode(Mode::Hang);
 
     // Left alone, the draft ends after a second of silence with what arrived and a reason.
-    let reply = rpc(&app, "tools/draft-guide", &[("id", &tool.id)], Some(&cookie)).await;
+    let reply = rpc(
+        &app,
+        "tools/draft-guide",
+        &[("id", &tool.id)],
+        Some(&cookie),
+    )
+    .await;
     let got = frames(&reply.body);
     assert_eq!(text_of(&got), "## Authentication\n");
-    let error = got.last().and_then(|f| f["error"].as_str()).expect("error frame");
+    let error = got
+        .last()
+        .and_then(|f| f["error"].as_str())
+        .expect("error frame");
     assert!(error.contains("sent nothing for 1 s"), "{error}");
     assert!(model.wait_closed(1).await, "the model's stream stayed open");
 
@@ -215,8 +254,14 @@ async fn a_docs_page_that_redirects_to_a_private_address_is_refused_before_the_m
     };
 
     let cases = [
-        (model.url("/docs/private"), "169.254.169.254 is not a public address"),
-        ("http://10.1.2.3/docs".to_owned(), "10.1.2.3 is not a public address"),
+        (
+            model.url("/docs/private"),
+            "169.254.169.254 is not a public address",
+        ),
+        (
+            "http://10.1.2.3/docs".to_owned(),
+            "10.1.2.3 is not a public address",
+        ),
         (model.url("/docs/binary"), "not text or HTML"),
         ("ftp://acme.test/docs".to_owned(), "must use http or https"),
     ];
@@ -247,7 +292,11 @@ async fn drafting_needs_a_tool_of_ones_own_organization() {
             Some("s-2"),
         )
         .await;
-    for id in [theirs.id.as_str(), "00000000-0000-7000-8000-000000000000", "../etc"] {
+    for id in [
+        theirs.id.as_str(),
+        "00000000-0000-7000-8000-000000000000",
+        "../etc",
+    ] {
         let reply = rpc(&app, "tools/draft-guide", &[("id", id)], Some(&cookie)).await;
         assert_eq!(reply.status, 404, "{id}: {}", reply.body);
     }

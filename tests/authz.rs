@@ -63,7 +63,14 @@ fn case(path: &'static str, form: &[(&'static str, &str)], rule: Rule, scoped: b
 #[tokio::test]
 async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
     let sink = SmtpSink::start().await;
-    let app = spawn_app_with(&[("AGENTKEY_SMTP_URL", &sink.url())]).await;
+    // A model on loopback, so that drafting a guide answers whoever may draft.
+    let model = common::model::Model::start().await;
+    let app = spawn_app_with(&[
+        ("AGENTKEY_SMTP_URL", &sink.url()),
+        ("AGENTKEY_AI_URL", &model.base()),
+        ("AGENTKEY_AI_MODEL", "authz-model"),
+    ])
+    .await;
 
     // The organization's people, each signed in through the real link flow.
     let mut callers: Vec<(String, Option<Role>, Option<String>)> = Vec::new();
@@ -153,6 +160,7 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         case("agents", &[], Reads, false),
         case("tools", &[], Reads, false),
         case("tools/guide-history", &[("id", tool_id)], Reads, true),
+        case("tools/ai", &[], Reads, false),
         case("tools/exposure", &[("id", tool_id)], Reads, true),
         case("exposure/advice", &[("agent_id", agent_id)], Reads, false),
         case("lifecycle", &[], Reads, false),
@@ -330,6 +338,7 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
             Admin,
             true,
         ),
+        case("tools/draft-guide", &[("id", tool_id)], Admin, true),
         case(
             "tools/guide-restore",
             &[("id", tool_id), ("version", "1")],

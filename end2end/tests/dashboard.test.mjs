@@ -624,3 +624,93 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
   }
 });
 
+
+test("a usage guide is drafted by the model into the editor, cancelled and discarded, drafted again and saved", async () => {
+  // The model: a chat-completions server on loopback at the port e2e.sh gave AGENTKEY_AI_URL.
+  // "good" streams three chunks a little apart; "hang" sends one and then nothing.
+  let mode = "good";
+  let closedEarly = 0;
+  const asked = [];
+  const chunk = (text) => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: text } }] })}\n\n`;
+  const model = createServer((req, res) => {
+    if (req.method === "GET" && req.url === "/docs") {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end("<html><body><h1>Linear API</h1><p>GraphQL at https://api.linear.app/graphql, 1500 requests per hour.</p></body></html>");
+      return;
+    }
+    let body = "";
+    req.on("data", (d) => { body += d; });
+    req.on("end", () => {
+      asked.push(JSON.parse(body));
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write(chunk("## Authentication\n"));
+      if (mode === "hang") {
+        res.on("close", () => { if (!res.writableEnded) closedEarly += 1; });
+        return;
+      }
+      const rest = ["Send `Authorization: <token>`.\n", "## Base URL\nhttps://api.linear.app/graphql\n"];
+      let i = 0;
+      const next = () => {
+        if (i < rest.length) { res.write(chunk(rest[i++])); setTimeout(next, 150); return; }
+        res.end("data: [DONE]\n\n");
+      };
+      setTimeout(next, 150);
+    });
+  });
+  const port = Number(process.env.E2E_AI_PORT ?? 3139);
+  await new Promise((resolve) => model.listen(port, "127.0.0.1", resolve));
+  const problems = [];
+  const { context, page } = await signedIn(problems);
+  try {
+    await open(page, "/tools");
+    await page.fill("#tool-name", "Linear");
+    await page.fill("#tool-instructions", "Hand-written guide.");
+    await page.selectOption(CREATE_DELIVERY, "fetch");
+    await page.click("#create-tool");
+    const row = page.locator("#tools .tool", { hasText: "Linear" });
+    await row.waitFor();
+    await row.locator("button", { hasText: "Edit" }).click();
+    const editor = row.locator(".guide-input");
+    const start = row.locator("button.ai-draft-start");
+    assert.match(await start.textContent(), /Draft with AI \(e2e-model\)/);
+
+    // A docs page on a private address is refused beside the field; the editor is untouched.
+    await row.locator(".ai-docs-url").fill("http://10.0.0.7/docs");
+    await start.click();
+    await row.locator("#ai-docs-error", { hasText: "10.0.0.7 is not a public address" }).waitFor();
+    assert.equal(await editor.inputValue(), "Hand-written guide.");
+
+    // A silent model: the first chunk arrives, Cancel stops it and closes the model's
+    // connection, Discard puts the hand-written text back.
+    mode = "hang";
+    await row.locator(".ai-docs-url").fill("");
+    await start.click();
+    await page.waitForFunction((el) => el.value.includes("## Authentication"), await editor.elementHandle());
+    await row.locator("button.ai-draft-cancel").click();
+    for (let i = 0; i < 50 && closedEarly === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(closedEarly, 1, "the cancelled draft kept the model's connection open");
+    await row.locator(".ai-draft-discard").click();
+    assert.equal(await editor.inputValue(), "Hand-written guide.");
+
+    // A good model with the docs page: the text streams in, nothing is saved until Save guide.
+    mode = "good";
+    await row.locator(".ai-docs-url").fill(`http://127.0.0.1:${port}/docs`);
+    await start.click();
+    await row.locator(".ai-note", { hasText: "Draft ready" }).waitFor({ timeout: 10_000 });
+    const draft = "## Authentication\nSend `Authorization: <token>`.\n## Base URL\nhttps://api.linear.app/graphql\n";
+    assert.equal(await editor.inputValue(), draft);
+    assert.match(asked.at(-1).messages[1].content, /1500 requests per hour/);
+    await shot(page, "tool-guide-draft");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, "tool-guide-draft-390");
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await row.locator("button", { hasText: "Save guide" }).click();
+    await page.locator(".toast", { hasText: "Usage guide saved as version 2." }).waitFor();
+    // The one refusal provoked: the private docs address (400 from the draft function).
+    const refused = (p) => /draft-guide|status of 400/.test(p);
+    assert.deepEqual(problems.filter((p) => !refused(p)), []);
+  } finally {
+    await context.close();
+    model.close();
+  }
+});

@@ -193,9 +193,15 @@ fn the_model_settings_come_all_together_and_each_problem_names_its_variable() {
     assert!(!format!("{ai:?}").contains("sk-hidden"));
     for (pairs, names) in [
         (vec![("AGENTKEY_AI_MODEL", "m")], "AGENTKEY_AI_URL"),
-        (vec![("AGENTKEY_AI_URL", "http://127.0.0.1:1/v1")], "AGENTKEY_AI_MODEL"),
         (
-            vec![("AGENTKEY_AI_URL", "ftp://x/v1"), ("AGENTKEY_AI_MODEL", "m")],
+            vec![("AGENTKEY_AI_URL", "http://127.0.0.1:1/v1")],
+            "AGENTKEY_AI_MODEL",
+        ),
+        (
+            vec![
+                ("AGENTKEY_AI_URL", "ftp://x/v1"),
+                ("AGENTKEY_AI_MODEL", "m"),
+            ],
             "AGENTKEY_AI_URL",
         ),
         (

@@ -131,11 +131,7 @@ impl Drop for CloseGuard {
 }
 
 fn event_stream(body: Body) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/event-stream")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
 }
 
 async fn complete(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {

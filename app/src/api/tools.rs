@@ -8,8 +8,8 @@ use leptos::prelude::*;
 
 use crate::model::RpcError;
 use crate::model::{
-    AiStatus, AuthType, CatalogFormat, CatalogPlan, CredentialMode, Delivery, GuideVersion, ProxySettings,
-    DraftFrame, ToolCreated, ToolView,
+    AiStatus, AuthType, CatalogFormat, CatalogPlan, CredentialMode, Delivery, GuideVersion,
+    ProxySettings, ToolCreated, ToolView,
 };
 
 #[cfg(feature = "ssr")]
@@ -134,6 +134,7 @@ pub async fn draft_guide(
     id: String,
     #[server(default)] docs_url: String,
 ) -> Result<leptos::server_fn::codec::TextStream<RpcError>, RpcError> {
+    use crate::model::DraftFrame;
     use futures_util::StreamExt;
     let c = caller().await?;
     let draft = tools::draft_guide(&c.svc, &c.ctx, &id, &docs_url)
@@ -152,7 +153,8 @@ pub async fn draft_guide(
         Ok(frame.line())
     });
     let end = futures_util::stream::once(async move {
-        (!ended_early.load(std::sync::atomic::Ordering::Relaxed)).then(|| Ok(DraftFrame::Done.line()))
+        (!ended_early.load(std::sync::atomic::Ordering::Relaxed))
+            .then(|| Ok(DraftFrame::Done.line()))
     })
     .filter_map(std::future::ready);
     Ok(leptos::server_fn::codec::TextStream::new(frames.chain(end)))

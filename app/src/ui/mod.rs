@@ -7,6 +7,7 @@ mod audit;
 mod catalog;
 mod countdown;
 mod delivery;
+mod draft;
 mod inbox;
 mod layout;
 mod lifecycle;

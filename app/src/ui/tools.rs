@@ -24,6 +24,10 @@ pub fn ToolsPage() -> impl IntoView {
         move || live.0.get(),
         |_| crate::api::inbox::list_requests(),
     )));
+    provide_context(super::draft::AiModel(super::widgets::rpc_resource(
+        || (),
+        |_| crate::api::tools::guide_ai(),
+    )));
     let search = RwSignal::new(String::new());
     // Tools whose editors are open: kept across refetches and re-renders of a row.
     let open = RwSignal::new(HashSet::<String>::new());
@@ -296,6 +300,7 @@ fn GuideEditor(id: String, current: String) -> impl IntoView {
             <button type="button" on:click=save>"Save guide"</button>
             <button type="button" on:click=show_history>"History"</button>
         </div>
+        <super::draft::AiDraft id guide/>
         {move || history.get().map(|versions| view! {
             <GuideHistory id=id.get_value() versions current=guide/>
         })}

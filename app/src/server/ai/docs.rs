@@ -15,7 +15,11 @@ const BLOCKS: [&str; 20] = [
 
 /// The page's text, at most [`TEXT_CAP`] characters.
 pub fn page_text(body: &str, html: bool) -> String {
-    let raw = if html { strip_html(body) } else { body.to_owned() };
+    let raw = if html {
+        strip_html(body)
+    } else {
+        body.to_owned()
+    };
     let mut out = String::new();
     for line in raw.lines() {
         let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -135,7 +139,13 @@ mod tests {
 
     #[test]
     fn broken_markup_and_unknown_entities_do_not_panic() {
-        for input in ["<p>unclosed", "<script>never closed", "a &bogus; b &", "&#xZZ; <", "é<é>é"] {
+        for input in [
+            "<p>unclosed",
+            "<script>never closed",
+            "a &bogus; b &",
+            "&#xZZ; <",
+            "é<é>é",
+        ] {
             let _ = page_text(input, true);
         }
         assert_eq!(page_text("a &bogus; b", true), "a &bogus; b\n");

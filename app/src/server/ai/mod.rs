@@ -197,7 +197,11 @@ pub fn prompt_for(input: &DraftInput) -> Vec<Message> {
 /// `…/chat/completions` under the base URL, unless the URL already names it.
 fn endpoint(base: &Url) -> Url {
     let mut url = base.clone();
-    if !url.path().trim_end_matches('/').ends_with("/chat/completions") {
+    if !url
+        .path()
+        .trim_end_matches('/')
+        .ends_with("/chat/completions")
+    {
         let path = format!("{}/chat/completions", url.path().trim_end_matches('/'));
         url.set_path(&path);
     }
@@ -349,7 +353,10 @@ mod tests {
                 "http://localhost:8080/v1/chat/completions",
                 "http://localhost:8080/v1/chat/completions",
             ),
-            ("http://localhost:8080", "http://localhost:8080/chat/completions"),
+            (
+                "http://localhost:8080",
+                "http://localhost:8080/chat/completions",
+            ),
         ] {
             let url = Url::parse(base).expect("url");
             assert_eq!(endpoint(&url).as_str(), want, "{base}");

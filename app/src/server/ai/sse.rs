@@ -54,7 +54,10 @@ fn parse_line(line: &[u8]) -> Result<Option<Piece>, String> {
     }
     let Some(data) = line.strip_prefix("data:") else {
         // Other event fields carry nothing for us.
-        if ["event:", "id:", "retry:"].iter().any(|f| line.starts_with(f)) {
+        if ["event:", "id:", "retry:"]
+            .iter()
+            .any(|f| line.starts_with(f))
+        {
             return Ok(None);
         }
         return Err(format!("{GARBAGE} (got {:?})", excerpt(line)));
@@ -71,7 +74,10 @@ fn parse_line(line: &[u8]) -> Result<Option<Piece>, String> {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| err.to_string());
-        return Err(format!("the model reported an error: {}", excerpt(&message)));
+        return Err(format!(
+            "the model reported an error: {}",
+            excerpt(&message)
+        ));
     }
     content_of(&chunk)
         .map(|text| (!text.is_empty()).then(|| Piece::Text(text.to_owned())))
@@ -143,7 +149,10 @@ mod tests {
     #[test]
     fn garbage_and_reported_errors_are_sentences() {
         let cases = [
-            ("<html>Bad gateway</html>\n", "not a chat-completions stream"),
+            (
+                "<html>Bad gateway</html>\n",
+                "not a chat-completions stream",
+            ),
             ("data: not json\n", "not JSON"),
             ("data: {\"object\":\"list\"}\n", "without choices"),
             (

@@ -22,6 +22,7 @@ pub async fn draft_guide(
     docs_url: &str,
 ) -> ServiceResult<Draft> {
     ctx.require(Permission::ManageTools)?;
+    let row = load(svc, ctx, id).await?;
     let drafter = svc.ai.as_ref().ok_or_else(|| {
         ServiceError::Unavailable(
             ErrorBody::new("AI-drafted guides are not set up on this server.").hint(
@@ -29,7 +30,6 @@ pub async fn draft_guide(
             ),
         )
     })?;
-    let row = load(svc, ctx, id).await?;
     let docs_url = normalize::url(docs_url).map_err(|e| {
         ServiceError::field(
             "docs_url",
@@ -105,7 +105,12 @@ async fn read_docs(svc: &Services, url: &str) -> ServiceResult<(String, String)>
         )
     };
     let parsed = url::Url::parse(url).map_err(|_| refused("it is not a URL".into()))?;
-    let page = svc.notifier.outbound.get_page(&parsed).await.map_err(refused)?;
+    let page = svc
+        .notifier
+        .outbound
+        .get_page(&parsed)
+        .await
+        .map_err(refused)?;
     let text = page_text(&page.body, page.is_html());
     if text.trim().is_empty() {
         return Err(refused("the page has no readable text".into()));
