@@ -161,6 +161,7 @@ async fn every_server_function_admits_exactly_the_callers_its_rule_names() {
         case("tools", &[], Reads, false),
         case("tools/guide-history", &[("id", tool_id)], Reads, true),
         case("tools/ai", &[], Reads, false),
+        case("usage", &[], Reads, false),
         case("tools/exposure", &[("id", tool_id)], Reads, true),
         case("exposure/advice", &[("agent_id", agent_id)], Reads, false),
         case("lifecycle", &[], Reads, false),

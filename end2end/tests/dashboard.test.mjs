@@ -427,7 +427,8 @@ test("a tool's guide is edited and restored from its history; a change after the
     problems,
     (res) =>
       (res.status() === 401 && res.url().includes("/rpc/tools/guide")) ||
-      (res.status() === 400 && res.url().includes("/rpc/requests/approve")),
+      (res.status() === 400 && res.url().includes("/rpc/requests/approve")) ||
+      (res.status() === 400 && res.url().includes("/rpc/tools/draft-guide")),
   );
   try {
     await signIn(page);
@@ -452,6 +453,7 @@ test("a tool's guide is edited and restored from its history; a change after the
     await first.locator("button", { hasText: "Restore" }).click();
     await page.locator(".toast", { hasText: "Restored as version 3." }).waitFor();
     await row.locator(".muted", { hasText: "guide v3" }).waitFor();
+    await draftsAGuide(page);
 
     // A decision the server refuses (a per-agent tool approved without the agent's secret)
     // shows its reason and puts the optimistically hidden row back; the page keeps working.
@@ -625,7 +627,11 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
 });
 
 
-test("a usage guide is drafted by the model into the editor, cancelled and discarded, drafted again and saved", async () => {
+/**
+ * A usage guide drafted by the model into the editor, cancelled and discarded, drafted again
+ * and saved (on the signed-in `page`; sign-in links per mailbox are limited).
+ */
+async function draftsAGuide(page) {
   // The model: a chat-completions server on loopback at the port e2e.sh gave AGENTKEY_AI_URL.
   // "good" streams three chunks a little apart; "hang" sends one and then nothing.
   let mode = "good";
@@ -635,7 +641,7 @@ test("a usage guide is drafted by the model into the editor, cancelled and disca
   const model = createServer((req, res) => {
     if (req.method === "GET" && req.url === "/docs") {
       res.writeHead(200, { "content-type": "text/html" });
-      res.end("<html><body><h1>Linear API</h1><p>GraphQL at https://api.linear.app/graphql, 1500 requests per hour.</p></body></html>");
+      res.end("<html><body><h1>Height API</h1><p>GraphQL at https://api.height.app/graphql, 1500 requests per hour.</p></body></html>");
       return;
     }
     let body = "";
@@ -648,7 +654,7 @@ test("a usage guide is drafted by the model into the editor, cancelled and disca
         res.on("close", () => { if (!res.writableEnded) closedEarly += 1; });
         return;
       }
-      const rest = ["Send `Authorization: <token>`.\n", "## Base URL\nhttps://api.linear.app/graphql\n"];
+      const rest = ["Send `Authorization: <token>`.\n", "## Base URL\nhttps://api.height.app/graphql\n"];
       let i = 0;
       const next = () => {
         if (i < rest.length) { res.write(chunk(rest[i++])); setTimeout(next, 150); return; }
@@ -659,15 +665,13 @@ test("a usage guide is drafted by the model into the editor, cancelled and disca
   });
   const port = Number(process.env.E2E_AI_PORT ?? 3139);
   await new Promise((resolve) => model.listen(port, "127.0.0.1", resolve));
-  const problems = [];
-  const { context, page } = await signedIn(problems);
   try {
     await open(page, "/tools");
-    await page.fill("#tool-name", "Linear");
+    await page.fill("#tool-name", "Height");
     await page.fill("#tool-instructions", "Hand-written guide.");
     await page.selectOption(CREATE_DELIVERY, "fetch");
     await page.click("#create-tool");
-    const row = page.locator("#tools .tool", { hasText: "Linear" });
+    const row = page.locator("#tools .tool", { hasText: "Height" });
     await row.waitFor();
     await row.locator("button", { hasText: "Edit" }).click();
     const editor = row.locator(".guide-input");
@@ -697,7 +701,7 @@ test("a usage guide is drafted by the model into the editor, cancelled and disca
     await row.locator(".ai-docs-url").fill(`http://127.0.0.1:${port}/docs`);
     await start.click();
     await row.locator(".ai-note", { hasText: "Draft ready" }).waitFor({ timeout: 10_000 });
-    const draft = "## Authentication\nSend `Authorization: <token>`.\n## Base URL\nhttps://api.linear.app/graphql\n";
+    const draft = "## Authentication\nSend `Authorization: <token>`.\n## Base URL\nhttps://api.height.app/graphql\n";
     assert.equal(await editor.inputValue(), draft);
     assert.match(asked.at(-1).messages[1].content, /1500 requests per hour/);
     await shot(page, "tool-guide-draft");
@@ -706,11 +710,7 @@ test("a usage guide is drafted by the model into the editor, cancelled and disca
     await page.setViewportSize({ width: 1440, height: 900 });
     await row.locator("button", { hasText: "Save guide" }).click();
     await page.locator(".toast", { hasText: "Usage guide saved as version 2." }).waitFor();
-    // The one refusal provoked: the private docs address (400 from the draft function).
-    const refused = (p) => /draft-guide|status of 400/.test(p);
-    assert.deepEqual(problems.filter((p) => !refused(p)), []);
   } finally {
-    await context.close();
     model.close();
   }
-});
+}

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::model::RpcError;
-use crate::model::{AuditEvent, AuditQuery, ChainReport};
+use crate::model::{AuditEvent, AuditQuery, ChainReport, UsageView};
 
 #[cfg(feature = "ssr")]
 use super::guard::{caller, fail};
@@ -61,4 +61,13 @@ pub fn to_csv(list: &[AuditEvent]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Fetches and proxied calls per day over the last 30 days, per tool and agent.
+#[server(prefix = "/rpc", endpoint = "usage")]
+pub async fn usage() -> Result<UsageView, RpcError> {
+    let c = caller().await?;
+    crate::server::service::usage::usage(&c.svc, &c.ctx)
+        .await
+        .map_err(fail)
 }

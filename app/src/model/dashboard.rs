@@ -166,3 +166,49 @@ pub struct AccessCell {
     /// The last credential fetch or proxied call.
     pub last_used_at: Option<String>,
 }
+
+/// Daily use (fetches plus proxied calls) over the last days, for the activity charts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageView {
+    /// The days charted, oldest first (`YYYY-MM-DD`, UTC); every series has one count per day.
+    pub days: Vec<String>,
+    /// Every tool, busiest first.
+    pub tools: Vec<UsageSeries>,
+    /// Every agent, busiest first.
+    pub agents: Vec<UsageSeries>,
+    /// When each agent last used each tool.
+    pub last_use: Vec<LastUse>,
+}
+
+/// One tool's or agent's daily counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageSeries {
+    pub id: String,
+    pub name: String,
+    pub counts: Vec<i64>,
+    pub total: i64,
+}
+
+/// An agent's last fetch or proxied call with a tool (to the minute).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastUse {
+    pub tool_id: String,
+    pub agent_id: String,
+    /// ISO time.
+    pub at: String,
+    pub proxied: bool,
+}
+
+impl UsageView {
+    /// The series of a tool or agent by id.
+    pub fn series<'a>(list: &'a [UsageSeries], id: &str) -> Option<&'a UsageSeries> {
+        list.iter().find(|s| s.id == id)
+    }
+
+    /// When `agent_id` last used `tool_id`.
+    pub fn last(&self, tool_id: &str, agent_id: &str) -> Option<&LastUse> {
+        self.last_use
+            .iter()
+            .find(|l| l.tool_id == tool_id && l.agent_id == agent_id)
+    }
+}

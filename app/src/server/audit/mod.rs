@@ -1,6 +1,7 @@
 //! The audit log: entries, the hash chain, and the group-commit writer.
 
 pub mod chain;
+pub mod usage;
 mod writer;
 
 use serde_json::Value;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::usage::{UsageCounts, WRITE_EVERY_MS};
 use super::{AuditEntry, append};
 use crate::model::{AgentId, RequestId};
 use crate::server::clock::Clock;
@@ -56,6 +57,8 @@ pub struct Exposure {
 pub struct Touched {
     agents: HashMap<AgentId, i64>,
     exposures: HashMap<(AgentId, Exposure), i64>,
+    usage: UsageCounts,
+    usage_written_at: i64,
 }
 
 /// Why an entry was not committed.
@@ -79,6 +82,7 @@ struct Job<G> {
 #[derive(Clone)]
 pub struct AuditWriter<G: CommitGuard> {
     queue: mpsc::Sender<Job<G>>,
+    usage: UsageCounts,
     stop: watch::Sender<bool>,
     task: std::sync::Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
 }
@@ -88,9 +92,11 @@ impl<G: CommitGuard> AuditWriter<G> {
     pub fn start(store: Store, clock: Clock) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(store, clock, rx, stop_rx));
+        let usage = UsageCounts::default();
+        let task = tokio::spawn(run(store, clock, rx, stop_rx, usage.clone()));
         AuditWriter {
             queue,
+            usage,
             stop,
             task: std::sync::Arc::new(tokio::sync::Mutex::new(Some(task))),
         }
@@ -107,6 +113,11 @@ impl<G: CommitGuard> AuditWriter<G> {
             .map_err(|_| CommitError::Failed("audit writer stopped".into()))?
     }
 
+    /// Use counts committed but not yet written to `usage_daily`.
+    pub fn usage(&self) -> &UsageCounts {
+        &self.usage
+    }
+
     /// Stops accepting work, commits what is queued, and waits for the task to end.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
@@ -121,8 +132,12 @@ async fn run<G: CommitGuard>(
     clock: Clock,
     mut rx: mpsc::Receiver<Job<G>>,
     mut stop: watch::Receiver<bool>,
+    usage: UsageCounts,
 ) {
-    let mut touched = Touched::default();
+    let mut touched = Touched {
+        usage,
+        ..Touched::default()
+    };
     loop {
         let first = tokio::select! {
             job = rx.recv() => job,
@@ -137,6 +152,26 @@ async fn run<G: CommitGuard>(
             }
         }
         commit_batch(&store, &clock, batch, &mut touched).await;
+    }
+    write_usage_now(&store, &touched.usage).await;
+}
+
+/// The counts left at shutdown, in a transaction of their own.
+async fn write_usage_now(store: &Store, usage: &UsageCounts) {
+    let rows = usage.unwritten();
+    if rows.is_empty() {
+        return;
+    }
+    let result = async {
+        let mut tx = store.begin().await?;
+        store::usage::add_usage(&mut tx, &rows).await?;
+        tx.commit().await?;
+        StoreResult::Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => usage.written(&rows),
+        Err(err) => tracing::warn!(error = %err, "the last minute of use counts was not written"),
     }
 }
 
@@ -269,7 +304,19 @@ async fn try_commit<G: CommitGuard>(
             exposures_done.push(key);
         }
     }
+    // The minute's use counts ride along with this batch.
+    let usage_rows = if now - touched.usage_written_at >= WRITE_EVERY_MS {
+        touched.usage.unwritten()
+    } else {
+        Vec::new()
+    };
+    store::usage::add_usage(&mut tx, &usage_rows).await?;
     tx.commit().await?;
+    if now - touched.usage_written_at >= WRITE_EVERY_MS {
+        touched.usage.written(&usage_rows);
+        touched.usage_written_at = now;
+    }
+    touched.usage.count(&entries, now);
     // Remembered only once committed: a batch that is retried records its exposures again.
     for agent in agents_done {
         touched.agents.insert(agent, now);

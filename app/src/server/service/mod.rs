@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod status;
 pub mod suggestions;
 pub mod tools;
+pub mod usage;
 pub mod validate;
 pub mod vend;
 

@@ -35,6 +35,7 @@ pub const TABLES: &[&str] = &[
     "request_votes",
     "grant_usage",
     "credential_exposures",
+    "usage_daily",
     "auto_approval_rules",
     "access_reviews",
     "access_review_items",

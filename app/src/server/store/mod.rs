@@ -26,6 +26,7 @@ pub mod reviews;
 pub mod rules;
 pub mod suggestions;
 pub mod tools;
+pub mod usage;
 pub mod vend;
 pub mod votes;
 

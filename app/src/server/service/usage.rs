@@ -1,0 +1,93 @@
+//! Activity for the charts: fetches and proxied calls per day over the last 30 days, per tool
+//! and per agent, and each agent's last use of each tool. Read from the daily counts (a few
+//! rows per tool and agent, however long the audit log is) plus what this process counted
+//! and has not written yet.
+
+use std::collections::HashMap;
+
+use crate::model::{LastUse, UsageSeries, UsageView};
+use crate::server::audit::usage::day_of;
+use crate::server::service::actor::{AdminCtx, Permission};
+use crate::server::store::{self, usage::Counts};
+use crate::server::{ServiceResult, Services, clock};
+
+/// Days a chart covers, today included.
+pub const DAYS: i64 = 30;
+const DAY_MS: i64 = 86_400_000;
+
+pub async fn usage(svc: &Services, ctx: &AdminCtx) -> ServiceResult<UsageView> {
+    ctx.require(Permission::ReadAll)?;
+    let today = day_of(svc.clock.now_ms());
+    let first = today - (DAYS - 1);
+    let reader = svc.store.reader();
+    let tools = store::tools::list_tools(reader, &ctx.org_id).await?;
+    let agents = store::agents::list_agents(reader, &ctx.org_id).await?;
+    let mut per: HashMap<(String, String, i64), Counts> = HashMap::new();
+    for row in store::usage::list_usage(reader, &ctx.org_id, first).await? {
+        let c = per
+            .entry((row.tool_id.to_string(), row.agent_id.to_string(), row.day))
+            .or_default();
+        c.fetches += row.fetches;
+        c.proxied += row.proxied;
+    }
+    for (key, counts) in svc.audit.usage().unwritten_of(&ctx.org_id) {
+        if key.day < first {
+            continue;
+        }
+        let c = per
+            .entry((key.tool_id.to_string(), key.agent_id.to_string(), key.day))
+            .or_default();
+        c.fetches += counts.fetches;
+        c.proxied += counts.proxied;
+    }
+    let series = |id: &str, name: &str, pick: &dyn Fn(&(String, String, i64)) -> bool| {
+        let mut counts = vec![0_i64; DAYS as usize];
+        for (key, c) in per.iter().filter(|(k, _)| pick(k)) {
+            if let Some(slot) = usize::try_from(key.2 - first)
+                .ok()
+                .and_then(|i| counts.get_mut(i))
+            {
+                *slot += c.fetches + c.proxied;
+            }
+        }
+        UsageSeries {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            total: counts.iter().sum(),
+            counts,
+        }
+    };
+    let mut tool_series: Vec<UsageSeries> = tools
+        .iter()
+        .map(|t| series(t.id.as_str(), &t.name, &|k| k.0 == t.id.as_str()))
+        .collect();
+    let mut agent_series: Vec<UsageSeries> = agents
+        .iter()
+        .map(|a| series(a.id.as_str(), &a.name, &|k| k.1 == a.id.as_str()))
+        .collect();
+    for list in [&mut tool_series, &mut agent_series] {
+        list.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+    }
+    let last_use = store::usage::list_last_use(reader, &ctx.org_id)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let proxied = r.proxied_at.unwrap_or(0) > r.fetched_at.unwrap_or(0);
+            let at = r.fetched_at.max(r.proxied_at)?;
+            Some(LastUse {
+                tool_id: r.tool_id.to_string(),
+                agent_id: r.agent_id.to_string(),
+                at: clock::iso(at),
+                proxied,
+            })
+        })
+        .collect();
+    Ok(UsageView {
+        days: (first..=today)
+            .map(|d| clock::iso(d * DAY_MS)[..10].to_owned())
+            .collect(),
+        tools: tool_series,
+        agents: agent_series,
+        last_use,
+    })
+}
