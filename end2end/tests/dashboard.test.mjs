@@ -161,9 +161,10 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.waitForSelector(".guide-suggestion", { state: "detached", timeout: 5_000 });
     assert.match((await bot.fetchCredential(github.id)).json.instructions, /per_page=100/);
 
-    // The tool lists who holds it, with the time left.
     await open(page, "/tools");
-    await page.locator("#tools .holders .holder", { hasText: /^e2e-coder \(7 h 5\d min left\)$/ }).waitFor();
+    // The tool lists who holds it, with the time left and the last fetch, and charts its use.
+    await page.locator("#tools .holders .holder", { hasText: /^e2e-coder \(7 h 5\d min left\), fetched just now$/ }).waitFor();
+    await page.locator("#tools .tool svg.sparkline[aria-label^='GitHub: 2 uses in the last 30 days']").waitFor();
     // The agent's page counts the grant down; revoke from there: the next fetch is refused.
     await open(page, "/agents");
     await page.locator(".grant time.countdown", { hasText: /^7 h 5\d min left$/ }).waitFor();
@@ -234,6 +235,9 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
 
     await open(page, "/");
     await page.waitForSelector("#count-agents");
+    // The month's activity names the tool and the agent that used it.
+    await page.locator("#activity svg.sparkline[aria-label^='GitHub: ']").waitFor();
+    await page.locator("#activity svg.sparkline[aria-label^='e2e-coder: ']").waitFor();
     await shot(page, "overview");
     await open(page, "/settings");
     await page.waitForSelector("#sessions .row");

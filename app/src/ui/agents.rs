@@ -21,6 +21,7 @@ pub fn AgentsPage() -> impl IntoView {
     let agents = super::widgets::rpc_resource(move || live.0.get(), |_| list_agents());
     let grants = super::widgets::rpc_resource(move || live.0.get(), |_| list_requests());
     let tools = super::widgets::rpc_resource(move || live.0.get(), |_| list_tools());
+    super::usage::provide_usage(live.0);
     let search = RwSignal::new(String::new());
     let status = RwSignal::new(String::from("all"));
     let issued = RwSignal::new(None::<IssuedKey>);
@@ -205,6 +206,7 @@ fn agent_row(
                     {format!(" · created {}", short_time(&a.created_at))}
                     {a.last_used_at.as_deref().map(|t| format!(" · last used {}", short_time(t)))}
                 </span>
+                <super::usage::RowActivity id=a.id.clone() tool=false/>
                 {(!live_grants.is_empty()).then(|| view! {
                     <ul class="grants">
                         {live_grants.into_iter().map(grant_item).collect_view()}

@@ -43,7 +43,7 @@ pub fn left_label(left: i64) -> String {
     }
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     #[cfg(feature = "hydrate")]
     {
         web_sys::js_sys::Date::now() as i64

@@ -304,6 +304,7 @@ pub struct Holders(
 #[component]
 pub fn ToolHolders(tool_id: String) -> impl IntoView {
     let Holders(grants) = expect_context::<Holders>();
+    let usage = use_context::<super::usage::Usage>();
     view! {
         <Transition fallback=|| ()>
             {move || grants.get().and_then(Result::ok).map(|list| {
@@ -317,6 +318,10 @@ pub fn ToolHolders(tool_id: String) -> impl IntoView {
                             <span class="holder">{super::widgets::shown(&g.agent_name)}
                                 {g.expires_at.clone().map(|until| view! { " (" <super::countdown::Countdown until/> ")" })}
                                 {g.expires_at.is_none().then_some(" (standing)")}
+                                {move || usage.and_then(|u| u.0.get()).and_then(Result::ok).map(|u| {
+                                    super::usage::last_use_label(&u, &g.tool_id, &g.agent_id, super::countdown::now_ms())
+                                        .map_or_else(|| ", never used".to_owned(), |l| format!(", {l}"))
+                                })}
                             </span>
                             " "
                         }).collect_view()}

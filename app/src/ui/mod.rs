@@ -22,6 +22,7 @@ mod reviews;
 mod settings;
 mod status;
 mod tools;
+mod usage;
 mod widgets;
 
 use leptos::prelude::*;

@@ -1,4 +1,5 @@
-//! Overview: counts, the getting-started checklist and the latest activity.
+//! Overview: counts, the getting-started checklist, the month's activity by tool and agent,
+//! and the latest audit entries.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -11,6 +12,7 @@ use crate::model::OverviewView;
 pub fn OverviewPage() -> impl IntoView {
     let live = live();
     let data = super::widgets::rpc_resource(move || live.0.get(), |_| get_overview());
+    super::usage::provide_usage(live.0);
     view! {
         {super::widgets::page_title("Overview")}
         <h1>"Overview"</h1>
@@ -20,6 +22,7 @@ pub fn OverviewPage() -> impl IntoView {
                 Err(err) => error_box(&err),
             })}
         </Transition>
+        <super::usage::ActivityCard/>
     }
 }
 

@@ -24,6 +24,7 @@ pub fn ToolsPage() -> impl IntoView {
         move || live.0.get(),
         |_| crate::api::inbox::list_requests(),
     )));
+    super::usage::provide_usage(live.0);
     provide_context(super::draft::AiModel(super::widgets::rpc_resource(
         || (),
         |_| crate::api::tools::guide_ai(),
@@ -204,6 +205,7 @@ fn tool_row(t: ToolView, open: RwSignal<HashSet<String>>) -> impl IntoView {
                     {t.always_human.then_some(" · always needs a human")}
                 </span>
                 <p class="muted delivery-summary">{super::delivery::summary(&t)}</p>
+                <super::usage::RowActivity id=t.id.clone() tool=true/>
                 <super::lifecycle::ToolHolders tool_id=t.id.clone()/>
                 <Show when=move || editing.get()>
                     <super::quorum::Quorum id=editors.id.clone() current=editors.approvals_required/>
