@@ -511,11 +511,12 @@ async fn request_reason_missing_short_long_blank_or_mistyped_is_400_with_details
     for case in cases {
         let res = f.app.post(&path, &f.key, case.clone()).await;
         let body = expect_invalid_field(res, "reason").await;
+        // Plain words that name the field, not a code.
         assert!(
             body["error"]
                 .as_str()
                 .expect("error")
-                .starts_with("Validation error"),
+                .starts_with("Reason "),
             "{case}: {body}"
         );
         assert!(body["hint"].is_string(), "{case}: {body}");

@@ -1420,3 +1420,71 @@ async fn the_getting_started_checklist_knows_notifications_and_reviewers() {
         "alert mail counts as connected"
     );
 }
+
+/// A refused field is named in plain words (the dashboard shows it beside the field), and a
+/// URL field takes a bare domain as the CLI does.
+#[tokio::test]
+async fn refused_fields_read_as_plain_words_and_a_bare_domain_is_a_url() {
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let create = |name: &'static str, url: &'static str| {
+        let (app, cookie) = (&app, cookie.clone());
+        async move {
+            rpc(
+                app,
+                "tools/create",
+                &[
+                    ("name", name),
+                    ("description", ""),
+                    ("url", url),
+                    ("auth_type", "api_key"),
+                    ("credential_mode", "shared"),
+                    ("credential", "lin_x"),
+                    ("instructions", ""),
+                ],
+                Some(&cookie),
+            )
+            .await
+        }
+    };
+
+    let short = create("L", "").await;
+    assert_eq!(short.status, 400, "{}", short.body);
+    let body = short.json();
+    assert_eq!(
+        body["message"],
+        "Name must be at least 2 characters (got 1)."
+    );
+    assert_eq!(body["fields"][0]["field"], "name");
+    let both = create("L", "ftp://x").await.json();
+    assert_eq!(
+        both["message"],
+        "Name must be at least 2 characters (got 1); 1 more field to fix."
+    );
+
+    let bare = create("Linear", "linear.app").await;
+    assert_eq!(bare.status, 200, "{}", bare.body);
+    assert_eq!(bare.json()["tool"]["url"], "https://linear.app/");
+
+    let webhook = rpc(
+        &app,
+        "notifications/webhook",
+        &[
+            ("kind", "slack"),
+            ("url", "https://example.com/not-slack"),
+            ("events", "access_requested"),
+        ],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(webhook.status, 400, "{}", webhook.body);
+    let body = webhook.json();
+    assert_eq!(body["fields"][0]["field"], "url");
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("URL "),
+        "{body}"
+    );
+}

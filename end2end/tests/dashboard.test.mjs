@@ -48,11 +48,11 @@ async function axeViolations(page, paths) {
   return found;
 }
 
-/** A fresh browser with a signed-in page that records problems. */
-async function signedIn(problems) {
+/** A fresh browser with a signed-in page that records problems (but the refusals `allowed`). */
+async function signedIn(problems, allowed = () => false) {
   const context = await launch();
   const page = await context.newPage();
-  watch(page, problems);
+  watch(page, problems, allowed);
   await signIn(page);
   return { context, page };
 }
@@ -72,10 +72,15 @@ async function signIn(page) {
   await page.waitForURL(/\/inbox$/);
 }
 
+/** A refusal a test provokes on purpose: `path` answering 400. */
+const refusal = (path) => (res) => res.status() === 400 && res.url().includes(path);
+/** Problems but the browser's own log line of a provoked 400. */
+const unexpected = (problems) => problems.filter((p) => !/status of 400/.test(p));
+
 test("a reviewer runs the whole flow in the dashboard", async () => {
   mkdirSync(OUTPUT, { recursive: true });
   const problems = [];
-  const { context, page } = await signedIn(problems);
+  const { context, page } = await signedIn(problems, refusal("/rpc/tools/create"));
   try {
     await shot(page, "inbox-empty");
 
@@ -95,10 +100,16 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     assert.match(await page.textContent("#snippet"), /AgentKey/);
     await shot(page, "agents-key");
 
-    // Add a tool with a shared secret.
+    // Add a tool with a shared secret. A one-letter name is explained beside the field in
+    // plain words; a bare domain is a URL.
     await open(page, "/tools");
+    await page.fill("#tool-name", "G");
+    await page.click("#create-tool");
+    await page.locator("#tool-name-error", { hasText: "Name must be at least 2 characters (got 1)." }).waitFor();
+    assert.equal(await page.locator(".toast.error").count(), 0, "said beside the field, not in a toast");
+    await shot(page, "tools-field-error");
     await page.fill("#tool-name", "GitHub");
-    await page.fill("#tool-url", "https://github.com");
+    await page.fill("#tool-url", "github.com");
     await page.fill("#tool-secret", "ghp_e2e_secret_value");
     await page.fill("#tool-instructions", "Use the REST API v3.");
     // New tools default to the proxy; this one hands its secret out.
@@ -244,7 +255,7 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await shot(page, "settings");
 
     console.log(`live inbox: request visible ${seenAfterMs} ms after the agent's POST returned`);
-    assert.deepEqual(problems, []);
+    assert.deepEqual(unexpected(problems), []);
   } finally {
     await context.close();
   }
@@ -264,10 +275,18 @@ test("an admin connects Slack, sends a test and an agent's request reaches it", 
   await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   const webhook = `http://127.0.0.1:${receiver.address().port}/services/T0/B0/e2eWebhookSECRET`;
   const problems = [];
-  const { context, page } = await signedIn(problems);
+  const { context, page } = await signedIn(problems, refusal("/rpc/notifications/webhook"));
   try {
     await open(page, "/settings");
     const slack = page.locator("[data-channel=slack]");
+    // The section says where a webhook comes from; a refused URL is explained beside the
+    // field and stays there to be corrected.
+    assert.equal(await slack.locator(".how-to a").getAttribute("href"), "https://api.slack.com/messaging/webhooks");
+    await slack.locator("input[name=webhook]").fill("https://example.com/not-a-slack-hook");
+    await slack.locator("button[type=submit]").click();
+    await slack.locator("#webhook-error-slack", { hasText: /^URL / }).waitFor();
+    assert.equal(await slack.locator("input[name=webhook]").inputValue(), "https://example.com/not-a-slack-hook");
+    assert.equal(await page.locator(".toast.error").count(), 0, "said beside the field, not in a toast");
     await slack.locator("input[name=webhook]").fill(webhook);
     await slack.locator("button[type=submit]").click();
     await slack.locator("code.target").waitFor();
@@ -302,7 +321,7 @@ test("an admin connects Slack, sends a test and an agent's request reaches it", 
     await open(page, "/settings");
     await page.locator("[data-channel=slack] [data-status=delivered]").waitFor();
     await shot(page, "settings-notifications");
-    assert.deepEqual(problems, []);
+    assert.deepEqual(unexpected(problems), []);
   } finally {
     await context.close();
     receiver.close();

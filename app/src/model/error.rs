@@ -10,6 +10,37 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    /// The problem as a sentence without its full stop: "Name must be at least 2 characters".
+    /// A message that is already a sentence (it starts with a capital) stands alone.
+    pub fn plain(&self) -> String {
+        if self.message.starts_with(|c: char| c.is_uppercase()) {
+            return self.message.trim_end_matches('.').to_owned();
+        }
+        format!("{} {}", field_label(&self.field), self.message)
+    }
+}
+
+/// A field's name in words: `webhook_url` is "Webhook URL", `proxy.allow` is "Proxy allow".
+pub fn field_label(field: &str) -> String {
+    let words: Vec<String> = field
+        .split(['_', '.', '-'])
+        .filter(|w| !w.is_empty())
+        .map(|w| match w {
+            "url" => "URL".to_owned(),
+            "id" => "ID".to_owned(),
+            "ip" => "IP".to_owned(),
+            w => w.to_owned(),
+        })
+        .collect();
+    let text = words.join(" ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => "The field".to_owned(),
+    }
+}
+
 /// Error body: a sentence for humans and agents, a hint saying what to do next, per-field
 /// details for validation errors, and route-specific extra fields (e.g. `tool_id` on a 409).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -184,6 +215,27 @@ mod tests {
             "no internal detail: {}",
             other.text()
         );
+    }
+
+    #[test]
+    fn field_problems_read_as_plain_sentences() {
+        let plain = |field: &str, message: &str| {
+            FieldError {
+                field: field.into(),
+                message: message.into(),
+            }
+            .plain()
+        };
+        assert_eq!(
+            plain("name", "must be at least 2 characters"),
+            "Name must be at least 2 characters"
+        );
+        assert_eq!(plain("webhook_url", "is refused"), "Webhook URL is refused");
+        assert_eq!(
+            plain("docs_url", "Could not read the docs page."),
+            "Could not read the docs page"
+        );
+        assert_eq!(field_label(""), "The field");
     }
 
     #[test]

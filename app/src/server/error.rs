@@ -42,17 +42,20 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    /// A 400 from a list of field errors; the message names the first one.
+    /// A 400 from a list of field errors; the message says the first in plain words ("Name
+    /// must be at least 2 characters.") and counts the rest.
     pub fn validation(details: Vec<FieldError>, hint: &str) -> Self {
-        let first = details
-            .first()
-            .map(|d| format!(" ({}: {})", d.field, d.message))
-            .unwrap_or_default();
-        ServiceError::Invalid(
-            ErrorBody::new(format!("Validation error{first}."))
-                .hint(hint)
-                .details(details),
-        )
+        let message = match details.as_slice() {
+            [] => "The request is not valid.".to_owned(),
+            [one] => format!("{}.", one.plain()),
+            [one, rest @ ..] => format!(
+                "{}; {} more field{} to fix.",
+                one.plain(),
+                rest.len(),
+                if rest.len() == 1 { "" } else { "s" }
+            ),
+        };
+        ServiceError::Invalid(ErrorBody::new(message).hint(hint).details(details))
     }
 
     /// A 400 for one field.

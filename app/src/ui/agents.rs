@@ -77,20 +77,26 @@ fn CreateAgent(issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
+    let errors = super::fields::FieldErrors::new(&["name", "description"]);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let call = create_agent(name.get_untracked(), description.get_untracked());
-        mutation().busy(busy).run_quietly(call, move |key| {
-            issued.set(Some(key));
-            name.set(String::new());
-            description.set(String::new());
-            None
-        });
+        mutation()
+            .busy(busy)
+            .fields(errors)
+            .run_quietly(call, move |key| {
+                issued.set(Some(key));
+                name.set(String::new());
+                description.set(String::new());
+                None
+            });
     };
     view! {
-        <form class="card inline-form" on:submit=submit aria-label="Register an agent">
-            <label>"Name " <input id="agent-name" required minlength="2" maxlength="120" bind:value=name/></label>
-            <label>"What it does " <input id="agent-description" maxlength="500" bind:value=description/></label>
+        <form class="card inline-form" on:submit=submit aria-label="Register an agent" novalidate>
+            <label>"Name " <input id="agent-name" required maxlength="120" aria-describedby="agent-name-error" bind:value=name/>
+                <super::fields::FieldMessage errors field="name" id="agent-name-error"/></label>
+            <label>"What it does " <input id="agent-description" maxlength="500" aria-describedby="agent-description-error" bind:value=description/>
+                <super::fields::FieldMessage errors field="description" id="agent-description-error"/></label>
             <button type="submit" class="primary" id="create-agent" disabled=move || busy.get()>"Register agent"</button>
         </form>
     }

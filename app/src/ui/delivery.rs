@@ -83,7 +83,7 @@ pub fn DeliveryFields(form: DeliveryForm) -> impl IntoView {
         </label>
         <Show when=proxied>
             <label>"Upstream API base URL"
-                <input type="url" class="tool-upstream" maxlength="500" placeholder="https://api.github.com" bind:value=form.upstream/>
+                <input type="text" inputmode="url" class="tool-upstream" maxlength="500" placeholder="https://api.github.com" bind:value=form.upstream/>
             </label>
             <label>"Where the secret goes"
                 <input class="tool-inject" maxlength="200" placeholder="Authorization: Bearer {secret}" bind:value=form.inject/>

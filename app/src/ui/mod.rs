@@ -8,6 +8,7 @@ mod catalog;
 mod countdown;
 mod delivery;
 mod draft;
+mod fields;
 mod inbox;
 mod layout;
 mod lifecycle;

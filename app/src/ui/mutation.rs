@@ -14,6 +14,7 @@ pub struct Mutation {
     refetch: Option<RwSignal<u64>>,
     busy: Option<RwSignal<bool>>,
     inline_error: Option<RwSignal<Option<String>>>,
+    fields: Option<super::fields::FieldErrors>,
     /// Not a `Callback`: those live in the reactive owner of the row or dialog that created
     /// them, which is often gone (the row hidden, the dialog closed) when the answer arrives.
     undo: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
@@ -27,6 +28,7 @@ pub fn mutation() -> Mutation {
         refetch: use_context::<Live>().map(|live| live.0),
         busy: None,
         inline_error: None,
+        fields: None,
         undo: None,
     }
 }
@@ -47,6 +49,13 @@ impl Mutation {
     /// Show a failure in `error` (beside the form) instead of a toast.
     pub fn inline_error(mut self, error: RwSignal<Option<String>>) -> Self {
         self.inline_error = Some(error);
+        self
+    }
+
+    /// Show refused fields beside themselves (the form's [`FieldErrors`]); a failure naming
+    /// no field of the form is still reported as usual.
+    pub fn fields(mut self, errors: super::fields::FieldErrors) -> Self {
+        self.fields = Some(errors);
         self
     }
 
@@ -107,6 +116,9 @@ impl Mutation {
         leptos::task::spawn_local(async move {
             match call.await {
                 Ok(value) => {
+                    if let Some(fields) = this.fields {
+                        fields.clear();
+                    }
                     if let (Some(text), Some(toasts)) = (done(value), this.toasts) {
                         toasts.ok(text);
                     }
@@ -123,12 +135,15 @@ impl Mutation {
                     if let (true, Some(counter)) = (refetch, this.refetch) {
                         counter.try_update(|n| *n += 1);
                     }
-                    match (this.inline_error, this.toasts) {
-                        (Some(error), _) => {
-                            error.try_set(Some(err.text()));
+                    let beside_fields = this.fields.is_some_and(|f| f.take(&err));
+                    if !beside_fields {
+                        match (this.inline_error, this.toasts) {
+                            (Some(error), _) => {
+                                error.try_set(Some(err.text()));
+                            }
+                            (None, Some(toasts)) => toasts.err(&err),
+                            (None, None) => {}
                         }
-                        (None, Some(toasts)) => toasts.err(&err),
-                        (None, None) => {}
                     }
                 }
             }

@@ -91,13 +91,17 @@ fn Channel(
             });
         }
     };
+    let errors = super::fields::FieldErrors::new(&["url"]);
+    let error_id = format!("webhook-error-{}", kind.as_str());
+    // A refused URL stays in the field to be corrected; a saved one leaves it (write-only).
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (value, list) = (url.get_untracked(), joined());
-        url.set(String::new());
-        m().run(save_webhook(kind.as_str().into(), value, list), |_| {
-            "Webhook saved.".to_owned()
-        });
+        m().fields(errors)
+            .run(save_webhook(kind.as_str().into(), value, list), move |_| {
+                url.set(String::new());
+                "Webhook saved.".to_owned()
+            });
     };
     let test = move |_| {
         let toasts = toasts();
@@ -146,13 +150,15 @@ fn Channel(
                 <label><input type="checkbox" name="email-me" prop:checked=opted_in on:change=move |ev| opt(event_target_checked(&ev))/> " Email me alerts"</label>
             })}
             {(!is_email && can_manage).then(|| view! {
-                <form class="inline" on:submit=save>
+                <form class="inline" on:submit=save novalidate>
                     <label class="grow">{if configured { "Replace webhook URL" } else { "Webhook URL" }}
-                        <input type="password" name="webhook" autocomplete="off" required bind:value=url
+                        <input type="password" name="webhook" autocomplete="off" required bind:value=url aria-describedby=error_id.clone()
                             placeholder=if kind == ChannelKind::Slack { "https://hooks.slack.com/services/…" } else { "https://discord.com/api/webhooks/…" }/>
+                        <super::fields::FieldMessage errors field="url" id=error_id.clone()/>
                     </label>
                     <button type="submit" disabled=move || busy.get()>"Save webhook"</button>
                 </form>
+                {how_to(kind)}
             })}
             <fieldset disabled=!can_manage>
                 <legend>"Send alerts for"</legend>
@@ -192,5 +198,23 @@ fn dead_row(d: DeadLetterView, can_manage: bool, refresh: RwSignal<u64>) -> impl
             </div>
             <div class="actions">{can_manage.then(|| view! { <button type="button" on:click=retry>"Retry"</button> })}</div>
         </li>
+    }
+}
+
+/// Where the provider explains how to make the webhook this form asks for.
+fn how_to(kind: ChannelKind) -> impl IntoView {
+    let (href, text) = match kind {
+        ChannelKind::Slack => (
+            "https://api.slack.com/messaging/webhooks",
+            "How to create a Slack incoming webhook",
+        ),
+        _ => (
+            "https://support.discord.com/hc/en-us/articles/228383668-Intro-to-Webhooks",
+            "How to create a Discord webhook",
+        ),
+    };
+    view! {
+        <p class="hint how-to"><a href=href target="_blank" rel="noopener noreferrer">{text}</a>
+            " (it opens in a new tab)."</p>
     }
 }

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::delivery::{DeliveryFields, DeliveryForm, ToolDelivery};
+use super::fields::{FieldErrors, FieldMessage};
 use super::mutation::mutation;
 use super::widgets::{dialogs, error_box, live, short_time, shown};
 use crate::api::inbox::get_inbox;
@@ -89,6 +90,7 @@ fn CreateTool() -> impl IntoView {
     let instructions = RwSignal::new(String::new());
     let delivery = DeliveryForm::new();
     let busy = RwSignal::new(false);
+    let errors = FieldErrors::new(&["name", "url", "description", "credential", "instructions"]);
     // Prefill from the suggestion being answered.
     Effect::new(move |_| {
         if let (Some(id), Some(Ok(Some(inbox)))) = (from(), inbox.get())
@@ -123,35 +125,43 @@ fn CreateTool() -> impl IntoView {
             Some(how),
             proxy,
         );
-        mutation().busy(busy).run(call, move |created| {
-            for field in [name, url, description, secret, instructions] {
-                field.set(String::new());
-            }
-            delivery.clear();
-            match created.opened_requests.len() {
-                0 => format!("{} added.", created.tool.name),
-                opened => format!(
-                    "{} added; {opened} pending request(s) opened for its backers.",
-                    created.tool.name
-                ),
-            }
-        });
+        mutation()
+            .busy(busy)
+            .fields(errors)
+            .run(call, move |created| {
+                for field in [name, url, description, secret, instructions] {
+                    field.set(String::new());
+                }
+                delivery.clear();
+                match created.opened_requests.len() {
+                    0 => format!("{} added.", created.tool.name),
+                    opened => format!(
+                        "{} added; {opened} pending request(s) opened for its backers.",
+                        created.tool.name
+                    ),
+                }
+            });
     };
     view! {
-        <form class="card grid-form" on:submit=submit aria-label="Add a tool">
+        <form class="card grid-form" on:submit=submit aria-label="Add a tool" novalidate>
             <h2>"Add a tool"</h2>
             {move || backers().map(|n| view! { <p class="hint" id="backers-note">{format!("Answers a suggestion: its {n} backing agent(s) will get pending requests.")}</p> })}
-            <label>"Name" <input id="tool-name" required minlength="2" maxlength="120" bind:value=name/></label>
-            <label>"URL" <input id="tool-url" type="url" maxlength="500" bind:value=url/></label>
-            <label>"Description" <input id="tool-description" maxlength="500" bind:value=description/></label>
+            <label>"Name" <input id="tool-name" required maxlength="120" aria-describedby="tool-name-error" bind:value=name/>
+                <FieldMessage errors field="name" id="tool-name-error"/></label>
+            <label>"URL" <input id="tool-url" type="text" inputmode="url" placeholder="github.com" maxlength="500" aria-describedby="tool-url-error" bind:value=url/>
+                <FieldMessage errors field="url" id="tool-url-error"/></label>
+            <label>"Description" <input id="tool-description" maxlength="500" aria-describedby="tool-description-error" bind:value=description/>
+                <FieldMessage errors field="description" id="tool-description-error"/></label>
             <label>"Credential"
                 <select id="tool-mode" bind:value=mode>
                     <option value="shared">"One shared secret"</option>
                     <option value="per_agent">"A secret per agent (entered at approval)"</option>
                 </select>
             </label>
-            <label>"Secret (write-only)" <input id="tool-secret" type="password" autocomplete="off" bind:value=secret/></label>
-            <label class="wide">"Usage guide for agents" <textarea id="tool-instructions" rows="3" bind:value=instructions></textarea></label>
+            <label>"Secret (write-only)" <input id="tool-secret" type="password" autocomplete="off" aria-describedby="tool-secret-error" bind:value=secret/>
+                <FieldMessage errors field="credential" id="tool-secret-error"/></label>
+            <label class="wide">"Usage guide for agents" <textarea id="tool-instructions" rows="3" aria-describedby="tool-instructions-error" bind:value=instructions></textarea>
+                <FieldMessage errors field="instructions" id="tool-instructions-error"/></label>
             <DeliveryFields form=delivery/>
             <button type="submit" class="primary" id="create-tool" disabled=move || busy.get()>"Add tool"</button>
         </form>
@@ -233,9 +243,13 @@ fn ToolDetails(tool: ToolView) -> impl IntoView {
     let name = RwSignal::new(tool.name.clone());
     let description = RwSignal::new(tool.description.clone());
     let url = RwSignal::new(tool.url.clone().unwrap_or_default());
+    let errors = FieldErrors::new(&["name", "description", "url"]);
+    let err_id = |field: &str| format!("tool-{field}-error-{}", tool.id);
+    let (name_err, description_err, url_err) =
+        (err_id("name"), err_id("description"), err_id("url"));
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        mutation().run(
+        mutation().fields(errors).run(
             update_tool(
                 tool.id.clone(),
                 name.get_untracked(),
@@ -246,10 +260,13 @@ fn ToolDetails(tool: ToolView) -> impl IntoView {
         );
     };
     view! {
-        <form class="inline-form tool-details" on:submit=save>
-            <label>"Name " <input required minlength="2" maxlength="120" bind:value=name/></label>
-            <label>"Description " <input maxlength="500" bind:value=description/></label>
-            <label>"URL " <input type="url" maxlength="500" bind:value=url/></label>
+        <form class="inline-form tool-details" on:submit=save novalidate>
+            <label>"Name " <input required maxlength="120" aria-describedby=name_err.clone() bind:value=name/>
+                <FieldMessage errors field="name" id=name_err/></label>
+            <label>"Description " <input maxlength="500" aria-describedby=description_err.clone() bind:value=description/>
+                <FieldMessage errors field="description" id=description_err/></label>
+            <label>"URL " <input type="text" inputmode="url" placeholder="github.com" maxlength="500" aria-describedby=url_err.clone() bind:value=url/>
+                <FieldMessage errors field="url" id=url_err/></label>
             <button type="submit">"Save details"</button>
         </form>
     }
@@ -285,11 +302,15 @@ fn ToolSecret(id: String) -> impl IntoView {
 fn GuideEditor(id: String, current: String) -> impl IntoView {
     let guide = RwSignal::new(current);
     let history = RwSignal::new(None::<Vec<GuideVersion>>);
+    let error_id = format!("guide-error-{id}");
     let id = StoredValue::new(id);
+    let errors = FieldErrors::new(&["instructions"]);
     let save = move |_| {
-        mutation().run(update_guide(id.get_value(), guide.get_untracked()), |t| {
-            format!("Usage guide saved as version {}.", t.instructions_version)
-        });
+        mutation()
+            .fields(errors)
+            .run(update_guide(id.get_value(), guide.get_untracked()), |t| {
+                format!("Usage guide saved as version {}.", t.instructions_version)
+            });
     };
     let show_history = move |_| {
         mutation().then(guide_history(id.get_value()), move |list| {
@@ -297,7 +318,8 @@ fn GuideEditor(id: String, current: String) -> impl IntoView {
         });
     };
     view! {
-        <label class="wide">"Usage guide" <textarea rows="4" class="guide-input" bind:value=guide></textarea></label>
+        <label class="wide">"Usage guide" <textarea rows="4" class="guide-input" aria-describedby=error_id.clone() bind:value=guide></textarea>
+            <FieldMessage errors field="instructions" id=error_id/></label>
         <div class="actions">
             <button type="button" on:click=save>"Save guide"</button>
             <button type="button" on:click=show_history>"History"</button>
