@@ -103,7 +103,10 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     // Add a tool with a shared secret. A one-letter name is explained beside the field in
     // plain words; a bare domain is a URL.
     await open(page, "/tools");
+    // New tools default to the proxy; this one hands its secret out.
+    assert.equal(await page.inputValue(CREATE_DELIVERY), "proxy");
     await page.fill("#tool-name", "G");
+    await page.selectOption(CREATE_DELIVERY, "fetch");
     await page.click("#create-tool");
     await page.locator("#tool-name-error", { hasText: "Name must be at least 2 characters (got 1)." }).waitFor();
     assert.equal(await page.locator(".toast.error").count(), 0, "said beside the field, not in a toast");
@@ -112,9 +115,6 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.fill("#tool-url", "github.com");
     await page.fill("#tool-secret", "ghp_e2e_secret_value");
     await page.fill("#tool-instructions", "Use the REST API v3.");
-    // New tools default to the proxy; this one hands its secret out.
-    assert.equal(await page.inputValue(CREATE_DELIVERY), "proxy");
-    await page.selectOption(CREATE_DELIVERY, "fetch");
     await page.click("#create-tool");
     await page.waitForSelector("#tools .tool");
     assert.ok(!(await page.content()).includes("ghp_e2e_secret_value"), "secret must never be shown back");
@@ -253,6 +253,49 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await open(page, "/settings");
     await page.waitForSelector("#sessions .row");
     await shot(page, "settings");
+
+    // A slow navigation (the next page's code takes 1.5 s) keeps the frame and the page being
+    // left on screen under the loading bar.
+    await open(page, "/");
+    await page.route(/\/pkg\/chunk_.*\.wasm/, async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    await page.click(".sidebar a[href='/members']");
+    await page.waitForSelector(".routing:not([hidden])", { timeout: 1_000 });
+    assert.equal(await page.isVisible(".sidebar"), true, "the sidebar stays");
+    assert.equal(await page.textContent("main h1"), "Overview", "the page being left stays");
+    await page.waitForFunction(() => document.querySelector("main h1")?.textContent === "Members", null, { timeout: 10_000 });
+    await page.unroute(/\/pkg\/chunk_.*\.wasm/);
+
+    // At 390 px the links fold into a menu, rows put their buttons under the text, and wide
+    // tables scroll inside themselves rather than the page sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await open(page, "/tools");
+    const links = page.locator("#nav-links");
+    assert.equal(await links.isVisible(), false, "the links are folded");
+    await page.click(".menu-toggle");
+    await links.locator("a", { hasText: "Agents" }).waitFor();
+    await shot(page, "menu-390");
+    await links.locator("a", { hasText: "Agents" }).click();
+    await page.waitForURL(/\/agents$/);
+    await page.locator("main h1", { hasText: "Agents" }).waitFor();
+    assert.equal(await links.isVisible(), false, "choosing a page folds the menu");
+    const row = page.locator("#agents .agent").first();
+    const text = await row.locator(".main").boundingBox();
+    const buttons = await row.locator(":scope > .actions").boundingBox();
+    assert.ok(buttons.y >= text.y + text.height - 1, "the buttons are under the text");
+    for (const path of ["/", "/inbox", "/access", "/agents", "/tools", "/audit", "/reviews", "/settings"]) {
+      await open(page, path);
+      const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(sideways <= 0, `${path} scrolls sideways by ${sideways} px at 390 px`);
+      await shot(page, `${path === "/" ? "overview" : path.slice(1)}-390`);
+    }
+    await page.setViewportSize({ width: 1440, height: 900 });
+    for (const path of ["/", "/inbox", "/access", "/agents", "/tools", "/audit", "/reviews", "/settings"]) {
+      await open(page, path);
+      await shot(page, `${path === "/" ? "overview" : path.slice(1)}-1440`);
+    }
 
     console.log(`live inbox: request visible ${seenAfterMs} ms after the agent's POST returned`);
     assert.deepEqual(unexpected(problems), []);

@@ -86,7 +86,7 @@ fn body(
         })
     };
     view! {
-        <div class="access-scroll">
+        <div class="access-scroll" tabindex="0" role="region" aria-label="Access by agent and tool">
             <table class="access" id="access">
                 <caption class="muted">"Each cell is the agent's latest request for the tool; open one to decide or read its history."</caption>
                 <thead>

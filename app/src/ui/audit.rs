@@ -89,6 +89,7 @@ fn table(
             view! { <p class="empty card">"No events match these filters."</p> }.into_any()
         } else {
             view! {
+                <div class="table-scroll" tabindex="0" role="region" aria-label="Audit entries">
                 <table class="audit" id="audit">
                     <thead><tr><th>"#"</th><th>"Time"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"IP"</th></tr></thead>
                     <tbody>
@@ -104,6 +105,7 @@ fn table(
                         }}).collect_view()}
                     </tbody>
                 </table>
+                </div>
             }.into_any()
         }}
         <div class="pager">

@@ -29,24 +29,35 @@ pub fn Dashboard() -> impl IntoView {
         }
     });
 
+    // A transition, not a suspense: while a page's code or data loads, the frame and the page
+    // being left stay on screen under the loading bar instead of blanking.
     view! {
-        <Suspense fallback=|| view! { <p class="loading page">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading page">"Loading…"</p> }>
             {move || me.get().map(|result| match result {
                 Ok(Some(member)) => frame(member).into_any(),
                 Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
                 Err(err) => view! { <main class="narrow">{super::widgets::error_box(&err)}</main> }.into_any(),
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
 fn frame(member: MemberView) -> impl IntoView {
     provide_context(member.clone());
     let do_sign_out = move |_| mutation().then(sign_out(), |()| go_to("/login"));
+    // On a narrow screen the links fold into a menu; choosing one folds it again.
+    let menu = RwSignal::new(false);
     view! {
         <div class="app">
             <nav class="sidebar" aria-label="Main">
-                <div class="brand">"AgentKey"</div>
+                <div class="bar">
+                    <div class="brand">"AgentKey"</div>
+                    <button type="button" class="menu-toggle" aria-controls="nav-links"
+                        aria-expanded=move || menu.get().to_string() on:click=move |_| menu.update(|m| *m = !*m)>
+                        {move || if menu.get() { "Close menu" } else { "Menu" }}
+                    </button>
+                </div>
+                <div class="links" id="nav-links" class:open=move || menu.get() on:click=move |_| menu.set(false)>
                 <div class="org" title="Organization">{member.org_name.clone()}</div>
                 <A href="/" exact=true>"Overview"</A>
                 <A href="/inbox">"Inbox" {move || {
@@ -65,9 +76,12 @@ fn frame(member: MemberView) -> impl IntoView {
                     <span class="role">{member.role.as_str()}</span>
                     <button type="button" class="link" id="sign-out" on:click=do_sign_out>"Sign out"</button>
                 </div>
+                </div>
             </nav>
             <main class="content">
-                <Outlet/>
+                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    <Outlet/>
+                </Transition>
             </main>
             <ToastList/>
             <DialogHost/>

@@ -14,16 +14,34 @@ use crate::model::{
     AlertEvent, ChannelKind, ChannelView, DeadLetterView, NotificationSettingsView,
 };
 
+/// What is typed into a webhook form and what the server refused of it; owned by the section
+/// so that a refetch, which renders the channels anew, keeps both.
+#[derive(Clone, Copy)]
+struct WebhookDraft {
+    url: RwSignal<String>,
+    errors: super::fields::FieldErrors,
+}
+
+impl WebhookDraft {
+    fn new() -> Self {
+        WebhookDraft {
+            url: RwSignal::new(String::new()),
+            errors: super::fields::FieldErrors::new(&["url"]),
+        }
+    }
+}
+
 #[component]
 pub fn NotificationsSection() -> impl IntoView {
     let refresh = RwSignal::new(0_u64);
+    let drafts = [WebhookDraft::new(), WebhookDraft::new()];
     let settings = super::widgets::rpc_resource(move || refresh.get(), |_| notification_settings());
     view! {
         <section class="card" id="notifications">
             <h2>"Notifications"</h2>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || settings.get().map(|r| match r {
-                    Ok(s) => settings_view(s, refresh).into_any(),
+                    Ok(s) => settings_view(s, refresh, drafts).into_any(),
                     Err(err) => error_box(&err),
                 })}
             </Transition>
@@ -31,7 +49,11 @@ pub fn NotificationsSection() -> impl IntoView {
     }
 }
 
-fn settings_view(s: NotificationSettingsView, refresh: RwSignal<u64>) -> impl IntoView {
+fn settings_view(
+    s: NotificationSettingsView,
+    refresh: RwSignal<u64>,
+    drafts: [WebhookDraft; 2],
+) -> impl IntoView {
     let can_manage = s.can_manage;
     let summary = format!(
         "{} waiting · {} delivered · {} failed for good",
@@ -44,7 +66,10 @@ fn settings_view(s: NotificationSettingsView, refresh: RwSignal<u64>) -> impl In
     let dead = s.dead;
     view! {
         <p class="muted" id="outbox-summary">{summary}</p>
-        {s.channels.into_iter().map(|c| view! { <Channel channel=c can_manage=can_manage refresh=refresh recipients=recipients opted_in=opted_in/> }).collect_view()}
+        {s.channels.into_iter().map(|c| {
+            let draft = drafts[usize::from(c.kind == ChannelKind::Discord)];
+            view! { <Channel channel=c can_manage=can_manage refresh=refresh recipients=recipients opted_in=opted_in draft=draft/> }
+        }).collect_view()}
         <h3>"Failed notifications"</h3>
         {if dead.is_empty() {
             view! { <p class="muted">"None: every notification was delivered or is still being tried."</p> }.into_any()
@@ -61,11 +86,12 @@ fn Channel(
     refresh: RwSignal<u64>,
     recipients: i64,
     opted_in: bool,
+    draft: WebhookDraft,
 ) -> impl IntoView {
     let kind = channel.kind;
     let is_email = kind == ChannelKind::Email;
     let events = RwSignal::new(channel.events.clone());
-    let url = RwSignal::new(String::new());
+    let WebhookDraft { url, errors } = draft;
     let busy = RwSignal::new(false);
     let configured = channel.configured;
     let joined = move || {
@@ -91,7 +117,6 @@ fn Channel(
             });
         }
     };
-    let errors = super::fields::FieldErrors::new(&["url"]);
     let error_id = format!("webhook-error-{}", kind.as_str());
     // A refused URL stays in the field to be corrected; a saved one leaves it (write-only).
     let save = move |ev: leptos::ev::SubmitEvent| {
