@@ -281,9 +281,9 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.waitForURL(/\/agents$/);
     await page.locator("main h1", { hasText: "Agents" }).waitFor();
     assert.equal(await links.isVisible(), false, "choosing a page folds the menu");
-    const row = page.locator("#agents .agent").first();
-    const text = await row.locator(".main").boundingBox();
-    const buttons = await row.locator(":scope > .actions").boundingBox();
+    const agentRow = page.locator("#agents .agent").first();
+    const text = await agentRow.locator(".main").boundingBox();
+    const buttons = await agentRow.locator(":scope > .actions").boundingBox();
     assert.ok(buttons.y >= text.y + text.height - 1, "the buttons are under the text");
     for (const path of ["/", "/inbox", "/access", "/agents", "/tools", "/audit", "/reviews", "/settings"]) {
       await open(page, path);

@@ -98,8 +98,27 @@ pub fn filter_from(q: &crate::model::AuditQuery) -> ServiceResult<AuditFilter> {
             )
         })
     };
+    // `credential.*` or `credential.` matches every credential action.
+    let action = text(&q.action);
+    let action_prefix = action
+        .as_deref()
+        .is_some_and(|a| a.ends_with('*') || a.ends_with('.'));
+    let action = action.map(|a| a.trim_end_matches('*').to_owned());
+    if let Some(a) = &action
+        && (a.is_empty()
+            || !a
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_'))
+    {
+        return Err(crate::server::ServiceError::field(
+            "action",
+            "must be an action such as credential.vended, or the start of one such as credential.*",
+            "Pick an action from the list, or end a prefix with a dot or *.",
+        ));
+    }
     Ok(AuditFilter {
-        action: text(&q.action),
+        action_prefix,
+        action,
         agent_id: text(&q.agent_id),
         tool_id: text(&q.tool_id),
         actor_id: text(&q.actor),

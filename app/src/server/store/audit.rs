@@ -200,6 +200,8 @@ pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> StoreResult<()> {
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
     pub action: Option<String>,
+    /// `action` is a prefix (`credential.` matches every credential action).
+    pub action_prefix: bool,
     // Search text, not identities: an id that names nothing simply matches nothing.
     pub agent_id: Option<String>,
     pub tool_id: Option<String>,
@@ -225,8 +227,10 @@ pub async fn list_rows(
         n += 1;
         sql.push_str(&template.replace('#', &format!("${n}")));
     };
-    if f.action.is_some() {
-        clause(&mut sql, " AND action = #");
+    match (&f.action, f.action_prefix) {
+        (Some(_), true) => clause(&mut sql, " AND action LIKE # ESCAPE '\\'"),
+        (Some(_), false) => clause(&mut sql, " AND action = #"),
+        (None, _) => {}
     }
     if f.agent_id.is_some() {
         clause(&mut sql, " AND agent_id = #");
@@ -249,7 +253,19 @@ pub async fn list_rows(
     }
     sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", n + 1));
     let mut query = sqlx::query_as::<_, AuditRow>(&sql).bind(org_id);
-    for text in [&f.action, &f.agent_id, &f.tool_id, &f.actor_id]
+    let action = f.action.as_ref().map(|a| {
+        if f.action_prefix {
+            format!(
+                "{}%",
+                a.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        } else {
+            a.clone()
+        }
+    });
+    for text in [&action, &f.agent_id, &f.tool_id, &f.actor_id]
         .into_iter()
         .flatten()
     {
