@@ -72,15 +72,15 @@ async function signIn(page) {
   await page.waitForURL(/\/inbox$/);
 }
 
-/** A refusal a test provokes on purpose: `path` answering 400. */
-const refusal = (path) => (res) => res.status() === 400 && res.url().includes(path);
+/** Refusals a test provokes on purpose: one of `paths` answering 400. */
+const refusal = (...paths) => (res) => res.status() === 400 && paths.some((p) => res.url().endsWith(p));
 /** Problems but the browser's own log line of a provoked 400. */
 const unexpected = (problems) => problems.filter((p) => !/status of 400/.test(p));
 
 test("a reviewer runs the whole flow in the dashboard", async () => {
   mkdirSync(OUTPUT, { recursive: true });
   const problems = [];
-  const { context, page } = await signedIn(problems, refusal("/rpc/tools/create"));
+  const { context, page } = await signedIn(problems, refusal("/rpc/tools/create", "/rpc/audit"));
   try {
     await shot(page, "inbox-empty");
 
@@ -243,6 +243,36 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     assert.match(csv, /^seq,created_at,/);
     assert.ok(!jsonl.includes("ghp_e2e_secret_value"));
     await shot(page, "audit");
+
+    // The start of an action picks every action it begins; a refused filter is said beside its
+    // field while the rows stay; the agent comes from a list; a row opens into its details.
+    const actionsShown = () => page.evaluate(() =>
+      [...document.querySelectorAll("#audit tbody td:nth-child(4)")].map((c) => c.textContent));
+    await page.fill("#f-action", "grant.*");
+    await page.click("#apply-filters");
+    await page.waitForFunction(() => {
+      const cells = [...document.querySelectorAll("#audit tbody td:nth-child(4)")].map((c) => c.textContent);
+      return cells.length >= 2 && cells.every((c) => c.startsWith("grant.")) && new Set(cells).size >= 2;
+    }, null, { timeout: 5_000 });
+    const before = await actionsShown();
+    await page.fill("#f-action", "Grant!");
+    await page.click("#apply-filters");
+    await page.locator("#f-action-error", { hasText: /^Action must be an action such as credential\.vended/ }).waitFor();
+    assert.deepEqual(await actionsShown(), before, "the table stays");
+    await page.fill("#f-action", "grant.denied");
+    await page.selectOption("#f-agent", { label: "e2e-coder" });
+    await page.click("#apply-filters");
+    await page.waitForFunction(() => {
+      const cells = [...document.querySelectorAll("#audit tbody td:nth-child(4)")].map((c) => c.textContent);
+      return cells.length >= 1 && cells.every((c) => c === "grant.denied");
+    }, null, { timeout: 5_000 });
+    assert.equal(await page.locator("#f-action-error").count(), 0, "the error goes with a good filter");
+    await page.locator("#audit .audit-open").first().click();
+    const detail = page.locator("#audit .audit-detail");
+    await detail.waitFor();
+    assert.match(await detail.textContent(), /ReasonNot needed/);
+    assert.match(await detail.locator(".metadata").textContent(), /"tool_name": "Linear"/);
+    await shot(page, "audit-detail");
 
     await open(page, "/");
     await page.waitForSelector("#count-agents");

@@ -32,24 +32,22 @@ pub fn AuditPage() -> impl IntoView {
     };
     let rows = super::widgets::rpc_resource(query, |(q, _)| audit_events(q));
     let chain = super::widgets::rpc_resource(move || live.0.get(), |_| chain_status());
-    let choices = super::widgets::rpc_resource(
-        || (),
-        |_| async {
-            let (agents, tools, members) = (
-                list_agents().await?,
-                list_tools().await?,
-                list_members().await?,
-            );
-            Ok::<_, crate::model::RpcError>(Choices {
-                agents: agents
-                    .into_iter()
-                    .map(|a| (a.id.to_string(), a.name))
-                    .collect(),
-                tools: tools.into_iter().map(|t| (t.id, t.name)).collect(),
-                actors: members.members.into_iter().map(|m| m.email).collect(),
-            })
-        },
-    );
+    // Loaded by the browser only: the lists are a convenience and must not hold up the page.
+    let choices = LocalResource::new(|| async {
+        let (agents, tools, members) = (
+            list_agents().await?,
+            list_tools().await?,
+            list_members().await?,
+        );
+        Ok::<_, crate::model::RpcError>(Choices {
+            agents: agents
+                .into_iter()
+                .map(|a| (a.id.to_string(), a.name))
+                .collect(),
+            tools: tools.into_iter().map(|t| (t.id, t.name)).collect(),
+            actors: members.members.into_iter().map(|m| m.email).collect(),
+        })
+    });
     let errors = FieldErrors::new(&["action", "since", "until"]);
     // The last rows that loaded: a refused filter keeps them on screen.
     let shown_rows = RwSignal::new(None::<Vec<AuditEvent>>);
@@ -143,7 +141,7 @@ pub fn AuditPage() -> impl IntoView {
 }
 
 /// Names to pick filters from.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 struct Choices {
     agents: Vec<(String, String)>,
     tools: Vec<(String, String)>,

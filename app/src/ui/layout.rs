@@ -79,9 +79,7 @@ fn frame(member: MemberView) -> impl IntoView {
                 </div>
             </nav>
             <main class="content">
-                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                    <Outlet/>
-                </Transition>
+                <Outlet/>
             </main>
             <ToastList/>
             <DialogHost/>
