@@ -566,6 +566,37 @@ test("a tool's guide is edited and restored from its history; a change after the
     await request.locator("button.approve").click();
     await page.locator(".toast", { hasText: "Approved Vault for e2e-vault-bot." }).waitFor();
     assert.equal((await bot.fetchCredential(vault.id)).json.credential, "vault_token_e2e");
+
+    // The inbox at volume: three agents ask for two tools; the reviewer filters, groups by
+    // tool, packs the rows and selects every shown row at once.
+    const volumeTools = ["Figma", "Sentry"].map((name) => cli("tool", "create", "--name", name, "--delivery", "fetch").tool);
+    const bots = ["volume-a", "volume-b", "volume-c"].map((n) => agent(cli("agent", "create", "--name", n).api_key));
+    for (const b of bots) {
+      for (const t of volumeTools) assert.equal((await b.request(t.id, `Need ${t.name} for the volume check.`)).status, 201);
+    }
+    await open(page, "/inbox");
+    await page.locator("#requests .request").nth(5).waitFor();
+    assert.equal(await page.locator("#requests .request time.ago").first().textContent(), "just now");
+    await page.fill("#inbox-filter", "volume-b");
+    await page.waitForFunction(() => document.querySelectorAll("#requests .request").length === 2);
+    await page.fill("#inbox-filter", "");
+    await page.selectOption("#inbox-group", "tool");
+    await page.locator("#requests .group-head", { hasText: "Sentry" }).waitFor();
+    assert.equal(await page.locator("#requests .group-head").count(), 2);
+    await page.check("#inbox-compact");
+    const heights = await page.$$eval("#requests .request", (rows) => rows.map((r) => r.getBoundingClientRect().height));
+    assert.ok(heights.every((h) => h <= 56), `15 compact rows fit in 900 px: ${heights}`);
+    await page.check("#select-all");
+    await page.locator(".bulk", { hasText: "6 selected" }).waitFor();
+    await shot(page, "inbox-volume");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, "inbox-volume-390");
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.click(".bulk button:has-text('Deny selected')");
+    await page.fill("#dialog-reason", "Volume check done.");
+    await page.click("#dialog-confirm");
+    await page.locator(".toast", { hasText: "6 requests denied." }).waitFor();
+
     await open(page, "/tools");
     await row.locator("button", { hasText: "Edit" }).click();
     await row.locator(".guide-input").waitFor();

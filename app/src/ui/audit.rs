@@ -32,21 +32,35 @@ pub fn AuditPage() -> impl IntoView {
     };
     let rows = super::widgets::rpc_resource(query, |(q, _)| audit_events(q));
     let chain = super::widgets::rpc_resource(move || live.0.get(), |_| chain_status());
-    // Loaded by the browser only: the lists are a convenience and must not hold up the page.
-    let choices = LocalResource::new(|| async {
-        let (agents, tools, members) = (
-            list_agents().await?,
-            list_tools().await?,
-            list_members().await?,
-        );
-        Ok::<_, crate::model::RpcError>(Choices {
-            agents: agents
-                .into_iter()
-                .map(|a| (a.id.to_string(), a.name))
-                .collect(),
-            tools: tools.into_iter().map(|t| (t.id, t.name)).collect(),
-            actors: members.members.into_iter().map(|m| m.email).collect(),
-        })
+    // Loaded by the browser once the page is up, into a plain signal: the lists are a
+    // convenience and must hold up neither the page nor its hydration.
+    let choices = RwSignal::new(None::<Choices>);
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            let loaded = async {
+                Ok::<_, crate::model::RpcError>(Choices {
+                    agents: list_agents()
+                        .await?
+                        .into_iter()
+                        .map(|a| (a.id.to_string(), a.name))
+                        .collect(),
+                    tools: list_tools()
+                        .await?
+                        .into_iter()
+                        .map(|t| (t.id, t.name))
+                        .collect(),
+                    actors: list_members()
+                        .await?
+                        .members
+                        .into_iter()
+                        .map(|m| m.email)
+                        .collect(),
+                })
+            };
+            if let Ok(c) = loaded.await {
+                choices.try_set(Some(c));
+            }
+        });
     });
     let errors = FieldErrors::new(&["action", "since", "until"]);
     // The last rows that loaded: a refused filter keeps them on screen.
@@ -89,7 +103,7 @@ pub fn AuditPage() -> impl IntoView {
                 <select id=id prop:value=move || draft.with(get)
                     on:change=move |ev| draft.update(|q| set(q, event_target_value(&ev)))>
                     <option value="">{any}</option>
-                    {move || choices.get().and_then(Result::ok).map(|c| options(&c).into_iter().map(|(value, name)| {
+                    {move || choices.get().map(|c| options(&c).into_iter().map(|(value, name)| {
                         let chosen = draft.with_untracked(get) == value;
                         view! { <option value=value selected=chosen>{shown(&name)}</option> }
                     }).collect_view())}
@@ -125,7 +139,7 @@ pub fn AuditPage() -> impl IntoView {
                 {ACTIONS.iter().map(|a| view! { <option value=*a></option> }).collect_view()}
             </datalist>
             <datalist id="audit-actors">
-                {move || choices.get().and_then(Result::ok).map(|c| c.actors.into_iter().map(|a| view! { <option value=a></option> }).collect_view())}
+                {move || choices.get().map(|c| c.actors.into_iter().map(|a| view! { <option value=a></option> }).collect_view())}
             </datalist>
             <button type="submit" class="primary" id="apply-filters">"Apply"</button>
         </form>

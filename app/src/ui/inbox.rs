@@ -23,6 +23,11 @@ struct Ui {
     order: RwSignal<Vec<AccessRequestView>>,
     /// How the reviewer narrows each proxied grant before approving (kept across refetches).
     narrow: Narrowing,
+    /// Text the rows must contain (agent, tool or reason).
+    filter: RwSignal<String>,
+    /// `agent`, `tool` or empty: rows grouped under a heading per agent or tool.
+    group: RwSignal<String>,
+    compact: RwSignal<bool>,
 }
 
 #[component]
@@ -35,6 +40,9 @@ pub fn InboxPage() -> impl IntoView {
         checked: RwSignal::new(HashSet::new()),
         order: RwSignal::new(Vec::new()),
         narrow: RwSignal::new(HashMap::new()),
+        filter: RwSignal::new(String::new()),
+        group: RwSignal::new(String::new()),
+        compact: RwSignal::new(false),
     };
     keyboard(ui);
     view! {
@@ -50,12 +58,39 @@ pub fn InboxPage() -> impl IntoView {
     }
 }
 
-fn visible(ui: Ui) -> Vec<AccessRequestView> {
+/// The rows shown, in order: not decided meanwhile, matching the filter, grouped when asked;
+/// each with the heading of the group it opens.
+fn visible(ui: Ui) -> Vec<(Option<String>, AccessRequestView)> {
     let hidden = ui.hidden.get();
-    ui.order
+    let needle = ui.filter.get().trim().to_lowercase();
+    let group = ui.group.get();
+    let mut rows: Vec<AccessRequestView> = ui
+        .order
         .get()
         .into_iter()
         .filter(|r| !hidden.contains(&r.id))
+        .filter(|r| {
+            needle.is_empty()
+                || [&r.agent_name, &r.tool_name, &r.reason]
+                    .iter()
+                    .any(|t| t.to_lowercase().contains(&needle))
+        })
+        .collect();
+    let key = |r: &AccessRequestView| match group.as_str() {
+        "agent" => Some(r.agent_name.clone()),
+        "tool" => Some(r.tool_name.clone()),
+        _ => None,
+    };
+    // Stable: within a group the inbox's own order stays.
+    rows.sort_by_key(|r| key(r).map(|k| k.to_lowercase()));
+    let mut last = None;
+    rows.into_iter()
+        .map(|r| {
+            let k = key(&r);
+            let head = (k.is_some() && k != last).then(|| k.clone()).flatten();
+            last = k;
+            (head, r)
+        })
         .collect()
 }
 
@@ -71,10 +106,12 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
     let requests_section = view! {
         {empty.then(|| view! { <p class="empty card" id="inbox-empty">"All clear: nothing waits for a decision."</p> })}
         <section class="requests" aria-label="Access requests">
+            {(!inbox.requests.is_empty()).then(|| toolbar(ui))}
             {move || (!ui.checked.get().is_empty()).then(|| bulk_bar(ui))}
-            <ul class="rows" id="requests">
-                <For each=move || visible(ui).into_iter().enumerate() key=|(_, r)| r.id.clone() let:item>
-                    {request_row(item.1, item.0, ui)}
+            <ul class="rows" id="requests" class:compact=move || ui.compact.get()>
+                <For each=move || visible(ui).into_iter().enumerate() key=|(_, (head, r))| (r.id.clone(), head.clone()) let:item>
+                    {item.1.0.clone().map(|head| view! { <li class="group-head" role="presentation"><h3>{shown(&head)}</h3></li> })}
+                    {request_row(item.1.1, item.0, ui)}
                 </For>
             </ul>
             {(more > 0).then(|| view! { <p class="hint">{format!("{more} more pending requests: decide these first.")}</p> })}
@@ -120,9 +157,13 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
                         view! {
                             <li class="row guide-suggestion" data-id=g.id.clone()>
                                 <div class="main">
-                                    <span class="muted">{shown(&g.tool_name)}</span>
-                                    <p>{shown(&g.learned)}</p>
-                                    <span class="muted">{format!("{} agent(s)", g.supporters.len())}</span>
+                                    <span class="muted">{format!("Adds to {}'s usage guide (version {}):", shown(&g.tool_name), g.base_version)}</span>
+                                    <p class="learned">{shown(&g.learned)}</p>
+                                    <ul class="backers">
+                                        {g.supporters.into_iter().map(|b| view! {
+                                            <li><strong>{shown(&b.agent_name)}</strong> ": " {shown(&b.reason)} " " <span class="muted">{super::usage::ago_view(&b.last_at)}</span></li>
+                                        }).collect_view()}
+                                    </ul>
                                 </div>
                                 <div class="actions">
                                     <button type="button" class="primary" on:click=move |_| accept_guide(accept_id.clone())>"Add to guide"</button>
@@ -185,6 +226,43 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
                 </div>
             })}
         </li>
+    }
+}
+
+/// Filter, grouping, density and select-all of the request list.
+fn toolbar(ui: Ui) -> impl IntoView {
+    let all_checked = move || {
+        let shown: Vec<String> = visible(ui).into_iter().map(|(_, r)| r.id).collect();
+        !shown.is_empty() && ui.checked.with(|c| shown.iter().all(|id| c.contains(id)))
+    };
+    let check_all = move |ev: leptos::ev::Event| {
+        let on = event_target_checked(&ev);
+        let shown: Vec<String> = untrack(|| visible(ui))
+            .into_iter()
+            .map(|(_, r)| r.id)
+            .collect();
+        ui.checked.update(|c| {
+            for id in shown {
+                if on {
+                    c.insert(id);
+                } else {
+                    c.remove(&id);
+                }
+            }
+        });
+    };
+    view! {
+        <div class="filters inbox-tools" role="group" aria-label="Show requests">
+            <label class="check"><input type="checkbox" id="select-all" prop:checked=all_checked on:change=check_all/> " Select all shown"</label>
+            <input type="search" id="inbox-filter" placeholder="Filter by agent, tool or reason" aria-label="Filter requests"
+                bind:value=ui.filter/>
+            <label>"Group " <select id="inbox-group" bind:value=ui.group>
+                <option value="">"None"</option>
+                <option value="agent">"By agent"</option>
+                <option value="tool">"By tool"</option>
+            </select></label>
+            <label class="check"><input type="checkbox" id="inbox-compact" bind:checked=ui.compact/> " Compact"</label>
+        </div>
     }
 }
 
@@ -362,13 +440,11 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
                 return;
             }
         }
-        let rows = ui.order.with_untracked(|o| {
-            let hidden = ui.hidden.get_untracked();
-            o.iter()
-                .filter(|r| !hidden.contains(&r.id))
-                .cloned()
-                .collect::<Vec<_>>()
-        });
+        // The rows as shown: filtered and grouped, so j/k follow the screen.
+        let rows: Vec<AccessRequestView> = untrack(|| visible(ui))
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         if rows.is_empty() {
             return;
         }

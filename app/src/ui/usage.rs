@@ -116,6 +116,15 @@ pub fn ago(ms: i64) -> String {
     }
 }
 
+/// "3 min ago", the exact time on hover; the words are those of the render (SSR and the
+/// first browser render agree to the minute).
+pub fn ago_view(iso: &str) -> impl IntoView {
+    let words = super::countdown::parse_ms(iso)
+        .map(|at| ago(super::countdown::now_ms() - at))
+        .unwrap_or_default();
+    view! { <time class="ago" datetime=iso.to_owned() title=super::widgets::short_time(iso)>{words}</time> }
+}
+
 /// Overview's card: the busiest tools and agents of the last 30 days.
 #[component]
 pub fn ActivityCard() -> impl IntoView {
