@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser tests: starts a fresh AgentKey (temporary SQLite file) and runs the Playwright tests
 # in end2end/ against it with Debian's Chromium. Screenshots land in end2end/output/.
+# `scripts/e2e.sh coldload.mjs` runs the cold-load benchmark against such a server instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="$PWD/target/debug/agentkey"
@@ -23,4 +24,9 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
   sleep 0.1
 done
+# With an argument, runs that script of end2end/ instead of the tests (e.g. coldload.mjs).
+if [[ $# -gt 0 ]]; then
+  (cd end2end && BASE_URL="http://127.0.0.1:$port" AGENTKEY_BIN="$bin" node "$1") || { cat "$tmp/server.log" >&2; exit 1; }
+  exit 0
+fi
 (cd end2end && BASE_URL="http://127.0.0.1:$port" AGENTKEY_BIN="$bin" npm test) || { cat "$tmp/server.log" >&2; exit 1; }

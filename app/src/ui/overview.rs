@@ -22,7 +22,6 @@ pub fn OverviewPage() -> impl IntoView {
                 Err(err) => error_box(&err),
             })}
         </Transition>
-        <super::usage::ActivityCard/>
     }
 }
 
@@ -54,6 +53,7 @@ fn body(o: OverviewView) -> impl IntoView {
                 </ul>
             </section>
         })}
+        <super::usage::ActivityCard/>
         <section class="card">
             <h2>"Recent activity"</h2>
             {if o.recent.is_empty() {
