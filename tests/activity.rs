@@ -78,7 +78,7 @@ async fn fetches_are_charted_per_tool_agent_and_day_and_shutdown_writes_what_was
     assert_eq!(last["proxied"], false);
 
     let written_before_stop = app
-        .count("SELECT COALESCE(SUM(fetches), 0) FROM usage_daily")
+        .count("SELECT CAST(COALESCE(SUM(fetches), 0) AS BIGINT) FROM usage_daily")
         .await;
     assert!(
         written_before_stop < 5,
@@ -87,7 +87,7 @@ async fn fetches_are_charted_per_tool_agent_and_day_and_shutdown_writes_what_was
     // Shutting down writes the rest: the daily counts hold all five.
     app.services.shutdown().await;
     assert_eq!(
-        app.count("SELECT COALESCE(SUM(fetches), 0) FROM usage_daily")
+        app.count("SELECT CAST(COALESCE(SUM(fetches), 0) AS BIGINT) FROM usage_daily")
             .await,
         5
     );
