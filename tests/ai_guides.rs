@@ -187,6 +187,20 @@ async fn a_model_that_answers_garbage_or_an_error_ends_the_draft_with_a_sentence
         "the key is in the log"
     );
 
+    // An error event inside the stream that quotes the key reaches the browser redacted.
+    model.set_mode(Mode::StreamEchoKey);
+    let reply = draft().await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let error = frames(&reply.body)[0]["error"]
+        .as_str()
+        .expect("error frame")
+        .to_owned();
+    assert!(
+        error.contains("the model reported an error: invalid key Bearer [redacted]"),
+        "{error}"
+    );
+    assert!(!reply.body.contains(KEY), "the key leaked: {}", reply.body);
+
     model.set_mode(Mode::Whole);
     let reply = draft().await;
     assert_eq!(text_of(&frames(&reply.body)), "## Whole answer\n");

@@ -26,6 +26,8 @@ pub enum Mode {
     Hang,
     /// 401 with the request's Authorization header in the body.
     EchoKey,
+    /// A 200 stream whose error event quotes the Authorization header.
+    StreamEchoKey,
     /// A whole (non-streamed) JSON completion.
     Whole,
 }
@@ -179,6 +181,18 @@ async fn complete(State(shared): State<Shared>, headers: HeaderMap, body: String
                 format!("{{\"error\":\"invalid key: {auth}\"}}"),
             )
                 .into_response()
+        }
+        Mode::StreamEchoKey => {
+            let auth = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let line = format!(
+                "data: {}\n\n",
+                json!({"error": {"message": format!("invalid key {auth}")}})
+            );
+            event_stream(Body::from(line))
         }
         Mode::Whole => (
             [(header::CONTENT_TYPE, "application/json")],

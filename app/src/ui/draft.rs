@@ -43,7 +43,10 @@ fn DraftControls(id: StoredValue<String>, guide: RwSignal<String>, model: String
         if running.get_untracked() {
             return;
         }
-        before.set(Some(guide.get_untracked()));
+        // A second draft keeps the text from before the first, for Discard.
+        if before.with_untracked(Option::is_none) {
+            before.set(Some(guide.get_untracked()));
+        }
         running.set(true);
         docs_error.set(None);
         note.set(Some((

@@ -26,7 +26,8 @@ impl FieldErrors {
     /// form (else the caller still reports the failure elsewhere).
     pub fn take(&self, err: &RpcError) -> bool {
         self.errors.try_set(err.fields.clone());
-        let shown = self.shown.get_value();
+        // The form may be gone by the time the answer arrives.
+        let shown = self.shown.try_get_value().unwrap_or(&[]);
         !err.fields.is_empty() && err.fields.iter().all(|f| shown.contains(&f.field.as_str()))
     }
 

@@ -18,7 +18,8 @@ use crate::model::{AccessRequestView, CredentialMode, InboxView};
 #[derive(Clone, Copy)]
 struct Ui {
     hidden: RwSignal<HashSet<String>>,
-    selected: RwSignal<usize>,
+    /// The highlighted request (by id, so it stays put when rows are filtered or regrouped).
+    selected: RwSignal<Option<String>>,
     checked: RwSignal<HashSet<String>>,
     order: RwSignal<Vec<AccessRequestView>>,
     /// How the reviewer narrows each proxied grant before approving (kept across refetches).
@@ -36,7 +37,7 @@ pub fn InboxPage() -> impl IntoView {
     let data = super::widgets::rpc_resource(move || live.0.get(), |_| get_inbox());
     let ui = Ui {
         hidden: RwSignal::new(HashSet::new()),
-        selected: RwSignal::new(0),
+        selected: RwSignal::new(None),
         checked: RwSignal::new(HashSet::new()),
         order: RwSignal::new(Vec::new()),
         narrow: RwSignal::new(HashMap::new()),
@@ -45,6 +46,22 @@ pub fn InboxPage() -> impl IntoView {
         compact: RwSignal::new(false),
     };
     keyboard(ui);
+    // Rows the filter hides are neither highlighted nor part of a bulk decision.
+    Effect::new(move |_| {
+        let ids: Vec<String> = visible(ui).into_iter().map(|(_, r)| r.id).collect();
+        if ui
+            .checked
+            .with_untracked(|c| c.iter().any(|id| !ids.contains(id)))
+        {
+            ui.checked.update(|c| c.retain(|id| ids.contains(id)));
+        }
+        if ui
+            .selected
+            .with_untracked(|s| s.as_ref().is_none_or(|s| !ids.contains(s)))
+        {
+            ui.selected.set(ids.first().cloned());
+        }
+    });
     view! {
         {super::widgets::page_title("Inbox")}
         <h1>"Inbox"</h1>
@@ -87,8 +104,11 @@ fn visible(ui: Ui) -> Vec<(Option<String>, AccessRequestView)> {
     rows.into_iter()
         .map(|r| {
             let k = key(&r);
-            let head = (k.is_some() && k != last).then(|| k.clone()).flatten();
-            last = k;
+            let folded = k.as_ref().map(|k| k.to_lowercase());
+            let head = (folded.is_some() && folded != last)
+                .then(|| k.clone())
+                .flatten();
+            last = folded;
             (head, r)
         })
         .collect()
@@ -109,9 +129,9 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
             {(!inbox.requests.is_empty()).then(|| toolbar(ui))}
             {move || (!ui.checked.get().is_empty()).then(|| bulk_bar(ui))}
             <ul class="rows" id="requests" class:compact=move || ui.compact.get()>
-                <For each=move || visible(ui).into_iter().enumerate() key=|(_, (head, r))| (r.id.clone(), head.clone()) let:item>
-                    {item.1.0.clone().map(|head| view! { <li class="group-head" role="presentation"><h3>{shown(&head)}</h3></li> })}
-                    {request_row(item.1.1, item.0, ui)}
+                <For each=move || visible(ui) key=|(head, r)| (r.id.clone(), head.clone()) let:item>
+                    {item.0.clone().map(|head| view! { <li class="group-head" role="presentation"><h3>{shown(&head)}</h3></li> })}
+                    {request_row(item.1, ui)}
                 </For>
             </ul>
             {(more > 0).then(|| view! { <p class="hint">{format!("{more} more pending requests: decide these first.")}</p> })}
@@ -180,7 +200,7 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
     view! { {requests_section} {tools_section} {guides_section} }
 }
 
-fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
+fn request_row(r: AccessRequestView, ui: Ui) -> impl IntoView {
     let decides = expect_context::<crate::model::MemberView>()
         .role
         .can_decide();
@@ -196,9 +216,13 @@ fn request_row(r: AccessRequestView, index: usize, ui: Ui) -> impl IntoView {
     let id = r.id.clone();
     let (approve_id, deny_id, check_id, check_id2) =
         (id.clone(), id.clone(), id.clone(), id.clone());
-    let is_selected = move || ui.selected.get() == index;
+    let selected_id = r.id.clone();
+    let is_selected = Memo::new(move |_| {
+        ui.selected
+            .with(|s| s.as_deref() == Some(selected_id.as_str()))
+    });
     view! {
-        <li class="row request" class:selected=is_selected data-id=r.id.clone() aria-current=move || is_selected().then_some("true")>
+        <li class="row request" class:selected=is_selected data-id=r.id.clone() aria-current=move || is_selected.get().then_some("true")>
             <input type="checkbox" aria-label="Select for bulk decision"
                 prop:checked=move || ui.checked.with(|c| c.contains(&check_id))
                 on:change=move |_| ui.checked.update(|c| { if !c.remove(&check_id2) { c.insert(check_id2.clone()); } })/>
@@ -448,14 +472,21 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
         if rows.is_empty() {
             return;
         }
-        let current = ui.selected.get_untracked().min(rows.len() - 1);
+        let current = ui
+            .selected
+            .with_untracked(|s| rows.iter().position(|r| Some(&r.id) == s.as_ref()))
+            .unwrap_or(0);
         if matches!(ev.key().as_str(), "j" | "k" | "a" | "d") {
             // The key is a command: it must not also type itself into the dialog it opens.
             ev.prevent_default();
         }
         match ev.key().as_str() {
-            "j" => ui.selected.set((current + 1).min(rows.len() - 1)),
-            "k" => ui.selected.set(current.saturating_sub(1)),
+            "j" => ui
+                .selected
+                .set(Some(rows[(current + 1).min(rows.len() - 1)].id.clone())),
+            "k" => ui
+                .selected
+                .set(Some(rows[current.saturating_sub(1)].id.clone())),
             "a" if rows[current].cannot_approve.is_some() => toasts().show(
                 rows[current].cannot_approve.clone().unwrap_or_default(),
                 true,

@@ -36,35 +36,40 @@ pub fn page_text(body: &str, html: bool) -> String {
 }
 
 fn strip_html(html: &str) -> String {
+    // One lower-case copy for finding close tags: ASCII lowering keeps every byte offset, so
+    // the scan stays linear however many skipped elements the page has.
+    let lower = html.to_ascii_lowercase();
     let mut out = String::with_capacity(html.len() / 2);
-    let mut rest = html;
-    while let Some(start) = rest.find('<') {
-        out.push_str(&decode_entities(&rest[..start]));
-        rest = &rest[start..];
-        if let Some(after) = rest.strip_prefix("<!--") {
-            rest = after.find("-->").map_or("", |end| &after[end + 3..]);
+    let mut at = 0;
+    while let Some(found) = html[at..].find('<') {
+        let start = at + found;
+        out.push_str(&decode_entities(&html[at..start]));
+        if html[start..].starts_with("<!--") {
+            at = html[start + 4..]
+                .find("-->")
+                .map_or(html.len(), |end| start + 4 + end + 3);
             continue;
         }
-        let Some(end) = rest.find('>') else {
-            rest = "";
+        let Some(close) = html[start..].find('>') else {
+            at = html.len();
             break;
         };
-        let tag = &rest[1..end];
-        rest = &rest[end + 1..];
+        let tag = &html[start + 1..start + close];
+        at = start + close + 1;
         let name: String = tag
             .trim_start_matches('/')
             .chars()
             .take_while(char::is_ascii_alphanumeric)
             .collect::<String>()
             .to_ascii_lowercase();
-        if !tag.starts_with('/') && SKIPPED.contains(&name.as_str()) {
-            // Skip to the matching close tag (case-insensitive; ASCII keeps byte offsets).
-            let close = format!("</{name}");
-            rest = rest
-                .to_ascii_lowercase()
-                .find(&close)
-                .map_or("", |i| &rest[i..]);
-            rest = rest.find('>').map_or("", |i| &rest[i + 1..]);
+        let self_closing = tag.ends_with('/');
+        if !tag.starts_with('/') && !self_closing && SKIPPED.contains(&name.as_str()) {
+            // Skip to the end of the matching close tag.
+            let closing = format!("</{name}");
+            at = lower[at..]
+                .find(&closing)
+                .and_then(|i| lower[at + i..].find('>').map(|j| at + i + j + 1))
+                .unwrap_or(html.len());
             continue;
         }
         if BLOCKS.contains(&name.as_str()) {
@@ -73,7 +78,7 @@ fn strip_html(html: &str) -> String {
             out.push(' ');
         }
     }
-    out.push_str(&decode_entities(rest));
+    out.push_str(&decode_entities(&html[at..]));
     out
 }
 
@@ -149,6 +154,15 @@ mod tests {
             let _ = page_text(input, true);
         }
         assert_eq!(page_text("a &bogus; b", true), "a &bogus; b\n");
+    }
+
+    #[test]
+    fn many_skipped_elements_and_self_closing_ones_keep_the_text() {
+        let html = format!(
+            "{}<p>kept</p><svg/><p>also kept</p>",
+            "<svg></svg>".repeat(50_000)
+        );
+        assert_eq!(page_text(&html, true), "kept\nalso kept\n");
     }
 
     #[test]

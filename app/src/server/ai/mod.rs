@@ -50,8 +50,15 @@ pub struct AiSettings {
 
 impl std::fmt::Debug for AiSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Scheme, host and path only: a URL may carry a password or an `?api-key=`.
+        let url = format!(
+            "{}://{}{}",
+            self.url.scheme(),
+            self.url.host_str().unwrap_or(""),
+            self.url.path()
+        );
         f.debug_struct("AiSettings")
-            .field("url", &self.url.as_str())
+            .field("url", &url)
             .field("model", &self.model)
             .field("key", &self.key.as_ref().map(|_| "[redacted]"))
             .field("idle", &self.idle)
@@ -135,7 +142,9 @@ impl Drafter {
             .map_err(|e| self.upstream(transport(&e)))?;
         let status = response.status();
         if !status.is_success() {
-            let excerpt = self.redact(&read_text(response, 300, self.0.idle).await);
+            // Redacted before it is cut, so no part of a key is left at the cut.
+            let body = self.redact(&read_text(response, 4096, self.0.idle).await);
+            let excerpt: String = body.chars().take(300).collect();
             return Err(self.upstream(format!("HTTP {}: {excerpt}", status.as_u16())));
         }
         let json = response
@@ -166,7 +175,12 @@ impl Drafter {
             deadline: Instant::now() + LONGEST,
             _slot: permit,
         };
-        Ok(Box::pin(futures_util::stream::unfold(state, Reading::next)))
+        // What the model says in an error or a garbled line goes to the browser: never the key.
+        let this = self.clone();
+        Ok(Box::pin(
+            futures_util::stream::unfold(state, Reading::next)
+                .map(move |item| item.map_err(|why| this.redact(&why))),
+        ))
     }
 
     fn upstream(&self, what: String) -> DraftError {
@@ -273,6 +287,11 @@ impl Reading {
                     match piece {
                         Piece::Done => {
                             self.finished = true;
+                            if self.written == 0 {
+                                self.queue.push_back(Err(
+                                    "the model's answer ended without any text".into(),
+                                ));
+                            }
                             return;
                         }
                         Piece::Text(text) => {

@@ -138,10 +138,20 @@ async fn run<G: CommitGuard>(
         usage,
         ..Touched::default()
     };
+    // Counts also reach the table when no batch comes along to carry them.
+    let mut quiet = tokio::time::interval(Duration::from_millis(WRITE_EVERY_MS as u64));
+    quiet.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let first = tokio::select! {
             job = rx.recv() => job,
             _ = stop.changed() => { rx.close(); rx.recv().await }
+            _ = quiet.tick() => {
+                if clock.now_ms() - touched.usage_written_at >= WRITE_EVERY_MS {
+                    write_usage_now(&store, &touched.usage).await;
+                    touched.usage_written_at = clock.now_ms();
+                }
+                continue;
+            }
         };
         let Some(first) = first else { break };
         let mut batch = vec![first];
@@ -156,7 +166,7 @@ async fn run<G: CommitGuard>(
     write_usage_now(&store, &touched.usage).await;
 }
 
-/// The counts left at shutdown, in a transaction of their own.
+/// The counts not yet written, in a transaction of their own (when idle, and at shutdown).
 async fn write_usage_now(store: &Store, usage: &UsageCounts) {
     let rows = usage.unwritten();
     if rows.is_empty() {

@@ -40,16 +40,26 @@ pub async fn usage(svc: &Services, ctx: &AdminCtx) -> ServiceResult<UsageView> {
         c.fetches += counts.fetches;
         c.proxied += counts.proxied;
     }
-    let series = |id: &str, name: &str, pick: &dyn Fn(&(String, String, i64)) -> bool| {
-        let mut counts = vec![0_i64; DAYS as usize];
-        for (key, c) in per.iter().filter(|(k, _)| pick(k)) {
-            if let Some(slot) = usize::try_from(key.2 - first)
-                .ok()
-                .and_then(|i| counts.get_mut(i))
-            {
-                *slot += c.fetches + c.proxied;
-            }
+    // One pass: each day's count goes to its tool's and its agent's series.
+    let mut by_tool: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut by_agent: HashMap<String, Vec<i64>> = HashMap::new();
+    for ((tool, agent, day), c) in &per {
+        let Ok(i) = usize::try_from(day - first) else {
+            continue;
+        };
+        if i >= DAYS as usize {
+            continue;
         }
+        for (map, id) in [(&mut by_tool, tool), (&mut by_agent, agent)] {
+            map.entry(id.clone())
+                .or_insert_with(|| vec![0; DAYS as usize])[i] += c.fetches + c.proxied;
+        }
+    }
+    let series = |map: &HashMap<String, Vec<i64>>, id: &str, name: &str| {
+        let counts = map
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| vec![0; DAYS as usize]);
         UsageSeries {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -59,11 +69,11 @@ pub async fn usage(svc: &Services, ctx: &AdminCtx) -> ServiceResult<UsageView> {
     };
     let mut tool_series: Vec<UsageSeries> = tools
         .iter()
-        .map(|t| series(t.id.as_str(), &t.name, &|k| k.0 == t.id.as_str()))
+        .map(|t| series(&by_tool, t.id.as_str(), &t.name))
         .collect();
     let mut agent_series: Vec<UsageSeries> = agents
         .iter()
-        .map(|a| series(a.id.as_str(), &a.name, &|k| k.1 == a.id.as_str()))
+        .map(|a| series(&by_agent, a.id.as_str(), &a.name))
         .collect();
     for list in [&mut tool_series, &mut agent_series] {
         list.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));

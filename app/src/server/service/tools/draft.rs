@@ -111,9 +111,15 @@ async fn read_docs(svc: &Services, url: &str) -> ServiceResult<(String, String)>
         .get_page(&parsed)
         .await
         .map_err(refused)?;
-    let text = page_text(&page.body, page.is_html());
+    let (html, final_url) = (page.is_html(), page.url.to_string());
+    // Up to a mebibyte of someone's HTML: read off the async workers.
+    let text = tokio::task::spawn_blocking(move || page_text(&page.body, html))
+        .await
+        .map_err(|e| {
+            ServiceError::Internal(anyhow::Error::new(e).context("failed to read the docs page"))
+        })?;
     if text.trim().is_empty() {
         return Err(refused("the page has no readable text".into()));
     }
-    Ok((page.url.to_string(), text))
+    Ok((final_url, text))
 }
