@@ -322,22 +322,14 @@ impl Reading {
 }
 
 fn transport(err: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut message = if err.is_timeout() {
-        "timed out".to_owned()
+    let what = if err.is_timeout() {
+        "timed out"
     } else if err.is_connect() {
-        "could not connect".to_owned()
+        "could not connect"
     } else {
-        "request failed".to_owned()
+        "request failed"
     };
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        if c.source().is_none() {
-            message = format!("{message}: {c}");
-        }
-        cause = c.source();
-    }
-    message
+    crate::server::outbound::with_cause(what.to_owned(), err)
 }
 
 /// Up to `cap` bytes of a body as text, within the idle timeout.

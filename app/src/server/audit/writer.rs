@@ -315,14 +315,15 @@ async fn try_commit<G: CommitGuard>(
         }
     }
     // The minute's use counts ride along with this batch.
-    let usage_rows = if now - touched.usage_written_at >= WRITE_EVERY_MS {
+    let usage_due = now - touched.usage_written_at >= WRITE_EVERY_MS;
+    let usage_rows = if usage_due {
         touched.usage.unwritten()
     } else {
         Vec::new()
     };
     store::usage::add_usage(&mut tx, &usage_rows).await?;
     tx.commit().await?;
-    if now - touched.usage_written_at >= WRITE_EVERY_MS {
+    if usage_due {
         touched.usage.written(&usage_rows);
         touched.usage_written_at = now;
     }

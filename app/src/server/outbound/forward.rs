@@ -124,19 +124,12 @@ pub fn forward_error(err: reqwest::Error) -> ForwardError {
         return ForwardError::Timeout;
     }
     let err = err.without_url();
-    let mut reason = if err.is_connect() {
+    let reason = if err.is_connect() {
         "could not connect".to_owned()
     } else if err.is_body() {
         "the request body could not be sent".to_owned()
     } else {
         "the connection failed".to_owned()
     };
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        if c.source().is_none() {
-            reason = format!("{reason}: {c}");
-        }
-        cause = c.source();
-    }
-    ForwardError::Unreachable(reason)
+    ForwardError::Unreachable(super::with_cause(reason, &err))
 }

@@ -154,6 +154,21 @@ impl Outbound {
     }
 }
 
+/// `what` followed by the innermost cause of `err`, which says what happened (connection
+/// refused, reset, …): "could not connect: Connection refused (os error 111)".
+pub fn with_cause(what: String, err: &(dyn StdError + 'static)) -> String {
+    let mut cause = err.source();
+    let mut innermost = None;
+    while let Some(c) = cause {
+        innermost = Some(c);
+        cause = c.source();
+    }
+    match innermost {
+        Some(c) => format!("{what}: {c}"),
+        None => what,
+    }
+}
+
 fn literal(ip: IpAddr, allow_loopback: bool) -> Result<(), String> {
     if allowed(ip, allow_loopback) {
         Ok(())
@@ -179,15 +194,7 @@ fn transport_error(err: reqwest::Error) -> SendError {
         "request failed".to_owned()
     };
     let detail = err.without_url();
-    let mut message = kind;
-    let mut cause = detail.source();
-    // The innermost cause says what happened (connection refused, reset, …).
-    while let Some(c) = cause {
-        if c.source().is_none() {
-            message = format!("{message}: {c}");
-        }
-        cause = c.source();
-    }
+    let message = with_cause(kind, &detail);
     SendError::Retry {
         message,
         after: None,

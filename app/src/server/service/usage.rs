@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::model::{LastUse, UsageSeries, UsageView};
 use crate::server::audit::usage::day_of;
 use crate::server::service::actor::{AdminCtx, Permission};
-use crate::server::store::{self, usage::Counts};
+use crate::server::store;
 use crate::server::{ServiceResult, Services, clock};
 
 /// Days a chart covers, today included.
@@ -22,37 +22,32 @@ pub async fn usage(svc: &Services, ctx: &AdminCtx) -> ServiceResult<UsageView> {
     let reader = svc.store.reader();
     let tools = store::tools::list_tools(reader, &ctx.org_id).await?;
     let agents = store::agents::list_agents(reader, &ctx.org_id).await?;
-    let mut per: HashMap<(String, String, i64), Counts> = HashMap::new();
-    for row in store::usage::list_usage(reader, &ctx.org_id, first).await? {
-        let c = per
-            .entry((row.tool_id.to_string(), row.agent_id.to_string(), row.day))
-            .or_default();
-        c.fetches += row.fetches;
-        c.proxied += row.proxied;
-    }
-    for (key, counts) in svc.audit.usage().unwritten_of(&ctx.org_id) {
-        if key.day < first {
-            continue;
-        }
-        let c = per
-            .entry((key.tool_id.to_string(), key.agent_id.to_string(), key.day))
-            .or_default();
-        c.fetches += counts.fetches;
-        c.proxied += counts.proxied;
-    }
-    // One pass: each day's count goes to its tool's and its agent's series.
+    // One pass over the stored and the unwritten counts: each day's uses go to its tool's and
+    // its agent's series.
     let mut by_tool: HashMap<String, Vec<i64>> = HashMap::new();
     let mut by_agent: HashMap<String, Vec<i64>> = HashMap::new();
-    for ((tool, agent, day), c) in &per {
-        let Ok(i) = usize::try_from(day - first) else {
+    let stored = store::usage::list_usage(reader, &ctx.org_id, first)
+        .await?
+        .into_iter()
+        .map(|r| (r.tool_id, r.agent_id, r.day, r.fetches + r.proxied));
+    let unwritten = svc
+        .audit
+        .usage()
+        .unwritten_of(&ctx.org_id)
+        .into_iter()
+        .map(|(k, c)| (k.tool_id, k.agent_id, k.day, c.fetches + c.proxied));
+    for (tool, agent, day, uses) in stored.chain(unwritten) {
+        let Some(i) = usize::try_from(day - first)
+            .ok()
+            .filter(|i| *i < DAYS as usize)
+        else {
             continue;
         };
-        if i >= DAYS as usize {
-            continue;
-        }
-        for (map, id) in [(&mut by_tool, tool), (&mut by_agent, agent)] {
-            map.entry(id.clone())
-                .or_insert_with(|| vec![0; DAYS as usize])[i] += c.fetches + c.proxied;
+        for (map, id) in [
+            (&mut by_tool, tool.to_string()),
+            (&mut by_agent, agent.to_string()),
+        ] {
+            map.entry(id).or_insert_with(|| vec![0; DAYS as usize])[i] += uses;
         }
     }
     let series = |map: &HashMap<String, Vec<i64>>, id: &str, name: &str| {

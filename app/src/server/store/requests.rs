@@ -350,3 +350,23 @@ pub async fn update_grant_credential(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Why agents asked for a tool: `(agent name, reason)` of its newest requests, at most `limit`.
+#[tracing::instrument(skip_all, fields(tool_id = %tool_id))]
+pub async fn list_recent_reasons(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+    tool_id: &ToolId,
+    limit: i64,
+) -> StoreResult<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT a.name, r.reason FROM access_requests r JOIN agents a ON a.id = r.agent_id \
+         WHERE r.organization_id = $1 AND r.tool_id = $2 ORDER BY r.created_at DESC, r.id DESC LIMIT $3",
+    )
+    .bind(org_id)
+    .bind(tool_id)
+    .bind(limit)
+    .fetch_all(ex)
+    .await
+    .map_err(Into::into)
+}

@@ -2,13 +2,12 @@
 //! an optional documentation page, and why agents asked for it. The draft streams to the
 //! admin's editor and is never saved here: saving stays `update_guide`, a human's act.
 
-use sqlx::FromRow;
-
 use super::load;
 use crate::model::ErrorBody;
-use crate::server::ai::{AgentReason, Draft, DraftError, DraftInput, Message, page_text};
+use crate::server::ai::{AgentReason, Draft, DraftError, DraftInput, page_text};
 use crate::server::service::actor::{AdminCtx, Permission};
 use crate::server::service::normalize;
+use crate::server::store;
 use crate::server::{ServiceError, ServiceResult, Services};
 
 /// How many agents' reasons go into the prompt.
@@ -41,16 +40,9 @@ pub async fn draft_guide(
         Some(u) => Some(read_docs(svc, &u.url).await?),
         None => None,
     };
-    let reasons = sqlx::query_as::<_, ReasonRow>(
-        "SELECT a.name AS agent, r.reason FROM access_requests r JOIN agents a ON a.id = r.agent_id \
-         WHERE r.organization_id = $1 AND r.tool_id = $2 ORDER BY r.created_at DESC, r.id DESC LIMIT $3",
-    )
-    .bind(&ctx.org_id)
-    .bind(&row.id)
-    .bind(REASONS)
-    .fetch_all(svc.store.reader())
-    .await
-    .map_err(|e| ServiceError::Internal(anyhow::Error::new(e).context("failed to read request reasons")))?;
+    let reasons =
+        store::requests::list_recent_reasons(svc.store.reader(), &ctx.org_id, &row.id, REASONS)
+            .await?;
     let input = DraftInput {
         tool_name: row.name.clone(),
         tool_url: row.url.clone(),
@@ -64,13 +56,10 @@ pub async fn draft_guide(
         docs_text: docs.map(|(_, text)| text),
         agent_reasons: reasons
             .into_iter()
-            .map(|r| AgentReason {
-                agent: r.agent,
-                reason: r.reason,
-            })
+            .map(|(agent, reason)| AgentReason { agent, reason })
             .collect(),
     };
-    let messages: Vec<Message> = crate::server::ai::prompt_for(&input);
+    let messages = crate::server::ai::prompt_for(&input);
     tracing::info!(tool_id = %row.id, model = drafter.model(), "drafting a usage guide");
     drafter.draft(&messages).await.map_err(|e| match e {
         DraftError::Busy => ServiceError::Exhausted {
@@ -87,12 +76,6 @@ pub async fn draft_guide(
             ),
         ),
     })
-}
-
-#[derive(FromRow)]
-struct ReasonRow {
-    agent: String,
-    reason: String,
 }
 
 /// The docs page's text, read through the guarded client.
