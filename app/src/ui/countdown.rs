@@ -1,4 +1,4 @@
-//! Time left on a grant, in words, refreshed while the page is open.
+//! Time in words: left on a grant (refreshed while the page is open), and since an event.
 
 use leptos::prelude::*;
 
@@ -56,6 +56,26 @@ pub fn now_ms() -> i64 {
     }
 }
 
+/// A past span in words: "just now", "4 min ago", "3 h ago", "2 d ago".
+pub fn ago(ms: i64) -> String {
+    let minutes = ms.max(0) / 60_000;
+    match minutes {
+        0 => "just now".into(),
+        m if m < 60 => format!("{m} min ago"),
+        m if m < 48 * 60 => format!("{} h ago", m / 60),
+        m => format!("{} d ago", m / 1440),
+    }
+}
+
+/// "3 min ago", the exact time on hover; the words are those of the render (SSR and the
+/// first browser render agree to the minute).
+pub fn ago_view(iso: &str) -> impl IntoView {
+    let words = super::countdown::parse_ms(iso)
+        .map(|at| ago(now_ms() - at))
+        .unwrap_or_default();
+    view! { <time class="ago" datetime=iso.to_owned() title=super::widgets::short_time(iso)>{words}</time> }
+}
+
 /// "7 h 59 min left" until `until`, refreshed every 20 seconds; the end itself on hover.
 #[component]
 pub fn Countdown(until: String) -> impl IntoView {
@@ -103,5 +123,14 @@ mod tests {
         assert_eq!(left_label(12 * 60_000), "12 min left");
         assert_eq!(left_label((7 * 60 + 59) * 60_000 + 10), "7 h 59 min left");
         assert_eq!(left_label((3 * 1440 + 4 * 60 + 5) * 60_000), "3 d 4 h left");
+    }
+
+    #[test]
+    fn past_spans_read_as_words() {
+        assert_eq!(ago(-5), "just now");
+        assert_eq!(ago(59_999), "just now");
+        assert_eq!(ago(4 * 60_000), "4 min ago");
+        assert_eq!(ago(3 * 3_600_000), "3 h ago");
+        assert_eq!(ago(3 * 86_400_000), "3 d ago");
     }
 }

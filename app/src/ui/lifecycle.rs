@@ -350,7 +350,7 @@ pub fn request_summary(r: &AccessRequestView) -> AnyView {
         None => view! {
             <div><strong class="agent">{shown(&r.agent_name)}</strong> " wants " <strong class="tool">{shown(&r.tool_name)}</strong></div>
             <p class="reason">{shown(&r.reason)}</p>
-            <span class="muted">{super::usage::ago_view(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}
+            <span class="muted">{super::countdown::ago_view(&r.created_at)} {(r.origin != RequestOrigin::Agent).then(|| format!(" · {}", r.origin))}
                 {r.requested_duration.map(|d| format!(" · asks for {}", d.label()))}</span>
         }.into_any(),
     }

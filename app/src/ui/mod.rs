@@ -9,6 +9,7 @@ mod countdown;
 mod delivery;
 mod draft;
 mod fields;
+mod guide;
 mod inbox;
 mod layout;
 mod lifecycle;

@@ -102,27 +102,7 @@ pub fn last_use_label(
     let last = usage.last(tool_id, agent_id)?;
     let at = super::countdown::parse_ms(&last.at)?;
     let verb = if last.proxied { "proxied" } else { "fetched" };
-    Some(format!("{verb} {}", ago(now_ms - at)))
-}
-
-/// A past span in words: "just now", "4 min ago", "3 h ago", "2 d ago".
-pub fn ago(ms: i64) -> String {
-    let minutes = ms.max(0) / 60_000;
-    match minutes {
-        0 => "just now".into(),
-        m if m < 60 => format!("{m} min ago"),
-        m if m < 48 * 60 => format!("{} h ago", m / 60),
-        m => format!("{} d ago", m / 1440),
-    }
-}
-
-/// "3 min ago", the exact time on hover; the words are those of the render (SSR and the
-/// first browser render agree to the minute).
-pub fn ago_view(iso: &str) -> impl IntoView {
-    let words = super::countdown::parse_ms(iso)
-        .map(|at| ago(super::countdown::now_ms() - at))
-        .unwrap_or_default();
-    view! { <time class="ago" datetime=iso.to_owned() title=super::widgets::short_time(iso)>{words}</time> }
+    Some(format!("{verb} {}", super::countdown::ago(now_ms - at)))
 }
 
 /// Overview's card: the busiest tools and agents of the last 30 days.
@@ -169,18 +149,4 @@ pub fn ActivityCard() -> impl IntoView {
         </section>
     }
     .into_any()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ago;
-
-    #[test]
-    fn past_spans_read_as_words() {
-        assert_eq!(ago(-5), "just now");
-        assert_eq!(ago(59_999), "just now");
-        assert_eq!(ago(4 * 60_000), "4 min ago");
-        assert_eq!(ago(3 * 3_600_000), "3 h ago");
-        assert_eq!(ago(3 * 86_400_000), "3 d ago");
-    }
 }

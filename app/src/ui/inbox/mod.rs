@@ -6,14 +6,19 @@ use std::collections::{HashMap, HashSet};
 
 use leptos::prelude::*;
 
+mod keys;
+mod list;
+
 use super::mutation::mutation;
-use super::narrow::{Narrow, Narrowing};
+use super::narrow::Narrowing;
 use super::widgets::{dialogs, error_box, live, shown, toasts};
 use crate::api::inbox::{
-    accept_guide_suggestion, approve_request, bulk_decide, deny_request, dismiss_guide_suggestion,
+    accept_guide_suggestion, approve_request, deny_request, dismiss_guide_suggestion,
     dismiss_tool_suggestion, get_inbox,
 };
 use crate::model::{AccessRequestView, CredentialMode, InboxView};
+use keys::keyboard;
+use list::{bulk_bar, toolbar, visible};
 
 #[derive(Clone, Copy)]
 struct Ui {
@@ -73,45 +78,6 @@ pub fn InboxPage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-/// The rows shown, in order: not decided meanwhile, matching the filter, grouped when asked;
-/// each with the heading of the group it opens.
-fn visible(ui: Ui) -> Vec<(Option<String>, AccessRequestView)> {
-    let hidden = ui.hidden.get();
-    let needle = ui.filter.get().trim().to_lowercase();
-    let group = ui.group.get();
-    let mut rows: Vec<AccessRequestView> = ui
-        .order
-        .get()
-        .into_iter()
-        .filter(|r| !hidden.contains(&r.id))
-        .filter(|r| {
-            needle.is_empty()
-                || [&r.agent_name, &r.tool_name, &r.reason]
-                    .iter()
-                    .any(|t| t.to_lowercase().contains(&needle))
-        })
-        .collect();
-    let key = |r: &AccessRequestView| match group.as_str() {
-        "agent" => Some(r.agent_name.clone()),
-        "tool" => Some(r.tool_name.clone()),
-        _ => None,
-    };
-    // Stable: within a group the inbox's own order stays.
-    rows.sort_by_key(|r| key(r).map(|k| k.to_lowercase()));
-    let mut last = None;
-    rows.into_iter()
-        .map(|r| {
-            let k = key(&r);
-            let folded = k.as_ref().map(|k| k.to_lowercase());
-            let head = (folded.is_some() && folded != last)
-                .then(|| k.clone())
-                .flatten();
-            last = folded;
-            (head, r)
-        })
-        .collect()
 }
 
 fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
@@ -181,7 +147,7 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
                                     <p class="learned">{shown(&g.learned)}</p>
                                     <ul class="backers">
                                         {g.supporters.into_iter().map(|b| view! {
-                                            <li><strong>{shown(&b.agent_name)}</strong> ": " {shown(&b.reason)} " " <span class="muted">{super::usage::ago_view(&b.last_at)}</span></li>
+                                            <li><strong>{shown(&b.agent_name)}</strong> ": " {shown(&b.reason)} " " <span class="muted">{super::countdown::ago_view(&b.last_at)}</span></li>
                                         }).collect_view()}
                                     </ul>
                                 </div>
@@ -253,43 +219,6 @@ fn request_row(r: AccessRequestView, ui: Ui) -> impl IntoView {
     }
 }
 
-/// Filter, grouping, density and select-all of the request list.
-fn toolbar(ui: Ui) -> impl IntoView {
-    let all_checked = move || {
-        let shown: Vec<String> = visible(ui).into_iter().map(|(_, r)| r.id).collect();
-        !shown.is_empty() && ui.checked.with(|c| shown.iter().all(|id| c.contains(id)))
-    };
-    let check_all = move |ev: leptos::ev::Event| {
-        let on = event_target_checked(&ev);
-        let shown: Vec<String> = untrack(|| visible(ui))
-            .into_iter()
-            .map(|(_, r)| r.id)
-            .collect();
-        ui.checked.update(|c| {
-            for id in shown {
-                if on {
-                    c.insert(id);
-                } else {
-                    c.remove(&id);
-                }
-            }
-        });
-    };
-    view! {
-        <div class="filters inbox-tools" role="group" aria-label="Show requests">
-            <label class="check"><input type="checkbox" id="select-all" prop:checked=all_checked on:change=check_all/> " Select all shown"</label>
-            <input type="search" id="inbox-filter" placeholder="Filter by agent, tool or reason" aria-label="Filter requests"
-                bind:value=ui.filter/>
-            <label>"Group " <select id="inbox-group" bind:value=ui.group>
-                <option value="">"None"</option>
-                <option value="agent">"By agent"</option>
-                <option value="tool">"By tool"</option>
-            </select></label>
-            <label class="check"><input type="checkbox" id="inbox-compact" bind:checked=ui.compact/> " Compact"</label>
-        </div>
-    }
-}
-
 fn hide(ui: Ui, id: &str, on: bool) {
     ui.hidden.update(|h| {
         if on {
@@ -357,64 +286,6 @@ fn deny(id: String, ui: Ui) {
     });
 }
 
-fn bulk_bar(ui: Ui) -> impl IntoView {
-    let dialogs = dialogs();
-    let decide = move |approve: bool, reason: String| {
-        let ids: Vec<String> = ui.checked.get_untracked().into_iter().collect();
-        for id in &ids {
-            hide(ui, id, true);
-        }
-        // Requests still short of their quorum stay pending: the refetch shows them again.
-        let show_all = move |ids: &[String]| {
-            for id in ids {
-                hide(ui, id, false);
-            }
-            ui.checked.try_set(HashSet::new());
-        };
-        let shown_again = ids.clone();
-        mutation().undo(move || show_all(&shown_again)).run(
-            bulk_decide(ids.clone(), approve, reason),
-            move |n| {
-                show_all(&ids);
-                if approve {
-                    format!("{n} approvals recorded.")
-                } else {
-                    format!("{n} requests denied.")
-                }
-            },
-        );
-    };
-    let run = move |approve: bool| {
-        let narrowed = ui.narrow.with_untracked(|n| {
-            ui.checked
-                .get_untracked()
-                .iter()
-                .any(|id| n.get(id).is_some_and(Narrow::is_set))
-        });
-        if approve && narrowed {
-            // Bulk approval grants full access: a narrowing typed into a row must not be lost.
-            toasts().show(
-                "Some checked rows are narrowed (read-only or a budget): approve those one by one.",
-                true,
-            );
-        } else if approve {
-            decide(true, String::new());
-        } else {
-            let n = ui.checked.with_untracked(HashSet::len);
-            dialogs.reason(format!("Deny {n} requests?"), move |reason| {
-                decide(false, reason)
-            });
-        }
-    };
-    view! {
-        <div class="bulk" role="toolbar" aria-label="Bulk decision">
-            {move || format!("{} selected", ui.checked.get().len())}
-            <button type="button" class="primary" on:click=move |_| run(true)>"Approve selected"</button>
-            <button type="button" on:click=move |_| run(false)>"Deny selected"</button>
-        </div>
-    }
-}
-
 fn dismiss_suggestion(id: String, guide: bool) {
     let m = mutation();
     dialogs().reason("Dismiss this suggestion?", move |reason| {
@@ -431,75 +302,4 @@ fn accept_guide(id: String) {
     mutation().run(accept_guide_suggestion(id), |()| {
         "Added to the usage guide as a new version.".to_owned()
     });
-}
-
-/// j/k move the selection, a approves it, d denies it; ignored while typing in a field.
-fn keyboard(ui: Ui) {
-    // Window listeners run outside the component tree: re-enter it so the actions find the
-    // page's toasts and live counter.
-    let Some(owner) = Owner::current() else {
-        return;
-    };
-    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
-        owner.with(|| on_key(&ev, ui))
-    });
-    on_cleanup(move || handle.remove());
-}
-
-fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
-    if dialogs().is_open() {
-        return;
-    }
-    {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            let typing = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|el| {
-                    matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
-                });
-            if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
-                return;
-            }
-        }
-        // The rows as shown: filtered and grouped, so j/k follow the screen.
-        let rows: Vec<AccessRequestView> = untrack(|| visible(ui))
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
-        if rows.is_empty() {
-            return;
-        }
-        let current = ui
-            .selected
-            .with_untracked(|s| rows.iter().position(|r| Some(&r.id) == s.as_ref()))
-            .unwrap_or(0);
-        if matches!(ev.key().as_str(), "j" | "k" | "a" | "d") {
-            // The key is a command: it must not also type itself into the dialog it opens.
-            ev.prevent_default();
-        }
-        match ev.key().as_str() {
-            "j" => ui
-                .selected
-                .set(Some(rows[(current + 1).min(rows.len() - 1)].id.clone())),
-            "k" => ui
-                .selected
-                .set(Some(rows[current.saturating_sub(1)].id.clone())),
-            "a" if rows[current].cannot_approve.is_some() => toasts().show(
-                rows[current].cannot_approve.clone().unwrap_or_default(),
-                true,
-            ),
-            "a" if rows[current].credential_mode == CredentialMode::Shared => {
-                approve(rows[current].id.clone(), None, ui)
-            }
-            "a" => toasts().show(
-                "This tool needs the agent's own secret: enter it in the row, then Approve.",
-                true,
-            ),
-            "d" => deny(rows[current].id.clone(), ui),
-            _ => {}
-        }
-    }
 }
