@@ -25,6 +25,13 @@ async function open(page, path) {
 /** The delivery choice of the "Add a tool" form. */
 const CREATE_DELIVERY = "form[aria-label='Add a tool'] select.tool-delivery";
 
+/** A decision waits UNDO_MS for Undo before it is sent: move the page's clock past that. */
+const UNDO_MS = 5_000;
+async function sendHeld(page) {
+  await page.locator(".toast.held").first().waitFor();
+  await page.clock.runFor(UNDO_MS);
+}
+
 const shot = (page, name) => page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
 
 const AXE = new URL("../node_modules/axe-core/axe.min.js", import.meta.url).pathname;
@@ -51,6 +58,8 @@ async function axeViolations(page, paths) {
 /** A fresh browser with a signed-in page that records problems (but the refusals `allowed`). */
 async function signedIn(problems, allowed = () => false) {
   const context = await launch();
+  // The page's timers run on a clock the test may move (decisions wait 5 s for Undo).
+  await context.clock.install();
   const page = await context.newPage();
   watch(page, problems, allowed);
   await signIn(page);
@@ -150,12 +159,28 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     // The reviewer picks how long the grant lasts (the agent asked for none), then approves
     // from the keyboard: j/k select, a approves.
     const row = page.locator("#requests .request:has-text('e2e-coder')");
+    // Beside the request: who registered the agent, its last activity, what it holds.
+    const standing = row.locator(".agent-context");
+    await standing.locator(".registrant", { hasText: OWNER }).waitFor();
+    assert.match(await standing.textContent(), /last active just now · holds nothing yet/);
     await row.locator("select.duration-choice").selectOption("8h");
     await row.locator(".reason").click();
     await page.keyboard.press("k");
+    // A decision waits 5 s for Undo before anything is sent; undone, nothing reached the server.
     await page.keyboard.press("a");
     await page.waitForSelector("#requests .request", { state: "detached", timeout: 5_000 });
-    // The row leaves at once (optimistic); the toast says the server has approved.
+    const held = page.locator(".toast.held", { hasText: "Approving GitHub for e2e-coder…" });
+    await held.waitFor();
+    await shot(page, "inbox-undo");
+    await held.locator("button.undo").click();
+    await page.locator(".toast", { hasText: "Undone: nothing was sent." }).waitFor();
+    await row.waitFor();
+    await page.clock.runFor(UNDO_MS);
+    assert.equal((await bot.tools()).json.tools.find((t) => t.name === "GitHub").your_access, "pending");
+    await row.locator(".reason").click();
+    await page.keyboard.press("a");
+    await sendHeld(page);
+    // The row left at once (optimistic); the toast says the server has approved.
     await page.waitForSelector(".toast:has-text('Approved GitHub')", { timeout: 5_000 });
     const fetched = await bot.fetchCredential(github.id);
     assert.equal(fetched.status, 200);
@@ -168,6 +193,12 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     const tip = await bot.suggestGuide(github.id, "Set per_page=100 to avoid many round trips.", "Saves requests");
     assert.equal(tip.status, 201);
     await page.waitForSelector(".guide-suggestion", { timeout: 5_000 });
+    // Its preview is the guide as accepting it leaves it, the added text marked.
+    await page.click(".guide-suggestion .guide-preview summary");
+    const preview = page.locator(".guide-suggestion .guide-text");
+    assert.equal(await preview.textContent(), "Use the REST API v3.\n\nSet per_page=100 to avoid many round trips.");
+    assert.equal(await preview.locator("ins").textContent(), "Set per_page=100 to avoid many round trips.");
+    await shot(page, "inbox-guide-preview");
     await page.click(".guide-suggestion button.primary");
     await page.waitForSelector(".guide-suggestion", { state: "detached", timeout: 5_000 });
     assert.match((await bot.fetchCredential(github.id)).json.instructions, /per_page=100/);
@@ -217,6 +248,17 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await page.keyboard.type("Not needed");
     assert.equal(await page.inputValue("#dialog-reason"), "Not needed");
     await page.keyboard.press("Control+Enter");
+    // `z` takes the denial back while it waits; then it is made again and sent.
+    await page.locator(".toast.held", { hasText: "Denying Linear for e2e-coder…" }).waitFor();
+    await page.keyboard.press("z");
+    await page.waitForSelector("#requests .request:has-text('Linear')");
+    await page.clock.runFor(UNDO_MS);
+    assert.equal((await bot.tools()).json.tools.find((t) => t.name === "Linear").your_access, "pending");
+    await page.keyboard.press("d");
+    await page.waitForSelector("#dialog[role=dialog]");
+    await page.keyboard.type("Not needed");
+    await page.keyboard.press("Control+Enter");
+    await sendHeld(page);
     await page.waitForSelector(".toast:has-text('Denied Linear')", { timeout: 5_000 });
     const linear = (await bot.tools()).json.tools.find((t) => t.name === "Linear");
     assert.equal(linear.your_access, "denied");
@@ -409,6 +451,7 @@ async function acceptInvitation(email, sent, problems) {
   const mail = await sink.waitFor(new RegExp(`To: ${email}[\\s\\S]*invite\\?token=[0-9a-f]{64}`), sent);
   const link = mail.match(/https?:\/\/[^\s"<>]+\/invite\?token=[0-9a-f]{64}/)[0];
   const context = await launch();
+  await context.clock.install();
   const page = await context.newPage();
   watch(page, problems, (res) => res.url().includes("/rpc/requests/approve"));
   await page.goto(link);
@@ -465,6 +508,7 @@ test("a second reviewer joins by invitation, a quorum of two decides, an auditor
     await open(reviewer.page, "/inbox");
     const pending = reviewer.page.locator("#requests .request", { hasText: "e2e-quorum-bot" });
     await pending.locator("button.approve").click();
+    await sendHeld(reviewer.page);
     await reviewer.page.locator(".toast", { hasText: "Approval recorded: 1 of 2." }).waitFor();
     await pending.locator(".quorum", { hasText: "1 of 2 approvals · approved by reviewer@e2e.test" }).waitFor();
     assert.equal((await bot.fetchCredential(github.id)).status, 403, "one approval is not enough");
@@ -475,6 +519,7 @@ test("a second reviewer joins by invitation, a quorum of two decides, an auditor
     const ownerRow = page.locator("#requests .request", { hasText: "e2e-quorum-bot" });
     await ownerRow.locator(".quorum", { hasText: "1 of 2" }).waitFor();
     await ownerRow.locator("button.approve").click();
+    await sendHeld(page);
     await page.locator(".toast", { hasText: "Approved GitHub for e2e-quorum-bot." }).waitFor();
     assert.equal((await bot.fetchCredential(github.id)).status, 200);
 
@@ -520,6 +565,7 @@ test("a tool's guide is edited and restored from its history; a change after the
   const problems = [];
   // The one refusal this test provokes: the change sent after the cookie is gone.
   const context = await launch();
+  await context.clock.install();
   const page = await context.newPage();
   watch(
     page,
@@ -563,10 +609,12 @@ test("a tool's guide is edited and restored from its history; a change after the
     await open(page, "/inbox");
     const request = page.locator("#requests .request", { hasText: "e2e-vault-bot" });
     await request.locator("button.approve").click();
+    await sendHeld(page);
     await page.locator(".toast.error").waitFor();
     await request.waitFor();
     await request.locator("input[type=password]").fill("vault_token_e2e");
     await request.locator("button.approve").click();
+    await sendHeld(page);
     await page.locator(".toast", { hasText: "Approved Vault for e2e-vault-bot." }).waitFor();
     assert.equal((await bot.fetchCredential(vault.id)).json.credential, "vault_token_e2e");
 
@@ -600,6 +648,7 @@ test("a tool's guide is edited and restored from its history; a change after the
     await page.click(".bulk button:has-text('Deny selected')");
     await page.fill("#dialog-reason", "Volume check done.");
     await page.click("#dialog-confirm");
+    await sendHeld(page);
     await page.locator(".toast", { hasText: "6 requests denied." }).waitFor();
 
     await open(page, "/tools");
@@ -666,6 +715,7 @@ test("a proxied tool: the reviewer narrows the grant, the agent uses the secret 
     await request.locator("input.calls-per-day").fill("5");
     await shot(page, "inbox-proxy-narrow");
     await request.locator("button.approve").click();
+    await sendHeld(page);
     await page.locator(".toast", { hasText: "Approved Stripe" }).waitFor();
 
     const call = (method, path) =>

@@ -286,6 +286,22 @@ pub struct GuideSuggestionView {
     pub dismissal_reason: Option<String>,
     pub supporters: Vec<Supporter>,
     pub created_at: String,
+    /// The tool's guide as it is now (its version may be past `base_version`): accepting the
+    /// suggestion as suggested saves [`guide_after`] of it.
+    #[serde(default)]
+    pub current_guide: String,
+    #[serde(default)]
+    pub current_version: i64,
+}
+
+/// The guide that accepting a learned fact as suggested saves: the current text, a blank line,
+/// the fact (or the fact alone when there is no guide yet).
+pub fn guide_after(current: &str, learned: &str) -> String {
+    if current.is_empty() {
+        learned.to_owned()
+    } else {
+        format!("{current}\n\n{learned}")
+    }
 }
 
 /// One audit log row.

@@ -70,6 +70,48 @@ pub struct InboxView {
     pub more_requests: i64,
     pub tool_suggestions: Vec<ToolSuggestionView>,
     pub guide_suggestions: Vec<GuideSuggestionView>,
+    /// What a reviewer weighs beside each request: one entry per agent with a request shown.
+    #[serde(default)]
+    pub agents: Vec<AgentContext>,
+}
+
+/// An agent as the inbox shows it beside its requests: who registered it, when it last used
+/// its key, what it holds now and what was denied to it before.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentContext {
+    pub agent_id: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    /// Its live grants (at most [`AgentContext::SHOWN`], newest first) and how many in all.
+    pub holds: Vec<HeldGrant>,
+    pub holds_total: i64,
+    /// Its latest denials (at most [`AgentContext::SHOWN`]) and how many in all.
+    pub denials: Vec<PastDenial>,
+    pub denials_total: i64,
+}
+
+impl AgentContext {
+    /// Grants and denials listed per agent; the rest are counted.
+    pub const SHOWN: i64 = 5;
+}
+
+/// A live grant of the agent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeldGrant {
+    pub tool_id: String,
+    pub tool_name: String,
+    pub expires_at: Option<String>,
+}
+
+/// A request of the agent that a reviewer denied, with the reason the agent was given.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PastDenial {
+    pub tool_id: String,
+    pub tool_name: String,
+    pub reason: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
 }
 
 /// Audit page filters; empty strings (or absent fields) mean "any".

@@ -23,6 +23,7 @@ mod quorum;
 mod reviews;
 mod settings;
 mod status;
+mod toast;
 mod tools;
 mod usage;
 mod widgets;

@@ -4,48 +4,7 @@ use leptos::prelude::*;
 
 use crate::model::RpcError;
 
-/// One toast message.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Toast {
-    pub id: u64,
-    pub text: String,
-    pub error: bool,
-}
-
-/// Toasts of the page, provided by the dashboard layout.
-#[derive(Clone, Copy)]
-pub struct Toasts(pub RwSignal<Vec<Toast>>);
-
-impl Toasts {
-    pub fn show(&self, text: impl Into<String>, error: bool) {
-        let list = self.0;
-        let id = list.with_untracked(|l| l.iter().map(|t| t.id).max().unwrap_or(0) + 1);
-        list.update(|l| {
-            l.push(Toast {
-                id,
-                text: text.into(),
-                error,
-            })
-        });
-        set_timeout(
-            move || list.update(|l| l.retain(|t| t.id != id)),
-            std::time::Duration::from_millis(5000),
-        );
-    }
-    pub fn ok(&self, text: impl Into<String>) {
-        self.show(text, false);
-    }
-    pub fn err(&self, err: &RpcError) {
-        if err.is_signed_out() {
-            go_to("/login");
-        }
-        self.show(err.text(), true);
-    }
-}
-
-pub fn toasts() -> Toasts {
-    expect_context::<Toasts>()
-}
+pub use super::toast::{ToastList, Toasts, toasts};
 
 /// Bumped on every live change event of the organization; resources that read it refetch.
 #[derive(Clone, Copy)]
@@ -68,18 +27,6 @@ pub fn page_title(name: &'static str) -> impl IntoView {
         n => format!("({n}) {name} · AgentKey"),
     };
     view! { <leptos_meta::Title text=text/> }
-}
-
-#[component]
-pub fn ToastList() -> impl IntoView {
-    let toasts = toasts();
-    view! {
-        <div class="toasts" role="status" aria-live="polite">
-            <For each=move || toasts.0.get() key=|t| t.id let:toast>
-                <div class=if toast.error { "toast error" } else { "toast" }>{toast.text}</div>
-            </For>
-        </div>
-    }
 }
 
 /// Text an agent wrote (names, reasons, suggestions, guide facts), as a reviewer must read it:

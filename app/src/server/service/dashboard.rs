@@ -1,7 +1,8 @@
 //! Read models of the dashboard pages that combine several aggregates.
 
 use crate::model::{
-    AccessCell, AccessPicture, InboxView, Named, OverviewView, RequestStatus, SuggestionStatus,
+    AccessCell, AccessPicture, AccessRequestView, AgentContext, AgentId, HeldGrant, InboxView,
+    Named, OverviewView, PastDenial, RequestStatus, SuggestionStatus,
 };
 use crate::server::store::{self, audit::AuditFilter};
 use crate::server::{ServiceResult, Services, clock};
@@ -58,10 +59,68 @@ pub async fn inbox(svc: &Services, ctx: &AdminCtx) -> ServiceResult<InboxView> {
     let guide_suggestions = super::guides::list(svc, ctx, SuggestionStatus::Pending).await?;
     Ok(InboxView {
         more_requests: (pending - requests.len() as i64).max(0),
+        agents: agent_context(svc, ctx, &requests).await?,
         requests,
         tool_suggestions,
         guide_suggestions,
     })
+}
+
+/// For each agent with a request in `requests`: who registered it, its last activity, what it
+/// holds and what was denied to it before. Two queries, whatever the number of agents.
+async fn agent_context(
+    svc: &Services,
+    ctx: &AdminCtx,
+    requests: &[AccessRequestView],
+) -> ServiceResult<Vec<AgentContext>> {
+    let mut ids: Vec<AgentId> = requests
+        .iter()
+        .map(|r| AgentId::new(r.agent_id.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let reader = svc.store.reader();
+    let agents = store::agents::list_agents_by_ids(reader, &ctx.org_id, &ids).await?;
+    let rows = store::agent_context::list_agent_context(
+        reader,
+        &ctx.org_id,
+        &ids,
+        svc.clock.now_ms(),
+        AgentContext::SHOWN,
+    )
+    .await?;
+    Ok(agents
+        .into_iter()
+        .map(|a| {
+            let mut c = AgentContext {
+                agent_id: a.id.clone().into_string(),
+                created_by: a.created_by,
+                created_at: clock::iso(a.created_at),
+                last_used_at: a.last_used_at.map(clock::iso),
+                ..AgentContext::default()
+            };
+            for r in rows.iter().filter(|r| r.agent_id == a.id) {
+                if r.status == RequestStatus::Denied {
+                    c.denials_total = r.total;
+                    c.denials.push(PastDenial {
+                        tool_id: r.tool_id.to_string(),
+                        tool_name: r.tool_name.clone(),
+                        reason: r.decision_note.clone(),
+                        decided_by: r.decided_by.clone(),
+                        decided_at: r.decided_at.map(clock::iso),
+                    });
+                } else {
+                    c.holds_total = r.total;
+                    c.holds.push(HeldGrant {
+                        tool_id: r.tool_id.to_string(),
+                        tool_name: r.tool_name.clone(),
+                        expires_at: r.expires_at.map(clock::iso),
+                    });
+                }
+            }
+            c
+        })
+        .collect())
 }
 
 /// Requests the access picture reads (the newest ones; older pairs show `none`).

@@ -112,6 +112,8 @@ pub async fn suggest_guide(
                 status: SuggestionStatus::Pending,
                 dismissal_reason: None,
                 created_at: now,
+                current_guide: tool.instructions.clone(),
+                current_version: tool.instructions_version,
             };
             store::guide_suggestions::insert_guide_suggestion(&mut tx, &row, now).await?;
             (row.id, false, "guide_suggestion.created")
@@ -204,13 +206,8 @@ pub async fn accept(
     check.finish("The usage guide can be at most 16 000 characters.")?;
     let suggestion = load_pending(svc, ctx, id).await?;
     let tool = tools::load(svc, ctx, &suggestion.tool_id).await?;
-    let text = edited.unwrap_or_else(|| {
-        if tool.instructions.is_empty() {
-            suggestion.learned.clone()
-        } else {
-            format!("{}\n\n{}", tool.instructions, suggestion.learned)
-        }
-    });
+    let text = edited
+        .unwrap_or_else(|| crate::model::guide_after(&tool.instructions, &suggestion.learned));
     let mut tx = svc.store.begin().await?;
     let mut entries =
         tools::save_guide(&mut tx, ctx, &tool, &text, "suggestion_accept", None).await?;
@@ -316,6 +313,8 @@ pub async fn list(
             learned: r.learned,
             dismissal_reason: r.dismissal_reason,
             created_at: clock::iso(r.created_at),
+            current_guide: r.current_guide,
+            current_version: r.current_version,
         })
         .collect())
 }

@@ -119,6 +119,27 @@ pub async fn list_agents(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResul
     .map_err(Into::into)
 }
 
+/// The organization's agents among `ids` (unknown ids and other organizations' are skipped).
+#[tracing::instrument(skip_all, fields(org_id = %org_id, n = ids.len()))]
+pub async fn list_agents_by_ids(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+    ids: &[AgentId],
+) -> StoreResult<Vec<AgentRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS}, labels FROM agents WHERE organization_id = $1 AND id IN ({})",
+        super::placeholders(2, ids.len())
+    );
+    let mut query = sqlx::query_as::<_, AgentRow>(&sql).bind(org_id);
+    for id in ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(ex).await.map_err(Into::into)
+}
+
 #[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn update_agent_key(
     tx: &mut Tx,

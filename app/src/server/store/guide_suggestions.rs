@@ -19,10 +19,14 @@ pub struct GuideSuggestionRow {
     pub status: SuggestionStatus,
     pub dismissal_reason: Option<String>,
     pub created_at: i64,
+    /// The tool's guide now and its version.
+    pub current_guide: String,
+    pub current_version: i64,
 }
 
 const GS_SELECT: &str = "SELECT g.id, g.organization_id, g.tool_id, t.name AS tool_name, g.base_version, g.learned, \
-     g.normalized_learned, g.status, g.dismissal_reason, g.created_at FROM guide_suggestions g JOIN tools t ON t.id = g.tool_id";
+     g.normalized_learned, g.status, g.dismissal_reason, g.created_at, t.instructions AS current_guide, \
+     t.instructions_version AS current_version FROM guide_suggestions g JOIN tools t ON t.id = g.tool_id";
 
 #[tracing::instrument(skip_all)]
 pub async fn insert_guide_suggestion(

@@ -8,6 +8,7 @@
 
 mod error;
 
+pub mod agent_context;
 pub mod agents;
 pub mod audit;
 pub mod auth;

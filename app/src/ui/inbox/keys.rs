@@ -37,6 +37,17 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
                 return;
             }
         }
+        if ev.key() == "z" {
+            // Takes back the newest decision still waiting to be sent (rows may be empty now).
+            ev.prevent_default();
+            if !toasts().undo_last() {
+                toasts().show(
+                    "Nothing to undo: decisions are sent 5 s after they are made.",
+                    true,
+                );
+            }
+            return;
+        }
         // The rows as shown: filtered and grouped, so j/k follow the screen.
         let rows: Vec<AccessRequestView> = untrack(|| visible(ui))
             .into_iter()

@@ -90,6 +90,7 @@ pub(super) fn toolbar(ui: Ui) -> impl IntoView {
 
 pub(super) fn bulk_bar(ui: Ui) -> impl IntoView {
     let dialogs = dialogs();
+    let toasts = toasts();
     let decide = move |approve: bool, reason: String| {
         let ids: Vec<String> = ui.checked.get_untracked().into_iter().collect();
         for id in &ids {
@@ -102,18 +103,26 @@ pub(super) fn bulk_bar(ui: Ui) -> impl IntoView {
             }
             ui.checked.try_set(HashSet::new());
         };
-        let shown_again = ids.clone();
-        mutation().undo(move || show_all(&shown_again)).run(
-            bulk_decide(ids.clone(), approve, reason),
-            move |n| {
-                show_all(&ids);
-                if approve {
-                    format!("{n} approvals recorded.")
-                } else {
-                    format!("{n} requests denied.")
-                }
-            },
-        );
+        let (m, undo_ids) = (mutation(), ids.clone());
+        let n = ids.len();
+        let send = move || {
+            let shown_again = ids.clone();
+            m.undo(move || show_all(&shown_again)).run(
+                bulk_decide(ids.clone(), approve, reason),
+                move |n| {
+                    show_all(&ids);
+                    if approve {
+                        format!("{n} approvals recorded.")
+                    } else {
+                        format!("{n} requests denied.")
+                    }
+                },
+            );
+        };
+        let verb = if approve { "Approving" } else { "Denying" };
+        toasts.hold(format!("{verb} {n} requests…"), send, move || {
+            show_all(&undo_ids)
+        });
     };
     let run = move |approve: bool| {
         let narrowed = ui.narrow.with_untracked(|n| {
@@ -124,7 +133,7 @@ pub(super) fn bulk_bar(ui: Ui) -> impl IntoView {
         });
         if approve && narrowed {
             // Bulk approval grants full access: a narrowing typed into a row must not be lost.
-            toasts().show(
+            toasts.show(
                 "Some checked rows are narrowed (read-only or a budget): approve those one by one.",
                 true,
             );

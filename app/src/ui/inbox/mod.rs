@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use leptos::prelude::*;
 
+mod context;
 mod keys;
 mod list;
 
@@ -16,7 +17,7 @@ use crate::api::inbox::{
     accept_guide_suggestion, approve_request, deny_request, dismiss_guide_suggestion,
     dismiss_tool_suggestion, get_inbox,
 };
-use crate::model::{AccessRequestView, CredentialMode, InboxView};
+use crate::model::{AccessRequestView, AgentContext, CredentialMode, InboxView};
 use keys::keyboard;
 use list::{bulk_bar, toolbar, visible};
 
@@ -34,6 +35,8 @@ struct Ui {
     /// `agent`, `tool` or empty: rows grouped under a heading per agent or tool.
     group: RwSignal<String>,
     compact: RwSignal<bool>,
+    /// The standing of each agent with a request shown.
+    agents: RwSignal<Vec<AgentContext>>,
 }
 
 #[component]
@@ -49,6 +52,7 @@ pub fn InboxPage() -> impl IntoView {
         filter: RwSignal::new(String::new()),
         group: RwSignal::new(String::new()),
         compact: RwSignal::new(false),
+        agents: RwSignal::new(Vec::new()),
     };
     keyboard(ui);
     // Rows the filter hides are neither highlighted nor part of a bulk decision.
@@ -70,7 +74,7 @@ pub fn InboxPage() -> impl IntoView {
     view! {
         {super::widgets::page_title("Inbox")}
         <h1>"Inbox"</h1>
-        <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move, " <kbd>"a"</kbd> " approve, " <kbd>"d"</kbd> " deny."</p>
+        <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move, " <kbd>"a"</kbd> " approve, " <kbd>"d"</kbd> " deny, " <kbd>"z"</kbd> " undo (for 5 s, before it is sent)."</p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || data.get().map(|r| match r {
                 Ok(inbox) => body(inbox, ui).into_any(),
@@ -82,6 +86,7 @@ pub fn InboxPage() -> impl IntoView {
 
 fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
     ui.order.set(inbox.requests.clone());
+    ui.agents.set(inbox.agents.clone());
     // Rows decided elsewhere are gone from the fresh list; forget them.
     ui.hidden
         .update(|h| h.retain(|id| inbox.requests.iter().any(|r| &r.id == id)));
@@ -145,6 +150,7 @@ fn body(inbox: InboxView, ui: Ui) -> impl IntoView {
                                 <div class="main">
                                     <span class="muted">{format!("Adds to {}'s usage guide (version {}):", shown(&g.tool_name), g.base_version)}</span>
                                     <p class="learned">{shown(&g.learned)}</p>
+                                    {context::guide_preview(&g)}
                                     <ul class="backers">
                                         {g.supporters.into_iter().map(|b| view! {
                                             <li><strong>{shown(&b.agent_name)}</strong> ": " {shown(&b.reason)} " " <span class="muted">{super::countdown::ago_view(&b.last_at)}</span></li>
@@ -194,6 +200,7 @@ fn request_row(r: AccessRequestView, ui: Ui) -> impl IntoView {
                 on:change=move |_| ui.checked.update(|c| { if !c.remove(&check_id2) { c.insert(check_id2.clone()); } })/>
             <div class="main">
                 {super::lifecycle::request_summary(&r)}
+                {context::agent_line(&r, ui.agents.with_untracked(|a| a.iter().find(|a| a.agent_id == r.agent_id).cloned()))}
                 {quorum}
                 {(decides && completes).then(|| super::narrow::duration_choice(&r, ui.narrow))}
                 {(r.delivery.proxies() && decides && completes && r.renewal.is_none()).then(|| super::narrow::inputs(&r, ui.narrow))}
@@ -220,7 +227,8 @@ fn request_row(r: AccessRequestView, ui: Ui) -> impl IntoView {
 }
 
 fn hide(ui: Ui, id: &str, on: bool) {
-    ui.hidden.update(|h| {
+    // `try_`: an undone or refused decision may come back after the page was left.
+    ui.hidden.try_update(|h| {
         if on {
             h.insert(id.to_owned());
         } else {
@@ -247,42 +255,67 @@ fn approve(id: String, secret: Option<String>, ui: Ui) {
         }
     };
     hide(ui, &id, true);
-    let call = approve_request(
-        id.clone(),
-        secret.filter(|s| !s.is_empty()),
-        narrow.read_only,
-        calls_per_day,
-        narrow.rules.clone(),
-        Some(narrow.duration.clone()).filter(|d| !d.is_empty()),
-    );
-    let shown_again = id.clone();
-    mutation()
-        .undo(move || hide(ui, &shown_again, false))
-        .run(call, move |r| {
-            if r.status == crate::model::RequestStatus::Pending || r.renewal.is_some() {
-                // A vote towards the quorum: the request stays in the inbox.
-                hide(ui, &id, false);
-                format!(
-                    "Approval recorded: {} of {}.",
-                    r.approved_by.len(),
-                    r.approvals_required
-                )
-            } else {
-                format!("Approved {} for {}.", r.tool_name, r.agent_name)
-            }
-        });
+    let m = mutation();
+    let (undo_id, what) = (id.clone(), names(ui, &id));
+    let send = move || {
+        let call = approve_request(
+            id.clone(),
+            secret.filter(|s| !s.is_empty()),
+            narrow.read_only,
+            calls_per_day,
+            narrow.rules.clone(),
+            Some(narrow.duration.clone()).filter(|d| !d.is_empty()),
+        );
+        let shown_again = id.clone();
+        m.undo(move || hide(ui, &shown_again, false))
+            .run(call, move |r| {
+                if r.status == crate::model::RequestStatus::Pending || r.renewal.is_some() {
+                    // A vote towards the quorum: the request stays in the inbox.
+                    hide(ui, &id, false);
+                    format!(
+                        "Approval recorded: {} of {}.",
+                        r.approved_by.len(),
+                        r.approvals_required
+                    )
+                } else {
+                    format!("Approved {} for {}.", r.tool_name, r.agent_name)
+                }
+            });
+    };
+    toasts().hold(format!("Approving {what}…"), send, move || {
+        hide(ui, &undo_id, false)
+    });
+}
+
+/// "GitHub for e2e-coder", for the request `id` of the list.
+fn names(ui: Ui, id: &str) -> String {
+    ui.order
+        .with_untracked(|o| {
+            o.iter()
+                .find(|r| r.id == id)
+                .map(|r| format!("{} for {}", r.tool_name, r.agent_name))
+        })
+        .unwrap_or_else(|| "the request".to_owned())
 }
 
 fn deny(id: String, ui: Ui) {
     let m = mutation();
+    let toasts = toasts();
     dialogs().reason("Deny this request?", move |reason| {
         hide(ui, &id, true);
-        let shown_again = id.clone();
-        m.clone()
-            .undo(move || hide(ui, &shown_again, false))
-            .run(deny_request(id.clone(), reason), |r| {
-                format!("Denied {} for {}.", r.tool_name, r.agent_name)
-            });
+        let (id, undo_id, m) = (id.clone(), id.clone(), m.clone());
+        let send = move || {
+            let shown_again = id.clone();
+            m.undo(move || hide(ui, &shown_again, false))
+                .run(deny_request(id, reason), |r| {
+                    format!("Denied {} for {}.", r.tool_name, r.agent_name)
+                });
+        };
+        toasts.hold(
+            format!("Denying {}…", names(ui, &undo_id)),
+            send,
+            move || hide(ui, &undo_id, false),
+        );
     });
 }
 
