@@ -23,6 +23,8 @@ export async function launch() {
 
 /** Watches a page for console errors, page errors and failed responses. */
 export function watch(page, problems, allowStatus = () => false) {
+  // E2E_CONSOLE=1 prints the page's console as it runs (debugging a failing flow).
+  if (process.env.E2E_CONSOLE) page.on("console", (msg) => console.log(`[console ${msg.type()}] ${msg.text()}`));
   page.on("console", (msg) => { if (msg.type() === "error") problems.push(`console: ${msg.text()}`); });
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
   page.on("response", (res) => {

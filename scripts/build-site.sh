@@ -36,10 +36,17 @@ if [[ "$profile" == "wasm-release" && -x end2end/node_modules/.bin/wasm-opt ]]; 
   printf '%s\0' "$out"/*.wasm | xargs -0 -P 2 -I '{}' end2end/node_modules/.bin/wasm-opt -Oz \
     --enable-bulk-memory --enable-nontrapping-float-to-int --strip-debug --strip-producers '{}' -o '{}'
 fi
-# Now that every module is final: chunk names get the build's hash (loader and manifest follow).
+# Now that every module is final: each page and the chunks it needs become one bundle named with
+# the build's hash (loader and manifest follow).
 agentkey-wasm-split stamp "$out" agentkey
 cp style/main.css "$out/agentkey.css"
 # The server sends these gzip copies to browsers that accept them (never compresses per request).
-gzip -9 -k -f "$out"/*.wasm "$out"/*.js "$out"/*.css
+# For a release, zopfli (when installed) writes gzip streams about 4 % smaller than gzip -9,
+# which every browser reads alike; 5 iterations get nearly all of its gain in a few seconds.
+if [[ "$profile" == "wasm-release" ]] && command -v zopfli >/dev/null 2>&1; then
+  printf '%s\0' "$out"/*.wasm "$out"/*.js "$out"/*.css | xargs -0 -P 2 -n 4 zopfli --i5
+else
+  gzip -9 -k -f "$out"/*.wasm "$out"/*.js "$out"/*.css
+fi
 cp -r public/. target/site/
 echo "site built in target/site ($profile)"

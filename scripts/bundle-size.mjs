@@ -1,6 +1,7 @@
 // Prints the browser bundle's sizes, gzip -9 as served compressed: the main module every page
-// loads first, and for each page the main module plus the chunks its lazy route needs (from
-// the manifest Leptos uses for preloading). Run after scripts/build-site.sh [--release].
+// loads first, and for each page the main module plus the bundle of its lazy route (its own
+// module and the chunks it needs, in one file; named by the manifest Leptos uses for
+// preloading). Run after scripts/build-site.sh [--release].
 import { readFileSync, readdirSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
@@ -20,9 +21,9 @@ console.log(`JS glue (${glue.join(", ")}): gzip ${kb(glueGz)}`);
 console.log(`all ${wasm.length} WASM files: ${kb(allRaw)}, gzip ${kb(allGz)} (each file compressed alone)`);
 
 const manifest = JSON.parse(readFileSync(new URL("__wasm_split_manifest.json", pkg)));
-console.log("first visit of a page (main module + its chunks, gzip):");
+console.log("first visit of a page (main module + its page bundle, gzip):");
 for (const [split, files] of Object.entries(manifest)) {
   const page = split.replace(/^__(\w+?)_route_view_\d+$/, "$1");
-  const chunks = files.reduce((sum, f) => sum + gz(`${f}.wasm`), 0);
-  console.log(`  ${page.padEnd(10)} ${kb(main + chunks).padStart(10)}  (${files.length} chunk files, ${kb(chunks)})`);
+  const bundle = files.reduce((sum, f) => sum + gz(`${f}.wasm`), 0);
+  console.log(`  ${page.padEnd(10)} ${kb(main + bundle).padStart(10)}  (bundle ${kb(bundle)})`);
 }

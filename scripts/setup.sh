@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what AgentKey's build needs, only what is missing (a rerun takes seconds):
 # the wasm32 target, the wasm-bindgen CLI matching Cargo.lock and agentkey-wasm-split. With WITH_BROWSER=1 also
-# Debian's Chromium and the end-to-end test's npm packages (never a downloaded browser).
+# Debian's Chromium, zopfli and the end-to-end test's npm packages (never a downloaded browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -39,6 +39,11 @@ if [[ "${WITH_BROWSER:-0}" == 1 ]]; then
     echo "setup: installing Debian chromium"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium
+  fi
+  if ! command -v zopfli >/dev/null 2>&1; then
+    echo "setup: installing Debian zopfli (smaller gzip files of the release bundle)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends zopfli
   fi
   if [[ ! -d end2end/node_modules/playwright-core ]]; then
     echo "setup: installing end-to-end npm packages"

@@ -173,6 +173,8 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await held.waitFor();
     await shot(page, "inbox-undo");
     await held.locator("button.undo").click();
+    // The Undo toast is gone (a new toast never takes its place by reusing its id).
+    await held.waitFor({ state: "detached" });
     await page.locator(".toast", { hasText: "Undone: nothing was sent." }).waitFor();
     await row.waitFor();
     await page.clock.runFor(UNDO_MS);
@@ -329,7 +331,7 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     // A slow navigation (the next page's code takes 1.5 s) keeps the frame and the page being
     // left on screen under the loading bar.
     await open(page, "/");
-    await page.route(/\/pkg\/chunk_.*\.wasm/, async (route) => {
+    await page.route(/\/pkg\/bundle_.*\.wasm/, async (route) => {
       await new Promise((r) => setTimeout(r, 1500));
       await route.continue();
     });
@@ -338,7 +340,7 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     assert.equal(await page.isVisible(".sidebar"), true, "the sidebar stays");
     assert.equal(await page.textContent("main h1"), "Overview", "the page being left stays");
     await page.waitForFunction(() => document.querySelector("main h1")?.textContent === "Members", null, { timeout: 10_000 });
-    await page.unroute(/\/pkg\/chunk_.*\.wasm/);
+    await page.unroute(/\/pkg\/bundle_.*\.wasm/);
 
     // At 390 px the links fold into a menu, rows put their buttons under the text, and wide
     // tables scroll inside themselves rather than the page sideways.

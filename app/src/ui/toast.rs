@@ -1,6 +1,7 @@
 //! Toasts: what a change did, and decisions held back for a few seconds so that the reviewer
 //! can undo them before anything reaches the server (and, through it, the agent).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -132,8 +133,11 @@ impl Toasts {
     }
 
     fn push(&self, text: String, error: bool, held: Option<Held>) -> u64 {
+        // Never reused: the list is keyed by id, and a new toast taking the id of one just
+        // removed would be taken for it and keep the old one's text and buttons.
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let list = self.0;
-        let id = list.with_untracked(|l| l.iter().map(|t| t.id).max().unwrap_or(0) + 1);
         list.update(|l| {
             l.push(Toast {
                 id,

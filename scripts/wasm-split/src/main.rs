@@ -6,15 +6,17 @@
 //!   the main module imports, and the manifest Leptos reads to preload the chunks of the page
 //!   it renders.
 //! - `stamp <pkg-dir> <output-name>`, once every module is final (after wasm-bindgen and
-//!   wasm-opt): renames each chunk to `<name>.<build>.wasm`, where `<build>` hashes the bytes
-//!   of every final module and the loader, and rewrites the loader and the manifest to match.
-//!   A page still running an older main module therefore never loads a newer chunk (it gets a
-//!   404 instead of mismatched code), and a cached chunk is never stale.
+//!   wasm-opt): packs each page's module and the chunks it needs into one bundle file,
+//!   `bundle_<n>.<build>.wasm` (one request per page instead of one per chunk), where `<build>`
+//!   hashes the bytes of every final module and the loader, and rewrites the loader to take
+//!   its modules from the bundles and the manifest to preload them. A page still running an
+//!   older main module therefore never loads newer code (it gets a 404 instead of mismatched
+//!   code), and a cached bundle is never stale.
 
 use std::{
     collections::BTreeMap,
     hash::{DefaultHasher, Hasher},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use eyre::{WrapErr, bail};
@@ -76,60 +78,126 @@ fn stamp(pkg_dir: &Path, name: &str) -> eyre::Result<()> {
 
     // Every module in a fixed order: the main module, then the chunks by name.
     let main = format!("{name}.wasm");
-    let mut chunks: Vec<PathBuf> = Vec::new();
+    let mut chunks: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for entry in std::fs::read_dir(pkg_dir)? {
         let path = entry?.path();
         let file = path
             .file_name()
             .and_then(|f| f.to_str())
             .unwrap_or_default();
-        if file.ends_with(".wasm") && file != main {
-            chunks.push(path);
+        if let Some(stem) = file.strip_suffix(".wasm")
+            && file != main
+        {
+            chunks.insert(stem.to_owned(), std::fs::read(&path)?);
         }
     }
-    chunks.sort();
     let mut hasher = DefaultHasher::new();
     hasher.write(loader.as_bytes());
     hasher.write(&std::fs::read(pkg_dir.join(&main)).wrap_err("reading the main module")?);
-    for chunk in &chunks {
-        hasher.write(&std::fs::read(chunk)?);
+    for bytes in chunks.values() {
+        hasher.write(bytes);
     }
     let build = format!("{:016x}", hasher.finish());
 
-    let mut renamed = BTreeMap::new();
-    for path in &chunks {
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-            bail!("chunk without a UTF-8 name: {}", path.display());
-        };
-        let hashed = format!("{stem}.{build}");
-        let (old_ref, new_ref) = (format!("\"./{stem}.wasm\""), format!("\"./{hashed}.wasm\""));
-        if !loader.contains(&old_ref) {
-            bail!("the loader does not name {stem}.wasm (stamped twice?)");
-        }
-        loader = loader.replace(&old_ref, &new_ref);
-        std::fs::rename(path, path.with_file_name(format!("{hashed}.wasm")))?;
-        renamed.insert(stem.to_owned(), hashed);
-    }
+    // One file per page: its own module and every chunk it needs, fetched in one request
+    // (a page needs up to ~90 chunks, and a request each made the cold load slow).
     let mut stamped = Manifest::new();
-    for (split, files) in manifest {
-        let files = files
-            .into_iter()
-            .map(|f| {
-                renamed.get(&f).cloned().ok_or_else(|| {
-                    eyre::eyre!(
-                        "the manifest names {f}, which is not in {}",
-                        pkg_dir.display()
-                    )
-                })
-            })
-            .collect::<eyre::Result<Vec<_>>>()?;
-        stamped.insert(split, files);
+    let mut bundle_of = BTreeMap::new();
+    for (index, (split, files)) in manifest.into_iter().enumerate() {
+        let bundle = format!("bundle_{index}.{build}");
+        let mut head = Vec::new();
+        let mut body = Vec::new();
+        for file in &files {
+            let bytes = chunks.get(file).ok_or_else(|| {
+                eyre::eyre!(
+                    "the manifest names {file}, which is not in {}",
+                    pkg_dir.display()
+                )
+            })?;
+            head.push((file.clone(), bytes.len()));
+            body.extend_from_slice(bytes);
+            if file.starts_with("split_") {
+                bundle_of.insert(file.clone(), format!("./{bundle}.wasm"));
+            }
+        }
+        let head = serde_json::to_vec(&head)?;
+        let mut out = u32::try_from(head.len())?.to_le_bytes().to_vec();
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&body);
+        std::fs::write(pkg_dir.join(format!("{bundle}.wasm")), out)?;
+        stamped.insert(split, vec![bundle]);
     }
+
+    // The loader fetches each module on its own; it now takes them from the bundles.
+    for stem in chunks.keys() {
+        let fetch = format!("fetch(new URL(\"./{stem}.wasm\", import.meta.url))");
+        if !loader.contains(&fetch) {
+            bail!("the loader does not fetch {stem}.wasm as expected (stamped twice?)");
+        }
+        loader = loader.replace(&fetch, &format!("__akPart(\"{stem}\")"));
+        std::fs::remove_file(pkg_dir.join(format!("{stem}.wasm")))?;
+    }
+    let streaming = "WebAssembly.instantiateStreaming(src, imports)";
+    if loader.matches(streaming).count() != chunks.len() {
+        bail!("the loader does not instantiate each module as expected");
+    }
+    loader = loader.replace(streaming, "WebAssembly.instantiate(await src, imports)");
+    loader.push_str(&format!(
+        "const __akBundleOf = {};\n{BUNDLE_RUNTIME}",
+        serde_json::to_string(&bundle_of)?
+    ));
     std::fs::write(&loader_path, loader)?;
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&stamped)?)?;
     println!(
-        "wasm-split: {} chunks stamped with build {build}",
-        renamed.len()
+        "wasm-split: {} modules in {} page bundles, build {build}",
+        chunks.len(),
+        stamped.len()
     );
     Ok(())
 }
+
+/// Appended to the loader: `__akPart(stem)` is the bytes of one module. Asking for a page's
+/// own module fetches the page's bundle, which settles that module and every chunk in it;
+/// chunks a page asks for first wait for it. A failed fetch rejects what waits, so that the
+/// next navigation tries again (the loader forgets failed loads).
+const BUNDLE_RUNTIME: &str = r#"const __akParts = new Map();
+const __akDone = new Set();
+function __akPart(stem) {
+    let part = __akParts.get(stem);
+    if (part === undefined) {
+        let settle;
+        part = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+        part.settle = settle;
+        part.catch(() => {});
+        __akParts.set(stem, part);
+    }
+    const bundle = __akBundleOf[stem];
+    if (bundle !== undefined) __akFetch(bundle);
+    return part.then((bytes) => { __akParts.delete(stem); __akDone.add(stem); return bytes; });
+}
+function __akFetch(url) {
+    fetch(new URL(url, import.meta.url))
+        .then((res) => {
+            if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+            return res.arrayBuffer();
+        })
+        .then((buf) => {
+            const size = new DataView(buf).getUint32(0, true);
+            const head = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, size)));
+            let at = 4 + size;
+            for (const [stem, len] of head) {
+                const bytes = buf.slice(at, at + len);
+                at += len;
+                if (__akDone.has(stem)) continue;
+                const part = __akParts.get(stem);
+                if (part !== undefined && part.settle !== undefined) part.settle.resolve(bytes);
+                else if (part === undefined) __akParts.set(stem, Promise.resolve(bytes));
+            }
+        })
+        .catch((err) => {
+            for (const [stem, part] of __akParts) {
+                if (part.settle !== undefined) { part.settle.reject(err); __akParts.delete(stem); }
+            }
+        });
+}
+"#;
