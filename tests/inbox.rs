@@ -12,7 +12,7 @@ use common::rpc::{app_with_mail, rpc, sign_in};
 use common::{TestApp, json};
 use serde_json::{Value, json};
 
-async fn inbox(app: &TestApp, cookie: &str) -> Value {
+async fn read_inbox(app: &TestApp, cookie: &str) -> Value {
     let reply = rpc(app, "inbox", &[], Some(cookie)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.json()
@@ -79,7 +79,7 @@ async fn each_request_comes_with_its_agents_grants_denials_registrant_and_last_a
         .expect("foreign agent");
 
     // Act
-    let inbox = inbox(&app, &cookie).await;
+    let inbox = read_inbox(&app, &cookie).await;
 
     // Assert
     assert_eq!(inbox["agents"].as_array().expect("agents").len(), 2);
@@ -117,7 +117,7 @@ async fn each_request_comes_with_its_agents_grants_denials_registrant_and_last_a
     )
     .await
     .expect("revoke");
-    let after = inbox(&app, &cookie).await;
+    let after = read_inbox(&app, &cookie).await;
     assert_eq!(context_of(&after, &a.id)["holds"], json!([]));
 }
 
@@ -143,7 +143,7 @@ async fn a_guide_suggestion_previews_exactly_the_guide_that_accepting_it_saves()
         .await
         .expect("guide v2");
 
-    let listed = inbox(&app, &cookie).await["guide_suggestions"][0].clone();
+    let listed = read_inbox(&app, &cookie).await["guide_suggestions"][0].clone();
     assert_eq!(listed["base_version"], 1);
     assert_eq!(listed["current_version"], 2);
     assert_eq!(listed["current_guide"], "Use test keys first.");
