@@ -2,6 +2,7 @@
 // page in a fresh browser profile (empty cache) five times; prints the median time from
 // navigation to a hydrated page, the bytes transferred and the number of requests.
 // Run by `scripts/e2e.sh coldload.mjs` (it starts the server and the mail sink's port).
+import { writeFileSync } from "node:fs";
 import { launch, smtpSink, BASE_URL } from "./support.mjs";
 
 const OWNER = process.env.E2E_OWNER ?? "owner@e2e.test";
@@ -33,11 +34,16 @@ async function once(jar, path) {
   let requests = 0;
   page.on("request", () => { requests += 1; });
   const started = Date.now();
-  await page.goto(BASE_URL + path);
+  const response = await page.goto(BASE_URL + path);
   await page.waitForSelector("body[data-hydrated]", { timeout: 30_000 });
+  if (process.env.COLD_HTML) writeFileSync(process.env.COLD_HTML, await response.text());
   const ms = Date.now() - started;
   if (process.env.COLD_DEBUG) {
-    const names = await page.evaluate(() => performance.getEntriesByType("resource").map((e) => `${e.name.split("/").pop()} ${e.transferSize}`));
+    const names = await page.evaluate(() =>
+      [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")].map(
+        (e) => `${e.name.split("/").pop()} ${e.transferSize} (body ${e.encodedBodySize})`,
+      ),
+    );
     console.log(names.join("\n"));
   }
   const bytes = await page.evaluate(() => {

@@ -40,6 +40,12 @@ fi
 # the build's hash (loader and manifest follow).
 agentkey-wasm-split stamp "$out" agentkey
 cp style/main.css "$out/agentkey.css"
+# A release ships the JS glue, the loader and the CSS minified (npm esbuild, pinned in end2end/).
+if [[ "$profile" == "wasm-release" && -x end2end/node_modules/.bin/esbuild ]]; then
+  for file in "$out"/*.js "$out"/*.css; do
+    end2end/node_modules/.bin/esbuild "$file" --minify --log-level=error --allow-overwrite --outfile="$file"
+  done
+fi
 # The server sends these gzip copies to browsers that accept them (never compresses per request).
 # For a release, zopfli (when installed) writes gzip streams about 4 % smaller than gzip -9,
 # which every browser reads alike; 5 iterations get nearly all of its gain in a few seconds.

@@ -45,7 +45,7 @@ if [[ "${WITH_BROWSER:-0}" == 1 ]]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends zopfli
   fi
-  if [[ ! -d end2end/node_modules/playwright-core ]]; then
+  if [[ ! -d end2end/node_modules/playwright-core || ! -x end2end/node_modules/.bin/esbuild ]]; then
     echo "setup: installing end-to-end npm packages"
     (cd end2end && npm ci --no-audit --no-fund)
   fi
