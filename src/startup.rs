@@ -193,6 +193,8 @@ async fn recover_interrupted_rotation(
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    /// `AGENTKEY_METRICS` as an address: the scrape listener, bound with the main one.
+    metrics_listener: Option<TcpListener>,
     services: Services,
     router: axum::Router,
     connections: http::serve::Connections,
@@ -206,8 +208,17 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("failed to bind {}", settings.bind))?;
+        let metrics_listener = match settings.metrics {
+            http::metrics::MetricsMode::Listen(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("failed to bind AGENTKEY_METRICS {addr}"))?,
+            ),
+            _ => None,
+        };
         Ok(Application {
             listener,
+            metrics_listener,
             services,
             router,
             connections: settings.connections,
@@ -219,6 +230,13 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The bound address of the separate metrics listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The services behind the server (tests use them as the admin side).
@@ -243,6 +261,22 @@ impl Application {
                 }
             })
         });
+        let scrapes = self.metrics_listener.map(|listener| {
+            let (router, services) = (
+                http::metrics::listener_router(self.services.clone()),
+                self.services.clone(),
+            );
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics listener up");
+            tokio::spawn(async move {
+                let stopped = services.stopping();
+                if let Err(err) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %err, "metrics listener failed");
+                }
+            })
+        });
         let services = self.services.clone();
         let shutdown = async move {
             shutdown.await;
@@ -264,6 +298,9 @@ impl Application {
         }
         if let Some(relay) = relay {
             let _ = relay.await;
+        }
+        if let Some(scrapes) = scrapes {
+            let _ = scrapes.await;
         }
         self.services.shutdown().await;
         self.services.store.close().await;

@@ -16,6 +16,7 @@ use app::server::outbound::ProxyLimits;
 use app::server::store::{Backend, sqlite_path};
 
 use crate::http::limits::Limits;
+use crate::http::metrics::{MIN_TOKEN, MetricsMode};
 use crate::http::serve::Connections;
 
 /// Everything the server and CLI need to know.
@@ -60,6 +61,8 @@ pub struct Settings {
     pub proxy: ProxyLimits,
     /// The model that drafts usage guides (`AGENTKEY_AI_*`); `None` hides the feature.
     pub ai: Option<AiSettings>,
+    /// Where `GET /metrics` is served (`AGENTKEY_METRICS`, `AGENTKEY_METRICS_TOKEN`).
+    pub metrics: MetricsMode,
 }
 
 /// The optional TOML file; every key mirrors an `AGENTKEY_*` variable.
@@ -81,6 +84,7 @@ struct FileSettings {
     ai_url: Option<String>,
     ai_model: Option<String>,
     ai_timeout: Option<u64>,
+    metrics: Option<String>,
 }
 
 /// The model settings: all or nothing, each problem naming its variable.
@@ -125,6 +129,39 @@ fn ai_settings(
         key: key.map(SecretString::from),
         idle: std::time::Duration::from_secs(idle),
     }))
+}
+
+/// `off` (the default), `on` (main listener, with the token) or a listen address.
+fn metrics_mode(
+    mode: Option<String>,
+    token: Option<String>,
+    bind: SocketAddr,
+) -> anyhow::Result<MetricsMode> {
+    let mode = mode.map(|m| m.trim().to_owned()).unwrap_or_default();
+    match mode.as_str() {
+        "" | "off" => Ok(MetricsMode::Off),
+        "on" => match token {
+            Some(t) if t.trim().len() >= MIN_TOKEN => Ok(MetricsMode::On {
+                token: SecretString::from(t.trim().to_owned()),
+            }),
+            // The value is never echoed: it is a secret.
+            Some(_) => bail!(
+                "AGENTKEY_METRICS_TOKEN must be at least {MIN_TOKEN} characters (e.g. the output of openssl rand -hex 32)"
+            ),
+            None => bail!(
+                "AGENTKEY_METRICS=on needs AGENTKEY_METRICS_TOKEN, the bearer token scrapers send (at least {MIN_TOKEN} characters, e.g. openssl rand -hex 32)"
+            ),
+        },
+        addr => match addr.parse::<SocketAddr>() {
+            Ok(a) if a == bind && a.port() != 0 => bail!(
+                "AGENTKEY_METRICS names the main listener's address {a}; use on, or another port such as 127.0.0.1:9464"
+            ),
+            Ok(a) => Ok(MetricsMode::Listen(a)),
+            Err(_) => bail!(
+                "AGENTKEY_METRICS must be off, on, or a listen address such as 127.0.0.1:9464 (got {addr:?})"
+            ),
+        },
+    }
 }
 
 const DEFAULT_DATABASE: &str = "sqlite://data/agentkey.db";
@@ -248,6 +285,11 @@ impl Settings {
             env("AGENTKEY_AI_KEY"),
             env("AGENTKEY_AI_TIMEOUT").or(file.ai_timeout.map(|t| t.to_string())),
         )?;
+        let metrics = metrics_mode(
+            env("AGENTKEY_METRICS").or(file.metrics),
+            env("AGENTKEY_METRICS_TOKEN"),
+            bind,
+        )?;
         let switch = |name: &str| matches!(env(name).as_deref(), Some("1" | "true"));
         let test_loopback_webhooks = switch("AGENTKEY_TEST_LOOPBACK_WEBHOOKS");
         let test_loopback_upstreams = switch("AGENTKEY_TEST_LOOPBACK_UPSTREAMS");
@@ -272,6 +314,7 @@ impl Settings {
         }
         Ok(Settings {
             ai,
+            metrics,
             notify_policy,
             connections,
             test_loopback_webhooks,

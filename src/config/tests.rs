@@ -217,3 +217,49 @@ fn the_model_settings_come_all_together_and_each_problem_names_its_variable() {
         assert!(err.to_string().contains(names), "{pairs:?}: {err}");
     }
 }
+
+#[test]
+fn metrics_are_off_unless_turned_on_with_a_token_or_given_an_address() {
+    let mode =
+        |pairs: &[(&str, &str)]| Settings::from_sources(None, vars(pairs)).map(|s| s.metrics);
+    assert!(matches!(mode(&[]).expect("default"), MetricsMode::Off));
+    assert!(matches!(
+        mode(&[("AGENTKEY_METRICS", "off")]).expect("off"),
+        MetricsMode::Off
+    ));
+    let token = "0123456789abcdef0123";
+    let on = mode(&[
+        ("AGENTKEY_METRICS", "on"),
+        ("AGENTKEY_METRICS_TOKEN", token),
+    ])
+    .expect("on");
+    assert!(matches!(on, MetricsMode::On { .. }));
+    assert!(
+        !format!("{on:?}").contains(token),
+        "the token never shows in Debug"
+    );
+    let listen = mode(&[("AGENTKEY_METRICS", "127.0.0.1:9464")]).expect("address");
+    assert!(matches!(listen, MetricsMode::Listen(a) if a.port() == 9464));
+    for (pairs, names) in [
+        (vec![("AGENTKEY_METRICS", "on")], "AGENTKEY_METRICS_TOKEN"),
+        (
+            vec![
+                ("AGENTKEY_METRICS", "on"),
+                ("AGENTKEY_METRICS_TOKEN", "short"),
+            ],
+            "AGENTKEY_METRICS_TOKEN",
+        ),
+        (
+            vec![("AGENTKEY_METRICS", "yes please")],
+            "AGENTKEY_METRICS must be off, on, or a listen address",
+        ),
+        (
+            vec![("AGENTKEY_METRICS", "127.0.0.1:3000")],
+            "main listener",
+        ),
+    ] {
+        let err = mode(&pairs).expect_err("refused").to_string();
+        assert!(err.contains(names), "{pairs:?}: {err}");
+        assert!(!err.contains("short"), "a token is never echoed: {err}");
+    }
+}

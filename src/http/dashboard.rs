@@ -211,7 +211,15 @@ async fn events(
     let hello = futures_util::stream::once(std::future::ready(Ok(Event::default()
         .event("change")
         .data("resync"))));
-    let stream = hello.chain(changes).take_until(state.services.stopping());
+    let open = app::server::metrics::OpenStream::new(&state.services.metrics);
+    let stream = hello
+        .chain(changes)
+        .take_until(state.services.stopping())
+        .map(move |event| {
+            // Lives as long as the stream: the open-streams gauge counts it until then.
+            let _ = &open;
+            event
+        });
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod error;
 pub mod limits;
 mod mcp;
+pub mod metrics;
 mod ops;
 mod pages;
 pub mod serve;
@@ -80,12 +81,19 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
             "max-age=31536000; includeSubDomains",
         )
     });
+    let counted = state.services.clone();
     Ok(Router::new()
         .merge(agent_api::router(state.clone()))
         .merge(mcp::router(state.clone()))
         .merge(ops::router())
+        .merge(metrics::router(&settings.metrics))
         .merge(pages::router(&state, settings.secure_cookies()))
         .with_state(state)
+        // Per route (axum applies a router's layers to each route): the template is known.
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            metrics::count_requests,
+        ))
         .layer(header("x-content-type-options", "nosniff"))
         .layer(header("x-frame-options", "DENY"))
         .layer(header("referrer-policy", "no-referrer"))

@@ -68,6 +68,8 @@ pub fn captured_logs() -> String {
 /// A running server with a fresh database and one organization.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The separate metrics listener, when `AGENTKEY_METRICS` names an address.
+    pub metrics_addr: Option<SocketAddr>,
     pub base: String,
     pub services: Services,
     pub org_id: String,
@@ -139,6 +141,7 @@ async fn start(dir: tempfile::TempDir, db: TestDb, vars: &[(&str, &str)]) -> Tes
         .await
         .expect("app starts");
     let addr = app.addr();
+    let metrics_addr = app.metrics_addr();
     let services = app.services().clone();
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(app.run_until(async {
@@ -146,6 +149,7 @@ async fn start(dir: tempfile::TempDir, db: TestDb, vars: &[(&str, &str)]) -> Tes
     }));
     TestApp {
         addr,
+        metrics_addr,
         base: format!("http://{addr}"),
         admin: AdminCtx::operator(""),
         org_id: String::new(),

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod mail;
+pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod service;
@@ -31,6 +32,8 @@ pub struct Inner {
     pub keys: crypto::Keyring,
     pub audit: audit::AuditWriter<service::vend::VendGuard>,
     pub events: events::Events,
+    /// What this process counts for `GET /metrics`.
+    pub metrics: Arc<metrics::Metrics>,
     pub vend_cache: service::vend::VendCache,
     pub reject_throttle: service::agent_auth::RejectThrottle,
     pub mailer: mail::Mailer,
@@ -73,7 +76,8 @@ impl Services {
         ai: Option<ai::Drafter>,
     ) -> Self {
         let clock = clock::Clock::default();
-        let audit = audit::AuditWriter::start(store.clone(), clock.clone());
+        let metrics = Arc::new(metrics::Metrics::default());
+        let audit = audit::AuditWriter::start(store.clone(), clock.clone(), metrics.clone());
         let (sign_in_mail, sign_in_requests) = service::auth::SignInMailQueue::new();
         let svc = Services(Arc::new(Inner {
             clock,
@@ -81,6 +85,7 @@ impl Services {
             keys,
             audit,
             events: events::Events::new(),
+            metrics,
             vend_cache: service::vend::VendCache::default(),
             reject_throttle: Default::default(),
             mailer,

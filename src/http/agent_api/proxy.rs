@@ -78,8 +78,26 @@ pub async fn forward(
     forward_as(&state, &agent, request).await
 }
 
-/// The proxied call of an authenticated agent (the REST route's, or MCP's `call_tool_api`).
+/// The proxied call of an authenticated agent (the REST route's, or MCP's `call_tool_api`);
+/// a call the upstream answered counts in the proxy latency histogram, up to its headers.
 pub(crate) async fn forward_as(
+    state: &AppState,
+    agent: &AgentCtx,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
+    let answer = forward_planned(state, agent, request).await;
+    if answer.is_ok() {
+        state
+            .services
+            .metrics
+            .proxy_seconds
+            .observe_duration(started.elapsed());
+    }
+    answer
+}
+
+async fn forward_planned(
     state: &AppState,
     agent: &AgentCtx,
     request: Request,

@@ -18,6 +18,7 @@ use super::usage::{UsageCounts, WRITE_EVERY_MS};
 use super::{AuditEntry, append};
 use crate::model::{AgentId, RequestId};
 use crate::server::clock::Clock;
+use crate::server::metrics::Metrics;
 use crate::server::store::{self, Store, StoreError, StoreResult, Tx};
 
 const QUEUE: usize = 16_384;
@@ -88,12 +89,12 @@ pub struct AuditWriter<G: CommitGuard> {
 }
 
 impl<G: CommitGuard> AuditWriter<G> {
-    /// Spawns the writer on the current runtime.
-    pub fn start(store: Store, clock: Clock) -> Self {
+    /// Spawns the writer on the current runtime; it reports its batches to `metrics`.
+    pub fn start(store: Store, clock: Clock, metrics: std::sync::Arc<Metrics>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(false);
         let usage = UsageCounts::default();
-        let task = tokio::spawn(run(store, clock, rx, stop_rx, usage.clone()));
+        let task = tokio::spawn(run(store, clock, rx, stop_rx, usage.clone(), metrics));
         AuditWriter {
             queue,
             usage,
@@ -111,6 +112,11 @@ impl<G: CommitGuard> AuditWriter<G> {
             .map_err(|_| CommitError::Failed("audit writer is shut down".into()))?;
         wait.await
             .map_err(|_| CommitError::Failed("audit writer stopped".into()))?
+    }
+
+    /// Entries queued and not yet taken by the writer.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 
     /// Use counts committed but not yet written to `usage_daily`.
@@ -133,6 +139,7 @@ async fn run<G: CommitGuard>(
     mut rx: mpsc::Receiver<Job<G>>,
     mut stop: watch::Receiver<bool>,
     usage: UsageCounts,
+    metrics: std::sync::Arc<Metrics>,
 ) {
     let mut touched = Touched {
         usage,
@@ -161,7 +168,12 @@ async fn run<G: CommitGuard>(
                 Err(_) => break,
             }
         }
+        let (rows, started) = (batch.len(), std::time::Instant::now());
         commit_batch(&store, &clock, batch, &mut touched).await;
+        metrics.audit_batch_rows.observe(rows as f64);
+        metrics
+            .audit_commit_seconds
+            .observe_duration(started.elapsed());
     }
     write_usage_now(&store, &touched.usage).await;
 }

@@ -254,6 +254,14 @@ impl Store {
         &self.location
     }
 
+    /// Each pool's open and idle connections, for the metrics.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, u32)> {
+        [("read", &self.read), ("write", &self.write)]
+            .into_iter()
+            .map(|(name, pool)| (name, pool.size(), pool.num_idle() as u32))
+            .collect()
+    }
+
     /// Cheap liveness probe for `/readyz`.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")

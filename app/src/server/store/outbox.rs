@@ -249,3 +249,16 @@ pub async fn dead_letter_recipient(tx: &mut Tx, org_id: &OrgId, email: &str) -> 
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Notifications waiting for delivery and those given up, across organizations (metrics).
+#[tracing::instrument(skip_all)]
+pub async fn count_backlog(ex: impl AnyExecutor<'_>) -> StoreResult<(i64, i64)> {
+    let (pending, dead): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END), 0) \
+         FROM notification_outbox WHERE status IN ('pending', 'dead')",
+    )
+    .fetch_one(ex)
+    .await?;
+    Ok((pending, dead))
+}

@@ -93,8 +93,25 @@ pub(super) fn not_found() -> ServiceError {
     ServiceError::not_found("Tool not found.", "Browse the catalog with GET /api/tools.")
 }
 
-/// Fetches a credential for an authenticated agent.
+/// Fetches a credential for an authenticated agent; a fetch that succeeds counts in the fetch
+/// latency histogram.
 pub async fn fetch(
+    svc: &Services,
+    agent: &AgentCtx,
+    tool_id: &str,
+) -> ServiceResult<CredentialResponse> {
+    let started = std::time::Instant::now();
+    let answer = fetch_planned(svc, agent, tool_id).await;
+    if answer.is_ok() {
+        svc.metrics
+            .fetch_seconds
+            .observe_duration(started.elapsed());
+    }
+    answer
+}
+
+/// [`fetch`], untimed.
+async fn fetch_planned(
     svc: &Services,
     agent: &AgentCtx,
     tool_id: &str,
