@@ -4,6 +4,8 @@
 
 mod common;
 
+use app::model::{Delivery, ProxySettings};
+use app::server::service::tools;
 use common::rpc::sign_in;
 use common::smtp::SmtpSink;
 use common::{TestApp, spawn_app, spawn_app_with};
@@ -201,4 +203,52 @@ async fn an_address_serves_metrics_on_a_listener_of_its_own_without_a_token() {
     );
     let main = scrape_at(&app, &app.url("/metrics"), None).await;
     assert_eq!(main.status(), 404, "not on the main listener");
+}
+
+#[tokio::test]
+async fn a_proxied_call_is_timed_and_counted_under_its_route_template() {
+    let upstream = common::upstream::Upstream::start().await;
+    let app = spawn_app_with(&[
+        ("AGENTKEY_TEST_LOOPBACK_UPSTREAMS", "1"),
+        ("AGENTKEY_METRICS", "on"),
+        ("AGENTKEY_METRICS_TOKEN", TOKEN),
+    ])
+    .await;
+    let input = tools::NewTool {
+        delivery: Some(Delivery::Proxy),
+        proxy: ProxySettings {
+            upstream_url: Some(upstream.base()),
+            ..ProxySettings::default()
+        },
+        ..tools::NewTool::shared("Upstream API", "proxied", SECRET)
+    };
+    let tool = tools::create(&app.services, &app.admin, input)
+        .await
+        .expect("tool")
+        .tool;
+    let (_, key) = app.create_agent("proxy-agent").await;
+    app.grant(&key, &tool.id).await;
+
+    let res = app
+        .get(
+            &format!("/api/tools/{}/proxy/v1/items?id=42", tool.id),
+            &key,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let (text, scrape) = parsed(scrape_at(&app, &app.url("/metrics"), Some(TOKEN)).await).await;
+
+    assert_eq!(observed(&scrape, "agentkey_proxy_call_seconds"), 1.0);
+    let route = "/api/tools/:tool_id/proxy/*path";
+    assert_eq!(
+        one(
+            &scrape,
+            "agentkey_http_requests_total",
+            &[("route", route), ("status", "200")]
+        ),
+        1.0
+    );
+    for private in [SECRET, "v1/items", "id=42", key.as_str()] {
+        assert!(!text.contains(private), "the scrape shows {private}");
+    }
 }
