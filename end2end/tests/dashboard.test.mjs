@@ -33,6 +33,15 @@ async function sendHeld(page) {
 }
 
 const shot = (page, name) => page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
+/** Screenshots at 1440×900 (`name-1440`) and 390×844 (`name-390`), then the size it had. */
+async function shots(page, name) {
+  const size = page.viewportSize();
+  for (const [width, height] of [[1440, 900], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    await shot(page, `${name}-${width}`);
+  }
+  await page.setViewportSize(size);
+}
 
 const AXE = new URL("../node_modules/axe-core/axe.min.js", import.meta.url).pathname;
 
@@ -163,15 +172,18 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     const standing = row.locator(".agent-context");
     await standing.locator(".registrant", { hasText: OWNER }).waitFor();
     assert.match(await standing.textContent(), /last active just now · holds nothing yet/);
+    await shots(page, "inbox-context");
     await row.locator("select.duration-choice").selectOption("8h");
     await row.locator(".reason").click();
     await page.keyboard.press("k");
     // A decision waits 5 s for Undo before anything is sent; undone, nothing reached the server.
+    // The page's clock stands still meanwhile: the window ends when the test says.
+    await page.clock.pauseAt(Date.now() + 1000);
     await page.keyboard.press("a");
     await page.waitForSelector("#requests .request", { state: "detached", timeout: 5_000 });
     const held = page.locator(".toast.held", { hasText: "Approving GitHub for e2e-coder…" });
     await held.waitFor();
-    await shot(page, "inbox-undo");
+    await shots(page, "inbox-undo");
     await held.locator("button.undo").click();
     // The Undo toast is gone (a new toast never takes its place by reusing its id).
     await held.waitFor({ state: "detached" });
@@ -182,6 +194,7 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     await row.locator(".reason").click();
     await page.keyboard.press("a");
     await sendHeld(page);
+    await page.clock.resume();
     // The row left at once (optimistic); the toast says the server has approved.
     await page.waitForSelector(".toast:has-text('Approved GitHub')", { timeout: 5_000 });
     const fetched = await bot.fetchCredential(github.id);
@@ -200,7 +213,7 @@ test("a reviewer runs the whole flow in the dashboard", async () => {
     const preview = page.locator(".guide-suggestion .guide-text");
     assert.equal(await preview.textContent(), "Use the REST API v3.\n\nSet per_page=100 to avoid many round trips.");
     assert.equal(await preview.locator("ins").textContent(), "Set per_page=100 to avoid many round trips.");
-    await shot(page, "inbox-guide-preview");
+    await shots(page, "inbox-guide-preview");
     await page.click(".guide-suggestion button.primary");
     await page.waitForSelector(".guide-suggestion", { state: "detached", timeout: 5_000 });
     assert.match((await bot.fetchCredential(github.id)).json.instructions, /per_page=100/);

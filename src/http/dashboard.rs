@@ -26,8 +26,9 @@ use super::AppState;
 /// Cookie name of the dashboard session.
 pub const SESSION_COOKIE: &str = "agentkey_session";
 
-/// Sessions in the database; the cookie is HttpOnly, SameSite=Lax, and Secure unless the
-/// instance is served over plain http (local use).
+/// Sessions in the database, ending after [`app::server::auth::IDLE_SECS`] without a request
+/// (and at their absolute lifetime); the cookie is HttpOnly, SameSite=Lax, and Secure unless
+/// the instance is served over plain http (local use).
 pub fn session_layer(state: &AppState, secure: bool) -> SessionManagerLayer<SqlSessionStore> {
     SessionManagerLayer::new(SqlSessionStore::new(state.services.store.clone()))
         .with_name(SESSION_COOKIE)
@@ -38,6 +39,9 @@ pub fn session_layer(state: &AppState, secure: bool) -> SessionManagerLayer<SqlS
         .with_expiry(Expiry::OnInactivity(
             tower_sessions::cookie::time::Duration::seconds(app::server::auth::IDLE_SECS),
         ))
+        // Every answer moves the idle expiry on (cookie and row); the store writes the row only
+        // when that moves it by more than a minute, so a page view is not a database write.
+        .with_always_save(true)
 }
 
 /// Puts the caller's address (behind the configured number of proxies) and user agent into

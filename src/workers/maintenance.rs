@@ -1,10 +1,11 @@
 //! The maintenance worker: runs the lifecycle pass (pending expiry, grant expiry, idle revoke)
-//! once a minute. Several instances may run it on one database; each row is acted on once
+//! once a minute, and drops the data keys of organizations deleted meanwhile. Several instances may run it on one database; each row is acted on once
 //! (see `app::server::service::lifecycle::sweep`).
 
 use std::time::Duration;
 
 use app::server::Services;
+use app::server::service::keys;
 use app::server::service::lifecycle::sweep;
 
 /// Time between passes; a pass also follows start-up after [`FIRST`].
@@ -24,6 +25,9 @@ pub async fn run(svc: Services) {
         wait = EVERY;
         if let Err(err) = sweep::run_once(&svc).await {
             tracing::warn!(error = %err, "maintenance pass failed; trying again next minute");
+        }
+        if let Err(err) = keys::forget_deleted_orgs(&svc).await {
+            tracing::warn!(error = %format!("{err:#}"), "could not check for deleted organizations; trying again next minute");
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum EventKind {
     RequestChanged,
     SuggestionChanged,
     CredentialVended,
+    /// The organization is gone: every instance drops its data keys from memory at once.
+    OrganizationDeleted,
     /// Events may have been missed (another instance's, while the `LISTEN` connection was
     /// down): every stream, whatever its organization, tells its page to reload everything.
     Resync,
@@ -31,6 +33,7 @@ impl EventKind {
             EventKind::RequestChanged => "request_changed",
             EventKind::SuggestionChanged => "suggestion_changed",
             EventKind::CredentialVended => "credential_vended",
+            EventKind::OrganizationDeleted => "organization_deleted",
             EventKind::Resync => "resync",
         }
     }
@@ -177,6 +180,10 @@ pub async fn relay(svc: super::Services, database_url: String) -> anyhow::Result
         match next {
             Ok(Some(note)) => match serde_json::from_str::<Wire<'_>>(note.payload()) {
                 Ok(wire) if *wire.instance != *events.instance => {
+                    if wire.kind == EventKind::OrganizationDeleted {
+                        svc.keys.forget(wire.org_id);
+                        svc.vend_cache.clear();
+                    }
                     let _ = events.tx.send(OrgEvent {
                         org_id: wire.org_id.to_owned(),
                         kind: wire.kind,

@@ -7,13 +7,16 @@ use secrecy::SecretString;
 
 use super::{CryptoError, DataKey, MasterKey, Slot, blob_key_id, open, seal};
 
+/// A data key and the organization it belongs to.
+type OwnedKey = (String, Arc<DataKey>);
+
 /// The master key plus every organization's unwrapped data key, loaded at start and kept in
 /// memory so that opening a blob costs no database round trip.
 #[derive(Clone)]
 pub struct Keyring {
     master: Arc<MasterKey>,
-    /// data key id → key
-    keys: Arc<RwLock<HashMap<String, Arc<DataKey>>>>,
+    /// data key id → its organization and the key
+    keys: Arc<RwLock<HashMap<String, OwnedKey>>>,
     /// organization id → its current data key id
     current: Arc<RwLock<HashMap<String, String>>>,
 }
@@ -36,21 +39,31 @@ impl Keyring {
     /// Adds an unwrapped data key; the newest one added for an org becomes its current key.
     pub fn insert(&self, org_id: &str, dek: DataKey) {
         let id = dek.id.clone();
-        write_lock(&self.keys).insert(id.clone(), Arc::new(dek));
+        write_lock(&self.keys).insert(id.clone(), (org_id.to_owned(), Arc::new(dek)));
         write_lock(&self.current).insert(org_id.to_owned(), id);
     }
 
-    /// Drops an organization's current data key from memory (the organization was deleted).
+    /// Drops every data key of an organization from memory (the organization was deleted).
     pub fn forget(&self, org_id: &str) {
-        if let Some(id) = write_lock(&self.current).remove(org_id) {
-            write_lock(&self.keys).remove(&id);
-        }
+        write_lock(&self.current).remove(org_id);
+        write_lock(&self.keys).retain(|_, (owner, _)| owner != org_id);
+    }
+
+    /// The organizations whose keys are in memory.
+    pub fn organizations(&self) -> Vec<String> {
+        let mut orgs: Vec<String> = read_lock(&self.keys)
+            .values()
+            .map(|(owner, _)| owner.clone())
+            .collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        orgs
     }
 
     /// The current data key of an organization.
     pub fn current(&self, org_id: &str) -> Option<Arc<DataKey>> {
         let id = read_lock(&self.current).get(org_id)?.clone();
-        read_lock(&self.keys).get(&id).cloned()
+        read_lock(&self.keys).get(&id).map(|(_, key)| key.clone())
     }
 
     /// Seals with the organization's current data key.
@@ -90,7 +103,7 @@ impl Keyring {
         let id = blob_key_id(blob)?;
         read_lock(&self.keys)
             .get(id)
-            .cloned()
+            .map(|(_, key)| key.clone())
             .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))
     }
 }

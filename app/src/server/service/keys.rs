@@ -40,6 +40,35 @@ pub async fn load_keyring(store: &Store, master: MasterKey) -> anyhow::Result<Ke
     Ok(ring)
 }
 
+/// Drops from memory the data keys of organizations deleted meanwhile (by any instance: their
+/// rows are gone from `data_keys`); returns how many organizations were dropped. The
+/// maintenance worker runs it every minute, so no instance keeps a deleted organization's key
+/// until its restart, even if it missed the deletion's notification.
+pub async fn forget_deleted_orgs(svc: &Services) -> anyhow::Result<usize> {
+    let held = svc.keys.organizations();
+    if held.is_empty() {
+        return Ok(0);
+    }
+    let live: std::collections::HashSet<String> = store::keys::list_data_keys(svc.store.reader())
+        .await
+        .context("failed to read data keys")?
+        .into_iter()
+        .map(|row| row.organization_id.into_string())
+        .collect();
+    let gone: Vec<&String> = held.iter().filter(|org| !live.contains(*org)).collect();
+    for org in &gone {
+        svc.keys.forget(org);
+    }
+    if !gone.is_empty() {
+        svc.vend_cache.clear();
+        tracing::info!(
+            organizations = gone.len(),
+            "dropped the data keys of deleted organizations"
+        );
+    }
+    Ok(gone.len())
+}
+
 /// Whether any data key exists (a fresh database has none).
 pub async fn has_data_keys(store: &Store) -> anyhow::Result<bool> {
     Ok(!store::keys::list_data_keys(store.reader())

@@ -198,6 +198,7 @@ pub async fn delete(svc: &Services, ctx: &AdminCtx, confirm_name: &str) -> Servi
         EventKind::AgentChanged,
         EventKind::ToolChanged,
         EventKind::RequestChanged,
+        EventKind::OrganizationDeleted,
     ] {
         svc.events.publish(&ctx.org_id, kind);
     }
