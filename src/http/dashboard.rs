@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use axum::middleware::Next;
@@ -127,7 +127,8 @@ struct ExportQuery {
     filters: app::model::AuditQuery,
 }
 
-/// Every audit row matching the dashboard's filters, as CSV or JSON Lines, as a download.
+/// Every audit row matching the dashboard's filters, as CSV or JSON Lines, as a download that
+/// streams page by page (no cap on rows, flat memory).
 async fn export_audit(
     State(state): State<AppState>,
     session: Session,
@@ -163,20 +164,44 @@ async fn export_audit(
         Ok(f) => f,
         Err(err) => return err.into_response(),
     };
-    let rows = match app::server::service::audit::export(&state.services, &ctx, &filter, extension)
-        .await
+    let export = match app::server::service::audit::export(
+        &state.services,
+        &ctx,
+        &filter,
+        extension,
+    )
+    .await
     {
-        Ok(rows) => rows,
+        Ok(export) => export,
         Err(err) => return err.into_response(),
     };
-    let body = if extension == "csv" {
-        app::api::audit::to_csv(&rows)
-    } else {
-        rows.iter()
-            .filter_map(|e| serde_json::to_string(e).ok())
-            .map(|line| line + "\n")
-            .collect()
-    };
+    let csv = extension == "csv";
+    // One page of rows in memory at a time, however many the export has. A failure midway
+    // ends the download early (an error status can no longer be sent) and is logged.
+    let header = csv.then(|| Bytes::from_static(app::api::audit::CSV_HEADER.as_bytes()));
+    let pages = futures_util::stream::unfold(export, move |mut export| async move {
+        match export.next_page().await {
+            Ok(Some(rows)) => {
+                let text = if csv {
+                    app::api::audit::csv_rows(&rows)
+                } else {
+                    rows.iter()
+                        .filter_map(|e| serde_json::to_string(e).ok())
+                        .map(|line| line + "\n")
+                        .collect()
+                };
+                Some((Ok(Bytes::from(text)), export))
+            }
+            Ok(None) => None,
+            Err(err) => {
+                tracing::error!(error = %err, "the audit export stopped: the log could not be read");
+                Some((Err(std::io::Error::other("audit log unavailable")), export))
+            }
+        }
+    });
+    let body = Body::from_stream(
+        futures_util::stream::iter(header.map(Ok::<_, std::io::Error>)).chain(pages),
+    );
     let disposition = format!("attachment; filename=\"agentkey-audit.{extension}\"");
     (
         [

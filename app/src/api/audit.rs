@@ -28,8 +28,18 @@ pub async fn chain_status() -> Result<ChainReport, RpcError> {
         .map_err(fail)
 }
 
+/// The header line of the CSV export.
+pub const CSV_HEADER: &str = "seq,created_at,actor_type,actor,action,target_type,target_id,agent_id,tool_id,ip,user_agent,metadata\n";
+
 /// RFC 4180 CSV of audit rows, the export format shared by the dashboard and the CLI.
 pub fn to_csv(list: &[AuditEvent]) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push_str(&csv_rows(list));
+    out
+}
+
+/// The CSV lines of `list`, without the header (an export streams them a page at a time).
+pub fn csv_rows(list: &[AuditEvent]) -> String {
     let cell = |s: &str| {
         // A leading = + - @ would be a formula in a spreadsheet: neutralised with a quote.
         let guarded = if s.starts_with(['=', '+', '-', '@']) {
@@ -39,9 +49,7 @@ pub fn to_csv(list: &[AuditEvent]) -> String {
         };
         format!("\"{}\"", guarded.replace('"', "\"\""))
     };
-    let mut out = String::from(
-        "seq,created_at,actor_type,actor,action,target_type,target_id,agent_id,tool_id,ip,user_agent,metadata\n",
-    );
+    let mut out = String::new();
     for e in list {
         let cells = [
             e.seq.to_string(),

@@ -1,8 +1,8 @@
 //! Reading and verifying the audit log.
 
-use crate::model::{ActorType, AuditEvent, ChainReport};
+use crate::model::{ActorType, AuditEvent, ChainReport, OrgId};
 use crate::server::audit::chain;
-use crate::server::store::{self, audit::AuditFilter};
+use crate::server::store::{self, audit::AuditFilter, audit::AuditRow};
 use crate::server::{ServiceResult, Services, clock};
 
 use super::actor::{AdminCtx, Permission};
@@ -22,39 +22,48 @@ pub async fn list(
         limit.clamp(1, 1000),
     )
     .await?;
-    let reader = svc.store.reader();
-    let agents: Vec<(String, String)> = store::agents::list_agents(reader, &ctx.org_id)
-        .await?
-        .into_iter()
-        .map(|a| (a.id.into(), a.name))
-        .collect();
-    let tools: Vec<(String, String)> = store::tools::list_tools(reader, &ctx.org_id)
-        .await?
-        .into_iter()
-        .map(|t| (t.id.into(), t.name))
-        .collect();
-    // The current name, else the one the event recorded (the agent or tool may be gone).
-    let name_of =
-        |list: &[(String, String)], id: Option<&str>, meta: &serde_json::Value, key: &str| {
-            let id = id?;
-            list.iter()
-                .find(|(i, _)| i == id)
-                .map(|(_, n)| n.clone())
-                .or_else(|| meta.get(key).and_then(|v| v.as_str()).map(str::to_owned))
-        };
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let metadata: serde_json::Value =
-                serde_json::from_str(&r.metadata).unwrap_or(serde_json::Value::Null);
-            let agent_name = name_of(&agents, r.agent_id.as_deref(), &metadata, "agent_name");
-            let tool_name = name_of(&tools, r.tool_id.as_deref(), &metadata, "tool_name");
-            (r, metadata, agent_name, tool_name)
-        })
-        .map(|(r, metadata, agent_name, tool_name)| AuditEvent {
+    let names = Names::of(svc, &ctx.org_id).await?;
+    Ok(rows.into_iter().map(|r| names.event(r)).collect())
+}
+
+/// The organization's agents' and tools' current names, to name each event's targets.
+struct Names {
+    agents: Vec<(String, String)>,
+    tools: Vec<(String, String)>,
+}
+
+impl Names {
+    async fn of(svc: &Services, org_id: &OrgId) -> ServiceResult<Self> {
+        let reader = svc.store.reader();
+        let agents = store::agents::list_agents(reader, org_id)
+            .await?
+            .into_iter()
+            .map(|a| (a.id.into(), a.name))
+            .collect();
+        let tools = store::tools::list_tools(reader, org_id)
+            .await?
+            .into_iter()
+            .map(|t| (t.id.into(), t.name))
+            .collect();
+        Ok(Names { agents, tools })
+    }
+
+    fn event(&self, r: AuditRow) -> AuditEvent {
+        // The current name, else the one the event recorded (the agent or tool may be gone).
+        let name_of =
+            |list: &[(String, String)], id: Option<&str>, meta: &serde_json::Value, key: &str| {
+                let id = id?;
+                list.iter()
+                    .find(|(i, _)| i == id)
+                    .map(|(_, n)| n.clone())
+                    .or_else(|| meta.get(key).and_then(|v| v.as_str()).map(str::to_owned))
+            };
+        let metadata: serde_json::Value =
+            serde_json::from_str(&r.metadata).unwrap_or(serde_json::Value::Null);
+        AuditEvent {
+            agent_name: name_of(&self.agents, r.agent_id.as_deref(), &metadata, "agent_name"),
+            tool_name: name_of(&self.tools, r.tool_id.as_deref(), &metadata, "tool_name"),
             metadata,
-            agent_name,
-            tool_name,
             actor_type: ActorType::parse(&r.actor_type).unwrap_or(ActorType::System),
             id: r.id,
             seq: r.seq,
@@ -68,8 +77,8 @@ pub async fn list(
             tool_id: r.tool_id.map(Into::into),
             ip: r.ip,
             user_agent: r.user_agent,
-        })
-        .collect())
+        }
+    }
 }
 
 /// Verifies the hash chain of one organization.
@@ -128,38 +137,72 @@ pub fn filter_from(q: &crate::model::AuditQuery) -> ServiceResult<AuditFilter> {
     })
 }
 
-/// Most rows one export returns.
-pub const EXPORT_MAX: usize = 100_000;
+/// Rows an export reads at a time: its memory, whatever the number of rows.
+const EXPORT_PAGE: i64 = 1000;
 
-/// Every row matching `filter` (newest first, at most [`EXPORT_MAX`]); the export itself is
-/// recorded in the log with its filters and row count.
+/// An export under way: every row matching its filter when it began, newest first, read a
+/// page at a time as the download proceeds.
+pub struct Export {
+    svc: Services,
+    org_id: OrgId,
+    filter: AuditFilter,
+    names: Names,
+    done: bool,
+}
+
+/// Starts an export of every row matching `filter`: records it in the log (with its filters)
+/// before the first row goes out. Rows appended meanwhile, this record included, are not part
+/// of it.
 pub async fn export(
     svc: &Services,
     ctx: &AdminCtx,
     filter: &AuditFilter,
     format: &str,
-) -> ServiceResult<Vec<AuditEvent>> {
+) -> ServiceResult<Export> {
     ctx.require(Permission::ReadAll)?;
-    let mut rows = Vec::new();
-    let mut page_filter = filter.clone();
-    loop {
-        let page = list(svc, ctx, &page_filter, 1000).await?;
-        let full = page.len() == 1000;
-        page_filter.before_seq = page.last().map(|e| e.seq);
-        rows.extend(page);
-        if !full || rows.len() >= EXPORT_MAX {
-            break;
-        }
-    }
-    rows.truncate(EXPORT_MAX);
+    let newest = store::audit::newest_seq(svc.store.reader(), &ctx.org_id).await?;
+    let mut filter = filter.clone();
+    let snapshot = newest.map_or(0, |seq| seq + 1);
+    filter.before_seq = Some(filter.before_seq.map_or(snapshot, |b| b.min(snapshot)));
     let entry = crate::server::audit::AuditEntry::new(&ctx.org_id, &ctx.actor, &ctx.meta, "audit.exported").meta(serde_json::json!({
         "format": format,
-        "rows": rows.len(),
+        "before_seq": filter.before_seq,
         "action": filter.action, "agent_id": filter.agent_id, "tool_id": filter.tool_id, "actor": filter.actor_id,
         "from_ms": filter.from_ms, "to_ms": filter.to_ms,
     }));
     let mut tx = svc.store.begin().await?;
     crate::server::audit::append(&mut tx, svc.store.heads(), &[entry]).await?;
     tx.commit().await?;
-    Ok(rows)
+    Ok(Export {
+        names: Names::of(svc, &ctx.org_id).await?,
+        svc: svc.clone(),
+        org_id: ctx.org_id.clone(),
+        filter,
+        done: false,
+    })
+}
+
+impl Export {
+    /// The next page of rows; `None` once all are out (or after a failure).
+    pub async fn next_page(&mut self) -> ServiceResult<Option<Vec<AuditEvent>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let rows = store::audit::list_rows(
+            self.svc.store.reader(),
+            &self.org_id,
+            &self.filter,
+            EXPORT_PAGE,
+        )
+        .await
+        .inspect_err(|_| self.done = true)?;
+        self.done = rows.len() < EXPORT_PAGE as usize;
+        self.filter.before_seq = rows.last().map(|r| r.seq);
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            rows.into_iter().map(|r| self.names.event(r)).collect(),
+        ))
+    }
 }

@@ -212,6 +212,16 @@ pub struct AuditFilter {
     pub before_seq: Option<i64>,
 }
 
+/// The newest `seq` of an organization's log (`None` while it is empty).
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub async fn newest_seq(ex: impl AnyExecutor<'_>, org_id: &OrgId) -> StoreResult<Option<i64>> {
+    sqlx::query_scalar("SELECT MAX(seq) FROM audit_log WHERE organization_id = $1")
+        .bind(org_id)
+        .fetch_one(ex)
+        .await
+        .map_err(Into::into)
+}
+
 /// Rows newest first, filtered, at most `limit`.
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn list_rows(
