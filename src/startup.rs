@@ -193,6 +193,9 @@ async fn recover_interrupted_rotation(
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    /// Held shared while the server runs on an embedded database: `agentkey restore` waits
+    /// for no server.
+    _database_lock: Option<std::fs::File>,
     /// `AGENTKEY_METRICS` as an address: the scrape listener, bound with the main one.
     metrics_listener: Option<TcpListener>,
     services: Services,
@@ -203,6 +206,12 @@ pub struct Application {
 impl Application {
     /// Opens everything and binds `settings.bind` (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let database_lock = if settings.is_embedded() {
+            let path = Path::new(app::server::store::sqlite_path(&settings.database_url));
+            Some(app::server::store::lock::hold_shared(path)?)
+        } else {
+            None
+        };
         let services = open(settings).await?;
         let router = http::router(settings, services.clone())?;
         let listener = TcpListener::bind(settings.bind)
@@ -218,6 +227,7 @@ impl Application {
         };
         Ok(Application {
             listener,
+            _database_lock: database_lock,
             metrics_listener,
             services,
             router,

@@ -226,3 +226,154 @@ async fn the_cli_tool_list_shows_what_needs_attention() {
         "{text}"
     );
 }
+
+fn restore(
+    db_url: &str,
+    key_file: &std::path::Path,
+    from: &std::path::Path,
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_agentkey"))
+        .args(["--json", "restore"])
+        .arg(from)
+        .env("AGENTKEY_DATABASE_URL", db_url)
+        .env("AGENTKEY_MASTER_KEY_FILE", key_file)
+        .output()
+        .expect("agentkey restore runs")
+}
+
+async fn agent_names(db_file: &std::path::Path) -> Vec<String> {
+    let store = app::server::store::Store::connect(&format!("sqlite://{}", db_file.display()))
+        .await
+        .expect("open");
+    let names = sqlx::query_scalar("SELECT name FROM agents ORDER BY name")
+        .fetch_all(store.reader())
+        .await
+        .expect("names");
+    store.close().await;
+    names
+}
+
+#[tokio::test]
+async fn restore_puts_a_backup_back_offline_and_keeps_the_database_it_replaces() {
+    let app = spawn_app_on(TestBackend::Sqlite, &[]).await;
+    let tool = app.create_shared_tool("GitHub", None, "ghp_restore").await;
+    let (_, key) = app.create_agent("before-backup").await;
+    app.grant(&key, &tool.id).await;
+    let target = app.dir.path().join("copy.db");
+    assert!(backup(&app, &target).status.success());
+    app.create_agent("after-backup").await;
+    let (db_url, db_file) = (app.db_url(), app.db_path.clone());
+    let key_file = app.dir.path().join("master.key");
+
+    // Refused while the server runs: the live database stays as it is.
+    let refused = restore(&db_url, &key_file, &target);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("a server is running"));
+    let kept = app.stop_keeping_files().await;
+    assert_eq!(
+        agent_names(&db_file).await,
+        ["after-backup", "before-backup"]
+    );
+
+    let out = restore(&db_url, &key_file, &target);
+
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["organizations"], 1);
+    assert_eq!(agent_names(&db_file).await, ["before-backup"]);
+    let previous = std::path::PathBuf::from(report["previous"].as_str().expect("previous"));
+    assert!(
+        previous.starts_with(kept.path()),
+        "kept beside the database"
+    );
+    assert_eq!(
+        agent_names(&previous).await,
+        ["after-backup", "before-backup"]
+    );
+    // The restored database serves again, and its secret still opens.
+    let served = start_on(kept.db, &key_file, &[]).await;
+    assert_eq!(served.fetch(&key, &tool.id).await.status(), 200);
+}
+
+#[tokio::test]
+async fn restore_refuses_a_tampered_backup_or_another_master_key_and_changes_nothing() {
+    let app = spawn_app_on(TestBackend::Sqlite, &[]).await;
+    app.create_shared_tool("GitHub", None, "ghp_tamper").await;
+    let target = app.dir.path().join("copy.db");
+    assert!(backup(&app, &target).status.success());
+    let (db_url, db_file) = (app.db_url(), app.db_path.clone());
+    let key_file = app.dir.path().join("master.key");
+    let kept = app.stop_keeping_files().await;
+    let before = std::fs::read(&db_file).expect("live file");
+
+    // Another master key: the backup's secrets would not open.
+    let other_key = kept.path().join("other.key");
+    agentkey::startup::write_key_file(&other_key, &app::server::crypto::MasterKey::generate())
+        .expect("key");
+    let out = restore(&db_url, &other_key, &target);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not open the data key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A row of the backup's audit log rewritten: its chain breaks.
+    let copy = app::server::store::Store::connect(&format!("sqlite://{}", target.display()))
+        .await
+        .expect("open copy");
+    for sql in [
+        "DROP TRIGGER audit_log_no_update",
+        "UPDATE audit_log SET action = 'nothing.happened' WHERE seq = 1",
+    ] {
+        sqlx::query(sql)
+            .execute(copy.writer())
+            .await
+            .expect("tamper");
+    }
+    copy.close().await;
+    let out = restore(&db_url, &key_file, &target);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("audit chain"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A missing file, the live file itself.
+    assert!(
+        !restore(&db_url, &key_file, &kept.path().join("nope.db"))
+            .status
+            .success()
+    );
+    assert!(!restore(&db_url, &key_file, &db_file).status.success());
+    assert_eq!(
+        std::fs::read(&db_file).expect("live file"),
+        before,
+        "nothing changed"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(kept.path())
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains("before-restore") || n.contains(".restoring"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn restore_is_for_the_embedded_database_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let from = dir.path().join("copy.db");
+    std::fs::write(&from, b"").expect("file");
+    let out = restore(
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        &dir.path().join("master.key"),
+        &from,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("migrate-data"));
+}

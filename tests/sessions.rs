@@ -76,3 +76,57 @@ async fn a_session_another_instance_ended_is_not_brought_back_by_a_skipped_write
     assert_eq!(rpc(&app, "inbox", &[], Some(&cookie)).await.status, 401);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
 }
+
+#[tokio::test]
+async fn a_stale_or_forged_cookie_stores_nothing_and_the_bundle_sets_no_cookie() {
+    let (app, sink) = app_with_mail().await;
+    let forged = "agentkey_session=AAAAAAAAAAAAAAAAAAAAAA";
+    for path in ["/", "/login", "/inbox", "/pkg/agentkey.css", "/favicon.ico"] {
+        app.client
+            .get(app.url(path))
+            .header("cookie", forged)
+            .send()
+            .await
+            .expect("request");
+    }
+    assert_eq!(rpc(&app, "inbox", &[], Some(forged)).await.status, 401);
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+
+    let cookie = sign_in(&app, &sink).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1);
+    let bundle = app
+        .client
+        .get(app.url("/pkg/agentkey.css"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("bundle");
+    assert!(bundle.headers().get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn a_save_after_the_session_ended_does_not_bring_it_back() {
+    use tower_sessions::SessionStore;
+    let (app, sink) = app_with_mail().await;
+    let cookie = sign_in(&app, &sink).await;
+    let id: tower_sessions::session::Id = cookie
+        .split_once('=')
+        .expect("pair")
+        .1
+        .parse()
+        .expect("session id");
+    let store = app::server::auth::session_store::SqlSessionStore::new(app.services.store.clone());
+    // A request loaded the session, another signed out, then the first one saves, its expiry
+    // an hour on (a write, were the row still there).
+    let mut loaded = store.load(&id).await.expect("load").expect("record");
+    store.delete(&id).await.expect("sign-out");
+    loaded.expiry_date += tower_sessions::cookie::time::Duration::hours(1);
+    store.save(&loaded).await.expect("save");
+    loaded
+        .data
+        .insert("changed".into(), serde_json::json!(true));
+    store.save(&loaded).await.expect("save");
+
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+    assert_eq!(rpc(&app, "inbox", &[], Some(&cookie)).await.status, 401);
+}

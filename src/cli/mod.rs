@@ -76,6 +76,13 @@ pub enum Command {
         /// The file to create (refused if it exists).
         to: std::path::PathBuf,
     },
+    /// Replace the embedded SQLite database with a backup, offline: refused while a server
+    /// runs on it, unless the backup passes its integrity check and every audit chain, and
+    /// unless the master key opens its secrets. The replaced database is kept beside it.
+    Restore {
+        /// The backup file (made by `agentkey backup`).
+        from: std::path::PathBuf,
+    },
     /// Copy everything from one database to another (SQLite ↔ PostgreSQL), then verify row
     /// counts and every audit chain. The target must be empty; the master key stays the same.
     MigrateData {
@@ -127,6 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => audit::keys(&settings, cmd).await,
         Command::Backup { to } => data::backup(&settings, &to, cli.json).await,
+        Command::Restore { from } => data::restore(&settings, &from, cli.json).await,
         Command::MigrateData { from, to } => data::migrate_data(&from, &to, cli.json).await,
         command => {
             if matches!(
@@ -174,6 +182,7 @@ async fn dispatch(
         | Command::Keys(_)
         | Command::Admin(_)
         | Command::Backup { .. }
+        | Command::Restore { .. }
         | Command::MigrateData { .. } => {
             unreachable!("handled above")
         }

@@ -32,15 +32,17 @@ pub fn router(state: &AppState, secure_cookies: bool) -> Router<AppState> {
             move || shell(options.clone()),
         )
         .merge(dashboard::router())
-        .nest_service(
-            &format!("/{}", state.leptos.site_pkg_dir),
-            browser_bundle(&state.leptos),
-        )
         .fallback(fallback)
         .layer(axum::middleware::from_fn(rpc_status))
         .layer(from_fn_with_state(state.clone(), dashboard::same_origin))
         .layer(dashboard::session_layer(state, secure_cookies))
         .layer(from_fn_with_state(state.clone(), dashboard::request_meta))
+        // After the layers: the bundle is the same for everyone, so no session is read or
+        // saved and no cookie rides on its cacheable answers.
+        .nest_service(
+            &format!("/{}", state.leptos.site_pkg_dir),
+            browser_bundle(&state.leptos),
+        )
 }
 
 /// Whatever no route matched: `OPTIONS *` and `GET *` get their answer, a page path with a

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -25,66 +24,67 @@ pub fn id_hash(id: &Id) -> String {
     token_hash(&id.to_string())
 }
 
-/// A save within this much of the stored expiry, with the data unchanged, is skipped: a page
-/// view costs a session read, not a write (the idle expiry may lag by up to this much).
+/// A save within this much of the expiry it loaded, with the data unchanged, is skipped: a
+/// page view costs a session read, not a write (the stored idle expiry lags by up to this).
 pub const REWRITE_AFTER_MS: i64 = 60_000;
 
-/// Sessions whose stored state this process remembers; past this, it starts over.
-const SEEN_MAX: usize = 10_000;
+/// Keys `load` adds to a record for `save` to read back: the hash of the data and the expiry
+/// as loaded by this request. Never stored (see [`stored_data`]).
+const LOADED_HASH: &str = "agentkey.loaded_hash";
+const LOADED_EXPIRY: &str = "agentkey.loaded_expiry";
 
-/// The SQL-backed session store.
+/// The SQL-backed session store. It keeps nothing between requests: what a save must write
+/// is decided from what the same request loaded, so several instances agree.
 #[derive(Clone, Debug)]
 pub struct SqlSessionStore {
     store: Store,
-    /// What this process last read or wrote of each session (by id hash): its data's hash
-    /// and its expiry, as stored.
-    seen: Arc<Mutex<HashMap<String, (u64, i64)>>>,
 }
 
 impl SqlSessionStore {
     pub fn new(store: Store) -> Self {
-        SqlSessionStore {
-            store,
-            seen: Arc::default(),
-        }
-    }
-
-    fn remember(&self, id_hash: &str, stored: Option<(u64, i64)>) {
-        let Ok(mut seen) = self.seen.lock() else {
-            return;
-        };
-        match stored {
-            Some(state) => {
-                if seen.len() >= SEEN_MAX && !seen.contains_key(id_hash) {
-                    seen.clear();
-                }
-                seen.insert(id_hash.to_owned(), state);
-            }
-            None => {
-                seen.remove(id_hash);
-            }
-        }
-    }
-
-    fn stored(&self, id_hash: &str) -> Option<(u64, i64)> {
-        self.seen.lock().ok()?.get(id_hash).copied()
+        SqlSessionStore { store }
     }
 }
 
-/// Whether a save must reach the database: the data changed, or the expiry moved by more than
-/// [`REWRITE_AFTER_MS`] from what is stored (or nothing is known of the row).
-pub fn needs_write(stored: Option<(u64, i64)>, data: u64, expires_at: i64) -> bool {
-    stored.is_none_or(|(was, until)| was != data || (expires_at - until).abs() > REWRITE_AFTER_MS)
+/// What a save writes: nothing, the expiry alone, or the data too.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Write {
+    Nothing,
+    Expiry,
+    All,
+}
+
+/// The request did not change the data it loaded (`loaded` is `Some` and equal): only an
+/// expiry more than [`REWRITE_AFTER_MS`] past the loaded one is written. Else everything is.
+pub fn write_of_save(loaded: Option<(u64, i64)>, data: u64, expires_at: i64) -> Write {
+    match loaded {
+        Some((hash, _)) if hash != data => Write::All,
+        Some((_, until)) if (expires_at - until).abs() <= REWRITE_AFTER_MS => Write::Nothing,
+        Some(_) => Write::Expiry,
+        None => Write::All,
+    }
+}
+
+/// The record's data without the keys `load` added.
+fn stored_data(data: &HashMap<String, Value>) -> BTreeMap<&String, &Value> {
+    data.iter()
+        .filter(|(k, _)| *k != LOADED_HASH && *k != LOADED_EXPIRY)
+        .collect()
 }
 
 /// A hash of session data that does not depend on the map's iteration order.
 fn data_hash(data: &HashMap<String, Value>) -> u64 {
-    let sorted: BTreeMap<&String, &Value> = data.iter().collect();
     let mut hasher = DefaultHasher::new();
-    serde_json::to_string(&sorted)
+    serde_json::to_string(&stored_data(data))
         .unwrap_or_default()
         .hash(&mut hasher);
     hasher.finish()
+}
+
+/// The hash and expiry `load` noted in the record.
+fn loaded_state(data: &HashMap<String, Value>) -> Option<(u64, i64)> {
+    let hash = data.get(LOADED_HASH)?.as_str()?.parse().ok()?;
+    Some((hash, data.get(LOADED_EXPIRY)?.as_i64()?))
 }
 
 fn backend(err: impl std::fmt::Display) -> session_store::Error {
@@ -97,7 +97,7 @@ fn text<'a>(data: &'a HashMap<String, Value>, key: &str) -> Option<&'a str> {
 
 /// The row written for a record.
 fn row_of(record: &Record) -> session_store::Result<(String, String, i64)> {
-    let data = serde_json::to_string(&record.data).map_err(backend)?;
+    let data = serde_json::to_string(&stored_data(&record.data)).map_err(backend)?;
     let expires_at =
         i64::try_from(record.expiry_date.unix_timestamp_nanos() / 1_000_000).map_err(backend)?;
     Ok((id_hash(&record.id), data, expires_at))
@@ -116,8 +116,13 @@ fn write_of<'a>(record: &'a Record, row: &'a (String, String, i64)) -> SessionWr
 
 #[async_trait]
 impl SessionStore for SqlSessionStore {
-    /// A new session never overwrites another one: on an id collision a new id is drawn.
+    /// A new session never overwrites another one: on an id collision a new id is drawn. A
+    /// session with nothing in it is not stored (a stale or forged cookie on any request
+    /// would otherwise add a row each time).
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        if stored_data(&record.data).is_empty() {
+            return Ok(());
+        }
         loop {
             let row = row_of(record)?;
             if store::auth::insert_session(
@@ -128,30 +133,30 @@ impl SessionStore for SqlSessionStore {
             .await
             .map_err(backend)?
             {
-                self.remember(&row.0, Some((data_hash(&record.data), row.2)));
                 return Ok(());
             }
             record.id = Id::default();
         }
     }
 
-    /// tower-sessions saves after every request of an idle-expiring session; only a change of
-    /// data, or an expiry more than a minute ahead of the stored one, is written.
+    /// tower-sessions saves after every request (always-save moves the idle expiry on); only
+    /// changed data, or an expiry a minute past the loaded one, is written, and only to a row
+    /// that still exists: a session ended meanwhile stays ended.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let row = row_of(record)?;
-        let hash = data_hash(&record.data);
-        if !needs_write(self.stored(&row.0), hash, row.2) {
-            return Ok(());
+        let now = clock::now_ms();
+        match write_of_save(loaded_state(&record.data), data_hash(&record.data), row.2) {
+            Write::Nothing => Ok(()),
+            Write::Expiry => store::auth::touch_session(self.store.writer(), &row.0, row.2, now)
+                .await
+                .map_err(backend),
+            Write::All => {
+                store::auth::update_session(self.store.writer(), &write_of(record, &row), now)
+                    .await
+                    .map(|_| ())
+                    .map_err(backend)
+            }
         }
-        store::auth::upsert_session(
-            self.store.writer(),
-            &write_of(record, &row),
-            clock::now_ms(),
-        )
-        .await
-        .map_err(backend)?;
-        self.remember(&row.0, Some((hash, row.2)));
-        Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
@@ -162,8 +167,10 @@ impl SessionStore for SqlSessionStore {
         else {
             return Ok(None);
         };
-        let data: HashMap<String, Value> = serde_json::from_str(&row.data).map_err(backend)?;
-        self.remember(&id_hash(id), Some((data_hash(&data), row.expires_at)));
+        let mut data: HashMap<String, Value> = serde_json::from_str(&row.data).map_err(backend)?;
+        let hash = data_hash(&data);
+        data.insert(LOADED_HASH.to_owned(), Value::from(hash.to_string()));
+        data.insert(LOADED_EXPIRY.to_owned(), Value::from(row.expires_at));
         let expiry_date =
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.expires_at) * 1_000_000)
                 .map_err(backend)?;
@@ -175,9 +182,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        let hash = id_hash(id);
-        self.remember(&hash, None);
-        store::auth::delete_session(self.store.writer(), &hash)
+        store::auth::delete_session(self.store.writer(), &id_hash(id))
             .await
             .map_err(backend)
     }
@@ -188,28 +193,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_save_is_written_only_for_new_data_or_an_expiry_a_minute_on() {
+    fn a_save_writes_changed_data_or_an_expiry_a_minute_on_and_nothing_else() {
         let until = 1_000_000;
-        assert!(needs_write(None, 7, until), "nothing known of the row");
-        assert!(!needs_write(Some((7, until)), 7, until + 30_000));
-        assert!(!needs_write(Some((7, until)), 7, until + REWRITE_AFTER_MS));
-        assert!(needs_write(
-            Some((7, until)),
-            7,
-            until + REWRITE_AFTER_MS + 1
-        ));
-        assert!(needs_write(Some((7, until)), 8, until), "the data changed");
+        assert_eq!(write_of_save(None, 7, until), Write::All, "nothing loaded");
+        assert_eq!(
+            write_of_save(Some((7, until)), 7, until + 30_000),
+            Write::Nothing
+        );
+        assert_eq!(
+            write_of_save(Some((7, until)), 7, until + REWRITE_AFTER_MS),
+            Write::Nothing
+        );
+        assert_eq!(
+            write_of_save(Some((7, until)), 7, until + REWRITE_AFTER_MS + 1),
+            Write::Expiry
+        );
+        assert_eq!(
+            write_of_save(Some((7, until)), 8, until),
+            Write::All,
+            "the data changed"
+        );
     }
 
     #[test]
-    fn the_data_hash_ignores_the_maps_order() {
+    fn the_data_hash_ignores_the_maps_order_and_the_loaded_notes() {
         let a: HashMap<String, Value> =
             (0..20).map(|i| (format!("k{i}"), Value::from(i))).collect();
-        let b: HashMap<String, Value> = (0..20)
+        let mut b: HashMap<String, Value> = (0..20)
             .rev()
             .map(|i| (format!("k{i}"), Value::from(i)))
             .collect();
+        b.insert(LOADED_HASH.into(), Value::from("1"));
+        b.insert(LOADED_EXPIRY.into(), Value::from(5));
         assert_eq!(data_hash(&a), data_hash(&b));
+        assert_eq!(stored_data(&b).len(), 20);
         let mut c = a.clone();
         c.insert("k0".into(), Value::from("changed"));
         assert_ne!(data_hash(&a), data_hash(&c));

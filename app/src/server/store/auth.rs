@@ -153,22 +153,45 @@ pub struct SessionWrite<'a> {
     pub expires_at: i64,
 }
 
-/// Inserts or replaces a session; `created_at` survives updates.
+/// Rewrites an existing session's data and expiry; false when the row is gone (signed out or
+/// ended elsewhere meanwhile: it is never brought back). `created_at` stays.
 #[tracing::instrument(skip_all)]
-pub async fn upsert_session(
+pub async fn update_session(
     ex: impl AnyExecutor<'_>,
     s: &SessionWrite<'_>,
     now: i64,
-) -> StoreResult<()> {
-    write_session(
-        ex,
-        s,
-        now,
-        "DO UPDATE SET user_id = excluded.user_id, data = excluded.data, ip = excluded.ip, \
-         user_agent = excluded.user_agent, updated_at = excluded.updated_at, expires_at = excluded.expires_at",
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET user_id = $2, data = $3, ip = $4, user_agent = $5, updated_at = $6, expires_at = $7 \
+         WHERE id_hash = $1",
     )
-    .await
-    .map(|_| ())
+    .bind(s.id_hash)
+    .bind(s.user_id)
+    .bind(s.data)
+    .bind(s.ip)
+    .bind(s.user_agent)
+    .bind(now)
+    .bind(s.expires_at)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Moves an existing session's idle expiry on, its data untouched.
+#[tracing::instrument(skip_all)]
+pub async fn touch_session(
+    ex: impl AnyExecutor<'_>,
+    id_hash: &str,
+    expires_at: i64,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE sessions SET updated_at = $2, expires_at = $3 WHERE id_hash = $1")
+        .bind(id_hash)
+        .bind(now)
+        .bind(expires_at)
+        .execute(ex)
+        .await?;
+    Ok(())
 }
 
 /// Inserts a new session; false when the id is taken (the caller picks another id).

@@ -17,6 +17,7 @@ pub mod exposures;
 pub mod guide_suggestions;
 pub mod keys;
 pub mod lifecycle;
+pub mod lock;
 pub mod members;
 pub mod notify;
 pub mod orgs;
