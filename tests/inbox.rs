@@ -44,8 +44,8 @@ async fn deny(app: &TestApp, key: &str, tool_id: &str, reason: &str) {
 
 #[tokio::test]
 async fn each_request_comes_with_its_agents_grants_denials_registrant_and_last_activity() {
-    // Arrange: a holds Linear (standing) and held Notion for an hour, which has run out; Stripe
-    // was denied to it seven times; it asks for GitHub now. b has nothing and asks too.
+    // Arrange: a holds Linear (standing) and held Notion for an hour, which has run out; GitHub
+    // was denied to it once and Stripe six times since (ten requests: the hourly limit); it asks for GitHub now. b has nothing and asks too.
     let (app, sink) = app_with_mail().await;
     let cookie = sign_in(&app, &sink).await;
     let (a, key_a) = app.create_agent("agent-a").await;
@@ -60,7 +60,8 @@ async fn each_request_comes_with_its_agents_grants_denials_registrant_and_last_a
     grants::approve(&app.services, &app.admin, &hour, None, Some(in_an_hour))
         .await
         .expect("approve for an hour");
-    for n in 1..=7 {
+    deny(&app, &key_a, &github.id, "Not yet").await;
+    for n in 1..=6 {
         deny(
             &app,
             &key_a,
@@ -94,12 +95,16 @@ async fn each_request_comes_with_its_agents_grants_denials_registrant_and_last_a
     );
     assert_eq!(ca["holds_total"], 1);
     assert_eq!(ca["denials"].as_array().expect("denials").len(), 5);
-    assert_eq!(ca["denials_total"], 7);
+    assert_eq!(ca["denials_total"], 7, "{ca}");
     assert_eq!(
-        ca["denials"][0]["reason"], "Not for this project (7)",
-        "newest first"
+        ca["denials"][0]["tool_id"], github.id,
+        "the tool asked for first"
     );
-    assert_eq!(ca["denials"][0]["tool_id"], stripe.id);
+    assert_eq!(ca["denials"][0]["reason"], "Not yet");
+    assert_eq!(
+        ca["denials"][1]["reason"], "Not for this project (6)",
+        "then newest first"
+    );
     let cb = context_of(&inbox, &b.id);
     assert_eq!(cb["holds"], json!([]));
     assert_eq!(cb["denials"], json!([]));

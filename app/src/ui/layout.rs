@@ -44,7 +44,12 @@ pub fn Dashboard() -> impl IntoView {
 
 fn frame(member: MemberView) -> impl IntoView {
     provide_context(member.clone());
-    let do_sign_out = move |_| mutation().then(sign_out(), |()| go_to("/login"));
+    // Decisions waiting on an Undo toast go out, and are answered, under this session first.
+    let do_sign_out = move |_| {
+        let m = mutation();
+        expect_context::<Toasts>().send_held();
+        super::toast::after_sent(move || m.then(sign_out(), |()| go_to("/login")));
+    };
     // On a narrow screen the links fold into a menu; choosing one folds it again.
     let menu = RwSignal::new(false);
     view! {

@@ -18,6 +18,8 @@ pub struct Mutation {
     /// Not a `Callback`: those live in the reactive owner of the row or dialog that created
     /// them, which is often gone (the row hidden, the dialog closed) when the answer arrives.
     undo: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    /// Runs once the call has answered, whatever it answered.
+    finally: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// A mutation reporting through the page's toasts and refetching its live resources. Create
@@ -30,6 +32,7 @@ pub fn mutation() -> Mutation {
         inline_error: None,
         fields: None,
         undo: None,
+        finally: None,
     }
 }
 
@@ -62,6 +65,12 @@ impl Mutation {
     /// Run `undo` when the call fails (e.g. show a row hidden in advance again).
     pub fn undo(mut self, undo: impl Fn() + Send + Sync + 'static) -> Self {
         self.undo = Some(std::sync::Arc::new(undo));
+        self
+    }
+
+    /// Run `finally` once the call has answered (success or failure).
+    pub fn finally(mut self, finally: impl Fn() + Send + Sync + 'static) -> Self {
+        self.finally = Some(std::sync::Arc::new(finally));
         self
     }
 
@@ -150,6 +159,9 @@ impl Mutation {
             // The page may have been left meanwhile: its signals are then gone.
             if let Some(busy) = this.busy {
                 busy.try_set(false);
+            }
+            if let Some(finally) = &this.finally {
+                finally();
             }
         });
     }

@@ -1,17 +1,21 @@
 //! Toasts: what a change did, and decisions held back for a few seconds so that the reviewer
 //! can undo them before anything reaches the server (and, through it, the agent).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leptos::prelude::*;
 
-use super::widgets::go_to;
+use super::mutation::Mutation;
+use super::widgets::{go_to, leaving};
 use crate::model::RpcError;
 
 /// How long a decision waits for Undo before it is sent.
 pub const UNDO_WINDOW: Duration = Duration::from_secs(5);
+
+/// Decisions sent from an Undo toast and not answered yet.
+static SENDING: AtomicU32 = AtomicU32::new(0);
 
 type Step = Box<dyn FnOnce() + Send>;
 
@@ -78,14 +82,22 @@ impl Toasts {
         self.show(err.text(), true);
     }
 
-    /// Says `text` with an Undo button for [`UNDO_WINDOW`], then runs `send`; Undo (the button,
-    /// or [`Toasts::undo_last`]) runs `undo` instead and nothing is sent.
+    /// Says `text` with an Undo button for [`UNDO_WINDOW`], then runs `send` with `m` (through
+    /// which the decision goes, so that its answer is awaited by [`after_sent`]); Undo (the
+    /// button, or [`Toasts::undo_last`]) runs `undo` instead and nothing is sent.
     pub fn hold(
         &self,
         text: impl Into<String>,
-        send: impl FnOnce() + Send + 'static,
+        m: Mutation,
+        send: impl FnOnce(Mutation) + Send + 'static,
         undo: impl FnOnce() + Send + 'static,
     ) {
+        let send = move || {
+            SENDING.fetch_add(1, Ordering::Relaxed);
+            send(m.finally(|| {
+                SENDING.fetch_sub(1, Ordering::Relaxed);
+            }));
+        };
         let held = Held(Arc::new(Mutex::new(Some((Box::new(send), Box::new(undo))))));
         let id = self.push(text.into(), false, Some(held.clone()));
         let list = self.0;
@@ -158,13 +170,27 @@ pub fn toasts() -> Toasts {
     expect_context::<Toasts>()
 }
 
+/// Runs `then` once every decision sent from an Undo toast has been answered, waiting at most
+/// five seconds (signing out must not cut a decision off from its session).
+pub fn after_sent(then: impl FnOnce() + 'static) {
+    fn wait(then: Box<dyn FnOnce()>, tries: u32) {
+        if SENDING.load(Ordering::Relaxed) == 0 || tries == 0 {
+            then();
+        } else {
+            set_timeout(move || wait(then, tries - 1), Duration::from_millis(100));
+        }
+    }
+    wait(Box::new(then), 50);
+}
+
 #[component]
 pub fn ToastList() -> impl IntoView {
     let toasts = toasts();
     // Leaving the page (reload, closed tab, another site) sends what waits rather than drop
-    // it, and asks the browser to confirm so the requests have time to leave.
+    // it, and asks the browser to confirm so the requests have time to leave; a navigation
+    // the page itself started (sign-in again) just sends.
     let guard = window_event_listener(leptos::ev::beforeunload, move |ev| {
-        if toasts.send_held() {
+        if toasts.send_held() && !leaving() {
             ev.prevent_default();
         }
     });

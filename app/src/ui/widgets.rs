@@ -93,15 +93,21 @@ pub fn go_to(path: &str) {
     {
         // The first navigation wins: a second one (several refetches all finding the session
         // gone) would abort it and start the same load again.
-        use std::sync::atomic::{AtomicBool, Ordering};
-        static LEAVING: AtomicBool = AtomicBool::new(false);
         if let Some(window) = web_sys::window()
-            && !LEAVING.swap(true, Ordering::Relaxed)
+            && !LEAVING.swap(true, std::sync::atomic::Ordering::Relaxed)
         {
             let _ = window.location().set_href(path);
         }
     }
     let _ = path;
+}
+
+/// Set once [`go_to`] has started a navigation away.
+static LEAVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the page itself is navigating away (see [`go_to`]).
+pub fn leaving() -> bool {
+    LEAVING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Copies text to the clipboard.

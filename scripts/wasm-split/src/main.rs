@@ -103,6 +103,7 @@ fn stamp(pkg_dir: &Path, name: &str) -> eyre::Result<()> {
     // (a page needs up to ~90 chunks, and a request each made the cold load slow).
     let mut stamped = Manifest::new();
     let mut bundle_of = BTreeMap::new();
+    let mut stems_of = BTreeMap::new();
     for (index, (split, files)) in manifest.into_iter().enumerate() {
         let bundle = format!("bundle_{index}.{build}");
         let mut head = Vec::new();
@@ -120,6 +121,11 @@ fn stamp(pkg_dir: &Path, name: &str) -> eyre::Result<()> {
                 bundle_of.insert(file.clone(), format!("./{bundle}.wasm"));
             }
         }
+        if !files.iter().any(|f| f.starts_with("split_")) {
+            // Only a page's own module fetches its bundle: without one, its chunks would wait.
+            bail!("{split} has no module of its own; its bundle would never be fetched");
+        }
+        stems_of.insert(format!("./{bundle}.wasm"), files.clone());
         let head = serde_json::to_vec(&head)?;
         let mut out = u32::try_from(head.len())?.to_le_bytes().to_vec();
         out.extend_from_slice(&head);
@@ -143,8 +149,9 @@ fn stamp(pkg_dir: &Path, name: &str) -> eyre::Result<()> {
     }
     loader = loader.replace(streaming, "WebAssembly.instantiate(await src, imports)");
     loader.push_str(&format!(
-        "const __akBundleOf = {};\n{BUNDLE_RUNTIME}",
-        serde_json::to_string(&bundle_of)?
+        "const __akBundleOf = {};\nconst __akStemsOf = {};\n{BUNDLE_RUNTIME}",
+        serde_json::to_string(&bundle_of)?,
+        serde_json::to_string(&stems_of)?
     ));
     std::fs::write(&loader_path, loader)?;
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&stamped)?)?;
@@ -158,8 +165,10 @@ fn stamp(pkg_dir: &Path, name: &str) -> eyre::Result<()> {
 
 /// Appended to the loader: `__akPart(stem)` is the bytes of one module. Asking for a page's
 /// own module fetches the page's bundle, which settles that module and every chunk in it;
-/// chunks a page asks for first wait for it. A failed fetch rejects what waits, so that the
-/// next navigation tries again (the loader forgets failed loads).
+/// chunks a page asks for first wait for it. A failed fetch rejects what waits for that
+/// bundle's modules, so that the next navigation tries again (the loader forgets failed
+/// loads). Shared chunks travel in every bundle that needs them: a later page's bundle may
+/// bring a chunk already loaded again (one request per page costs some bytes on navigation).
 const BUNDLE_RUNTIME: &str = r#"const __akParts = new Map();
 const __akDone = new Set();
 function __akPart(stem) {
@@ -188,15 +197,18 @@ function __akFetch(url) {
             for (const [stem, len] of head) {
                 const bytes = buf.slice(at, at + len);
                 at += len;
-                if (__akDone.has(stem)) continue;
                 const part = __akParts.get(stem);
+                // Whoever waits gets it (also a retry after a failed instantiation); bytes
+                // nobody asked for are kept only for modules not loaded yet.
                 if (part !== undefined && part.settle !== undefined) part.settle.resolve(bytes);
-                else if (part === undefined) __akParts.set(stem, Promise.resolve(bytes));
+                else if (part === undefined && !__akDone.has(stem)) __akParts.set(stem, Promise.resolve(bytes));
             }
         })
         .catch((err) => {
-            for (const [stem, part] of __akParts) {
-                if (part.settle !== undefined) { part.settle.reject(err); __akParts.delete(stem); }
+            // Only what this bundle was to bring fails (its page's load is retried later).
+            for (const stem of __akStemsOf[url] ?? []) {
+                const part = __akParts.get(stem);
+                if (part !== undefined && part.settle !== undefined) { part.settle.reject(err); __akParts.delete(stem); }
             }
         });
 }

@@ -1,5 +1,7 @@
 //! Reading and verifying the audit log.
 
+use std::collections::HashMap;
+
 use crate::model::{ActorType, AuditEvent, ChainReport, OrgId};
 use crate::server::audit::chain;
 use crate::server::store::{self, audit::AuditFilter, audit::AuditRow};
@@ -28,8 +30,8 @@ pub async fn list(
 
 /// The organization's agents' and tools' current names, to name each event's targets.
 struct Names {
-    agents: Vec<(String, String)>,
-    tools: Vec<(String, String)>,
+    agents: HashMap<String, String>,
+    tools: HashMap<String, String>,
 }
 
 impl Names {
@@ -50,14 +52,15 @@ impl Names {
 
     fn event(&self, r: AuditRow) -> AuditEvent {
         // The current name, else the one the event recorded (the agent or tool may be gone).
-        let name_of =
-            |list: &[(String, String)], id: Option<&str>, meta: &serde_json::Value, key: &str| {
-                let id = id?;
-                list.iter()
-                    .find(|(i, _)| i == id)
-                    .map(|(_, n)| n.clone())
-                    .or_else(|| meta.get(key).and_then(|v| v.as_str()).map(str::to_owned))
-            };
+        let name_of = |list: &HashMap<String, String>,
+                       id: Option<&str>,
+                       meta: &serde_json::Value,
+                       key: &str| {
+            let id = id?;
+            list.get(id)
+                .cloned()
+                .or_else(|| meta.get(key).and_then(|v| v.as_str()).map(str::to_owned))
+        };
         let metadata: serde_json::Value =
             serde_json::from_str(&r.metadata).unwrap_or(serde_json::Value::Null);
         AuditEvent {

@@ -21,7 +21,7 @@ pub struct ContextRow {
 }
 
 /// For each agent of `agent_ids`: its `per_kind` newest live grants and its `per_kind` newest
-/// denials, each row counting all of its kind. One query whatever the number of agents, and
+/// denials (those of a tool it asks for now first), each row counting all of its kind. One query whatever the number of agents, and
 /// bounded by `per_kind` however long an agent's history is.
 #[tracing::instrument(skip_all, fields(org_id = %org_id, agents = agent_ids.len()))]
 pub async fn list_agent_context(
@@ -37,13 +37,15 @@ pub async fn list_agent_context(
     let sql = format!(
         "SELECT agent_id, tool_id, tool_name, status, expires_at, decision_note, decided_by, decided_at, total FROM (\
          SELECT r.agent_id, r.tool_id, t.name AS tool_name, r.status, r.expires_at, r.decision_note, r.decided_by, r.decided_at, \
-         ROW_NUMBER() OVER (PARTITION BY r.agent_id, r.status ORDER BY r.id DESC) AS n, \
+         ROW_NUMBER() OVER (PARTITION BY r.agent_id, r.status ORDER BY {asked_first}, r.id DESC) AS n, \
          COUNT(*) OVER (PARTITION BY r.agent_id, r.status) AS total \
          FROM access_requests r JOIN tools t ON t.id = r.tool_id \
          WHERE r.organization_id = $1 AND r.agent_id IN ({ids}) AND ({live} OR r.status = 'denied')\
          ) x WHERE n <= $3 ORDER BY agent_id, n",
         ids = super::placeholders(4, agent_ids.len()),
         live = live_grant_sql("r", 2),
+        asked_first = "CASE WHEN EXISTS (SELECT 1 FROM access_requests p WHERE p.agent_id = r.agent_id \
+                       AND p.tool_id = r.tool_id AND p.status = 'pending') THEN 0 ELSE 1 END",
     );
     let mut query = sqlx::query_as::<_, ContextRow>(&sql)
         .bind(org_id)

@@ -38,8 +38,12 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, ui: Ui) {
             }
         }
         if ev.key() == "z" {
-            // Takes back the newest decision still waiting to be sent (rows may be empty now).
+            // Takes back the newest decision still waiting to be sent (rows may be empty now);
+            // a held-down key undoes one, not one per repeat.
             ev.prevent_default();
+            if ev.repeat() {
+                return;
+            }
             if !toasts().undo_last() {
                 toasts().show(
                     "Nothing to undo: decisions are sent 5 s after they are made.",

@@ -103,9 +103,9 @@ pub(super) fn bulk_bar(ui: Ui) -> impl IntoView {
             }
             ui.checked.try_set(HashSet::new());
         };
-        let (m, undo_ids) = (mutation(), ids.clone());
+        let undo_ids = ids.clone();
         let n = ids.len();
-        let send = move || {
+        let send = move |m: crate::ui::mutation::Mutation| {
             let shown_again = ids.clone();
             m.undo(move || show_all(&shown_again)).run(
                 bulk_decide(ids.clone(), approve, reason),
@@ -120,9 +120,12 @@ pub(super) fn bulk_bar(ui: Ui) -> impl IntoView {
             );
         };
         let verb = if approve { "Approving" } else { "Denying" };
-        toasts.hold(format!("{verb} {n} requests…"), send, move || {
-            show_all(&undo_ids)
-        });
+        toasts.hold(
+            format!("{verb} {n} requests…"),
+            mutation(),
+            send,
+            move || show_all(&undo_ids),
+        );
     };
     let run = move |approve: bool| {
         let narrowed = ui.narrow.with_untracked(|n| {

@@ -255,9 +255,8 @@ fn approve(id: String, secret: Option<String>, ui: Ui) {
         }
     };
     hide(ui, &id, true);
-    let m = mutation();
     let (undo_id, what) = (id.clone(), names(ui, &id));
-    let send = move || {
+    let send = move |m: crate::ui::mutation::Mutation| {
         let call = approve_request(
             id.clone(),
             secret.filter(|s| !s.is_empty()),
@@ -282,9 +281,12 @@ fn approve(id: String, secret: Option<String>, ui: Ui) {
                 }
             });
     };
-    toasts().hold(format!("Approving {what}…"), send, move || {
-        hide(ui, &undo_id, false)
-    });
+    toasts().hold(
+        format!("Approving {what}…"),
+        mutation(),
+        send,
+        move || hide(ui, &undo_id, false),
+    );
 }
 
 /// "GitHub for e2e-coder", for the request `id` of the list.
@@ -304,7 +306,7 @@ fn deny(id: String, ui: Ui) {
     dialogs().reason("Deny this request?", move |reason| {
         hide(ui, &id, true);
         let (id, undo_id, m) = (id.clone(), id.clone(), m.clone());
-        let send = move || {
+        let send = move |m: crate::ui::mutation::Mutation| {
             let shown_again = id.clone();
             m.undo(move || hide(ui, &shown_again, false))
                 .run(deny_request(id, reason), |r| {
@@ -313,6 +315,7 @@ fn deny(id: String, ui: Ui) {
         };
         toasts.hold(
             format!("Denying {}…", names(ui, &undo_id)),
+            m,
             send,
             move || hide(ui, &undo_id, false),
         );
