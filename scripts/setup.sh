@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what AgentKey's build needs, only what is missing (a rerun takes seconds):
 # the wasm32 target, the wasm-bindgen CLI matching Cargo.lock and agentkey-wasm-split. With WITH_BROWSER=1 also
-# Debian's Chromium, zopfli and the end-to-end test's npm packages (never a downloaded browser).
+# Debian's Chromium, zopfli and the end-to-end test's npm packages (never a downloaded browser);
+# with WITH_RELEASE=1 (scripts/dist.sh, scripts/run.sh --release) zopfli and the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -34,12 +35,14 @@ if ! command -v agentkey-wasm-split >/dev/null 2>&1 || [[ "$(cat "$marker" 2>/de
   echo "$sum" >"$marker"
 fi
 
-if [[ "${WITH_BROWSER:-0}" == 1 ]]; then
-  if ! command -v chromium >/dev/null 2>&1; then
-    echo "setup: installing Debian chromium"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium
-  fi
+if [[ "${WITH_BROWSER:-0}" == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing Debian chromium"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium
+fi
+# What a release bundle is made with (also what the browser tests need): zopfli, and the npm
+# packages of end2end/ (wasm-opt from binaryen, esbuild).
+if [[ "${WITH_BROWSER:-0}" == 1 || "${WITH_RELEASE:-0}" == 1 ]]; then
   if ! command -v zopfli >/dev/null 2>&1; then
     echo "setup: installing Debian zopfli (smaller gzip files of the release bundle)"
     $sudo apt-get update -qq
