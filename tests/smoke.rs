@@ -45,3 +45,24 @@ async fn full_flow_request_approve_fetch_revoke() {
     assert_eq!(json(after).await["your_access"], "revoked");
     app.stop().await;
 }
+
+/// A first start creates the embedded database's folder, with the lock file beside it.
+#[tokio::test]
+async fn the_first_start_creates_the_database_folder() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("data/sub/agentkey.db");
+    let url = format!("sqlite://{}", db.display());
+    let app = common::spawn_app_on(
+        common::TestBackend::Sqlite,
+        &[("AGENTKEY_DATABASE_URL", &url)],
+    )
+    .await;
+    let res = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(res.status(), 200);
+    assert!(db.exists() && dir.path().join("data/sub/agentkey.db.lock").exists());
+}

@@ -14,6 +14,11 @@ pub fn lock_path(database: &Path) -> PathBuf {
 
 fn open(database: &Path) -> anyhow::Result<File> {
     let path = lock_path(database);
+    // The first start creates the database's folder (`data/` by default) before the database.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
     OpenOptions::new()
         .create(true)
         .truncate(false)
