@@ -346,13 +346,7 @@ async fn the_live_stream_carries_the_organizations_changes() {
     let cookie = sign_in(&app, &sink).await;
     let tool = app.create_shared_tool("Linear", None, "lin_secret").await;
     let (_, key) = app.create_agent("live-agent").await;
-    let mut stream = app
-        .client
-        .get(app.url("/events"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("events");
+    let mut stream = app.get_signed_in("/events", &cookie).await;
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
 
@@ -832,13 +826,7 @@ async fn a_catalog_import_that_fails_midway_leaves_nothing_behind() {
 async fn graceful_shutdown_ends_open_event_streams() {
     let (app, sink) = app_with_mail().await;
     let cookie = sign_in(&app, &sink).await;
-    let mut stream = app
-        .client
-        .get(app.url("/events"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("events");
+    let mut stream = app.get_signed_in("/events", &cookie).await;
     assert_eq!(stream.status(), 200);
     let _first = stream.chunk().await.expect("first event");
     // `stop()` waits for the server task; it would hang if the stream kept the drain open.
@@ -1292,13 +1280,7 @@ async fn the_inbox_shows_reordering_and_invisible_characters_in_agent_text_marke
         )
         .await;
     assert_eq!(res.status(), 201);
-    let page = app
-        .client
-        .get(app.url("/inbox"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("inbox");
+    let page = app.get_signed_in("/inbox", &cookie).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     assert!(

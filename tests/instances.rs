@@ -30,13 +30,7 @@ async fn two_instances(vars: &[(&str, &str)]) -> (TestApp, TestApp) {
 /// A dashboard event stream on `app` for the session `cookie` (started on the other instance),
 /// past its first `resync`; returns the stream and an empty buffer for what it says next.
 async fn events_on(app: &TestApp, cookie: &str) -> (reqwest::Response, String) {
-    let mut stream = app
-        .client
-        .get(app.url("/events"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("event stream");
+    let mut stream = app.get_signed_in("/events", cookie).await;
     assert_eq!(
         stream.status(),
         200,

@@ -161,13 +161,7 @@ async fn an_open_event_stream_is_counted_until_it_closes() {
     .await;
     let cookie = sign_in(&app, &sink).await;
     let url = app.url("/metrics");
-    let mut stream = app
-        .client
-        .get(app.url("/events"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("events");
+    let mut stream = app.get_signed_in("/events", &cookie).await;
     assert_eq!(stream.status(), 200);
     stream.chunk().await.expect("first event").expect("open");
     let (_, open) = parsed(scrape_at(&app, &url, Some(TOKEN)).await).await;

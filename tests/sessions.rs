@@ -24,13 +24,7 @@ async fn page_views_read_the_session_without_rewriting_it() {
 
     for _ in 0..5 {
         assert_eq!(rpc(&app, "inbox", &[], Some(&cookie)).await.status, 200);
-        let page = app
-            .client
-            .get(app.url("/inbox"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .expect("page");
+        let page = app.get_signed_in("/inbox", &cookie).await;
         assert_eq!(page.status(), 200);
     }
 
@@ -82,25 +76,14 @@ async fn a_stale_or_forged_cookie_stores_nothing_and_the_bundle_sets_no_cookie()
     let (app, sink) = app_with_mail().await;
     let forged = "agentkey_session=AAAAAAAAAAAAAAAAAAAAAA";
     for path in ["/", "/login", "/inbox", "/pkg/agentkey.css", "/favicon.ico"] {
-        app.client
-            .get(app.url(path))
-            .header("cookie", forged)
-            .send()
-            .await
-            .expect("request");
+        app.get_signed_in(path, forged).await;
     }
     assert_eq!(rpc(&app, "inbox", &[], Some(forged)).await.status, 401);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
 
     let cookie = sign_in(&app, &sink).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1);
-    let bundle = app
-        .client
-        .get(app.url("/pkg/agentkey.css"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("bundle");
+    let bundle = app.get_signed_in("/pkg/agentkey.css", &cookie).await;
     assert!(bundle.headers().get("set-cookie").is_none());
 }
 

@@ -290,6 +290,16 @@ impl TestApp {
         self.call(Method::GET, path, Some(key), None).await
     }
 
+    /// `GET path` as the dashboard's browser sends it, with the session cookie `name=value`.
+    pub async fn get_signed_in(&self, path: &str, cookie: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn post(&self, path: &str, key: &str, body: Value) -> Response {
         self.call(Method::POST, path, Some(key), Some(body)).await
     }

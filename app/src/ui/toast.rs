@@ -103,7 +103,7 @@ impl Toasts {
         let list = self.0;
         set_timeout(
             move || {
-                list.try_update(|l| l.retain(|t| t.id != id));
+                remove(list, id);
                 held.send();
             },
             UNDO_WINDOW,

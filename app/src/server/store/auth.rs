@@ -161,20 +161,9 @@ pub async fn update_session(
     s: &SessionWrite<'_>,
     now: i64,
 ) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE sessions SET user_id = $2, data = $3, ip = $4, user_agent = $5, updated_at = $6, expires_at = $7 \
-         WHERE id_hash = $1",
-    )
-    .bind(s.id_hash)
-    .bind(s.user_id)
-    .bind(s.data)
-    .bind(s.ip)
-    .bind(s.user_agent)
-    .bind(now)
-    .bind(s.expires_at)
-    .execute(ex)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let sql = "UPDATE sessions SET user_id = $2, data = $3, ip = $4, user_agent = $5, updated_at = $6, expires_at = $7 \
+               WHERE id_hash = $1";
+    write_session(ex, sql, s, now).await.map(|rows| rows == 1)
 }
 
 /// Moves an existing session's idle expiry on, its data untouched.
@@ -201,23 +190,20 @@ pub async fn insert_session(
     s: &SessionWrite<'_>,
     now: i64,
 ) -> StoreResult<bool> {
-    write_session(ex, s, now, "DO NOTHING")
-        .await
-        .map(|rows| rows == 1)
+    let sql = "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id_hash) DO NOTHING";
+    write_session(ex, sql, s, now).await.map(|rows| rows == 1)
 }
 
-/// One session INSERT with the given conflict action; returns the rows written.
+/// Runs a session write whose parameters are, in order: id hash, user, data, IP, user agent,
+/// now, expiry; returns the rows written.
 async fn write_session(
     ex: impl AnyExecutor<'_>,
+    sql: &str,
     s: &SessionWrite<'_>,
     now: i64,
-    on_conflict: &str,
 ) -> StoreResult<u64> {
-    let sql = format!(
-        "INSERT INTO sessions (id_hash, user_id, data, ip, user_agent, created_at, updated_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id_hash) {on_conflict}"
-    );
-    let done = sqlx::query(&sql)
+    let done = sqlx::query(sql)
         .bind(s.id_hash)
         .bind(s.user_id)
         .bind(s.data)
