@@ -20,7 +20,7 @@ stage "format check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path scripts/wasm-split/Cargo.toml -- --check
 stage "clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --features agentkey/bench -- -D warnings
 stage "PostgreSQL"
 scripts/postgres.sh
 stage "unit and integration tests (SQLite)"

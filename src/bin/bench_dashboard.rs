@@ -6,16 +6,17 @@
 //! the link is in the server log), then renders each page sequentially on one keep-alive
 //! connection. Usage: `agentkey-bench-dashboard [--rounds 200]`.
 
+#[expect(dead_code, reason = "the pages only: the load generator of `support` is unused here")]
+mod support;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Request, header};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+
+use support::Server;
+use support::session::{connect, send, sign_in};
 
 use agentkey::config::Settings;
 use app::model::RequestAccessBody;
@@ -25,56 +26,6 @@ use app::server::service::{agent_auth, agents, grants, orgs, tools};
 const AGENTS: usize = 100;
 const TOOLS: usize = 100;
 const OWNER: &str = "bench@example.com";
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
-    let stream = TcpStream::connect(addr).await?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
-/// One request: (status, Set-Cookie values, body).
-async fn send(
-    s: &mut Sender,
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    form: &str,
-) -> anyhow::Result<(u16, Vec<String>, Bytes)> {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, addr.to_string())
-        .header(header::ORIGIN, format!("http://{addr}"));
-    if !cookie.is_empty() {
-        req = req.header(header::COOKIE, cookie);
-    }
-    if !form.is_empty() {
-        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    }
-    let res = s
-        .send_request(req.body(Full::new(Bytes::from(form.to_owned())))?)
-        .await?;
-    let status = res.status().as_u16();
-    let cookies = res
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
-    Ok((status, cookies, res.into_body().collect().await?.to_bytes()))
-}
 
 async fn seed(settings: &Settings) -> anyhow::Result<()> {
     let svc = agentkey::startup::open(settings).await?;
@@ -170,48 +121,8 @@ async fn main() -> anyhow::Result<()> {
             .spawn()
             .with_context(|| format!("failed to start {}", bin.display()))?,
     );
-    let mut s = loop {
-        if let Ok(s) = connect(addr).await {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let (status, _, _) = send(
-        &mut s,
-        addr,
-        "POST",
-        "/rpc/auth/request",
-        "",
-        &format!("email={OWNER}"),
-    )
-    .await?;
-    if status != 200 {
-        bail!("sign-in link request failed with {status}");
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let text = std::fs::read_to_string(&log)?;
-    let start = text
-        .find("token=")
-        .context("no sign-in link in the server log")?
-        + "token=".len();
-    let token = &text[start..start + 64];
-    let (status, cookies, _) = send(
-        &mut s,
-        addr,
-        "POST",
-        "/rpc/auth/confirm",
-        "",
-        &format!("token={token}"),
-    )
-    .await?;
-    let cookie = cookies
-        .iter()
-        .find(|c| c.starts_with("agentkey_session="))
-        .context("no session cookie")?;
-    let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
-    if status >= 400 {
-        bail!("sign-in failed with {status}");
-    }
+    let mut s = connect(addr).await?;
+    let cookie = sign_in(&mut s, addr, OWNER, &log).await?;
 
     println!(
         "{:<38} {:>8} {:>9} {:>9} {:>10}",

@@ -28,9 +28,20 @@ use app::server::Services;
 
 use crate::config::Settings;
 
-/// Shared state of every handler.
+/// Shared state of every handler: a handle, since axum clones the state of a route for every
+/// request it serves (and every extractor clones it again).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = StateParts;
+    fn deref(&self) -> &StateParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct StateParts {
     pub services: Services,
     pub leptos: LeptosOptions,
     pub limiter: Arc<limits::RateLimiter>,
@@ -53,14 +64,14 @@ pub fn router(settings: &Settings, services: Services) -> anyhow::Result<Router>
     let mut leptos = leptos::config::get_configuration(None)?.leptos_options;
     leptos.site_root = settings.site_root.as_str().into();
     leptos.site_addr = settings.bind;
-    let state = AppState {
+    let state = AppState(Arc::new(StateParts {
         services,
         leptos,
         limiter: Arc::new(limits::RateLimiter::new(settings.limits)),
         cors: Arc::new(cors::CorsPolicy::new(settings.cors_origins.clone())),
         trusted_proxies: settings.trusted_proxies,
         base_origin: origin_of(&settings.base_url),
-    };
+    }));
     let body_timeout = settings.connections.body_timeout;
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");

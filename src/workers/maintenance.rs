@@ -1,12 +1,13 @@
 //! The maintenance worker: runs the lifecycle pass (pending expiry, grant expiry, idle revoke)
-//! once a minute, and drops the data keys of organizations deleted meanwhile. Several instances may run it on one database; each row is acted on once
-//! (see `app::server::service::lifecycle::sweep`).
+//! once a minute, drops the data keys of organizations deleted meanwhile, and checks the audit
+//! rows appended since the last pass. Several instances may run it on one database; each row
+//! is acted on once (see `app::server::service::lifecycle::sweep`).
 
 use std::time::Duration;
 
 use app::server::Services;
-use app::server::service::keys;
 use app::server::service::lifecycle::sweep;
+use app::server::service::{audit, keys};
 
 /// Time between passes; a pass also follows start-up after [`FIRST`].
 const EVERY: Duration = Duration::from_secs(60);
@@ -28,6 +29,9 @@ pub async fn run(svc: Services) {
         }
         if let Err(err) = keys::forget_deleted_orgs(&svc).await {
             tracing::warn!(error = %format!("{err:#}"), "could not check for deleted organizations; trying again next minute");
+        }
+        if let Err(err) = audit::check_chains(&svc).await {
+            tracing::warn!(error = %format!("{err:#}"), "could not check the audit chains; trying again next minute");
         }
     }
 }

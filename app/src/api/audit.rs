@@ -23,7 +23,7 @@ pub async fn audit_events(query: AuditQuery) -> Result<Vec<AuditEvent>, RpcError
 #[server(prefix = "/rpc", endpoint = "audit/verify")]
 pub async fn chain_status() -> Result<ChainReport, RpcError> {
     let c = caller().await?;
-    crate::server::service::audit::verify(&c.svc, &c.ctx)
+    crate::server::service::audit::chain_status(&c.svc, &c.ctx)
         .await
         .map_err(fail)
 }

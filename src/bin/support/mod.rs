@@ -1,6 +1,8 @@
 //! What the load benchmarks share: the server process under test, the CLI, a keep-alive load
 //! generator with latency figures.
 
+pub mod session;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

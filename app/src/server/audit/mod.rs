@@ -86,9 +86,10 @@ impl AuditEntry {
 
 /// Appends entries inside the caller's transaction, chaining each organization's rows.
 ///
-/// The usual case costs one head update and one multi-row insert: the rows are chained from
-/// the cached head and the head is moved with a compare-and-set. If another writer moved the
-/// head since, the head is re-read (row-locked) and the rows are re-chained.
+/// The usual case costs one statement per organization: the rows are chained from the cached
+/// head, and the head's compare-and-set and the insert go together. If another writer moved
+/// the head since, nothing was written: the head is re-read (row-locked) and the rows are
+/// re-chained.
 pub async fn append(
     tx: &mut Tx,
     heads: &HeadCache,
@@ -98,32 +99,25 @@ pub async fn append(
     let mut orgs: Vec<&OrgId> = entries.iter().map(|e| &e.org_id).collect();
     orgs.sort_unstable();
     orgs.dedup();
-    let mut rows = Vec::with_capacity(entries.len());
     for org in orgs {
         let batch: Vec<&AuditEntry> = entries.iter().filter(|e| &e.org_id == org).collect();
         let n = batch.len() as i64;
-        let mut chained = None;
         if let Some((seq, hash)) = heads.get(org) {
-            let candidate = chain_rows(&batch, seq + 1, hash.clone(), now);
-            let last = candidate.last().map(|r| r.hash.clone()).unwrap_or_default();
-            if store::audit::advance_head(tx, org, (seq, &hash), (seq + n, &last)).await? {
-                chained = Some((candidate, seq + n, last));
+            let rows = chain_rows(&batch, seq + 1, hash.clone(), now);
+            let last = rows.last().map(|r| r.hash.clone()).unwrap_or_default();
+            if store::audit::append_at_head(tx, org, (seq, &hash), (seq + n, &last), &rows).await? {
+                heads.set(org, seq + n, &last);
+                continue;
             }
         }
-        let (org_rows, last_seq, last_hash) = match chained {
-            Some(done) => done,
-            None => {
-                let (first_seq, prev) = store::audit::reserve_seq(tx, org, batch.len()).await?;
-                let candidate = chain_rows(&batch, first_seq, prev, now);
-                let last = candidate.last().map(|r| r.hash.clone()).unwrap_or_default();
-                store::audit::set_head_hash(tx, org, &last).await?;
-                (candidate, first_seq + n - 1, last)
-            }
-        };
-        heads.set(org, last_seq, &last_hash);
-        rows.extend(org_rows);
+        let (first_seq, prev) = store::audit::reserve_seq(tx, org, batch.len()).await?;
+        let rows = chain_rows(&batch, first_seq, prev, now);
+        let last = rows.last().map(|r| r.hash.clone()).unwrap_or_default();
+        store::audit::set_head_hash(tx, org, &last).await?;
+        store::audit::insert_rows(tx, &rows).await?;
+        heads.set(org, first_seq + n - 1, &last);
     }
-    store::audit::insert_rows(tx, &rows).await
+    Ok(())
 }
 
 fn chain_rows(batch: &[&AuditEntry], first_seq: i64, mut prev: String, now: i64) -> Vec<AuditRow> {

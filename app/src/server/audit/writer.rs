@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::usage::{UsageCounts, WRITE_EVERY_MS};
 use super::{AuditEntry, append};
-use crate::model::{AgentId, RequestId};
+use crate::model::{AgentId, RequestId, ToolId};
 use crate::server::clock::Clock;
 use crate::server::metrics::Metrics;
 use crate::server::store::{self, Store, StoreError, StoreResult, Tx};
@@ -56,11 +56,16 @@ pub struct Exposure {
 /// fetch: agents' last use, and each exposure's last time.
 #[derive(Default)]
 pub struct Touched {
+    /// Each agent's latest committed use of each tool, shared with [`AuditWriter::last_uses`].
+    last_uses: LastUses,
     agents: HashMap<AgentId, i64>,
     exposures: HashMap<(AgentId, Exposure), i64>,
     usage: UsageCounts,
     usage_written_at: i64,
 }
+
+/// When each agent last used each tool (a committed fetch or proxied call), to the batch.
+type LastUses = std::sync::Arc<std::sync::Mutex<HashMap<(AgentId, ToolId), i64>>>;
 
 /// Why an entry was not committed.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +89,7 @@ struct Job<G> {
 pub struct AuditWriter<G: CommitGuard> {
     queue: mpsc::Sender<Job<G>>,
     usage: UsageCounts,
+    last_uses: LastUses,
     stop: watch::Sender<bool>,
     task: std::sync::Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
 }
@@ -94,10 +100,16 @@ impl<G: CommitGuard> AuditWriter<G> {
         let (queue, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(false);
         let usage = UsageCounts::default();
-        let task = tokio::spawn(run(store, clock, rx, stop_rx, usage.clone(), metrics));
+        let touched = Touched {
+            usage: usage.clone(),
+            ..Touched::default()
+        };
+        let last_uses = touched.last_uses.clone();
+        let task = tokio::spawn(run(store, clock, rx, stop_rx, touched, metrics));
         AuditWriter {
             queue,
             usage,
+            last_uses,
             stop,
             task: std::sync::Arc::new(tokio::sync::Mutex::new(Some(task))),
         }
@@ -124,6 +136,16 @@ impl<G: CommitGuard> AuditWriter<G> {
         &self.usage
     }
 
+    /// Each agent's latest use of each tool committed by this writer (the exposure ledger, which
+    /// other processes also read, is updated at most once a minute).
+    pub fn last_uses(&self) -> Vec<((AgentId, ToolId), i64)> {
+        let map = self
+            .last_uses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
     /// Stops accepting work, commits what is queued, and waits for the task to end.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
@@ -138,13 +160,9 @@ async fn run<G: CommitGuard>(
     clock: Clock,
     mut rx: mpsc::Receiver<Job<G>>,
     mut stop: watch::Receiver<bool>,
-    usage: UsageCounts,
+    mut touched: Touched,
     metrics: std::sync::Arc<Metrics>,
 ) {
-    let mut touched = Touched {
-        usage,
-        ..Touched::default()
-    };
     // Counts also reach the table when no batch comes along to carry them.
     let mut quiet = tokio::time::interval(Duration::from_millis(WRITE_EVERY_MS as u64));
     quiet.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -280,7 +298,7 @@ async fn try_commit<G: CommitGuard>(
         append(&mut tx, store.heads(), &entries).await?;
         let mut agents: Vec<&AgentId> = entries
             .iter()
-            .filter(|e| e.action == "credential.vended" || e.action == "proxy.called")
+            .filter(|e| is_use(e.action))
             .filter_map(|e| e.agent_id.as_ref())
             .collect();
         agents.sort_unstable();
@@ -340,6 +358,17 @@ async fn try_commit<G: CommitGuard>(
         touched.usage_written_at = now;
     }
     touched.usage.count(&entries, now);
+    {
+        let mut last = touched
+            .last_uses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for e in entries.iter().filter(|e| is_use(e.action)) {
+            if let (Some(agent), Some(tool)) = (&e.agent_id, &e.tool_id) {
+                last.insert((agent.clone(), tool.clone()), now);
+            }
+        }
+    }
     // Remembered only once committed: a batch that is retried records its exposures again.
     for agent in agents_done {
         touched.agents.insert(agent, now);
@@ -348,4 +377,9 @@ async fn try_commit<G: CommitGuard>(
         touched.exposures.insert(key, now);
     }
     Ok(valid)
+}
+
+/// Whether an entry records a use of a credential (a fetch or a proxied call).
+fn is_use(action: &str) -> bool {
+    action == "credential.vended" || action == "proxy.called"
 }

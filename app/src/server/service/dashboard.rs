@@ -151,7 +151,17 @@ pub async fn access(svc: &Services, ctx: &AdminCtx) -> ServiceResult<AccessPictu
     agents.sort_by(by_name);
     tools.sort_by(by_name);
     let requests = super::grants::list(svc, ctx, None, ACCESS_REQUESTS).await?;
-    let uses = store::audit::last_uses(reader, &ctx.org_id).await?;
+    let mut uses = store::audit::last_uses(reader, &ctx.org_id).await?;
+    // This process's uses the ledger has not caught up with yet.
+    for ((agent, tool), at) in svc.audit.last_uses() {
+        match uses
+            .iter_mut()
+            .find(|(a, t, _)| *a == *agent && *t == *tool)
+        {
+            Some(known) => known.2 = known.2.max(at),
+            None => uses.push((agent.to_string(), tool.to_string(), at)),
+        }
+    }
     let now = svc.clock.now_ms();
     let mut cells: Vec<AccessCell> = Vec::new();
     for r in &requests {

@@ -142,6 +142,133 @@ pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
+    if super::is_postgres(tx) {
+        return insert_rows_packed(tx, rows, None).await.map(|_| ());
+    }
+    for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
+        let query = sqlx::query(sqlite_insert(chunk.len().next_power_of_two(), false));
+        bind_rows(query, chunk).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Moves an organization's head from `from` to `to` and inserts its `rows` (chained from
+/// `from`) in one statement, so the usual append is one round trip. Returns false, having
+/// written nothing, when the head was no longer at `from`.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub async fn append_at_head(
+    tx: &mut Tx,
+    org_id: &OrgId,
+    from: (i64, &str),
+    to: (i64, &str),
+    rows: &[AuditRow],
+) -> StoreResult<bool> {
+    if rows.is_empty() || rows.len() > SQLITE_ROWS_PER_INSERT {
+        return Ok(advance_head(tx, org_id, from, to).await? && {
+            insert_rows(tx, rows).await?;
+            true
+        });
+    }
+    if super::is_postgres(tx) {
+        let written = insert_rows_packed(tx, rows, Some((org_id, from, to))).await?;
+        return Ok(written == rows.len() as u64);
+    }
+    let query = sqlx::query(sqlite_insert(rows.len().next_power_of_two(), true))
+        .bind(to.0)
+        .bind(to.1)
+        .bind(org_id)
+        .bind(from.0)
+        .bind(from.1);
+    let written = bind_rows(query, rows)
+        .bind(org_id)
+        .bind(to.0)
+        .bind(to.1)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    // The head's row and every audit row, or nothing.
+    Ok(written == rows.len() as u64 + 1)
+}
+
+type Query<'q> = sqlx::query::Query<'q, super::Db, sqlx::any::AnyArguments<'q>>;
+
+/// Binds `rows` to the slots of a [`sqlite_insert`] text, the slots past them NULL.
+fn bind_rows<'q>(mut query: Query<'q>, rows: &'q [AuditRow]) -> Query<'q> {
+    for r in rows {
+        query = query
+            .bind(&r.id)
+            .bind(&r.organization_id)
+            .bind(r.seq)
+            .bind(r.created_at)
+            .bind(&r.actor_type)
+            .bind(&r.actor_id)
+            .bind(&r.actor_label)
+            .bind(&r.action)
+            .bind(r.target_type.as_deref())
+            .bind(r.target_id.as_deref())
+            .bind(r.agent_id.as_deref())
+            .bind(r.tool_id.as_deref())
+            .bind(r.ip.as_deref())
+            .bind(r.user_agent.as_deref())
+            .bind(&r.metadata)
+            .bind(&r.prev_hash)
+            .bind(&r.hash);
+    }
+    // The statement skips the rows left NULL.
+    for _ in rows.len() * COLUMN_COUNT..rows.len().next_power_of_two() * COLUMN_COUNT {
+        query = query.bind(None::<&str>);
+    }
+    query
+}
+
+/// Most rows one SQLite insert takes (17 parameters each, well under SQLite's 32 766).
+const SQLITE_ROWS_PER_INSERT: usize = 512;
+
+/// The SQLite insert of `slots` rows (a power of two up to [`SQLITE_ROWS_PER_INSERT`]). A batch
+/// fills the first slots and leaves the rest NULL, which the statement skips: so every batch
+/// size shares one of ten statement texts, each prepared once and kept in the connection's
+/// statement cache, and the values are bound as they are instead of being packed and parsed.
+/// `at_head`: the text of [`append_at_head`] instead, the head's compare-and-set followed by
+/// an insert that writes only if the head now is where that set would have put it.
+fn sqlite_insert(slots: usize, at_head: bool) -> &'static str {
+    static TEXTS: std::sync::OnceLock<[Vec<String>; 2]> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        [false, true].map(|at_head| {
+            (0..=SQLITE_ROWS_PER_INSERT.trailing_zeros())
+                .map(|power| {
+                    // Anonymous `?`: sqlx looks up each parameter's name, and SQLite finds a
+                    // `$N` name by a walk over all of them, quadratic in a statement this long.
+                    let row = format!("({})", vec!["?"; COLUMN_COUNT].join(", "));
+                    let values = vec![row; 1_usize << power].join(", ");
+                    let insert = format!(
+                        "INSERT INTO audit_log ({COLUMNS}) SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL"
+                    );
+                    if at_head {
+                        format!(
+                            "UPDATE audit_heads SET seq = ?, hash = ? WHERE organization_id = ? AND seq = ? AND hash = ?; \
+                             {insert} AND EXISTS (SELECT 1 FROM audit_heads WHERE organization_id = ? AND seq = ? AND hash = ?)"
+                        )
+                    } else {
+                        insert
+                    }
+                })
+                .collect()
+        })
+    });
+    &texts[usize::from(at_head)][slots.trailing_zeros() as usize]
+}
+
+/// An organization's head moving from (seq, hash) to (seq, hash).
+type HeadMove<'a> = (&'a OrgId, (i64, &'a str), (i64, &'a str));
+
+/// PostgreSQL: every row in one JSON parameter, unpacked by the server. With `at_head`
+/// (organization, from, to) the same statement first moves the head from `from` to `to` and
+/// inserts only if it did. Returns the rows inserted.
+async fn insert_rows_packed(
+    tx: &mut Tx,
+    rows: &[AuditRow],
+    at_head: Option<HeadMove<'_>>,
+) -> StoreResult<u64> {
     let packed = serde_json::Value::Array(
         rows.iter()
             .map(|r| {
@@ -167,7 +294,8 @@ pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> StoreResult<()> {
             })
             .collect(),
     );
-    let sql = if super::is_postgres(tx) {
+    static TEXTS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
         // PostgreSQL types the extracted text: seq and created_at (fields 2 and 3) are bigint.
         let fields = (0..COLUMN_COUNT)
             .map(|i| {
@@ -179,21 +307,27 @@ pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> StoreResult<()> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        format!(
+        let insert = format!(
             "INSERT INTO audit_log ({COLUMNS}) SELECT {fields} FROM json_array_elements($1::json) AS rows (value)"
-        )
-    } else {
-        let fields = (0..COLUMN_COUNT)
-            .map(|i| format!("value ->> {i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("INSERT INTO audit_log ({COLUMNS}) SELECT {fields} FROM json_each($1)")
+        );
+        // A data-modifying CTE always runs: the insert sees whether the head moved.
+        let at_head = format!(
+            "WITH head AS (UPDATE audit_heads SET seq = $5, hash = $6 WHERE organization_id = $2 AND seq = $3 AND hash = $4 RETURNING 1) \
+             {insert} WHERE EXISTS (SELECT 1 FROM head)"
+        );
+        [insert, at_head]
+    });
+    let query = sqlx::query(&texts[usize::from(at_head.is_some())]).bind(packed.to_string());
+    let query = match at_head {
+        Some((org_id, from, to)) => query
+            .bind(org_id)
+            .bind(from.0)
+            .bind(from.1)
+            .bind(to.0)
+            .bind(to.1),
+        None => query,
     };
-    sqlx::query(&sql)
-        .bind(packed.to_string())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 /// Filters for listing the log. All optional; combined with AND.
@@ -287,6 +421,41 @@ pub async fn list_rows(
     query.bind(limit).fetch_all(ex).await.map_err(Into::into)
 }
 
+/// The newest verified point of an organization's chain: (seq, hash), if any.
+pub async fn find_checkpoint(
+    ex: impl AnyExecutor<'_>,
+    org_id: &OrgId,
+) -> StoreResult<Option<(i64, String)>> {
+    sqlx::query_as("SELECT seq, hash FROM audit_checkpoints WHERE organization_id = $1")
+        .bind(org_id)
+        .fetch_optional(ex)
+        .await
+        .map_err(Into::into)
+}
+
+/// Records that the chain verified up to `seq` (whose row hashes to `hash`); never moves the
+/// checkpoint back.
+pub async fn save_checkpoint(
+    tx: &mut Tx,
+    org_id: &OrgId,
+    seq: i64,
+    hash: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (organization_id, seq, hash, checked_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (organization_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+         checked_at = excluded.checked_at WHERE audit_checkpoints.seq <= excluded.seq",
+    )
+    .bind(org_id)
+    .bind(seq)
+    .bind(hash)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Rows of an organization in chain order, starting after `after_seq`, at most `limit`.
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn scan_rows(
@@ -306,17 +475,23 @@ pub async fn scan_rows(
     .map_err(Into::into)
 }
 
-/// When each agent last used each tool (a credential fetch or a proxied call): one row per
-/// pair that has been used.
+/// When each agent last used each tool (a credential fetch or a proxied call), as the exposure
+/// ledger has it: one row per pair that has been used. The audit writer updates the ledger at
+/// most once a minute per agent and secret, so a time may lag by that much; the writer's own
+/// view ([`crate::server::audit::AuditWriter::last_uses`]) fills in its process's latest uses.
+/// Costs the number of exposures, not the length of the log.
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn last_uses(
     ex: impl AnyExecutor<'_>,
     org_id: &OrgId,
 ) -> StoreResult<Vec<(String, String, i64)>> {
     sqlx::query_as(
-        "SELECT agent_id, tool_id, MAX(created_at) FROM audit_log \
-         WHERE organization_id = $1 AND action IN ('credential.vended', 'proxy.called') \
-         AND agent_id IS NOT NULL AND tool_id IS NOT NULL GROUP BY agent_id, tool_id",
+        "SELECT agent_id, tool_id, MAX(used) FROM ( \
+           SELECT agent_id, tool_id, fetched_last_at AS used FROM credential_exposures \
+           WHERE organization_id = $1 AND fetched_last_at IS NOT NULL \
+           UNION ALL SELECT agent_id, tool_id, proxied_last_at FROM credential_exposures \
+           WHERE organization_id = $1 AND proxied_last_at IS NOT NULL \
+         ) uses GROUP BY agent_id, tool_id",
     )
     .bind(org_id)
     .fetch_all(ex)

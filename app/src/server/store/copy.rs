@@ -27,6 +27,7 @@ pub const TABLES: &[&str] = &[
     "guide_suggestion_supporters",
     "audit_log",
     "audit_heads",
+    "audit_checkpoints",
     "sign_in_tokens",
     "sessions",
     "notification_channels",

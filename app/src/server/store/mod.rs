@@ -214,12 +214,11 @@ impl Store {
         match self.backend {
             Backend::Sqlite => Ok(self.write.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres => {
-                let mut tx = self.write.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(PG_WRITE_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(tx)
+                // One round trip: both statements go as one simple query.
+                static BEGIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!("BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+                });
+                Ok(self.write.begin_with(BEGIN.as_str()).await?)
             }
         }
     }

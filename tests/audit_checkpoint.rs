@@ -1,0 +1,149 @@
+//! What the dashboard reads of a long audit log without walking it: the chain status from the
+//! last verified checkpoint, the access picture's last uses, the status page's row count.
+
+mod common;
+
+use std::time::Duration;
+
+use app::server::clock;
+use app::server::service::{audit, dashboard, status};
+use common::{TestApp, spawn_app};
+
+/// The organization's newest seq.
+async fn head(app: &TestApp) -> i64 {
+    app.count(&format!(
+        "SELECT seq FROM audit_heads WHERE organization_id = '{}'",
+        app.org_id
+    ))
+    .await
+}
+
+async fn edit(app: &TestApp, seq: i64) {
+    app.exec(&format!(
+        "UPDATE audit_log SET actor_label = 'someone-else' WHERE seq = {seq} AND organization_id = '{}'",
+        app.org_id
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn the_chain_status_walks_only_new_rows_from_an_unchanged_checkpoint() {
+    let app = spawn_app().await;
+    for name in ["first", "second", "third"] {
+        app.create_agent(name).await;
+    }
+    let status = audit::chain_status(&app.services, &app.admin)
+        .await
+        .expect("status");
+    let checked = head(&app).await;
+    assert_eq!((status.broken_at_seq, status.rows_checked), (None, checked));
+    let checkpoint = app
+        .count(&format!(
+            "SELECT seq FROM audit_checkpoints WHERE organization_id = '{}'",
+            app.org_id
+        ))
+        .await;
+    assert_eq!(checkpoint, checked, "the walk is remembered");
+
+    // A row after the checkpoint is walked.
+    app.create_agent("fourth").await;
+    app.create_agent("fifth").await;
+    app.drop_trigger("audit_log_no_update", "audit_log").await;
+    let newer = head(&app).await;
+    edit(&app, newer).await;
+    let status = audit::chain_status(&app.services, &app.admin)
+        .await
+        .expect("status");
+    assert_eq!(status.broken_at_seq, Some(newer), "{status:?}");
+
+    // The checkpoint's own row is checked again.
+    let app = spawn_app().await;
+    app.create_agent("first").await;
+    audit::chain_status(&app.services, &app.admin)
+        .await
+        .expect("status");
+    let checkpoint = head(&app).await;
+    app.create_agent("second").await;
+    app.drop_trigger("audit_log_no_update", "audit_log").await;
+    edit(&app, checkpoint).await;
+    let status = audit::chain_status(&app.services, &app.admin)
+        .await
+        .expect("status");
+    assert_eq!(status.broken_at_seq, Some(checkpoint), "{status:?}");
+    assert!(status.problem.expect("problem").contains("last verified"));
+
+    // A row before the checkpoint is for the full walk (`agentkey audit verify`).
+    let full = audit::verify(&app.services, &app.admin)
+        .await
+        .expect("verify");
+    assert_eq!(full.broken_at_seq, Some(checkpoint));
+}
+
+#[tokio::test]
+async fn the_maintenance_check_moves_the_checkpoint_and_reports_a_broken_chain() {
+    let app = spawn_app().await;
+    app.create_agent("first").await;
+    assert_eq!(audit::check_chains(&app.services).await.expect("check"), 0);
+    let checked = head(&app).await;
+    let checkpoint = app
+        .count(&format!(
+            "SELECT seq FROM audit_checkpoints WHERE organization_id = '{}'",
+            app.org_id
+        ))
+        .await;
+    assert_eq!(checkpoint, checked);
+    app.create_agent("second").await;
+    app.drop_trigger("audit_log_no_update", "audit_log").await;
+    edit(&app, head(&app).await).await;
+    assert_eq!(audit::check_chains(&app.services).await.expect("check"), 1);
+}
+
+#[tokio::test]
+async fn the_access_picture_shows_uses_the_exposure_ledger_has_not_recorded_yet() {
+    let app = spawn_app().await;
+    let (agent, key) = app.create_agent("busy").await;
+    let tool = app
+        .create_shared_tool("Busy API", None, "busy-secret-value")
+        .await;
+    app.grant(&key, &tool.id).await;
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 200);
+    let first = app.services.clock.now_ms();
+    // Within the ledger's minute: this fetch is not written to the ledger.
+    app.services.clock.advance(Duration::from_secs(30));
+    assert_eq!(app.fetch(&key, &tool.id).await.status(), 200);
+    let ledger = app
+        .count("SELECT MAX(fetched_last_at) FROM credential_exposures")
+        .await;
+    assert!(ledger < first + 30_000, "the ledger lags: {ledger} {first}");
+
+    let picture = dashboard::access(&app.services, &app.admin)
+        .await
+        .expect("picture");
+    let cell = picture
+        .cells
+        .iter()
+        .find(|c| c.agent_id == agent.id && c.tool_id == tool.id)
+        .expect("cell");
+    let used = clock::parse_iso(cell.last_used_at.as_deref().expect("used")).expect("time");
+    assert!(
+        used >= first + 30_000,
+        "the second fetch shows: {used} {first}"
+    );
+}
+
+#[tokio::test]
+async fn the_status_page_counts_every_audit_row() {
+    let app = spawn_app().await;
+    let other = app.other_org("Other").await;
+    app.create_agent("first").await;
+    app::server::service::agents::create(&app.services, &other, "elsewhere", "test agent")
+        .await
+        .expect("agent");
+    let view = status::instance_status(&app.services)
+        .await
+        .expect("status");
+    assert_eq!(
+        view.audit_events,
+        app.count("SELECT COUNT(*) FROM audit_log").await
+    );
+}
