@@ -6,7 +6,10 @@
 //! the link is in the server log), then renders each page sequentially on one keep-alive
 //! connection. Usage: `agentkey-bench-dashboard [--rounds 200]`.
 
-#[expect(dead_code, reason = "the pages only: the load generator of `support` is unused here")]
+#[expect(
+    dead_code,
+    reason = "the pages only: the load generator of `support` is unused here"
+)]
 mod support;
 
 use std::net::SocketAddr;
