@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use app::server::audit::chain;
 use app::server::clock;
 use app::server::service::{audit, dashboard, status};
 use common::{TestApp, spawn_app};
@@ -96,6 +97,28 @@ async fn the_maintenance_check_moves_the_checkpoint_and_reports_a_broken_chain()
     app.drop_trigger("audit_log_no_update", "audit_log").await;
     edit(&app, head(&app).await).await;
     assert_eq!(audit::check_chains(&app.services).await.expect("check"), 1);
+}
+
+#[tokio::test]
+async fn a_walk_with_a_budget_stops_there_and_the_next_one_goes_on() {
+    let app = spawn_app().await;
+    for name in ["first", "second", "third"] {
+        app.create_agent(name).await;
+    }
+    let org = app::model::OrgId::new(app.org_id.as_str());
+    let store = &app.services.store;
+    let report = chain::verify_since_checkpoint(store, &org, Some(2))
+        .await
+        .expect("walk");
+    assert_eq!((report.rows_checked, report.broken_at_seq), (2, None));
+    let report = chain::verify_since_checkpoint(store, &org, Some(2))
+        .await
+        .expect("walk");
+    assert_eq!(report.rows_checked, 4, "from the checkpoint on");
+    let report = chain::verify_since_checkpoint(store, &org, None)
+        .await
+        .expect("walk");
+    assert_eq!(report.rows_checked, head(&app).await);
 }
 
 #[tokio::test]

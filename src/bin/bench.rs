@@ -206,7 +206,9 @@ async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow:
     let throughput = cred.rps / trivial.rps;
     let p99 = cred.p99_ms / trivial.p99_ms.max(0.001);
     println!();
-    println!("throughput ratio credential/trivial: {throughput:.2} (target ≥ 0.50)");
+    // The targets: 0.5 on SQLite; 0.3 with one PostgreSQL instance.
+    let target = if o.postgres.is_some() { 0.3 } else { 0.5 };
+    println!("throughput ratio credential/trivial: {throughput:.2} (target ≥ {target:.2})");
     println!("p99 ratio credential/trivial:        {p99:.2} (target ≤ 2.00)");
     println!(
         "credential.vended rows committed during the run: {committed} (responses: {})",
@@ -215,7 +217,7 @@ async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow:
     if committed < cred.ok as i64 {
         bail!("fewer audit rows than credentials vended");
     }
-    let verdict = throughput >= 0.5 && p99 <= 2.0;
+    let verdict = throughput >= target && p99 <= 2.0;
     println!("result: {}", if verdict { "PASS" } else { "BELOW TARGET" });
     drop(servers);
     Ok(())
