@@ -170,3 +170,75 @@ async fn the_status_page_counts_every_audit_row() {
         app.count("SELECT COUNT(*) FROM audit_log").await
     );
 }
+
+#[tokio::test]
+async fn a_chain_checked_while_rows_are_appended_is_never_reported_broken() {
+    use app::server::audit::AuditEntry;
+    use app::server::service::actor::{Actor, RequestMeta};
+    let app = spawn_app().await;
+    let org = app::model::OrgId::new(app.org_id.as_str());
+    let store = &app.services.store;
+    let actor = Actor {
+        kind: app::model::ActorType::System,
+        id: "test".into(),
+        label: "test".into(),
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let appending = async {
+        let mut appended = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) && appended < 20_000 {
+            let entry = || AuditEntry::new(&org, &actor, &RequestMeta::default(), "test.appended");
+            let (a, b) = tokio::join!(
+                app.services.audit.commit(entry(), None),
+                app.services.audit.commit(entry(), None)
+            );
+            a.and(b).expect("appended");
+            appended += 2;
+        }
+        appended
+    };
+    let checking = async {
+        let mut reports = Vec::new();
+        for round in 0..150 {
+            let budget = (round % 3 == 0).then_some(7);
+            reports.push(chain::verify_since_checkpoint(store, &org, budget).await);
+            reports.push(chain::verify(store, &org).await);
+            tokio::task::yield_now().await;
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        reports
+    };
+    let (appended, reports) = tokio::join!(appending, checking);
+    assert!(appended > 100, "rows were appended meanwhile: {appended}");
+    for report in reports {
+        let report = report.expect("walk");
+        assert_eq!(report.broken_at_seq, None, "{report:?}");
+    }
+    let full = chain::verify(store, &org).await.expect("walk");
+    assert_eq!(full.rows_checked, head(&app).await);
+}
+
+#[tokio::test]
+async fn a_head_moved_back_over_rows_is_reported() {
+    let app = spawn_app().await;
+    for name in ["first", "second"] {
+        app.create_agent(name).await;
+    }
+    let last = head(&app).await;
+    let org = app.org_id.clone();
+    app.exec(&format!(
+        "UPDATE audit_heads SET seq = {back}, hash = (SELECT hash FROM audit_log WHERE organization_id = '{org}' AND seq = {back}) WHERE organization_id = '{org}'",
+        back = last - 2
+    ))
+    .await;
+    let report = audit::verify(&app.services, &app.admin)
+        .await
+        .expect("verify");
+    assert_eq!(report.broken_at_seq, Some(last - 1), "{report:?}");
+    assert!(
+        report
+            .problem
+            .expect("problem")
+            .contains("after the chain head")
+    );
+}

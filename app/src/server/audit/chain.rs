@@ -101,6 +101,11 @@ pub async fn verify_since_checkpoint(
 
 /// Walks the chain from the row after `after_seq`, whose predecessor hashes to `prev`, as
 /// `walk` says. `rows_checked` counts from genesis.
+///
+/// The head is read first and the walk ends at it: a head and its rows are committed together,
+/// so every row up to a head once read is there to be read, while rows appended during the walk
+/// (a live server) lie beyond it and wait for the next walk. Reading the head last instead
+/// would find it ahead of the rows read before, and report a sound chain broken.
 async fn verify_from(
     store: &Store,
     org_id: &OrgId,
@@ -112,18 +117,45 @@ async fn verify_from(
         Walk::Whole => (false, None),
         Walk::Checkpointed(budget) => (true, budget),
     };
-    let mut expected_seq = after_seq + 1;
-    let mut checked = after_seq;
     let broken = |seq: i64, checked: i64, problem: String| ChainReport {
         organization_id: org_id.to_owned().into(),
         rows_checked: checked,
         broken_at_seq: Some(seq),
         problem: Some(problem),
     };
-    loop {
-        let rows = store::audit::scan_rows(store.reader(), org_id, expected_seq - 1, PAGE).await?;
-        let done = (rows.len() as i64) < PAGE;
+    let Some((head_seq, head_hash)) = store::audit::find_head(store.reader(), org_id).await? else {
+        return Ok(broken(
+            0,
+            after_seq,
+            "organization has no chain head".into(),
+        ));
+    };
+    if head_seq < after_seq {
+        return Ok(broken(
+            head_seq + 1,
+            head_seq,
+            format!(
+                "chain head (seq {head_seq}) is behind a row already verified (seq {after_seq}): head edited"
+            ),
+        ));
+    }
+    let end = match budget {
+        Some(most) => head_seq.min(after_seq.saturating_add(most)),
+        None => head_seq,
+    };
+    let mut checked = after_seq;
+    while checked < end {
+        let rows =
+            store::audit::scan_rows(store.reader(), org_id, checked, PAGE.min(end - checked))
+                .await?;
+        if rows.is_empty() {
+            let problem = format!(
+                "chain head (seq {head_seq}) does not match the last row (seq {checked}): rows removed or head edited"
+            );
+            return Ok(broken(checked + 1, checked, problem));
+        }
         for row in rows {
+            let expected_seq = checked + 1;
             if row.seq != expected_seq {
                 return Ok(broken(
                     expected_seq,
@@ -146,29 +178,30 @@ async fn verify_from(
                 ));
             }
             prev = row.hash;
-            expected_seq += 1;
-            checked += 1;
-            if budget.is_some_and(|most| checked - after_seq >= most) {
-                // The head is checked by the walk that reaches it.
-                save_checkpoint(store, org_id, checked, &prev).await?;
-                return Ok(intact(org_id, checked));
-            }
-        }
-        if done {
-            break;
+            checked = expected_seq;
         }
     }
-    let head = store::audit::find_head(store.reader(), org_id).await?;
-    match head {
-        Some((seq, hash)) if seq == checked && hash == prev => {}
-        Some((seq, _)) => {
+    if checked == head_seq {
+        if prev != head_hash {
             let problem = format!(
-                "chain head (seq {seq}) does not match the last row (seq {checked}): rows removed or head edited"
+                "chain head (seq {head_seq}) does not match the last row (seq {checked}): rows removed or head edited"
             );
             return Ok(broken(checked + 1, checked, problem));
         }
-        None => return Ok(broken(0, checked, "organization has no chain head".into())),
+        // Rows past the head: the newest row is read before the head again, so a row appended
+        // meanwhile comes with a head at least as far.
+        let newest = store::audit::newest_seq(store.reader(), org_id).await?;
+        let now_head = store::audit::find_head(store.reader(), org_id).await?;
+        if let (Some(newest), Some((now_seq, _))) = (newest, now_head)
+            && newest > now_seq
+        {
+            let problem = format!(
+                "rows after the chain head (seq {now_seq}) up to seq {newest}: head edited back"
+            );
+            return Ok(broken(now_seq + 1, checked, problem));
+        }
     }
+    // The head is checked by the walk that reaches it.
     if save && checked > after_seq {
         save_checkpoint(store, org_id, checked, &prev).await?;
     }
