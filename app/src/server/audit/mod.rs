@@ -12,7 +12,7 @@ use crate::model::{ActorType, AgentId, OrgId, ToolId};
 use crate::server::clock;
 use crate::server::service::actor::{Actor, RequestMeta};
 use crate::server::store::{
-    self, Tx,
+    self, Conn,
     audit::{AuditRow, HeadCache},
 };
 
@@ -91,7 +91,7 @@ impl AuditEntry {
 /// the head since, nothing was written: the head is re-read (row-locked) and the rows are
 /// re-chained.
 pub async fn append(
-    tx: &mut Tx,
+    tx: &mut Conn,
     heads: &HeadCache,
     entries: &[AuditEntry],
 ) -> store::StoreResult<()> {
