@@ -12,7 +12,7 @@ use crate::model::{ActorType, AgentId, OrgId, ToolId};
 use crate::server::clock;
 use crate::server::service::actor::{Actor, RequestMeta};
 use crate::server::store::{
-    self, Conn,
+    self, Tx,
     audit::{AuditRow, HeadCache},
 };
 
@@ -91,7 +91,7 @@ impl AuditEntry {
 /// the head since, nothing was written: the head is re-read (row-locked) and the rows are
 /// re-chained.
 pub async fn append(
-    tx: &mut Conn,
+    tx: &mut Tx,
     heads: &HeadCache,
     entries: &[AuditEntry],
 ) -> store::StoreResult<()> {

@@ -19,7 +19,7 @@ use super::{AuditEntry, append};
 use crate::model::{AgentId, RequestId, ToolId};
 use crate::server::clock::Clock;
 use crate::server::metrics::Metrics;
-use crate::server::store::{self, Conn, Store, StoreError, StoreResult};
+use crate::server::store::{self, Store, StoreError, StoreResult, Tx};
 
 const QUEUE: usize = 16_384;
 const MAX_BATCH: usize = 512;
@@ -31,7 +31,7 @@ pub trait CommitGuard: Clone + Send + Sync + 'static {
     /// guards of one batch at once, so a batch costs one check).
     fn check_all(
         guards: &[&Self],
-        tx: &mut Conn,
+        tx: &mut Tx,
         now: i64,
     ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
 
@@ -91,62 +91,7 @@ pub struct AuditWriter<G: CommitGuard> {
     usage: UsageCounts,
     last_uses: LastUses,
     stop: watch::Sender<bool>,
-    task: std::sync::Arc<tokio::sync::Mutex<Option<Runner>>>,
-}
-
-/// Where the writer runs.
-enum Runner {
-    /// A task of the server's runtime.
-    Task(JoinHandle<()>),
-    /// A thread of its own, which says when it has ended (SQLite).
-    Thread(oneshot::Receiver<()>),
-}
-
-impl Runner {
-    /// Runs the writer on a thread of its own with a one-thread runtime. Every batch waits
-    /// on a few answers from SQLite's worker thread, and each answer wakes the writer from
-    /// outside the server's runtime: as a task of that runtime, the writer would wait in its
-    /// queue behind the request handlers every time, while every fetch waits on the writer.
-    /// A thread of its own is run by the system as soon as it is woken.
-    fn on_own_thread(work: impl Future<Output = ()> + Send + 'static) -> Self {
-        let (ended, wait) = oneshot::channel();
-        let work = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
-        let on_thread = work.clone();
-        let spawned = std::thread::Builder::new()
-            .name("agentkey-audit".into())
-            .spawn(move || {
-                let taken = on_thread
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take();
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build();
-                match (taken, runtime) {
-                    (Some(work), Ok(runtime)) => runtime.block_on(work),
-                    (_, Err(err)) => {
-                        tracing::error!(error = %err, "the audit writer's runtime did not start")
-                    }
-                    (None, _) => {}
-                }
-                let _ = ended.send(());
-            });
-        match spawned {
-            Ok(_) => Runner::Thread(wait),
-            Err(err) => {
-                tracing::warn!(error = %err, "no thread for the audit writer; it runs as a task");
-                let work = work
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take();
-                Runner::Task(tokio::spawn(async move {
-                    if let Some(work) = work {
-                        work.await;
-                    }
-                }))
-            }
-        }
-    }
+    task: std::sync::Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl<G: CommitGuard> AuditWriter<G> {
@@ -160,13 +105,7 @@ impl<G: CommitGuard> AuditWriter<G> {
             ..Touched::default()
         };
         let last_uses = touched.last_uses.clone();
-        let sqlite = store.backend() == store::Backend::Sqlite;
-        let work = run(store, clock, rx, stop_rx, touched, metrics);
-        let task = if sqlite {
-            Runner::on_own_thread(work)
-        } else {
-            Runner::Task(tokio::spawn(work))
-        };
+        let task = tokio::spawn(run(store, clock, rx, stop_rx, touched, metrics));
         AuditWriter {
             queue,
             usage,
@@ -210,14 +149,8 @@ impl<G: CommitGuard> AuditWriter<G> {
     /// Stops accepting work, commits what is queued, and waits for the task to end.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        match self.task.lock().await.take() {
-            Some(Runner::Task(task)) => {
-                let _ = task.await;
-            }
-            Some(Runner::Thread(ended)) => {
-                let _ = ended.await;
-            }
-            None => {}
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
         }
     }
 }
@@ -233,18 +166,12 @@ async fn run<G: CommitGuard>(
     // Counts also reach the table when no batch comes along to carry them.
     let mut quiet = tokio::time::interval(Duration::from_millis(WRITE_EVERY_MS as u64));
     quiet.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut held = Held::default();
     loop {
-        if rx.is_empty() {
-            // Nothing waiting: other writes may have the connection.
-            held.release();
-        }
         let first = tokio::select! {
             job = rx.recv() => job,
             _ = stop.changed() => { rx.close(); rx.recv().await }
             _ = quiet.tick() => {
                 if clock.now_ms() - touched.usage_written_at >= WRITE_EVERY_MS {
-                    held.release();
                     write_usage_now(&store, &touched.usage).await;
                     touched.usage_written_at = clock.now_ms();
                 }
@@ -260,55 +187,13 @@ async fn run<G: CommitGuard>(
             }
         }
         let (rows, started) = (batch.len(), std::time::Instant::now());
-        commit_batch(&store, &clock, batch, &mut touched, &mut held).await;
+        commit_batch(&store, &clock, batch, &mut touched).await;
         metrics.audit_batch_rows.observe(rows as f64);
         metrics
             .audit_commit_seconds
             .observe_duration(started.elapsed());
     }
-    held.release();
     write_usage_now(&store, &touched.usage).await;
-}
-
-/// Longest the writer keeps its connection while batches keep coming; then it gives the
-/// connection back, and a transaction of the services waiting for it goes first.
-const HOLD_FOR: Duration = Duration::from_millis(20);
-
-/// The writer's connection, kept from one batch to the next while the queue is busy: each
-/// batch is begun and committed on it as plain statements ([`Store::begin_on`]), and it is not
-/// given back to the pool (which pings a connection given back) and taken again per batch.
-#[derive(Default)]
-struct Held {
-    conn: Option<(store::WriteConnection, std::time::Instant)>,
-}
-
-impl Held {
-    async fn get(&mut self, store: &Store) -> StoreResult<&mut store::WriteConnection> {
-        if self
-            .conn
-            .as_ref()
-            .is_some_and(|(_, since)| since.elapsed() >= HOLD_FOR)
-        {
-            // Given back before asking again: the pool may have this one connection only.
-            self.release();
-        }
-        let conn = match self.conn.take() {
-            Some(conn) => conn,
-            None => (store.write_connection().await?, std::time::Instant::now()),
-        };
-        Ok(&mut self.conn.insert(conn).0)
-    }
-
-    fn release(&mut self) {
-        self.conn = None;
-    }
-
-    /// Rolls back what a failed batch began, and gives the connection back.
-    async fn abandon(&mut self, store: &Store) {
-        if let Some((conn, _)) = self.conn.take() {
-            store.abandon(conn).await;
-        }
-    }
 }
 
 /// The counts not yet written, in a transaction of their own (when idle, and at shutdown).
@@ -335,28 +220,11 @@ async fn commit_batch<G: CommitGuard>(
     clock: &Clock,
     batch: Vec<Job<G>>,
     touched: &mut Touched,
-    held: &mut Held,
 ) {
     let started = std::time::Instant::now();
     let mut attempt = 0;
     let outcome = loop {
-        let conn = match held.get(store).await {
-            Ok(conn) => conn,
-            Err(err) if attempt < 2 => {
-                attempt += 1;
-                tracing::warn!(error = %err, attempt, "no connection for the audit batch; retrying");
-                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-                continue;
-            }
-            Err(err) => break Err(err),
-        };
-        let result = try_commit(store, conn, clock.now_ms(), &batch, touched).await;
-        if result.is_err() {
-            // Rolled back; the connection may be what failed: the next attempt takes one
-            // from the pool.
-            held.abandon(store).await;
-        }
-        match result {
+        match try_commit(store, clock.now_ms(), &batch, touched).await {
             Ok(valid) => break Ok(valid),
             Err(err) if attempt < 2 => {
                 attempt += 1;
@@ -394,18 +262,16 @@ async fn commit_batch<G: CommitGuard>(
 /// last use (at most once a minute per agent, to keep the batch to a few statements).
 async fn try_commit<G: CommitGuard>(
     store: &Store,
-    conn: &mut store::WriteConnection,
     now: i64,
     batch: &[Job<G>],
     touched: &mut Touched,
 ) -> store::StoreResult<Vec<bool>> {
-    store.begin_on(conn).await?;
-    let tx: &mut store::Conn = conn;
+    let mut tx = store.begin().await?;
     let guards: Vec<&G> = batch.iter().filter_map(|j| j.guard.as_ref()).collect();
     let held = if guards.is_empty() {
         Vec::new()
     } else {
-        G::check_all(&guards, tx, now).await?
+        G::check_all(&guards, &mut tx, now).await?
     };
     if held.len() != guards.len() {
         // A guard that answers for the wrong number of entries cannot be matched to them:
@@ -429,7 +295,7 @@ async fn try_commit<G: CommitGuard>(
     let mut agents_done = Vec::new();
     let mut exposures_done: Vec<(AgentId, Exposure)> = Vec::new();
     if !entries.is_empty() {
-        append(tx, store.heads(), &entries).await?;
+        append(&mut tx, store.heads(), &entries).await?;
         let mut agents: Vec<&AgentId> = entries
             .iter()
             .filter(|e| is_use(e.action))
@@ -474,7 +340,7 @@ async fn try_commit<G: CommitGuard>(
                 version: key.1.version,
                 proxied: key.1.proxied,
             };
-            store::exposures::record(tx, &seen, now).await?;
+            store::exposures::record(&mut tx, &seen, now).await?;
             exposures_done.push(key);
         }
     }
@@ -485,8 +351,8 @@ async fn try_commit<G: CommitGuard>(
     } else {
         Vec::new()
     };
-    store::usage::add_usage(tx, &usage_rows).await?;
-    store.commit_on(conn).await?;
+    store::usage::add_usage(&mut tx, &usage_rows).await?;
+    tx.commit().await?;
     if usage_due {
         touched.usage.written(&usage_rows);
         touched.usage_written_at = now;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::{AnyExecutor, FromRow};
 
-use super::{Conn, StoreResult};
+use super::{StoreResult, Tx};
 use crate::server::audit::chain;
 
 /// An `audit_log` row, exactly as stored and hashed.
@@ -64,7 +64,7 @@ impl HeadCache {
 /// there; returns false when the head had moved on.
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn advance_head(
-    tx: &mut Conn,
+    tx: &mut Tx,
     org_id: &OrgId,
     from: (i64, &str),
     to: (i64, &str),
@@ -77,18 +77,18 @@ pub async fn advance_head(
     .bind(from.1)
     .bind(to.0)
     .bind(to.1)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Starts an organization's chain at seq 0 with its genesis hash.
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub async fn insert_head(tx: &mut Conn, org_id: &OrgId) -> StoreResult<()> {
+pub async fn insert_head(tx: &mut Tx, org_id: &OrgId) -> StoreResult<()> {
     sqlx::query("INSERT INTO audit_heads (organization_id, seq, hash) VALUES ($1, 0, $2)")
         .bind(org_id)
         .bind(chain::genesis(org_id))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map(|_| ())
         .map_err(Into::into)
@@ -97,24 +97,24 @@ pub async fn insert_head(tx: &mut Conn, org_id: &OrgId) -> StoreResult<()> {
 /// Reserves `n` sequence numbers for an organization; returns (first seq, previous hash).
 /// The UPDATE takes the head's row lock, which serializes appends per organization.
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub async fn reserve_seq(tx: &mut Conn, org_id: &OrgId, n: usize) -> StoreResult<(i64, String)> {
+pub async fn reserve_seq(tx: &mut Tx, org_id: &OrgId, n: usize) -> StoreResult<(i64, String)> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let (last, prev): (i64, String) = sqlx::query_as(
         "UPDATE audit_heads SET seq = seq + $2 WHERE organization_id = $1 RETURNING seq, hash",
     )
     .bind(org_id)
     .bind(n)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     Ok((last - n + 1, prev))
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub async fn set_head_hash(tx: &mut Conn, org_id: &OrgId, hash: &str) -> StoreResult<()> {
+pub async fn set_head_hash(tx: &mut Tx, org_id: &OrgId, hash: &str) -> StoreResult<()> {
     sqlx::query("UPDATE audit_heads SET hash = $2 WHERE organization_id = $1")
         .bind(org_id)
         .bind(hash)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map(|_| ())
         .map_err(Into::into)
@@ -138,7 +138,7 @@ pub async fn find_head(
 /// `json_array_elements`). One round trip to the
 /// connection's worker thread per batch, and no per-parameter binding cost.
 #[tracing::instrument(skip_all)]
-pub async fn insert_rows(tx: &mut Conn, rows: &[AuditRow]) -> StoreResult<()> {
+pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -147,7 +147,7 @@ pub async fn insert_rows(tx: &mut Conn, rows: &[AuditRow]) -> StoreResult<()> {
     }
     for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
         let query = sqlx::query(sqlite_insert(chunk.len().next_power_of_two(), false));
-        bind_rows(query, chunk).execute(&mut *tx).await?;
+        bind_rows(query, chunk).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -157,7 +157,7 @@ pub async fn insert_rows(tx: &mut Conn, rows: &[AuditRow]) -> StoreResult<()> {
 /// written nothing, when the head was no longer at `from`.
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub async fn append_at_head(
-    tx: &mut Conn,
+    tx: &mut Tx,
     org_id: &OrgId,
     from: (i64, &str),
     to: (i64, &str),
@@ -183,7 +183,7 @@ pub async fn append_at_head(
         .bind(org_id)
         .bind(to.0)
         .bind(to.1)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
     // The head's row and every audit row, or nothing.
@@ -265,7 +265,7 @@ type HeadMove<'a> = (&'a OrgId, (i64, &'a str), (i64, &'a str));
 /// (organization, from, to) the same statement first moves the head from `from` to `to` and
 /// inserts only if it did. Returns the rows inserted.
 async fn insert_rows_packed(
-    tx: &mut Conn,
+    tx: &mut Tx,
     rows: &[AuditRow],
     at_head: Option<HeadMove<'_>>,
 ) -> StoreResult<u64> {
@@ -327,7 +327,7 @@ async fn insert_rows_packed(
             .bind(to.1),
         None => query,
     };
-    Ok(query.execute(&mut *tx).await?.rows_affected())
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 /// Filters for listing the log. All optional; combined with AND.
@@ -436,7 +436,7 @@ pub async fn find_checkpoint(
 /// Records that the chain verified up to `seq` (whose row hashes to `hash`); never moves the
 /// checkpoint back.
 pub async fn save_checkpoint(
-    tx: &mut Conn,
+    tx: &mut Tx,
     org_id: &OrgId,
     seq: i64,
     hash: &str,
@@ -451,7 +451,7 @@ pub async fn save_checkpoint(
     .bind(seq)
     .bind(hash)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The exposure ledger: which agent received (fetch) or had used for it (proxy) which version
 //! of which secret, first and last.
 
-use super::{Conn, StoreResult};
+use super::{StoreResult, Tx};
 use crate::model::{AgentId, OrgId, RequestId, ToolId};
 
 /// One use of a secret, as the audit writer records it with the entry that audits it.
@@ -17,7 +17,7 @@ pub struct Seen<'a> {
 }
 
 /// Records a use at `now`: the first time stays, the last moves.
-pub async fn record(tx: &mut Conn, seen: &Seen<'_>, now: i64) -> StoreResult<()> {
+pub async fn record(tx: &mut Tx, seen: &Seen<'_>, now: i64) -> StoreResult<()> {
     let (fetched, proxied) = if seen.proxied {
         (None, Some(now))
     } else {
@@ -41,7 +41,7 @@ pub async fn record(tx: &mut Conn, seen: &Seen<'_>, now: i64) -> StoreResult<()>
     .bind(seen.version)
     .bind(fetched)
     .bind(proxied)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -45,11 +45,6 @@ use sqlx::{Any, AnyPool, Executor};
 pub type Db = Any;
 /// A write transaction.
 pub type Tx = sqlx::Transaction<'static, Db>;
-/// A connection inside a write transaction: a [`Tx`], or a connection the audit writer holds
-/// across its batches ([`Store::begin_on`]). Functions that take one also take a `&mut Tx`.
-pub type Conn = sqlx::AnyConnection;
-/// A connection of the write pool, held by its user ([`Store::write_connection`]).
-pub type WriteConnection = sqlx::pool::PoolConnection<Db>;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -216,52 +211,14 @@ impl Store {
     /// PostgreSQL by a transaction-scoped advisory lock shared by every instance (released at
     /// commit or rollback). Reads outside transactions run in parallel on both.
     pub async fn begin(&self) -> StoreResult<Tx> {
-        Ok(self.write.begin_with(self.begin_statement()).await?)
-    }
-
-    /// A connection of the write pool, to hold across several transactions (the audit
-    /// writer's): a connection given back is pinged by the pool first, one more hand-off to
-    /// SQLite's worker thread.
-    pub async fn write_connection(&self) -> StoreResult<WriteConnection> {
-        Ok(self.write.acquire().await?)
-    }
-
-    /// Begins on `conn` what [`Store::begin`] begins, as a statement of its own rather than
-    /// as an sqlx transaction: sqlx answers a transaction's begin and commit with a
-    /// rendezvous between SQLite's worker thread and the caller, and checks a custom begin
-    /// statement by taking the connection's handle from the worker and giving it back. Under
-    /// load that made the begin of an audit batch cost 0.3–0.7 ms against 0.05–0.09 for a
-    /// statement. The caller ends it with [`Store::commit_on`], or [`Store::abandon`] on failure.
-    pub async fn begin_on(&self, conn: &mut WriteConnection) -> StoreResult<()> {
-        (&mut **conn).execute(self.begin_statement()).await?;
-        Ok(())
-    }
-
-    /// Commits what [`Store::begin_on`] began.
-    pub async fn commit_on(&self, conn: &mut WriteConnection) -> StoreResult<()> {
-        (&mut **conn).execute("COMMIT").await?;
-        Ok(())
-    }
-
-    /// After a failure between [`Store::begin_on`] and [`Store::commit_on`]: rolls back, and
-    /// has the connection closed instead of pooled when even that fails, so no one is handed a
-    /// connection in the middle of a transaction.
-    pub async fn abandon(&self, mut conn: WriteConnection) {
-        if let Err(err) = (&mut *conn).execute("ROLLBACK").await {
-            tracing::warn!(error = %err, "rollback failed; the connection is closed");
-            conn.close_on_drop();
-        }
-    }
-
-    fn begin_statement(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Sqlite => Ok(self.write.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres => {
                 // One round trip: both statements go as one simple query.
                 static BEGIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!("BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
                 });
-                BEGIN.as_str()
+                Ok(self.write.begin_with(BEGIN.as_str()).await?)
             }
         }
     }

@@ -2,13 +2,13 @@
 
 use sqlx::AnyExecutor;
 
-use super::{Conn, StoreResult};
+use super::{StoreResult, Tx};
 use crate::model::{OrgId, RequestId};
 
 /// Records how an approval narrows a grant's proxied use (inside the approving transaction).
 #[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn set_scope(
-    tx: &mut Conn,
+    tx: &mut Tx,
     id: &RequestId,
     read_only: bool,
     rules: Option<&str>,
@@ -21,7 +21,7 @@ pub async fn set_scope(
     .bind(i64::from(read_only))
     .bind(rules)
     .bind(calls_per_day)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map(|_| ())
     .map_err(Into::into)
@@ -50,7 +50,7 @@ pub async fn usage_on(
 /// instances.
 #[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn claim_calls(
-    tx: &mut Conn,
+    tx: &mut Tx,
     id: &RequestId,
     day: i64,
     n: i64,
@@ -64,7 +64,7 @@ pub async fn claim_calls(
     .bind(day)
     .bind(n)
     .bind(limit)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Conn, StoreResult};
+use super::{StoreResult, Tx};
 use crate::model::{AgentId, OrgId, ToolId};
 
 /// One day of one agent's use of one tool.
@@ -24,7 +24,7 @@ pub struct Counts {
 
 /// Adds counts to their days.
 #[tracing::instrument(skip_all, fields(rows = rows.len()))]
-pub async fn add_usage(tx: &mut Conn, rows: &[(UsageKey, Counts)]) -> StoreResult<()> {
+pub async fn add_usage(tx: &mut Tx, rows: &[(UsageKey, Counts)]) -> StoreResult<()> {
     for (key, counts) in rows {
         sqlx::query(
             "INSERT INTO usage_daily (organization_id, tool_id, agent_id, day, fetches, proxied) \
@@ -37,7 +37,7 @@ pub async fn add_usage(tx: &mut Conn, rows: &[(UsageKey, Counts)]) -> StoreResul
         .bind(key.day)
         .bind(counts.fetches)
         .bind(counts.proxied)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     Ok(())

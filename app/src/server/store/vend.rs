@@ -4,7 +4,7 @@
 use sqlx::{AnyExecutor, FromRow};
 
 use super::requests::current_first;
-use super::{Conn, StoreResult};
+use super::{StoreResult, Tx};
 use crate::model::{
     AgentId, AgentStatus, AuthType, CredentialMode, Delivery, OrgId, RequestId, RequestStatus,
     ToolId,
@@ -90,7 +90,7 @@ const GUARD_IDS_PER_QUERY: usize = 16;
 
 #[tracing::instrument(skip_all)]
 pub async fn find_guard_rows(
-    tx: &mut Conn,
+    tx: &mut Tx,
     request_ids: &[&RequestId],
 ) -> StoreResult<Vec<GuardRow>> {
     let mut ids: Vec<&RequestId> = request_ids.to_vec();
@@ -110,7 +110,7 @@ pub async fn find_guard_rows(
         for i in 0..GUARD_IDS_PER_QUERY {
             query = query.bind(chunk[i.min(chunk.len() - 1)]);
         }
-        rows.extend(query.fetch_all(&mut *tx).await?);
+        rows.extend(query.fetch_all(&mut **tx).await?);
     }
     Ok(rows)
 }

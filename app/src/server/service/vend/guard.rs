@@ -4,7 +4,7 @@
 use super::{AgentCtx, VendPlan, day_of};
 use crate::model::{AgentStatus, RequestId};
 use crate::server::audit::{CommitGuard, Exposure};
-use crate::server::store::{self, Conn, StoreResult, vend::GuardRow};
+use crate::server::store::{self, StoreResult, Tx, vend::GuardRow};
 
 /// The state a fetch was planned against. The audit writer re-checks it inside the
 /// transaction that records the fetch, and the credential is released only when it held there:
@@ -66,7 +66,7 @@ impl CommitGuard for VendGuard {
         Some(self.exposure.clone())
     }
 
-    async fn check_all(guards: &[&Self], tx: &mut Conn, now: i64) -> StoreResult<Vec<bool>> {
+    async fn check_all(guards: &[&Self], tx: &mut Tx, now: i64) -> StoreResult<Vec<bool>> {
         let ids: Vec<&RequestId> = guards.iter().map(|g| &g.request_id).collect();
         let rows = store::vend::find_guard_rows(tx, &ids).await?;
         let mut held: Vec<bool> = guards
