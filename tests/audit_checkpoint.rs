@@ -215,7 +215,60 @@ async fn a_chain_checked_while_rows_are_appended_is_never_reported_broken() {
         assert_eq!(report.broken_at_seq, None, "{report:?}");
     }
     let full = chain::verify(store, &org).await.expect("walk");
-    assert_eq!(full.rows_checked, head(&app).await);
+    assert_eq!(
+        (full.broken_at_seq, full.rows_checked),
+        (None, head(&app).await),
+        "{full:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_head_moved_back_behind_the_checkpoint_is_reported() {
+    let app = spawn_app().await;
+    for name in ["first", "second"] {
+        app.create_agent(name).await;
+    }
+    let status = audit::chain_status(&app.services, &app.admin)
+        .await
+        .expect("status");
+    let checkpoint = head(&app).await;
+    assert_eq!(
+        (status.broken_at_seq, status.rows_checked),
+        (None, checkpoint)
+    );
+    let org = app.org_id.clone();
+    app.exec(&format!(
+        "UPDATE audit_heads SET seq = 1, hash = (SELECT hash FROM audit_log WHERE organization_id = '{org}' AND seq = 1) WHERE organization_id = '{org}'"
+    ))
+    .await;
+    let status = audit::chain_status(&app.services, &app.admin)
+        .await
+        .expect("status");
+    assert_eq!(status.broken_at_seq, Some(2), "{status:?}");
+    assert!(
+        status
+            .problem
+            .expect("problem")
+            .contains("behind a row already verified")
+    );
+}
+
+#[tokio::test]
+async fn a_budgeted_walk_that_ends_at_the_head_checks_the_head() {
+    let app = spawn_app().await;
+    app.create_agent("first").await;
+    let org = app::model::OrgId::new(app.org_id.as_str());
+    let last = head(&app).await;
+    // The head's hash no longer matches the last row, and the budget ends right at it.
+    app.exec(&format!(
+        "UPDATE audit_heads SET hash = 'edited' WHERE organization_id = '{}'",
+        app.org_id
+    ))
+    .await;
+    let report = chain::verify_since_checkpoint(&app.services.store, &org, Some(last))
+        .await
+        .expect("walk");
+    assert_eq!(report.broken_at_seq, Some(last + 1), "{report:?}");
 }
 
 #[tokio::test]

@@ -201,7 +201,7 @@ async fn verify_from(
             return Ok(broken(now_seq + 1, checked, problem));
         }
     }
-    // The head is checked by the walk that reaches it.
+    // A walk that stopped short of the head (its budget) leaves the head to the next one.
     if save && checked > after_seq {
         save_checkpoint(store, org_id, checked, &prev).await?;
     }
