@@ -139,6 +139,13 @@ async fn verify_from(
             ),
         ));
     }
+    // The rows end before the head, or the last one is not what the head says.
+    let head_mismatch = |checked: i64| {
+        let problem = format!(
+            "chain head (seq {head_seq}) does not match the last row (seq {checked}): rows removed or head edited"
+        );
+        broken(checked + 1, checked, problem)
+    };
     let end = match budget {
         Some(most) => head_seq.min(after_seq.saturating_add(most)),
         None => head_seq,
@@ -149,10 +156,7 @@ async fn verify_from(
             store::audit::scan_rows(store.reader(), org_id, checked, PAGE.min(end - checked))
                 .await?;
         if rows.is_empty() {
-            let problem = format!(
-                "chain head (seq {head_seq}) does not match the last row (seq {checked}): rows removed or head edited"
-            );
-            return Ok(broken(checked + 1, checked, problem));
+            return Ok(head_mismatch(checked));
         }
         for row in rows {
             let expected_seq = checked + 1;
@@ -183,10 +187,7 @@ async fn verify_from(
     }
     if checked == head_seq {
         if prev != head_hash {
-            let problem = format!(
-                "chain head (seq {head_seq}) does not match the last row (seq {checked}): rows removed or head edited"
-            );
-            return Ok(broken(checked + 1, checked, problem));
+            return Ok(head_mismatch(checked));
         }
         // Rows past the head: the newest row is read before the head again, so a row appended
         // meanwhile comes with a head at least as far.

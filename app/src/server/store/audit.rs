@@ -240,8 +240,13 @@ fn sqlite_insert(slots: usize, at_head: bool) -> &'static str {
                     // `$N` name by a walk over all of them, quadratic in a statement this long.
                     let row = format!("({})", vec!["?"; COLUMN_COUNT].join(", "));
                     let values = vec![row; 1_usize << power].join(", ");
+                    // SQLite names a VALUES list's columns column1, column2, …
+                    let value_columns = (1..=COLUMN_COUNT)
+                        .map(|i| format!("column{i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     let insert = format!(
-                        "INSERT INTO audit_log ({COLUMNS}) SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL"
+                        "INSERT INTO audit_log ({COLUMNS}) SELECT {value_columns} FROM (VALUES {values}) WHERE column1 IS NOT NULL"
                     );
                     if at_head {
                         format!(
