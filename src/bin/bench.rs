@@ -6,10 +6,16 @@
 //! `--postgres ADMIN_URL`, on a new PostgreSQL database created there and dropped afterwards,
 //! with `--instances N` servers sharing it — seeds one agent with an approved shared tool
 //! through the CLI, warms up, then drives each route with 64 keep-alive connections spread over
-//! the instances for a fixed time. Usage: `agentkey-bench [--connections 64] [--seconds 10]
+//! the instances for a fixed time. Prints each route's throughput and latency, and the CPU time
+//! per request of the server and of the load generator with the machine's idle share (on
+//! Linux), which tell whether a route is bound by the CPU or by waiting. Usage:
+//! `agentkey-bench [--connections 64] [--seconds 10]
 //! [--warmup 3] [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--instances 1]`.
 
 mod support;
+// Only this benchmark reads the CPU counters, so it is not part of `support`.
+#[path = "support/cpu.rs"]
+mod cpu;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -183,10 +189,18 @@ async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow:
     load(&addrs, "/healthz", None, o.connections, o.warmup).await?;
     load(&addrs, &cred_path, Some(&key), o.connections, o.warmup).await?;
     let before = vended_rows(database_url).await?;
+    let pids: Vec<u32> = servers.iter().map(|s| s.0.id()).collect();
+    let start = cpu::mark(&pids);
     let (lat, failed) = load(&addrs, "/healthz", None, o.connections, o.seconds).await?;
     let trivial = figures(&lat, failed, o.seconds);
+    let middle = cpu::mark(&pids);
     let (lat, failed) = load(&addrs, &cred_path, Some(&key), o.connections, o.seconds).await?;
     let cred = figures(&lat, failed, o.seconds);
+    let end = cpu::mark(&pids);
+    let cpu_use = [
+        cpu::between(&start, &middle, trivial.ok),
+        cpu::between(&middle, &end, cred.ok),
+    ];
     let committed = vended_rows(database_url).await? - before;
 
     println!();
@@ -201,6 +215,25 @@ async fn run(o: &Options, bin: &Path, dir: &Path, database_url: &str) -> anyhow:
         println!(
             "{name:<34} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>7}",
             f.ok, f.rps, f.p50_ms, f.p99_ms, f.failed
+        );
+    }
+    if let [Some(t), Some(c)] = &cpu_use {
+        println!();
+        println!(
+            "{:<34} {:>14} {:>14} {:>9}",
+            "CPU per request", "server µs", "generator µs", "idle"
+        );
+        for (name, u) in [("trivial", t), ("credential", c)] {
+            println!(
+                "{name:<34} {:>14.1} {:>14.1} {:>8.0}%",
+                u.server_us,
+                u.generator_us,
+                u.idle * 100.0
+            );
+        }
+        println!(
+            "server CPU ratio credential/trivial: {:.2}",
+            c.server_us / t.server_us.max(0.001)
         );
     }
     let throughput = cred.rps / trivial.rps;
