@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc instead of the C library's allocator: the request path allocates and frees across
+/// threads (tokio's workers, SQLite's worker thread) and in buffers above glibc's per-thread
+/// cache, which glibc serves from locked arenas and consolidates often.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = agentkey::cli::Cli::parse();
     agentkey::telemetry::init();
