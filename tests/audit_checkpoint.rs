@@ -297,12 +297,13 @@ async fn a_head_moved_back_over_rows_is_reported() {
     );
 }
 
-/// The plan the database picks for a filtered audit list (its parameters written in).
-async fn list_plan(app: &TestApp, filter: &AuditFilter) -> String {
+/// The plan the database picks for a filtered audit list matching `value`, with the value
+/// written in.
+async fn list_plan(app: &TestApp, filter: &AuditFilter, value: &str) -> String {
     let sql = list_sql(filter)
         .replace("$3", "50")
         .replace("$1", &format!("'{}'", app.org_id))
-        .replace("$2", "'x'");
+        .replace("$2", &format!("'{value}'"));
     assert!(!sql.contains('$'), "one filter at a time: {sql}");
     let mut db = app.raw_db().await;
     match app.db.backend() {
@@ -316,49 +317,67 @@ async fn list_plan(app: &TestApp, filter: &AuditFilter) -> String {
                 .map(|row| row.get::<String, _>("detail"))
                 .collect()
         }
-        TestBackend::Postgres => {
-            // A handful of rows would be read whole; plan as for a long log.
-            sqlx::query("SET enable_seqscan = off")
-                .execute(&mut db)
-                .await
-                .expect("set");
-            sqlx::query_scalar::<_, String>(&format!("EXPLAIN {sql}"))
-                .fetch_all(&mut db)
-                .await
-                .expect("plan")
-        }
+        TestBackend::Postgres => sqlx::query_scalar::<_, String>(&format!("EXPLAIN {sql}"))
+            .fetch_all(&mut db)
+            .await
+            .expect("plan"),
     }
     .join("\n")
+}
+
+/// Appends `n` rows spread over 40 agents, 40 tools and 8 actions (not chained: only the plans
+/// are read), then has the database gather its statistics, so that each plan is chosen on the
+/// data's costs, as on a long log, and not on a tie between indexes.
+async fn seed_spread_rows(app: &TestApp, n: i64) {
+    let select = format!(
+        "SELECT 'seed-' || i, '{org}', 1000000 + i, i, 'agent', 'agent-' || (i % 40), 'agent-' || (i % 40), \
+         'action.' || (i % 8), NULL, NULL, 'agent-' || (i % 40), 'tool-' || (i % 40), NULL, NULL, '{{}}', '', ''",
+        org = app.org_id
+    );
+    let insert = "INSERT INTO audit_log (id, organization_id, seq, created_at, actor_type, actor_id, \
+                  actor_label, action, target_type, target_id, agent_id, tool_id, ip, user_agent, metadata, prev_hash, hash)";
+    app.exec(&match app.db.backend() {
+        TestBackend::Sqlite => format!(
+            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) {insert} {select} FROM s"
+        ),
+        TestBackend::Postgres => format!("{insert} {select} FROM generate_series(1, {n}) AS s (i)"),
+    })
+    .await;
+    app.exec("ANALYZE").await;
 }
 
 #[tokio::test]
 async fn filtered_audit_lists_read_an_index_in_order_instead_of_sorting_every_match() {
     let app = spawn_app().await;
+    seed_spread_rows(&app, 40_000).await;
     let filters = [
         (
             AuditFilter {
-                agent_id: Some("x".into()),
+                agent_id: Some("agent-7".into()),
                 ..AuditFilter::default()
             },
+            "agent-7",
             "audit_log_agent_seq_idx",
         ),
         (
             AuditFilter {
-                tool_id: Some("x".into()),
+                tool_id: Some("tool-7".into()),
                 ..AuditFilter::default()
             },
+            "tool-7",
             "audit_log_tool_seq_idx",
         ),
         (
             AuditFilter {
-                action: Some("x".into()),
+                action: Some("action.3".into()),
                 ..AuditFilter::default()
             },
+            "action.3",
             "audit_log_action_seq_idx",
         ),
     ];
-    for (filter, index) in &filters {
-        let plan = list_plan(&app, filter).await;
+    for (filter, value, index) in &filters {
+        let plan = list_plan(&app, filter, value).await;
         assert!(
             plan.contains(index),
             "{filter:?} does not use {index}: {plan}"

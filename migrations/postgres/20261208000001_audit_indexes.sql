@@ -2,8 +2,9 @@
 -- they are now served by an index that ends in seq, in order, instead of reading every match
 -- and sorting it (costly on a long log). The target and actor indexes go: no query filtered by
 -- target, and the actor filter (an id or a label) never used its index. Two fewer b-trees for
--- every row appended. On a long log, this migration builds three indexes once, at startup
--- (33 s for ten million rows on SQLite on a 2-core machine).
+-- every row appended. On a long log, this migration builds three indexes once, at startup,
+-- holding the audit table's lock until it ends (one transaction): appends and audit reads of
+-- instances still running wait for it, so upgrade every instance together.
 DROP INDEX audit_log_target_idx;
 DROP INDEX audit_log_actor_idx;
 DROP INDEX audit_log_org_action_idx;
