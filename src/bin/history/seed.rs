@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Connection};
 
 use app::model::{AgentId, OrgId, ToolId};
 use app::server::audit::chain;
-use app::server::store::audit::AuditRow;
+use app::server::store::audit::{AuditRow, insert_rows};
 
 /// Appends chained rows to the organization's log until it holds `total`, with the server
 /// stopped; returns the count. The rows look like a busy year: mostly fetches by every agent
@@ -28,15 +28,8 @@ pub async fn append_rows(db: &mut AnyConnection, total: i64) -> anyhow::Result<i
     let now = app::server::clock::now_ms();
     let first_at = now - 365 * 86_400_000;
     let step = ((now - 60_000 - first_at) / (total - seq).max(1)).max(1);
-    const PER_INSERT: usize = 256;
-    let sql = {
-        let row = format!("({})", vec!["?"; 17].join(", "));
-        format!(
-            "INSERT INTO audit_log (id, organization_id, seq, created_at, actor_type, actor_id, actor_label, action, \
-             target_type, target_id, agent_id, tool_id, ip, user_agent, metadata, prev_hash, hash) VALUES {}",
-            vec![row; PER_INSERT].join(", ")
-        )
-    };
+    // Written through the server's own insert, which takes up to 512 rows per statement.
+    const PER_INSERT: usize = 512;
     let mut tx = db.begin().await?;
     let mut batch: Vec<AuditRow> = Vec::with_capacity(PER_INSERT);
     let mut in_tx = 0;
@@ -74,7 +67,7 @@ pub async fn append_rows(db: &mut AnyConnection, total: i64) -> anyhow::Result<i
         prev = row.hash.clone();
         batch.push(row);
         if batch.len() == PER_INSERT {
-            insert(&mut tx, &sql, &batch).await?;
+            insert_rows(&mut tx, &batch).await?;
             batch.clear();
             in_tx += PER_INSERT;
             if in_tx >= 200_000 {
@@ -84,14 +77,7 @@ pub async fn append_rows(db: &mut AnyConnection, total: i64) -> anyhow::Result<i
             }
         }
     }
-    for row in &batch {
-        let one = format!(
-            "INSERT INTO audit_log (id, organization_id, seq, created_at, actor_type, actor_id, actor_label, action, \
-             target_type, target_id, agent_id, tool_id, ip, user_agent, metadata, prev_hash, hash) VALUES ({})",
-            vec!["?"; 17].join(", ")
-        );
-        insert(&mut tx, &one, std::slice::from_ref(row)).await?;
-    }
+    insert_rows(&mut tx, &batch).await?;
     sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE organization_id = $3")
         .bind(seq)
         .bind(&prev)
@@ -119,34 +105,4 @@ pub async fn append_rows(db: &mut AnyConnection, total: i64) -> anyhow::Result<i
         .execute(&mut *db)
         .await?;
     Ok(seq)
-}
-
-async fn insert(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    sql: &str,
-    rows: &[AuditRow],
-) -> anyhow::Result<()> {
-    let mut q = sqlx::query(sql);
-    for r in rows {
-        q = q
-            .bind(&r.id)
-            .bind(&r.organization_id)
-            .bind(r.seq)
-            .bind(r.created_at)
-            .bind(&r.actor_type)
-            .bind(&r.actor_id)
-            .bind(&r.actor_label)
-            .bind(&r.action)
-            .bind(&r.target_type)
-            .bind(&r.target_id)
-            .bind(&r.agent_id)
-            .bind(&r.tool_id)
-            .bind(&r.ip)
-            .bind(&r.user_agent)
-            .bind(&r.metadata)
-            .bind(&r.prev_hash)
-            .bind(&r.hash);
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
 }

@@ -1,23 +1,26 @@
 //! Writing audit rows: the batch insert, alone or together with the head's compare-and-set,
 //! in as few statements (round trips to the database) as each backend allows.
 
+use sqlx::AnyConnection;
+
 use super::{AuditRow, COLUMN_COUNT, COLUMNS, advance_head};
 use crate::model::OrgId;
 use crate::server::store::{self, StoreResult, Tx};
 
 /// Inserts already-chained rows: on SQLite in one prepared statement per 512 rows, on
-/// PostgreSQL in one statement whatever their number.
+/// PostgreSQL in one statement whatever their number. On any connection (a transaction is
+/// one), so that a benchmark seeding a long log writes rows exactly as the server does.
 #[tracing::instrument(skip_all)]
-pub async fn insert_rows(tx: &mut Tx, rows: &[AuditRow]) -> StoreResult<()> {
+pub async fn insert_rows(conn: &mut AnyConnection, rows: &[AuditRow]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    if store::is_postgres(tx) {
-        return insert_rows_packed(tx, rows, None).await.map(|_| ());
+    if store::is_postgres(conn) {
+        return insert_rows_packed(conn, rows, None).await.map(|_| ());
     }
     for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
         let query = sqlx::query(sqlite_insert(chunk.len().next_power_of_two(), false));
-        bind_rows(query, chunk).execute(&mut **tx).await?;
+        bind_rows(query, chunk).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -140,7 +143,7 @@ type HeadMove<'a> = (&'a OrgId, (i64, &'a str), (i64, &'a str));
 /// (organization, from, to) the same statement first moves the head from `from` to `to` and
 /// inserts only if it did. Returns the rows inserted.
 async fn insert_rows_packed(
-    tx: &mut Tx,
+    conn: &mut AnyConnection,
     rows: &[AuditRow],
     at_head: Option<HeadMove<'_>>,
 ) -> StoreResult<u64> {
@@ -202,5 +205,5 @@ async fn insert_rows_packed(
             .bind(to.1),
         None => query,
     };
-    Ok(query.execute(&mut **tx).await?.rows_affected())
+    Ok(query.execute(conn).await?.rows_affected())
 }
